@@ -1,0 +1,73 @@
+"""traindeck's store: runs, metric series (chunked, with exact rollups), events, commands.
+
+``open_store(url)`` picks the engine from a URL or a path: ``sqlite:///path/to/file.db``, a
+plain path to a ``.db`` file, or a folder (the file ``traindeck.db`` inside it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .chunks import Points
+from .errors import Conflict, InvalidInput, NotFound, StoreError
+from .models import (
+    COMMAND_STATUSES,
+    LIVE_STATUSES,
+    RUN_STATUSES,
+    TERMINAL_STATUSES,
+    Changes,
+    Command,
+    Event,
+    Run,
+    SeriesInfo,
+)
+from .rollup import Buckets
+from .sqlite import Clock, SQLiteStore
+
+__all__ = [
+    "COMMAND_STATUSES",
+    "DB_FILENAME",
+    "LIVE_STATUSES",
+    "RUN_STATUSES",
+    "TERMINAL_STATUSES",
+    "Buckets",
+    "Changes",
+    "Clock",
+    "Command",
+    "Conflict",
+    "Event",
+    "InvalidInput",
+    "NotFound",
+    "Points",
+    "Run",
+    "SQLiteStore",
+    "SeriesInfo",
+    "Store",
+    "StoreError",
+    "db_path",
+    "open_store",
+]
+
+DB_FILENAME = "traindeck.db"
+
+#: The store interface. There is one engine today; PostgreSQL will implement the same methods.
+Store = SQLiteStore
+
+
+def db_path(url_or_path: str | Path) -> Path:
+    """The SQLite file a URL, a file path or a folder names."""
+    text = str(url_or_path)
+    if text.startswith("sqlite:///"):
+        return Path(text[len("sqlite:///"):])
+    if "://" in text:
+        raise InvalidInput(f"unsupported store URL {text!r} (only sqlite:/// for now)")
+    path = Path(text)
+    if path.suffix in (".db", ".sqlite", ".sqlite3"):
+        return path
+    return path / DB_FILENAME
+
+
+def open_store(url_or_path: str | Path, *, clock: Clock | None = None) -> Store:
+    """Open (creating and migrating if needed) the store a URL, file or folder names."""
+    path = db_path(url_or_path)
+    return SQLiteStore(path) if clock is None else SQLiteStore(path, clock=clock)

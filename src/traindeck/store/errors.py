@@ -1,0 +1,27 @@
+"""Errors the store raises. The server maps each to an HTTP status (see server/errors.py)."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class: a request the store could not carry out."""
+
+    code = "store_error"
+
+
+class NotFound(StoreError):
+    """An id that names nothing (unknown run, series, command…)."""
+
+    code = "not_found"
+
+
+class Conflict(StoreError):
+    """A request that clashes with the current state (duplicate id, illegal transition…)."""
+
+    code = "conflict"
+
+
+class InvalidInput(StoreError):
+    """A value the store will not keep (wrong type, out of range)."""
+
+    code = "invalid_input"

@@ -1,0 +1,172 @@
+"""Plain records the store hands out. They carry no connection and can cross threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+RunStatus = Literal[
+    "queued", "running", "paused", "completed", "failed", "cancelled", "interrupted"
+]
+RUN_STATUSES: Final[tuple[str, ...]] = (
+    "queued", "running", "paused", "completed", "failed", "cancelled", "interrupted",
+)
+#: Statuses a run never leaves by itself (only an explicit resume reopens it).
+TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(
+    {"completed", "failed", "cancelled", "interrupted"}
+)
+#: Statuses that mean "a process should be heartbeating".
+LIVE_STATUSES: Final[frozenset[str]] = frozenset({"running", "paused"})
+
+CommandStatus = Literal["pending", "delivered", "done", "failed", "expired"]
+COMMAND_STATUSES: Final[tuple[str, ...]] = ("pending", "delivered", "done", "failed", "expired")
+#: Allowed command transitions: the state machine of DESIGN §3.
+COMMAND_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    "pending": frozenset({"delivered", "expired", "failed"}),
+    "delivered": frozenset({"done", "failed", "expired"}),
+    "done": frozenset(),
+    "failed": frozenset(),
+    "expired": frozenset(),
+}
+
+
+@dataclass(slots=True)
+class Run:
+    id: str
+    project: str
+    name: str
+    status: str
+    config: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+    created_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    heartbeat_at: float | None = None
+    heartbeat_timeout: float = 60.0
+    host: str | None = None
+    pid: int | None = None
+    command: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    commands_offered: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    launch_spec: dict[str, Any] | None = None
+    seq: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "project": self.project,
+            "name": self.name,
+            "status": self.status,
+            "config": self.config,
+            "tags": self.tags,
+            "notes": self.notes,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "heartbeat_at": self.heartbeat_at,
+            "heartbeat_timeout": self.heartbeat_timeout,
+            "host": self.host,
+            "pid": self.pid,
+            "command": self.command,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "env": self.env,
+            "commands_offered": self.commands_offered,
+            "summary": self.summary,
+            "launch_spec": self.launch_spec,
+            "seq": self.seq,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    seq: int
+    run_id: str
+    time: float
+    kind: str
+    payload: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "run_id": self.run_id,
+            "time": self.time,
+            "kind": self.kind,
+            "payload": self.payload,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Command:
+    id: str
+    run_id: str
+    name: str
+    args: dict[str, Any]
+    status: str
+    created_at: float
+    delivered_at: float | None
+    finished_at: float | None
+    result: Any
+    error: str | None
+    requested_by: str | None
+    seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "name": self.name,
+            "args": self.args,
+            "status": self.status,
+            "created_at": self.created_at,
+            "delivered_at": self.delivered_at,
+            "finished_at": self.finished_at,
+            "result": self.result,
+            "error": self.error,
+            "requested_by": self.requested_by,
+            "seq": self.seq,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class SeriesInfo:
+    """One metric series of a run: its key, its size and its newest point."""
+
+    run_id: str
+    key: str
+    count: int
+    first_step: int | None
+    last_step: int | None
+    last_time: float | None
+    last_value: float | None
+    min: float | None
+    max: float | None
+    seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "count": self.count,
+            "first_step": self.first_step,
+            "last_step": self.last_step,
+            "last_time": self.last_time,
+            "last_value": self.last_value,
+            "min": self.min,
+            "max": self.max,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Changes:
+    """What changed in the store after a sequence number (the live server's feed)."""
+
+    seq: int
+    runs: list[Run]
+    series: list[SeriesInfo]
+    events: list[Event]
+    commands: list[Command]
+    deleted_runs: list[str]

@@ -1,0 +1,201 @@
+"""The SQLite schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` holds the number of migrations applied. A migration is appended,
+never edited, once it has shipped. Every entity of DESIGN §3 has its table from version 1
+so that later features fill tables instead of reshaping the file.
+
+Metric points are not stored a row per point: a series' points live in *chunks* of up to
+``CHUNK_MAX`` consecutive steps (packed little-endian arrays of steps, times and values),
+each with its own exact summary columns and a packed array of sub-block summaries (see
+``rollup.py``). A write rewrites the chunks it touches, so re-sending a batch replaces
+points by (run, key, step) instead of adding them, and the summaries stay exact.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: the initial schema.
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('seq', 0);
+
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        tags TEXT NOT NULL DEFAULT '[]',
+        notes TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        heartbeat_at REAL,
+        heartbeat_timeout REAL NOT NULL DEFAULT 60,
+        host TEXT,
+        pid INTEGER,
+        command TEXT,
+        git_commit TEXT,
+        git_dirty INTEGER,
+        env TEXT NOT NULL DEFAULT '{}',
+        commands_offered TEXT NOT NULL DEFAULT '[]',
+        summary TEXT NOT NULL DEFAULT '{}',
+        launch_spec TEXT,
+        seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_project ON runs (project, created_at);
+    CREATE INDEX runs_seq ON runs (seq);
+    CREATE INDEX runs_status ON runs (status);
+
+    CREATE TABLE deleted_runs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );
+
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        last_step INTEGER,
+        last_time REAL,
+        last_value BLOB,              -- float64 LE, so that NaN survives
+        seq INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (run_id, key)
+    );
+    CREATE INDEX series_seq ON series (seq);
+
+    CREATE TABLE chunks (
+        series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
+        step_lo INTEGER NOT NULL,
+        step_hi INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        stride INTEGER NOT NULL,      -- >0: steps are step_lo + i*stride and not stored
+        steps BLOB NOT NULL,          -- int64 LE, empty when stride > 0
+        times BLOB NOT NULL,          -- float64 LE
+        vals BLOB NOT NULL,           -- float64 LE, NaN/Inf bit-exact
+        rollup BLOB NOT NULL,         -- sub-block summaries, rollup.UNIT_DTYPE
+        nf INTEGER NOT NULL,
+        vmin REAL,
+        vmax REAL,
+        vsum REAL NOT NULL,
+        first_time REAL NOT NULL,
+        last_time REAL NOT NULL,
+        min_time REAL NOT NULL,
+        max_time REAL NOT NULL,
+        last_value BLOB NOT NULL,     -- float64 LE (a REAL column would turn NaN into NULL)
+        nnan INTEGER NOT NULL,
+        npinf INTEGER NOT NULL,
+        nninf INTEGER NOT NULL,
+        PRIMARY KEY (series_id, step_lo)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_run ON events (run_id, seq);
+
+    CREATE TABLE commands (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        args TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        delivered_at REAL,
+        finished_at REAL,
+        result TEXT,
+        error TEXT,
+        requested_by TEXT,
+        seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX commands_run ON commands (run_id, status);
+    CREATE INDEX commands_seq ON commands (seq);
+
+    CREATE TABLE checkpoints (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'regular',
+        metrics TEXT NOT NULL DEFAULT '{}',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        size INTEGER,
+        sha256 TEXT,
+        created_at REAL NOT NULL,
+        host TEXT,
+        is_best INTEGER NOT NULL DEFAULT 0,
+        valid INTEGER
+    );
+    CREATE INDEX checkpoints_run ON checkpoints (run_id, step);
+
+    CREATE TABLE media (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'image',
+        path TEXT NOT NULL,
+        caption TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (run_id, key, step, path)
+    );
+
+    CREATE TABLE artifacts (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER,
+        sha256 TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (run_id, path)
+    );
+
+    CREATE TABLE log_lines (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        time REAL NOT NULL,
+        stream TEXT NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE launches (
+        id TEXT PRIMARY KEY,
+        run_id TEXT REFERENCES runs (id) ON DELETE SET NULL,
+        spec TEXT NOT NULL,
+        executor TEXT NOT NULL,
+        executor_state TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        revoked_at REAL
+    );
+
+    CREATE TABLE batches (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        batch_id TEXT NOT NULL,
+        applied_at REAL NOT NULL,
+        PRIMARY KEY (run_id, batch_id)
+    ) WITHOUT ROWID;
+    """,
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
