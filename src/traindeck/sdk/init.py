@@ -1,0 +1,198 @@
+"""``traindeck.init()`` and the module-level shortcuts over the current run.
+
+Environment variables are read here, at the edge, and nowhere else in the SDK:
+
+``TRAINDECK_DIR``      the traindeck folder (``./traindeck``): the store ``traindeck.db`` and
+                       ``runs/<id>/`` for files.
+``TRAINDECK_PROJECT``  default project name.
+``TRAINDECK_RUN_ID``   attach to this run id (set by the launcher for a prepared run).
+``TRAINDECK_MODE``     ``disabled`` makes every call a no-op.
+``TRAINDECK_STRICT``   ``1`` raises internal failures instead of reporting them once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Final
+
+from ..store import NotFound, Store, open_store
+from ..store.codec import jsonable
+from .meta import collect
+from .policy import FailurePolicy
+from .run import Run
+
+DEFAULT_DIR: Final = "traindeck"
+RESUME_MODES: Final = ("allow", "must", "never")
+
+_current: ContextVar[Run | None] = ContextVar("traindeck_run", default=None)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    id: str | None = None,
+    resume: bool | str | None = None,
+    *,
+    notes: str | None = None,
+    store: Store | None = None,
+    heartbeat_interval: float = 2.0,
+    heartbeat_timeout: float = 30.0,
+    system_interval: float | None = 5.0,
+    strict: bool | None = None,
+    tick: float = 0.05,
+    command_interval: float = 0.2,
+) -> Run:
+    """Start (or resume) a run and make it the current one.
+
+    ``resume``: ``None``/``"never"`` — a new run (an existing ``id`` is an error unless the
+    run was prepared by the launcher); ``True``/``"allow"`` — continue run ``id`` if it
+    exists, else create it; ``"must"`` — continue run ``id``, which must exist. A resumed
+    run continues its steps after the last one stored.
+
+    ``system_interval`` is the seconds between system-load samples (``None`` disables).
+    ``store`` lets tests and embedding applications pass an open store.
+    """
+    env = os.environ
+    policy = FailurePolicy(strict=_flag(env.get("TRAINDECK_STRICT")) if strict is None else strict)
+    project = project or env.get("TRAINDECK_PROJECT") or "default"
+    run_id = id or env.get("TRAINDECK_RUN_ID") or None
+    prepared = id is None and run_id is not None
+    root = Path(dir or env.get("TRAINDECK_DIR") or DEFAULT_DIR).expanduser()
+    cfg = dict(config or {})
+    if env.get("TRAINDECK_MODE", "").strip().lower() == "disabled":
+        return _disabled(project, name, cfg, policy)
+    mode = "allow" if resume is True or prepared else ("never" if resume in (None, False)
+                                                       else resume)
+    if mode not in RESUME_MODES:
+        raise ValueError(f"resume must be one of {RESUME_MODES} or a bool, got {resume!r}")
+    if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
+        raise ValueError("heartbeat_timeout must be longer than heartbeat_interval (> 0)")
+    owns_store = store is None
+    try:
+        st = store if store is not None else open_store(root)
+    except Exception as exc:
+        policy.report("opening the store", exc)
+        return _disabled(project, name, cfg, policy)
+    try:
+        run = _start(st, root, project, name, cfg, list(tags or []), notes, run_id, mode,
+                     policy, owns_store, heartbeat_interval, heartbeat_timeout,
+                     system_interval, tick, command_interval)
+    except (ValueError, TypeError):
+        if owns_store:
+            st.close()
+        raise
+    except Exception as exc:
+        if owns_store:
+            st.close()
+        policy.report("starting the run", exc)
+        return _disabled(project, name, cfg, policy)
+    _current.set(run)
+    return run
+
+
+def _start(st: Store, root: Path, project: str, name: str | None, config: dict[str, Any],
+           tags: list[str], notes: str | None, run_id: str | None, mode: str,
+           policy: FailurePolicy, owns_store: bool, heartbeat_interval: float,
+           heartbeat_timeout: float, system_interval: float | None, tick: float,
+           command_interval: float) -> Run:
+    if not all(isinstance(t, str) for t in tags):
+        raise TypeError("tags must be strings")
+    existing = None
+    if run_id is not None:
+        try:
+            existing = st.get_run(run_id)
+        except NotFound:
+            existing = None
+    if mode == "must" and existing is None:
+        raise ValueError(f"resume='must' but there is no run {run_id!r}")
+    if existing is not None and mode == "never" and existing.status != "queued":
+        raise ValueError(
+            f"run {run_id!r} already exists ({existing.status}); pass resume='allow' to continue it"
+        )
+    info = collect()
+    fields = {**info, "heartbeat_timeout": heartbeat_timeout}
+    start_step = system_step = 0
+    if existing is not None:
+        merged = {**existing.config, **jsonable(config)}
+        updates: dict[str, Any] = {**fields, "config": merged}
+        if name:
+            updates["name"] = name
+        if tags:
+            updates["tags"] = sorted(set(existing.tags) | set(tags))
+        if notes is not None:
+            updates["notes"] = notes
+        st.update_run(existing.id, **updates)
+        record = st.set_status(existing.id, "running")
+        for s in st.metric_keys(existing.id):
+            if s.last_step is None:
+                continue
+            if s.key.startswith("sys/"):
+                system_step = max(system_step, s.last_step + 1)
+            else:
+                start_step = max(start_step, s.last_step + 1)
+        resumed = True
+    else:
+        record = st.create_run(
+            project=project, name=name, id=run_id, config=jsonable(config), tags=tags,
+            notes=notes or "", **fields,
+        )
+        resumed = False
+    run_dir = root / "runs" / record.id
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        policy.report("creating the run folder", exc, raise_in_strict=False)
+    run = Run(
+        st, run_id=record.id, project=record.project, name=record.name, config=record.config,
+        summary=record.summary, run_dir=run_dir, start_step=start_step, system_step=system_step,
+        policy=policy, owns_store=owns_store, heartbeat_interval=heartbeat_interval,
+        system_interval=system_interval, tick=tick, command_interval=command_interval,
+        resumed=resumed,
+    )
+    run._install_exit_hooks()
+    return run
+
+
+def _disabled(project: str, name: str | None, config: dict[str, Any],
+              policy: FailurePolicy) -> Run:
+    return Run(
+        None, run_id="disabled", project=project, name=name or "disabled", config=config,
+        summary={}, run_dir=None, start_step=0, system_step=0, policy=policy, owns_store=False,
+        heartbeat_interval=1.0, system_interval=None, tick=1.0, command_interval=1.0,
+        resumed=False,
+    )
+
+
+def current_run() -> Run | None:
+    """The run ``init()`` made last in this context (thread), if any."""
+    return _current.get()
+
+
+def _require() -> Run:
+    run = _current.get()
+    if run is None:
+        raise RuntimeError("no current run: call traindeck.init() first")
+    return run
+
+
+def log(data: Mapping[str, Any], step: int | None = None) -> None:
+    """``log()`` on the current run."""
+    _require().log(data, step=step)
+
+
+def finish(status: str = "completed") -> None:
+    """``finish()`` the current run (no-op without one)."""
+    run = _current.get()
+    if run is not None:
+        run.finish(status)
+        _current.set(None)

@@ -1,0 +1,418 @@
+"""The ``Run``: what a training script holds. ``log()`` is its hot path.
+
+``log()`` validates and appends ``(step, time, values)`` to an in-memory deque and returns;
+it touches no lock, file or socket. Everything else happens on the run's background thread
+(``worker.py``). The one thing ``log()`` may do besides is serve the dashboard: when a
+command is waiting (``_gate`` set by the background thread) it runs the handler first, and
+while the run is paused it blocks there until ``resume`` or ``stop``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Final, TypeVar
+
+from ..store import RUN_STATUSES, TERMINAL_STATUSES, Command, Store
+from ..store.codec import jsonable
+from .commands import BUILTINS, CommandError, Handler, call_handler, describe_exception
+from .policy import FailurePolicy
+from .system import SystemSampler
+
+_time = time.time
+_NUMBER: Final = frozenset({float, int})
+F = TypeVar("F", bound=Handler)
+
+
+class SyncedDict(dict[str, Any]):
+    """A dict whose changes are sent to the store by the background thread."""
+
+    def __init__(self, data: Mapping[str, Any], on_change: Callable[[dict[str, Any]], None]):
+        super().__init__(data)
+        self._on_change = on_change
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._on_change({key: value})
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        changes = dict(*args, **kwargs)
+        super().update(changes)
+        self._on_change(changes)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._on_change({})
+
+
+class Run:
+    """A training run. Made by ``traindeck.init()``; use it as a context manager."""
+
+    def __init__(
+        self,
+        store: Store | None,
+        *,
+        run_id: str,
+        project: str,
+        name: str,
+        config: Mapping[str, Any],
+        summary: Mapping[str, Any],
+        run_dir: Path | None,
+        start_step: int,
+        system_step: int,
+        policy: FailurePolicy,
+        owns_store: bool,
+        heartbeat_interval: float,
+        system_interval: float | None,
+        tick: float,
+        command_interval: float,
+        resumed: bool,
+    ) -> None:
+        self.id = run_id
+        self.project = project
+        self.name = name
+        self.dir = run_dir
+        self.is_resumed = resumed
+        self.should_stop = False
+        self._store = store  # type: ignore[assignment]
+        self._policy = policy
+        self._owns_store = owns_store
+        self._next_step = start_step
+        # A disabled run (no store) keeps nothing: maxlen=0 drops appends for free.
+        self._queue: deque[tuple[int, float, dict[str, Any]]] = (
+            deque() if store is not None else deque(maxlen=0)
+        )
+        self._gate = False
+        self._paused = False
+        self._inbox: deque[Command] = deque()
+        self._wakeup = threading.Condition()
+        self._handlers: dict[str, Handler] = {}
+        self._finished = False
+        self._signal: int | None = None
+        self._uncaught: BaseException | None = None
+        self._restore: list[Callable[[], None]] = []
+        self._sampler: SystemSampler | None = None
+        self.config = SyncedDict(config, self._config_changed)
+        self.summary = SyncedDict(summary, self._summary_changed)
+        self._worker: Any = None
+        if store is not None:
+            from .worker import Worker
+
+            if system_interval:
+                try:
+                    self._sampler = SystemSampler(run_dir or ".")
+                except Exception as exc:
+                    policy.report("system sampling", exc, raise_in_strict=False)
+            self._worker = Worker(
+                self, tick=tick, heartbeat_interval=heartbeat_interval,
+                command_interval=command_interval, system_interval=system_interval,
+            )
+            self._worker._system_step = system_step
+            self._worker.start()
+            self._submit("recording the offered commands", self._offer_commands)
+
+    # -- the hot path --------------------------------------------------------------
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Record scalar values at ``step`` (default: the last step + 1). Never blocks on I/O.
+
+        Values are numbers (int, float, bool, numpy or torch scalars); NaN and ±Inf are kept
+        exactly. Anything else is reported once and skipped (raised with ``strict=True``).
+        """
+        if self._gate:
+            self._service()
+        if step is None:
+            step = self._next_step
+        elif step.__class__ is not int:
+            step = self._coerce_step(step)
+            if step is None:
+                return
+        self._next_step = step + 1
+        try:
+            for v in data.values():
+                if v.__class__ not in _NUMBER:
+                    data = self._convert(data)
+                    break
+            else:
+                data = data.copy()  # type: ignore[attr-defined]
+        except AttributeError:
+            self._policy.report("log()", TypeError(
+                f"log() takes a dict of metric values, got {type(data).__name__}"))
+            return
+        self._queue.append((step, _time(), data))  # type: ignore[arg-type]
+
+    def _coerce_step(self, step: Any) -> int | None:
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            self._policy.report("log(step=...)", TypeError(
+                f"step must be an integer, got {step!r}"))
+            return None
+        return int(step.__index__())
+
+    def _convert(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            if v.__class__ in _NUMBER:
+                out[k] = v
+                continue
+            try:
+                if isinstance(v, str | bytes) or v is None:
+                    raise TypeError
+                out[k] = float(v)
+            except (TypeError, ValueError):
+                self._policy.report(f"log() of {k!r}", TypeError(
+                    f"the value of {k!r} must be a number, got {type(v).__name__} {v!r:.80}"))
+        return out
+
+    def poll(self) -> bool:
+        """Serve waiting commands (and block while paused); returns ``should_stop``.
+
+        ``log()`` does this too: call ``poll()`` in loops that log rarely.
+        """
+        if self._gate:
+            self._service()
+        return self.should_stop
+
+    # -- commands ------------------------------------------------------------------
+
+    def command(self, name: str) -> Callable[[F], F]:
+        """Register a handler for a dashboard button: ``@run.command("validate")``.
+
+        The handler runs in the training thread at the next ``log()``/``poll()``, with the
+        command's arguments as keyword arguments; what it returns is the command's result.
+        """
+        if not isinstance(name, str) or not name or len(name) > 100:
+            raise ValueError("a command name is a string of 1 to 100 characters")
+        if name in ("stop", "pause", "resume"):
+            raise ValueError(f"{name!r} is built in and cannot be replaced")
+
+        def register(fn: F) -> F:
+            self._handlers[name] = fn
+            self._submit("recording the offered commands", self._offer_commands)
+            return fn
+
+        return register
+
+    @property
+    def commands(self) -> list[str]:
+        """The commands this run offers (built-ins and registered handlers)."""
+        names = ["stop", "pause", "resume"]
+        names += [n for n in self._handlers if n not in names]
+        return names
+
+    def _offer_commands(self) -> None:
+        self._store.update_run(self.id, commands_offered=self.commands)
+
+    def _receive_command(self, cmd: Command) -> None:
+        """Background thread: a command was delivered."""
+        if cmd.name == "stop":
+            self.should_stop = True
+        self._inbox.append(cmd)
+        self._gate = True
+        with self._wakeup:
+            self._wakeup.notify_all()
+
+    def _service(self) -> None:
+        """Training thread: run waiting commands; block while paused."""
+        self._gate = False
+        while True:
+            while self._inbox:
+                self._run_command(self._inbox.popleft())
+            if not self._paused or self._finished:
+                break
+            self._gate = True
+            with self._wakeup:
+                self._wakeup.wait_for(lambda: bool(self._inbox) or not self._paused, 1.0)
+        if self._inbox or self._paused:
+            self._gate = True
+
+    def _run_command(self, cmd: Command) -> None:
+        ok, result, error = True, None, None
+        try:
+            if cmd.name == "stop":
+                self._paused = False
+                result = {"should_stop": True, "step": self._next_step - 1}
+            elif cmd.name == "pause":
+                if not self._paused:
+                    self._paused = True
+                    self._submit("pausing", lambda: self._store.set_status(self.id, "paused"))
+                result = {"paused": True, "step": self._next_step - 1}
+            elif cmd.name == "resume":
+                if self._paused:
+                    self._paused = False
+                    self._submit("resuming", lambda: self._store.set_status(self.id, "running"))
+                result = {"paused": False, "step": self._next_step - 1}
+            else:
+                handler = self._handlers.get(cmd.name)
+                if handler is None:
+                    if cmd.name in BUILTINS:
+                        raise CommandError(f"this run registered no {cmd.name!r} handler")
+                    raise CommandError(f"this run has no command {cmd.name!r}")
+                result = call_handler(handler, cmd.args)
+        except Exception as exc:
+            ok, result, error = False, None, describe_exception(exc)
+        payload = jsonable(result)
+        self._submit(
+            f"acknowledging command {cmd.name!r}",
+            lambda: self._store.finish_command(cmd.id, ok=ok, result=payload, error=error),
+        )
+
+    # -- state ---------------------------------------------------------------------
+
+    def _submit(self, what: str, call: Callable[[], Any]) -> None:
+        if self._worker is not None:
+            self._worker.submit(what, call)
+
+    def _config_changed(self, changes: dict[str, Any]) -> None:
+        config = jsonable(dict(self.config))
+        self._submit("saving config", lambda: self._store.update_run(self.id, config=config))
+
+    def _summary_changed(self, changes: dict[str, Any]) -> None:
+        if self._worker is not None:
+            self._worker.set_summary(jsonable(changes))
+
+    def set_status(self, status: str) -> None:
+        """Record a status; a final one (completed, failed, …) finishes the run."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown status {status!r}; one of {', '.join(RUN_STATUSES)}")
+        if status in TERMINAL_STATUSES:
+            self.finish(status)
+            return
+        self._submit(f"setting status {status}", lambda: self._store.set_status(self.id, status))
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log()`` without ``step=`` will use."""
+        return self._next_step
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything logged so far is in the store; False on timeout."""
+        worker = self._worker
+        if worker is None or not worker.is_alive():
+            return not self._queue
+        deadline = time.monotonic() + timeout
+        target = worker.batches + 1
+        worker.wake()
+        with worker.flushed:
+            while True:
+                if worker.batches >= target and not self._queue and not worker.outbox:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                worker.wake()
+                worker.flushed.wait(min(left, 0.1))
+                if worker.batches >= target and not self._queue:
+                    target = worker.batches + (1 if worker.outbox else 0)
+
+    def finish(self, status: str = "completed") -> None:
+        """Write everything, record the final status and stop the background thread."""
+        if self._finished:
+            return
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown status {status!r}; one of {', '.join(RUN_STATUSES)}")
+        self._finished = True
+        self._paused = False
+        with self._wakeup:
+            self._wakeup.notify_all()
+        for restore in reversed(self._restore):
+            try:
+                restore()
+            except Exception:
+                pass
+        self._restore.clear()
+        worker = self._worker
+        if worker is None:
+            return
+        if self._signal is not None:
+            sig = signal.Signals(self._signal).name
+            self._submit("recording the signal", lambda: self._store.add_event(
+                self.id, "signal", {"signal": sig}))
+        if self._uncaught is not None and status == "failed":
+            text = describe_exception(self._uncaught)
+            self._submit("recording the error", lambda: self._store.add_event(
+                self.id, "error", {"error": text}))
+        self._submit(f"setting status {status}", lambda: self._store.set_status(self.id, status))
+        # Commands still waiting will never run now; the store expires them with the status.
+        self._inbox.clear()
+        worker.stop()
+        if self._sampler is not None:
+            self._sampler.close()
+        if self._owns_store:
+            self._store.close()
+
+    # -- process exit, signals, exceptions -----------------------------------------
+
+    def _install_exit_hooks(self) -> None:
+        atexit.register(self._atexit)
+        self._restore.append(lambda: atexit.unregister(self._atexit))
+        previous_hook = sys.excepthook
+
+        def excepthook(tp: type[BaseException], value: BaseException,
+                       tb: TracebackType | None) -> None:
+            self._uncaught = value
+            previous_hook(tp, value, tb)
+
+        sys.excepthook = excepthook
+
+        def restore_hook() -> None:
+            if sys.excepthook is excepthook:
+                sys.excepthook = previous_hook
+
+        self._restore.append(restore_hook)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            self._signal = signum
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+        def restore_signal() -> None:
+            if signal.getsignal(signal.SIGTERM) is on_sigterm:
+                signal.signal(signal.SIGTERM, previous)
+
+        self._restore.append(restore_signal)
+
+    def _exit_status(self, exc: BaseException | None) -> str:
+        if exc is None:
+            return "interrupted" if self._signal is not None else "completed"
+        if isinstance(exc, KeyboardInterrupt) or self._signal is not None:
+            return "interrupted"
+        if isinstance(exc, SystemExit) and exc.code in (None, 0):
+            return "completed"
+        return "failed"
+
+    def _atexit(self) -> None:
+        self.finish(self._exit_status(self._uncaught))
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, tp: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None and not isinstance(exc, KeyboardInterrupt | SystemExit):
+            self._uncaught = exc
+        self.finish(self._exit_status(exc))
+
+    def __repr__(self) -> str:
+        return f"<traindeck.Run {self.id} {self.project}/{self.name}>"
