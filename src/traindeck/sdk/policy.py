@@ -40,7 +40,7 @@ class FailurePolicy:
                     file=stream,
                     flush=True,
                 )
-            except Exception:  # noqa: S110 - a closed stderr must not break training either
+            except Exception:
                 pass
         if self.strict and raise_in_strict:
             raise exc

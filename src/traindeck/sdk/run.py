@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from ..store import RUN_STATUSES, TERMINAL_STATUSES, Command, Store
 from ..store.codec import jsonable
@@ -42,7 +42,7 @@ class SyncedDict(dict[str, Any]):
         super().__setitem__(key, value)
         self._on_change({key: value})
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         changes = dict(*args, **kwargs)
         super().update(changes)
         self._on_change(changes)
@@ -81,7 +81,8 @@ class Run:
         self.dir = run_dir
         self.is_resumed = resumed
         self.should_stop = False
-        self._store = store  # type: ignore[assignment]
+        # A disabled run has no store and no worker: nothing ever reaches ``_store``.
+        self._store: Store = cast(Store, store)
         self._policy = policy
         self._owns_store = owns_store
         self._next_step = start_step
@@ -212,8 +213,12 @@ class Run:
     def _receive_command(self, cmd: Command) -> None:
         """Background thread: a command was delivered."""
         if cmd.name == "stop":
+            # Its effect is the flag, so it is done now; a paused loop is released too.
             self.should_stop = True
-        self._inbox.append(cmd)
+            result = {"should_stop": True, "step": self._next_step - 1}
+            self._store.finish_command(cmd.id, ok=True, result=result)
+        else:
+            self._inbox.append(cmd)
         self._gate = True
         with self._wakeup:
             self._wakeup.notify_all()
@@ -224,21 +229,24 @@ class Run:
         while True:
             while self._inbox:
                 self._run_command(self._inbox.popleft())
-            if not self._paused or self._finished:
+            if (self.should_stop or self._finished) and self._paused:
+                self._paused = False
+                if not self._finished:
+                    self._submit("resuming", lambda: self._store.set_status(self.id, "running"))
+            if not self._paused:
                 break
             self._gate = True
             with self._wakeup:
-                self._wakeup.wait_for(lambda: bool(self._inbox) or not self._paused, 1.0)
+                self._wakeup.wait_for(
+                    lambda: bool(self._inbox) or not self._paused or self.should_stop, 1.0
+                )
         if self._inbox or self._paused:
             self._gate = True
 
     def _run_command(self, cmd: Command) -> None:
         ok, result, error = True, None, None
         try:
-            if cmd.name == "stop":
-                self._paused = False
-                result = {"should_stop": True, "step": self._next_step - 1}
-            elif cmd.name == "pause":
+            if cmd.name == "pause":
                 if not self._paused:
                     self._paused = True
                     self._submit("pausing", lambda: self._store.set_status(self.id, "paused"))
