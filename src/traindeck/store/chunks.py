@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from . import rollup
 from .rollup import F64, I64, UNIT_DTYPE, Units
@@ -79,7 +80,7 @@ class Points:
             np.concatenate([p.values for p in parts]),
         )
 
-    def take(self, mask_or_index: np.ndarray) -> Points:  # type: ignore[type-arg]
+    def take(self, mask_or_index: npt.NDArray[np.bool_] | npt.NDArray[np.int64] | slice) -> Points:
         return Points(
             self.steps[mask_or_index], self.times[mask_or_index], self.values[mask_or_index]
         )
@@ -156,7 +157,7 @@ def _load(conn: sqlite3.Connection, series_id: int, step_lo: int) -> Points:
 
 def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
     rows = [
-        encode(series_id, p.take(slice(i, i + CHUNK_MAX)))  # type: ignore[arg-type]
+        encode(series_id, p.take(slice(i, i + CHUNK_MAX)))
         for i in range(0, len(p), CHUNK_MAX)
     ]
     conn.executemany(_INSERT_CHUNK, rows)
@@ -171,7 +172,9 @@ def _merge(old: Points, new: Points) -> Points:
     return both.take(keep)
 
 
-def write_series(conn: sqlite3.Connection, series_id: int, last_step: int | None, p: Points) -> None:
+def write_series(
+    conn: sqlite3.Connection, series_id: int, last_step: int | None, p: Points
+) -> None:
     """Write normalised points of one series inside the caller's transaction."""
     if len(p) == 0:
         return
@@ -199,7 +202,7 @@ def write_series(conn: sqlite3.Connection, series_id: int, last_step: int | None
     for i, start in enumerate(bounds):
         end = bounds[i + 1] if i + 1 < len(bounds) else len(p)
         lo = int(los[which[start]])
-        merged = _merge(_load(conn, series_id, lo), p.take(slice(start, end)))  # type: ignore[arg-type]
+        merged = _merge(_load(conn, series_id, lo), p.take(slice(start, end)))
         conn.execute("DELETE FROM chunks WHERE series_id = ? AND step_lo = ?", (series_id, lo))
         _write_pieces(conn, series_id, merged)
 
@@ -213,7 +216,8 @@ class Window:
     hi: float | None = None
 
     def sql(self) -> tuple[str, list[object]]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[object] = []
         lo_col, hi_col = ("step_lo", "step_hi") if self.axis == "step" else ("min_time", "max_time")
         if self.lo is not None:
             clauses.append(f"{hi_col} >= ?")
@@ -226,7 +230,7 @@ class Window:
     def contains(self, lo: float, hi: float) -> bool:
         return (self.lo is None or lo >= self.lo) and (self.hi is None or hi <= self.hi)
 
-    def mask(self, p: Points) -> np.ndarray:  # type: ignore[type-arg]
+    def mask(self, p: Points) -> npt.NDArray[np.bool_]:
         x = p.steps if self.axis == "step" else p.times
         m = np.ones(len(p), dtype=bool)
         if self.lo is not None:
@@ -236,22 +240,55 @@ class Window:
         return m
 
 
+def _where(window: Window, series_id: int) -> tuple[str, list[object]]:
+    """The SQL condition (after ``series_id = ?``) for the chunks that overlap ``window``.
+
+    Chunks of a series never overlap in steps, so on the step axis the first chunk is found
+    by one index seek (the last chunk starting at or before ``lo``) instead of a scan of
+    every chunk before the window.
+    """
+    where, args = window.sql()
+    if window.axis == "step" and window.lo is not None:
+        where += (
+            " AND step_lo >= COALESCE((SELECT step_lo FROM chunks WHERE series_id = ? "
+            "AND step_lo <= ? ORDER BY step_lo DESC LIMIT 1), ?)"
+        )
+        args += [series_id, window.lo, window.lo]
+    return where, args
+
+
 def _summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]) -> Units:
+    """The chunk summaries (one unit a chunk), read from the covering index."""
     rows = conn.execute(
         f"SELECT {_UNIT_COLS} FROM chunks WHERE series_id = ?{where} ORDER BY step_lo",
         [series_id, *args],
     ).fetchall()
-    units = np.array([(*r[:11], 0.0, *r[12:]) for r in rows], dtype=UNIT_DTYPE)
+    units = np.empty(len(rows), dtype=UNIT_DTYPE)
     if rows:
-        units["last_value"] = np.frombuffer(b"".join(r[11] for r in rows), dtype=_F8)
+        names = UNIT_DTYPE.names or ()
+        for name, col in zip(names, zip(*rows, strict=True), strict=True):
+            if name == "last_value":
+                units[name] = np.frombuffer(b"".join(col), dtype=_F8)
+            else:
+                units[name] = col
     return units
+
+
+def _concat(pieces: list[Units]) -> Units:
+    """``np.concatenate`` for units, without its per-piece cost on structured dtypes."""
+    out = np.empty(sum(len(u) for u in pieces), dtype=UNIT_DTYPE)
+    at = 0
+    for u in pieces:
+        out[at:at + len(u)] = u
+        at += len(u)
+    return out
 
 
 def read_points(
     conn: sqlite3.Connection, series_id: int, window: Window, limit: int | None = None
 ) -> Points:
     """Raw points of one series inside ``window``, by step (at most ``limit``)."""
-    where, args = window.sql()
+    where, args = _where(window, series_id)
     parts: list[Points] = []
     got = 0
     cur = conn.execute(
@@ -267,14 +304,14 @@ def read_points(
         if limit is not None and got >= limit:
             break
     out = Points.concat(parts)
-    return out.take(slice(0, limit)) if limit is not None else out  # type: ignore[arg-type]
+    return out.take(slice(0, limit)) if limit is not None else out
 
 
 def read_buckets(
     conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window, x_axis: str = "step"
 ) -> rollup.Buckets:
     """At most ``n_buckets`` exact buckets of one series inside ``window``."""
-    where, args = window.sql()
+    where, args = _where(window, series_id)
     chunk_units = _summaries(conn, series_id, where, args)
     if len(chunk_units) == 0:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
@@ -283,50 +320,75 @@ def read_buckets(
         lo_x, hi_x = chunk_units["first_step"], chunk_units["last_step"]
     else:
         lo_x, hi_x = chunk_units["min_time"], chunk_units["max_time"]
-    full = np.array(
-        [window.contains(float(a), float(b)) for a, b in zip(lo_x, hi_x, strict=True)],
-        dtype=bool,
-    )
+    full = np.ones(len(chunk_units), dtype=bool)
+    if window.lo is not None:
+        full &= lo_x >= window.lo
+    if window.hi is not None:
+        full &= hi_x <= window.hi
     level = (
         "raw" if total <= RAW_FACTOR * n_buckets
         else "sub" if total <= SUB_FACTOR * n_buckets
         else "chunk"
     )
-    pieces: list[Units] = []
-    need_rows = level != "chunk" or not bool(full.all())
+    step_los: list[int] = chunk_units["first_step"].tolist()
+    is_full: list[bool] = full.tolist()
     rows: dict[int, tuple[object, ...]] = {}
-    if need_rows:
-        wanted = [int(s) for s, f in zip(chunk_units["first_step"], full, strict=True)
-                  if level != "chunk" or not f]
+    cols = "step_lo, n, stride, steps, times, vals" + (", rollup" if level == "sub" else "")
+    if level != "chunk":
+        # Every chunk is needed: read them in the same order, with the same condition.
+        for r in conn.execute(
+            f"SELECT {cols} FROM chunks WHERE series_id = ?{where} ORDER BY step_lo",
+            [series_id, *args],
+        ):
+            rows[int(r[0])] = tuple(r)
+    else:
+        wanted = [s for s, f in zip(step_los, is_full, strict=True) if not f]
         for i in range(0, len(wanted), 500):
             part = wanted[i:i + 500]
             marks = ",".join("?" * len(part))
-            cols = "step_lo, n, stride, steps, times, vals" + (", rollup" if level == "sub" else "")
             for r in conn.execute(
                 f"SELECT {cols} FROM chunks WHERE series_id = ? AND step_lo IN ({marks})",
                 [series_id, *part],
             ):
                 rows[int(r[0])] = tuple(r)
-    for i, is_full in enumerate(full):
-        step_lo = int(chunk_units["first_step"][i])
-        if level == "chunk" and is_full:
-            pieces.append(chunk_units[i:i + 1])
+
+    pieces: list[Units] = []
+    raw: list[Points] = []  # consecutive points not yet summarised (raw level, edges)
+
+    def flush_raw() -> None:
+        if raw:
+            p = Points.concat(raw)
+            step = 1 if level == "raw" else rollup.SUB_BLOCK
+            starts = np.arange(0, len(p), step, dtype=np.int64)
+            pieces.append(rollup.summarize(p.steps, p.times, p.values, starts))
+            raw.clear()
+
+    i, n_chunks = 0, len(step_los)
+    while i < n_chunks:
+        if is_full[i] and level != "raw":
+            j = i + 1
+            while j < n_chunks and is_full[j]:
+                j += 1
+            flush_raw()
+            if level == "chunk":
+                pieces.append(chunk_units[i:j])
+            else:
+                blob = b"".join(rows[s][6] for s in step_los[i:j])  # type: ignore[misc]
+                pieces.append(np.frombuffer(blob, dtype=UNIT_DTYPE))
+            i = j
             continue
-        r = rows[step_lo]
-        if level == "sub" and is_full:
-            pieces.append(np.frombuffer(r[6], dtype=UNIT_DTYPE))  # type: ignore[call-overload]
-            continue
-        p = decode(*r[:6])  # type: ignore[arg-type]
-        if not is_full:
+        p = decode(*rows[step_los[i]][:6])  # type: ignore[arg-type]
+        if not is_full[i]:
             p = p.take(window.mask(p))
-        if len(p) == 0:
-            continue
-        step = 1 if level == "raw" else rollup.SUB_BLOCK
-        starts = np.arange(0, len(p), step, dtype=np.int64)
-        pieces.append(rollup.summarize(p.steps, p.times, p.values, starts))
+        if len(p):
+            raw.append(p)
+            if level != "raw":
+                flush_raw()  # an edge chunk: its own sub-blocks
+        i += 1
+    flush_raw()
     if not pieces:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
-    units = np.concatenate(pieces)
+    units = pieces[0] if len(pieces) == 1 else _concat(pieces)
     if x_axis == "step":
         lo = float(units["first_step"][0])
         hi = float(units["last_step"][-1]) + 1.0

@@ -196,6 +196,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (run_id, batch_id)
     ) WITHOUT ROWID;
     """,
+    # 2: a covering index of the chunk summaries. A chunk row holds ~64 KiB of blobs before
+    # its summary columns, so reading a summary from the table walks the row's overflow
+    # pages: a bucketed read of a 10M-point series read the whole file (~90 ms). The index
+    # keeps the summaries in small rows of their own (~150 bytes a chunk).
+    """
+    CREATE INDEX chunks_summary ON chunks (
+        series_id, step_lo, step_hi, n, nf, vmin, vmax, vsum, first_time, last_time,
+        min_time, max_time, last_value, nnan, npinf, nninf
+    );
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

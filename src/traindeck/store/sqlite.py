@@ -313,10 +313,12 @@ class SQLiteStore:
             args.append(tag)
         if search:
             where.append("(name LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')")
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = "%" + escaped + "%"
             args.extend([pattern, pattern])
         clause = (" WHERE " + " AND ".join(where)) if where else ""
-        order = f" ORDER BY {sort} {'DESC' if descending else 'ASC'}, id {'DESC' if descending else 'ASC'}"
+        direction = "DESC" if descending else "ASC"
+        order = f" ORDER BY {sort} {direction}, id {direction}"
         with self._read() as conn:
             total = int(conn.execute(f"SELECT count(*) FROM runs{clause}", args).fetchone()[0])
             rows = conn.execute(
@@ -445,7 +447,8 @@ class SQLiteStore:
         with self.write() as tx:
             if heartbeat is not None or summary:
                 run = self._get_run(tx.conn, run_id)
-                sets, args = [], []
+                sets: list[str] = []
+                args: list[Any] = []
                 if heartbeat is not None:
                     sets.append("heartbeat_at = ?")
                     args.append(heartbeat)
@@ -462,7 +465,8 @@ class SQLiteStore:
                 if row is None:
                     try:
                         row = tx.execute(
-                            "INSERT INTO series (run_id, key) VALUES (?, ?) RETURNING id, last_step",
+                            "INSERT INTO series (run_id, key) VALUES (?, ?) "
+                            "RETURNING id, last_step",
                             (run_id, key),
                         ).fetchone()
                     except sqlite3.IntegrityError as exc:

@@ -1,0 +1,405 @@
+"""Bucketed reads of a metric series against a brute-force computation in Python.
+
+Every test writes to a real SQLite file. The chunk geometry (``chunks.CHUNK_MAX``, the
+sub-block size ``rollup.SUB_BLOCK``) and the level thresholds (``chunks.RAW_FACTOR`` /
+``SUB_FACTOR``) are module attributes the store reads at call time; the tests shrink them so
+that a series of a hundred points spans many chunks and every read level (raw points,
+sub-block rollups, whole chunks) is reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import struct
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from traindeck.store import Buckets, SQLiteStore, chunks, rollup
+
+RUN = "r1"
+KEY = "loss"
+
+# A NaN with a payload: "bit-exact" must hold for it as well as for the default NaN.
+PAYLOAD_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0123))[0]
+SPECIAL = [
+    math.nan, PAYLOAD_NAN, math.inf, -math.inf, 0.0, -0.0, 5e-324, -5e-324, 1e300, -1e300,
+    2.2250738585072014e-308,
+]
+
+
+def bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+@dataclass
+class Geometry:
+    chunk_max: int
+    sub_block: int
+    raw_factor: int
+    sub_factor: int
+
+
+@contextlib.contextmanager
+def geometry(g: Geometry) -> Iterator[None]:
+    """Set the store's chunk geometry for the duration of one example."""
+    saved = (chunks.CHUNK_MAX, rollup.SUB_BLOCK, chunks.RAW_FACTOR, chunks.SUB_FACTOR)
+    chunks.CHUNK_MAX, rollup.SUB_BLOCK = g.chunk_max, g.sub_block  # type: ignore[misc]
+    chunks.RAW_FACTOR, chunks.SUB_FACTOR = g.raw_factor, g.sub_factor  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        chunks.CHUNK_MAX, rollup.SUB_BLOCK, chunks.RAW_FACTOR, chunks.SUB_FACTOR = saved  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def fresh_store() -> Iterator[SQLiteStore]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteStore(Path(tmp) / "t.db")
+        try:
+            store.create_run(project="p", id=RUN)
+            yield store
+        finally:
+            store.close()
+
+
+Batch = list[tuple[int, float, float]]
+
+
+def write(store: SQLiteStore, batch: Batch, key: str = KEY) -> None:
+    steps = np.array([b[0] for b in batch], dtype=np.int64)
+    times = np.array([b[1] for b in batch], dtype=np.float64)
+    values = np.array([b[2] for b in batch], dtype=np.float64)
+    store.write_metrics(RUN, {key: (steps, times, values)})
+
+
+def expected_points(batches: list[Batch]) -> dict[int, tuple[float, float]]:
+    """step -> (time, value): the last write of a step wins, across and within batches."""
+    out: dict[int, tuple[float, float]] = {}
+    for batch in batches:
+        for step, t, v in batch:
+            out[step] = (t, v)
+    return dict(sorted(out.items()))
+
+
+def in_window(
+    step: int, t: float, axis: str, lo: float | None, hi: float | None
+) -> bool:
+    x = step if axis == "step" else t
+    return (lo is None or x >= lo) and (hi is None or x <= hi)
+
+
+def check_buckets(
+    b: Buckets,
+    points: dict[int, tuple[float, float]],
+    n: int,
+    axis: str = "step",
+    lo: float | None = None,
+    hi: float | None = None,
+) -> None:
+    """Assert that ``b`` is an exact bucketing of the points of ``points`` inside the window."""
+    inside = [(s, t, v) for s, (t, v) in points.items() if in_window(s, t, axis, lo, hi)]
+    u = b.units
+    assert len(b) <= n
+    assert b.count == len(inside)
+    assert int(u["n"].sum()) == len(inside)
+    if not inside:
+        assert len(b) == 0
+        return
+    assert (u["first_step"] <= u["last_step"]).all()
+    assert (u["last_step"][:-1] < u["first_step"][1:]).all(), "buckets overlap or are unordered"
+    cols = b.columns()
+    for i in range(len(u)):
+        fs, ls = int(u["first_step"][i]), int(u["last_step"][i])
+        pts = [(s, t, v) for s, t, v in inside if fs <= s <= ls]
+        assert int(u["n"][i]) == len(pts), f"bucket {i}: count"
+        assert cols["count"][i] == len(pts)
+        assert pts[0][0] == fs and pts[-1][0] == ls
+        assert u["first_time"][i] == pts[0][1] and u["last_time"][i] == pts[-1][1]
+        assert cols["first_time"][i] == pts[0][1] and cols["last_time"][i] == pts[-1][1]
+        assert u["min_time"][i] == min(p[1] for p in pts)
+        assert u["max_time"][i] == max(p[1] for p in pts)
+        values = [p[2] for p in pts]
+        finite = [v for v in values if math.isfinite(v)]
+        assert int(u["nf"][i]) == len(finite)
+        assert cols["nan"][i] == sum(1 for v in values if math.isnan(v))
+        assert cols["pinf"][i] == sum(1 for v in values if v == math.inf)
+        assert cols["ninf"][i] == sum(1 for v in values if v == -math.inf)
+        assert bits(float(u["last_value"][i])) == bits(values[-1]), f"bucket {i}: last"
+        last_col = cols["last"][i]
+        if math.isfinite(values[-1]):
+            assert bits(last_col) == bits(values[-1])
+        else:
+            assert last_col == {math.inf: "Infinity", -math.inf: "-Infinity"}.get(
+                values[-1], "NaN"
+            )
+        if finite:
+            assert cols["min"][i] == min(finite)
+            assert cols["max"][i] == max(finite)
+            mean = math.fsum(finite) / len(finite)
+            scale = max(abs(v) for v in finite)
+            assert math.isclose(cols["mean"][i], mean, rel_tol=1e-9, abs_tol=1e-12 * scale)
+        else:
+            assert cols["min"][i] is None and cols["max"][i] is None
+            assert cols["mean"][i] is None
+
+
+def level_of(total: int, n: int) -> str:
+    if total <= chunks.RAW_FACTOR * n:
+        return "raw"
+    return "sub" if total <= chunks.SUB_FACTOR * n else "chunk"
+
+
+# -- strategies -----------------------------------------------------------------------
+
+values_st = st.one_of(
+    st.sampled_from(SPECIAL),
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.floats(min_value=-1e300, max_value=1e300, allow_nan=False, allow_infinity=False),
+)
+times_st = st.floats(min_value=-1e3, max_value=1e9, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def batch_st(draw: st.DrawFn) -> Batch:
+    kind = draw(st.sampled_from(["random", "ascending", "block"]))
+    size = draw(st.integers(1, 40))
+    if kind == "random":
+        steps = draw(st.lists(st.integers(-5, 80), min_size=size, max_size=size))
+    elif kind == "ascending":
+        start = draw(st.integers(-5, 120))
+        gap = draw(st.integers(1, 3))
+        steps = list(range(start, start + size * gap, gap))
+    else:  # a contiguous block, shuffled: out-of-order inside one batch
+        start = draw(st.integers(-5, 80))
+        steps = draw(st.permutations(list(range(start, start + size))))
+    return [(s, draw(times_st), draw(values_st)) for s in steps]
+
+
+geometry_st = st.builds(
+    Geometry,
+    chunk_max=st.integers(1, 9),
+    sub_block=st.integers(1, 5),
+    raw_factor=st.integers(0, 4),
+    sub_factor=st.integers(0, 12),
+).map(lambda g: Geometry(g.chunk_max, g.sub_block, g.raw_factor, g.raw_factor + g.sub_factor))
+
+
+@st.composite
+def window_st(
+    draw: st.DrawFn, points: dict[int, tuple[float, float]]
+) -> tuple[str, float | None, float | None]:
+    axis = draw(st.sampled_from(["step", "time"]))
+    xs = sorted(points) if axis == "step" else sorted(t for t, _ in points.values())
+
+    def bound() -> float | None:
+        how = draw(st.sampled_from(["none", "existing", "any"]))
+        if how == "none" or not xs:
+            return None
+        if how == "existing":
+            return draw(st.sampled_from(xs))
+        if axis == "step":
+            return draw(st.integers(-10, 130))
+        return draw(times_st)
+
+    lo, hi = bound(), bound()
+    if lo is not None and hi is not None and lo > hi and draw(st.booleans()):
+        lo, hi = hi, lo
+    return axis, lo, hi
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    g=geometry_st,
+    batches=st.lists(batch_st(), min_size=1, max_size=5),
+    data=st.data(),
+)
+def test_buckets_equal_brute_force(g: Geometry, batches: list[Batch], data: st.DataObject) -> None:
+    points = expected_points(batches)
+    with geometry(g), fresh_store() as store:
+        for batch in batches:
+            write(store, batch)
+        # Reads of the whole range and of several windows, each with its own n and x axis.
+        for _ in range(3):
+            n = data.draw(st.integers(1, 12), label="n")
+            axis, lo, hi = data.draw(window_st(points), label="window")
+            x = data.draw(st.sampled_from(["step", "time"]), label="x")
+            if axis == "step":
+                b = store.read_buckets(
+                    RUN, KEY, n=n, x=x,
+                    step_min=None if lo is None else int(lo),
+                    step_max=None if hi is None else int(hi),
+                )
+            else:
+                b = store.read_buckets(RUN, KEY, n=n, x=x, time_min=lo, time_max=hi)
+            event(f"level={level_of(len(points), n)}")
+            check_buckets(b, points, n, axis, lo, hi)
+        # Raw points round-trip exactly.
+        got = store.read_points(RUN, KEY)
+        assert got.steps.tolist() == list(points)
+        assert got.times.tolist() == [t for t, _ in points.values()]
+        assert got.values.tobytes() == np.array([v for _, v in points.values()]).tobytes()
+        # Chunks stay within their size and never overlap.
+        assert_chunks_sane(store, g.chunk_max)
+
+
+def assert_chunks_sane(store: SQLiteStore, chunk_max: int) -> None:
+    conn = store._reader()
+    rows = conn.execute(
+        "SELECT step_lo, step_hi, n, stride, steps FROM chunks ORDER BY step_lo"
+    ).fetchall()
+    for (lo, hi, n, stride, steps), nxt in zip(rows, [*rows[1:], None], strict=True):
+        assert 1 <= n <= chunk_max
+        assert lo <= hi
+        if stride:
+            assert hi == lo + (n - 1) * stride and steps == b""
+        if nxt is not None:
+            assert hi < nxt[0]
+
+
+# -- every level, deterministically ---------------------------------------------------
+
+
+@pytest.fixture
+def small_geometry() -> Iterator[Geometry]:
+    g = Geometry(chunk_max=16, sub_block=4, raw_factor=4, sub_factor=32)
+    with geometry(g):
+        yield g
+
+
+def random_series(rng: random.Random, n_steps: int, holes: bool = True) -> Batch:
+    steps = [s for s in range(n_steps) if not holes or rng.random() > 0.1]
+    out = []
+    t = 1_000.0
+    for s in steps:
+        t += rng.choice([0.5, 1.0, 1.0, -0.25])  # wall time mostly grows, not always
+        v = rng.choice(SPECIAL) if rng.random() < 0.05 else rng.gauss(0.0, 10.0)
+        out.append((s, t, v))
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 7, 40, 200, 600])
+@pytest.mark.parametrize("order", ["ascending", "shuffled", "reversed_batches"])
+def test_every_level_every_window(
+    small_geometry: Geometry, n: int, order: str
+) -> None:
+    rng = random.Random(n * 31 + len(order))
+    series = random_series(rng, 700)
+    if order == "shuffled":
+        rng.shuffle(series)
+    batches = [series[i:i + 97] for i in range(0, len(series), 97)]
+    if order == "reversed_batches":
+        batches.reverse()
+    points = expected_points(batches)
+    with fresh_store() as store:
+        for batch in batches:
+            write(store, batch)
+        assert_chunks_sane(store, small_geometry.chunk_max)
+        windows: list[tuple[str, float | None, float | None]] = [
+            ("step", None, None), ("step", 5, 600), ("step", 333, 333), ("step", 17, None),
+            ("step", None, 40), ("step", 700, 800), ("step", 50, 10),
+            ("time", None, None), ("time", 1_100.0, 1_300.0), ("time", 1_250.5, None),
+        ]
+        for axis, lo, hi in windows:
+            for x in ("step", "time"):
+                if axis == "step":
+                    b = store.read_buckets(RUN, KEY, n=n, x=x, step_min=lo, step_max=hi)  # type: ignore[arg-type]
+                else:
+                    b = store.read_buckets(RUN, KEY, n=n, x=x, time_min=lo, time_max=hi)
+                check_buckets(b, points, n, axis, lo, hi)
+
+
+def test_levels_are_all_reached(small_geometry: Geometry) -> None:
+    """The thresholds in the deterministic test above do pick each level."""
+    assert {level_of(640, n) for n in (1, 7, 40, 200, 600)} == {"raw", "sub", "chunk"}
+
+
+def test_production_geometry_against_numpy() -> None:
+    """The shipped constants, a 60k-point series with rewrites, checked with numpy."""
+    rng = np.random.default_rng(7)
+    n_points = 60_000
+    steps = np.arange(n_points, dtype=np.int64) * 2
+    times = 1e9 + np.cumsum(rng.uniform(0.0, 1.0, n_points))
+    values = rng.normal(size=n_points)
+    values[rng.choice(n_points, 50, replace=False)] = np.nan
+    values[rng.choice(n_points, 20, replace=False)] = np.inf
+    with fresh_store() as store:
+        for i in range(0, n_points, 7_000):
+            sl = slice(i, i + 7_000)
+            store.write_metrics(RUN, {KEY: (steps[sl], times[sl], values[sl])})
+        # Rewrite a stretch in the middle (out of order, across chunk boundaries) and fill holes.
+        re_idx = np.arange(20_000, 31_000)
+        values[re_idx] = -values[re_idx]
+        store.write_metrics(RUN, {KEY: (steps[re_idx][::-1], times[re_idx][::-1],
+                                        values[re_idx][::-1])})
+        odd = np.arange(1, 4_001, 2, dtype=np.int64)
+        odd_t = 1e9 + odd.astype(np.float64) / 4
+        odd_v = np.full(len(odd), 3.5)
+        store.write_metrics(RUN, {KEY: (odd, odd_t, odd_v)})
+        all_steps = np.concatenate([steps, odd])
+        all_times = np.concatenate([times, odd_t])
+        all_values = np.concatenate([values, odd_v])
+        order = np.argsort(all_steps)
+        points = dict(zip(all_steps[order].tolist(),
+                          zip(all_times[order].tolist(), all_values[order].tolist(),
+                              strict=True), strict=True))
+        for n in (1, 3, 100, 1000, 5000):
+            for lo, hi in [(None, None), (1_000, 1_100), (10_001, 90_000), (119_990, None)]:
+                b = store.read_buckets(RUN, KEY, n=n, step_min=lo, step_max=hi)
+                check_buckets_np(b, points, lo, hi, n)
+
+
+def check_buckets_np(
+    b: Buckets, points: dict[int, tuple[float, float]], lo: int | None, hi: int | None, n: int
+) -> None:
+    """A vectorised version of ``check_buckets`` for larger series (step windows)."""
+    s = np.fromiter(points, dtype=np.int64)
+    v = np.array([p[1] for p in points.values()])
+    t = np.array([p[0] for p in points.values()])
+    m = np.ones(len(s), dtype=bool)
+    if lo is not None:
+        m &= s >= lo
+    if hi is not None:
+        m &= s <= hi
+    s, v, t = s[m], v[m], t[m]
+    u = b.units
+    assert len(b) <= n
+    assert b.count == len(s)
+    assert (u["last_step"][:-1] < u["first_step"][1:]).all()
+    left = np.searchsorted(s, u["first_step"], side="left")
+    right = np.searchsorted(s, u["last_step"], side="right")
+    assert (right - left == u["n"]).all()
+    for i in range(len(u)):
+        vv = v[left[i]:right[i]]
+        fin = vv[np.isfinite(vv)]
+        assert u["nf"][i] == len(fin)
+        assert u["nnan"][i] == np.isnan(vv).sum()
+        assert u["npinf"][i] == (vv == np.inf).sum()
+        if len(fin):
+            assert u["vmin"][i] == fin.min() and u["vmax"][i] == fin.max()
+            assert math.isclose(u["vsum"][i] / len(fin), math.fsum(fin) / len(fin),
+                                rel_tol=1e-9, abs_tol=1e-9)
+        assert bits(float(u["last_value"][i])) == bits(float(vv[-1]))
+        assert u["first_time"][i] == t[left[i]] and u["last_time"][i] == t[right[i] - 1]
+
+
+def test_empty_and_missing_windows(small_geometry: Geometry) -> None:
+    with fresh_store() as store:
+        write(store, [(s, float(s), float(s)) for s in range(10, 50)])
+        assert len(store.read_buckets(RUN, KEY, step_min=100)) == 0
+        assert len(store.read_buckets(RUN, KEY, step_max=9)) == 0
+        assert len(store.read_buckets(RUN, KEY, step_min=30, step_max=20)) == 0
+        assert len(store.read_buckets(RUN, KEY, time_min=1e6)) == 0
+        assert store.read_buckets(RUN, KEY, n=1).columns()["count"] == [40]
