@@ -334,15 +334,19 @@ def read_buckets(
     is_full: list[bool] = full.tolist()
     rows: dict[int, tuple[object, ...]] = {}
     cols = "step_lo, n, stride, steps, times, vals" + (", rollup" if level == "sub" else "")
-    if level != "chunk":
-        # Every chunk is needed: read them in the same order, with the same condition.
+    # Chunk rows are fetched by key: a condition on other columns (the time window) would
+    # read every row's blobs to test it. On the step axis the chunks wanted below the chunk
+    # level are all those between the first and the last: one range scan.
+    if level != "chunk" and window.axis == "step":
         for r in conn.execute(
-            f"SELECT {cols} FROM chunks WHERE series_id = ?{where} ORDER BY step_lo",
-            [series_id, *args],
+            f"SELECT {cols} FROM chunks WHERE series_id = ? AND step_lo BETWEEN ? AND ?",
+            [series_id, step_los[0], step_los[-1]],
         ):
             rows[int(r[0])] = tuple(r)
     else:
-        wanted = [s for s, f in zip(step_los, is_full, strict=True) if not f]
+        wanted = step_los if level != "chunk" else [
+            s for s, f in zip(step_los, is_full, strict=True) if not f
+        ]
         for i in range(0, len(wanted), 500):
             part = wanted[i:i + 500]
             marks = ",".join("?" * len(part))
