@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import rollup
+from .errors import InvalidInput
 from .rollup import F64, I64, UNIT_DTYPE, Units
 
 #: Points per chunk.
@@ -84,6 +85,38 @@ class Points:
         return Points(
             self.steps[mask_or_index], self.times[mask_or_index], self.values[mask_or_index]
         )
+
+
+def prepare(key: str, steps: object, times: object, values: object) -> Points:
+    """Checked and normalised points of series ``key``, as a caller hands them in.
+
+    Steps must be integers, the three arrays one-dimensional and of one length, and times
+    finite (a wall-clock time); values may be anything a float64 holds.
+    """
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"a metric key is a non-empty string, not {key!r}")
+    try:
+        s = np.asarray(steps)
+        t = np.asarray(times, dtype=_F8)
+        v = np.asarray(values, dtype=_F8)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"metric {key!r}: {exc}") from exc
+    if not (s.ndim == t.ndim == v.ndim == 1 and len(s) == len(t) == len(v)):
+        raise InvalidInput(
+            f"metric {key!r}: steps, times and values must be flat arrays of one length "
+            f"(got shapes {s.shape}, {t.shape}, {v.shape})"
+        )
+    if len(s) and s.dtype.kind not in "iu":
+        integral = s.dtype.kind == "f" and bool(np.isfinite(s).all()) and bool(
+            (np.floor(s) == s).all() and np.abs(s).max() < 2.0**63
+        )
+        if not integral:
+            raise InvalidInput(f"metric {key!r}: steps must be integers")
+    elif s.dtype.kind == "u" and len(s) and int(s.max()) > np.iinfo(_I8).max:
+        raise InvalidInput(f"metric {key!r}: a step does not fit in 64 bits")
+    if not bool(np.isfinite(t).all()):
+        raise InvalidInput(f"metric {key!r}: times must be finite")
+    return normalize(s.astype(_I8), t, v)
 
 
 def normalize(steps: I64, times: F64, values: F64) -> Points:

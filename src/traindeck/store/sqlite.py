@@ -135,7 +135,11 @@ class SQLiteStore:
         self._readers_lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._writer.close()
+            raise
 
     # -- connections ---------------------------------------------------------------
 
@@ -443,7 +447,13 @@ class SQLiteStore:
         merges ``summary`` into the run's summary and records a heartbeat in the same
         transaction (one commit per flush of the SDK).
         """
-        prepared = {k: chunks.normalize(*v) for k, v in series.items()}
+        prepared: dict[str, chunks.Points] = {}
+        for key, triple in series.items():
+            try:
+                steps, times, values = triple
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(f"metric {key!r}: give (steps, times, values)") from exc
+            prepared[key] = chunks.prepare(key, steps, times, values)
         with self.write() as tx:
             if heartbeat is not None or summary:
                 run = self._get_run(tx.conn, run_id)
@@ -524,7 +534,8 @@ class SQLiteStore:
                 "AND last_step IS NOT NULL ORDER BY key",
                 (run_id,),
             ).fetchall()
-        return {r[0]: (int(r[1]), float(r[2]), _f8(r[3]) or 0.0) for r in rows}
+        return {r[0]: (int(r[1]), float(r[2]), float(np.frombuffer(r[3], dtype=_F8)[0]))
+                for r in rows}
 
     def read_buckets(
         self,
