@@ -1,0 +1,165 @@
+"""The SQLite file: migrations, pragmas, and several processes writing one file at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from traindeck.store import SQLiteStore
+from traindeck.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+def tables(path: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_new_file_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "t.db"  # the folder is created
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
+        conn = store._reader()
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # persists in the file
+    conn.close()
+    names = {n for _, n in tables(path)}
+    # Room for every entity of DESIGN section 3 from the start.
+    assert names >= {
+        "runs", "series", "chunks", "events", "commands", "checkpoints", "media", "artifacts",
+        "log_lines", "launches", "tokens", "batches", "deleted_runs", "meta", "chunks_summary",
+    }
+
+
+def test_reopen_is_a_no_op(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with SQLiteStore(path) as store:
+        store.create_run(project="p", id="r")
+        store.write_metrics("r", {"m": (np.arange(10), np.arange(10.0), np.ones(10))})
+        seq = store.current_seq()
+    before = tables(path)
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.current_seq() == seq  # nothing was written by opening
+        assert store.read_buckets("r", "m", n=1).count == 10
+    assert tables(path) == before
+
+
+def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
+    """A file written before migration 2 (no summary index) opens, upgrades, and reads."""
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as store:
+        store.create_run(project="p", id="r")
+        store.write_metrics("r", {"m": (np.arange(20_000), np.arange(20_000.0),
+                                        np.arange(20_000.0))})
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX chunks_summary")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        cols = store.read_buckets("r", "m", n=1).columns()
+        assert cols["count"] == [20_000] and cols["max"] == [19_999.0] and cols["min"] == [0.0]
+        plan = store._reader().execute(
+            "EXPLAIN QUERY PLAN SELECT n, nf, vmin, vmax, vsum, step_lo, step_hi, first_time, "
+            "last_time, min_time, max_time, last_value, nnan, npinf, nninf FROM chunks "
+            "WHERE series_id = 1 ORDER BY step_lo"
+        ).fetchall()
+        assert "COVERING INDEX chunks_summary" in str(plan)
+
+
+def test_newer_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match=r"newer than this traindeck.*upgrade traindeck"):
+        SQLiteStore(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
+    conn.close()
+
+
+def test_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "t.db")
+    store.close()
+    store.close()  # twice is fine
+    with pytest.raises(RuntimeError, match="closed"):
+        store.create_run(project="p")
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import numpy as np
+    from traindeck.store import SQLiteStore
+
+    path, run_id, go, batches, size = sys.argv[1:6]
+    batches, size = int(batches), int(size)
+    while not Path(go).exists():
+        time.sleep(0.005)
+    store = SQLiteStore(path)  # both processes may create and migrate the file at once
+    store.create_run(project="p", id=run_id)
+    for b in range(batches):
+        steps = np.arange(b * size, (b + 1) * size, dtype=np.int64)
+        store.write_metrics(run_id, {
+            "loss": (steps, steps.astype(np.float64), steps.astype(np.float64)),
+            "acc": (steps[::-1], steps[::-1].astype(np.float64), np.full(size, float(b))),
+        }, heartbeat=time.time())
+        if b % 10 == 0:
+            store.add_event(run_id, "note", {"b": b})
+    store.close()
+    """
+)
+
+
+def test_two_processes_write_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    go = tmp_path / "go"
+    batches, size = 200, 500
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), run_id, str(go), str(batches), str(size)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for run_id in ("proc-a", "proc-b")
+    ]
+    time.sleep(0.3)  # let both interpreters start, then release them together
+    go.touch()
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        total = batches * size
+        for run_id in ("proc-a", "proc-b"):
+            info = {s.key: s for s in store.metric_keys(run_id)}
+            assert info["loss"].count == info["acc"].count == total
+            b = store.read_buckets(run_id, "loss", n=batches)
+            assert b.count == total and len(b) == batches
+            pts = store.read_points(run_id, "loss")
+            assert pts.steps.tolist() == list(range(total))
+            assert len(store.list_events(run_id, kind="note")) == batches // 10
+        # seq grew in commit order across both processes: every run, series and event once.
+        ch = store.changes_since(0, 0, limit=100_000)
+        assert sorted(r.id for r in ch.runs) == ["proc-a", "proc-b"]
+        assert len(ch.series) == 4
+        assert len({e.seq for e in ch.events}) == len(ch.events) == 2 + 2 * (batches // 10)
