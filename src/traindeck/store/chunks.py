@@ -13,7 +13,10 @@ Read: a window (steps or wall time) is covered by units from the coarsest level 
 gives enough of them — raw points for small windows, 64-point sub-blocks, whole chunks for
 long windows — with partial chunks at the edges decoded and cut exactly. The units are then
 merged into at most N equal-width buckets. The work is O(N + chunks in the window), and a
-chunk holds ``CHUNK_MAX`` points, so a 10M-point series reads ~2,500 summary rows.
+chunk holds ``CHUNK_MAX`` points, so a 10M-point series reads ~2,500 summary rows. Those come
+from the covering index ``chunks_summary`` (schema migration 2), never from the chunk rows
+themselves: a summary column stored after ~64 KiB of blobs costs a walk of the row's overflow
+pages. Chunk rows are fetched by key only, for the same reason.
 """
 
 from __future__ import annotations
