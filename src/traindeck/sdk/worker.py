@@ -94,7 +94,8 @@ class Worker(threading.Thread):
                     self._poll_commands()
             except Exception as exc:  # never let the thread die
                 run._policy.report("background writer", exc, raise_in_strict=False)
-            if stopping and not run._queue and not self._pending and not self.outbox:
+            if (stopping and not run._queue and not self._pending and not self.outbox
+                    and not self._summary):
                 break
             if stopping and self._backoff > 0 and now > self._stop_deadline():
                 break
