@@ -1,0 +1,14 @@
+"""traindeck's server: REST API, live WebSocket hub and dashboard over one store.
+
+>>> from traindeck.server import Settings, create_app, serve
+>>> app = create_app(Settings(dir="./traindeck"))     # an ASGI app; or:
+>>> serve(Settings(dir="./traindeck", port=8421))     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .app import create_app, serve
+from .hub import Hub
+from .settings import Settings
+
+__all__ = ["Hub", "Settings", "create_app", "serve"]

@@ -1,0 +1,78 @@
+"""The app factory: ``create_app(settings)`` builds one independent server.
+
+The store and the hub are made in the lifespan and live on ``app.state``; nothing is
+module-level, so a test can build as many apps as it likes. Pass ``store=`` to share an
+already open store (the caller then closes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from traindeck._version import __version__
+from traindeck.store import SQLiteStore, open_store
+
+from . import errors, static, ws
+from .hub import Hub
+from .limits import BodySizeLimit
+from .routers import ALL as ROUTERS
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        app.state.store = open_store(settings.dir) if store is None else store
+        app.state.hub = Hub(
+            app.state.store,
+            follow_interval=settings.follow_interval,
+            reap_interval=settings.reap_interval,
+            max_points_per_read=settings.ws_max_points_per_read,
+        )
+        await app.state.hub.start()
+        try:
+            yield
+        finally:
+            await app.state.hub.stop()
+            if own_store:
+                app.state.store.close()
+
+    app = FastAPI(
+        title="traindeck",
+        version=__version__,
+        description="Track, watch, steer and launch ML training. Live updates: `/ws` "
+                    "(schema at `/api/ws/schema`).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(ws.router)
+    static.install(app, settings.web_dir)  # last: its catch-all route must not shadow others
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE"], allow_headers=["content-type"],
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the server in the foreground until interrupted (what ``traindeck serve`` does)."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        ws="websockets-sansio", lifespan="on",
+    )
+    print(f"traindeck serving {settings.dir} at {settings.url}", flush=True)
+    uvicorn.Server(config).run()

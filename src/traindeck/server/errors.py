@@ -1,0 +1,105 @@
+"""Every error leaves as JSON ``{"error": {"code", "message"}}`` with the right status.
+
+Store errors map to statuses here (``NotFound`` 404, ``Conflict`` 409, ``InvalidInput``
+422); FastAPI's validation errors become 422 ``invalid_input``; Starlette's HTTP errors keep
+their status. Only a bug gives 500 (``internal``), and its message says nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from traindeck.store import Conflict, InvalidInput, NotFound, StoreError
+from traindeck.store.codec import dumps
+
+from .schemas import ErrorBody
+
+log = logging.getLogger("traindeck.server")
+
+STORE_STATUS: Final[dict[type[StoreError], int]] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+}
+HTTP_CODES: Final[dict[int, str]] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+#: For ``responses=`` on routes: the error shapes in the OpenAPI schema.
+ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    404: {"model": ErrorBody, "description": "unknown id"},
+    422: {"model": ErrorBody, "description": "invalid input"},
+}
+CONFLICT_RESPONSE: Final[dict[int | str, dict[str, Any]]] = {
+    409: {"model": ErrorBody, "description": "conflicts with the current state"},
+}
+
+
+def error_body(code: str, message: str) -> bytes:
+    return dumps({"error": {"code": code, "message": message}})
+
+
+def error_response(status: int, code: str, message: str,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    return Response(error_body(code, message), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def store_error_status(exc: StoreError) -> int:
+    for cls, status in STORE_STATUS.items():
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _on_store_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreError)
+    return error_response(store_error_status(exc), exc.code, str(exc))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "invalid_input", _validation_message(exc))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal", "internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(StoreError, _on_store_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

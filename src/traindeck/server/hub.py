@@ -1,0 +1,489 @@
+"""The live hub: follows the store and pushes what is new to WebSocket subscribers.
+
+This docstring is the reference of the live protocol (``/ws``); ``protocol.py`` has the
+exact message models and ``docs/api.md`` a summary.
+
+Following
+---------
+Training processes write the SQLite file themselves; the server only follows it. Every
+``follow_interval`` (0.1 s) the hub asks ``store.changes_since(seq, event_seq)`` what changed
+(runs, series, events, commands, deleted runs, all stamped with a store-wide sequence
+number), reads the new points of every changed series that someone watches with
+``read_points(after_step=…)``, and fans the result out. A reaper task calls
+``store.reap_stale()`` every ``reap_interval``: a ``running`` run whose heartbeat stopped
+becomes ``interrupted``, and that change goes out like any other.
+
+Messages are JSON text frames, one object each, with a ``type``.
+
+Client → server
+---------------
+- ``{"type": "subscribe", "run_id": ID}`` or ``{"type": "subscribe", "project": NAME}``,
+  optionally with a cursor ``"since": {"event_seq": N, "steps": {"loss": 120, ...}}``.
+- ``{"type": "unsubscribe", "run_id": ID}`` (or ``"project"``).
+- ``{"type": "ping", "id": ANY}`` → ``{"type": "pong", "id": ANY}``.
+
+Server → client
+---------------
+- ``subscribed {run_id|project, cursor: {event_seq, steps: {key: last_step}}}``: the ack;
+  its cursor is where the store was when the subscription began.
+- ``metric_update {run_id, points: {key: [[step, time, value], ...]}}`` (run subscriptions
+  only): new points, by step; ``value`` is a number or ``"NaN"``/``"Infinity"``/
+  ``"-Infinity"``. **Coalesced**: at most one per run per follow tick, whatever the rate of
+  logging. Live updates carry the points whose step is above the last step sent for that
+  key; points written later at a lower step (a backfill) are not pushed: read them over REST.
+- ``status_change {run_id, seq, old_status, new_status, reason?}``.
+- ``event {event: {seq, run_id, time, kind, payload}}``: every event of the run(s), in
+  ``seq`` order (status changes and command transitions included).
+- ``command_update {command}``: a command was created or changed state.
+- ``checkpoint_saved {run_id, seq, checkpoint}``: from events of kind ``checkpoint_saved``.
+- ``run_update {run}``: a run was created or changed (name, tags, notes, summary, status).
+- ``run_deleted {run_id}``.
+- ``error {code, message}``: a bad client message (the connection stays), or
+  ``too_slow`` just before the server closes a client that does not read (see below).
+- ``unsubscribed {run_id|project}``, ``pong {id}``.
+
+A **project** subscription gets the run-level messages (``run_update``, ``status_change``,
+``event``, ``command_update``, ``checkpoint_saved``, ``run_deleted``) of every run of the
+project, including runs created later, but no metric points: charts subscribe per run.
+
+Cursors: no holes, no duplicates
+--------------------------------
+Without ``since`` nothing historic is sent: the client reads REST first, then subscribes,
+and gets what comes after the ack's cursor. With ``since``, the server first sends what
+the client missed: for every key of the run, the points with step above the cursor's step
+for that key (every point of a key the cursor does not name), and the run's events with
+``seq`` above ``event_seq`` (without ``event_seq``: none). Then live updates follow with
+no point or event sent twice. A client that reconnects therefore sends, per key, the last
+step it holds and the last event ``seq`` it saw. Long catch-ups arrive over several
+messages (``ws_max_points_per_read`` points per key per tick).
+
+Slow clients
+------------
+Each connection has an outgoing queue bounded in bytes (``ws_max_queue_bytes``). A client
+that lets it fill is sent ``error {code: "too_slow"}`` and closed (code 1013); it should
+reconnect with a cursor. The server never buffers without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from traindeck.store import Changes, Command, Event, NotFound, Points, Run, SQLiteStore
+from traindeck.store.codec import dumps, float_list
+
+log = logging.getLogger("traindeck.server.hub")
+
+#: Events read per query when catching a subscriber up.
+EVENT_PAGE: Final = 1000
+#: Most events a project catch-up reads (a project cursor is a convenience, not an archive).
+PROJECT_CATCHUP_MAX: Final = 10_000
+
+SeriesKey = tuple[str, str]  # (run_id, key)
+
+
+@dataclass(slots=True)
+class Subscription:
+    """What one client watches and how far it has been sent."""
+
+    run_id: str | None
+    project: str | None
+    #: Run subscriptions: per key, the last step sent. A key absent here is sent from its
+    #: first point.
+    steps: dict[str, int] = field(default_factory=dict)
+    #: Events with ``seq`` above this one are still to be sent.
+    event_seq: int = 0
+
+
+class Client:
+    """One WebSocket connection as the hub sees it: subscriptions and an outgoing queue."""
+
+    def __init__(self, *, max_queue_bytes: int, max_subscriptions: int) -> None:
+        self.max_queue_bytes = max_queue_bytes
+        self.max_subscriptions = max_subscriptions
+        self.runs: dict[str, Subscription] = {}
+        self.projects: dict[str, Subscription] = {}
+        self.queued_bytes = 0
+        self.dropped: str | None = None
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self.runs) + len(self.projects)
+
+    def send(self, message: bytes) -> bool:
+        """Queue a message; a client over its byte budget is dropped instead."""
+        if self.dropped is not None:
+            return False
+        if self.queued_bytes + len(message) > self.max_queue_bytes:
+            self.drop("too_slow")
+            return False
+        self.queued_bytes += len(message)
+        self._queue.put_nowait(message)
+        return True
+
+    def send_obj(self, message: dict[str, Any]) -> bool:
+        return self.send(dumps(message))
+
+    def drop(self, reason: str) -> None:
+        if self.dropped is None:
+            self.dropped = reason
+            self._queue.put_nowait(None)
+
+    def ready(self) -> list[bytes]:
+        """The queued messages, without waiting (stops before the drop marker)."""
+        out = []
+        while not self._queue.empty():
+            message = self._queue.get_nowait()
+            if message is None:
+                self._queue.put_nowait(None)
+                break
+            self.queued_bytes -= len(message)
+            out.append(message)
+        return out
+
+    async def next(self) -> bytes | None:
+        """The next message to write; ``None`` once the client has been dropped."""
+        message = await self._queue.get()
+        if message is not None:
+            self.queued_bytes -= len(message)
+        return message
+
+    def watchers(self, run_id: str, project: str | None) -> list[Subscription]:
+        subs = []
+        if (sub := self.runs.get(run_id)) is not None:
+            subs.append(sub)
+        if project is not None and (sub := self.projects.get(project)) is not None:
+            subs.append(sub)
+        return subs
+
+
+def point_triples(p: Points) -> list[tuple[int, float, float | str]]:
+    return list(zip(p.steps.tolist(), p.times.tolist(), float_list(p.values), strict=True))
+
+
+def event_messages(event: Event) -> list[dict[str, Any]]:
+    """The messages one event becomes: always ``event``, plus a typed one for some kinds."""
+    out: list[dict[str, Any]] = [{"type": "event", "event": event.to_dict()}]
+    if event.kind == "status_change":
+        msg = {
+            "type": "status_change", "run_id": event.run_id, "seq": event.seq,
+            "old_status": event.payload.get("old_status"),
+            "new_status": event.payload.get("new_status"),
+        }
+        if "reason" in event.payload:
+            msg["reason"] = event.payload["reason"]
+        out.append(msg)
+    elif event.kind == "checkpoint_saved":
+        out.append({"type": "checkpoint_saved", "run_id": event.run_id, "seq": event.seq,
+                    "checkpoint": event.payload})
+    return out
+
+
+class Hub:
+    """Follows one store and serves any number of clients. Made by the app's lifespan."""
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        *,
+        follow_interval: float = 0.1,
+        reap_interval: float = 5.0,
+        max_points_per_read: int = 50_000,
+    ) -> None:
+        self.store = store
+        self.follow_interval = follow_interval
+        self.reap_interval = reap_interval
+        self.max_points_per_read = max_points_per_read
+        self.clients: set[Client] = set()
+        self.seq = 0
+        self.event_seq = 0
+        self.ticks = 0
+        self._lock = asyncio.Lock()
+        self._dirty: set[SeriesKey] = set()
+        self._projects: dict[str, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- life ----------------------------------------------------------------------
+
+    async def start(self, *, background: bool = True) -> None:
+        """Begin following from the store's current position. ``background=False`` starts
+        no tasks: the caller drives :meth:`tick` and reaping itself (tests do)."""
+        self.seq, self.event_seq = await asyncio.to_thread(self.store.current_seq)
+        if not background:
+            return
+        self._tasks = [
+            asyncio.create_task(self._follow_loop(), name="traindeck-follow"),
+            asyncio.create_task(self._reap_loop(), name="traindeck-reap"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for client in list(self.clients):
+            client.drop("shutting_down")
+        self.clients.clear()
+
+    async def _follow_loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep following: one bad tick must not stop the hub
+                log.exception("follow tick failed")
+            await asyncio.sleep(self.follow_interval)
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.reap_interval)
+            try:
+                reaped = await asyncio.to_thread(self.store.reap_stale)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reaping stale runs failed")
+            else:
+                if reaped:
+                    log.info("runs interrupted (heartbeat lost): %s", ", ".join(reaped))
+
+    # -- clients -------------------------------------------------------------------
+
+    def connect(self, *, max_queue_bytes: int, max_subscriptions: int) -> Client:
+        client = Client(max_queue_bytes=max_queue_bytes, max_subscriptions=max_subscriptions)
+        self.clients.add(client)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        self.clients.discard(client)
+        client.drop("closed")
+
+    async def subscribe(
+        self,
+        client: Client,
+        *,
+        run_id: str | None = None,
+        project: str | None = None,
+        event_seq: int | None = None,
+        steps: dict[str, int] | None = None,
+    ) -> None:
+        """Add a subscription, send the ack, and (with a cursor) what the client missed.
+
+        Holds the hub's lock, so the catch-up meets the live stream with no gap and no
+        overlap. Raises ``NotFound`` for an unknown run.
+        """
+        async with self._lock:
+            if run_id is not None:
+                await self._subscribe_run(client, run_id, event_seq, steps)
+            elif project is not None:
+                await self._subscribe_project(client, project, event_seq)
+
+    async def _subscribe_run(self, client: Client, run_id: str, event_seq: int | None,
+                             steps: dict[str, int] | None) -> None:
+        def read() -> tuple[Run, dict[str, int], int]:
+            run = self.store.get_run(run_id)
+            last = {s.key: s.last_step for s in self.store.metric_keys(run_id)
+                    if s.last_step is not None}
+            return run, last, self.store.current_seq()[1]
+
+        run, last, store_event_seq = await asyncio.to_thread(read)
+        self._projects[run.id] = run.project
+        sub = Subscription(run_id=run_id, project=None)
+        if event_seq is not None or steps is not None:
+            sub.steps = dict(steps or {})
+            for key, top in last.items():
+                if sub.steps.get(key, -(2**63)) < top:
+                    self._dirty.add((run_id, key))
+        else:
+            sub.steps = dict(last)
+        self._add(client, sub, event_seq, store_event_seq, last)
+        if event_seq is not None:
+            for event in await asyncio.to_thread(self._events_between, [run_id], event_seq):
+                for msg in event_messages(event):
+                    client.send_obj(msg)
+
+    def _add(self, client: Client, sub: Subscription, event_seq: int | None,
+             store_event_seq: int, last: dict[str, int]) -> None:
+        """Register ``sub`` and send the ack. Without an event cursor, events start after the
+        store's newest one; with one, the catch-up covers up to ``self.event_seq``."""
+        sub.event_seq = self.event_seq if event_seq is not None else max(
+            self.event_seq, store_event_seq)
+        target: dict[str, str]
+        if sub.run_id is not None:
+            client.runs[sub.run_id] = sub
+            target = {"run_id": sub.run_id}
+        else:
+            assert sub.project is not None
+            client.projects[sub.project] = sub
+            target = {"project": sub.project}
+        client.send_obj({"type": "subscribed", **target,
+                         "cursor": {"event_seq": sub.event_seq, "steps": last}})
+
+    async def _subscribe_project(self, client: Client, project: str,
+                                 event_seq: int | None) -> None:
+        store_event_seq = (await asyncio.to_thread(self.store.current_seq))[1]
+        sub = Subscription(run_id=None, project=project)
+        self._add(client, sub, event_seq, store_event_seq, {})
+        if event_seq is None:
+            return
+
+        def events() -> list[Event]:
+            runs, _ = self.store.list_runs(project=project, limit=PROJECT_CATCHUP_MAX)
+            for run in runs:
+                self._projects[run.id] = run.project
+            found = self._events_between([r.id for r in runs], event_seq)
+            found.sort(key=lambda e: e.seq)
+            return found[:PROJECT_CATCHUP_MAX]
+
+        for event in await asyncio.to_thread(events):
+            for msg in event_messages(event):
+                client.send_obj(msg)
+
+    def _events_between(self, run_ids: Iterable[str], after: int) -> list[Event]:
+        """Events of the runs with ``after < seq <= self.event_seq`` (runs in a thread)."""
+        out: list[Event] = []
+        for run_id in run_ids:
+            cursor = after
+            while cursor < self.event_seq:
+                try:
+                    page = self.store.list_events(run_id, after_seq=cursor, limit=EVENT_PAGE)
+                except NotFound:
+                    break
+                out.extend(e for e in page if e.seq <= self.event_seq)
+                if len(page) < EVENT_PAGE:
+                    break
+                cursor = page[-1].seq
+        return out
+
+    def unsubscribe(self, client: Client, *, run_id: str | None = None,
+                    project: str | None = None) -> bool:
+        if run_id is not None:
+            return client.runs.pop(run_id, None) is not None
+        if project is not None:
+            return client.projects.pop(project, None) is not None
+        return False
+
+    # -- following -----------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """One round: read what changed and send it. Public so that tests can drive it."""
+        async with self._lock:
+            changes = await asyncio.to_thread(self.store.changes_since, self.seq,
+                                              self.event_seq)
+            if self.clients:
+                await self._fan_out(changes)
+            else:
+                self._dirty.clear()
+            self.seq = changes.seq
+            if changes.events:
+                self.event_seq = max(self.event_seq, changes.events[-1].seq)
+            for run_id in changes.deleted_runs:
+                self._projects.pop(run_id, None)
+            self.ticks += 1
+
+    async def _fan_out(self, changes: Changes) -> None:
+        for run in changes.runs:
+            self._projects[run.id] = run.project
+        unknown = {e.run_id for e in changes.events} | {c.run_id for c in changes.commands}
+        unknown -= self._projects.keys()
+        if unknown:
+            self._projects.update(await asyncio.to_thread(self._lookup_projects, unknown))
+        await self._send_points(changes)
+        for run in changes.runs:
+            self._broadcast(run.id, {"type": "run_update", "run": run.to_dict()})
+        for event in changes.events:
+            self._send_event(event)
+        for command in changes.commands:
+            self._send_command(command)
+        for run_id in changes.deleted_runs:
+            self._broadcast(run_id, {"type": "run_deleted", "run_id": run_id},
+                            project=self._projects.get(run_id))
+
+    def _lookup_projects(self, run_ids: Iterable[str]) -> dict[str, str]:
+        found = {}
+        for run_id in run_ids:
+            with contextlib.suppress(NotFound):
+                found[run_id] = self.store.get_run(run_id).project
+        return found
+
+    def _broadcast(self, run_id: str, message: dict[str, Any], *,
+                   project: str | None = None) -> None:
+        data: bytes | None = None
+        project = project or self._projects.get(run_id)
+        for client in list(self.clients):
+            if client.watchers(run_id, project):
+                data = data or dumps(message)
+                client.send(data)
+
+    def _send_event(self, event: Event) -> None:
+        project = self._projects.get(event.run_id)
+        encoded: list[bytes] | None = None
+        for client in list(self.clients):
+            due = [s for s in client.watchers(event.run_id, project) if event.seq > s.event_seq]
+            if not due:
+                continue
+            for sub in due:
+                sub.event_seq = event.seq
+            encoded = encoded or [dumps(m) for m in event_messages(event)]
+            for data in encoded:
+                client.send(data)
+
+    def _send_command(self, command: Command) -> None:
+        self._broadcast(command.run_id, {"type": "command_update", "command": command.to_dict()})
+
+    async def _send_points(self, changes: Changes) -> None:
+        wanted = {(s.run_id, s.key) for s in changes.series} | self._dirty
+        self._dirty = set()
+        reads: dict[SeriesKey, int | None] = {}
+        for run_id, key in wanted:
+            cursors = [c.runs[run_id].steps.get(key) for c in self.clients if run_id in c.runs]
+            if not cursors:
+                continue
+            known = [c for c in cursors if c is not None]
+            reads[(run_id, key)] = min(known) if len(known) == len(cursors) else None
+        if not reads:
+            return
+        points = await asyncio.to_thread(self._read_points, reads)
+        by_run: dict[str, dict[str, Points]] = {}
+        for (run_id, key), p in points.items():
+            if len(p) >= self.max_points_per_read:
+                self._dirty.add((run_id, key))  # more to come: continue next tick
+            if len(p):
+                by_run.setdefault(run_id, {})[key] = p
+        for client in list(self.clients):
+            for run_id, sub in client.runs.items():
+                series = by_run.get(run_id)
+                if not series:
+                    continue
+                out: dict[str, list[tuple[int, float, float | str]]] = {}
+                for key, p in series.items():
+                    after = sub.steps.get(key)
+                    if after is not None and p.steps[-1] <= after:
+                        continue
+                    if after is not None and p.steps[0] <= after:
+                        p = p.take(slice(int(np.searchsorted(p.steps, after, side="right")),
+                                         None))
+                    out[key] = point_triples(p)
+                    sub.steps[key] = int(p.steps[-1])
+                if out:
+                    client.send(orjson.dumps(
+                        {"type": "metric_update", "run_id": run_id, "points": out}))
+
+    def _read_points(self, reads: dict[SeriesKey, int | None]) -> dict[SeriesKey, Points]:
+        out = {}
+        for (run_id, key), after in reads.items():
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                out[(run_id, key)] = self.store.read_points(
+                    run_id, key, after_step=after, limit=self.max_points_per_read)
+        return out

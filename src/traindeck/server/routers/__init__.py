@@ -1,0 +1,9 @@
+"""One router per resource, all mounted by ``create_app``."""
+
+from __future__ import annotations
+
+from . import commands, events, meta, metrics, runs, system
+
+ALL = (meta.router, runs.router, metrics.router, events.router, commands.router, system.router)
+
+__all__ = ["ALL"]

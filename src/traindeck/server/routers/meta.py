@@ -1,0 +1,36 @@
+"""``/health``, ``/api/version`` and the live protocol's JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from traindeck._version import __version__
+
+from .. import protocol
+from ..deps import StoreDep, json_response
+from ..schemas import Health, Version
+
+#: Bumped when a REST or WebSocket message changes incompatibly.
+API_VERSION: Final = 1
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/health", response_model=Health, summary="Liveness")
+def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/api/version", response_model=Version, summary="Versions")
+def version(store: StoreDep) -> Response:
+    return json_response({"version": __version__, "schema_version": store.schema_version(),
+                          "api": API_VERSION})
+
+
+@router.get("/api/ws/schema", response_model=dict[str, Any],
+            summary="JSON Schema of the /ws messages (client and server)")
+def ws_schema() -> Response:
+    return json_response(protocol.json_schema())

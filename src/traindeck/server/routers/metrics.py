@@ -1,0 +1,102 @@
+"""Metric reads: keys of a run, bucketed series, latest values, one key across runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from traindeck.store import InvalidInput, NotFound, SQLiteStore
+from traindeck.store.codec import float_out
+
+from ..deps import INT64_MAX, INT64_MIN, StoreDep, json_response
+from ..errors import ERROR_RESPONSES
+from ..schemas import BucketsOut, CompareOut, LatestOut, MetricKeys
+
+router = APIRouter(prefix="/api", tags=["metrics"], responses=ERROR_RESPONSES)
+
+#: Runs one compare request may name.
+MAX_COMPARE_RUNS = 100
+
+Step = Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)]
+Time = Annotated[float | None, Query(allow_inf_nan=False)]
+Buckets = Annotated[int, Query(ge=1, le=100_000, description="at most this many buckets")]
+Axis = Literal["step", "time"]
+
+
+def bucket_read(store: SQLiteStore, run_id: str, key: str, *, n: int, step_min: int | None,
+                step_max: int | None, time_min: float | None, time_max: float | None,
+                x: str) -> tuple[dict[str, list[Any]], int]:
+    b = store.read_buckets(run_id, key, n=n, step_min=step_min, step_max=step_max,
+                           time_min=time_min, time_max=time_max, x=x)
+    return b.columns(), b.count
+
+
+@router.get("/runs/{run_id}/metrics", response_model=MetricKeys,
+            summary="Metric keys of a run, with counts and last values")
+def metric_keys(run_id: str, store: StoreDep) -> Response:
+    return json_response({"run_id": run_id,
+                          "metrics": [s.to_dict() for s in store.metric_keys(run_id)]})
+
+
+@router.get("/runs/{run_id}/metrics/buckets", response_model=BucketsOut,
+            summary="One series as at most n exact buckets over a step or time window")
+def buckets(
+    run_id: str,
+    store: StoreDep,
+    key: Annotated[str, Query(min_length=1, max_length=500)],
+    n: Buckets = 1000,
+    step_min: Step = None,
+    step_max: Step = None,
+    time_min: Time = None,
+    time_max: Time = None,
+    x: Axis = "step",
+) -> Response:
+    columns, count = bucket_read(store, run_id, key, n=n, step_min=step_min,
+                                 step_max=step_max, time_min=time_min, time_max=time_max, x=x)
+    return json_response({"run_id": run_id, "key": key, "x": x, "count": count,
+                          "buckets": columns})
+
+
+@router.get("/runs/{run_id}/metrics/latest", response_model=LatestOut,
+            summary="The newest point of every series of a run")
+def latest(run_id: str, store: StoreDep) -> Response:
+    points = store.latest(run_id)
+    return json_response({
+        "run_id": run_id,
+        "latest": {k: {"step": s, "time": t, "value": float_out(v)}
+                   for k, (s, t, v) in points.items()},
+    })
+
+
+@router.get("/metrics/compare", response_model=CompareOut,
+            summary="One key across several runs, bucketed alike")
+def compare(
+    store: StoreDep,
+    key: Annotated[str, Query(min_length=1, max_length=500)],
+    run_ids: Annotated[str, Query(min_length=1, description="comma-separated run ids")],
+    n: Buckets = 1000,
+    step_min: Step = None,
+    step_max: Step = None,
+    time_min: Time = None,
+    time_max: Time = None,
+    x: Axis = "step",
+) -> Response:
+    ids = list(dict.fromkeys(r.strip() for r in run_ids.split(",") if r.strip()))
+    if not ids:
+        raise InvalidInput("run_ids names no run")
+    if len(ids) > MAX_COMPARE_RUNS:
+        raise InvalidInput(f"compare at most {MAX_COMPARE_RUNS} runs at once")
+    out: list[dict[str, Any]] = []
+    for run_id in ids:
+        store.get_run(run_id)  # unknown run: 404
+        try:
+            columns, count = bucket_read(store, run_id, key, n=n, step_min=step_min,
+                                         step_max=step_max, time_min=time_min,
+                                         time_max=time_max, x=x)
+        except NotFound:  # the run has no such key
+            out.append({"run_id": run_id, "buckets": None, "count": 0})
+        else:
+            out.append({"run_id": run_id, "buckets": columns, "count": count})
+    return json_response({"key": key, "x": x, "runs": out})

@@ -1,0 +1,84 @@
+"""``/api/runs``: list (filters, sort, paging), read, edit (name, tags, notes), delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from traindeck.store import RUN_STATUSES, Conflict, InvalidInput
+
+from ..deps import StoreDep, json_response
+from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from ..schemas import RunList, RunOut, RunPatch, RunSort
+
+router = APIRouter(prefix="/api", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+def parse_statuses(status: str | None) -> list[str] | None:
+    if status is None:
+        return None
+    wanted = [s.strip() for s in status.split(",") if s.strip()]
+    bad = [s for s in wanted if s not in RUN_STATUSES]
+    if bad or not wanted:
+        raise InvalidInput(
+            f"unknown status {', '.join(bad) or status!r}; one of {', '.join(RUN_STATUSES)}")
+    return wanted
+
+
+@router.get("/runs", response_model=RunList, summary="List runs")
+def list_runs(
+    store: StoreDep,
+    project: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[str | None, Query(
+        description="one status or several, comma-separated (running,paused)")] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="in name or id")] = None,
+    sort: RunSort = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> Response:
+    runs, total = store.list_runs(
+        project=project, status=parse_statuses(status), tag=tag, search=q, sort=sort,
+        descending=order == "desc", limit=limit, offset=offset,
+    )
+    return json_response({"runs": [r.to_dict() for r in runs], "total": total})
+
+
+@router.get("/projects", response_model=list[str], summary="Project names")
+def list_projects(store: StoreDep) -> Response:
+    return json_response(store.projects())
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, summary="One run")
+def get_run(run_id: str, store: StoreDep) -> Response:
+    return json_response(store.get_run(run_id).to_dict())
+
+
+@router.patch("/runs/{run_id}", response_model=RunOut, summary="Edit name, tags or notes")
+def patch_run(run_id: str, patch: RunPatch, store: StoreDep) -> Response:
+    fields = patch.model_dump(exclude_unset=True)
+    for name in ("name", "tags", "notes"):
+        if name in fields and fields[name] is None:
+            raise InvalidInput(f"{name} cannot be null")
+    if "name" in fields:
+        fields["name"] = fields["name"].strip()
+        if not fields["name"]:
+            raise InvalidInput("name cannot be blank")
+    if "tags" in fields:
+        fields["tags"] = list(dict.fromkeys(t.strip() for t in fields["tags"] if t.strip()))
+    if not fields:
+        return json_response(store.get_run(run_id).to_dict())
+    return json_response(store.update_run(run_id, **fields).to_dict())
+
+
+@router.delete("/runs/{run_id}", status_code=204, response_class=Response,
+               responses=CONFLICT_RESPONSE, summary="Delete a run that is not live")
+def delete_run(run_id: str, store: StoreDep) -> Response:
+    run = store.get_run(run_id)
+    if run.status in ("running", "paused"):
+        raise Conflict(f"run {run_id!r} is {run.status}; stop it before deleting it")
+    store.delete_run(run_id)
+    return Response(status_code=204)

@@ -1,0 +1,219 @@
+"""The API contract: pydantic models of every request and response body.
+
+Routes return bytes made by ``traindeck.store.codec`` (fast, and exact for NaN/±Inf) and
+name these models as their ``response_model``, so the OpenAPI schema at ``/openapi.json`` is
+complete; the tests validate real responses against them. A metric value on the wire is a
+JSON number or one of the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (:data:`Value`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+#: A float64 as JSON: a number, or the spelling of a non-finite value.
+Value = float | Literal["NaN", "Infinity", "-Infinity"]
+
+RunStatus = Literal[
+    "queued", "running", "paused", "completed", "failed", "cancelled", "interrupted"
+]
+CommandStatus = Literal["pending", "delivered", "done", "failed", "expired"]
+RunSort = Literal["created_at", "name", "status", "project", "heartbeat_at", "ended_at"]
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Out):
+    code: str = Field(description="machine-readable: not_found, conflict, invalid_input, …")
+    message: str
+
+
+class ErrorBody(_Out):
+    error: ErrorDetail
+
+
+class RunOut(_Out):
+    id: str
+    project: str
+    name: str
+    status: RunStatus
+    config: dict[str, Any]
+    tags: list[str]
+    notes: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    heartbeat_at: float | None
+    heartbeat_timeout: float
+    host: str | None
+    pid: int | None
+    command: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+    env: dict[str, Any]
+    commands_offered: list[str]
+    summary: dict[str, Any] = Field(description="last/best values; non-finite numbers spelled")
+    launch_spec: dict[str, Any] | None
+    seq: int
+
+
+class RunList(_Out):
+    runs: list[RunOut]
+    total: int = Field(description="runs matching the filters, before limit/offset")
+
+
+class RunPatch(BaseModel):
+    """The fields a user may change. Absent fields are left alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=100)] | None = None
+    notes: Annotated[str, Field(max_length=100_000)] | None = None
+
+
+class SeriesOut(_Out):
+    key: str
+    count: int
+    first_step: int | None
+    last_step: int | None
+    last_time: float | None
+    last_value: Value | None
+    min: float | None
+    max: float | None
+
+
+class MetricKeys(_Out):
+    run_id: str
+    metrics: list[SeriesOut]
+
+
+class BucketColumns(_Out):
+    """Exact buckets as columns: ``min/max/mean`` over finite values (``null`` where a
+    bucket has none), ``nan/pinf/ninf`` count the non-finite ones, ``last`` as logged."""
+
+    first_step: list[int]
+    last_step: list[int]
+    first_time: list[float]
+    last_time: list[float]
+    count: list[int]
+    min: list[float | None]
+    max: list[float | None]
+    mean: list[float | None]
+    last: list[Value]
+    nan: list[int]
+    pinf: list[int]
+    ninf: list[int]
+
+
+class BucketsOut(_Out):
+    run_id: str
+    key: str
+    x: Literal["step", "time"]
+    count: int = Field(description="points covered by the buckets")
+    buckets: BucketColumns
+
+
+class LatestPoint(_Out):
+    step: int
+    time: float
+    value: Value
+
+
+class LatestOut(_Out):
+    run_id: str
+    latest: dict[str, LatestPoint]
+
+
+class CompareSeries(_Out):
+    run_id: str
+    buckets: BucketColumns | None = Field(description="null when the run has no such key")
+    count: int
+
+
+class CompareOut(_Out):
+    key: str
+    x: Literal["step", "time"]
+    runs: list[CompareSeries]
+
+
+class EventOut(_Out):
+    seq: int
+    run_id: str
+    time: float
+    kind: str
+    payload: dict[str, Any]
+
+
+class EventList(_Out):
+    events: list[EventOut]
+
+
+class CommandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandOut(_Out):
+    id: str
+    run_id: str
+    name: str
+    args: dict[str, Any]
+    status: CommandStatus
+    created_at: float
+    delivered_at: float | None
+    finished_at: float | None
+    result: Any
+    error: str | None
+    requested_by: str | None
+    seq: int
+
+
+class CommandList(_Out):
+    commands: list[CommandOut]
+
+
+class DiskOut(_Out):
+    path: str
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+class SystemStatus(_Out):
+    time: float
+    hostname: str
+    cpu_count: int
+    cpu_percent: float
+    per_cpu_percent: list[float]
+    load_avg: list[float]
+    mem_total: int
+    mem_used: int
+    mem_percent: float
+    swap_percent: float
+    disk: DiskOut
+    boot_time: float
+
+
+class SystemHistory(_Out):
+    run_id: str
+    x: Literal["step", "time"]
+    series: dict[str, BucketColumns] = Field(description="every sys/* series of the run")
+
+
+class Health(_Out):
+    status: Literal["ok"]
+
+
+class Version(_Out):
+    version: str
+    schema_version: int
+    api: int = Field(description="version of the REST/WebSocket protocol")

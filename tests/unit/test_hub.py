@@ -1,0 +1,268 @@
+"""The live hub over a real store, driven tick by tick (no background tasks, no sockets).
+
+Each test writes with a second store on the same file (as a training process would), calls
+``hub.tick()`` and reads what the hub queued for its clients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from traindeck.server.hub import Client, Hub
+from traindeck.server.protocol import SERVER_MESSAGE
+from traindeck.store import NotFound, SQLiteStore
+
+
+@pytest.fixture
+def writer(store: SQLiteStore) -> Iterator[SQLiteStore]:
+    """Another connection to the same file: what a training process holds."""
+    w = SQLiteStore(store.path)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+async def hub(store: SQLiteStore) -> AsyncIterator[Hub]:
+    h = Hub(store, max_points_per_read=1000)
+    await h.start(background=False)
+    yield h
+    await h.stop()
+
+
+def connect(hub: Hub, max_queue_bytes: int = 1 << 20) -> Client:
+    return hub.connect(max_queue_bytes=max_queue_bytes, max_subscriptions=8)
+
+
+def received(client: Client) -> list[dict[str, Any]]:
+    out = []
+    for data in client.ready():
+        msg = orjson.loads(data)
+        SERVER_MESSAGE.validate_python(msg)
+        out.append(msg)
+    return out
+
+
+def points(messages: list[dict[str, Any]], run_id: str, key: str) -> list[list[Any]]:
+    return [p for m in messages if m["type"] == "metric_update" and m["run_id"] == run_id
+            for p in m["points"].get(key, [])]
+
+
+def log(w: SQLiteStore, run_id: str, key: str, steps: range, value: float | None = None) -> None:
+    w.write_metrics(run_id, {key: (list(steps), [float(s) for s in steps],
+                                   [float(s) if value is None else value for s in steps])})
+
+
+async def test_many_writes_in_one_tick_make_one_message(
+    hub: Hub, writer: SQLiteStore
+) -> None:
+    writer.create_run(project="p", id="r1")
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1")
+    [ack] = received(client)
+    assert ack == {"type": "subscribed", "run_id": "r1",
+                   "cursor": {"event_seq": writer.current_seq()[1], "steps": {}}}
+    for i in range(100):  # 100 commits of 10 points: a fast logger between two ticks
+        log(writer, "r1", "loss", range(10 * i, 10 * i + 10))
+        log(writer, "r1", "acc", range(i, i + 1))
+    await hub.tick()
+    updates = [m for m in received(client) if m["type"] == "metric_update"]
+    assert len(updates) == 1
+    assert [p[0] for p in updates[0]["points"]["loss"]] == list(range(1000))
+    assert [p[0] for p in updates[0]["points"]["acc"]] == list(range(100))
+    await hub.tick()
+    assert received(client) == []
+
+
+async def test_values_and_non_finite_spellings(hub: Hub, writer: SQLiteStore) -> None:
+    writer.create_run(project="p", id="r1")
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1")
+    writer.write_metrics("r1", {"loss": ([0, 1, 2, 3], [10.0, 11.0, 12.0, 13.0],
+                                         [0.5, math.nan, math.inf, -math.inf])})
+    await hub.tick()
+    assert points(received(client), "r1", "loss") == [
+        [0, 10.0, 0.5], [1, 11.0, "NaN"], [2, 12.0, "Infinity"], [3, 13.0, "-Infinity"]]
+
+
+async def test_subscribe_without_cursor_sends_only_what_comes_after(
+    hub: Hub, writer: SQLiteStore
+) -> None:
+    writer.create_run(project="p", id="r1")
+    log(writer, "r1", "loss", range(50))
+    await hub.tick()
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1")
+    [ack] = received(client)
+    assert ack["cursor"]["steps"] == {"loss": 49}
+    log(writer, "r1", "loss", range(50, 60))
+    await hub.tick()
+    assert [p[0] for p in points(received(client), "r1", "loss")] == list(range(50, 60))
+
+
+async def test_cursor_catch_up_has_no_holes_and_no_duplicates(
+    hub: Hub, writer: SQLiteStore
+) -> None:
+    writer.create_run(project="p", id="r1")
+    log(writer, "r1", "loss", range(2500))   # more than one read (max_points_per_read=1000)
+    log(writer, "r1", "lr", range(5))
+    writer.add_event("r1", "note", {"n": 1})
+    await hub.tick()
+    first_event = writer.list_events("r1")[0].seq
+
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1", event_seq=first_event, steps={"loss": 1999})
+    msgs = received(client)
+    assert msgs[0]["type"] == "subscribed"
+    assert [m["event"]["kind"] for m in msgs if m["type"] == "event"] == ["note"]
+    got: list[list[Any]] = []
+    lr: list[list[Any]] = []
+    for _ in range(5):   # live writes land while the catch-up is still going
+        log(writer, "r1", "loss", range(2500 + 10 * _, 2510 + 10 * _))
+        await hub.tick()
+        batch = received(client)
+        got += points(batch, "r1", "loss")
+        lr += points(batch, "r1", "lr")
+    assert [p[0] for p in got] == list(range(2000, 2550))
+    assert [p[0] for p in lr] == list(range(5))   # a key the cursor did not name: all of it
+
+
+async def test_long_history_for_a_new_subscriber_arrives_in_pieces(
+    hub: Hub, writer: SQLiteStore
+) -> None:
+    writer.create_run(project="p", id="r1")
+    log(writer, "r1", "loss", range(3500))
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1", steps={})
+    sizes = []
+    for _ in range(6):
+        await hub.tick()
+        sizes += [len(m["points"]["loss"]) for m in received(client)
+                  if m["type"] == "metric_update"]
+    assert sizes == [1000, 1000, 1000, 500]
+
+
+async def test_two_clients_at_different_cursors(hub: Hub, writer: SQLiteStore) -> None:
+    writer.create_run(project="p", id="r1")
+    log(writer, "r1", "loss", range(10))
+    a, b = connect(hub), connect(hub)
+    await hub.subscribe(a, run_id="r1", steps={"loss": 4})
+    await hub.subscribe(b, run_id="r1")
+    log(writer, "r1", "loss", range(10, 12))
+    await hub.tick()
+    assert [p[0] for p in points(received(a), "r1", "loss")] == list(range(5, 12))
+    assert [p[0] for p in points(received(b), "r1", "loss")] == [10, 11]
+
+
+async def test_status_events_commands_and_run_updates(hub: Hub, writer: SQLiteStore) -> None:
+    writer.create_run(project="p", id="r1")
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1")
+    received(client)
+    cmd = writer.create_command("r1", "validate", {"x": 1})
+    writer.set_status("r1", "completed")
+    await hub.tick()
+    msgs = received(client)
+    kinds = [m["type"] for m in msgs]
+    assert "run_update" in kinds
+    [change] = [m for m in msgs if m["type"] == "status_change"]
+    assert (change["old_status"], change["new_status"]) == ("running", "completed")
+    updates = [m["command"] for m in msgs if m["type"] == "command_update"]
+    assert updates[-1]["id"] == cmd.id and updates[-1]["status"] == "expired"
+    events = [m["event"] for m in msgs if m["type"] == "event"]
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    # The command issued, the status change, and the command expired by it.
+    assert [e["kind"] for e in events] == ["command", "status_change", "command"]
+
+
+async def test_project_subscription_sees_new_runs_but_no_points(
+    hub: Hub, writer: SQLiteStore
+) -> None:
+    client = connect(hub)
+    await hub.subscribe(client, project="p")
+    received(client)
+    writer.create_run(project="p", id="mine")
+    writer.create_run(project="q", id="other")
+    log(writer, "mine", "loss", range(3))
+    await hub.tick()
+    msgs = received(client)
+    assert {m["run"]["id"] for m in msgs if m["type"] == "run_update"} == {"mine"}
+    assert [m["run_id"] for m in msgs if m["type"] == "status_change"] == ["mine"]
+    assert not [m for m in msgs if m["type"] == "metric_update"]
+
+    writer.set_status("mine", "completed")
+    writer.delete_run("mine")
+    await hub.tick()
+    assert {"type": "run_deleted", "run_id": "mine"} in received(client)
+
+
+async def test_project_cursor_replays_events(hub: Hub, writer: SQLiteStore) -> None:
+    writer.create_run(project="p", id="a")
+    writer.create_run(project="q", id="b")
+    writer.set_status("a", "completed")
+    await hub.tick()
+    client = connect(hub)
+    await hub.subscribe(client, project="p", event_seq=0)
+    events = [m["event"] for m in received(client) if m["type"] == "event"]
+    assert [(e["run_id"], e["payload"]["new_status"]) for e in events] == [
+        ("a", "running"), ("a", "completed")]
+
+
+async def test_unknown_run(hub: Hub) -> None:
+    with pytest.raises(NotFound):
+        await hub.subscribe(connect(hub), run_id="nope")
+
+
+async def test_unsubscribe_stops_updates(hub: Hub, writer: SQLiteStore) -> None:
+    writer.create_run(project="p", id="r1")
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1")
+    assert hub.unsubscribe(client, run_id="r1")
+    log(writer, "r1", "loss", range(3))
+    await hub.tick()
+    assert received(client) == [{"type": "subscribed", "run_id": "r1",
+                                 "cursor": {"event_seq": 1, "steps": {}}}]
+
+
+async def test_a_slow_client_is_dropped_not_buffered(hub: Hub, writer: SQLiteStore) -> None:
+    writer.create_run(project="p", id="r1")
+    slow = connect(hub, max_queue_bytes=4096)
+    fast = connect(hub)
+    await hub.subscribe(slow, run_id="r1")
+    await hub.subscribe(fast, run_id="r1")
+    for i in range(5):
+        log(writer, "r1", "loss", range(100 * i, 100 * i + 100))
+        await hub.tick()
+        received(fast)
+    assert slow.dropped == "too_slow"
+    assert slow.queued_bytes <= 4096
+    while await slow.next() is not None:  # what was queued, then the drop marker
+        pass
+    log(writer, "r1", "loss", range(500, 510))
+    await hub.tick()
+    assert [p[0] for p in points(received(fast), "r1", "loss")] == list(range(500, 510))
+
+
+async def test_reaper_interrupts_runs_whose_heartbeat_stopped(tmp_path: Path) -> None:
+    now = [1000.0]
+    path = tmp_path / "td.db"
+    store = SQLiteStore(path, clock=lambda: now[0])
+    hub = Hub(store, reap_interval=0.01)
+    await hub.start(background=False)
+    try:
+        store.create_run(project="p", id="r1", heartbeat_timeout=5.0)
+        client = connect(hub)
+        await hub.subscribe(client, run_id="r1")
+        now[0] += 60
+        assert store.reap_stale() == ["r1"]
+        await hub.tick()
+        [change] = [m for m in received(client) if m["type"] == "status_change"]
+        assert change["new_status"] == "interrupted" and change["reason"] == "heartbeat lost"
+    finally:
+        await hub.stop()
+        store.close()
