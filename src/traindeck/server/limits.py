@@ -3,13 +3,22 @@
 A declared ``Content-Length`` over the limit is refused before the app runs. Otherwise the
 bytes are counted as the app reads them; past the limit the read raises, whatever the app
 does with that is discarded, and the client gets 413.
+
+Before answering, the rest of the body is read and thrown away (up to ``DRAIN_MAX``):
+a server that closes a socket with unread bytes in it makes the kernel reset the
+connection, and most clients, still uploading, then see a reset instead of the 413.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_body
+
+#: Most bytes of a refused body read and discarded so that the client gets the 413.
+DRAIN_MAX: Final = 64 * 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -20,6 +29,17 @@ class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    @staticmethod
+    async def _drain(receive: Receive) -> None:
+        drained = 0
+        while drained <= DRAIN_MAX:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _reject(self, send: Send) -> None:
         body = error_body("too_large", f"request body over {self.max_bytes} bytes")
@@ -43,6 +63,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = -1
                 if declared > self.max_bytes:
+                    await self._drain(receive)
                     await self._reject(send)
                     return
         received = 0
@@ -56,6 +77,8 @@ class BodySizeLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     too_large = True
+                    if message.get("more_body", False):
+                        await self._drain(receive)
                     raise BodyTooLarge
             return message
 
