@@ -1,0 +1,34 @@
+"""The ``traindeck`` command: one root app, one module per command group.
+
+``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py), ``tail``
+(tail.py), ``version`` (version.py). Environment variables (``TRAINDECK_DIR``) are read
+here, at the edge, through the options' ``envvar``, and passed down as plain values.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from . import demo, runs, serve, tail, version
+
+app = typer.Typer(
+    name="traindeck",
+    help="traindeck: track, watch, steer and launch machine-learning training.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
+app.add_typer(runs.app, name="runs")
+app.command("tail")(tail.tail)
+app.command("version")(version.version)
+
+
+def main() -> None:
+    """The console entry point (``traindeck = "traindeck.cli:main"``)."""
+    app()
+
+
+__all__ = ["app", "main"]

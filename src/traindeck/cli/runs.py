@@ -1,0 +1,230 @@
+"""``traindeck runs``: list, show and delete runs, straight from the store."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.pretty import Pretty
+from rich.table import Table
+from rich.text import Text
+
+from traindeck.store import LIVE_STATUSES, RUN_STATUSES, Run, Store
+
+from .output import (
+    cli_errors,
+    console,
+    duration,
+    fail,
+    number,
+    run_duration,
+    status_badge,
+    when,
+)
+from .workspace import DEFAULT_DIR, DirOption, open_existing_store, resolve_run, run_folder
+
+app = typer.Typer(
+    name="runs",
+    help="List, show and delete runs.",
+    no_args_is_help=True,
+)
+
+RunStatusOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status", "-s",
+        help=f"Only runs with this status (repeat for several): {', '.join(RUN_STATUSES)}.",
+    ),
+]
+
+
+def steps_of(store: Store, run: Run) -> int | None:
+    """How many training steps a run has logged: its highest non-``sys/`` step + 1."""
+    latest = store.latest(run.id)
+    steps = [step for key, (step, _, _) in latest.items() if not key.startswith("sys/")]
+    return max(steps) + 1 if steps else None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as the strings ``"nan"``, ``"inf"``, ``"-inf"``
+    (JSON has no spelling for them, and a NaN loss is exactly what a user must see)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return number(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+@app.command("ls")
+@cli_errors
+def list_runs(
+    dir: DirOption = DEFAULT_DIR,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")]
+    = None,
+    status: RunStatusOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")]
+    = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+) -> None:
+    """List runs, newest first."""
+    for s in status or []:
+        if s not in RUN_STATUSES:
+            fail(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")
+    with open_existing_store(dir) as store:
+        runs, total = store.list_runs(project=project, status=status or None, limit=limit)
+        steps = {r.id: steps_of(store, r) for r in runs}
+    out = console()
+    if as_json:
+        out.print_json(json.dumps(json_safe({
+            "runs": [{**r.to_dict(), "steps": steps[r.id]} for r in runs], "total": total,
+        }), default=str))
+        return
+    if not runs:
+        out.print("no runs" + (" match" if project or status else " yet"))
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("id", "project", "name", "status"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("steps", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    now = time.time()
+    for r in runs:
+        took = run_duration(r.started_at, r.ended_at, now=lambda: now)
+        table.add_row(
+            r.id, r.project, r.name, status_badge(r.status),
+            "-" if steps[r.id] is None else str(steps[r.id]), when(r.created_at),
+            duration(took),
+        )
+    out.print(table)
+    if total > len(runs):
+        out.print(f"{len(runs)} of {total} runs (use --limit to see more)", style="dim")
+
+
+def _fields(run: Run, store_dir: str) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    took = run_duration(run.started_at, run.ended_at)
+    git = None
+    if run.git_commit:
+        git = run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
+    rows: list[tuple[str, RenderableType | str | None]] = [
+        ("id", run.id),
+        ("project", run.project),
+        ("name", run.name),
+        ("status", status_badge(run.status)),
+        ("created", when(run.created_at)),
+        ("started", when(run.started_at)),
+        ("ended", when(run.ended_at)),
+        ("duration", duration(took)),
+        ("heartbeat", when(run.heartbeat_at)),
+        ("host", run.host),
+        ("pid", None if run.pid is None else str(run.pid)),
+        ("command", run.command),
+        ("git", git),
+        ("tags", ", ".join(run.tags) or None),
+        ("notes", run.notes or None),
+        ("commands", ", ".join(run.commands_offered) or None),
+        ("files", str(run_folder(store_dir, run.id))),
+    ]
+    for name, value in rows:
+        if value is not None:
+            table.add_row(name, value)
+    return table
+
+
+@app.command("show")
+@cli_errors
+def show(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run id (or its unique start).")],
+    dir: DirOption = DEFAULT_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of panels.")]
+    = False,
+) -> None:
+    """Show one run: its fields, config, summary, latest metrics and commands."""
+    with open_existing_store(dir) as store:
+        run = resolve_run(store, ref=run_ref)
+        latest = store.latest(run.id)
+        commands = store.list_commands(run.id, limit=20)
+    out = console()
+    if as_json:
+        data: dict[str, Any] = {
+            **run.to_dict(),
+            "latest": {k: {"step": s, "time": t, "value": v} for k, (s, t, v) in latest.items()},
+            "commands": [c.to_dict() for c in commands],
+        }
+        out.print_json(json.dumps(json_safe(data), default=str))
+        return
+    parts: list[RenderableType] = [Panel(_fields(run, dir), title="run", title_align="left")]
+    parts.append(Panel(Pretty(run.config) if run.config else Text("(none)", style="dim"),
+                       title="config", title_align="left"))
+    parts.append(Panel(Pretty(run.summary) if run.summary else Text("(none)", style="dim"),
+                       title="summary", title_align="left"))
+    metrics = Table(box=None, header_style="bold", pad_edge=False)
+    for col, justify in (("metric", "left"), ("step", "right"), ("value", "right"),
+                         ("time", "left")):
+        metrics.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for key, (step, t, value) in latest.items():
+        metrics.add_row(key, str(step), number(value), when(t))
+    parts.append(Panel(metrics if latest else Text("(none)", style="dim"),
+                       title="latest metrics", title_align="left"))
+    cmds = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("id", "name", "status", "created", "result"):
+        cmds.add_column(col, no_wrap=col != "result", overflow="fold")
+    for c in commands:
+        outcome = c.error if c.error else ("" if c.result is None else json.dumps(c.result))
+        cmds.add_row(c.id, c.name, c.status, when(c.created_at), outcome[:200])
+    parts.append(Panel(cmds if commands else Text("(none)", style="dim"),
+                       title="commands (newest first)", title_align="left"))
+    out.print(Group(*parts))
+
+
+@app.command("rm")
+@cli_errors
+def remove(
+    run_refs: Annotated[list[str], typer.Argument(
+        metavar="RUN", help="Run ids (or unique starts) to delete.")],
+    dir: DirOption = DEFAULT_DIR,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+    = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete runs that are still live.")]
+    = False,
+    files: Annotated[bool, typer.Option(
+        "--files", help="Also delete each run's folder of files (checkpoints, artifacts).")]
+    = False,
+) -> None:
+    """Delete runs, with their metrics, events and commands."""
+    out = console()
+    with open_existing_store(dir) as store:
+        runs: list[Run] = []
+        for ref in run_refs:
+            run = resolve_run(store, ref=ref)
+            if run.id not in {r.id for r in runs}:
+                runs.append(run)
+        live = [r for r in runs if r.status in LIVE_STATUSES]
+        if live and not force:
+            fail(f"{', '.join(r.id for r in live)} still {live[0].status}; stop it first "
+                 "or pass --force")
+        for r in runs:
+            out.print(Text.assemble(f"  {r.id}  {r.project}/{r.name}  ", status_badge(r.status)))
+        what = "run" if len(runs) == 1 else f"{len(runs)} runs"
+        if not yes and not typer.confirm(
+            f"Delete {what}{' and their files' if files else ''}?", default=False
+        ):
+            fail("nothing deleted")
+        for r in runs:
+            store.delete_run(r.id)
+            folder = run_folder(dir, r.id)
+            if files and folder.is_dir():
+                shutil.rmtree(folder)
+    out.print(f"deleted {what}")
