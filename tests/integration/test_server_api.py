@@ -16,6 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from traindeck.server import Settings, create_app
+from traindeck.server.protocol import SERVER_MESSAGE
 from traindeck.server.schemas import (
     BucketsOut,
     CommandList,
@@ -391,3 +392,17 @@ async def test_cors_is_closed_by_default_and_opens_per_origin(
                 assert ("access-control-allow-origin" in r.headers) is allowed
                 evil = await c.get("/api/runs", headers={"origin": "http://evil.example"})
                 assert "access-control-allow-origin" not in evil.headers
+
+
+async def test_every_endpoint_and_message_is_documented(client: Client) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    schema = (await client.get("/openapi.json")).json()
+    for path, methods in schema["paths"].items():
+        for method in methods:
+            assert f"`{method.upper()} {path}" in doc, f"{method.upper()} {path} undocumented"
+    types = [d["properties"]["type"]["const"]
+             for d in SERVER_MESSAGE.json_schema()["$defs"].values()
+             if "const" in d.get("properties", {}).get("type", {})]
+    assert len(types) == 11
+    for name in types:
+        assert f"| `{name}` |" in doc, f"server message {name} undocumented"

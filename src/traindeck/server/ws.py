@@ -27,6 +27,9 @@ from .settings import Settings
 
 #: Largest client message accepted (they are small JSON objects).
 MAX_CLIENT_MESSAGE: Final = 64 * 1024
+#: A send that has not gone out after this many seconds (the client stopped reading and
+#: the socket's buffers are full) drops the client.
+SEND_TIMEOUT: Final = 30.0
 #: Close codes (RFC 6455): policy violation; try again later.
 CLOSE_POLICY: Final = 1008
 CLOSE_TRY_LATER: Final = 1013
@@ -65,7 +68,7 @@ async def live(websocket: WebSocket) -> None:
             if data is None:
                 data = message.get("bytes") or b""
             await _handle(hub, client, data)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError):  # RuntimeError: the writer closed it
         pass
     finally:
         hub.disconnect(client)
@@ -79,7 +82,12 @@ async def _write(websocket: WebSocket, client: Client) -> None:
             data = await client.next()
             if data is None:
                 break
-            await websocket.send_text(data.decode())
+            try:
+                await asyncio.wait_for(websocket.send_text(data.decode()), SEND_TIMEOUT)
+            except TimeoutError:
+                client.drop("too_slow")
+                await websocket.close(code=CLOSE_TRY_LATER)
+                return
         if client.dropped == "too_slow":
             await websocket.send_text(orjson.dumps({
                 "type": "error", "code": "too_slow",
