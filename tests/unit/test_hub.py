@@ -266,3 +266,18 @@ async def test_reaper_interrupts_runs_whose_heartbeat_stopped(tmp_path: Path) ->
     finally:
         await hub.stop()
         store.close()
+
+
+async def test_a_client_catching_up_does_not_delay_live_ones(
+    hub: Hub, writer: SQLiteStore
+) -> None:
+    writer.create_run(project="p", id="r1")
+    log(writer, "r1", "loss", range(5000))
+    live = connect(hub)
+    await hub.subscribe(live, run_id="r1")
+    late = connect(hub)
+    await hub.subscribe(late, run_id="r1", steps={"loss": -1})
+    log(writer, "r1", "loss", range(5000, 5003))
+    await hub.tick()
+    assert [p[0] for p in points(received(live), "r1", "loss")] == [5000, 5001, 5002]
+    assert [p[0] for p in points(received(late), "r1", "loss")] == list(range(1000))

@@ -7,6 +7,8 @@ already open store (the caller then closes it).
 
 from __future__ import annotations
 
+import ipaddress
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -67,6 +69,15 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
     return app
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(settings: Settings) -> None:
     """Run the server in the foreground until interrupted (what ``traindeck serve`` does)."""
     app = create_app(settings)
@@ -75,4 +86,7 @@ def serve(settings: Settings) -> None:
         ws="websockets-sansio", lifespan="on",
     )
     print(f"traindeck serving {settings.dir} at {settings.url}", flush=True)
+    if not is_loopback(settings.host):
+        print(f"warning: bound to {settings.host} with no authentication yet: anyone who "
+              "can reach this port can read and steer runs", file=sys.stderr, flush=True)
     uvicorn.Server(config).run()

@@ -73,7 +73,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import numpy as np
 import orjson
 
 from traindeck.store import Changes, Command, Event, NotFound, Points, Run, SQLiteStore
@@ -87,6 +86,7 @@ EVENT_PAGE: Final = 1000
 PROJECT_CATCHUP_MAX: Final = 10_000
 
 SeriesKey = tuple[str, str]  # (run_id, key)
+ReadKey = tuple[str, str, int | None]  # (run_id, key, after_step)
 
 
 @dataclass(slots=True)
@@ -443,47 +443,50 @@ class Hub:
         self._broadcast(command.run_id, {"type": "command_update", "command": command.to_dict()})
 
     async def _send_points(self, changes: Changes) -> None:
-        wanted = {(s.run_id, s.key) for s in changes.series} | self._dirty
+        """New points of the changed series, one ``metric_update`` per client and run.
+
+        One read per series and distinct cursor: clients that are live share a cursor (and
+        the encoded message); one catching up reads on its own and delays no one else.
+        """
+        keys_of: dict[str, list[str]] = {}
+        for run_id, key in sorted({(s.run_id, s.key) for s in changes.series} | self._dirty):
+            keys_of.setdefault(run_id, []).append(key)
         self._dirty = set()
-        reads: dict[SeriesKey, int | None] = {}
-        for run_id, key in wanted:
-            cursors = [c.runs[run_id].steps.get(key) for c in self.clients if run_id in c.runs]
-            if not cursors:
-                continue
-            known = [c for c in cursors if c is not None]
-            reads[(run_id, key)] = min(known) if len(known) == len(cursors) else None
+        reads = {(run_id, key, sub.steps.get(key))
+                 for client in self.clients for run_id, sub in client.runs.items()
+                 for key in keys_of.get(run_id, ())}
         if not reads:
             return
         points = await asyncio.to_thread(self._read_points, reads)
-        by_run: dict[str, dict[str, Points]] = {}
-        for (run_id, key), p in points.items():
+        for (run_id, key, _), p in points.items():
             if len(p) >= self.max_points_per_read:
                 self._dirty.add((run_id, key))  # more to come: continue next tick
-            if len(p):
-                by_run.setdefault(run_id, {})[key] = p
+        triples: dict[ReadKey, list[tuple[int, float, float | str]]] = {}
+        encoded: dict[tuple[str, tuple[ReadKey, ...]], bytes] = {}
         for client in list(self.clients):
             for run_id, sub in client.runs.items():
-                series = by_run.get(run_id)
-                if not series:
+                found = [(run_id, key, sub.steps.get(key)) for key in keys_of.get(run_id, ())]
+                mine = tuple(rk for rk in found if len(points.get(rk, ())) > 0)
+                if not mine:
                     continue
-                out: dict[str, list[tuple[int, float, float | str]]] = {}
-                for key, p in series.items():
-                    after = sub.steps.get(key)
-                    if after is not None and p.steps[-1] <= after:
-                        continue
-                    if after is not None and p.steps[0] <= after:
-                        p = p.take(slice(int(np.searchsorted(p.steps, after, side="right")),
-                                         None))
-                    out[key] = point_triples(p)
-                    sub.steps[key] = int(p.steps[-1])
-                if out:
-                    client.send(orjson.dumps(
-                        {"type": "metric_update", "run_id": run_id, "points": out}))
+                for rk in mine:
+                    sub.steps[rk[1]] = int(points[rk].steps[-1])
+                data = encoded.get((run_id, mine))
+                if data is None:
+                    out = {}
+                    for rk in mine:
+                        if rk not in triples:
+                            triples[rk] = point_triples(points[rk])
+                        out[rk[1]] = triples[rk]
+                    data = orjson.dumps({"type": "metric_update", "run_id": run_id,
+                                         "points": out})
+                    encoded[(run_id, mine)] = data
+                client.send(data)
 
-    def _read_points(self, reads: dict[SeriesKey, int | None]) -> dict[SeriesKey, Points]:
+    def _read_points(self, reads: set[ReadKey]) -> dict[ReadKey, Points]:
         out = {}
-        for (run_id, key), after in reads.items():
+        for run_id, key, after in reads:
             with contextlib.suppress(NotFound):  # deleted meanwhile
-                out[(run_id, key)] = self.store.read_points(
+                out[(run_id, key, after)] = self.store.read_points(
                     run_id, key, after_step=after, limit=self.max_points_per_read)
         return out
