@@ -406,3 +406,14 @@ async def test_every_endpoint_and_message_is_documented(client: Client) -> None:
     assert len(types) == 11
     for name in types:
         assert f"| `{name}` |" in doc, f"server message {name} undocumented"
+
+
+def test_settings_are_checked_and_normalised(tmp_path: Path) -> None:
+    s = Settings(dir=str(tmp_path), web_dir=str(tmp_path / "w"), cors_origins=["http://a"])  # type: ignore[arg-type]
+    assert s.web_dir == tmp_path / "w" and s.cors_origins == ("http://a",)
+    assert Settings().host == "127.0.0.1" and Settings().cors_origins == ()
+    assert Settings(host="::1", port=9).url == "http://[::1]:9"
+    for bad in ({"cors_origins": ("*",)}, {"port": 70000}, {"follow_interval": 0},
+                {"max_body_bytes": 0}):
+        with pytest.raises(ValueError):
+            Settings(**bad)  # type: ignore[arg-type]

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -293,3 +296,36 @@ async def test_rest_over_a_real_socket(live: Live) -> None:
                             headers={"content-type": "application/json"})
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
         assert (await http.get("/health")).status_code == 200
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_runs_uvicorn_and_prints_its_url(tmp_path: Path, stop: int) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("import sys; from traindeck.server import Settings, serve; "
+            "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]), web_dir=sys.argv[3]))")
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "td"), str(port), str(tmp_path / "w")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert line.strip().endswith(f"at http://127.0.0.1:{port}"), line
+            deadline = time.monotonic() + TIMEOUT
+            while True:
+                try:
+                    page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.05)
+            assert page.status_code == 200 and "traindeck" in page.text
+            assert (tmp_path / "td" / "traindeck.db").exists()
+        finally:
+            proc.send_signal(stop)
+            _, err = proc.communicate(timeout=TIMEOUT)
+    # Ctrl-C is a normal way to stop a server; SIGTERM ends it by that signal, cleanly.
+    assert proc.returncode == (0 if stop == signal.SIGINT else -stop), err
+    assert "Traceback" not in err

@@ -11,6 +11,7 @@ import ipaddress
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(ws.router)
-    static.install(app, settings.web_dir)  # last: its catch-all route must not shadow others
+    static.install(app, Path(settings.web_dir))  # last: its catch-all route must not shadow others
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins),
@@ -89,4 +90,7 @@ def serve(settings: Settings) -> None:
     if not is_loopback(settings.host):
         print(f"warning: bound to {settings.host} with no authentication yet: anyone who "
               "can reach this port can read and steer runs", file=sys.stderr, flush=True)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the Ctrl-C
+        pass

@@ -45,7 +45,7 @@ class Settings:
     ws_max_points_per_read: int = 50_000
     #: The built dashboard; the package's ``web/`` folder unless given. When it has no
     #: ``index.html`` a small built-in page is served at ``/`` instead.
-    web_dir: Path = field(default=PACKAGE_WEB_DIR)
+    web_dir: str | Path = field(default=PACKAGE_WEB_DIR)
     #: uvicorn's log level for ``serve``.
     log_level: str = "warning"
 
@@ -59,6 +59,9 @@ class Settings:
                      "ws_max_points_per_read"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        # Accept any sequence and str paths (the CLI passes strings); store the real types.
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        object.__setattr__(self, "web_dir", Path(self.web_dir))
         if "*" in self.cors_origins:
             raise ValueError("cors_origins='*' is not allowed; name the origins")
 
