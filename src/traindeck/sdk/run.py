@@ -144,9 +144,11 @@ class Run:
             else:
                 data = data.copy()  # type: ignore[attr-defined]
         except AttributeError:
-            self._policy.report("log()", TypeError(
-                f"log() takes a dict of metric values, got {type(data).__name__}"))
-            return
+            if not isinstance(data, Mapping):
+                self._policy.report("log()", TypeError(
+                    f"log() takes a dict of metric values, got {type(data).__name__}"))
+                return
+            data = self._convert(data)
         self._queue.append((step, _time(), data))  # type: ignore[arg-type]
 
     def _coerce_step(self, step: Any) -> int | None:
