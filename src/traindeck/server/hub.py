@@ -316,9 +316,9 @@ class Hub:
     def _add(self, client: Client, sub: Subscription, event_seq: int | None,
              store_event_seq: int, last: dict[str, int]) -> None:
         """Register ``sub`` and send the ack. Without an event cursor, events start after the
-        store's newest one; with one, the catch-up covers up to ``self.event_seq``."""
-        sub.event_seq = self.event_seq if event_seq is not None else max(
-            self.event_seq, store_event_seq)
+        store's newest one; with one, the catch-up covers up to ``self.event_seq`` and live
+        events follow (a cursor ahead of the hub is taken at its word: nothing is resent)."""
+        sub.event_seq = max(self.event_seq, store_event_seq if event_seq is None else event_seq)
         target: dict[str, str]
         if sub.run_id is not None:
             client.runs[sub.run_id] = sub

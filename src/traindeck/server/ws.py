@@ -19,7 +19,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from traindeck.store import NotFound
+from traindeck.store import StoreError
 
 from .hub import Client, Hub
 from .protocol import CLIENT_MESSAGE, Ping, Subscribe, Unsubscribe
@@ -135,8 +135,8 @@ async def _handle(hub: Hub, client: Client, data: str | bytes) -> None:
                 event_seq=None if since is None else since.event_seq,
                 steps=None if since is None else since.steps,
             )
-        except NotFound as exc:
-            _error(client, "not_found", str(exc))
+        except StoreError as exc:  # NotFound for an unknown run, mostly
+            _error(client, exc.code, str(exc))
     elif isinstance(msg, Unsubscribe):
         hub.unsubscribe(client, run_id=msg.run_id, project=msg.project)
         target = {"run_id": msg.run_id} if msg.run_id else {"project": msg.project}
