@@ -142,8 +142,8 @@ class Demo:
 
     def table(self, store: Store) -> RenderableType:
         table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left",
-                      title=f"traindeck demo — dashboard at {self.url} — Ctrl-C stops it")
-        for col in ("run", "id", "status", "step", "loss", "acc", "log"):
+                      title=f"traindeck demo at {self.url}")
+        for col in ("run", "id", "status", "step", "loss", "acc"):
             table.add_column(col, no_wrap=True,
                              justify="right" if col in ("step", "loss", "acc") else "left")
         for c in self.children:
@@ -157,7 +157,7 @@ class Demo:
                     step, loss = str(at), number(round(value, 4))
                 if "acc" in latest:
                     acc = number(round(latest["acc"][2], 3))
-            table.add_row(c.name, c.run_id or "-", status, step, loss, acc, str(c.log_path))
+            table.add_row(c.name, c.run_id or "-", status, step, loss, acc)
         return table
 
     def check_children(self) -> None:
