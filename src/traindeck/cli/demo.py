@@ -282,8 +282,8 @@ def demo(
     open_browser: Annotated[bool, typer.Option(
         "--open", help="Open the dashboard in a browser.")] = False,
     script: Annotated[Path | None, typer.Option(
-        "--script", help="The training script to run (default: examples/numpy_mlp.py of "
-                         "this checkout).")] = None,
+        "--script", help="The training script to run: examples/numpy_mlp.py of this "
+                         "checkout, or a script taking the same arguments.")] = None,
 ) -> None:
     """Start the server and a few real training runs; Ctrl-C stops them all cleanly.
 
