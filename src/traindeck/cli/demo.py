@@ -49,8 +49,13 @@ WATCH_INTERVAL: Final = 0.5
 
 
 def default_script() -> Path:
-    """``examples/numpy_mlp.py`` of the source checkout this package runs from."""
-    return Path(__file__).resolve().parents[3] / "examples" / "numpy_mlp.py"
+    """``examples/numpy_mlp.py``: the copy the wheel ships (``traindeck/_examples/``), or
+    the one of the source checkout this package runs from (editable installs)."""
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "_examples" / "numpy_mlp.py"
+    if shipped.is_file():
+        return shipped
+    return package.parents[1] / "examples" / "numpy_mlp.py"
 
 
 @dataclass

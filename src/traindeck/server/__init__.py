@@ -2,7 +2,7 @@
 
 >>> from traindeck.server import Settings, create_app, serve
 >>> app = create_app(Settings(dir="./traindeck"))     # an ASGI app; or:
->>> serve(Settings(dir="./traindeck", port=8421))     # doctest: +SKIP
+>>> serve(Settings(dir="./traindeck", port=8000))     # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ class Settings:
     dir: str | Path = "traindeck"
     #: Loopback by default (DESIGN §10): binding elsewhere will require a token.
     host: str = "127.0.0.1"
-    port: int = 8421
+    port: int = 8000
     #: How often the live hub asks the store what changed (seconds).
     follow_interval: float = 0.1
     #: How often runs whose heartbeat stopped are marked ``interrupted`` (seconds).
