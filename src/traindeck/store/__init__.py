@@ -11,11 +11,13 @@ from pathlib import Path
 from .chunks import Points
 from .errors import Conflict, InvalidInput, NotFound, StoreError
 from .models import (
+    CHECKPOINT_KINDS,
     COMMAND_STATUSES,
     LIVE_STATUSES,
     RUN_STATUSES,
     TERMINAL_STATUSES,
     Changes,
+    Checkpoint,
     Command,
     Event,
     Run,
@@ -25,6 +27,7 @@ from .rollup import Buckets
 from .sqlite import Clock, SQLiteStore
 
 __all__ = [
+    "CHECKPOINT_KINDS",
     "COMMAND_STATUSES",
     "DB_FILENAME",
     "LIVE_STATUSES",
@@ -32,6 +35,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Buckets",
     "Changes",
+    "Checkpoint",
     "Clock",
     "Command",
     "Conflict",

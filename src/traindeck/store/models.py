@@ -170,3 +170,42 @@ class Changes:
     events: list[Event]
     commands: list[Command]
     deleted_runs: list[str]
+
+
+CHECKPOINT_KINDS: Final[tuple[str, ...]] = ("regular", "best", "emergency", "final")
+
+
+@dataclass(slots=True, frozen=True)
+class Checkpoint:
+    """A checkpoint file (or folder) a run saved, with what is known about it."""
+
+    id: str
+    run_id: str
+    step: int
+    path: str
+    kind: str
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+    size: int | None
+    sha256: str | None
+    created_at: float
+    host: str | None
+    is_best: bool
+    valid: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "step": self.step,
+            "path": self.path,
+            "kind": self.kind,
+            "metrics": self.metrics,
+            "metadata": self.metadata,
+            "size": self.size,
+            "sha256": self.sha256,
+            "created_at": self.created_at,
+            "host": self.host,
+            "is_best": self.is_best,
+            "valid": self.valid,
+        }

@@ -19,6 +19,7 @@ from typing import Any, Final
 import numpy as np
 
 from . import chunks
+from .checkpoint_rows import CheckpointRows
 from .codec import dumps_str, loads
 from .errors import Conflict, InvalidInput, NotFound
 from .ids import is_valid_id, new_id
@@ -119,7 +120,7 @@ class Tx:
         return self.conn.execute(sql, args)
 
 
-class SQLiteStore:
+class SQLiteStore(CheckpointRows):
     """traindeck's store on one SQLite file. Thread-safe; one instance per process is enough.
 
     ``clock`` is injected so that tests can move time (heartbeat timeouts) without sleeping.
