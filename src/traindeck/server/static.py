@@ -2,58 +2,101 @@
 
 When ``<web_dir>/index.html`` exists (``npm run build`` writes it), files under ``web_dir``
 are served as they are and any other path that is not ``/api/…`` gets ``index.html`` (the
-client routes it). Until then ``/`` serves :data:`FALLBACK_PAGE`, a plain run list. Paths
-never leave ``web_dir``.
+client routes it). Until then ``/`` serves :data:`FALLBACK_PAGE`, a live mini-dashboard
+with no dependencies and no build step: the run list, charts of the selected run, its
+system gauges, command buttons and event log, kept current over ``/ws``. Its script and
+style sheet are the files of :data:`ASSETS` (``assets/`` beside this module, shipped in the
+wheel), served at ``/_fallback/<name>`` (gzipped when the client accepts it, with an ETag).
+Paths never leave ``web_dir``.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
 from pathlib import Path
 from typing import Final
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, HTMLResponse, Response
 
-FALLBACK_PAGE: Final = """<!doctype html>
+from traindeck._version import __version__
+
+#: The fallback page's files: name → content type.
+ASSETS: Final = {
+    "fallback.js": "text/javascript; charset=utf-8",
+    "fallback.css": "text/css; charset=utf-8",
+}
+ASSETS_DIR: Final = Path(__file__).resolve().parent / "assets"
+#: Where the fallback page's files are served (a prefix the React build never uses).
+ASSETS_PREFIX: Final = "_fallback"
+
+#: Same-origin only: the page loads its own two files and talks to its own server
+#: (``connect-src 'self'`` covers ``ws://`` of the same host); nothing inline, nothing else.
+FALLBACK_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_HEADERS: Final = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
+
+FALLBACK_PAGE: Final = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>traindeck</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{background:#000;color:#ffb000;font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;margin:1em}
-h1{font-size:14px;margin:0 0 .6em}table{border-collapse:collapse;width:100%}
-th,td{border:1px solid #5a3e00;padding:2px 6px;text-align:left;white-space:nowrap}
-th{color:#ffd27a}.running{color:#7fff7f}.failed,.interrupted{color:#ff6060}
-#err{color:#ff6060}
-</style></head><body>
-<h1>traindeck &mdash; runs <span id="n"></span> <span id="err"></span></h1>
-<table><thead><tr><th>id</th><th>project</th><th>name</th><th>status</th><th>created</th>
-<th>tags</th><th>summary</th></tr></thead><tbody id="runs"></tbody></table>
-<script>
-function cell(tr, text, cls){const td=document.createElement('td');td.textContent=text;
-  if(cls)td.className=cls;tr.appendChild(td);}
-async function refresh(){
-  try{
-    const r=await fetch('/api/runs?limit=200');const d=await r.json();
-    const body=document.getElementById('runs');body.replaceChildren();
-    for(const run of d.runs){const tr=document.createElement('tr');
-      cell(tr,run.id);cell(tr,run.project);cell(tr,run.name);cell(tr,run.status,run.status);
-      cell(tr,new Date(run.created_at*1000).toISOString().replace('T',' ').slice(0,19));
-      cell(tr,run.tags.join(','));cell(tr,JSON.stringify(run.summary).slice(0,120));
-      body.appendChild(tr);}
-    document.getElementById('n').textContent='('+d.total+')';
-    document.getElementById('err').textContent='';
-  }catch(e){document.getElementById('err').textContent='server unreachable';}
-}
-refresh();setInterval(refresh,2000);
-</script></body></html>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/{ASSETS_PREFIX}/fallback.css?v={__version__}">
+<script src="/{ASSETS_PREFIX}/fallback.js?v={__version__}" defer></script>
+</head><body>
+<header id="top"><b>traindeck</b><span class="dim">v{__version__}</span>
+<span id="count" class="dim"></span><span id="conn" class="bad">○ connecting</span>
+<span class="dim grow">j/k move · enter select · click a chart: log scale</span>
+<span id="clock" class="dim"></span></header>
+<main>
+<nav id="runs-pane"><div class="title">RUNS</div><ol id="runs" tabindex="0"></ol>
+<div id="runs-empty" class="dim pad">no runs yet — start a script that calls
+traindeck.init(), or run <b>traindeck demo</b></div></nav>
+<section id="detail"><div id="none" class="dim pad">select a run</div>
+<div id="run-head"></div>
+<div id="actions"><span class="title">COMMANDS</span><span id="buttons"></span></div>
+<div id="charts"></div>
+<div id="bottom">
+<div id="log-pane" class="box"><div class="title">EVENTS</div><ol id="log"></ol></div>
+<div id="cmd-pane" class="box"><div class="title">COMMAND STATE</div><ol id="cmds"></ol></div>
+<div id="sys-pane" class="box"><div class="title">SYSTEM</div><div id="sys"></div></div>
+</div></section></main>
+<noscript>this page needs JavaScript; the API is at /api/runs</noscript>
+</body></html>
 """
 
 #: Paths the dashboard never owns: unknown ones there are JSON 404s.
 RESERVED: Final = ("api", "ws", "health", "docs", "redoc", "openapi.json")
 
 
+@functools.cache
+def asset(name: str) -> tuple[bytes, bytes, str]:
+    """A file of :data:`ASSETS`: its bytes, gzipped bytes and ETag (read once)."""
+    data = (ASSETS_DIR / name).read_bytes()
+    etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+    return data, gzip.compress(data, mtime=0), etag
+
+
 def install(app: FastAPI, web_dir: Path) -> None:
     root = web_dir.resolve()
+
+    @app.get(f"/{ASSETS_PREFIX}/{{name}}", include_in_schema=False)
+    def fallback_asset(name: str, request: Request) -> Response:
+        media_type = ASSETS.get(name)
+        if media_type is None:
+            raise HTTPException(404, f"no route /{ASSETS_PREFIX}/{name}")
+        data, zipped, etag = asset(name)
+        headers = {**_HEADERS, "etag": etag, "vary": "accept-encoding"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(zipped, media_type=media_type,
+                            headers={**headers, "content-encoding": "gzip"})
+        return Response(data, media_type=media_type, headers=headers)
 
     @app.get("/{path:path}", include_in_schema=False)
     def dashboard(path: str) -> Response:
@@ -67,5 +110,7 @@ def install(app: FastAPI, web_dir: Path) -> None:
                     return FileResponse(candidate)
             return FileResponse(index, headers={"cache-control": "no-cache"})
         if path == "":
-            return HTMLResponse(FALLBACK_PAGE)
+            return HTMLResponse(FALLBACK_PAGE, headers={
+                **_HEADERS, "content-security-policy": FALLBACK_CSP,
+            })
         raise HTTPException(404, f"no route /{path}")
