@@ -1,0 +1,97 @@
+"""Is a checkpoint usable? The file is there, its hash matches, and it loads.
+
+``verify`` never raises: it answers ``(valid, reason)``. Torch files are opened with
+``torch.load(weights_only=True, map_location="cpu")`` when torch is importable (a file that
+needs arbitrary pickled code to load counts as invalid: resuming from it would run that
+code); ``.npz`` files with numpy. ``expected_keys`` must be keys of what was loaded.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from .files import TORCH_EXTS, sha256_file
+
+
+class CheckpointLike(Protocol):
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def sha256(self) -> str | None: ...
+
+
+def _keys_missing(obj: Any, expected: Sequence[str]) -> list[str] | None:
+    if not isinstance(obj, Mapping) and not hasattr(obj, "files"):
+        return None
+    keys = set(obj.files) if hasattr(obj, "files") else set(obj)
+    return [k for k in expected if k not in keys]
+
+
+def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) -> tuple[bool, str]:
+    """``(True, "ok ...")`` or ``(False, why)`` for a checkpoint row (or anything with
+    ``path`` and ``sha256``)."""
+    path = Path(ck.path)
+    if not path.exists():
+        return False, f"missing: {path} does not exist"
+    if ck.sha256:
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            return False, f"unreadable: {exc}"
+        if digest != ck.sha256:
+            return False, f"sha256 mismatch: recorded {ck.sha256[:12]}…, file {digest[:12]}…"
+    if path.is_dir():
+        if not any(path.iterdir()):
+            return False, "empty folder"
+        return True, "ok (folder)"
+    if path.stat().st_size == 0:
+        return False, "empty file"
+    ext = path.suffix
+    loaded: Any = None
+    how = ""
+    if ext == ".npz":
+        import numpy as np
+
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                keys = list(npz.files)
+                for k in keys:
+                    npz[k]
+        except Exception as exc:
+            return False, f"numpy cannot load it: {type(exc).__name__}: {exc}"
+        loaded, how = {k: None for k in keys}, "loaded with numpy"
+    elif ext in TORCH_EXTS:
+        try:
+            import torch
+        except ImportError:
+            torch = None  # type: ignore[assignment]
+        if torch is None:
+            if zipfile.is_zipfile(path):
+                try:
+                    with zipfile.ZipFile(path) as zf:
+                        bad = zf.testzip()
+                except (zipfile.BadZipFile, OSError) as exc:
+                    return False, f"corrupt torch archive: {exc}"
+                if bad is not None:
+                    return False, f"corrupt torch archive member {bad}"
+            how = "not loaded: torch is not installed"
+        else:
+            try:
+                loaded = torch.load(path, weights_only=True, map_location="cpu")
+            except Exception as exc:
+                return False, f"torch cannot load it: {type(exc).__name__}: {exc}"[:500]
+            how = "loaded with torch"
+    if expected_keys:
+        if not how.startswith("loaded"):
+            return True, f"ok ({how or 'not loaded'}; keys not checked)"
+        missing = _keys_missing(loaded, expected_keys)
+        if missing is None:
+            got = type(loaded).__name__
+            return False, f"expected a dict with keys {list(expected_keys)}, got {got}"
+        if missing:
+            return False, f"missing keys: {', '.join(missing)}"
+    return True, f"ok ({how})" if how else "ok"
