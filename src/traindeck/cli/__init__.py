@@ -1,6 +1,7 @@
 """The ``traindeck`` command: one root app, one module per command group.
 
-``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py), ``tail``
+``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py),
+``ckpt ls|pick|verify|prune`` (ckpt.py), ``tail``
 (tail.py), ``version`` (version.py). Environment variables (``TRAINDECK_DIR``) are read
 here, at the edge, through the options' ``envvar``, and passed down as plain values.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from . import demo, runs, serve, tail, version
+from . import ckpt, demo, runs, serve, tail, version
 
 app = typer.Typer(
     name="traindeck",
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.add_typer(runs.app, name="runs")
+app.add_typer(ckpt.app, name="ckpt")
 app.command("tail")(tail.tail)
 app.command("version")(version.version)
 

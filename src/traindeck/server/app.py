@@ -24,6 +24,7 @@ from . import errors, static, ws
 from .hub import Hub
 from .limits import BodySizeLimit
 from .routers import ALL as ROUTERS
+from .routers import checkpoints as checkpoint_routes
 from .settings import Settings
 
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(checkpoint_routes.router)
     app.include_router(ws.router)
     static.install(app, Path(settings.web_dir))  # last: its catch-all route must not shadow others
     if settings.cors_origins:

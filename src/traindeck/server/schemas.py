@@ -217,3 +217,41 @@ class Version(_Out):
     version: str
     schema_version: int
     api: int = Field(description="version of the REST/WebSocket protocol")
+
+
+# -- checkpoints -----------------------------------------------------------------------
+
+CheckpointKind = Literal["regular", "best", "emergency", "final"]
+CheckpointSort = Literal["step", "created_at", "size"]
+
+
+class CheckpointOut(_Out):
+    id: str
+    run_id: str
+    step: int = Field(description="the training step (parsed, never a file name's order)")
+    path: str = Field(description="where the file (or folder) is, on the server's host")
+    kind: CheckpointKind
+    metrics: dict[str, Any] = Field(description="non-finite numbers spelled")
+    metadata: dict[str, Any]
+    size: int | None = Field(description="bytes, when known")
+    sha256: str | None
+    created_at: float
+    host: str | None
+    is_best: bool
+    valid: bool | None = Field(description="null until verified")
+
+
+class CheckpointList(_Out):
+    run_id: str
+    checkpoints: list[CheckpointOut]
+
+
+class CheckpointVerified(_Out):
+    checkpoint: CheckpointOut = Field(description="the row, with ``valid`` recorded")
+    valid: bool
+    reason: str = Field(description="why not, when not valid")
+
+
+class CheckpointDeleted(_Out):
+    checkpoint: CheckpointOut = Field(description="the row as it was")
+    file_deleted: bool = Field(description="false when the file was already gone")

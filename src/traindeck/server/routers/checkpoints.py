@@ -1,0 +1,253 @@
+"""``/api/runs/{id}/checkpoints`` and ``/api/checkpoints/{id}``: list, read, mark best,
+download (with ``Range``), verify and delete checkpoints.
+
+A relative checkpoint path is read against the run's folder (``<store dir>/runs/<id>``).
+Downloads stream the file from disk; a folder checkpoint is refused (409: there is no
+single file to send). Deleting removes the file only where its real path (``..`` and
+symbolic links resolved) lies inside the run's folder or the store's folder; anything
+else is refused (409) and the row stays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated, Final, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Query
+from starlette.responses import Response, StreamingResponse
+
+from traindeck.checkpoints import verify
+from traindeck.store import Checkpoint, Conflict, NotFound, SQLiteStore
+
+from ..deps import StoreDep, json_response
+from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, error_response
+from ..schemas import (
+    CheckpointDeleted,
+    CheckpointList,
+    CheckpointOut,
+    CheckpointSort,
+    CheckpointVerified,
+    ErrorBody,
+)
+
+router = APIRouter(prefix="/api", tags=["checkpoints"], responses=ERROR_RESPONSES)
+
+CHUNK: Final = 1 << 20
+_RANGE: Final = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.I)
+
+
+# -- paths -----------------------------------------------------------------------------
+
+
+def store_folder(store: SQLiteStore) -> Path:
+    return Path(store.path).parent
+
+
+def run_folder(store: SQLiteStore, run_id: str) -> Path:
+    return store_folder(store) / "runs" / run_id
+
+
+def checkpoint_path(store: SQLiteStore, ck: Checkpoint) -> Path:
+    """Where the checkpoint is: its path, a relative one read against the run's folder."""
+    path = Path(ck.path).expanduser()
+    return path if path.is_absolute() else run_folder(store, ck.run_id) / path
+
+
+def _strictly_inside(path: str, root: str) -> bool:
+    return path != root and os.path.commonpath([path, root]) == root
+
+
+def deletable(store: SQLiteStore, ck: Checkpoint, path: Path) -> str | None:
+    """``None`` when ``path`` may be deleted, else why not.
+
+    Its real path (``..`` and symbolic links resolved) must lie strictly inside the run's
+    folder or the store's folder, and must not be the store's own files or a run folder.
+    """
+    if path.is_symlink():
+        return f"{path} is a symbolic link; traindeck does not delete through links"
+    real = os.path.realpath(path)
+    store_dir = os.path.realpath(store_folder(store))
+    runs_dir = os.path.join(store_dir, "runs")
+    if _strictly_inside(real, os.path.realpath(run_folder(store, ck.run_id))):
+        return None
+    db = os.path.realpath(store.path)
+    protected = {db, db + "-wal", db + "-shm", db + "-journal", runs_dir}
+    if (_strictly_inside(real, store_dir) and real not in protected
+            and os.path.dirname(real) != runs_dir):
+        return None
+    return (f"{path} lies outside the run's folder and the store's folder; "
+            "traindeck will not delete it (delete it yourself, then the row)")
+
+
+# -- routes ----------------------------------------------------------------------------
+
+
+def _out(ck: Checkpoint) -> dict[str, object]:
+    return ck.to_dict()
+
+
+@router.get("/runs/{run_id}/checkpoints", response_model=CheckpointList,
+            summary="A run's checkpoints, by step (newest first) unless told otherwise")
+def list_checkpoints(
+    run_id: str,
+    store: StoreDep,
+    sort: CheckpointSort = "step",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> Response:
+    cks = store.list_checkpoints(run_id, sort=sort, descending=order == "desc", limit=limit)
+    return json_response({"run_id": run_id, "checkpoints": [_out(c) for c in cks]})
+
+
+@router.get("/checkpoints/{checkpoint_id}", response_model=CheckpointOut,
+            summary="One checkpoint")
+def get_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
+    return json_response(_out(store.get_checkpoint(checkpoint_id)))
+
+
+@router.post("/checkpoints/{checkpoint_id}/best", response_model=CheckpointOut,
+             summary="Mark the run's best checkpoint (one per run)")
+def mark_best(checkpoint_id: str, store: StoreDep) -> Response:
+    return json_response(_out(store.mark_best(checkpoint_id)))
+
+
+@router.post("/checkpoints/{checkpoint_id}/verify", response_model=CheckpointVerified,
+             summary="Check the file (exists, size, sha256, loads) and record the result")
+def verify_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
+    ck = store.get_checkpoint(checkpoint_id)
+    valid, reason = verify(dataclasses.replace(ck, path=str(checkpoint_path(store, ck))))
+    ck = store.set_checkpoint_valid(checkpoint_id, valid, reason or None)
+    return json_response({"checkpoint": _out(ck), "valid": valid, "reason": reason})
+
+
+@router.delete("/checkpoints/{checkpoint_id}", response_model=CheckpointDeleted,
+               responses=CONFLICT_RESPONSE,
+               summary="Delete the file (inside the run's or store's folder), then the row")
+def delete_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
+    ck = store.get_checkpoint(checkpoint_id)
+    path = checkpoint_path(store, ck)
+    file_deleted = False
+    if os.path.lexists(path):
+        why = deletable(store, ck, path)
+        if why is not None:
+            raise Conflict(why)
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as exc:
+            raise Conflict(f"could not delete {path}: {exc.strerror or exc}") from None
+        file_deleted = True
+    ck = store.delete_checkpoint(checkpoint_id, reason="deleted through the API")
+    return json_response({"checkpoint": _out(ck), "file_deleted": file_deleted})
+
+
+# -- download --------------------------------------------------------------------------
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal[False] | None:
+    """The one byte range ``header`` asks for, as ``(start, end)`` inclusive.
+
+    ``None``: serve the whole file (no header, or one this server ignores as RFC 9110
+    allows: another unit, several ranges, bad syntax). ``False``: not satisfiable (416).
+    """
+    if header is None:
+        return None
+    m = _RANGE.match(header)
+    if m is None:
+        return None
+    first, last = m.group(1), m.group(2)
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            return False
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None  # syntactically invalid: ignored
+    if start >= size:
+        return False
+    return start, end
+
+
+def _stream(f: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    try:
+        f.seek(start)
+        left = length
+        while left > 0:
+            data = f.read(min(CHUNK, left))
+            if not data:
+                break
+            left -= len(data)
+            yield data
+    finally:
+        f.close()
+
+
+def content_disposition(name: str) -> str:
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+
+
+@router.get(
+    "/checkpoints/{checkpoint_id}/download",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "the whole file"},
+        206: {"content": {"application/octet-stream": {}}, "description": "a byte range"},
+        409: {"model": ErrorBody, "description": "a folder checkpoint"},
+        416: {"model": ErrorBody, "description": "range not satisfiable"},
+    },
+    summary="The checkpoint file, streamed; one byte range with Range: bytes=…",
+)
+def download_checkpoint(
+    checkpoint_id: str,
+    store: StoreDep,
+    range: Annotated[str | None, Header()] = None,
+) -> Response:
+    ck = store.get_checkpoint(checkpoint_id)
+    path = checkpoint_path(store, ck)
+    try:
+        f = open(path, "rb")  # closed by the stream
+    except FileNotFoundError:
+        raise NotFound(
+            f"checkpoint {checkpoint_id!r} (step {ck.step}): its file {path} is missing "
+            "(moved or deleted?)") from None
+    except IsADirectoryError:
+        raise Conflict(f"checkpoint {checkpoint_id!r} is a folder ({path}); only a single "
+                       "file can be downloaded") from None
+    except OSError as exc:
+        raise Conflict(f"cannot read {path}: {exc.strerror or exc}") from None
+    st = os.fstat(f.fileno())
+    if stat.S_ISDIR(st.st_mode):
+        f.close()
+        raise Conflict(f"checkpoint {checkpoint_id!r} is a folder ({path}); only a single "
+                       "file can be downloaded")
+    size = st.st_size
+    headers = {"accept-ranges": "bytes", "content-disposition": content_disposition(path.name)}
+    wanted = parse_range(range, size)
+    if wanted is False:
+        f.close()
+        return error_response(416, "range_not_satisfiable",
+                              f"range {range!r} is outside the file's {size} bytes",
+                              headers={"content-range": f"bytes */{size}", **headers})
+    if wanted is None:
+        start, length, status = 0, size, 200
+    else:
+        start, end = wanted
+        length, status = end - start + 1, 206
+        headers["content-range"] = f"bytes {start}-{end}/{size}"
+    headers["content-length"] = str(length)
+    return StreamingResponse(_stream(f, start, length), status_code=status,
+                             media_type="application/octet-stream", headers=headers)
