@@ -1,6 +1,6 @@
 // traindeck's built-in dashboard: no dependencies, no build step. The REST API is
 // docs/api.md; the live protocol (/ws) is the docstring of traindeck/server/hub.py.
-// Run-supplied text only ever reaches the page as text nodes (no innerHTML).
+// Run-supplied text only ever reaches the page as text nodes, never parsed as markup.
 'use strict';
 (() => {
   const BADGE = {
@@ -80,7 +80,7 @@
   const S = {
     runs: new Map(), order: [], total: 0, cur: -1,
     sel: null, gen: 0, loaded: false,
-    series: new Map(), // chart key -> {key, xs, ys, el, canvas, log, hover, dirty}
+    series: new Map(), // chart key -> {key, xs, ys, total, el, canvas, log, hover, dirty}
     steps: {}, // every key of the selected run -> last step held (the reconnect cursor)
     sys: {}, // sys/* key -> latest value
     events: new Map(), // seq -> event (the newest MAX_EVENTS)
@@ -299,7 +299,7 @@
     if (s) return s;
     const canvas = h('canvas', { title: key + ' — click: log scale' });
     const el = h('div', { class: 'chart', 'data-key': key, 'data-points': 0 }, canvas);
-    s = { key, xs: [], ys: [], el, canvas, log: false, hover: null, dirty: true, geom: null };
+    s = { key, xs: [], ys: [], total: 0, el, canvas, log: false, hover: null, dirty: true, geom: null };
     canvas.addEventListener('click', () => { s.log = !s.log; s.dirty = true; later(); });
     canvas.addEventListener('mousemove', (ev) => {
       const g = s.geom;
@@ -321,6 +321,7 @@
   }
 
   function addPoint(s, step, value) {
+    s.total += 1;
     s.xs.push(step);
     s.ys.push(value);
     if (s.xs.length > MAX_POINTS) compact(s);
@@ -471,6 +472,7 @@
     s.el.dataset.points = String(n);
     s.el.dataset.lastStep = n ? String(xs[n - 1]) : '';
     s.el.dataset.nonfinite = String(bad);
+    s.el.dataset.total = String(s.total); // points covered, before merging
   }
 
   // -- the selected run: REST first, then a run subscription with a cursor ---------------
@@ -545,6 +547,7 @@
           if (c.nan[i]) s.xs.push(step), s.ys.push(NaN);
           if (c.mean[i] !== null) s.xs.push(step), s.ys.push(c.mean[i]);
         }
+        s.total += b.count;
         if (c.last_step.length) S.steps[b.key] = c.last_step[c.last_step.length - 1];
       }
       for (const c of cmds.commands) upsertCmd(c);
