@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -151,12 +153,34 @@ async def test_download_missing_file_and_folder(client: Client, store: SQLiteSto
     message = error(await client.get(f"/api/checkpoints/{ck}/download"), 404, "not_found")
     assert "missing" in message and "checkpoint_step_1.dat" in message
 
-    folder = run_dir(store, "r1") / "ckpt_folder"
-    folder.mkdir()
-    (folder / "model.bin").write_bytes(b"weights")
+
+
+async def test_download_a_folder_as_a_tar(client: Client, store: SQLiteStore,
+                                          tmp_path: Path) -> None:
+    store.create_run(project="p", id="r1")
+    folder = run_dir(store, "r1") / "step_0000002"
+    (folder / "sub").mkdir(parents=True)
+    weights = os.urandom(1 << 20 | 77)
+    (folder / "model.safetensors").write_bytes(weights)
+    (folder / "sub" / "config.json").write_text('{"a": 1}')
+    (folder / "empty").mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside")
+    (folder / "link.txt").symlink_to(secret)  # links are left out: they point anywhere
     fck = store.add_checkpoint("r1", step=2, path=str(folder)).id
-    assert "folder" in error(await client.get(f"/api/checkpoints/{fck}/download"), 409,
-                             "conflict")
+
+    r = await client.get(f"/api/checkpoints/{fck}/download", headers={"range": "bytes=0-9"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-tar"
+    assert r.headers["content-length"] == str(len(r.content))
+    assert 'filename="step_0000002.tar"' in r.headers["content-disposition"]
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        names = tar.getnames()
+        assert names == ["step_0000002", "step_0000002/empty", "step_0000002/model.safetensors",
+                         "step_0000002/sub", "step_0000002/sub/config.json"]
+        member = tar.extractfile("step_0000002/model.safetensors")
+        assert member is not None and member.read() == weights
+        config = tar.extractfile("step_0000002/sub/config.json")
+        assert config is not None and config.read() == b'{"a": 1}'
 
 
 async def test_download_relative_path_is_in_the_run_folder(client: Client,

@@ -2,8 +2,9 @@
 download (with ``Range``), verify and delete checkpoints.
 
 A relative checkpoint path is read against the run's folder (``<store dir>/runs/<id>``).
-Downloads stream the file from disk; a folder checkpoint is refused (409: there is no
-single file to send). Deleting removes the file only where its real path (``..`` and
+Downloads stream the file from disk (one byte range on request); a folder checkpoint
+comes as an uncompressed tar of its folders and regular files (links left out), without
+ranges. Deleting removes the file only where its real path (``..`` and
 symbolic links resolved) lies inside the run's folder or the store's folder; anything
 else is refused (409) and the row stays.
 """
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import stat
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Final, Literal
@@ -200,16 +202,88 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
+def _tar_members(folder: Path) -> list[tuple[tarfile.TarInfo, Path | None]]:
+    """The folder's directories and regular files, sorted; links and the rest are left out
+    (a link could point anywhere)."""
+    members: list[tuple[tarfile.TarInfo, Path | None]] = []
+
+    def add(p: Path, st: os.stat_result, name: str) -> None:
+        info = tarfile.TarInfo(name)
+        info.mtime = int(st.st_mtime)
+        info.mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            info.type = tarfile.DIRTYPE
+            members.append((info, None))
+        else:
+            info.size = st.st_size
+            members.append((info, p))
+
+    def walk(d: Path, name: str) -> None:
+        add(d, d.stat(), name)
+        for child in sorted(os.scandir(d), key=lambda e: e.name):
+            st = child.stat(follow_symlinks=False)
+            child_name = f"{name}/{child.name}"
+            if stat.S_ISDIR(st.st_mode):
+                walk(Path(child.path), child_name)
+            elif stat.S_ISREG(st.st_mode):
+                add(Path(child.path), st, child_name)
+
+    walk(folder, folder.name)
+    return members
+
+
+def _tar_stream(members: list[tuple[tarfile.TarInfo, bytes, Path | None]]) -> Iterator[bytes]:
+    for info, header, file in members:
+        yield header
+        if file is None:
+            continue
+        left = info.size
+        try:
+            with open(file, "rb") as f:
+                while left > 0:
+                    data = f.read(min(CHUNK, left))
+                    if not data:
+                        break
+                    left -= len(data)
+                    yield data
+        except OSError:
+            pass  # gone or unreadable since the listing: zeros keep the archive's shape
+        while left > 0:
+            n = min(CHUNK, left)
+            left -= n
+            yield bytes(n)
+        yield bytes(-info.size % tarfile.BLOCKSIZE)
+    yield bytes(2 * tarfile.BLOCKSIZE)
+
+
+def folder_as_tar(folder: Path) -> Response:
+    """A folder checkpoint as an uncompressed tar, streamed (its length known up front;
+    no byte ranges)."""
+    try:
+        listed = _tar_members(folder)
+    except OSError as exc:
+        raise Conflict(f"cannot read the folder {folder}: {exc.strerror or exc}") from None
+    members = [(info, info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), file)
+               for info, file in listed]
+    length = sum(len(h) + info.size + (-info.size % tarfile.BLOCKSIZE)
+                 for info, h, _ in members) + 2 * tarfile.BLOCKSIZE
+    headers = {"accept-ranges": "none", "content-length": str(length),
+               "content-disposition": content_disposition(folder.name + ".tar")}
+    return StreamingResponse(_tar_stream(members), media_type="application/x-tar",
+                             headers=headers)
+
+
 @router.get(
     "/checkpoints/{checkpoint_id}/download",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "the whole file"},
+        200: {"content": {"application/octet-stream": {}, "application/x-tar": {}},
+              "description": "the whole file; a folder checkpoint as a tar"},
         206: {"content": {"application/octet-stream": {}}, "description": "a byte range"},
-        409: {"model": ErrorBody, "description": "a folder checkpoint"},
         416: {"model": ErrorBody, "description": "range not satisfiable"},
     },
-    summary="The checkpoint file, streamed; one byte range with Range: bytes=…",
+    summary="The checkpoint file, streamed (one byte range with Range: bytes=…); "
+            "a folder as a tar",
 )
 def download_checkpoint(
     checkpoint_id: str,
@@ -225,15 +299,13 @@ def download_checkpoint(
             f"checkpoint {checkpoint_id!r} (step {ck.step}): its file {path} is missing "
             "(moved or deleted?)") from None
     except IsADirectoryError:
-        raise Conflict(f"checkpoint {checkpoint_id!r} is a folder ({path}); only a single "
-                       "file can be downloaded") from None
+        return folder_as_tar(path)
     except OSError as exc:
         raise Conflict(f"cannot read {path}: {exc.strerror or exc}") from None
     st = os.fstat(f.fileno())
     if stat.S_ISDIR(st.st_mode):
         f.close()
-        raise Conflict(f"checkpoint {checkpoint_id!r} is a folder ({path}); only a single "
-                       "file can be downloaded")
+        return folder_as_tar(path)
     size = st.st_size
     headers = {"accept-ranges": "bytes", "content-disposition": content_disposition(path.name)}
     wanted = parse_range(range, size)
