@@ -183,6 +183,20 @@ async def test_download_a_folder_as_a_tar(client: Client, store: SQLiteStore,
         assert config is not None and config.read() == b'{"a": 1}'
 
 
+async def test_odd_recorded_paths_are_errors_not_500s(client: Client, store: SQLiteStore) -> None:
+    store.create_run(project="p", id="r1")
+    nul = store.add_checkpoint("r1", step=1, path="/tmp/with\x00nul.pth").id
+    error(await client.get(f"/api/checkpoints/{nul}/download"), 409, "conflict")
+    assert not ok(await client.post(f"/api/checkpoints/{nul}/verify"),
+                  CheckpointVerified)["valid"]
+    assert not ok(await client.delete(f"/api/checkpoints/{nul}"),
+                  CheckpointDeleted)["file_deleted"]
+    long = store.add_checkpoint("r1", step=2, path="/" + "x" * 5000).id
+    error(await client.get(f"/api/checkpoints/{long}/download"), 409, "conflict")
+    assert not ok(await client.post(f"/api/checkpoints/{long}/verify"),
+                  CheckpointVerified)["valid"]
+
+
 async def test_download_relative_path_is_in_the_run_folder(client: Client,
                                                            store: SQLiteStore) -> None:
     store.create_run(project="p", id="r1")

@@ -83,6 +83,14 @@ def file_path(dir: str, ck: Checkpoint) -> Path:
     return path if path.is_absolute() else run_folder(dir, ck.run_id) / path
 
 
+def verify_file(ck: Checkpoint) -> tuple[bool, str]:
+    """``verify``, with an OS error on an odd path (too long, a NUL) an invalid file too."""
+    try:
+        return verify(ck)
+    except (OSError, ValueError) as exc:
+        return False, f"unreadable: {exc}"[:500]
+
+
 def newest(store: Store, run: Run, last: int) -> list[Checkpoint]:
     """The run's ``last`` newest checkpoints (by step), oldest first; fails when none."""
     cks = store.list_checkpoints(run.id, sort="step", descending=True, limit=last)
@@ -205,7 +213,7 @@ def verify_checkpoints(
             t.add_column(col, no_wrap=col != "path", overflow="fold")
         bad = 0
         for ck in cks:
-            valid, reason = verify(dataclasses.replace(ck, path=str(file_path(dir, ck))))
+            valid, reason = verify_file(dataclasses.replace(ck, path=str(file_path(dir, ck))))
             store.set_checkpoint_valid(ck.id, valid, reason or None)
             bad += not valid
             result = Text("ok", style="green") if valid else Text(

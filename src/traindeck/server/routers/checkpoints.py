@@ -88,6 +88,14 @@ def deletable(store: SQLiteStore, ck: Checkpoint, path: Path) -> str | None:
             "traindeck will not delete it (delete it yourself, then the row)")
 
 
+def verify_file(ck: Checkpoint) -> tuple[bool, str]:
+    """``verify``, with an OS error on an odd path (too long, a NUL) an invalid file too."""
+    try:
+        return verify(ck)
+    except (OSError, ValueError) as exc:
+        return False, f"unreadable: {exc}"[:500]
+
+
 # -- routes ----------------------------------------------------------------------------
 
 
@@ -124,7 +132,7 @@ def mark_best(checkpoint_id: str, store: StoreDep) -> Response:
              summary="Check the file (exists, size, sha256, loads) and record the result")
 def verify_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
     ck = store.get_checkpoint(checkpoint_id)
-    valid, reason = verify(dataclasses.replace(ck, path=str(checkpoint_path(store, ck))))
+    valid, reason = verify_file(dataclasses.replace(ck, path=str(checkpoint_path(store, ck))))
     ck = store.set_checkpoint_valid(checkpoint_id, valid, reason or None)
     return json_response({"checkpoint": _out(ck), "valid": valid, "reason": reason})
 
@@ -300,8 +308,8 @@ def download_checkpoint(
             "(moved or deleted?)") from None
     except IsADirectoryError:
         return folder_as_tar(path)
-    except OSError as exc:
-        raise Conflict(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the recorded path
+        raise Conflict(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
     st = os.fstat(f.fileno())
     if stat.S_ISDIR(st.st_mode):
         f.close()
