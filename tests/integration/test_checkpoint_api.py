@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from traindeck.checkpoints import sidecar_path
 from traindeck.server import Settings, create_app
 from traindeck.server.schemas import (
     CheckpointDeleted,
@@ -210,9 +211,11 @@ async def test_delete_inside_the_folder(client: Client, store: SQLiteStore) -> N
     store.create_run(project="p", id="r1")
     ck = save(store, "r1", 5, b"bytes")
     path = Path(store.get_checkpoint(ck).path)
+    sidecar = sidecar_path(path)
+    sidecar.write_text("{}")
     body = ok(await client.delete(f"/api/checkpoints/{ck}"), CheckpointDeleted)
     assert body["file_deleted"] and body["checkpoint"]["id"] == ck
-    assert not path.exists()
+    assert not path.exists() and not sidecar.exists()
     error(await client.get(f"/api/checkpoints/{ck}"), 404, "not_found")
     assert [e.kind for e in store.list_events("r1")][-1] == "checkpoint_deleted"
 

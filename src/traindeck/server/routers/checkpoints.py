@@ -4,13 +4,14 @@ download (with ``Range``), verify and delete checkpoints.
 A relative checkpoint path is read against the run's folder (``<store dir>/runs/<id>``).
 Downloads stream the file from disk (one byte range on request); a folder checkpoint
 comes as an uncompressed tar of its folders and regular files (links left out), without
-ranges. Deleting removes the file only where its real path (``..`` and
-symbolic links resolved) lies inside the run's folder or the store's folder; anything
-else is refused (409) and the row stays.
+ranges. Deleting removes the file (and the SDK's sidecar beside it) only where its real
+path (``..`` and symbolic links resolved) lies inside the run's folder or the store's
+folder; anything else is refused (409) and the row stays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -25,7 +26,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query
 from starlette.responses import Response, StreamingResponse
 
-from traindeck.checkpoints import verify
+from traindeck.checkpoints import sidecar_path, verify
 from traindeck.store import Checkpoint, Conflict, NotFound, SQLiteStore
 
 from ..deps import StoreDep, json_response
@@ -58,7 +59,7 @@ def run_folder(store: SQLiteStore, run_id: str) -> Path:
 
 def checkpoint_path(store: SQLiteStore, ck: Checkpoint) -> Path:
     """Where the checkpoint is: its path, a relative one read against the run's folder."""
-    path = Path(ck.path).expanduser()
+    path = Path(ck.path)
     return path if path.is_absolute() else run_folder(store, ck.run_id) / path
 
 
@@ -156,6 +157,10 @@ def delete_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
         except OSError as exc:
             raise Conflict(f"could not delete {path}: {exc.strerror or exc}") from None
         file_deleted = True
+    sidecar = sidecar_path(path)  # the JSON beside a checkpoint the SDK wrote
+    if os.path.lexists(sidecar) and deletable(store, ck, sidecar) is None:
+        with contextlib.suppress(OSError):
+            sidecar.unlink()
     ck = store.delete_checkpoint(checkpoint_id, reason="deleted through the API")
     return json_response({"checkpoint": _out(ck), "file_deleted": file_deleted})
 
