@@ -50,7 +50,9 @@
   }
   function short(x, n = 160) {
     let s;
-    try { s = typeof x === 'string' ? x : JSON.stringify(x); } catch { s = String(x); }
+    // numbers to 4 significant digits (integers as they are), for results and payloads
+    const round = (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? +v.toPrecision(4) : v);
+    try { s = typeof x === 'string' ? x : JSON.stringify(x, round); } catch { s = String(x); }
     if (s === undefined) s = String(x);
     return s.length > n ? s.slice(0, n - 1) + '…' : s;
   }
@@ -389,7 +391,8 @@
     let y1 = f(hi);
     if (y0 === y1) { const d = Math.abs(y0) * 0.1 || 1; y0 -= d; y1 += d; }
     const padY = (y1 - y0) * 0.06;
-    y0 -= padY; y1 += padY;
+    y0 = !log && lo >= 0 && y0 - padY < 0 ? 0 : y0 - padY; // no negative axis for >= 0 data
+    y1 += padY;
     const x0 = Number.isFinite(S.x0) ? S.x0 : 0;
     const x1 = S.x1 > x0 ? S.x1 : x0 + 1;
     const left = 50;
@@ -628,17 +631,18 @@
   }
 
   // -- runs and projects -----------------------------------------------------------------
-  function putRun(run) {
-    const old = S.runs.get(run.id);
-    if (old && old._evSeq) run._evSeq = old._evSeq;
-    S.runs.set(run.id, run);
+  function putRun(run, into = S.runs, from = S.runs) {
+    const old = from.get(run.id);
+    if (old && old._evSeq) run._evSeq = old._evSeq; // the last status_change applied
+    into.set(run.id, run);
   }
 
   async function loadRuns() {
     try {
       const d = await api('/api/runs?limit=200');
-      S.runs = new Map();
-      for (const r of d.runs) putRun(r);
+      const runs = new Map();
+      for (const r of d.runs) putRun(r, runs);
+      S.runs = runs;
       S.total = d.total;
       sortRuns();
       if (S.sel && !S.runs.has(S.sel)) S.sel = null;
