@@ -150,3 +150,26 @@ def test_prune_asks_unless_yes(store: SQLiteStore, store_dir: Path, run: str) ->
     assert bad.exit_code == 1 and "min:<metric>" in bad.stderr and "Traceback" not in bad.output
     missing = invoke("prune", "--keep-best", "1", "--dir", str(store_dir))
     assert missing.exit_code == 2 and "--keep-last" in missing.output
+
+
+def test_prune_reads_relative_paths_in_the_run_folder(store: SQLiteStore, store_dir: Path,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    store.create_run(project="p", id="rel")
+    folder = store_dir / "runs" / "rel"
+    folder.mkdir(parents=True)
+    for step in (1, 2, 3):
+        (folder / f"ck{step}.dat").write_bytes(b"x")
+        store.add_checkpoint("rel", step=step, path=f"ck{step}.dat")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    decoy = elsewhere / "ck1.dat"  # same relative name in the shell's folder: not touched
+    decoy.write_bytes(b"decoy")
+    monkeypatch.chdir(elsewhere)
+    result = invoke("prune", "rel", "--keep-last", "1", "--keep-best", "0", "--yes",
+                    "--dir", str(store_dir))
+    assert result.exit_code == 0, result.output
+    assert decoy.read_bytes() == b"decoy"
+    assert sorted(p.name for p in folder.iterdir()) == ["ck3.dat"]
+    picked = invoke("pick", "rel", "--dir", str(store_dir), input="\n")
+    assert picked.stdout == f"{folder / 'ck3.dat'}\n"

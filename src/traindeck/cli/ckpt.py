@@ -6,6 +6,7 @@ and the question go to stderr, only the chosen path to stdout.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -79,7 +80,7 @@ def show_value(value: Any) -> str:
 
 def file_path(dir: str, ck: Checkpoint) -> Path:
     """The checkpoint's path; a relative one is read against the run's folder."""
-    path = Path(ck.path).expanduser()
+    path = Path(ck.path)
     return path if path.is_absolute() else run_folder(dir, ck.run_id) / path
 
 
@@ -265,7 +266,14 @@ def prune_checkpoints(
                     f"({run.project}/{run.name}), files included?")
         if not yes and not typer.confirm(question, default=False):
             fail("nothing deleted")
-        deleted = prune(store, run.id, keep_last=keep_last, keep_best=keep_best, best=spec)
+        # Relative paths are the run folder's (as everywhere in traindeck), not the shell's.
+        folder = run_folder(dir, run.id)
+        if any(not Path(c.path).is_absolute() for c in doomed) and not folder.is_dir():
+            fail(f"some checkpoints have paths relative to the run's folder {folder}, "
+                 "which does not exist; nothing deleted")
+        with contextlib.chdir(folder) if folder.is_dir() else contextlib.nullcontext():
+            deleted = prune(store, run.id, keep_last=keep_last, keep_best=keep_best,
+                            best=spec)
     kept = len(cks) - len(deleted)
     out.print(f"deleted {len(deleted)} of {len(cks)} checkpoints; {kept} kept")
     if len(deleted) < len(doomed):
