@@ -172,8 +172,12 @@ def test_live_dashboard_drives_a_real_run(
     # A finished run created after the live one: first in the list, but not selected.
     with open_store(server.dir) as store:
         done = store.create_run(project="itest", name="<b>finished</b>", status="completed")
-        store.write_metrics(done.id, {"loss": ([0, 1, 2], [1.0, 2.0, 3.0],
-                                               [1.0, math.inf, -math.inf])})
+        store.write_metrics(done.id, {
+            "loss": ([0, 1, 2], [1.0, 2.0, 3.0], [1.0, math.inf, -math.inf]),
+            "sys/cpu_percent": ([0], [1.0], [12.0]),
+            "sys/gpu0/util": ([0], [1.0], [97.0]),
+            "sys/gpu0/temp_c": ([0], [1.0], [71.0]),
+        })
 
     page = chromium.new_page(viewport={"width": 1280, "height": 720})
     problems: list[str] = []
@@ -245,6 +249,10 @@ def test_live_dashboard_drives_a_real_run(
         page.keyboard.press("Enter")
         expect(page.locator("#run-head .name")).to_have_text("<b>finished</b>")
         expect(loss).to_have_attribute("data-nonfinite", "2", timeout=WAIT)
+        expect(page.locator('.chart[data-key^="sys/"]')).to_have_count(0)
+        expect(page.locator("#sys")).to_contain_text("gpu0")
+        expect(page.locator("#sys")).to_contain_text("97%")
+        expect(page.locator("#sys")).to_contain_text("71°C")
         expect(page.locator('#buttons button[data-command="validate"]')).to_have_count(0)
         page.keyboard.press("j")
         page.keyboard.press("Enter")

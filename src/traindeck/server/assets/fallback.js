@@ -780,7 +780,7 @@
     later('head', 'runs');
   }, 1000);
   setInterval(pollCommands, 2000);
-  setInterval(checkProjects, 10000);
+  setInterval(checkProjects, 3000); // a new project (the very first run, say) shows soon
   loadRuns();
   connect();
 })();
