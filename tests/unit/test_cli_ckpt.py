@@ -125,6 +125,9 @@ def test_verify_records_and_reports_a_corrupted_file(store: SQLiteStore, store_d
 
     listing = invoke("ls", "--dir", str(store_dir))
     assert {r[1]: r[-1] for r in rows(listing.stdout)}["20"] == "✗"
+    picked = invoke("pick", "--dir", str(store_dir), input="3\n")  # step 20, still given
+    assert picked.exit_code == 0 and picked.stdout == f"{corrupt}\n"
+    assert "warning: step 20 failed verification" in picked.stderr
 
 
 def test_prune_asks_unless_yes(store: SQLiteStore, store_dir: Path, run: str) -> None:

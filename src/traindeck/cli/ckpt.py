@@ -186,7 +186,12 @@ def pick(
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         fail("no checkpoint picked")
-    sys.stdout.write(f"{file_path(dir, cks[choice - 1])}\n")
+    chosen = cks[choice - 1]
+    if chosen.valid is False:
+        console(stderr=True).print(Text.assemble(
+            ("warning: ", "bold yellow"),
+            f"step {chosen.step:,} failed verification (traindeck ckpt verify --all)"))
+    sys.stdout.write(f"{file_path(dir, chosen)}\n")
     sys.stdout.flush()
 
 
