@@ -35,7 +35,7 @@ QUALITY_KEYS: Final = ("quality", "val_acc", "val_accuracy", "acc", "accuracy", 
 LOSS_KEYS: Final = ("loss", "val_loss", "train_loss")
 
 RunArgument = Annotated[str | None, typer.Argument(
-    metavar="[RUN]", help="A run id (or its unique start); default: the newest run.")]
+    metavar="RUN", help="A run id (or its unique start); default: the newest run.")]
 LastOption = Annotated[int, typer.Option(
     "--last", "-n", min=1, help="Show this many of the newest checkpoints.")]
 
@@ -173,9 +173,10 @@ def pick(
     dir: DirOption = DEFAULT_DIR,
     last: LastOption = 10,
 ) -> None:
-    """Show the newest checkpoints and ask for one; print its path (for $(traindeck ckpt pick)).
+    """Ask which of the newest checkpoints to use; print its path.
 
-    Enter takes the newest. The table and the question go to stderr, the path to stdout.
+    Enter takes the newest. The table and the question go to stderr, only the path to
+    stdout, so that ckpt=$(traindeck ckpt pick) works. Ctrl-C or Ctrl-D: exit 1.
     """
     with open_existing_store(dir) as store:
         run = pick_run(store, run_ref)
@@ -203,7 +204,7 @@ def verify_checkpoints(
     all_: Annotated[bool, typer.Option(
         "--all", "-a", help="Every checkpoint of the run, not only the newest.")] = False,
 ) -> None:
-    """Check the newest checkpoint's file (exists, size, sha256), or all with --all.
+    """Check the newest checkpoint's file (exists, sha256, loads), or all with --all.
 
     The result is recorded (ls marks invalid files ✗); exits 1 if any is invalid.
     """
