@@ -281,3 +281,22 @@ async def test_a_client_catching_up_does_not_delay_live_ones(
     await hub.tick()
     assert [p[0] for p in points(received(live), "r1", "loss")] == [5000, 5001, 5002]
     assert [p[0] for p in points(received(late), "r1", "loss")] == list(range(1000))
+
+
+async def test_a_run_deleted_and_made_again_under_its_id_is_followed_from_step_0(
+    hub: Hub, writer: SQLiteStore
+) -> None:
+    writer.create_run(project="p", id="again")
+    log(writer, "again", "loss", range(100))
+    await hub.tick()
+    client = connect(hub)
+    await hub.subscribe(client, run_id="again")
+    received(client)
+    writer.set_status("again", "completed")
+    writer.delete_run("again")
+    writer.create_run(project="p", id="again")
+    log(writer, "again", "loss", range(50))
+    await hub.tick()
+    msgs = received(client)
+    assert "run_deleted" in [m["type"] for m in msgs]
+    assert [p[0] for p in points(msgs, "again", "loss")] == list(range(50))

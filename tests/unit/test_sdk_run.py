@@ -326,3 +326,125 @@ def test_public_surface_is_pinned() -> None:
         "CommandError", "Run", "__version__", "config", "current_run", "finish", "init", "log",
         "summary",
     ])
+
+
+# -- regressions from review: values that can never be written, finishing, threads --------
+
+
+def test_unstorable_values_never_block_later_writes(tdir: Path, store: SQLiteStore) -> None:
+    run = start(tdir, strict=False)
+
+    @run.command("huge")
+    def huge() -> dict[str, int]:
+        return {"n": 2**70}
+
+    run.summary["n_params"] = 10**20
+    run.config["seed"] = 2**64
+    run.summary["nan32"] = np.float32("nan")
+    run.log({"big": 10**400, "loss": 0.5}, step=0)
+    cmd = store.create_command(run.id, "huge")
+    wait_for(lambda: store.get_command(cmd.id).status == "delivered", what="delivery")
+    run.poll()
+    run.log({"loss": 0.25}, step=1)
+    assert run.flush()
+    run.finish()
+    rec = store.get_run(run.id)
+    assert rec.status == "completed"
+    assert rec.summary == {"n_params": 1e20, "nan32": "NaN"}
+    assert rec.config == {"seed": float(2**64)}
+    assert points(store, run.id, "loss") == [(0, 0.5), (1, 0.25)]
+    assert store.get_command(cmd.id).result == {"n": float(2**70)}
+
+
+def test_every_summary_and_config_change_is_saved(tdir: Path, store: SQLiteStore) -> None:
+    with start(tdir) as run:
+        run.summary.update(a=1, b=2, c=3)
+        del run.summary["a"]
+        run.summary.pop("b")
+        run.summary.setdefault("d", 4)
+        run.summary |= {"e": 5}
+        run.config.update(x=1, y=2)
+        run.config.clear()
+        run.config["z"] = 3
+    rec = store.get_run(run.id)
+    assert rec.summary == {"c": 3, "d": 4, "e": 5}
+    assert rec.config == {"z": 3}
+
+
+def test_flush_returns_only_when_everything_is_stored(tdir: Path, store: SQLiteStore) -> None:
+    run = start(tdir)
+    for i in range(20):
+        run.log({"x": float(i)}, step=i)
+        run.summary["last"] = i
+        assert run.flush()
+        assert store.read_points(run.id, "x").steps.tolist() == list(range(i + 1))
+        assert store.get_run(run.id).summary == {"last": i}
+    assert run.flush(timeout=5)  # nothing left: at once, not at the next heartbeat
+    run.finish()
+
+
+def test_finish_from_two_threads_waits_for_the_drain(tdir: Path, store: SQLiteStore) -> None:
+    run = start(tdir)
+    for i in range(5000):
+        run.log({"x": float(i)}, step=i)
+    other = threading.Thread(target=run.finish)
+    other.start()
+    run.finish()
+    assert len(store.read_points(run.id, "x")) == 5000
+    assert store.get_run(run.id).status == "completed"
+    other.join(10)
+
+
+def test_log_after_finish_is_reported(
+    tdir: Path, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = start(tdir, strict=False)
+    run.log({"x": 1.0})
+    run.finish()
+    run.log({"x": 2.0})
+    assert "log() after finish() failed" in capsys.readouterr().err
+    assert points(store, run.id, "x") == [(0, 1.0)]
+
+
+def test_bad_metric_names_in_strict_mode_lose_nothing_else(
+    tdir: Path, store: SQLiteStore
+) -> None:
+    with start(tdir) as run:
+        run.log({"": 1.0, "acc": 0.5}, step=0)
+    assert points(store, run.id, "acc") == [(0, 0.5)]
+
+
+def test_module_functions_reach_the_run_from_other_threads_and_when_disabled(
+    tdir: Path, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = start(tdir)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            td.log({"from_thread": 1.0}, step=0)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    td.finish()
+    assert not errors and points(store, run.id, "from_thread") == [(0, 1.0)]
+    monkeypatch.setenv("TRAINDECK_MODE", "disabled")
+    td.init(project="p", dir=tdir)
+    td.log({"x": 1.0})  # a no-op, not "call init() first"
+    td.finish()
+
+
+def test_an_ignored_sigterm_stays_ignored(tdir: Path) -> None:
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        run = start(tdir)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        run.finish()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -30,6 +30,26 @@ RESUME_MODES: Final = ("allow", "must", "never")
 _current: ContextVar[Run | None] = ContextVar("traindeck_run", default=None)
 
 
+class _ProcessCurrent:
+    """The run ``init()`` made last in this process, for threads that have not seen it
+    in their own context (a data-loader thread calling ``td.log``)."""
+
+    run: Run | None = None
+
+
+def _set_current(run: Run) -> Run:
+    _current.set(run)
+    _ProcessCurrent.run = run
+    return run
+
+
+def _clear_current(run: Run) -> None:
+    if _current.get() is run:
+        _current.set(None)
+    if _ProcessCurrent.run is run:
+        _ProcessCurrent.run = None
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -70,7 +90,7 @@ def init(
     root = Path(dir or env.get("TRAINDECK_DIR") or DEFAULT_DIR).expanduser()
     cfg = dict(config or {})
     if env.get("TRAINDECK_MODE", "").strip().lower() == "disabled":
-        return _disabled(project, name, cfg, policy)
+        return _set_current(_disabled(project, name, cfg, policy))
     mode = "allow" if resume is True or prepared else ("never" if resume in (None, False)
                                                        else resume)
     if mode not in RESUME_MODES:
@@ -82,7 +102,7 @@ def init(
         st = store if store is not None else open_store(root)
     except Exception as exc:
         policy.report("opening the store", exc)
-        return _disabled(project, name, cfg, policy)
+        return _set_current(_disabled(project, name, cfg, policy))
     try:
         run = _start(st, root, project, name, cfg, list(tags or []), notes, run_id, mode,
                      policy, owns_store, heartbeat_interval, heartbeat_timeout,
@@ -95,8 +115,8 @@ def init(
         if owns_store:
             st.close()
         policy.report("starting the run", exc)
-        return _disabled(project, name, cfg, policy)
-    _current.set(run)
+        return _set_current(_disabled(project, name, cfg, policy))
+    _set_current(run)
     return run
 
 
@@ -174,12 +194,12 @@ def _disabled(project: str, name: str | None, config: dict[str, Any],
 
 
 def current_run() -> Run | None:
-    """The run ``init()`` made last in this context (thread), if any."""
-    return _current.get()
+    """The run ``init()`` made last in this context, else in this process, if any."""
+    return _current.get() or _ProcessCurrent.run
 
 
 def _require() -> Run:
-    run = _current.get()
+    run = current_run()
     if run is None:
         raise RuntimeError("no current run: call traindeck.init() first")
     return run
@@ -192,7 +212,7 @@ def log(data: Mapping[str, Any], step: int | None = None) -> None:
 
 def finish(status: str = "completed") -> None:
     """``finish()`` the current run (no-op without one)."""
-    run = _current.get()
+    run = current_run()
     if run is not None:
         run.finish(status)
-        _current.set(None)
+        _clear_current(run)

@@ -45,9 +45,9 @@ class FailurePolicy:
         if self.strict and raise_in_strict:
             raise exc
 
-    def warn(self, where: str, message: str) -> None:
+    def warn(self, where: str, message: str, *, raise_in_strict: bool = True) -> None:
         """A user error the SDK can step over (e.g. a value that is not a number)."""
-        self.report(where, ValueError(message))
+        self.report(where, ValueError(message), raise_in_strict=raise_in_strict)
 
     def call(self, where: str, fn: Callable[[], object]) -> object:
         try:

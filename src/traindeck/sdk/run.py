@@ -15,41 +15,82 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Final, TypeVar, cast
 
 from ..store import RUN_STATUSES, TERMINAL_STATUSES, Command, Store
-from ..store.codec import jsonable
+from ..store.codec import dumps, jsonable
 from .commands import BUILTINS, CommandError, Handler, call_handler, describe_exception
 from .policy import FailurePolicy
 from .system import SystemSampler
 
 _time = time.time
 _NUMBER: Final = frozenset({float, int})
+_UNENCODABLE: Final = object()
 F = TypeVar("F", bound=Handler)
 
 
 class SyncedDict(dict[str, Any]):
-    """A dict whose changes are sent to the store by the background thread."""
+    """A dict whose every change sends its whole new content to the store (via the
+    background thread)."""
 
     def __init__(self, data: Mapping[str, Any], on_change: Callable[[dict[str, Any]], None]):
         super().__init__(data)
         self._on_change = on_change
 
+    def _changed(self) -> None:
+        self._on_change(dict(self))
+
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
-        self._on_change({key: value})
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        changes = dict(*args, **kwargs)
-        super().update(changes)
-        self._on_change(changes)
+        self._changed()
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self._on_change({})
+        self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def __ior__(self, other: Any) -> SyncedDict:  # type: ignore[override,misc]
+        super().update(other)
+        self._changed()
+        return self
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        value = super().setdefault(key, default)
+        self._changed()
+        return value
+
+    def pop(self, key: str, *default: Any) -> Any:
+        value = super().pop(key, *default)
+        self._changed()
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        item = super().popitem()
+        self._changed()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+
+class _ClosedQueue(deque[Any]):
+    """Takes the place of the queue after ``finish()``: a late ``log()`` is reported."""
+
+    def __init__(self, policy: FailurePolicy) -> None:
+        super().__init__()
+        self._policy = policy
+
+    def append(self, item: Any) -> None:
+        self._policy.report("log() after finish()", RuntimeError(
+            "this run has finished; the value was not recorded"), raise_in_strict=False)
 
 
 class Run:
@@ -96,6 +137,8 @@ class Run:
         self._wakeup = threading.Condition()
         self._handlers: dict[str, Handler] = {}
         self._finished = False
+        self._finishing = False
+        self._finish_lock = threading.RLock()
         self._signal: int | None = None
         self._uncaught: BaseException | None = None
         self._restore: list[Callable[[], None]] = []
@@ -218,7 +261,8 @@ class Run:
             # Its effect is the flag, so it is done now; a paused loop is released too.
             self.should_stop = True
             result = {"should_stop": True, "step": self._next_step - 1}
-            self._store.finish_command(cmd.id, ok=True, result=result)
+            self._submit("acknowledging command 'stop'", lambda: self._store.finish_command(
+                cmd.id, ok=True, result=result))
         else:
             self._inbox.append(cmd)
         self._gate = True
@@ -267,7 +311,9 @@ class Run:
                 result = call_handler(handler, cmd.args)
         except Exception as exc:
             ok, result, error = False, None, describe_exception(exc)
-        payload = jsonable(result)
+        payload = self._encode(f"the result of command {cmd.name!r}", result)
+        if payload is _UNENCODABLE:
+            ok, payload, error = False, None, "the handler's result cannot be stored as JSON"
         self._submit(
             f"acknowledging command {cmd.name!r}",
             lambda: self._store.finish_command(cmd.id, ok=ok, result=payload, error=error),
@@ -279,13 +325,27 @@ class Run:
         if self._worker is not None:
             self._worker.submit(what, call)
 
-    def _config_changed(self, changes: dict[str, Any]) -> None:
-        config = jsonable(dict(self.config))
-        self._submit("saving config", lambda: self._store.update_run(self.id, config=config))
+    def _encode(self, what: str, value: Any) -> Any:
+        """``value`` as it will be stored, checked now (in the caller's thread) so that a
+        value that can never be written is reported here and never blocks the writer."""
+        try:
+            encoded = jsonable(value)
+            dumps(encoded)
+        except Exception as exc:
+            self._policy.report(f"saving {what}", exc)
+            return _UNENCODABLE
+        return encoded
 
-    def _summary_changed(self, changes: dict[str, Any]) -> None:
-        if self._worker is not None:
-            self._worker.set_summary(jsonable(changes))
+    def _config_changed(self, config: dict[str, Any]) -> None:
+        encoded = self._encode("config", config)
+        if encoded is not _UNENCODABLE:
+            self._submit("saving config",
+                         lambda: self._store.update_run(self.id, config=encoded))
+
+    def _summary_changed(self, summary: dict[str, Any]) -> None:
+        encoded = self._encode("summary", summary)
+        if encoded is not _UNENCODABLE and self._worker is not None:
+            self._worker.set_summary(encoded)
 
     def set_status(self, status: str) -> None:
         """Record a status; a final one (completed, failed, …) finishes the run."""
@@ -310,44 +370,54 @@ class Run:
         return self._finished
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything logged so far is in the store; False on timeout."""
+        """Wait until everything logged or set so far is in the store; False on timeout
+        (or when the store could not be written)."""
         worker = self._worker
         if worker is None or not worker.is_alive():
-            return not self._queue
-        deadline = time.monotonic() + timeout
-        target = worker.batches + 1
+            return not self._queue or isinstance(self._queue, _ClosedQueue)
+        fence = threading.Event()
+        self._queue.append((None, 0.0, fence))  # type: ignore[arg-type]
         worker.wake()
-        with worker.flushed:
-            while True:
-                if worker.batches >= target and not self._queue and not worker.outbox:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                worker.wake()
-                worker.flushed.wait(min(left, 0.1))
-                if worker.batches >= target and not self._queue:
-                    target = worker.batches + (1 if worker.outbox else 0)
+        return fence.wait(timeout) and not worker.gave_up
 
     def finish(self, status: str = "completed") -> None:
-        """Write everything, record the final status and stop the background thread."""
-        if self._finished:
-            return
+        """Write everything, record the final status and stop the background thread.
+
+        Safe to call twice, from several threads, or again after an interruption (a second
+        Ctrl-C): later calls wait for the drain instead of returning before it.
+        """
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown status {status!r}; one of {', '.join(RUN_STATUSES)}")
-        self._finished = True
-        self._paused = False
-        with self._wakeup:
-            self._wakeup.notify_all()
-        for restore in reversed(self._restore):
-            try:
-                restore()
-            except Exception:
-                pass
-        self._restore.clear()
-        worker = self._worker
-        if worker is None:
-            return
+        with self._finish_lock:
+            if self._finished:
+                return
+            worker = self._worker
+            if not self._finishing:
+                self._finishing = True
+                self._paused = False
+                with self._wakeup:
+                    self._wakeup.notify_all()
+                if worker is not None:
+                    self._submit_final(status)
+            if worker is not None:
+                with self._signals_deferred():
+                    worker.stop()
+            self._finished = True
+            self._queue = _ClosedQueue(self._policy)
+            for restore in reversed(self._restore):
+                try:
+                    restore()
+                except Exception:
+                    pass
+            self._restore.clear()
+            if worker is None:
+                return
+            if self._sampler is not None:
+                self._sampler.close()
+            if self._owns_store:
+                self._store.close()
+
+    def _submit_final(self, status: str) -> None:
         if self._signal is not None:
             sig = signal.Signals(self._signal).name
             self._submit("recording the signal", lambda: self._store.add_event(
@@ -359,11 +429,36 @@ class Run:
         self._submit(f"setting status {status}", lambda: self._store.set_status(self.id, status))
         # Commands still waiting will never run now; the store expires them with the status.
         self._inbox.clear()
-        worker.stop()
-        if self._sampler is not None:
-            self._sampler.close()
-        if self._owns_store:
-            self._store.close()
+
+    @contextmanager
+    def _signals_deferred(self) -> Iterator[None]:
+        """While the last points are written, SIGINT/SIGTERM only say so (main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous: dict[signal.Signals, Any] = {}
+
+        def note(signum: int, frame: FrameType | None) -> None:
+            self._signal = self._signal or signum
+            try:
+                print("traindeck: finishing the run (writing what is left); one moment",
+                      file=sys.stderr, flush=True)
+            except Exception:
+                pass
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, note)
+            except (ValueError, OSError):
+                pass
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                try:
+                    signal.signal(sig, handler)
+                except (ValueError, OSError):
+                    pass
 
     # -- process exit, signals, exceptions -----------------------------------------
 
@@ -387,6 +482,8 @@ class Run:
         if threading.current_thread() is not threading.main_thread():
             return
         previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_IGN:
+            return  # the script ignores SIGTERM on purpose
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             self._signal = signum

@@ -1,22 +1,32 @@
 """The run's background thread: it does all the I/O so that ``log()`` never waits.
 
 Each tick (``tick`` seconds, or at once when woken) it drains the run's queue into one store
-transaction (points grouped by key, with a heartbeat), polls for commands, samples system
-load and writes command results. A failed write keeps its points in memory and is retried
-with backoff; nothing is dropped. ``stop()`` drains everything before returning.
+transaction (points grouped by key, with the summary and a heartbeat), writes what the
+training thread submitted (statuses, config, command results, in order), polls for commands
+and samples system load.
+
+Failures are sorted in two: *transient* ones (the file is locked by another process, the
+disk is full: ``sqlite3.OperationalError``, ``OSError``) keep everything in memory and are
+retried with backoff, so nothing is dropped while the process lives; anything else is a
+value that can never be written, which is reported and dropped so that it cannot block what
+comes after it. ``flush()`` puts a fence in the queue and waits until everything before it
+is committed. ``stop()`` drains everything; if the store stays unwritable for
+``STOP_GRACE`` seconds while stopping, the worker says loudly what was NOT saved and ends.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from ..store import NotFound, StoreError
+from ..store import NotFound
 
 if TYPE_CHECKING:
     from .run import Run
@@ -24,10 +34,13 @@ if TYPE_CHECKING:
 Columns = dict[str, tuple[list[int], list[float], list[float]]]
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+#: Seconds a stopping worker keeps retrying an unwritable store before it gives up.
+STOP_GRACE: Final = 30.0
+TRANSIENT: Final = (sqlite3.OperationalError, OSError)
 
 
 def _as_float(v: Any) -> float:
-    # ints and numbers the log() fast path let through; floats pass untouched
+    # Floats pass untouched; ints and the numbers log()'s fast path let through convert.
     if v.__class__ is float:
         return v
     return float(v)
@@ -47,12 +60,16 @@ class Worker(threading.Thread):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._pending: Columns = {}  # converted points not yet committed
-        self._summary: dict[str, Any] = {}
+        # The newest whole summary not yet written (None: nothing to write).
+        self._summary: dict[str, Any] | None = None
+        self._summary_lock = threading.Lock()
+        self._fences: list[threading.Event] = []
         self._system_step = 0
         self._backoff = 0.0
         self._retry_at = 0.0
+        self._failing_since: float | None = None
         self.outbox: deque[tuple[str, Callable[[], Any]]] = deque()  # (what, store call)
-        self.flushed = threading.Condition()
+        self.gave_up = False
         self.batches = 0
 
     # -- called from other threads -------------------------------------------------
@@ -61,15 +78,28 @@ class Worker(threading.Thread):
         self._wake.set()
 
     def submit(self, what: str, call: Callable[[], Any]) -> None:
-        """Run a store call on this thread (in order with the points)."""
+        """Run a store call on this thread, in order with the points. ``call`` must only
+        capture values that are already encoded: it may be retried."""
         self.outbox.append((what, call))
         self._wake.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def set_summary(self, summary: dict[str, Any]) -> None:
+        """The run's whole (encoded) summary; written with the next batch of points."""
+        with self._summary_lock:
+            self._summary = summary
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Drain everything and end (returns after at most ``STOP_GRACE`` of failures)."""
         self._stopping.set()
         self._wake.set()
-        if self.is_alive():
-            self.join(timeout)
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join()
+
+    @property
+    def idle(self) -> bool:
+        return (not self.run_._queue and not self._pending and self._summary is None
+                and not self.outbox)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -93,21 +123,51 @@ class Worker(threading.Thread):
                     next_cmd = now + self.command_interval
                     self._poll_commands()
             except Exception as exc:  # never let the thread die
-                run._policy.report("background writer", exc, raise_in_strict=False)
-            if (stopping and not run._queue and not self._pending and not self.outbox
-                    and not self._summary):
+                self._failed(now, exc, "background writer")
+            if not self._pending and self._summary is None and not self.outbox:
+                self._release_fences()
+            if stopping and self.idle:
                 break
-            if stopping and self._backoff > 0 and now > self._stop_deadline():
+            if (stopping and self._failing_since is not None
+                    and now - self._failing_since > STOP_GRACE):
+                self._give_up()
                 break
-            self._wake.wait(self.tick if not stopping else 0.05)
+            self._wake.wait(self.tick if not stopping else min(self.tick, 0.05))
             self._wake.clear()
 
-    def _stop_deadline(self) -> float:
-        # While stopping, keep retrying a failing store for a while, then give up (the
-        # data stays in memory only; the failure was reported).
-        if not hasattr(self, "_deadline"):
-            self._deadline = self.clock() + 10.0
-        return self._deadline
+    def _release_fences(self) -> None:
+        fences, self._fences = self._fences, []
+        for fence in fences:
+            fence.set()
+
+    def _failed(self, now: float, exc: BaseException, what: str) -> None:
+        if self._failing_since is None:
+            self._failing_since = now
+        self._backoff = min(max(self._backoff * 2, 0.25), 30.0)
+        self._retry_at = now + self._backoff
+        self.run_._policy.report(what, exc, raise_in_strict=False)
+
+    def _ok(self) -> None:
+        self._failing_since = None
+        self._backoff = 0.0
+        self._retry_at = 0.0
+
+    def _give_up(self) -> None:
+        self._drain_queue()
+        points = sum(len(c[0]) for c in self._pending.values())
+        try:
+            print(
+                f"traindeck: ERROR: the store stayed unwritable for {STOP_GRACE:.0f} s while "
+                f"run {self.run_.id} was finishing; NOT saved: {points} points, "
+                f"{'the summary, ' if self._summary is not None else ''}"
+                f"{len(self.outbox)} updates "
+                "(status, config, command results).",
+                file=sys.stderr, flush=True,
+            )
+        except Exception:
+            pass
+        self.gave_up = True
+        self._release_fences()
 
     def _sample(self, sampler: Any, now: float) -> None:
         values = sampler.sample()
@@ -126,7 +186,7 @@ class Worker(threading.Thread):
         run = self.run_
         q = run._queue
         cols = self._pending
-        policy = run._policy
+        warn = run._policy.warn
         popleft = q.popleft
         while True:
             try:
@@ -134,19 +194,25 @@ class Worker(threading.Thread):
             except IndexError:
                 break
             if step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
-                policy.warn("log(step=...)", f"step must be a 64-bit integer, got {step!r}")
+                if step is None:  # a flush() fence
+                    self._fences.append(data)
+                    continue
+                warn("log(step=...)", f"step must be a 64-bit integer, got {step!r}",
+                     raise_in_strict=False)
                 continue
             for k, v in data.items():
                 col = cols.get(k)
                 if col is None:
                     if k.__class__ is not str or not k or len(k) > 256:
-                        policy.warn("log()", f"metric names are non-empty strings, got {k!r}")
+                        warn("log()", f"metric names are strings of 1 to 256 characters, "
+                             f"got {k!r:.80}", raise_in_strict=False)
                         continue
                     col = cols[k] = ([], [], [])
                 try:
                     value = _as_float(v)
-                except (TypeError, ValueError):
-                    policy.warn("log()", f"value of {k!r} is not a number: {v!r}")
+                except (TypeError, ValueError, OverflowError):
+                    warn("log()", f"the value of {k!r} is not a float64: {v!r:.80}",
+                         raise_in_strict=False)
                     continue
                 col[0].append(step)
                 col[1].append(t)
@@ -154,11 +220,12 @@ class Worker(threading.Thread):
 
     def _flush(self, now: float, beat: bool) -> None:
         self._drain_queue()
-        summary = self._summary
-        if not self._pending and not beat and not summary:
+        if not self._pending and not beat and self._summary is None:
             return
         if now < self._retry_at:
             return
+        with self._summary_lock:
+            summary, self._summary = self._summary, None
         run = self.run_
         series = {
             k: (np.fromiter(s, np.int64, len(s)), np.fromiter(t, np.float64, len(t)),
@@ -166,30 +233,23 @@ class Worker(threading.Thread):
             for k, (s, t, v) in self._pending.items()
         }
         try:
-            run._store.write_metrics(run.id, series, summary=summary or None,
+            run._store.write_metrics(run.id, series, summary=summary, replace_summary=True,
                                      heartbeat=now)
+        except TRANSIENT as exc:
+            with self._summary_lock:
+                if self._summary is None:
+                    self._summary = summary
+            self._failed(now, exc, "writing metrics")
+            return
         except NotFound as exc:
             # The run was deleted from the dashboard: nothing can be written any more.
             run._policy.report("writing metrics (run deleted?)", exc, raise_in_strict=False)
-            self._pending = {}
-            self._summary = {}
-            self._backoff = 0.0
-            return
-        except (StoreError, OSError, Exception) as exc:
-            self._backoff = min(max(self._backoff * 2, 0.5), 30.0)
-            self._retry_at = now + self._backoff
-            run._policy.report("writing metrics", exc, raise_in_strict=False)
-            return
-        self._backoff = 0.0
+        except Exception as exc:
+            # Not a passing condition: retrying would block every later point forever.
+            run._policy.report("writing metrics (dropped)", exc, raise_in_strict=False)
+        self._ok()
         self._pending = {}
-        self._summary = {}
         self.batches += 1
-        with self.flushed:
-            self.flushed.notify_all()
-
-    def set_summary(self, values: dict[str, Any]) -> None:
-        self.outbox.append(("summary", lambda: self._summary.update(values)))
-        self._wake.set()
 
     def _drain_outbox(self) -> None:
         run = self.run_
@@ -197,11 +257,11 @@ class Worker(threading.Thread):
             what, call = self.outbox[0]
             try:
                 call()
+            except TRANSIENT as exc:
+                self._failed(self.clock(), exc, what)
+                return  # the file is locked or the disk full: try again next tick
             except Exception as exc:
                 run._policy.report(what, exc, raise_in_strict=False)
-                if not isinstance(exc, StoreError):
-                    # A transient failure (locked file, full disk): try again next tick.
-                    return
             self.outbox.popleft()
 
     def _poll_commands(self) -> None:
@@ -209,4 +269,3 @@ class Worker(threading.Thread):
         if run._store.has_pending_commands(run.id):
             for cmd in run._store.take_pending_commands(run.id):
                 run._receive_command(cmd)
-

@@ -393,6 +393,15 @@ class Hub:
             self.ticks += 1
 
     async def _fan_out(self, changes: Changes) -> None:
+        for run_id in changes.deleted_runs:
+            # A run made again under the same id starts from step 0: forget the cursors
+            # (before sending points: the new run's may be in this very batch).
+            for client in self.clients:
+                if (sub := client.runs.get(run_id)) is not None:
+                    sub.steps.clear()
+            self._dirty = {rk for rk in self._dirty if rk[0] != run_id}
+            self._broadcast(run_id, {"type": "run_deleted", "run_id": run_id},
+                            project=self._projects.get(run_id))
         for run in changes.runs:
             self._projects[run.id] = run.project
         unknown = {e.run_id for e in changes.events} | {c.run_id for c in changes.commands}
@@ -406,9 +415,6 @@ class Hub:
             self._send_event(event)
         for command in changes.commands:
             self._send_command(command)
-        for run_id in changes.deleted_runs:
-            self._broadcast(run_id, {"type": "run_deleted", "run_id": run_id},
-                            project=self._projects.get(run_id))
 
     def _lookup_projects(self, run_ids: Iterable[str]) -> dict[str, str]:
         found = {}

@@ -55,9 +55,20 @@ def float_list(a: npt.NDArray[np.float64]) -> list[float | str]:
 
 
 def jsonable(obj: Any) -> Any:
-    """``obj`` with every non-finite float spelled out, recursively (dicts, lists, tuples)."""
+    """``obj`` with every non-finite float spelled out, recursively (dicts, lists, tuples).
+
+    numpy scalars become Python numbers first (a float32 NaN stays NaN), and integers
+    beyond 64 bits, which JSON readers cannot hold, become floats.
+    """
+    if isinstance(obj, np.generic):
+        obj = obj.item()
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else float_out(obj)
+    if isinstance(obj, int) and not isinstance(obj, bool) and not -(2**63) <= obj < 2**64:
+        try:
+            return float(obj)
+        except OverflowError:
+            return str(obj)
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,6 +100,15 @@ def _f8(blob: bytes | None) -> float | None:
     return None if blob is None else float(np.frombuffer(blob, dtype=_F8)[0])
 
 
+class _ReaderHolder:
+    """Owns one thread's reader connection (weak-referenceable, unlike a Connection)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
 class Tx:
     """An open write transaction: the connection and the ``seq`` it stamps rows with."""
 
@@ -157,15 +167,25 @@ class SQLiteStore(CheckpointRows):
         return conn
 
     def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        holder: _ReaderHolder | None = getattr(self._local, "holder", None)
+        if holder is None:
             if self._closed:
                 raise RuntimeError("store is closed")
             conn = self._connect()
-            self._local.conn = conn
+            holder = _ReaderHolder(conn)
+            self._local.holder = holder
             with self._readers_lock:
                 self._readers.append(conn)
-        return conn
+            # Server worker threads come and go: when one ends, its thread-local holder
+            # is freed and its connection closed, so connections never pile up.
+            weakref.finalize(holder, self._drop_reader, conn)
+        return holder.conn
+
+    def _drop_reader(self, conn: sqlite3.Connection) -> None:
+        with self._readers_lock:
+            if conn in self._readers:
+                self._readers.remove(conn)
+                conn.close()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -269,7 +289,8 @@ class SQLiteStore(CheckpointRows):
                 f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [self._col(c, values[c]) for c in cols],
             )
-            tx.execute("DELETE FROM deleted_runs WHERE id = ?", (run_id,))
+            # The tombstone of an earlier run with this id stays: a follower must still hear
+            # of that deletion (it sees it before the new run; see changes_since).
             self._event(tx, run_id, "status_change", {"old_status": None, "new_status": status})
             return self._get_run(tx.conn, run_id)
 
@@ -385,10 +406,31 @@ class SQLiteStore(CheckpointRows):
         """Note that the run's process is alive. Not stamped with ``seq``: followers need
         not hear about every heartbeat."""
         with self.write() as tx:
-            tx.execute(
-                "UPDATE runs SET heartbeat_at = ? WHERE id = ?",
+            row = tx.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE id = ? RETURNING status",
                 (self.clock() if at is None else at, run_id),
-            )
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no run {run_id!r}")
+            if row[0] == "interrupted":
+                self._revive(tx, run_id)
+
+    def _revive(self, tx: Tx, run_id: str) -> None:
+        """A heartbeat of a run reaped for a lost heartbeat: it was stalled (SIGSTOP, a
+        locked file, a sleeping laptop), not dead. Back to ``running``, with an event."""
+        last = tx.execute(
+            "SELECT payload FROM events WHERE run_id = ? AND kind = 'status_change' "
+            "ORDER BY seq DESC LIMIT 1", (run_id,),
+        ).fetchone()
+        change = loads(last[0], {}) if last else {}
+        if change.get("reason") != "heartbeat lost" or change.get("new_status") != "interrupted":
+            return
+        tx.execute("UPDATE runs SET status = ?, ended_at = NULL, seq = ? WHERE id = ?",
+                   (change.get("old_status") or "running", tx.seq, run_id))
+        self._event(tx, run_id, "status_change", {
+            "old_status": "interrupted", "new_status": change.get("old_status") or "running",
+            "reason": "heartbeat resumed",
+        })
 
     def reap_stale(self) -> list[str]:
         """Runs whose heartbeat stopped become ``interrupted``; returns their ids."""
@@ -440,13 +482,15 @@ class SQLiteStore(CheckpointRows):
         series: Mapping[str, tuple[Any, Any, Any]],
         *,
         summary: Mapping[str, Any] | None = None,
+        replace_summary: bool = False,
         heartbeat: float | None = None,
     ) -> None:
         """Write points ``{key: (steps, times, values)}`` in one transaction.
 
         Idempotent: a (run, key, step) written again replaces the earlier point. Optionally
-        merges ``summary`` into the run's summary and records a heartbeat in the same
-        transaction (one commit per flush of the SDK).
+        merges ``summary`` into the run's summary (or replaces it) and records a heartbeat
+        in the same transaction (one commit per flush of the SDK). A heartbeat of a run
+        that the reaper marked ``interrupted`` (its process was only stalled) brings it back.
         """
         prepared: dict[str, chunks.Points] = {}
         for key, triple in series.items():
@@ -463,10 +507,13 @@ class SQLiteStore(CheckpointRows):
                 if heartbeat is not None:
                     sets.append("heartbeat_at = ?")
                     args.append(heartbeat)
-                if summary:
+                if summary is not None and (summary or replace_summary):
+                    merged = dict(summary) if replace_summary else {**run.summary, **summary}
                     sets += ["summary = ?", "seq = ?"]
-                    args += [dumps_str({**run.summary, **summary}), tx.seq]
+                    args += [dumps_str(merged), tx.seq]
                 tx.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*args, run_id])
+                if heartbeat is not None and run.status == "interrupted":
+                    self._revive(tx, run_id)
             for key, points in prepared.items():
                 if len(points) == 0:
                     continue

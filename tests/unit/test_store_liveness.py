@@ -1,0 +1,57 @@
+"""A stalled run comes back to life; reader connections do not pile up with threads."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from traindeck.store import NotFound, SQLiteStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_reaped_run_that_heartbeats_again_is_running_again(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SQLiteStore(tmp_path / "t.db", clock=clock)
+    run = store.create_run(project="p", heartbeat_timeout=10)
+    clock.now += 60
+    assert store.reap_stale() == [run.id]
+    assert store.get_run(run.id).status == "interrupted"
+    store.write_metrics(run.id, {"x": (np.array([0]), np.array([clock.now]), np.array([1.0]))},
+                        heartbeat=clock.now)
+    back = store.get_run(run.id)
+    assert back.status == "running" and back.ended_at is None
+    reasons = [e.payload.get("reason") for e in store.list_events(run.id, kind="status_change")]
+    assert reasons == [None, "heartbeat lost", "heartbeat resumed"]
+    store.create_command(run.id, "stop")  # live again: commands reach it
+    # A run that ended on purpose stays ended.
+    store.set_status(run.id, "interrupted")
+    store.heartbeat(run.id, clock.now)
+    assert store.get_run(run.id).status == "interrupted"
+    with pytest.raises(NotFound):
+        store.heartbeat("nope")
+    store.close()
+
+
+def test_reader_connections_close_when_their_threads_end(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "t.db")
+    run = store.create_run(project="p")
+
+    def read() -> None:
+        store.get_run(run.id)
+
+    for _ in range(50):
+        t = threading.Thread(target=read)
+        t.start()
+        t.join()
+    assert len(store._readers) <= 2
+    store.close()
