@@ -8,7 +8,7 @@
 from typing import Any
 
 from ._version import __version__
-from .sdk import CommandError, Run, current_run, finish, init, log
+from .sdk import CommandError, Run, current_run, finish, init, log, resume_or_create
 
 __all__ = [
     "CommandError",
@@ -19,6 +19,7 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "resume_or_create",
     "summary",
 ]
 

@@ -76,7 +76,10 @@ def test_it_learns_and_everything_lands_in_the_store(tdir: Path, reader: SQLiteS
     assert {"loss", "acc", "lr", "grad_norm", "val/loss", "val/acc"} <= keys
     assert any(k.startswith("sys/") for k in keys)
     assert run.summary["final_val_acc"] > 0.5
-    ckpts = sorted(p.name for p in (tdir / "runs" / run_id / "checkpoints").iterdir())
+    folder = tdir / "runs" / run_id / "checkpoints"
+    # Each checkpoint has its metadata sidecar <name>.json next to it.
+    ckpts = sorted(p.name for p in folder.iterdir() if p.suffix != ".json")
+    assert all((folder / (n + ".json")).is_file() for n in ckpts)
     assert ckpts == ["checkpoint_step_0000250.npz", "checkpoint_step_0000500.npz",
                      "checkpoint_step_0000599.npz"]
     with np.load(tdir / "runs" / run_id / "checkpoints" / ckpts[-1]) as saved:

@@ -1,5 +1,6 @@
 """The part of traindeck that runs inside the training process."""
 
+from .checkpointing import LastCheckpoint, resume_or_create
 from .commands import CommandError
 from .init import current_run, finish, init, log
 from .policy import FailurePolicy
@@ -9,10 +10,12 @@ from .system import SystemSampler
 __all__ = [
     "CommandError",
     "FailurePolicy",
+    "LastCheckpoint",
     "Run",
     "SystemSampler",
     "current_run",
     "finish",
     "init",
     "log",
+    "resume_or_create",
 ]

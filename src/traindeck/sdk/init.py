@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from ..store import NotFound, Store, open_store
 from ..store.codec import jsonable
+from .checkpointing import CheckpointOptions
 from .meta import collect
 from .policy import FailurePolicy
 from .run import Run
@@ -71,6 +72,11 @@ def init(
     strict: bool | None = None,
     tick: float = 0.05,
     command_interval: float = 0.2,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_template: str | None = None,
+    best: str | None = None,
+    keep_last: int | None = None,
+    keep_best: int | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the current one.
 
@@ -81,7 +87,15 @@ def init(
 
     ``system_interval`` is the seconds between system-load samples (``None`` disables).
     ``store`` lets tests and embedding applications pass an open store.
+
+    Checkpoints: ``checkpoint_dir`` (default ``<run dir>/checkpoints``),
+    ``checkpoint_template`` (default ``checkpoint_step_{step:07d}{suffix}{ext}``),
+    ``best`` (``"min:val_loss"``/``"max:acc"``: marks the best as they arrive),
+    ``keep_last``/``keep_best`` (retention; older ones are deleted, never the best or
+    the newest). See docs/checkpoints.md.
     """
+    ck_options = CheckpointOptions.make(checkpoint_dir, checkpoint_template, best,
+                                        keep_last, keep_best)
     env = os.environ
     policy = FailurePolicy(strict=_flag(env.get("TRAINDECK_STRICT")) if strict is None else strict)
     project = project or env.get("TRAINDECK_PROJECT") or "default"
@@ -90,7 +104,7 @@ def init(
     root = Path(dir or env.get("TRAINDECK_DIR") or DEFAULT_DIR).expanduser()
     cfg = dict(config or {})
     if env.get("TRAINDECK_MODE", "").strip().lower() == "disabled":
-        return _set_current(_disabled(project, name, cfg, policy))
+        return _set_current(_disabled(project, name, cfg, policy, ck_options))
     mode = "allow" if resume is True or prepared else ("never" if resume in (None, False)
                                                        else resume)
     if mode not in RESUME_MODES:
@@ -102,11 +116,11 @@ def init(
         st = store if store is not None else open_store(root)
     except Exception as exc:
         policy.report("opening the store", exc)
-        return _set_current(_disabled(project, name, cfg, policy))
+        return _set_current(_disabled(project, name, cfg, policy, ck_options))
     try:
         run = _start(st, root, project, name, cfg, list(tags or []), notes, run_id, mode,
                      policy, owns_store, heartbeat_interval, heartbeat_timeout,
-                     system_interval, tick, command_interval)
+                     system_interval, tick, command_interval, ck_options)
     except (ValueError, TypeError):
         if owns_store:
             st.close()
@@ -115,7 +129,7 @@ def init(
         if owns_store:
             st.close()
         policy.report("starting the run", exc)
-        return _set_current(_disabled(project, name, cfg, policy))
+        return _set_current(_disabled(project, name, cfg, policy, ck_options))
     _set_current(run)
     return run
 
@@ -124,7 +138,8 @@ def _start(st: Store, root: Path, project: str, name: str | None, config: dict[s
            tags: list[str], notes: str | None, run_id: str | None, mode: str,
            policy: FailurePolicy, owns_store: bool, heartbeat_interval: float,
            heartbeat_timeout: float, system_interval: float | None, tick: float,
-           command_interval: float) -> Run:
+           command_interval: float,
+           ck_options: CheckpointOptions | None = None) -> Run:
     if not all(isinstance(t, str) for t in tags):
         raise TypeError("tags must be strings")
     existing = None
@@ -179,18 +194,23 @@ def _start(st: Store, root: Path, project: str, name: str | None, config: dict[s
         system_interval=system_interval, tick=tick, command_interval=command_interval,
         resumed=resumed,
     )
+    if ck_options is not None:
+        run._checkpoints.options = ck_options
     run._install_exit_hooks()
     return run
 
 
 def _disabled(project: str, name: str | None, config: dict[str, Any],
-              policy: FailurePolicy) -> Run:
-    return Run(
+              policy: FailurePolicy, ck_options: CheckpointOptions | None = None) -> Run:
+    run = Run(
         None, run_id="disabled", project=project, name=name or "disabled", config=config,
         summary={}, run_dir=None, start_step=0, system_step=0, policy=policy, owns_store=False,
         heartbeat_interval=1.0, system_interval=None, tick=1.0, command_interval=1.0,
         resumed=False,
     )
+    if ck_options is not None:
+        run._checkpoints.options = ck_options
+    return run
 
 
 def current_run() -> Run | None:

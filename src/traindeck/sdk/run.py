@@ -10,19 +10,21 @@ while the run is paused it blocks there until ``resume`` or ``stop``.
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Final, TypeVar, cast
 
-from ..store import RUN_STATUSES, TERMINAL_STATUSES, Command, Store
+from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint, Command, Store
 from ..store.codec import dumps, jsonable
+from .checkpointing import Checkpointer, LastCheckpoint
 from .commands import BUILTINS, CommandError, Handler, call_handler, describe_exception
 from .policy import FailurePolicy
 from .system import SystemSampler
@@ -145,6 +147,7 @@ class Run:
         self._sampler: SystemSampler | None = None
         self.config = SyncedDict(config, self._config_changed)
         self.summary = SyncedDict(summary, self._summary_changed)
+        self._checkpoints = Checkpointer(self)
         self._worker: Any = None
         if store is not None:
             from .worker import Worker
@@ -460,6 +463,55 @@ class Run:
                 except (ValueError, OSError):
                     pass
 
+    # -- checkpoints (sdk/checkpointing.py does the work) ----------------------------
+
+    def save_checkpoint(self, obj: Any, step: int | None = None,
+                        metrics: Mapping[str, Any] | None = None,
+                        metadata: Mapping[str, Any] | None = None, kind: str = "regular",
+                        *, ext: str | None = None) -> Path:
+        """Write a checkpoint safely (temp name, fsync, rename) and record it.
+
+        ``obj``: what ``torch.save`` takes, or ``bytes``, or a ``writer(path)`` that writes
+        the file (or folder) itself. ``step`` defaults to the last step logged. The file is
+        ``<checkpoint_dir>/checkpoint_step_0001234.pth`` (``_emergency``, ``_best``,
+        ``_final`` after the step for those kinds). Hashing, the store row, the best mark and
+        retention happen on the background thread. Returns the path."""
+        return self._checkpoints.save(obj, step, metrics, metadata, kind, ext)
+
+    def log_checkpoint(self, path: str | os.PathLike[str], step: int | None = None,
+                       metrics: Mapping[str, Any] | None = None,
+                       metadata: Mapping[str, Any] | None = None,
+                       kind: str = "regular") -> Path:
+        """Record a checkpoint file (or folder) the script wrote itself."""
+        return self._checkpoints.log(path, step, metrics, metadata, kind)
+
+    def on_checkpoint(self, fn: Handler) -> Handler:
+        """Register the script's save handler (also as a decorator): ``fn()`` (or
+        ``fn(step=...)``) returns what ``save_checkpoint`` takes. The dashboard's
+        ``checkpoint`` button calls it, and so does the emergency save: once, on SIGTERM,
+        Ctrl-C or an uncaught exception, at the last logged step, named ``_emergency``."""
+        self._checkpoints.set_handler(fn)
+        return fn
+
+    def last_checkpoint(self, expected_keys: Sequence[str] | None = None
+                        ) -> LastCheckpoint | None:
+        """``(path, step, metadata)`` of the newest checkpoint that verifies (exists, hash
+        matches, loads, has ``expected_keys``), or None. Invalid ones are flagged."""
+        return self._checkpoints.last(expected_keys)
+
+    def list_checkpoints(self) -> list[Checkpoint]:
+        """This run's recorded checkpoints, newest step first."""
+        return self._checkpoints.list()
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where ``save_checkpoint`` writes (``run.dir / "checkpoints"`` by default)."""
+        return self._checkpoints.folder
+
+    def _emergency_checkpoint(self, status: str) -> None:
+        if status in ("interrupted", "failed") and not self._finished:
+            self._checkpoints.emergency(status)
+
     # -- process exit, signals, exceptions -----------------------------------------
 
     def _install_exit_hooks(self) -> None:
@@ -510,7 +562,9 @@ class Run:
         return "failed"
 
     def _atexit(self) -> None:
-        self.finish(self._exit_status(self._uncaught))
+        status = self._exit_status(self._uncaught)
+        self._emergency_checkpoint(status)
+        self.finish(status)
 
     def __enter__(self) -> Run:
         return self
@@ -519,7 +573,9 @@ class Run:
                  tb: TracebackType | None) -> None:
         if exc is not None and not isinstance(exc, KeyboardInterrupt | SystemExit):
             self._uncaught = exc
-        self.finish(self._exit_status(exc))
+        status = self._exit_status(exc)
+        self._emergency_checkpoint(status)
+        self.finish(status)
 
     def __repr__(self) -> str:
         return f"<traindeck.Run {self.id} {self.project}/{self.name}>"
