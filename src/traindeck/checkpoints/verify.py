@@ -11,9 +11,12 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from .files import TORCH_EXTS, sha256_file
+
+#: How the reasons for a failed ``expected_keys`` check start (the file itself is fine).
+KEY_FAILURES: Final = ("missing keys:", "expected a dict")
 
 
 class CheckpointLike(Protocol):
@@ -57,7 +60,7 @@ def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) ->
         import numpy as np
 
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
                 keys = list(npz.files)
                 for k in keys:
                     npz[k]

@@ -39,6 +39,7 @@ from ..checkpoints import (
     verify,
     write_sidecar,
 )
+from ..checkpoints.verify import KEY_FAILURES
 from ..store import CHECKPOINT_KINDS, Checkpoint
 from ..store.codec import jsonable
 
@@ -331,12 +332,15 @@ class Checkpointer:
     def last(self, expected_keys: Sequence[str] | None = None) -> LastCheckpoint | None:
         """The newest checkpoint that verifies; invalid ones are flagged in the store."""
         run = self.run
-        for ck in self.list():
+        known = self.list()
+        for ck in known:
             if ck.valid is False:
                 continue
             ok, reason = verify(ck, expected_keys=expected_keys)
             try:
-                if not ok:
+                if not ok and not reason.startswith(KEY_FAILURES):
+                    # Keys the caller expects are its own test; only a broken file is
+                    # flagged for everyone.
                     run._store.set_checkpoint_valid(ck.id, False, reason)
                 elif ck.valid is None and expected_keys is None:
                     run._store.set_checkpoint_valid(ck.id, True, reason)
@@ -344,9 +348,10 @@ class Checkpointer:
                 run._policy.report("flagging a checkpoint", exc, raise_in_strict=False)
             if ok:
                 return LastCheckpoint(Path(ck.path), ck.step, dict(ck.metadata))
-        return self._last_on_disk(expected_keys)
+        return self._last_on_disk(expected_keys, {os.path.abspath(c.path) for c in known})
 
-    def _last_on_disk(self, expected_keys: Sequence[str] | None) -> LastCheckpoint | None:
+    def _last_on_disk(self, expected_keys: Sequence[str] | None,
+                      known: set[str]) -> LastCheckpoint | None:
         """Files in the checkpoint folder that the store does not know (written by a run
         without traindeck, or a store that was lost)."""
         try:
@@ -354,6 +359,8 @@ class Checkpointer:
         except OSError:
             return None
         for p in sort_by_step(entries, template=self.options.template, descending=True):
+            if os.path.abspath(p) in known:
+                continue
             side = read_sidecar(p) or {}
             sha = side.get("sha256") if isinstance(side.get("sha256"), str) else None
             ck = SimpleNamespace(path=str(p), sha256=sha)
