@@ -1,7 +1,7 @@
 """The ``traindeck`` command: one root app, one module per command group.
 
 ``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py),
-``ckpt ls|pick|verify|prune`` (ckpt.py), ``tail``
+``ckpt ls|pick|verify|prune`` (ckpt.py), ``token create|list|revoke`` (token.py), ``tail``
 (tail.py), ``version`` (version.py). Environment variables (``TRAINDECK_DIR``) are read
 here, at the edge, through the options' ``envvar``, and passed down as plain values.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from . import ckpt, demo, runs, serve, tail, version
+from . import ckpt, demo, runs, serve, tail, token, version
 
 app = typer.Typer(
     name="traindeck",
@@ -24,6 +24,7 @@ app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.add_typer(runs.app, name="runs")
 app.add_typer(ckpt.app, name="ckpt")
+app.add_typer(token.app, name="token")
 app.command("tail")(tail.tail)
 app.command("version")(version.version)
 

@@ -7,6 +7,8 @@ from typing import Annotated, Final
 
 import typer
 
+from traindeck.store import db_path, open_store
+
 from .output import cli_errors, fail
 from .workspace import DEFAULT_DIR, DirOption
 
@@ -15,7 +17,8 @@ DEFAULT_PORT: Final = 8000
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
 
 HostOption = Annotated[str, typer.Option(
-    "--host", help="Address to bind. Anything but loopback needs --insecure (tokens: later).")]
+    "--host", help="Address to bind. Anything but loopback needs authentication (a token in "
+                   "the store, or --auth) or --insecure.")]
 PortOption = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="TCP port.")]
 
 
@@ -39,19 +42,26 @@ def serve(
     = False,
     log_level: Annotated[str, typer.Option(
         "--log-level", help=f"uvicorn's log level: {', '.join(LOG_LEVELS)}.")] = "warning",
+    auth: Annotated[bool | None, typer.Option(
+        "--auth/--no-auth", help="Require a token for every request (default: only once the "
+                                 "store holds one; see: traindeck token create).")] = None,
 ) -> None:
     """Serve the dashboard and the HTTP API for the runs in --dir (until Ctrl-C).
 
     Training scripts may start before or after the server: it follows the store by itself.
     """
-    if not is_loopback(host) and not insecure:
-        fail(f"binding to {host} would expose the dashboard and the command API to the "
-             "network without a token; bind to 127.0.0.1 (the default) behind a reverse proxy, "
-             "or pass --insecure on a trusted network")
     if log_level not in LOG_LEVELS:
         fail(f"unknown log level {log_level!r}; one of {', '.join(LOG_LEVELS)}")
+    if auth is None and db_path(dir).exists():  # never create a store just to look
+        with open_store(dir) as store:
+            auth = True if store.has_tokens(include_revoked=True) else None
+    if not is_loopback(host) and not auth and not insecure:
+        fail(f"refusing to bind to {host} without authentication: anyone on the network "
+             "could read and steer runs. Create a token first (traindeck token create NAME "
+             "--scope admin) or pass --auth; or bind to 127.0.0.1 (the default) behind a "
+             "reverse proxy; or pass --insecure on a trusted network")
     # Imported here: the server pulls in FastAPI and uvicorn, which other commands don't need.
     from traindeck.server import Settings
     from traindeck.server import serve as run_server
 
-    run_server(Settings(dir=dir, host=host, port=port, log_level=log_level))
+    run_server(Settings(dir=dir, host=host, port=port, log_level=log_level, auth=auth))

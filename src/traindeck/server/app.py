@@ -20,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from traindeck._version import __version__
 from traindeck.store import SQLiteStore, open_store
 
-from . import errors, static, ws
+from . import auth, errors, static, ws
 from .hub import Hub
 from .limits import BodySizeLimit
 from .routers import ALL as ROUTERS
@@ -57,16 +57,20 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.auth = auth.AuthState(settings)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(checkpoint_routes.router)
     app.include_router(ws.router)
+    app.include_router(auth.router)
     static.install(app, Path(settings.web_dir))  # last: its catch-all route must not shadow others
+    app.add_middleware(auth.AuthMiddleware)  # inside CORS: preflights need no token
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "PATCH", "DELETE"], allow_headers=["content-type"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["content-type", "authorization"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
@@ -88,10 +92,12 @@ def serve(settings: Settings) -> None:
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         ws="websockets-sansio", lifespan="on",
     )
+    auth.install_log_redaction()  # after uvicorn.Config: it (re)configures the loggers
     print(f"traindeck serving {settings.dir} at {settings.url}", flush=True)
-    if not is_loopback(settings.host):
-        print(f"warning: bound to {settings.host} with no authentication yet: anyone who "
-              "can reach this port can read and steer runs", file=sys.stderr, flush=True)
+    if not is_loopback(settings.host) and not settings.auth:
+        print(f"warning: bound to {settings.host} without authentication until a token "
+              "exists: anyone who can reach this port can read and steer runs",
+              file=sys.stderr, flush=True)
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the Ctrl-C

@@ -48,6 +48,9 @@ class Settings:
     web_dir: str | Path = field(default=PACKAGE_WEB_DIR)
     #: uvicorn's log level for ``serve``.
     log_level: str = "warning"
+    #: Require a token (see ``server/auth.py``): ``True`` on, ``False`` off, ``None`` (the
+    #: default) on as soon as the store holds a token (``traindeck token create``).
+    auth: bool | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from traindeck.store import StoreError
 
+from . import auth
 from .hub import Client, Hub
 from .protocol import CLIENT_MESSAGE, Ping, Subscribe, Unsubscribe
 from .settings import Settings
@@ -54,6 +55,11 @@ async def live(websocket: WebSocket) -> None:
     if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"),
                           settings):
         await websocket.close(code=CLOSE_POLICY)
+        return
+    denied = await auth.websocket_denied(websocket)
+    if denied is not None:  # accepted, then closed: a browser sees the code (4401/4403)
+        await websocket.accept()
+        await websocket.close(code=denied[0], reason=denied[1])
         return
     await websocket.accept()
     client = hub.connect(max_queue_bytes=settings.ws_max_queue_bytes,

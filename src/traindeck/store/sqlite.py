@@ -37,6 +37,7 @@ from .models import (
 )
 from .rollup import Buckets
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .token_rows import TokenRows
 
 #: Training processes and the server share the file: a writer waits for the lock this long
 #: (milliseconds) before giving up, instead of failing at once.
@@ -130,7 +131,7 @@ class Tx:
         return self.conn.execute(sql, args)
 
 
-class SQLiteStore(CheckpointRows):
+class SQLiteStore(CheckpointRows, TokenRows):
     """traindeck's store on one SQLite file. Thread-safe; one instance per process is enough.
 
     ``clock`` is injected so that tests can move time (heartbeat timeouts) without sleeping.
