@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from . import ckpt, demo, runs, serve, tail, token, version
+from . import ckpt, demo, runs, serve, sync, tail, token, version
 
 app = typer.Typer(
     name="traindeck",
@@ -26,6 +26,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(ckpt.app, name="ckpt")
 app.add_typer(token.app, name="token")
 app.command("tail")(tail.tail)
+app.command("sync")(sync.sync)
 app.command("version")(version.version)
 
 

@@ -6,7 +6,10 @@ Environment variables are read here, at the edge, and nowhere else in the SDK:
                        ``runs/<id>/`` for files.
 ``TRAINDECK_PROJECT``  default project name.
 ``TRAINDECK_RUN_ID``   attach to this run id (set by the launcher for a prepared run).
-``TRAINDECK_MODE``     ``disabled`` makes every call a no-op.
+``TRAINDECK_MODE``     ``disabled`` makes every call a no-op; ``offline`` records into the run's
+                       spool only (upload later with ``traindeck sync``).
+``TRAINDECK_URL``      send to this server instead of the local store (``url=``).
+``TRAINDECK_TOKEN``    bearer token for that server.
 ``TRAINDECK_STRICT``   ``1`` raises internal failures instead of reporting them once.
 """
 
@@ -16,7 +19,7 @@ import os
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ..store import NotFound, Store, open_store
 from ..store.codec import jsonable
@@ -77,6 +80,7 @@ def init(
     best: str | None = None,
     keep_last: int | None = None,
     keep_best: int | None = None,
+    url: str | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the current one.
 
@@ -87,6 +91,8 @@ def init(
 
     ``system_interval`` is the seconds between system-load samples (``None`` disables).
     ``store`` lets tests and embedding applications pass an open store.
+    ``url`` (or ``TRAINDECK_URL``): a traindeck server to send to over HTTP; every batch is
+    spooled to ``<dir>/runs/<id>/spool/`` first, so nothing is lost while it is away.
 
     Checkpoints: ``checkpoint_dir`` (default ``<run dir>/checkpoints``),
     ``checkpoint_template`` (default ``checkpoint_step_{step:07d}{suffix}{ext}``),
@@ -113,7 +119,16 @@ def init(
         raise ValueError("heartbeat_timeout must be longer than heartbeat_interval (> 0)")
     owns_store = store is None
     try:
-        st = store if store is not None else open_store(root)
+        url = url or env.get("TRAINDECK_URL") or None
+        offline = env.get("TRAINDECK_MODE", "").strip().lower() == "offline"
+        if store is None and (url or offline):
+            from .sink import RemoteStore
+
+            st = cast(Store, RemoteStore(root, url=None if offline else url,
+                                         token=env.get("TRAINDECK_TOKEN") or None,
+                                         policy=policy))
+        else:
+            st = store if store is not None else open_store(root)
     except Exception as exc:
         policy.report("opening the store", exc)
         return _set_current(_disabled(project, name, cfg, policy, ck_options))

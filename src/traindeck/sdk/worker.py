@@ -10,8 +10,12 @@ disk is full: ``sqlite3.OperationalError``, ``OSError``) keep everything in memo
 retried with backoff, so nothing is dropped while the process lives; anything else is a
 value that can never be written, which is reported and dropped so that it cannot block what
 comes after it. ``flush()`` puts a fence in the queue and waits until everything before it
-is committed. ``stop()`` drains everything; if the store stays unwritable for
-``STOP_GRACE`` seconds while stopping, the worker says loudly what was NOT saved and ends.
+is committed (remote: acknowledged by the server).
+
+Where points go is the run's *sink* (``sink.py``): the store itself (embedded), or the
+run's durable spool, which a sender thread drains to the server (remote, offline).
+``stop()`` drains everything; if the store stays unwritable for ``STOP_GRACE`` seconds
+while stopping, the worker says loudly what was NOT saved and ends.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from ..store import NotFound
+from .sink import Sink, sink_for
 
 if TYPE_CHECKING:
     from .run import Run
@@ -71,6 +76,7 @@ class Worker(threading.Thread):
         self.outbox: deque[tuple[str, Callable[[], Any]]] = deque()  # (what, store call)
         self.gave_up = False
         self.batches = 0
+        self.sink: Sink = sink_for(run._store, run.id)
 
     # -- called from other threads -------------------------------------------------
 
@@ -101,6 +107,10 @@ class Worker(threading.Thread):
         return (not self.run_._queue and not self._pending and self._summary is None
                 and not self.outbox)
 
+    def _written(self) -> bool:
+        return (not self._pending and self._summary is None and not self.outbox
+                and self.sink.drained)
+
     # -- the loop ------------------------------------------------------------------
 
     def run(self) -> None:
@@ -124,7 +134,7 @@ class Worker(threading.Thread):
                     self._poll_commands()
             except Exception as exc:  # never let the thread die
                 self._failed(now, exc, "background writer")
-            if not self._pending and self._summary is None and not self.outbox:
+            if self._fences and self._written():
                 self._release_fences()
             if stopping and self.idle:
                 break
@@ -134,6 +144,11 @@ class Worker(threading.Thread):
                 break
             self._wake.wait(self.tick if not stopping else min(self.tick, 0.05))
             self._wake.clear()
+        try:
+            self.sink.close()  # remote: waits a little for the spool to reach the server
+        except Exception as exc:
+            run._policy.report("closing the connection", exc, raise_in_strict=False)
+        self._release_fences()
 
     def _release_fences(self) -> None:
         fences, self._fences = self._fences, []
@@ -233,8 +248,7 @@ class Worker(threading.Thread):
             for k, (s, t, v) in self._pending.items()
         }
         try:
-            run._store.write_metrics(run.id, series, summary=summary, replace_summary=True,
-                                     heartbeat=now)
+            self.sink.write(run.id, series, summary=summary, heartbeat=now)
         except TRANSIENT as exc:
             with self._summary_lock:
                 if self._summary is None:
@@ -266,6 +280,5 @@ class Worker(threading.Thread):
 
     def _poll_commands(self) -> None:
         run = self.run_
-        if run._store.has_pending_commands(run.id):
-            for cmd in run._store.take_pending_commands(run.id):
-                run._receive_command(cmd)
+        for cmd in self.sink.poll_commands(run.id):
+            run._receive_command(cmd)

@@ -24,6 +24,7 @@ from . import auth, errors, static, ws
 from .hub import Hub
 from .limits import BodySizeLimit
 from .routers import ALL as ROUTERS
+from .routers import batch as batch_routes
 from .routers import checkpoints as checkpoint_routes
 from .settings import Settings
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(checkpoint_routes.router)
+    app.include_router(batch_routes.router)
     app.include_router(ws.router)
     app.include_router(auth.router)
     static.install(app, Path(settings.web_dir))  # last: its catch-all route must not shadow others
@@ -72,7 +74,8 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["content-type", "authorization"],
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       larger=(("/batch", settings.max_batch_bytes),))
     return app
 
 

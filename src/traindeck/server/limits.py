@@ -26,9 +26,12 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 larger: tuple[tuple[str, int], ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: (path suffix, limit): routes that take larger bodies (the SDK's batches).
+        self.larger = larger
 
     @staticmethod
     async def _drain(receive: Receive) -> None:
@@ -41,8 +44,8 @@ class BodySizeLimit:
             if not message.get("more_body", False):
                 return
 
-    async def _reject(self, send: Send) -> None:
-        body = error_body("too_large", f"request body over {self.max_bytes} bytes")
+    async def _reject(self, send: Send, limit: int) -> None:
+        body = error_body("too_large", f"request body over {limit} bytes")
         await send({
             "type": "http.response.start",
             "status": 413,
@@ -56,15 +59,20 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        path = scope.get("path", "")
+        for suffix, larger in self.larger:
+            if path.endswith(suffix):
+                limit = larger
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared > self.max_bytes:
+                if declared > limit:
                     await self._drain(receive)
-                    await self._reject(send)
+                    await self._reject(send, limit)
                     return
         received = 0
         too_large = False
@@ -75,7 +83,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     too_large = True
                     if message.get("more_body", False):
                         await self._drain(receive)
@@ -96,4 +104,4 @@ class BodySizeLimit:
             if not too_large:
                 raise
         if too_large and not started:
-            await self._reject(send)
+            await self._reject(send, limit)

@@ -34,6 +34,8 @@ class Settings:
     reap_interval: float = 5.0
     #: Largest request body accepted (bytes); bigger ones get 413.
     max_body_bytes: int = 1 * MIB
+    #: Largest SDK batch accepted by ``POST /api/runs/{id}/batch`` (bytes).
+    max_batch_bytes: int = 64 * MIB
     #: Origins allowed by CORS and by the WebSocket Origin check, besides the server's own.
     #: Empty (closed) by default.
     cors_origins: tuple[str, ...] = ()
@@ -58,8 +60,8 @@ class Settings:
         for name in ("follow_interval", "reap_interval"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("max_body_bytes", "ws_max_queue_bytes", "ws_max_subscriptions",
-                     "ws_max_points_per_read"):
+        for name in ("max_body_bytes", "max_batch_bytes", "ws_max_queue_bytes",
+                     "ws_max_subscriptions", "ws_max_points_per_read"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         # Accept any sequence and str paths (the CLI passes strings); store the real types.

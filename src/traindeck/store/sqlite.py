@@ -312,6 +312,12 @@ class SQLiteStore(CheckpointRows, TokenRows):
     def get_run(self, run_id: str) -> Run:
         return self._get_run(self._reader(), run_id)
 
+    def batch_applied(self, run_id: str, batch_id: str) -> bool:
+        """Whether ``write_metrics(..., batch_id=batch_id)`` was applied for the run."""
+        return self._reader().execute(
+            "SELECT 1 FROM batches WHERE run_id = ? AND batch_id = ?", (run_id, batch_id)
+        ).fetchone() is not None
+
     def list_runs(
         self,
         *,
@@ -485,8 +491,13 @@ class SQLiteStore(CheckpointRows, TokenRows):
         summary: Mapping[str, Any] | None = None,
         replace_summary: bool = False,
         heartbeat: float | None = None,
-    ) -> None:
+        batch_id: str | None = None,
+    ) -> bool:
         """Write points ``{key: (steps, times, values)}`` in one transaction.
+
+        With ``batch_id`` the batch is applied exactly once: its id is recorded in the
+        same transaction, and a batch already recorded for the run writes nothing and
+        returns False (True otherwise).
 
         Idempotent: a (run, key, step) written again replaces the earlier point. Optionally
         merges ``summary`` into the run's summary (or replaces it) and records a heartbeat
@@ -501,6 +512,12 @@ class SQLiteStore(CheckpointRows, TokenRows):
                 raise InvalidInput(f"metric {key!r}: give (steps, times, values)") from exc
             prepared[key] = chunks.prepare(key, steps, times, values)
         with self.write() as tx:
+            if batch_id is not None:
+                self._get_run(tx.conn, run_id)
+                if tx.execute("INSERT OR IGNORE INTO batches (run_id, batch_id, applied_at) "
+                              "VALUES (?, ?, ?)", (run_id, batch_id, self.clock())
+                              ).rowcount == 0:
+                    return False
             if heartbeat is not None or summary:
                 run = self._get_run(tx.conn, run_id)
                 sets: list[str] = []
@@ -542,6 +559,7 @@ class SQLiteStore(CheckpointRows, TokenRows):
                     )
                 else:
                     tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
+        return True
 
     def _series_id(self, conn: sqlite3.Connection, run_id: str, key: str) -> int:
         row = conn.execute(

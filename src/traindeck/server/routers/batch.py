@@ -1,0 +1,244 @@
+"""Remote SDK writes: one batch per request, applied exactly once; command delivery.
+
+``POST /api/runs/{run_id}/batch`` takes one JSON object (see :func:`parse_batch` and
+docs/api.md)::
+
+    {"batch_id": "3f2a…:17",
+     "run": {"project": "mnist", "name": "baseline", "config": {…}, …},   # upsert
+     "update": {"config": {…}, "commands_offered": […]},                  # run fields
+     "metrics": {"loss": {"steps": [0, 1], "times": [t0, t1], "values": [0.5, "NaN"]}},
+     "summary": {…}, "heartbeat": 1732460000.1,
+     "events": [{"kind": "signal", "payload": {…}}],
+     "command_results": [{"id": "…", "ok": true, "result": {…}, "error": null}],
+     "status": "completed"}
+
+Every field but ``batch_id`` is optional; they are applied in that order. The batch id is
+recorded in the same transaction as the points (the store's ``batches`` table), so a batch
+the SDK sends again after a lost answer is acknowledged without being applied twice
+(``{"applied": false}``); points are idempotent by (run, key, step) anyway.
+
+``POST /api/runs/{run_id}/commands/deliver?wait=S`` hands the run's pending commands to
+its script (marking them delivered), waiting up to ``S`` seconds for one to arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Annotated, Any, Final
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from traindeck.store import (
+    RUN_STATUSES,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SQLiteStore,
+)
+from traindeck.store.codec import NONFINITE_NAMES
+
+from ..deps import StoreDep, json_response
+from ..errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api", tags=["batch"], responses=ERROR_RESPONSES)
+
+#: Run fields a batch may set (``run`` upsert and ``update``).
+RUN_FIELDS: Final = frozenset({
+    "project", "name", "config", "tags", "notes", "started_at", "heartbeat_timeout", "host",
+    "pid", "command", "git_commit", "git_dirty", "env", "commands_offered", "launch_spec",
+})
+#: The longest ``wait`` of a command long-poll (seconds).
+MAX_WAIT: Final = 30.0
+_NUMBER_TYPES: Final = frozenset({float, int})
+
+
+def _object(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"batch field {name!r} must be an object")
+    return value
+
+
+def _column(key: str, name: str, value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"metric {key!r}: {name!r} must be an array")
+    return value
+
+
+def _values(key: str, raw: list[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    types = set(map(type, raw))
+    if types <= _NUMBER_TYPES:
+        return np.array(raw, dtype=np.float64)
+    if not types <= _NUMBER_TYPES | {str}:
+        raise InvalidInput(f"metric {key!r}: values are numbers or 'NaN', 'Infinity', "
+                           "'-Infinity'")
+    out = np.empty(len(raw), dtype=np.float64)
+    for i, v in enumerate(raw):
+        if v.__class__ is str:
+            try:
+                out[i] = NONFINITE_NAMES[v]
+            except KeyError:
+                raise InvalidInput(f"metric {key!r}: value {v!r:.40} is not a number") from None
+        else:
+            out[i] = v
+    return out
+
+
+def _steps(key: str, raw: list[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    if not set(map(type, raw)) <= {int}:
+        raise InvalidInput(f"metric {key!r}: steps must be integers")
+    try:
+        return np.array(raw, dtype=np.int64)
+    except OverflowError:
+        raise InvalidInput(f"metric {key!r}: a step does not fit in 64 bits") from None
+
+
+def _times(key: str, raw: list[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    if not set(map(type, raw)) <= _NUMBER_TYPES:
+        raise InvalidInput(f"metric {key!r}: times must be numbers")
+    return np.array(raw, dtype=np.float64)
+
+
+def parse_batch(data: bytes) -> dict[str, Any]:
+    """The batch as plain values, checked; ``InvalidInput`` (422) says what is wrong."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the batch is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("a batch is a JSON object")
+    unknown = set(body) - {"batch_id", "run", "update", "metrics", "summary", "heartbeat",
+                           "events", "command_results", "status"}
+    if unknown:
+        raise InvalidInput(f"unknown batch fields: {sorted(unknown)}")
+    batch_id = body.get("batch_id")
+    if not isinstance(batch_id, str) or not 0 < len(batch_id) <= 200:
+        raise InvalidInput("batch_id is a string of 1 to 200 characters")
+    out: dict[str, Any] = {"batch_id": batch_id}
+    for name in ("run", "update"):
+        fields = _object(body, name)
+        if fields is not None:
+            bad = set(fields) - RUN_FIELDS
+            if bad:
+                raise InvalidInput(f"batch {name!r}: unknown run fields {sorted(bad)}")
+            out[name] = fields
+    if "run" in out and not isinstance(out["run"].get("project"), str):
+        raise InvalidInput("batch 'run' needs a 'project' string")
+    series: dict[str, tuple[Any, Any, Any]] = {}
+    for key, col in (_object(body, "metrics") or {}).items():
+        if not isinstance(col, dict):
+            raise InvalidInput(f"metric {key!r}: give {{steps, times, values}}")
+        if not key or len(key) > 256:
+            raise InvalidInput(f"metric names are 1 to 256 characters, got {key!r:.80}")
+        steps = _steps(key, _column(key, "steps", col.get("steps")))
+        times = _times(key, _column(key, "times", col.get("times")))
+        values = _values(key, _column(key, "values", col.get("values")))
+        if not len(steps) == len(times) == len(values):
+            raise InvalidInput(f"metric {key!r}: steps, times and values differ in length")
+        series[key] = (steps, times, values)
+    out["metrics"] = series
+    summary = _object(body, "summary")
+    if summary is not None:
+        out["summary"] = summary
+    hb = body.get("heartbeat")
+    if hb is not None:
+        if not isinstance(hb, int | float) or isinstance(hb, bool) or not math.isfinite(hb):
+            raise InvalidInput("heartbeat is a finite number (seconds since the epoch)")
+        out["heartbeat"] = float(hb)
+    events = body.get("events") or []
+    if not isinstance(events, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("kind"), str)
+            and isinstance(e.get("payload", {}), dict) for e in events):
+        raise InvalidInput("events is an array of {kind, payload}")
+    out["events"] = events
+    results = body.get("command_results") or []
+    if not isinstance(results, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("id"), str) for r in results):
+        raise InvalidInput("command_results is an array of {id, ok, result, error}")
+    out["command_results"] = results
+    status = body.get("status")
+    if status is not None and status not in RUN_STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(RUN_STATUSES)}")
+    out["status"] = status
+    return out
+
+
+def apply_batch(store: SQLiteStore, run_id: str, batch: dict[str, Any]) -> bool:
+    """Apply a parsed batch once; False when it was applied before."""
+    batch_id = batch["batch_id"]
+    fields = batch.get("run")
+    exists = True
+    try:
+        if store.batch_applied(run_id, batch_id):
+            return False
+    except NotFound:
+        exists = False
+    if fields is not None:
+        fields = dict(fields)
+        project = fields.pop("project")
+        name = fields.pop("name", None)
+        fields.pop("started_at", None)
+        try:
+            store.create_run(project=project, name=name, id=run_id, **fields)
+            exists = True
+        except Conflict:
+            exists = True  # the run is there (a resume, or this batch sent again)
+    if not exists:
+        store.get_run(run_id)  # 404 with the store's message
+    update = batch.get("update")
+    if update:
+        store.update_run(run_id, **update)
+    applied = store.write_metrics(run_id, batch["metrics"], summary=batch.get("summary"),
+                                  replace_summary=True, heartbeat=batch.get("heartbeat"),
+                                  batch_id=batch_id)
+    if not applied:
+        return False
+    for event in batch["events"]:
+        store.add_event(run_id, event["kind"], event.get("payload") or {})
+    for result in batch["command_results"]:
+        try:
+            store.finish_command(result["id"], ok=bool(result.get("ok")),
+                                 result=result.get("result"), error=result.get("error"))
+        except (Conflict, NotFound):
+            pass  # expired meanwhile, or deleted: the script's answer has no one to go to
+    if batch["status"] is not None:
+        store.set_status(run_id, batch["status"])
+    return True
+
+
+@router.post("/runs/{run_id}/batch", summary="Write a batch from the SDK (exactly once)",
+             response_description="{batch_id, applied}")
+async def write_batch(run_id: str, request: Request, store: StoreDep) -> Response:
+    data = await request.body()
+
+    def work() -> bool:
+        batch = parse_batch(data)
+        request.state.batch_id = batch["batch_id"]
+        return apply_batch(store, run_id, batch)
+
+    applied = await run_in_threadpool(work)
+    return json_response({"batch_id": request.state.batch_id, "applied": applied})
+
+
+@router.post("/runs/{run_id}/commands/deliver",
+             summary="Hand pending commands to the run's script (long-poll)")
+async def deliver_commands(
+    run_id: str,
+    store: StoreDep,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0.0,
+) -> Response:
+    await run_in_threadpool(store.get_run, run_id)  # unknown run: 404
+    deadline = time.monotonic() + wait
+    while True:
+        commands = await run_in_threadpool(store.take_pending_commands, run_id)
+        if commands or time.monotonic() >= deadline:
+            return json_response({"commands": [c.to_dict() for c in commands]})
+        await asyncio.sleep(0.05)
