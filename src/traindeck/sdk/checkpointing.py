@@ -33,6 +33,7 @@ from ..checkpoints import (
     path_size,
     prune,
     read_sidecar,
+    remove_stale_temps,
     save_object,
     sha256_file,
     sort_by_step,
@@ -115,6 +116,7 @@ class Checkpointer:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
         self._host = socket.gethostname()
+        self._swept = False
 
     # -- where -------------------------------------------------------------------
 
@@ -145,6 +147,7 @@ class Checkpointer:
             ext = "" if getattr(obj, "_traindeck_folder", False) else DEFAULT_EXT
         name = format_name(step, KIND_SUFFIX[kind], self.options.template, ext)
         path = self.folder / name
+        self._sweep()
         with self._lock:
             self._in_flight.add(str(path))
         try:
@@ -173,6 +176,17 @@ class Checkpointer:
         with self._lock:
             self._in_flight.add(str(p))
         return self._register(p, step, metrics, metadata, kind)
+
+    def _sweep(self) -> None:
+        """Once per run: delete temporaries that killed writers left in the folder."""
+        if self._swept:
+            return
+        self._swept = True
+        try:
+            remove_stale_temps(self.folder)
+        except OSError as exc:
+            self.run._policy.report("clearing stale checkpoint temporaries", exc,
+                                    raise_in_strict=False)
 
     def _check(self, step: int | None, kind: str) -> int:
         if kind not in CHECKPOINT_KINDS:
@@ -332,6 +346,7 @@ class Checkpointer:
     def last(self, expected_keys: Sequence[str] | None = None) -> LastCheckpoint | None:
         """The newest checkpoint that verifies; invalid ones are flagged in the store."""
         run = self.run
+        self._sweep()
         known = self.list()
         for ck in known:
             if ck.valid is False:
