@@ -232,6 +232,7 @@ async def write_batch(run_id: str, request: Request, store: StoreDep) -> Respons
              summary="Hand pending commands to the run's script (long-poll)")
 async def deliver_commands(
     run_id: str,
+    request: Request,
     store: StoreDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0.0,
 ) -> Response:
@@ -241,4 +242,6 @@ async def deliver_commands(
         commands = await run_in_threadpool(store.take_pending_commands, run_id)
         if commands or time.monotonic() >= deadline:
             return json_response({"commands": [c.to_dict() for c in commands]})
+        if await request.is_disconnected():  # the script went away: stop waiting
+            return json_response({"commands": []})
         await asyncio.sleep(0.05)
