@@ -27,7 +27,6 @@ app.add_typer(ckpt.app, name="ckpt")
 app.add_typer(token.app, name="token")
 app.command("tail")(tail.tail)
 app.command("sync")(sync.sync)
-app.command("sync")(sync.sync)
 app.command("version")(version.version)
 
 

@@ -93,8 +93,6 @@ def init(
     ``store`` lets tests and embedding applications pass an open store.
     ``url`` (or ``TRAINDECK_URL``): a traindeck server to send to over HTTP; every batch is
     spooled to ``<dir>/runs/<id>/spool/`` first, so nothing is lost while it is away.
-    ``url`` (or ``TRAINDECK_URL``): a traindeck server to send to over HTTP; every batch is
-    spooled to ``<dir>/runs/<id>/spool/`` first, so nothing is lost while it is away.
 
     Checkpoints: ``checkpoint_dir`` (default ``<run dir>/checkpoints``),
     ``checkpoint_template`` (default ``checkpoint_step_{step:07d}{suffix}{ext}``),
@@ -122,15 +120,6 @@ def init(
     owns_store = store is None
     try:
         url = url or env.get("TRAINDECK_URL") or None
-        offline = env.get("TRAINDECK_MODE", "").strip().lower() == "offline"
-        if store is None and (url or offline):
-            from .sink import RemoteStore
-
-            st = cast(Store, RemoteStore(root, url=None if offline else url,
-                                         token=env.get("TRAINDECK_TOKEN") or None,
-                                         policy=policy))
-        else:
-            url = url or env.get("TRAINDECK_URL") or None
         offline = env.get("TRAINDECK_MODE", "").strip().lower() == "offline"
         if store is None and (url or offline):
             from .sink import RemoteStore

@@ -25,7 +25,6 @@ from .hub import Hub
 from .limits import BodySizeLimit
 from .routers import ALL as ROUTERS
 from .routers import batch as batch_routes
-from .routers import batch as batch_routes
 from .routers import checkpoints as checkpoint_routes
 from .settings import Settings
 
@@ -64,7 +63,6 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(checkpoint_routes.router)
-    app.include_router(batch_routes.router)
     app.include_router(batch_routes.router)
     app.include_router(ws.router)
     app.include_router(auth.router)

@@ -36,8 +36,6 @@ class Settings:
     max_body_bytes: int = 1 * MIB
     #: Largest SDK batch accepted by ``POST /api/runs/{id}/batch`` (bytes).
     max_batch_bytes: int = 64 * MIB
-    #: Largest SDK batch accepted by ``POST /api/runs/{id}/batch`` (bytes).
-    max_batch_bytes: int = 64 * MIB
     #: Origins allowed by CORS and by the WebSocket Origin check, besides the server's own.
     #: Empty (closed) by default.
     cors_origins: tuple[str, ...] = ()

@@ -318,12 +318,6 @@ class SQLiteStore(CheckpointRows, TokenRows):
             "SELECT 1 FROM batches WHERE run_id = ? AND batch_id = ?", (run_id, batch_id)
         ).fetchone() is not None
 
-    def batch_applied(self, run_id: str, batch_id: str) -> bool:
-        """Whether ``write_metrics(..., batch_id=batch_id)`` was applied for the run."""
-        return self._reader().execute(
-            "SELECT 1 FROM batches WHERE run_id = ? AND batch_id = ?", (run_id, batch_id)
-        ).fetchone() is not None
-
     def list_runs(
         self,
         *,
@@ -565,7 +559,6 @@ class SQLiteStore(CheckpointRows, TokenRows):
                     )
                 else:
                     tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
-        return True
         return True
 
     def _series_id(self, conn: sqlite3.Connection, run_id: str, key: str) -> int:
