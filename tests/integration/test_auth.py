@@ -1,0 +1,304 @@
+"""Authentication over the real app (ASGI transport) and a real SQLite file.
+
+Every route of the OpenAPI schema is walked, so a route added later is covered without
+touching this file: with auth on, each answers 401 without a token (or with a bad one) and
+403 with too small a scope, and is let through (neither 401 nor 403) with a big enough one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from traindeck.cli import app as cli_app
+from traindeck.server import Settings, create_app
+from traindeck.server.auth import COOKIE_NAME, required_scope
+from traindeck.server.schemas import ErrorBody
+from traindeck.store import SQLiteStore
+
+Client = httpx.AsyncClient
+#: The only schema routes that need no token.
+PUBLIC_ROUTES = {("GET", "/health"), ("POST", "/api/session"), ("DELETE", "/api/session")}
+METHOD_ORDER = {"get": 0, "patch": 1, "post": 2, "delete": 3}  # destructive ones last
+
+
+def app_for(tmp_path: Path, store: SQLiteStore, **settings: Any) -> Any:
+    base: dict[str, Any] = {"dir": store.path, "web_dir": tmp_path / "no-web"}
+    return create_app(Settings(**{**base, **settings}), store=store)
+
+
+@pytest.fixture
+async def client(tmp_path: Path, store: SQLiteStore) -> AsyncIterator[Client]:
+    app = app_for(tmp_path, store, auth=True)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test") as c:
+            yield c
+
+
+@pytest.fixture
+def secrets(store: SQLiteStore) -> dict[str, str]:
+    return {scope: store.create_token(f"{scope}-token", scope)[1]
+            for scope in ("read", "write", "admin")}
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {secret}"}
+
+
+def path_ids(store: SQLiteStore, tmp_path: Path) -> dict[str, str]:
+    """A real id for every path parameter a route may have."""
+    run = store.create_run(project="p", name="live")
+    store.write_metrics(run.id, {"loss": ([0, 1], [1.0, 2.0], [0.5, 0.25])})
+    command = store.create_command(run.id, "validate")
+    ck_file = tmp_path / "td" / "runs" / run.id / "ck.pt"
+    ck_file.parent.mkdir(parents=True, exist_ok=True)
+    ck_file.write_bytes(b"weights")
+    checkpoint = store.add_checkpoint(run.id, step=1, path=str(ck_file))
+    return {"run_id": run.id, "command_id": command.id, "checkpoint_id": checkpoint.id,
+            "token_id": store.list_tokens()[0].id}
+
+
+def routes(client_app: Any) -> list[tuple[str, str]]:
+    schema = client_app.openapi()
+    found = [(method.upper(), path) for path, methods in schema["paths"].items()
+             for method in methods]
+    return sorted(found, key=lambda r: (METHOD_ORDER.get(r[0].lower(), 9), r[1]))
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        assert name in ids, f"no test id for path parameter {name!r}: add one to path_ids()"
+        return ids[name]
+    return re.sub(r"\{([^}:]+)(?::[^}]*)?\}", one, path)
+
+
+def unauthorized(r: httpx.Response, *, bad_token: bool = False) -> None:
+    assert r.status_code == 401, (r.request.method, r.request.url, r.text)
+    ErrorBody.model_validate(r.json())
+    assert r.json()["error"]["code"] == "unauthorized"
+    challenge = r.headers["www-authenticate"]
+    assert challenge.startswith("Bearer")
+    assert ("invalid_token" in challenge) is bad_token
+
+
+def forbidden(r: httpx.Response) -> None:
+    assert r.status_code == 403, (r.request.method, r.request.url, r.text)
+    ErrorBody.model_validate(r.json())
+    assert r.json()["error"]["code"] == "forbidden"
+
+
+async def call(c: Client, method: str, url: str, headers: dict[str, str] | None = None
+               ) -> httpx.Response:
+    body = {} if method in ("POST", "PATCH", "PUT") else None
+    return await c.request(method, url, json=body, headers=headers)
+
+
+async def test_every_schema_route_needs_a_token_of_the_right_scope(
+    tmp_path: Path, store: SQLiteStore, secrets: dict[str, str]
+) -> None:
+    app = app_for(tmp_path, store, auth=True)
+    ids = path_ids(store, tmp_path)
+    revoked_token, revoked = store.create_token("gone", "admin")
+    store.revoke_token(revoked_token.id)
+    all_routes = routes(app)
+    assert len(all_routes) > 20
+    assert {r for r in all_routes if required_scope(*r) is None} == PUBLIC_ROUTES
+    weaker = {"write": "read", "admin": "write"}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test") as c:
+            for method, path in all_routes:
+                needed = required_scope(method, path)
+                if needed is None:
+                    continue
+                url = fill(path, ids)
+                unauthorized(await call(c, method, url))
+                for bad in (revoked, "td_" + "x" * 43, "not-a-token", secrets["read"] + "x"):
+                    unauthorized(await call(c, method, url, bearer(bad)), bad_token=True)
+                c.cookies.set(COOKIE_NAME, revoked)
+                unauthorized(await call(c, method, url), bad_token=True)
+                c.cookies.clear()
+                if needed in weaker:
+                    forbidden(await call(c, method, url, bearer(secrets[weaker[needed]])))
+                    c.cookies.set(COOKIE_NAME, secrets[weaker[needed]])
+                    forbidden(await call(c, method, url))
+                    c.cookies.clear()
+            # Big enough: through to the route (whatever it answers). Destructive last.
+            for method, path in all_routes:
+                needed = required_scope(method, path) or "read"
+                for scope in ("read", "write", "admin")[("read", "write", "admin")
+                                                        .index(needed):]:
+                    r = await call(c, method, fill(path, ids), bearer(secrets[scope]))
+                    assert r.status_code not in (401, 403), (method, path, scope, r.text)
+
+
+async def test_auth_is_off_by_default_and_on_once_a_token_exists(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    app = app_for(tmp_path, store)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test") as c:
+            assert (await c.get("/api/runs")).status_code == 200
+            assert (await c.get("/api/session")).json() == {"auth": False, "token": None}
+            token, secret = store.create_token("first", "read")  # the running server notices
+            unauthorized(await c.get("/api/runs"))
+            assert (await c.get("/api/runs", headers=bearer(secret))).status_code == 200
+            store.revoke_token(token.id)  # revoking every token does not turn auth off
+            unauthorized(await c.get("/api/runs"))
+            unauthorized(await c.get("/api/runs", headers=bearer(secret)), bad_token=True)
+            assert (await c.get("/health")).status_code == 200
+    off = app_for(tmp_path, store, auth=False)
+    async with off.router.lifespan_context(off):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=off),
+                                     base_url="http://test") as c:
+            assert (await c.get("/api/runs")).status_code == 200
+
+
+async def test_the_bearer_scheme_is_case_insensitive_and_other_schemes_fail(
+    client: Client, secrets: dict[str, str]
+) -> None:
+    for header in (f"bearer {secrets['read']}", f"BEARER  {secrets['read']} "):
+        assert (await client.get("/api/runs",
+                                 headers={"authorization": header})).status_code == 200
+    for header in (f"Basic {secrets['read']}", secrets["read"], "Bearer"):
+        unauthorized(await client.get("/api/runs", headers={"authorization": header}))
+
+
+async def test_cookie_login_and_logout(client: Client, secrets: dict[str, str]) -> None:
+    page = await client.get("/", headers={"accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    deep = await client.get("/docs", headers={"accept": "text/html"})
+    assert deep.status_code == 303 and deep.headers["location"] == "/login?next=%2Fdocs"
+    login = await client.get("/login")
+    assert login.status_code == 200 and 'action="/api/session"' in login.text
+    assert "script-src" not in login.headers["content-security-policy"]
+    assert "form-action 'self'" in login.headers["content-security-policy"]
+    assert "#ffb000" in login.text  # amber on black, like the built-in page
+
+    bad = await client.post("/api/session", json={"token": "td_nope"})
+    unauthorized(bad, bad_token=True)
+    assert COOKIE_NAME not in bad.cookies
+    assert (await client.post("/api/session", json={"nope": 1})).status_code == 422
+    assert (await client.post("/api/session", content=b"{")).status_code == 422
+
+    r = await client.post("/api/session", json={"token": secrets["read"]})
+    assert r.status_code == 200
+    assert r.json() == {"auth": True, "token": {
+        "id": r.json()["token"]["id"], "name": "read-token", "scope": "read"}}
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}=")
+    for attr in ("HttpOnly", "SameSite=strict", "Path=/", "Max-Age="):
+        assert attr.lower() in cookie.lower(), cookie
+    assert "secure" not in cookie.lower()  # plain http here
+    assert secrets["read"] not in r.text
+    assert (await client.get("/api/runs")).status_code == 200  # the cookie is sent now
+    assert (await client.get("/")).status_code == 200
+    assert (await client.get("/api/session")).json()["token"]["scope"] == "read"
+    forbidden(await client.post("/api/runs/x/commands", json={"name": "stop"}))
+    assert (await client.get("/login")).status_code == 303  # already logged in
+
+    out = await client.delete("/api/session")
+    assert out.status_code == 204 and f'{COOKIE_NAME}=""' in out.headers["set-cookie"]
+    unauthorized(await client.get("/api/runs"))
+
+
+async def test_the_login_form_posts_and_redirects(client: Client, secrets: dict[str, str]
+                                                  ) -> None:
+    form = {"token": secrets["write"], "next": "/docs"}
+    r = await client.post("/api/session", data=form)
+    assert r.status_code == 303 and r.headers["location"] == "/docs"
+    assert "httponly" in r.headers["set-cookie"].lower()
+    assert (await client.get("/api/runs")).status_code == 200
+    client.cookies.clear()
+    evil = await client.post("/api/session", data={"token": secrets["write"],
+                                                   "next": "https://evil.example/"})
+    assert evil.headers["location"] == "/"
+    client.cookies.clear()
+    wrong = await client.post("/api/session", data={"token": "td_wrong", "next": "/docs"})
+    assert wrong.status_code == 303
+    assert wrong.headers["location"] == "/login?failed=1&next=%2Fdocs"
+    assert "set-cookie" not in wrong.headers
+    page = await client.get("/login?failed=1&next=%22%3E%3Cscript%3E")
+    assert "not valid" in page.text and "<script>" not in page.text
+
+
+async def test_the_cookie_is_secure_over_https(tmp_path: Path, store: SQLiteStore,
+                                               secrets: dict[str, str]) -> None:
+    app = app_for(tmp_path, store, auth=True)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="https://test") as c:
+            r = await c.post("/api/session", json={"token": secrets["read"]})
+            assert "; secure" in r.headers["set-cookie"].lower()
+
+
+async def test_public_paths_stay_public(client: Client) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    assert (await client.get("/_fallback/fallback.css")).status_code == 200
+    assert (await client.get("/login")).status_code == 200
+    unauthorized(await client.get("/openapi.json"))
+    unauthorized(await client.get("/no/such/page"))  # unknown paths leak nothing either
+    unauthorized(await client.post("/health"))
+
+
+async def test_cors_preflight_needs_no_token_and_allows_the_header(
+    tmp_path: Path, store: SQLiteStore, secrets: dict[str, str]
+) -> None:
+    app = app_for(tmp_path, store, auth=True, cors_origins=("http://ui.example",))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test") as c:
+            pre = await c.options("/api/runs", headers={
+                "origin": "http://ui.example", "access-control-request-method": "GET",
+                "access-control-request-headers": "authorization"})
+            assert pre.status_code == 200
+            assert "authorization" in pre.headers["access-control-allow-headers"].lower()
+            r = await c.get("/api/runs", headers={"origin": "http://ui.example",
+                                                  **bearer(secrets["read"])})
+            assert r.status_code == 200
+            assert r.headers["access-control-allow-origin"] == "http://ui.example"
+
+
+async def test_a_write_token_can_post_sdk_batches(
+    tmp_path: Path, store: SQLiteStore, secrets: dict[str, str], client: Client
+) -> None:
+    if "/api/runs/{run_id}/batch" not in app_for(tmp_path, store).openapi()["paths"]:
+        pytest.skip("no batch route yet")
+    run = store.create_run(project="p", name="remote")
+    batch = {"batch_id": "b1", "metrics": {"loss": {"steps": [0, 1], "times": [1.0, 2.0],
+                                                    "values": [0.5, "NaN"]}}}
+    url = f"/api/runs/{run.id}/batch"
+    unauthorized(await client.post(url, json=batch))
+    forbidden(await client.post(url, json=batch, headers=bearer(secrets["read"])))
+    r = await client.post(url, json=batch, headers=bearer(secrets["write"]))
+    assert r.status_code == 200, r.text
+    assert store.latest(run.id)["loss"] is not None
+
+
+async def test_revoking_with_the_cli_makes_the_token_fail(tmp_path: Path) -> None:
+    tdir = tmp_path / "td"
+    env: dict[str, str | None] = {"TRAINDECK_DIR": str(tdir), "TERM": "dumb"}
+    runner = CliRunner()
+    secret = runner.invoke(cli_app, ["token", "create", "ci", "--scope", "write"],
+                           env=env).stdout.strip()
+    with SQLiteStore(tdir / "traindeck.db") as store:
+        app = create_app(Settings(dir=tdir, web_dir=tmp_path / "no-web"), store=store)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://test") as c:
+                assert (await c.get("/api/runs", headers=bearer(secret))).status_code == 200
+                (token,) = store.list_tokens()
+                listing = runner.invoke(cli_app, ["token", "list"], env=env).stdout
+                assert token.id in listing and secret not in listing
+                revoke = runner.invoke(cli_app, ["token", "revoke", token.id], env=env)
+                assert revoke.exit_code == 0
+                unauthorized(await c.get("/api/runs", headers=bearer(secret)), bad_token=True)
