@@ -62,7 +62,7 @@ def path_ids(store: SQLiteStore, tmp_path: Path) -> dict[str, str]:
     ck_file.write_bytes(b"weights")
     checkpoint = store.add_checkpoint(run.id, step=1, path=str(ck_file))
     return {"run_id": run.id, "command_id": command.id, "checkpoint_id": checkpoint.id,
-            "token_id": store.list_tokens()[0].id}
+            "token_id": store.create_token("victim", "read")[0].id}
 
 
 def routes(client_app: Any) -> list[tuple[str, str]]:
@@ -302,3 +302,43 @@ async def test_revoking_with_the_cli_makes_the_token_fail(tmp_path: Path) -> Non
                 revoke = runner.invoke(cli_app, ["token", "revoke", token.id], env=env)
                 assert revoke.exit_code == 0
                 unauthorized(await c.get("/api/runs", headers=bearer(secret)), bad_token=True)
+
+
+async def test_admins_manage_tokens_over_http(client: Client, secrets: dict[str, str]
+                                              ) -> None:
+    admin, write = bearer(secrets["admin"]), bearer(secrets["write"])
+    forbidden(await client.get("/api/tokens", headers=write))
+    forbidden(await client.post("/api/tokens", json={"name": "x"}, headers=write))
+    made = await client.post("/api/tokens", json={"name": "bot", "scope": "write"},
+                             headers=admin)
+    assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
+    body = made.json()
+    assert body["scope"] == "write" and body["secret"].startswith("td_")
+    new = bearer(body["secret"])
+    assert (await client.post("/api/runs/nope/commands", json={"name": "stop"},
+                              headers=new)).status_code == 404  # through: write is enough
+    listing = await client.get("/api/tokens", headers=admin)
+    names = [t["name"] for t in listing.json()["tokens"]]
+    assert names == ["read-token", "write-token", "admin-token", "bot"]
+    assert "secret" not in listing.text and "td_" not in listing.text
+    for bad in ({"name": ""}, {"name": "x", "scope": "root"}, {"name": "x", "hash": "h"}):
+        r = await client.post("/api/tokens", json=bad, headers=admin)
+        assert r.status_code == 422, r.text
+    revoked = await client.delete(f"/api/tokens/{body['id']}", headers=admin)
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    unauthorized(await client.get("/api/runs", headers=new), bad_token=True)
+    assert (await client.delete("/api/tokens/nope", headers=admin)).status_code == 404
+
+
+async def test_token_management_is_refused_while_auth_is_off(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    app = app_for(tmp_path, store)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test") as c:
+            r = await c.post("/api/tokens", json={"name": "sneaky", "scope": "admin"})
+            forbidden(r)
+            assert "traindeck token create" in r.json()["error"]["message"]
+            forbidden(await c.get("/api/tokens"))
+    assert not store.has_tokens(include_revoked=True)

@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
     app.include_router(batch_routes.router)
     app.include_router(ws.router)
     app.include_router(auth.router)
+    app.include_router(auth.tokens_router)
     static.install(app, Path(settings.web_dir))  # last: its catch-all route must not shadow others
     app.add_middleware(auth.AuthMiddleware)  # inside CORS: preflights need no token
     if settings.cors_origins:

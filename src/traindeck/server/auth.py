@@ -22,13 +22,13 @@ from __future__ import annotations
 import html
 import logging
 import re
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import parse_qs, quote
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -36,9 +36,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from traindeck.store import SQLiteStore
-from traindeck.store.token_rows import TOKEN_PREFIX, Token, looks_like_token
+from traindeck.store.token_rows import MAX_TOKEN_NAME, TOKEN_PREFIX, Token, looks_like_token
 
-from .errors import error_response
+from .deps import StoreDep
+from .errors import ERROR_RESPONSES, error_response
 from .settings import Settings
 
 #: The dashboard's session cookie (HttpOnly, SameSite=Strict; Secure over https).
@@ -379,3 +380,65 @@ async def login(request: Request, next: str | None = None, failed: str | None = 
         "cache-control": "no-store", "x-content-type-options": "nosniff",
         "content-security-policy": LOGIN_CSP, "referrer-policy": "no-referrer",
     })
+
+
+# -- token management (admin) ------------------------------------------------------------
+
+async def _auth_on(request: Request) -> None:
+    """Token management over HTTP only where tokens are required: with auth off, anyone
+    who reaches the port could mint an admin token and lock the owner out."""
+    if not await auth_state(request.app).enabled(request.app.state.store):
+        raise HTTPException(403, "token management over HTTP needs auth on; create the "
+                                 "first token with: traindeck token create NAME --scope admin")
+
+
+tokens_router = APIRouter(prefix="/api/tokens", tags=["tokens"], responses=ERROR_RESPONSES,
+                          dependencies=[Depends(_auth_on)])
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    scope: str
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+class TokenCreated(TokenOut):
+    #: The secret, in this one answer only (the store keeps its hash).
+    secret: str
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME)
+    scope: Literal["read", "write", "admin"] = "read"
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenOut]
+
+
+def _out(token: Token) -> TokenOut:
+    return TokenOut(id=token.id, name=token.name, scope=token.scope,
+                    created_at=token.created_at, last_used_at=token.last_used_at,
+                    revoked_at=token.revoked_at)
+
+
+@tokens_router.get("", response_model=TokenList, summary="List tokens (never their secrets)")
+def list_tokens(store: StoreDep) -> TokenList:
+    return TokenList(tokens=[_out(t) for t in store.list_tokens()])
+
+
+@tokens_router.post("", response_model=TokenCreated, status_code=201,
+                    summary="Create a token (its secret is in this answer only)")
+def create_token(body: TokenIn, store: StoreDep, response: Response) -> TokenCreated:
+    token, secret = store.create_token(body.name, body.scope)
+    response.headers["cache-control"] = "no-store"
+    return TokenCreated(**_out(token).model_dump(), secret=secret)
+
+
+@tokens_router.delete("/{token_id}", response_model=TokenOut, summary="Revoke a token")
+def revoke_token(token_id: str, store: StoreDep) -> TokenOut:
+    return _out(store.revoke_token(token_id))
