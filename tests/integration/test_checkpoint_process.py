@@ -169,3 +169,27 @@ def test_sigkill_during_a_save_leaves_no_half_file_and_resume_uses_the_last_good
     val_steps = reader.read_points(run_id, "val_loss").steps.tolist()
     assert val_steps == [20, 40, 60]
     assert not Path(temp).exists()  # the stale temporary was cleared
+
+
+def test_more_signals_during_the_emergency_save_do_not_cut_it(tdir: Path,
+                                                              reader: SQLiteStore) -> None:
+    torch = torch_or_skip()
+    child = Child(tdir, "--name", "twice", "--every", "20", "--slow-emergency", "0.1")
+    run_id = child.line("START")[1]
+    child.line("SAVED 20")
+    child.proc.send_signal(signal.SIGINT)  # Ctrl-C
+    _, step, temp = child.line("WRITING", timeout=60)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+        child.proc.send_signal(sig)
+        time.sleep(0.05)
+    child.wait()
+    folder = tdir / "runs" / run_id / "checkpoints"
+    emergency = folder / f"checkpoint_step_{int(step):07d}_emergency.pth"
+    assert emergency.exists(), (sorted(p.name for p in folder.iterdir()), child.output())
+    assert not Path(temp).exists()
+    state = torch.load(emergency, weights_only=True, map_location="cpu")
+    assert state["step"] == int(step)
+    assert int(reader.read_points(run_id, "loss").steps.max()) == int(step)
+    (row,) = reader.list_checkpoints(run_id, kind="emergency")
+    assert row.step == int(step) and verify(row)[0]
+    assert reader.get_run(run_id).status == "interrupted"

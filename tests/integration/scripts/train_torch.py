@@ -31,6 +31,8 @@ def main() -> int:
     ap.add_argument("--keep-best", type=int, default=1)
     ap.add_argument("--slow-save", type=float, default=0.0,
                     help="seconds to sleep between the chunks of each checkpoint write")
+    ap.add_argument("--slow-emergency", type=float, default=0.0,
+                    help="the same for the emergency save only")
     args = ap.parse_args()
 
     torch.manual_seed(0)
@@ -64,6 +66,8 @@ def main() -> int:
         torch.save(obj, buf)
         data = buf.getvalue()
 
+        pause = args.slow_save or args.slow_emergency
+
         def writer(path: Path) -> None:
             chunk = len(data) // 16 + 1
             with open(path, "wb") as fh:
@@ -72,11 +76,15 @@ def main() -> int:
                     fh.flush()
                     if i == 0:
                         print(f"WRITING {step} {path}", flush=True)
-                    time.sleep(args.slow_save)
+                    time.sleep(pause)
 
         return writer
 
-    run.on_checkpoint(state)  # the emergency save (SIGTERM, Ctrl-C, a crash) calls it
+    # The emergency save (SIGTERM, Ctrl-C, a crash) calls it, at the last logged step.
+    if args.slow_emergency:
+        run.on_checkpoint(lambda: slow(state(), current["step"]))
+    else:
+        run.on_checkpoint(state)
     with run:
         for step in range(start, args.steps):
             opt.zero_grad()
