@@ -191,6 +191,7 @@ class RemoteSink:
                 f"{spool_dir}"), raise_in_strict=False)
         self._lock = threading.Lock()  # the spool
         self._wake = threading.Event()
+        self._retry = threading.Event()  # cut a backoff short
         self._stop = threading.Event()
         self._commands: deque[Command] = deque()
         self.sent = 0
@@ -245,11 +246,16 @@ class RemoteSink:
         self._closed = True
         if self.url is not None:
             deadline = time.monotonic() + self.drain_timeout
+            next_retry = 0.0
             while len(self.spool) and time.monotonic() < deadline:
+                if time.monotonic() >= next_retry:  # finishing: no long backoff now
+                    next_retry = time.monotonic() + 1.0
+                    self._retry.set()
                 self._wake.set()
                 time.sleep(0.02)
         self._stop.set()
         self._wake.set()
+        self._retry.set()
         for t in self._threads:
             if t.name.startswith("traindeck-send"):
                 t.join(timeout=5.0)
@@ -300,7 +306,9 @@ class RemoteSink:
                     self.policy.report(
                         f"sending to {self.url} (kept in the spool, retrying)", exc,
                         raise_in_strict=False)
-                    if self._stop.wait(backoff(attempt)):
+                    self._retry.wait(backoff(attempt))
+                    self._retry.clear()
+                    if self._stop.is_set():
                         break
                     continue
                 attempt = 0
