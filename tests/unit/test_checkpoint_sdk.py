@@ -229,3 +229,19 @@ def test_a_disabled_run_still_writes_the_file(tmp_path: Path,
     assert path.read_bytes() == b"w" and parse_name(path) == (3, None, ".pth")
     assert run.list_checkpoints() == [] and os.path.exists(str(path) + ".json")
     run.finish()
+
+
+def test_mark_best_by_hand(tdir: Path, store: SQLiteStore) -> None:
+    with start(tdir, name="hand", keep_last=1) as run:
+        first = run.save_checkpoint(b"a", step=1)
+        run.flush()
+        assert run.mark_best(first) is not None
+        run.save_checkpoint(b"b", step=2)
+        run.save_checkpoint(b"c", step=3)
+        run.flush()
+        assert [(c.step, c.is_best) for c in run.list_checkpoints()] == [(3, False), (1, True)]
+        run.mark_best(3)
+        with pytest.raises(ValueError):
+            run.mark_best(2)
+        assert [c.step for c in run.list_checkpoints() if c.is_best] == [3]
+    assert first.exists()

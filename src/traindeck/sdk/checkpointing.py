@@ -343,6 +343,19 @@ class Checkpointer:
         self.run.flush()
         return self.run._store.list_checkpoints(self.run.id)
 
+    def mark_best(self, which: str | os.PathLike[str] | int) -> Checkpoint | None:
+        """Mark a recorded checkpoint (by path, or the newest at a step) as the best."""
+        if not self._tracked:
+            return None
+        for ck in self.list():
+            if isinstance(which, int):
+                hit = ck.step == which and not isinstance(which, bool)
+            else:
+                hit = os.path.abspath(ck.path) == os.path.abspath(os.fspath(which))
+            if hit:
+                return self.run._store.mark_best(ck.id)
+        raise ValueError(f"this run recorded no checkpoint {which!r}")
+
     def last(self, expected_keys: Sequence[str] | None = None) -> LastCheckpoint | None:
         """The newest checkpoint that verifies; invalid ones are flagged in the store."""
         run = self.run

@@ -503,6 +503,11 @@ class Run:
         """This run's recorded checkpoints, newest step first."""
         return self._checkpoints.list()
 
+    def mark_best(self, checkpoint: str | os.PathLike[str] | int) -> Checkpoint | None:
+        """Mark a recorded checkpoint (its path, or its step) as this run's best; retention
+        never deletes it. ``ValueError`` if the run recorded no such checkpoint."""
+        return self._checkpoints.mark_best(checkpoint)
+
     @property
     def checkpoint_dir(self) -> Path:
         """Where ``save_checkpoint`` writes (``run.dir / "checkpoints"`` by default)."""
