@@ -245,3 +245,16 @@ def test_mark_best_by_hand(tdir: Path, store: SQLiteStore) -> None:
             run.mark_best(2)
         assert [c.step for c in run.list_checkpoints() if c.is_best] == [3]
     assert first.exists()
+
+
+def test_offline_runs_keep_files_and_sidecars_and_resume_from_them(
+        tdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINDECK_MODE", "offline")
+    with start(tdir, name="off") as run:
+        run.log({"loss": 1.0}, step=5)
+        path = run.save_checkpoint({"w": np.ones(2)}, metrics={"val_loss": 0.1}, ext=".npz")
+        assert path.name == "checkpoint_step_0000005.npz" and path.exists()
+        side = read_sidecar(path)
+        assert side is not None and side["step"] == 5
+        last = run.last_checkpoint(expected_keys=["w"])
+        assert last is not None and last.step == 5 and last.path == path

@@ -133,7 +133,9 @@ class Checkpointer:
 
     @property
     def _tracked(self) -> bool:
-        return self.run._worker is not None
+        """Whether checkpoint rows can be recorded: a live run on a store that keeps them
+        (a run sending to a server over HTTP keeps files and sidecars only, for now)."""
+        return self.run._worker is not None and hasattr(self.run._store, "add_checkpoint")
 
     # -- saving ------------------------------------------------------------------
 
@@ -341,7 +343,11 @@ class Checkpointer:
         if not self._tracked:
             return []
         self.run.flush()
-        return self.run._store.list_checkpoints(self.run.id)
+        try:
+            return self.run._store.list_checkpoints(self.run.id)
+        except Exception as exc:
+            self.run._policy.report("listing checkpoints", exc, raise_in_strict=False)
+            return []
 
     def mark_best(self, which: str | os.PathLike[str] | int) -> Checkpoint | None:
         """Mark a recorded checkpoint (by path, or the newest at a step) as the best."""
