@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from traindeck.checkpoints import (
     atomic_write,
@@ -249,3 +251,33 @@ def test_parse_best() -> None:
             parse_best(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         to_delete([], keep_last=-1, keep_best=None)
+
+
+@given(
+    steps=st.lists(st.integers(0, 50), min_size=1, max_size=15),
+    losses=st.lists(st.one_of(st.none(), st.floats(allow_nan=True)), min_size=15, max_size=15),
+    best_index=st.one_of(st.none(), st.integers(0, 14)),
+    keep_last=st.one_of(st.none(), st.integers(0, 5)),
+    keep_best=st.one_of(st.none(), st.integers(0, 5)),
+    protect_index=st.one_of(st.none(), st.integers(0, 14)),
+)
+def test_retention_invariants(steps: list[int], losses: list[float | None],
+                              best_index: int | None, keep_last: int | None,
+                              keep_best: int | None, protect_index: int | None) -> None:
+    cks = [Checkpoint(id=f"c{i}", run_id="r", step=s, path=f"/ck/{i}", kind="regular",
+                      metrics={} if losses[i] is None else {"val_loss": losses[i]},
+                      metadata={}, size=1, sha256=None, created_at=float(i), host=None,
+                      is_best=i == best_index, valid=None)
+           for i, s in enumerate(steps)]
+    protect = [] if protect_index is None or protect_index >= len(cks) else [cks[protect_index].id]
+    doomed = {c.id for c in to_delete(cks, keep_last=keep_last, keep_best=keep_best,
+                                      best="min:val_loss", protect=protect)}
+    kept = [c for c in cks if c.id not in doomed]
+    newest = max(c.step for c in cks)
+    assert all(c.id not in doomed for c in cks if c.is_best or c.step == newest)
+    assert not doomed & set(protect)
+    if keep_last is None and keep_best is None:
+        assert not doomed
+    if keep_last is not None:
+        by_step = sorted(cks, key=lambda c: (c.step, c.created_at), reverse=True)
+        assert {c.id for c in by_step[:keep_last]} <= {c.id for c in kept}

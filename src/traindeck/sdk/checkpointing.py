@@ -146,7 +146,7 @@ class Checkpointer:
             step = self._emergency_step if step is None else step
         step = self._check(step, kind)
         if ext is None:
-            ext = "" if getattr(obj, "_traindeck_folder", False) else DEFAULT_EXT
+            ext = DEFAULT_EXT
         name = format_name(step, KIND_SUFFIX[kind], self.options.template, ext)
         path = self.folder / name
         self._sweep()
