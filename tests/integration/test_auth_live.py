@@ -60,6 +60,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
     settings = Settings(dir=store.path, port=port, follow_interval=0.02,
                         web_dir=tmp_path / "no-web")
     app = create_app(settings, store=store)
+    app.state.auth.recheck_interval = 0.05  # open WebSockets re-check their token this often
     server = uvicorn.Server(uvicorn.Config(app, ws="websockets-sansio", log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -105,6 +106,20 @@ async def test_websocket_needs_a_valid_token(live: Live) -> None:
     assert await ping(f"{live.ws_url}?token={live.read}") == pong
     assert await ping(live.ws_url, additional_headers={
         "authorization": f"Bearer {live.read}"}) == pong
+
+
+async def test_revoking_a_token_closes_its_open_websockets(live: Live) -> None:
+    token, secret = live.store.create_token("soon-gone", "read")
+    async with connect(f"{live.ws_url}?token={secret}", open_timeout=TIMEOUT) as ws:
+        await ws.send(orjson.dumps({"type": "ping", "id": 1}).decode())
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "pong"
+        live.store.revoke_token(token.id)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_UNAUTHORIZED
+    # Others stay open.
+    assert await ping(f"{live.ws_url}?token={live.read}") == {"type": "pong", "id": 7}
 
 
 async def test_websocket_checks_the_origin_even_with_a_token(live: Live) -> None:

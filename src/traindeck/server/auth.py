@@ -19,6 +19,7 @@ access and error logs (a ``?token=`` query string would otherwise be printed).
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -40,6 +41,7 @@ from traindeck.store.token_rows import MAX_TOKEN_NAME, TOKEN_PREFIX, Token, look
 
 from .deps import StoreDep
 from .errors import ERROR_RESPONSES, error_response
+from .hub import Client
 from .settings import Settings
 
 #: The dashboard's session cookie (HttpOnly, SameSite=Strict; Secure over https).
@@ -49,6 +51,11 @@ COOKIE_MAX_AGE: Final = 7 * 24 * 3600
 #: WebSocket close codes: no or bad token; scope too small.
 WS_UNAUTHORIZED: Final = 4401
 WS_FORBIDDEN: Final = 4403
+#: How often an open WebSocket's token is checked again (seconds): revoking it closes the
+#: connection with 4401 within this time.
+WS_RECHECK_INTERVAL: Final = 5.0
+#: What :func:`watch_websocket` drops a client with (``ws.py`` closes it with 4401).
+DROP_REVOKED: Final = "token_revoked"
 #: Anything shaped like a token (what log redaction blanks).
 TOKEN_PATTERN: Final = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]{8,}")
 REDACTED: Final = TOKEN_PREFIX + "[redacted]"
@@ -104,6 +111,7 @@ class AuthState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._seen_tokens = False
+        self.recheck_interval = WS_RECHECK_INTERVAL
 
     async def enabled(self, store: SQLiteStore) -> bool:
         if self.settings.auth is not None:
@@ -188,12 +196,32 @@ async def websocket_denied(websocket: WebSocket) -> tuple[int, str] | None:
     store: SQLiteStore = websocket.app.state.store
     if not await state.enabled(store):
         return None
-    token = await state.verify(store, presented_secret(websocket, allow_query=True))
+    secret = presented_secret(websocket, allow_query=True)
+    token = await state.verify(store, secret)
     if token is None:
         return WS_UNAUTHORIZED, "authentication required"
     if not token.allows("read"):
         return WS_FORBIDDEN, "scope too small"
+    websocket.scope.setdefault("state", {})["auth_secret"] = secret
     return None
+
+
+def watch_websocket(websocket: WebSocket, client: Client) -> asyncio.Task[None] | None:
+    """While the connection lasts, check its token again now and then; once it is revoked,
+    drop the client with :data:`DROP_REVOKED`. ``None`` when auth was off at connect."""
+    secret: str | None = websocket.scope.get("state", {}).get("auth_secret")
+    if secret is None:
+        return None
+    state = auth_state(websocket.app)
+    store: SQLiteStore = websocket.app.state.store
+
+    async def watch() -> None:
+        while client.dropped is None:
+            await asyncio.sleep(state.recheck_interval)
+            if await state.verify(store, secret) is None:
+                client.drop(DROP_REVOKED)
+
+    return asyncio.create_task(watch())
 
 
 # -- log redaction -----------------------------------------------------------------------

@@ -65,6 +65,7 @@ async def live(websocket: WebSocket) -> None:
     client = hub.connect(max_queue_bytes=settings.ws_max_queue_bytes,
                          max_subscriptions=settings.ws_max_subscriptions)
     writer = asyncio.create_task(_write(websocket, client))
+    watcher = auth.watch_websocket(websocket, client)  # closes it if its token is revoked
     try:
         while True:
             message = await websocket.receive()
@@ -78,6 +79,8 @@ async def live(websocket: WebSocket) -> None:
         pass
     finally:
         hub.disconnect(client)
+        if watcher is not None:
+            watcher.cancel()
         with contextlib.suppress(Exception):
             await writer
 
@@ -102,6 +105,8 @@ async def _write(websocket: WebSocket, client: Client) -> None:
             await websocket.close(code=CLOSE_TRY_LATER)
         elif client.dropped == "shutting_down":
             await websocket.close(code=1001)
+        elif client.dropped == auth.DROP_REVOKED:
+            await websocket.close(code=auth.WS_UNAUTHORIZED, reason="token revoked")
     except (WebSocketDisconnect, RuntimeError, OSError):
         client.drop("closed")
     finally:
