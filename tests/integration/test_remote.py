@@ -410,3 +410,51 @@ def test_batch_body_limit_is_a_setting(tmp_path: Path) -> None:
             "name": "x" * 50, "args": {"a": "b" * 100}}).status_code == 413
     finally:
         srv.stop()
+
+
+def test_resume_a_remote_run(server: Server, tmp_path: Path) -> None:
+    import traindeck as td
+
+    client = tmp_path / "client"
+    run = td.init(project="p", name="first", id="resume-me", config={"a": 1},
+                  dir=client, url=server.url, system_interval=None, strict=True)
+    for i in range(100):
+        run.log({"x": float(i)})
+    run.finish()
+    again = td.init(project="p", id="resume-me", resume="allow", config={"b": 2},
+                    dir=client, url=server.url, system_interval=None, strict=True)
+    assert again.is_resumed and again.step == 100
+    assert again.config == {"a": 1, "b": 2}
+    for _ in range(50):
+        again.log({"x": float(again.step)})
+    again.finish()
+    with open_store(server.dir) as store:
+        row = store.get_run("resume-me")
+        assert row.status == "completed" and row.config == {"a": 1, "b": 2}
+        steps, values = series(store, "resume-me", "x")
+        assert steps.tolist() == list(range(150)) and values.tolist() == list(range(150))
+
+
+def test_server_away_then_back(tmp_path: Path) -> None:
+    """flush() waits for the server's acknowledgement: False while it is away (the points
+    wait in the spool), True once it is back and has them all."""
+    import traindeck as td
+
+    port = free_port()
+    srv = Server(f"http://127.0.0.1:{port}", "", tmp_path / "srv", port, tmp_path / "s.log")
+    run = td.init(project="p", dir=tmp_path / "client", url=srv.url, system_interval=None)
+    try:
+        for i in range(1000):
+            run.log({"x": float(i)}, step=i)
+        assert run.flush(timeout=0.5) is False
+        spool = tmp_path / "client" / "runs" / run.id / "spool"
+        assert list(spool.glob("*.seg"))
+        srv.start()
+        assert run.flush(timeout=60) is True
+        run.finish()
+        with open_store(srv.dir) as store:
+            assert series(store, run.id, "x")[0].tolist() == list(range(1000))
+            assert store.get_run(run.id).status == "completed"
+    finally:
+        run.finish()
+        srv.stop()

@@ -48,8 +48,9 @@ BACKOFF_FIRST: Final = 1.0
 BACKOFF_MAX: Final = 30.0
 #: Seconds a finishing run waits for its spool to reach the server.
 DRAIN_TIMEOUT: Final = 10.0
-#: Seconds the server may hold a command long-poll.
-COMMAND_WAIT: Final = 5.0
+#: Seconds the server may hold a command long-poll (it answers at once when one comes;
+#: short so that a finished run's poller, a daemon thread, is gone soon after).
+COMMAND_WAIT: Final = 1.0
 #: Statuses after which the server refuses a batch for good (the batch goes aside).
 REJECTED: Final = frozenset({400, 404, 409, 413, 422})
 
