@@ -342,3 +342,15 @@ async def test_token_management_is_refused_while_auth_is_off(
             assert "traindeck token create" in r.json()["error"]["message"]
             forbidden(await c.get("/api/tokens"))
     assert not store.has_tokens(include_revoked=True)
+
+
+async def test_another_site_cannot_log_its_visitors_in(client: Client,
+                                                       secrets: dict[str, str]) -> None:
+    for origin in ("http://evil.example", "null", "http://test.evil.example"):
+        r = await client.post("/api/session", data={"token": secrets["read"]},
+                              headers={"origin": origin})
+        forbidden(r)
+        assert "set-cookie" not in r.headers
+    r = await client.post("/api/session", data={"token": secrets["read"]},
+                          headers={"origin": "http://test"})
+    assert r.status_code == 303 and COOKIE_NAME in r.headers["set-cookie"]
