@@ -417,9 +417,11 @@ async def login(request: Request, next: str | None = None, failed: str | None = 
     target = safe_next(next)
     if getattr(request.state, "token", None) is not None and not failed:
         return RedirectResponse(target, status_code=303)  # already logged in
+    # Not "no-referrer": with it, browsers post the form with ``Origin: null``, which
+    # create_session refuses as another site.
     return HTMLResponse(login_page(failed=failed is not None, target=target), headers={
         "cache-control": "no-store", "x-content-type-options": "nosniff",
-        "content-security-policy": LOGIN_CSP, "referrer-policy": "no-referrer",
+        "content-security-policy": LOGIN_CSP, "referrer-policy": "same-origin",
     })
 
 
