@@ -9,7 +9,7 @@ import typer
 
 from traindeck.store import db_path, open_store
 
-from .output import cli_errors, fail
+from .output import cli_errors, console, fail
 from .workspace import DEFAULT_DIR, DirOption
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -52,14 +52,22 @@ def serve(
     """
     if log_level not in LOG_LEVELS:
         fail(f"unknown log level {log_level!r}; one of {', '.join(LOG_LEVELS)}")
-    if auth is None and db_path(dir).exists():  # never create a store just to look
+    ever_had_tokens = has_live_tokens = False
+    if db_path(dir).exists():  # never create a store just to look
         with open_store(dir) as store:
-            auth = True if store.has_tokens(include_revoked=True) else None
+            ever_had_tokens = store.has_tokens(include_revoked=True)
+            has_live_tokens = store.has_tokens()
+    if auth is None and ever_had_tokens:
+        auth = True
     if not is_loopback(host) and not auth and not insecure:
         fail(f"refusing to bind to {host} without authentication: anyone on the network "
              "could read and steer runs. Create a token first (traindeck token create NAME "
              "--scope admin) or pass --auth; or bind to 127.0.0.1 (the default) behind a "
              "reverse proxy; or pass --insecure on a trusted network")
+    if auth and not has_live_tokens:
+        console(stderr=True).print(
+            "note: authentication is on but no token is valid: nobody can log in until you "
+            "create one (traindeck token create NAME --scope read)", soft_wrap=True)
     # Imported here: the server pulls in FastAPI and uvicorn, which other commands don't need.
     from traindeck.server import Settings
     from traindeck.server import serve as run_server
