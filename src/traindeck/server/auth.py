@@ -60,7 +60,7 @@ DROP_REVOKED: Final = "token_revoked"
 TOKEN_PATTERN: Final = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_\-]{8,}")
 REDACTED: Final = TOKEN_PREFIX + "[redacted]"
 
-#: Requests that never need a token: (method or ``*``, exact path or a prefix ending ``/``).
+#: Requests that never need a token: (method, exact path or a prefix ending ``/``).
 PUBLIC: Final = (
     ("GET", "/health"), ("HEAD", "/health"),
     ("GET", "/login"), ("HEAD", "/login"),
@@ -106,7 +106,7 @@ def presented_secret(conn: HTTPConnection, *, allow_query: bool = False) -> str 
 
 
 class AuthState:
-    """Per app: whether auth is on, and checking secrets (off the event loop)."""
+    """Per app: whether auth is on, and checking secrets (in a worker thread: it may write)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
