@@ -281,3 +281,30 @@ def test_retention_invariants(steps: list[int], losses: list[float | None],
     if keep_last is not None:
         by_step = sorted(cks, key=lambda c: (c.step, c.created_at), reverse=True)
         assert {c.id for c in by_step[:keep_last]} <= {c.id for c in kept}
+
+
+def safetensors_bytes(tensors: dict[str, bytes]) -> bytes:
+    import json
+
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, data in tensors.items():
+        header[name] = {"dtype": "U8", "shape": [len(data)],
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+    h = json.dumps(header).encode()
+    return len(h).to_bytes(8, "little") + h + b"".join(tensors.values())
+
+
+def test_verify_safetensors_layout_and_keys(tmp_path: Path) -> None:
+    p = tmp_path / format_name(3, ext=".safetensors")
+    data = safetensors_bytes({"w": b"\x01" * 16, "b": b"\x02" * 4})
+    p.write_bytes(data)
+    assert verify(ck_at(p), expected_keys=["w", "b"])[0]
+    ok, reason = verify(ck_at(p), expected_keys=["opt"])
+    assert not ok and "opt" in reason
+    p.write_bytes(data[:-3])
+    ok, reason = verify(ck_at(p))
+    assert not ok and "truncated" in reason
+    p.write_bytes(b"\xff" * 20)
+    assert not verify(ck_at(p))[0]

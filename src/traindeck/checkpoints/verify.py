@@ -3,11 +3,12 @@
 ``verify`` never raises: it answers ``(valid, reason)``. Torch files are opened with
 ``torch.load(weights_only=True, map_location="cpu")`` when torch is importable (a file that
 needs arbitrary pickled code to load counts as invalid: resuming from it would run that
-code); ``.npz`` files with numpy. ``expected_keys`` must be keys of what was loaded.
+code); ``.npz`` files with numpy; ``.safetensors`` by their header and length. ``expected_keys`` must be keys of what was loaded.
 """
 
 from __future__ import annotations
 
+import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,39 @@ def _keys_missing(obj: Any, expected: Sequence[str]) -> list[str] | None:
         return None
     keys = set(obj.files) if hasattr(obj, "files") else set(obj)
     return [k for k in expected if k not in keys]
+
+
+def _safetensors_keys(path: Path) -> list[str]:
+    """Tensor names of a ``.safetensors`` file, after checking its layout: an 8-byte
+    header length, a JSON header, and data offsets that end exactly at the file's end."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        raw = fh.read(8)
+        if len(raw) < 8:
+            raise ValueError("shorter than its header length")
+        n = int.from_bytes(raw, "little")
+        if n > size - 8 or n > 100 << 20:
+            raise ValueError(f"header length {n} does not fit a {size}-byte file")
+        try:
+            header = json.loads(fh.read(n))
+        except ValueError as exc:
+            raise ValueError(f"header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    end = 0
+    keys = []
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        offsets = v.get("data_offsets") if isinstance(v, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) for o in offsets) and offsets[0] <= offsets[1]):
+            raise ValueError(f"tensor {k!r} has no valid data_offsets")
+        end = max(end, offsets[1])
+        keys.append(k)
+    if 8 + n + end != size:
+        raise ValueError(f"data ends at byte {8 + n + end}, the file has {size} (truncated?)")
+    return keys
 
 
 def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) -> tuple[bool, str]:
@@ -67,6 +101,12 @@ def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) ->
         except Exception as exc:
             return False, f"numpy cannot load it: {type(exc).__name__}: {exc}"
         loaded, how = {k: None for k in keys}, "loaded with numpy"
+    elif ext == ".safetensors":
+        try:
+            keys = _safetensors_keys(path)
+        except ValueError as exc:
+            return False, f"corrupt safetensors file: {exc}"
+        loaded, how = {k: None for k in keys}, "loaded the safetensors header"
     elif ext in TORCH_EXTS:
         try:
             import torch
