@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from traindeck.checkpoints import parse_name, verify
+from traindeck.checkpoints import parse_name, sha256_file, verify
 from traindeck.store import SQLiteStore, open_store
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_torch.py"
@@ -193,3 +193,30 @@ def test_more_signals_during_the_emergency_save_do_not_cut_it(tdir: Path,
     (row,) = reader.list_checkpoints(run_id, kind="emergency")
     assert row.step == int(step) and verify(row)[0]
     assert reader.get_run(run_id).status == "interrupted"
+
+
+CRASHING = """
+import traindeck as td
+run = td.init(project="ckpt", name="crash", system_interval=None)
+run.on_checkpoint(lambda step: b"state at %d" % step)
+for step in range(7):
+    run.log({"loss": 1.0 / (step + 1)}, step=step)
+raise RuntimeError("a bug in the training loop")
+"""
+
+
+def test_a_crash_without_a_with_block_saves_the_emergency_checkpoint_at_exit(
+        tdir: Path, reader: SQLiteStore) -> None:
+    env = {**os.environ, "TRAINDECK_DIR": str(tdir)}
+    env.pop("TRAINDECK_RUN_ID", None)
+    env.pop("TRAINDECK_MODE", None)
+    proc = subprocess.run([sys.executable, "-c", CRASHING], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "a bug in the training loop" in proc.stderr
+    (run,) = reader.list_runs(project="ckpt")[0]
+    assert run.status == "failed"
+    (ck,) = reader.list_checkpoints(run.id)
+    assert (ck.kind, ck.step, ck.metadata["reason"]) == ("emergency", 6, "failed")
+    assert Path(ck.path).name == "checkpoint_step_0000006_emergency.pth"
+    assert Path(ck.path).read_bytes() == b"state at 6"
+    assert ck.sha256 == sha256_file(ck.path)
