@@ -68,8 +68,13 @@
   }
   const badge = (status) => h('span', { class: 'badge s-' + status }, BADGE[status] || status);
 
+  function toLogin() {
+    location.assign('/login?next=' + encodeURIComponent(location.pathname));
+  }
+
   async function api(path, opts) {
     const r = await fetch(path, opts);
+    if (r.status === 401) toLogin(); // the session expired or its token was revoked
     const body = r.status === 204 ? null : await r.json().catch(() => null);
     if (!r.ok) {
       const e = body && body.error;
@@ -704,8 +709,9 @@
       try { m = JSON.parse(ev.data); } catch { return; }
       onMessage(m);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (S.ws !== ws) return;
+      if (ev.code === 4401) { toLogin(); return; }
       S.ws = null;
       S.wsOpen = false;
       S.runSubOn = null;
