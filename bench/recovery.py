@@ -5,7 +5,8 @@ waits, fsynced, in the run's spool, and the sender backs off (1 s doubling, jitt
 Then a real server starts on the port; timed from the moment it answers ``/health`` until
 the spool is empty (every batch committed and acknowledged). Reported apart: the part of
 that spent waiting for the sender's next retry (its backoff) and the upload itself (first
-acknowledged batch to empty spool). Prints one JSON object.
+acknowledged batch to empty spool). Also: 10k small spooled batches (a slow script's long
+outage) drained by a sender that finds the server up. Prints one JSON object.
 
     .venv/bin/python bench/recovery.py [--steps 200000]
 """
@@ -22,10 +23,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 
 import traindeck as td
+from traindeck.sdk.policy import FailurePolicy
+from traindeck.sdk.sink import RemoteSink, RemoteStore
 
 
 def free_port() -> int:
@@ -34,9 +39,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def many_small_batches(tmp: Path, url: str, n: int) -> dict[str, Any]:
+    """A slow script's long outage: ``n`` spooled batches of 100 points each (what one
+    tick of a run logging 20 steps x 5 scalars a tick writes), then drained by a sender
+    that finds the server up."""
+    policy = FailurePolicy()
+    offline = RemoteStore(tmp / "small", url=None, token=None, policy=policy)
+    run = offline.create_run(project="bench", name="small_batches")
+    sink = offline.sink(run.id)
+    step = 0
+    for _ in range(n):
+        cols = {}
+        for k in ("loss", "acc", "lr", "grad_norm", "tok"):
+            steps = np.arange(step, step + 20)
+            cols[k] = (steps, np.full(20, time.time()), steps * 0.5)
+        sink.write(run.id, cols, summary=None, heartbeat=time.time())
+        step += 20
+    offline.close()
+    t0 = time.perf_counter()
+    online = RemoteSink(run.id, sink.spool.folder, url=url, token=None, policy=policy)
+    while len(online.spool):
+        time.sleep(0.001)
+    took = time.perf_counter() - t0
+    online.close()
+    return {"batches": n, "points": n * 100, "drain_s": round(took, 3),
+            "batches_per_s": round(n / took), "requests": "grouped (up to 512 a request)"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=200_000)
+    ap.add_argument("--small-batches", type=int, default=10_000)
     args = ap.parse_args()
     steps = args.steps
     with tempfile.TemporaryDirectory() as tmp_:
@@ -78,6 +111,7 @@ def main() -> None:
             run.finish()
             stored = httpx.get(f"{url}/api/runs/{run.id}/metrics").json()["metrics"]
             count = sum(m["count"] for m in stored)
+            small = many_small_batches(tmp, url, args.small_batches)
         finally:
             server.terminate()
             server.wait(30)
@@ -91,6 +125,7 @@ def main() -> None:
         "backoff_wait_s": round(t_first - t_up, 3),
         "upload_s": round(t_drained - t_first, 3),
         "upload_points_per_s": round(steps * 5 / max(t_drained - t_first, 1e-9)),
+        "many_small_batches": small,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }))

@@ -458,3 +458,98 @@ def test_server_away_then_back(tmp_path: Path) -> None:
     finally:
         run.finish()
         srv.stop()
+
+
+def test_a_batch_is_applied_whole_or_not_at_all(tmp_path: Path) -> None:
+    import sqlite3
+
+    from traindeck.server.routers.batch import apply_batch, parse_batch
+
+    with open_store(tmp_path / "td") as store:
+        good = parse_batch(json.dumps({
+            "batch_id": "a:1", "run": {"project": "p", "name": "n"}, "update": {"notes": "x"},
+            "metrics": {"x": {"steps": [0, 1], "times": [1.0, 2.0], "values": [1.0, "NaN"]}},
+            "status": "running"}).encode())
+        broken = {**good, "events": [{"kind": None, "payload": {}}]}  # fails last
+        with pytest.raises(sqlite3.IntegrityError):
+            apply_batch(store, "r", broken)
+        assert store.list_runs()[1] == 0  # the run, its points, the batch id: none stay
+        assert apply_batch(store, "r", good) is True
+        assert apply_batch(store, "r", good) is False
+        assert store.get_run("r").notes == "x"
+        assert store.read_points("r", "x").steps.tolist() == [0, 1]
+        events = store.list_events("r")
+        assert [e.kind for e in events] == ["status_change"]
+
+
+def test_sync_sets_a_refused_batch_aside_and_uploads_the_rest(server: Server,
+                                                               tmp_path: Path) -> None:
+    from traindeck.sdk.spool import Spool
+
+    spool_dir = tmp_path / "td" / "runs" / "hand-made" / "spool"
+    with Spool(spool_dir) as sp:
+        def put(body: dict[str, Any]) -> None:
+            body["batch_id"] = f"{sp.uid}:{sp.next_seq}"
+            sp.append(json.dumps(body).encode())
+
+        put({"run": {"project": "p", "name": "hand"}, "status": "running"})
+        put({"metrics": {"x": {"steps": [0, 1], "times": [1.0, 1.0], "values": [1, 2]}}})
+        put({"metrics": {"x": {"steps": [0.5], "times": [1.0], "values": [1]}}})  # bad
+        put({"metrics": {"x": {"steps": [2], "times": [1.0], "values": ["Infinity"]}}})
+        put({"status": "completed"})
+    cmd = [sys.executable, "-m", "traindeck.cli", "sync", str(tmp_path / "td"),
+           "--url", server.url]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert "refused" in done.stdout and "steps must be integers" in done.stdout
+    assert len(list((spool_dir / "rejected").glob("*.json"))) == 1
+    with open_store(server.dir) as store:
+        assert store.get_run("hand-made").status == "completed"
+        steps, values = series(store, "hand-made", "x")
+        assert steps.tolist() == [0, 1, 2] and values.tolist() == [1.0, 2.0, math.inf]
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert "nothing to sync" in again.stdout
+
+
+def test_several_batches_in_one_request(server: Server) -> None:
+    one = {"batch_id": "m:1", "run": {"project": "p"},
+           "metrics": {"x": {"steps": [0], "times": [1.0], "values": [0.5]}}}
+    two = {"batch_id": "m:2", "metrics": {"x": {"steps": [1], "times": [1.0],
+                                                "values": ["NaN"]}}}
+    url = f"{server.url}/api/runs/multi/batch"
+    assert httpx.post(url, json=[one]).json() == {"batches": 1, "applied": 1}
+    assert httpx.post(url, json=[one, two]).json() == {"batches": 2, "applied": 1}
+    assert httpx.post(url, json=[]).status_code == 422
+    bad = {"batch_id": "m:3", "metrics": {"x": {"steps": ["a"], "times": [1.0],
+                                                "values": [1.0]}}}
+    assert httpx.post(url, json=[{**two, "batch_id": "m:4"}, bad]).status_code == 422
+    with open_store(server.dir) as store:
+        assert series(store, "multi", "x")[0].tolist() == [0, 1]  # m:4 not applied either
+        assert store.metric_keys("multi")[0].count == 2
+
+
+def test_a_backlog_is_merged_in_order(server: Server) -> None:
+    def pts(bid: str, steps: list[int], values: list[Any], **more: Any) -> dict[str, Any]:
+        return {"batch_id": bid, "metrics": {"x": {
+            "steps": steps, "times": [1.0] * len(steps), "values": values}}, **more}
+
+    backlog = [
+        {"batch_id": "g:0", "run": {"project": "p"}},
+        pts("g:1", [0, 1, 2], [1, 1, 1], summary={"v": 1}),
+        pts("g:2", [2, 3], [2, "NaN"], summary={"v": 2}, heartbeat=5.0),
+        pts("g:2", [2, 3], [9, 9]),  # the same batch twice: applied once
+        {"batch_id": "g:3", "events": [{"kind": "note", "payload": {"n": 1}}]},
+        pts("g:4", [3], [3]),
+        {"batch_id": "g:5", "status": "completed"},
+    ]
+    r = httpx.post(f"{server.url}/api/runs/g/batch", json=backlog)
+    assert r.json() == {"batches": 7, "applied": 6}
+    again = httpx.post(f"{server.url}/api/runs/g/batch", json=backlog[1:])
+    assert again.json() == {"batches": 6, "applied": 0}
+    with open_store(server.dir) as store:
+        steps, values = series(store, "g", "x")
+        assert steps.tolist() == [0, 1, 2, 3] and values.tolist() == [1, 1, 2, 3]
+        run = store.get_run("g")
+        assert run.status == "completed" and run.summary == {"v": 2}
+        assert [e.kind for e in store.list_events("g")].count("note") == 1

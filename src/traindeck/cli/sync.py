@@ -23,7 +23,15 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from traindeck.sdk.sink import BatchRejected, auth_headers, backoff, post_batch, set_aside
+from traindeck.sdk.sink import (
+    GROUP_BATCHES,
+    GROUP_BYTES,
+    BatchRejected,
+    auth_headers,
+    backoff,
+    post_batches,
+    set_aside,
+)
 from traindeck.sdk.spool import Spool, SpoolBusy, find_spools
 
 from .output import cli_errors, console, fail
@@ -76,7 +84,7 @@ def sync(
         out.print("nothing to sync: every spooled batch was already uploaded")
         return
     total = sum(s.pending_bytes for _, s in opened)
-    batches = sent = rejected = 0
+    batches = rejected = 0
     with httpx.Client(headers=auth_headers(token),
                       timeout=httpx.Timeout(60.0, connect=5.0)) as client, Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
@@ -87,26 +95,34 @@ def sync(
         try:
             for run_id, spool in opened:
                 progress.update(task, description=f"run {run_id}")
-                for seq, payload in spool:
+                singly = 0  # after a refused group: one by one, to find the bad batch
+                while len(spool):
+                    head = spool.peek(1 if singly else GROUP_BATCHES, GROUP_BYTES)
+                    singly = max(singly - 1, 0)
+                    regroup = False
                     for attempt in range(1, ATTEMPTS + 1):
                         try:
-                            post_batch(client, url, run_id, payload)
+                            post_batches(client, url, run_id, [p for _, p in head])
                             break
                         except BatchRejected as exc:
-                            path = set_aside(spool, seq, payload, str(exc))
-                            out.print(f"[red]refused[/] batch {seq} of run {run_id}: {exc} "
-                                      f"(kept in {path})")
+                            if len(head) > 1:
+                                singly, regroup = len(head), True
+                                break
+                            path = set_aside(spool, head[0][0], head[0][1], str(exc))
+                            out.print(f"[red]refused[/] batch {head[0][0]} of run {run_id}: "
+                                      f"{exc} (kept in {path})")
                             rejected += 1
                             break
                         except (httpx.HTTPError, OSError) as exc:
                             if attempt == ATTEMPTS:
-                                fail(f"{url} does not answer ({exc}); {sent} batches "
+                                fail(f"{url} does not answer ({exc}); {batches} batches "
                                      "uploaded, the rest stay spooled: run sync again")
                             time.sleep(min(backoff(attempt), 5.0))
-                    spool.ack(seq)
-                    batches += 1
-                    sent += 1
-                    progress.advance(task, len(payload))
+                    if regroup:
+                        continue  # refused as a group: nothing acknowledged yet
+                    spool.ack(head[-1][0])
+                    batches += len(head)
+                    progress.advance(task, sum(len(p) for _, p in head))
         finally:
             for _, spool in opened:
                 spool.close()

@@ -51,6 +51,9 @@ DRAIN_TIMEOUT: Final = 10.0
 #: Seconds the server may hold a command long-poll (it answers at once when one comes;
 #: short so that a finished run's poller, a daemon thread, is gone soon after).
 COMMAND_WAIT: Final = 1.0
+#: Most spooled batches, and bytes, sent in one request (a backlog drains in big steps).
+GROUP_BATCHES: Final = 512
+GROUP_BYTES: Final = 16 * 1024 * 1024
 #: Statuses after which the server refuses a batch for good (the batch goes aside).
 REJECTED: Final = frozenset({400, 404, 409, 413, 422})
 
@@ -149,10 +152,13 @@ class BatchRejected(Exception):
     """The server refused a batch for good (4xx): it is set aside, not retried."""
 
 
-def post_batch(client: httpx.Client, url: str, run_id: str, payload: bytes) -> None:
-    """Send one spooled batch. Returns once the server has it; raises ``BatchRejected``
-    for a refusal that retrying cannot fix, ``httpx.HTTPError``/``OSError`` otherwise."""
-    resp = client.post(f"{url}/api/runs/{run_id}/batch", content=payload)
+def post_batches(client: httpx.Client, url: str, run_id: str, payloads: list[bytes]) -> None:
+    """Send spooled batches in one request (one batch: its object; several: a JSON array
+    of them, applied by the server in one transaction). Returns once the server has them;
+    raises ``BatchRejected`` for a refusal that retrying cannot fix,
+    ``httpx.HTTPError``/``OSError`` otherwise."""
+    body = payloads[0] if len(payloads) == 1 else b"[" + b",".join(payloads) + b"]"
+    resp = client.post(f"{url}/api/runs/{run_id}/batch", content=body)
     if resp.status_code in REJECTED:
         raise BatchRejected(f"{resp.status_code} {resp.text[:300]}")
     resp.raise_for_status()
@@ -286,18 +292,24 @@ class RemoteSink:
     def _send_loop(self) -> None:
         assert self.url is not None
         attempt = 0
+        singly = 0  # after a refused group: send its batches one by one to find the bad one
         with self._client(60.0) as client:
             while not self._stop.is_set():
                 with self._lock:
-                    head = self.spool.peek(1) if len(self.spool) else []
+                    head = (self.spool.peek(1 if singly else GROUP_BATCHES, GROUP_BYTES)
+                            if len(self.spool) else [])
                 if not head:
                     self._wake.wait(0.5)
                     self._wake.clear()
                     continue
-                seq, payload = head[0]
+                singly = max(singly - 1, 0)
                 try:
-                    post_batch(client, self.url, self.run_id, payload)
+                    post_batches(client, self.url, self.run_id, [p for _, p in head])
                 except BatchRejected as exc:
+                    if len(head) > 1:
+                        singly = len(head)
+                        continue
+                    seq, payload = head[0]
                     path = set_aside(self.spool, seq, payload, str(exc))
                     self.policy.report("sending a batch (refused; kept in "
                                        f"{path.parent})", exc, raise_in_strict=False)
@@ -314,8 +326,8 @@ class RemoteSink:
                     continue
                 attempt = 0
                 with self._lock:
-                    self.spool.ack(seq)
-                self.sent += 1
+                    self.spool.ack(head[-1][0])
+                self.sent += len(head)
 
     def _command_loop(self) -> None:
         assert self.url is not None

@@ -237,12 +237,15 @@ class Spool:
             f.seek(ref.offset)
             return f.read(ref.length)
 
-    def peek(self, n: int = 1) -> list[tuple[int, bytes]]:
-        """The oldest ``n`` records not acked yet: ``[(seq, payload), …]``."""
-        out = []
+    def peek(self, n: int = 1, max_bytes: int | None = None) -> list[tuple[int, bytes]]:
+        """The oldest ``n`` records not acked yet, ``[(seq, payload), …]``; with
+        ``max_bytes``, fewer once their payloads would pass it (but always one)."""
+        out: list[tuple[int, bytes]] = []
+        size = 0
         for i, ref in enumerate(self._pending):
-            if i >= n:
+            if i >= n or (out and max_bytes is not None and size + ref.length > max_bytes):
                 break
+            size += ref.length
             out.append((ref.seq, self._read(ref)))
         return out
 

@@ -141,7 +141,8 @@ class SQLiteStore(CheckpointRows, TokenRows):
         self.path = Path(path)
         self.clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._tx: Tx | None = None  # the open write transaction (its thread holds _lock)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -200,18 +201,26 @@ class SQLiteStore(CheckpointRows, TokenRows):
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """One write transaction (the only way anything is written)."""
+        """One write transaction (the only way anything is written). Called again inside
+        one (same thread), it joins it: several store calls then commit together (the
+        server applies an SDK batch that way)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("store is closed")
+            if self._tx is not None:
+                yield self._tx
+                return
             self._writer.execute("BEGIN IMMEDIATE")
+            self._tx = Tx(self._writer)
             try:
-                yield Tx(self._writer)
+                yield self._tx
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
             else:
                 self._writer.execute("COMMIT")
+            finally:
+                self._tx = None
 
     def _migrate(self) -> None:
         with self._lock:
@@ -311,12 +320,6 @@ class SQLiteStore(CheckpointRows, TokenRows):
 
     def get_run(self, run_id: str) -> Run:
         return self._get_run(self._reader(), run_id)
-
-    def batch_applied(self, run_id: str, batch_id: str) -> bool:
-        """Whether ``write_metrics(..., batch_id=batch_id)`` was applied for the run."""
-        return self._reader().execute(
-            "SELECT 1 FROM batches WHERE run_id = ? AND batch_id = ?", (run_id, batch_id)
-        ).fetchone() is not None
 
     def list_runs(
         self,

@@ -12,10 +12,12 @@ docs/api.md)::
      "command_results": [{"id": "…", "ok": true, "result": {…}, "error": null}],
      "status": "completed"}
 
-Every field but ``batch_id`` is optional; they are applied in that order. The batch id is
-recorded in the same transaction as the points (the store's ``batches`` table), so a batch
-the SDK sends again after a lost answer is acknowledged without being applied twice
-(``{"applied": false}``); points are idempotent by (run, key, step) anyway.
+The body may also be an array of such batches (the SDK sends a backlog that way), applied
+in order in one transaction; the answer is then ``{"batches": n, "applied": k}``.
+Every field but ``batch_id`` is optional; they are applied in that order, all in one
+transaction, together with the batch id (the store's ``batches`` table): a batch the SDK
+sends again after a lost answer is acknowledged without being applied twice
+(``{"applied": false}``), and a server killed mid-batch applied none of it.
 
 ``POST /api/runs/{run_id}/commands/deliver?wait=S`` hands the run's pending commands to
 its script (marking them delivered), waiting up to ``S`` seconds for one to arrive.
@@ -107,12 +109,29 @@ def _times(key: str, raw: list[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.array(raw, dtype=np.float64)
 
 
-def parse_batch(data: bytes) -> dict[str, Any]:
-    """The batch as plain values, checked; ``InvalidInput`` (422) says what is wrong."""
+def parse_body(data: bytes) -> list[dict[str, Any]] | dict[str, Any]:
+    """A request's batch (an object) or batches (an array of them), checked."""
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the batch is not JSON: {exc}") from None
+    if isinstance(body, list):
+        if not body:
+            raise InvalidInput("an array of batches holds at least one")
+        return [check_batch(b) for b in body]
+    return check_batch(body)
+
+
+def parse_batch(data: bytes) -> dict[str, Any]:
+    """One batch (JSON bytes) as plain values, checked."""
+    batch = parse_body(data)
+    if isinstance(batch, list):
+        raise InvalidInput("one batch is a JSON object")
+    return batch
+
+
+def check_batch(body: Any) -> dict[str, Any]:
+    """The batch as plain values, checked; ``InvalidInput`` (422) says what is wrong."""
     if not isinstance(body, dict):
         raise InvalidInput("a batch is a JSON object")
     unknown = set(body) - {"batch_id", "run", "update", "metrics", "summary", "heartbeat",
@@ -172,46 +191,98 @@ def parse_batch(data: bytes) -> dict[str, Any]:
 
 
 def apply_batch(store: SQLiteStore, run_id: str, batch: dict[str, Any]) -> bool:
-    """Apply a parsed batch once; False when it was applied before."""
+    """Apply a parsed batch once, all of it in one transaction; False when it was applied
+    before (then nothing changes)."""
     batch_id = batch["batch_id"]
-    fields = batch.get("run")
-    exists = True
-    try:
-        if store.batch_applied(run_id, batch_id):
+    with store.write() as tx:
+        exists = tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if exists and tx.execute("SELECT 1 FROM batches WHERE run_id = ? AND batch_id = ?",
+                                 (run_id, batch_id)).fetchone():
             return False
-    except NotFound:
-        exists = False
-    if fields is not None:
-        fields = dict(fields)
-        project = fields.pop("project")
-        name = fields.pop("name", None)
-        fields.pop("started_at", None)
-        try:
+        fields = batch.get("run")
+        if not exists:
+            if fields is None:
+                raise NotFound(f"no run {run_id!r} (a first batch carries 'run' to create it)")
+            fields = dict(fields)
+            project = fields.pop("project")
+            name = fields.pop("name", None)
+            fields.pop("started_at", None)
             store.create_run(project=project, name=name, id=run_id, **fields)
-            exists = True
-        except Conflict:
-            exists = True  # the run is there (a resume, or this batch sent again)
-    if not exists:
-        store.get_run(run_id)  # 404 with the store's message
-    update = batch.get("update")
-    if update:
-        store.update_run(run_id, **update)
-    applied = store.write_metrics(run_id, batch["metrics"], summary=batch.get("summary"),
-                                  replace_summary=True, heartbeat=batch.get("heartbeat"),
-                                  batch_id=batch_id)
-    if not applied:
-        return False
-    for event in batch["events"]:
-        store.add_event(run_id, event["kind"], event.get("payload") or {})
-    for result in batch["command_results"]:
-        try:
-            store.finish_command(result["id"], ok=bool(result.get("ok")),
-                                 result=result.get("result"), error=result.get("error"))
-        except (Conflict, NotFound):
-            pass  # expired meanwhile, or deleted: the script's answer has no one to go to
-    if batch["status"] is not None:
-        store.set_status(run_id, batch["status"])
+        update = batch.get("update")
+        if update:
+            store.update_run(run_id, **update)
+        store.write_metrics(run_id, batch["metrics"], summary=batch.get("summary"),
+                            replace_summary=True, heartbeat=batch.get("heartbeat"),
+                            batch_id=batch_id)
+        for event in batch["events"]:
+            store.add_event(run_id, event["kind"], event.get("payload") or {})
+        for result in batch["command_results"]:
+            try:
+                store.finish_command(result["id"], ok=bool(result.get("ok")),
+                                     result=result.get("result"), error=result.get("error"))
+            except (Conflict, NotFound):
+                pass  # expired meanwhile, or deleted: the answer has no one to go to
+        if batch["status"] is not None:
+            store.set_status(run_id, batch["status"])
     return True
+
+
+def _simple(batch: dict[str, Any]) -> bool:
+    """Only points, summary and heartbeat: such neighbours can be written as one."""
+    return ("run" not in batch and "update" not in batch and not batch["events"]
+            and not batch["command_results"] and batch["status"] is None)
+
+
+def apply_batches(store: SQLiteStore, run_id: str, batches: list[dict[str, Any]]) -> int:
+    """Apply several batches in order, in one transaction; returns how many were new.
+
+    Neighbouring batches of only points (the backlog of a long outage) are merged into one
+    write: later points of a (key, step) win, as if written one after the other."""
+    applied = 0
+    group: list[dict[str, Any]] = []
+    with store.write() as tx:
+
+        def write_group() -> None:
+            nonlocal applied
+            if not group:
+                return
+            cols: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+            summary = heartbeat = None
+            for b in group:
+                for key, (steps, times, values) in b["metrics"].items():
+                    col = cols.setdefault(key, ([], [], []))
+                    col[0].append(steps)
+                    col[1].append(times)
+                    col[2].append(values)
+                summary = b.get("summary", summary)
+                heartbeat = b.get("heartbeat", heartbeat)
+            series = {k: (np.concatenate(s), np.concatenate(t), np.concatenate(v))
+                      for k, (s, t, v) in cols.items()}
+            store.write_metrics(run_id, series, summary=summary, replace_summary=True,
+                                heartbeat=heartbeat)
+            now = store.clock()
+            tx.conn.executemany(
+                "INSERT INTO batches (run_id, batch_id, applied_at) VALUES (?, ?, ?)",
+                [(run_id, b["batch_id"], now) for b in group])
+            applied += len(group)
+            group.clear()
+
+        seen: set[str] = set()
+        for batch in batches:
+            batch_id = batch["batch_id"]
+            if batch_id in seen or tx.execute(
+                    "SELECT 1 FROM batches WHERE run_id = ? AND batch_id = ?",
+                    (run_id, batch_id)).fetchone():
+                continue
+            seen.add(batch_id)
+            if _simple(batch) and tx.execute("SELECT 1 FROM runs WHERE id = ?",
+                                             (run_id,)).fetchone():
+                group.append(batch)
+                continue
+            write_group()
+            applied += apply_batch(store, run_id, batch)
+        write_group()
+    return applied
 
 
 @router.post("/runs/{run_id}/batch", summary="Write a batch from the SDK (exactly once)",
@@ -219,13 +290,14 @@ def apply_batch(store: SQLiteStore, run_id: str, batch: dict[str, Any]) -> bool:
 async def write_batch(run_id: str, request: Request, store: StoreDep) -> Response:
     data = await request.body()
 
-    def work() -> bool:
-        batch = parse_batch(data)
-        request.state.batch_id = batch["batch_id"]
-        return apply_batch(store, run_id, batch)
+    def work() -> dict[str, Any]:
+        parsed = parse_body(data)
+        if isinstance(parsed, dict):
+            return {"batch_id": parsed["batch_id"],
+                    "applied": apply_batch(store, run_id, parsed)}
+        return {"batches": len(parsed), "applied": apply_batches(store, run_id, parsed)}
 
-    applied = await run_in_threadpool(work)
-    return json_response({"batch_id": request.state.batch_id, "applied": applied})
+    return json_response(await run_in_threadpool(work))
 
 
 @router.post("/runs/{run_id}/commands/deliver",
