@@ -3,7 +3,8 @@
 ``verify`` never raises: it answers ``(valid, reason)``. Torch files are opened with
 ``torch.load(weights_only=True, map_location="cpu")`` when torch is importable (a file that
 needs arbitrary pickled code to load counts as invalid: resuming from it would run that
-code); ``.npz`` files with numpy; ``.safetensors`` by their header and length. ``expected_keys`` must be keys of what was loaded.
+code); ``.npz`` files with numpy; ``.safetensors`` by their header and length.
+``expected_keys`` must be keys of what was loaded.
 """
 
 from __future__ import annotations
