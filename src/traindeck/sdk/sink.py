@@ -351,7 +351,7 @@ class RemoteSink:
                     # The run may not have reached the server yet, or the server is away:
                     # the sender reports that; here only wait and ask again.
                     attempt += 1
-                    if self._stop.wait(min(backoff(attempt), 5.0)):
+                    if self._stop.wait(min(0.25 * 2 ** (attempt - 1), 5.0)):
                         return
 
 

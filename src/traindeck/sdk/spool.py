@@ -111,8 +111,14 @@ class Spool:
             pass
         uid = secrets.token_hex(8)
         tmp = self.folder / "uid.tmp"
-        tmp.write_text(uid)
+        with tmp.open("w") as f:
+            f.write(uid)
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
+        if self.fsync:
+            _fsync_dir(self.folder)
         return uid
 
     # -- opening -------------------------------------------------------------------
