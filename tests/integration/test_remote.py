@@ -553,3 +553,29 @@ def test_a_backlog_is_merged_in_order(server: Server) -> None:
         run = store.get_run("g")
         assert run.status == "completed" and run.summary == {"v": 2}
         assert [e.kind for e in store.list_events("g")].count("note") == 1
+
+
+def test_a_smaller_body_limit_shrinks_the_requests(tmp_path: Path) -> None:
+    """A server (or a proxy) with a lower body limit than the sender's groups: 413 for a
+    group makes the sender send smaller ones; nothing is set aside, nothing lost."""
+    import traindeck as td
+
+    port = free_port()
+    srv = Server(f"http://127.0.0.1:{port}", "", tmp_path / "srv", port, tmp_path / "s.log",
+                 extra=", max_batch_bytes=1_500_000")
+    run = td.init(project="p", dir=tmp_path / "client", url=srv.url, system_interval=None)
+    try:
+        for i in range(100_000):  # ~3.4 MB of batches wait while the server is away
+            run.log({"a": i * 0.5, "b": float(i)}, step=i)
+        assert run.flush(timeout=0.5) is False
+        srv.start()
+        assert run.flush(timeout=60) is True
+        run.finish()
+        spool = tmp_path / "client" / "runs" / run.id / "spool"
+        assert not (spool / "rejected").exists()
+        with open_store(srv.dir) as store:
+            for key in ("a", "b"):
+                assert series(store, run.id, key)[0].tolist() == list(range(100_000))
+    finally:
+        run.finish()
+        srv.stop()

@@ -112,3 +112,34 @@ def test_find_spools(tmp_path: Path) -> None:
     assert [p.parent.name for p in found] == ["a", "b"]
     assert find_spools([tmp_path / "td" / "runs" / "a"]) == found[:1]
     assert find_spools([tmp_path / "nope"]) == []
+
+
+def test_a_process_killed_while_appending_leaves_a_whole_spool(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys\n"
+        "from traindeck.sdk.spool import Spool\n"
+        "sp = Spool(sys.argv[1], segment_bytes=1 << 20)\n"
+        "print('go', flush=True)\n"
+        "i = 0\n"
+        "while True:\n"
+        "    i += 1\n"
+        "    sp.append(i.to_bytes(8, 'little') * (1 + i % 500))\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
+                          stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "go\n"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Spool(tmp_path) as sp:
+        got = list(sp)
+        assert len(got) > 10
+        for n, (seq, payload) in enumerate(got, start=1):
+            assert seq == n
+            assert payload == n.to_bytes(8, "little") * (1 + n % 500)
+        assert sp.append(b"after") == len(got) + 1

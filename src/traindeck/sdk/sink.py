@@ -41,8 +41,9 @@ from ..store.codec import float_list, jsonable
 from .policy import FailurePolicy
 from .spool import Spool
 
-#: Most points one spooled batch holds (a bigger flush becomes several batches).
-MAX_BATCH_POINTS: Final = 200_000
+#: Most points one spooled batch holds (a bigger flush becomes several batches): about
+#: 0.9 MB of JSON, under the 1 MiB body limit common in front of servers (nginx).
+MAX_BATCH_POINTS: Final = 25_000
 #: Backoff of the sender: first wait, cap (seconds); each wait is jittered.
 BACKOFF_FIRST: Final = 1.0
 BACKOFF_MAX: Final = 30.0
@@ -151,6 +152,10 @@ def auth_headers(token: str | None) -> dict[str, str]:
 class BatchRejected(Exception):
     """The server refused a batch for good (4xx): it is set aside, not retried."""
 
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+
 
 def post_batches(client: httpx.Client, url: str, run_id: str, payloads: list[bytes]) -> None:
     """Send spooled batches in one request (one batch: its object; several: a JSON array
@@ -160,7 +165,7 @@ def post_batches(client: httpx.Client, url: str, run_id: str, payloads: list[byt
     body = payloads[0] if len(payloads) == 1 else b"[" + b",".join(payloads) + b"]"
     resp = client.post(f"{url}/api/runs/{run_id}/batch", content=body)
     if resp.status_code in REJECTED:
-        raise BatchRejected(f"{resp.status_code} {resp.text[:300]}")
+        raise BatchRejected(resp.status_code, resp.text[:300])
     resp.raise_for_status()
 
 
@@ -293,10 +298,11 @@ class RemoteSink:
         assert self.url is not None
         attempt = 0
         singly = 0  # after a refused group: send its batches one by one to find the bad one
+        group_bytes = GROUP_BYTES  # smaller after a 413 (a proxy with a lower body limit)
         with self._client(60.0) as client:
             while not self._stop.is_set():
                 with self._lock:
-                    head = (self.spool.peek(1 if singly else GROUP_BATCHES, GROUP_BYTES)
+                    head = (self.spool.peek(1 if singly else GROUP_BATCHES, group_bytes)
                             if len(self.spool) else [])
                 if not head:
                     self._wake.wait(0.5)
@@ -307,7 +313,10 @@ class RemoteSink:
                     post_batches(client, self.url, self.run_id, [p for _, p in head])
                 except BatchRejected as exc:
                     if len(head) > 1:
-                        singly = len(head)
+                        if exc.status == 413:
+                            group_bytes = max(group_bytes // 4, 1)
+                        else:
+                            singly = len(head)
                         continue
                     seq, payload = head[0]
                     path = set_aside(self.spool, seq, payload, str(exc))
