@@ -579,3 +579,31 @@ def test_a_smaller_body_limit_shrinks_the_requests(tmp_path: Path) -> None:
     finally:
         run.finish()
         srv.stop()
+
+
+def test_sync_leaves_a_live_runs_spool_alone(server: Server, tmp_path: Path) -> None:
+    import traindeck as td
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the batches stay spooled
+    run = td.init(project="p", dir=tmp_path / "client", url=dead, system_interval=None)
+    try:
+        run.log({"x": 1.0})
+        run.flush(timeout=0.3)
+        done = subprocess.run(
+            [sys.executable, "-m", "traindeck.cli", "sync", str(tmp_path / "client"),
+             "--url", server.url], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "COLUMNS": "200"})
+        assert done.returncode == 0, done.stderr
+        assert "in use by a running process" in done.stdout
+        assert httpx.get(f"{server.url}/api/runs/{run.id}").status_code == 404
+    finally:
+        run._worker.sink.drain_timeout = 0.1
+        run.finish()
+    # The script ended with its batches still spooled: sync uploads them now.
+    done = subprocess.run(
+        [sys.executable, "-m", "traindeck.cli", "sync", str(tmp_path / "client"),
+         "--url", server.url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "synced" in done.stdout, done.stderr
+    with open_store(server.dir) as store:
+        assert store.get_run(run.id).status == "completed"
+        assert series(store, run.id, "x")[1].tolist() == [1.0]
