@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from ..checkpoints.files import fsync_dir
+
 HEADER: Final = struct.Struct("<IIQ")
 SUFFIX: Final = ".seg"
 ACKED: Final = "acked"
@@ -54,19 +56,6 @@ class SpoolError(Exception):
 
 class SpoolBusy(SpoolError):
     """Another process holds the spool (a live run, or a sync)."""
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -118,7 +107,7 @@ class Spool:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
         if self.fsync:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         return uid
 
     # -- opening -------------------------------------------------------------------
@@ -189,7 +178,7 @@ class Spool:
             created = False
         self._fh = os.open(self._tail, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if created and self.fsync:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         return self._fh
 
     def append(self, payload: bytes) -> int:
