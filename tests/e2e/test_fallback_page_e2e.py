@@ -16,7 +16,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import free_port
 
 from traindeck.store import open_store
 
@@ -67,11 +67,6 @@ def chromium() -> Iterator[Any]:
         finally:
             browser.close()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:

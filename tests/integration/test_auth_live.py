@@ -23,6 +23,7 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from support import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -41,11 +42,6 @@ class Live:
     read: str
     revoked: str
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
+from support import wait_for
 
 from traindeck.checkpoints import parse_name, sha256_file, verify
 from traindeck.store import SQLiteStore, open_store
@@ -33,15 +33,6 @@ def torch_or_skip() -> ModuleType:
         pytest.skip("torch is not installed")
     return torch
 
-
-def wait_for(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Child:

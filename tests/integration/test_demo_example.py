@@ -7,27 +7,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support import wait_for
 
 from traindeck.store import SQLiteStore, open_store
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "numpy_mlp.py"
 
-
-def wait_for(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start(tdir: Path, *args: str) -> subprocess.Popen[str]:
