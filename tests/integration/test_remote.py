@@ -593,3 +593,24 @@ def test_sync_leaves_a_live_runs_spool_alone(server: Server, tmp_path: Path) -> 
     with open_store(server.dir) as store:
         assert store.get_run(run.id).status == "completed"
         assert series(store, run.id, "x")[1].tolist() == [1.0]
+
+
+def test_liveness_is_judged_on_the_servers_clock(server: Server) -> None:
+    """A training host whose clock is a day behind (or jumps) is still alive to the server;
+    its point times are kept as sent."""
+    url = f"{server.url}/api/runs/skewed/batch"
+    day = 86_400.0
+    sent = time.time() - day
+    first = {"batch_id": "s:1", "run": {"project": "p", "heartbeat_timeout": 5.0},
+             "heartbeat": sent, "metrics": {"x": {"steps": [0], "times": [sent],
+                                                  "values": [1.0]}}}
+    assert httpx.post(url, json=first).status_code == 200
+    jumped = {"batch_id": "s:2", "heartbeat": sent + 2 * day,
+              "metrics": {"x": {"steps": [1], "times": [sent - 3600], "values": [2.0]}}}
+    assert httpx.post(url, json=jumped).status_code == 200
+    with open_store(server.dir) as store:
+        run = store.get_run("skewed")
+        assert abs((run.heartbeat_at or 0) - time.time()) < day / 2
+        assert store.reap_stale() == []
+        assert run.status == "running"
+        assert store.read_points("skewed", "x").times.tolist() == [sent, sent - 3600]

@@ -212,7 +212,7 @@ def apply_batch(store: SQLiteStore, run_id: str, batch: dict[str, Any]) -> bool:
         if update:
             store.update_run(run_id, **update)
         store.write_metrics(run_id, batch["metrics"], summary=batch.get("summary"),
-                            replace_summary=True, heartbeat=batch.get("heartbeat"),
+                            replace_summary=True, heartbeat=_heard(store, batch),
                             batch_id=batch_id)
         for event in batch["events"]:
             store.add_event(run_id, event["kind"], event.get("payload") or {})
@@ -225,6 +225,13 @@ def apply_batch(store: SQLiteStore, run_id: str, batch: dict[str, Any]) -> bool:
         if batch["status"] is not None:
             store.set_status(run_id, batch["status"])
     return True
+
+
+def _heard(store: SQLiteStore, batch: dict[str, Any]) -> float | None:
+    """The heartbeat a batch stands for, on the SERVER's clock: the reaper compares it with
+    that clock, and a training host's clock may be skewed or jump (its value is only
+    checked, never stored)."""
+    return store.clock() if batch.get("heartbeat") is not None else None
 
 
 def _simple(batch: dict[str, Any]) -> bool:
@@ -255,7 +262,7 @@ def apply_batches(store: SQLiteStore, run_id: str, batches: list[dict[str, Any]]
                     col[1].append(times)
                     col[2].append(values)
                 summary = b.get("summary", summary)
-                heartbeat = b.get("heartbeat", heartbeat)
+                heartbeat = _heard(store, b) or heartbeat
             series = {k: (np.concatenate(s), np.concatenate(t), np.concatenate(v))
                       for k, (s, t, v) in cols.items()}
             store.write_metrics(run_id, series, summary=summary, replace_summary=True,
