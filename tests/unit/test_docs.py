@@ -22,7 +22,7 @@ README = ROOT / "README.md"
 PENDING = {DOCS / "performance.md"}
 
 DEMO_COMMAND = (
-    "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/traindeck demo"
+    "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/traindeck demo"
 )
 TEST_COMMAND = "bash .ci/run"
 
