@@ -1,9 +1,12 @@
 """Chaos: a real training process logs 200k points across 3 remote runs while the real
-server is SIGKILLed and restarted at random moments (6 times, once staying down for 8 s).
-Afterwards every point is in the store exactly once: per series the steps are exactly
-0..N-1 (count) and the values match what was logged, bit for bit (checksum).
+server is SIGKILLed and restarted at random moments (6 times, once staying down for 60 s
+while the script goes on logging into its spool). Afterwards every point is in the store
+exactly once: per series the steps are exactly 0..N-1 (count) and the values match what
+was logged, bit for bit (checksum).
 
-Bounded: about a minute. The seed is printed so a failure can be replayed
+The script logs for about 70 s, then waits (before ``finish``) until the test has done all
+its kills, so that every kill falls inside the run whatever the machine's speed. Bounded:
+about a minute and a half. The seed is printed so a failure can be replayed
 (``TRAINDECK_CHAOS_SEED``).
 """
 
@@ -29,11 +32,13 @@ from traindeck.store import open_store
 RUNS = 3
 KEYS = ("loss", "acc")
 STEPS = 33_334  # 3 runs x 2 keys x 33,334 steps = 200,004 points
+KILLS = 6
+LONG_DOWN = 60.0  # seconds the server stays down once
 CHILD = r'''
-import math, sys, time
+import math, os, sys, time
 import traindeck as td
 
-steps = int(sys.argv[1])
+steps, release = int(sys.argv[1]), sys.argv[2]
 runs = [td.init(project="chaos", name=f"chaos-{i}", heartbeat_interval=0.5,
                 heartbeat_timeout=120.0, system_interval=None) for i in range(3)]
 print("READY", " ".join(r.id for r in runs), flush=True)
@@ -42,7 +47,10 @@ for step in range(steps):
         run.log({"loss": math.sin(step * 0.001 + i) if step % 997 else math.nan,
                  "acc": (step * 7 + i) / 3.0}, step=step)
     if step % 100 == 99:
-        time.sleep(0.09)  # about 35 s of "training"
+        time.sleep(0.2)  # about 70 s of "training"
+deadline = time.monotonic() + 300
+while not os.path.exists(release) and time.monotonic() < deadline:
+    time.sleep(0.05)  # the test is still killing the server
 for run in runs:
     run.finish()
 print("DONE", flush=True)
@@ -107,28 +115,29 @@ def test_server_killed_at_random_loses_and_doubles_nothing(tmp_path: Path) -> No
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     err_path = tmp_path / "child.err"
+    release = tmp_path / "release"
     with err_path.open("w") as err:
         child = subprocess.Popen(
-            [sys.executable, str(script), str(STEPS)], stdout=subprocess.PIPE, stderr=err,
-            text=True, env={**os.environ, "TRAINDECK_URL": url,
-                            "TRAINDECK_DIR": str(tmp_path / "client")})
+            [sys.executable, str(script), str(STEPS), str(release)], stdout=subprocess.PIPE,
+            stderr=err, text=True, env={**os.environ, "TRAINDECK_URL": url,
+                                        "TRAINDECK_DIR": str(tmp_path / "client")})
     try:
         assert child.stdout is not None
         line = child.stdout.readline()
         assert line.startswith("READY"), line
         run_ids = line.split()[1:]
         kills = 0
-        long_down = rng.randrange(6)
-        for k in range(6):
-            time.sleep(rng.uniform(1.0, 4.0))
-            if child.poll() is not None:
-                break
+        long_down = rng.randrange(2)  # early: the script logs on while the server is down
+        for k in range(KILLS):
+            time.sleep(rng.uniform(0.5, 3.0))
+            assert child.poll() is None, err_path.read_text()
             server.send_signal(signal.SIGKILL)
             server.wait()
             kills += 1
-            time.sleep(8.0 if k == long_down else rng.uniform(0.0, 0.7))
+            time.sleep(LONG_DOWN if k == long_down else rng.uniform(0.0, 0.7))
             server = start()
-        assert kills >= 5, f"the child ended after {kills} kills: log more slowly"
+        assert kills == KILLS
+        release.touch()
         out, _ = child.communicate(timeout=180)
         assert child.returncode == 0, err_path.read_text()
         assert "DONE" in out

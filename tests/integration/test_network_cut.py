@@ -1,0 +1,343 @@
+"""Network cuts: a real training process logs 200k points across 3 remote runs through a
+TCP proxy (in this test, on a loopback port) that, at random moments, cuts a batch upload
+in the middle of its body (the server holds a half-read request, then both connections
+drop), or lets the server answer and drops the answer before the script reads it. Once,
+the proxy holds a large upload half-sent while the real server is SIGKILLed, and the
+server is restarted. Afterwards every point is in the store exactly once: per series the
+steps are exactly 0..N-1 (count) and the values match what was logged (checksum).
+
+Only loopback addresses. The seed is printed so a failure can be replayed
+(``TRAINDECK_CHAOS_SEED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from traindeck.store import open_store
+
+RUNS = 3
+KEYS = ("loss", "acc")
+STEPS = 33_334  # 3 runs x 2 keys x 33,334 steps = 200,004 points
+#: Cuts of each kind (at random moments, in random order).
+HALF_CUTS = 5
+DROPPED_ANSWERS = 4
+#: The smallest body (bytes) of the upload during which the server is SIGKILLed.
+LARGE = 150_000
+CHILD = r'''
+import math, os, sys, time
+import traindeck as td
+
+steps, release = int(sys.argv[1]), sys.argv[2]
+runs = [td.init(project="cut", name=f"cut-{i}", heartbeat_interval=0.5,
+                heartbeat_timeout=120.0, system_interval=None) for i in range(3)]
+print("READY", " ".join(r.id for r in runs), flush=True)
+for step in range(steps):
+    for i, run in enumerate(runs):
+        run.log({"loss": math.sin(step * 0.001 + i) if step % 997 else math.nan,
+                 "acc": (step * 7 + i) / 3.0}, step=step)
+    if step % 100 == 99:
+        time.sleep(0.12)  # about 40 s of "training"
+deadline = time.monotonic() + 300
+while not os.path.exists(release) and time.monotonic() < deadline:
+    time.sleep(0.05)  # the test is still cutting
+for run in runs:
+    run.finish()
+print("DONE", flush=True)
+'''
+
+
+class Cut(Exception):
+    """Both connections of a proxied pair are to be dropped."""
+
+
+class CutProxy:
+    """A loopback TCP proxy in front of the server that understands just enough HTTP/1.1
+    (request line, ``Content-Length``) to cut a ``POST …/batch`` where the test asks.
+
+    ``arm(mode)``: the next batch upload (with a body of at least ``min_body`` bytes) is
+    cut: ``"half"`` forwards the headers and part of the body, then drops both
+    connections; ``"drop"`` forwards it whole and drops the server's answer (and both
+    connections) before the client sees it; ``"kill"`` forwards part of the body, calls
+    ``on_kill`` (the test SIGKILLs the server), then drops both. ``fired`` is set once
+    done. ``refusing``: every connection is dropped at once.
+    """
+
+    def __init__(self, upstream: int, rng: random.Random) -> None:
+        self.upstream = upstream
+        self.rng = rng
+        self.lock = threading.Lock()
+        self.armed: tuple[str, int] | None = None
+        self.fired = threading.Event()
+        self.refusing = False
+        self.on_kill: Callable[[], None] = lambda: None
+        self.done: Counter[str] = Counter()
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        started = threading.Event()
+        self._started = started
+
+    def start(self) -> None:
+        self.thread.start()
+        assert self._started.wait(10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def arm(self, mode: str, min_body: int = 2) -> None:
+        with self.lock:
+            self.fired.clear()
+            self.armed = (mode, min_body)
+
+    def _claim(self, length: int) -> str | None:
+        with self.lock:
+            if self.armed is None or length < self.armed[1]:
+                return None
+            mode, self.armed = self.armed[0], None
+            return mode
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            server.close()
+            self.loop.close()
+
+    async def _handle(self, creader: asyncio.StreamReader,
+                      cwriter: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            cwriter.transport.abort()
+            return
+        try:
+            sreader, swriter = await asyncio.open_connection("127.0.0.1", self.upstream)
+        except OSError:
+            cwriter.transport.abort()
+            return
+        state = {"drop_answer": False}
+
+        def drop() -> None:
+            cwriter.transport.abort()
+            swriter.transport.abort()
+
+        async def answers() -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while chunk := await sreader.read(65536):
+                    if state["drop_answer"]:
+                        break
+                    cwriter.write(chunk)
+                    await cwriter.drain()
+            drop()
+
+        back = asyncio.ensure_future(answers())
+        try:
+            await self._requests(creader, swriter, state)
+        except (Cut, OSError, asyncio.IncompleteReadError):
+            pass
+        drop()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await back
+
+    async def _requests(self, creader: asyncio.StreamReader, swriter: asyncio.StreamWriter,
+                        state: dict[str, bool]) -> None:
+        buf = b""
+
+        async def more() -> bytes:
+            chunk = await creader.read(65536)
+            if not chunk:
+                raise Cut
+            return chunk
+
+        async def forward(n: int) -> None:
+            nonlocal buf
+            while n:
+                if not buf:
+                    buf = await more()
+                piece, buf = buf[:n], buf[n:]
+                swriter.write(piece)
+                n -= len(piece)
+            await swriter.drain()
+
+        while True:
+            while b"\r\n\r\n" not in buf:
+                buf += await more()
+            if self.refusing:
+                raise Cut
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            method, target = lines[0].split()[:2]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                assert name.strip().lower() != b"transfer-encoding", "chunked upload"
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            batch = method == b"POST" and target.split(b"?")[0].endswith(b"/batch")
+            mode = self._claim(length) if batch else None
+            swriter.write(head + b"\r\n\r\n")
+            if mode in ("half", "kill"):
+                try:
+                    await forward(self.rng.randrange(1, length))
+                    if mode == "kill":
+                        await asyncio.to_thread(self.on_kill)
+                finally:
+                    self.done[mode] += 1
+                    self.fired.set()
+                raise Cut
+            if mode == "drop":
+                state["drop_answer"] = True  # before the server can have answered
+            try:
+                await forward(length)
+            finally:
+                if mode == "drop":
+                    self.done[mode] += 1
+                    self.fired.set()
+
+
+def expected(step_count: int, i: int) -> dict[str, np.ndarray[Any, Any]]:
+    steps = np.arange(step_count)
+    loss = np.sin(steps * 0.001 + i)
+    loss[steps % 997 == 0] = np.nan
+    return {"loss": loss, "acc": (steps * 7 + i) / 3.0}
+
+
+def checksum(a: np.ndarray[Any, Any]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_network_cut_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    seed = int(os.environ.get("TRAINDECK_CHAOS_SEED") or random.randrange(2**32))
+    print(f"network-cut seed {seed}")
+    rng = random.Random(seed)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    srv_dir = tmp_path / "srv"
+    log = tmp_path / "server.log"
+    code = ("import sys; from traindeck.server import Settings, serve; "
+            "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2])))")
+
+    def start() -> subprocess.Popen[bytes]:
+        with log.open("ab") as sink:
+            proc = subprocess.Popen([sys.executable, "-c", code, str(srv_dir), str(port)],
+                                    stdout=subprocess.DEVNULL, stderr=sink)
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {log.read_text()}")
+            try:
+                return httpx.get(url + "/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, 30, "server up")
+        return proc
+
+    servers = [start()]
+
+    def kill() -> None:
+        servers[-1].send_signal(signal.SIGKILL)
+        servers[-1].wait()
+
+    proxy = CutProxy(port, random.Random(rng.random()))
+    proxy.on_kill = kill
+    proxy.start()
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    err_path = tmp_path / "child.err"
+    release = tmp_path / "release"
+    with err_path.open("w") as err:
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(STEPS), str(release)], stdout=subprocess.PIPE,
+            stderr=err, text=True,
+            env={**os.environ, "TRAINDECK_URL": f"http://127.0.0.1:{proxy.port}",
+                 "TRAINDECK_DIR": str(tmp_path / "client")})
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.startswith("READY"), line
+        run_ids = line.split()[1:]
+        plan = ["half"] * HALF_CUTS + ["drop"] * DROPPED_ANSWERS
+        rng.shuffle(plan)
+        plan.insert(rng.randrange(2, len(plan)), "kill")
+        for mode in plan:
+            time.sleep(rng.uniform(0.2, 2.0))
+            assert child.poll() is None, err_path.read_text()
+            if mode == "kill":
+                # a short outage first, so that a large backlog goes up in one request
+                proxy.refusing = True
+                time.sleep(5.0)
+                proxy.refusing = False
+                proxy.arm("kill", LARGE)
+                assert proxy.fired.wait(60), "no large upload came"
+                servers.append(start())
+            else:
+                proxy.arm(mode)
+                assert proxy.fired.wait(60), f"no upload came to cut ({mode})"
+        assert proxy.done == {"half": HALF_CUTS, "drop": DROPPED_ANSWERS, "kill": 1}, \
+            proxy.done
+        release.touch()
+        out, _ = child.communicate(timeout=180)
+        assert child.returncode == 0, err_path.read_text()
+        assert "DONE" in out
+        with open_store(srv_dir) as store:
+            for i, run_id in enumerate(run_ids):
+                wait_for(lambda run_id=run_id: store.get_run(run_id).status == "completed",
+                         30, f"run {run_id} completed")
+                want = expected(STEPS, i)
+                counts = {s.key: s.count for s in store.metric_keys(run_id)}
+                assert counts == {k: STEPS for k in KEYS}, (run_id, counts)
+                for key in KEYS:
+                    pts = store.read_points(run_id, key)
+                    assert np.array_equal(pts.steps, np.arange(STEPS)), (run_id, key)
+                    assert checksum(pts.values) == checksum(want[key]), (run_id, key)
+        for run_id in run_ids:
+            spool = tmp_path / "client" / "runs" / run_id / "spool"
+            assert not list(spool.glob("*.seg")), f"{run_id}: batches left in the spool"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+        proxy.stop()
+        server = servers[-1]
+        if server.poll() is None:
+            server.terminate()
+            server.wait(10)
