@@ -42,6 +42,7 @@ from traindeck.store.token_rows import MAX_TOKEN_NAME, TOKEN_PREFIX, Token, look
 from .deps import StoreDep
 from .errors import ERROR_RESPONSES, error_response
 from .hub import Client
+from .schemas import ErrorBody
 from .settings import Settings
 
 #: The dashboard's session cookie (HttpOnly, SameSite=Strict; Secure over https).
@@ -314,7 +315,10 @@ async def get_session(request: Request) -> SessionOut:
             "type": "object", "required": ["token"],
             "properties": {"token": {"type": "string"}, "next": {"type": "string"}}}},
     }}},
-    responses={401: {"description": "invalid or revoked token"}},
+    responses={401: {"model": ErrorBody, "description": "invalid or revoked token"},
+               303: {"description": "the login form: on to 'next', or back to the form"},
+               403: {"model": ErrorBody, "description": "a login from another site"},
+               413: ERROR_RESPONSES[413], 422: ERROR_RESPONSES[422]},
 )
 async def create_session(request: Request) -> Response:
     """JSON ``{"token"}`` → 200 and the cookie (401 if the token is bad). The login page's
@@ -328,7 +332,10 @@ async def create_session(request: Request) -> Response:
     secret: str | None = None
     target = "/"
     if form:
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+        try:
+            fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+        except ValueError:  # too many fields
+            return error_response(422, "invalid_input", "send the form's token and next")
         secret = (fields.get("token") or [""])[0]
         target = safe_next((fields.get("next") or [""])[0])
     else:
@@ -435,8 +442,9 @@ async def _auth_on(request: Request) -> None:
                                  "first token with: traindeck token create NAME --scope admin")
 
 
-tokens_router = APIRouter(prefix="/api/tokens", tags=["tokens"], responses=ERROR_RESPONSES,
-                          dependencies=[Depends(_auth_on)])
+tokens_router = APIRouter(
+    prefix="/api/tokens", tags=["tokens"], dependencies=[Depends(_auth_on)],
+    responses={**ERROR_RESPONSES, 403: {"model": ErrorBody, "description": "auth is off"}})
 
 
 class TokenOut(BaseModel):

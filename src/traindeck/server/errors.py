@@ -1,8 +1,9 @@
 """Every error leaves as JSON ``{"error": {"code", "message"}}`` with the right status.
 
 Store errors map to statuses here (``NotFound`` 404, ``Conflict`` 409, ``InvalidInput``
-422); FastAPI's validation errors become 422 ``invalid_input``; Starlette's HTTP errors keep
-their status. Only a bug gives 500 (``internal``), and its message says nothing more.
+422); FastAPI's validation errors, and its 400 for a body it cannot parse, become 422
+``invalid_input``; Starlette's other HTTP errors keep their status. Only a bug gives 500
+(``internal``), and its message says nothing more.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ HTTP_CODES: Final[dict[int, str]] = {
 #: For ``responses=`` on routes: the error shapes in the OpenAPI schema.
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     404: {"model": ErrorBody, "description": "unknown id"},
+    413: {"model": ErrorBody, "description": "request body too large"},
     422: {"model": ErrorBody, "description": "invalid input"},
 }
 CONFLICT_RESPONSE: Final[dict[int | str, dict[str, Any]]] = {
@@ -88,6 +90,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI: a body it could not parse (not UTF-8, say)
+        return error_response(422, "invalid_input", str(exc.detail))
     code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code
     return error_response(exc.status_code, code, message, headers=exc.headers)
