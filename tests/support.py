@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
+
+import pytest
 
 
 def free_port() -> int:
@@ -28,3 +33,18 @@ def wait_for(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condit
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def missing(what: str) -> NoReturn:
+    """Skip for a missing real component, or fail when ``TRAINDECK_REQUIRE_ALL=1`` (CI)."""
+    if os.environ.get("TRAINDECK_REQUIRE_ALL") == "1":
+        pytest.fail(f"{what} is missing; TRAINDECK_REQUIRE_ALL=1 requires it", pytrace=False)
+    pytest.skip(f"{what} is missing")
+
+
+def require_module(name: str) -> ModuleType:
+    """Import ``name``, or skip/fail as :func:`missing` says."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"the Python package {name!r}")

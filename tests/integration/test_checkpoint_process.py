@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from support import wait_for
+from support import require_module, wait_for
 
 from traindeck.checkpoints import parse_name, sha256_file, verify
 from traindeck.store import SQLiteStore, open_store
@@ -24,14 +24,7 @@ SCRIPT = Path(__file__).parent / "scripts" / "train_torch.py"
 
 
 def torch_or_skip() -> ModuleType:
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("TRAINDECK_REQUIRE_ALL") == "1":
-            pytest.fail("torch is not installed; TRAINDECK_REQUIRE_ALL=1 requires it",
-                        pytrace=False)
-        pytest.skip("torch is not installed")
-    return torch
+    return require_module("torch")
 
 
 

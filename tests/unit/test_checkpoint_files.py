@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import require_module
 
 from traindeck.checkpoints import (
     atomic_write,
@@ -35,14 +36,7 @@ from traindeck.store import Checkpoint, SQLiteStore
 
 
 def torch_or_skip() -> ModuleType:
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("TRAINDECK_REQUIRE_ALL") == "1":
-            pytest.fail("torch is not installed; TRAINDECK_REQUIRE_ALL=1 requires it",
-                        pytrace=False)
-        pytest.skip("torch is not installed")
-    return torch
+    return require_module("torch")
 
 
 # -- writing -------------------------------------------------------------------------

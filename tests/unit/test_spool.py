@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support import missing
 
 from traindeck.sdk.spool import HEADER, Spool, SpoolBusy, find_spools
 
@@ -79,7 +80,7 @@ def test_corrupt_last_record_is_cut(tmp_path: Path) -> None:
 def test_full_disk_keeps_the_spool_whole(tmp_path: Path) -> None:
     # A real ENOSPC needs a small filesystem; /dev/full fails every write the same way.
     if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full")
+        missing("/dev/full")
     with Spool(tmp_path) as sp:
         sp.append(b"kept")
         seg = sp.segments()[-1]
