@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -48,3 +52,34 @@ def require_module(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError:
         missing(f"the Python package {name!r}")
+
+
+def start_server(folder: Path, port: int, log: Path, settings: str = "") -> subprocess.Popen[bytes]:
+    """``traindeck.server.serve`` on ``folder`` in a child process on 127.0.0.1:``port``
+    (stderr appended to ``log``), returned once ``/health`` answers. ``settings`` adds
+    keyword arguments to ``Settings(...)``, e.g. ``", max_batch_bytes=2000"``."""
+    import httpx
+
+    code = ("import sys; from traindeck.server import Settings, serve; "
+            f"serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]){settings}))")
+    with log.open("ab") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(port)],
+                                stdout=subprocess.DEVNULL, stderr=sink)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {log.read_text()}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, 30, "server up")
+    return proc
+
+
+def series_checksum(values: Any) -> str:
+    """sha256 of a series' values as float64 (NaN bit patterns included)."""
+    import numpy as np
+
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()

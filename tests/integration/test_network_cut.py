@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
+from support import free_port, series_checksum, start_server, wait_for
 
 from traindeck.store import open_store
 
@@ -238,24 +236,9 @@ def expected(step_count: int, i: int) -> dict[str, np.ndarray[Any, Any]]:
     return {"loss": loss, "acc": (steps * 7 + i) / 3.0}
 
 
-def checksum(a: np.ndarray[Any, Any]) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
+checksum = series_checksum
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_network_cut_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None:
@@ -263,27 +246,11 @@ def test_network_cut_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None
     print(f"network-cut seed {seed}")
     rng = random.Random(seed)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     srv_dir = tmp_path / "srv"
     log = tmp_path / "server.log"
-    code = ("import sys; from traindeck.server import Settings, serve; "
-            "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2])))")
 
     def start() -> subprocess.Popen[bytes]:
-        with log.open("ab") as sink:
-            proc = subprocess.Popen([sys.executable, "-c", code, str(srv_dir), str(port)],
-                                    stdout=subprocess.DEVNULL, stderr=sink)
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()}")
-            try:
-                return httpx.get(url + "/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 30, "server up")
-        return proc
+        return start_server(srv_dir, port, log)
 
     servers = [start()]
 

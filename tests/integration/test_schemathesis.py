@@ -13,10 +13,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks as st_checks
 from schemathesis.generation import GenerationMode
+from support import free_port, wait_for
 
 from traindeck.store import open_store
 
@@ -48,20 +47,6 @@ CHECKS = [
 UNKNOWN = "no-such-object"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def seed(folder: Path, *, tokens: bool) -> dict[str, str]:
