@@ -144,8 +144,8 @@ def test_two_processes_write_one_file(tmp_path: Path) -> None:
     ]
     time.sleep(0.3)  # let both interpreters start, then release them together
     go.touch()
-    for p in procs:
-        _, err = p.communicate(timeout=120)
+    errors = [p.communicate(timeout=120)[1] for p in procs]  # reap both before asserting
+    for p, err in zip(procs, errors, strict=True):
         assert p.returncode == 0, err.decode()
     with SQLiteStore(path) as store:
         assert store.schema_version() == SCHEMA_VERSION

@@ -162,7 +162,19 @@ class SQLiteStore(CheckpointRows, TokenRows):
             check_same_thread=False,
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}")
+        # Switching a new file to WAL needs a moment alone with it, and SQLite does not
+        # always wait for that on its own: two processes opening a fresh file at once (the
+        # demo's runs) could fail with "database is locked". Wait as a writer would.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                conn.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                time.sleep(0.01)
         conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA temp_store = MEMORY")
