@@ -10,7 +10,6 @@ generous timeouts); nothing asserts on timing.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
 import os
@@ -30,11 +29,6 @@ from support import free_port
 
 from traindeck.store import open_store
 
-CHROMIUM = Path(os.environ.get("TRAINDECK_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 TRAIN_CHILD = Path(__file__).parents[1] / "integration" / "scripts" / "train_child.py"
 #: Milliseconds: generous, for slow CI machines (the page usually takes well under 1 s).
 WAIT = 60_000
@@ -42,30 +36,7 @@ WAIT = 60_000
 pytestmark = pytest.mark.slow
 
 
-def missing() -> str | None:
-    """Why this test cannot run here, or ``None``."""
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install playwright; never `playwright install`)"
-    if not CHROMIUM.exists():
-        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    return None
 
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("TRAINDECK_REQUIRE_ALL") == "1":
-            pytest.fail(f"{reason}; TRAINDECK_REQUIRE_ALL=1 requires it", pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 

@@ -18,48 +18,20 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from support import free_port, series_checksum, start_server, wait_for
+from remote_load import finish_and_check, start_trainer
+from support import free_port, start_server
 
-from traindeck.store import open_store
-
-RUNS = 3
-KEYS = ("loss", "acc")
-STEPS = 33_334  # 3 runs x 2 keys x 33,334 steps = 200,004 points
 #: Cuts of each kind (at random moments, in random order).
 HALF_CUTS = 5
 DROPPED_ANSWERS = 4
 #: The smallest body (bytes) of the upload during which the server is SIGKILLed.
 LARGE = 150_000
-CHILD = r'''
-import math, os, sys, time
-import traindeck as td
-
-steps, release = int(sys.argv[1]), sys.argv[2]
-runs = [td.init(project="cut", name=f"cut-{i}", heartbeat_interval=0.5,
-                heartbeat_timeout=120.0, system_interval=None) for i in range(3)]
-print("READY", " ".join(r.id for r in runs), flush=True)
-for step in range(steps):
-    for i, run in enumerate(runs):
-        run.log({"loss": math.sin(step * 0.001 + i) if step % 997 else math.nan,
-                 "acc": (step * 7 + i) / 3.0}, step=step)
-    if step % 100 == 99:
-        time.sleep(0.12)  # about 40 s of "training"
-deadline = time.monotonic() + 300
-while not os.path.exists(release) and time.monotonic() < deadline:
-    time.sleep(0.05)  # the test is still cutting
-for run in runs:
-    run.finish()
-print("DONE", flush=True)
-'''
 
 
 class Cut(Exception):
@@ -229,18 +201,6 @@ class CutProxy:
                     self.fired.set()
 
 
-def expected(step_count: int, i: int) -> dict[str, np.ndarray[Any, Any]]:
-    steps = np.arange(step_count)
-    loss = np.sin(steps * 0.001 + i)
-    loss[steps % 997 == 0] = np.nan
-    return {"loss": loss, "acc": (steps * 7 + i) / 3.0}
-
-
-checksum = series_checksum
-
-
-
-
 def test_network_cut_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None:
     seed = int(os.environ.get("TRAINDECK_CHAOS_SEED") or random.randrange(2**32))
     print(f"network-cut seed {seed}")
@@ -261,21 +221,9 @@ def test_network_cut_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None
     proxy = CutProxy(port, random.Random(rng.random()))
     proxy.on_kill = kill
     proxy.start()
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    err_path = tmp_path / "child.err"
-    release = tmp_path / "release"
-    with err_path.open("w") as err:
-        child = subprocess.Popen(
-            [sys.executable, str(script), str(STEPS), str(release)], stdout=subprocess.PIPE,
-            stderr=err, text=True,
-            env={**os.environ, "TRAINDECK_URL": f"http://127.0.0.1:{proxy.port}",
-                 "TRAINDECK_DIR": str(tmp_path / "client")})
+    via_proxy = f"http://127.0.0.1:{proxy.port}"
+    child, run_ids, err_path, release = start_trainer(tmp_path, via_proxy, "cut", 0.12)
     try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        assert line.startswith("READY"), line
-        run_ids = line.split()[1:]
         plan = ["half"] * HALF_CUTS + ["drop"] * DROPPED_ANSWERS
         rng.shuffle(plan)
         plan.insert(rng.randrange(1, 4), "kill")  # early: the script is still logging
@@ -295,24 +243,7 @@ def test_network_cut_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None
                 assert proxy.fired.wait(60), f"no upload came to cut ({mode})"
         assert proxy.done == {"half": HALF_CUTS, "drop": DROPPED_ANSWERS, "kill": 1}, \
             proxy.done
-        release.touch()
-        out, _ = child.communicate(timeout=180)
-        assert child.returncode == 0, err_path.read_text()
-        assert "DONE" in out
-        with open_store(srv_dir) as store:
-            for i, run_id in enumerate(run_ids):
-                wait_for(lambda run_id=run_id: store.get_run(run_id).status == "completed",
-                         30, f"run {run_id} completed")
-                want = expected(STEPS, i)
-                counts = {s.key: s.count for s in store.metric_keys(run_id)}
-                assert counts == {k: STEPS for k in KEYS}, (run_id, counts)
-                for key in KEYS:
-                    pts = store.read_points(run_id, key)
-                    assert np.array_equal(pts.steps, np.arange(STEPS)), (run_id, key)
-                    assert checksum(pts.values) == checksum(want[key]), (run_id, key)
-        for run_id in run_ids:
-            spool = tmp_path / "client" / "runs" / run_id / "spool"
-            assert not list(spool.glob("*.seg")), f"{run_id}: batches left in the spool"
+        finish_and_check(tmp_path, child, err_path, release, srv_dir, run_ids)
     finally:
         if child.poll() is None:
             child.kill()
