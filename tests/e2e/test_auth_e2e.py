@@ -1,4 +1,4 @@
-"""Logging in to the built-in dashboard in a real browser (Debian's Chromium, headless, via
+"""Logging in to the dashboard in a real browser (Debian's Chromium, headless, via
 Playwright) against ``traindeck serve`` in a subprocess whose store holds a token.
 
 Skipped without playwright or Chromium unless ``TRAINDECK_REQUIRE_ALL=1``.
@@ -69,8 +69,8 @@ def test_login_page_cookie_and_live_dashboard(chromium: Any, tmp_path: Path) -> 
         page.click("button[type=submit]")
         expect(page).to_have_url(url + "/")
         expect(page).to_have_title("traindeck")
-        expect(page.locator(f'#runs li[data-id="{run.id}"]')).to_be_visible(timeout=WAIT)
-        expect(page.locator("#conn")).to_have_text("● live", timeout=WAIT)  # /ws let in
+        expect(page.locator(f'[data-run-id="{run.id}"]')).to_be_visible(timeout=WAIT)
+        expect(page.get_by_test_id("conn")).to_contain_text("live", timeout=WAIT)  # /ws let in
         cookies = {c["name"]: c for c in page.context.cookies()}
         cookie = cookies["traindeck_session"]
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"

@@ -117,4 +117,33 @@ async def test_the_built_dashboard_replaces_the_page(tmp_path: Path, store: SQLi
                                      base_url="http://t") as c:
             r = await c.get("/")
             assert r.text == "<html>spa</html>"
-            assert "content-security-policy" not in r.headers
+            assert "script-src 'self';" in r.headers["content-security-policy"]
+            assert r.headers["cache-control"] == "no-cache"
+
+
+async def test_built_assets_are_gzipped_cached_and_contained(tmp_path: Path,
+                                                             store: SQLiteStore) -> None:
+    web = tmp_path / "web"
+    (web / "assets").mkdir(parents=True)
+    (web / "index.html").write_text("<html>spa</html>")
+    script = "console.log('dashboard');\n" * 200
+    (web / "assets" / "index-abc123.js").write_text(script)
+    (tmp_path / "secret.txt").write_text("do not serve")
+    app = create_app(Settings(dir=store.path, web_dir=web), store=store)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as c:
+            r = await c.get("/assets/index-abc123.js", headers={"accept-encoding": "gzip"})
+            assert r.status_code == 200
+            assert r.headers["content-encoding"] == "gzip"
+            assert "immutable" in r.headers["cache-control"]
+            assert r.text == script  # httpx decompresses
+            assert int(r.headers["content-length"]) < len(script) / 5
+            plain = await c.get("/assets/index-abc123.js", headers={"accept-encoding": "identity"})
+            assert "content-encoding" not in plain.headers and plain.text == script
+            # client routes get the page; nothing outside web_dir is reachable
+            assert (await c.get("/runs/abc")).text == "<html>spa</html>"
+            for bad in ("/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt"):
+                r = await c.get(bad)
+                assert "do not serve" not in r.text, bad
+            assert (await c.get("/api/nope")).status_code == 404

@@ -2,7 +2,10 @@
 
 When ``<web_dir>/index.html`` exists (``npm run build`` writes it), files under ``web_dir``
 are served as they are and any other path that is not ``/api/…`` gets ``index.html`` (the
-client routes it). Until then ``/`` serves :data:`FALLBACK_PAGE`, a live mini-dashboard
+client routes it). Vite names the files under ``assets/`` by their content hash, so those
+are cached for a year (``immutable``) and sent gzipped to clients that accept it (compressed
+once, kept in memory); ``index.html`` is always revalidated. Every page of the app gets
+:data:`APP_CSP`. Until then ``/`` serves :data:`FALLBACK_PAGE`, a live mini-dashboard
 with no dependencies and no build step: the run list, charts of the selected run, its
 system gauges, command buttons and event log, kept current over ``/ws``. Its script and
 style sheet are the files of :data:`ASSETS` (``assets/`` beside this module, shipped in the
@@ -40,6 +43,15 @@ FALLBACK_CSP: Final = (
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _HEADERS: Final = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
+#: The React app: its own scripts only; inline *style attributes* are allowed because
+#: uPlot and React position elements with them (no inline scripts, nothing off-site).
+APP_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_IMMUTABLE: Final = "public, max-age=31536000, immutable"
+_COMPRESSIBLE: Final = (".js", ".css", ".html", ".svg", ".json", ".map", ".txt")
 
 FALLBACK_PAGE: Final = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>traindeck</title>
@@ -73,6 +85,27 @@ traindeck.init(), or run <b>traindeck demo</b></div></nav>
 RESERVED: Final = ("api", "ws", "health", "docs", "redoc", "openapi.json")
 
 
+@functools.lru_cache(maxsize=256)
+def _gzipped(path: Path, mtime_ns: int, size: int) -> bytes:
+    """A built file, gzipped (cached by path, mtime and size: a rebuild is picked up)."""
+    return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+
+
+def _app_file(path: Path, request: Request, root: Path) -> Response:
+    immutable = path.parent == root / "assets"
+    headers = {"x-content-type-options": "nosniff",
+               "cache-control": _IMMUTABLE if immutable else "no-cache"}
+    if path.suffix in (".html",):
+        headers["content-security-policy"] = APP_CSP
+    if path.suffix in _COMPRESSIBLE and "gzip" in request.headers.get("accept-encoding", ""):
+        st = path.stat()
+        media_type = FileResponse(path).media_type
+        return Response(_gzipped(path, st.st_mtime_ns, st.st_size), media_type=media_type,
+                        headers={**headers, "content-encoding": "gzip",
+                                 "vary": "accept-encoding"})
+    return FileResponse(path, headers=headers)
+
+
 @functools.cache
 def asset(name: str) -> tuple[bytes, bytes, str]:
     """A file of :data:`ASSETS`: its bytes, gzipped bytes and ETag (read once)."""
@@ -99,7 +132,7 @@ def install(app: FastAPI, web_dir: Path) -> None:
         return Response(data, media_type=media_type, headers=headers)
 
     @app.get("/{path:path}", include_in_schema=False)
-    def dashboard(path: str) -> Response:
+    def dashboard(path: str, request: Request) -> Response:
         if path.split("/", 1)[0] in RESERVED:
             raise HTTPException(404, f"no route /{path}")
         index = root / "index.html"
@@ -107,8 +140,8 @@ def install(app: FastAPI, web_dir: Path) -> None:
             if path:
                 candidate = (root / path).resolve()
                 if candidate.is_relative_to(root) and candidate.is_file():
-                    return FileResponse(candidate)
-            return FileResponse(index, headers={"cache-control": "no-cache"})
+                    return _app_file(candidate, request, root)
+            return _app_file(index, request, root)
         if path == "":
             return HTMLResponse(FALLBACK_PAGE, headers={
                 **_HEADERS, "content-security-policy": FALLBACK_CSP,
