@@ -1,0 +1,271 @@
+"""The dashboard in a real browser against ``traindeck demo``: a real server and two real
+training scripts (examples/numpy_mlp.py) in child processes.
+
+Every test opens its own page and fails on any browser console error or page error. The
+README's screenshot is taken here (``TRAINDECK_UPDATE_SCREENSHOTS=1`` writes it to
+docs/img/dashboard.png).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 60_000
+pytestmark = pytest.mark.slow
+
+
+class Demo:
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
+        self.folder = folder
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = httpx.get(self.url + path, params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def runs(self) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self.get("/api/runs", order="asc")["runs"]
+        return runs
+
+    def last_step(self, run_id: str, key: str = "loss") -> int:
+        keys = self.get(f"/api/runs/{run_id}/metrics")["metrics"]
+        return max((k["last_step"] or -1 for k in keys if k["key"] == key), default=-1)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    if not (ROOT / "src" / "traindeck" / "web" / "index.html").is_file():
+        pytest.fail("the dashboard is not built (cd web && npm ci && npm run build)")
+    folder = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    log = (folder / "demo.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "traindeck.cli", "demo", "--port", str(port), "--dir",
+         str(folder / "demo"), "--runs", "2", "--steps", "1000000", "--rate", "60"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    demo = Demo(f"http://127.0.0.1:{port}", folder / "demo")
+
+    def ready() -> bool:
+        assert proc.poll() is None, (folder / "demo.log").read_text()
+        try:
+            runs = demo.runs()
+        except httpx.HTTPError:
+            return False
+        return len(runs) == 2 and all(demo.last_step(r["id"]) > 20 for r in runs)
+
+    try:
+        wait_for(ready, 120, "two demo runs logging")
+        yield demo
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def page(chromium: Any, demo: Demo) -> Iterator[Any]:
+    ctx = chromium.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    pg = ctx.new_page()
+    problems: list[str] = []
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}")
+          if m.type in ("error", "warning") else None)
+    pg.set_default_timeout(WAIT)
+    yield pg
+    ctx.close()
+    assert problems == [], problems
+
+
+def chart(page: Any, panel: str = "chartA") -> Any:
+    return page.locator(f'[data-panel="{panel}"] [data-testid="chart"]')
+
+
+def chart_step(page: Any, panel: str = "chartA") -> int:
+    value = chart(page, panel).get_attribute("data-last-step")
+    return int(value) if value not in (None, "") else -1
+
+
+def open_run(page: Any, demo: Demo, run_id: str) -> None:
+    page.goto(f"{demo.url}/?run={run_id}")
+    page.locator(f'[data-run-id="{run_id}"]').wait_for()
+    page.wait_for_function(
+        "id => document.querySelector('[data-panel=\"chartA\"] [data-testid=\"chart\"]')"
+        "?.dataset.runs === id", arg=run_id)
+
+
+def test_runs_appear_live_and_the_chart_grows(page: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(demo.url + "/")
+    expect(page.get_by_test_id("conn")).to_contain_text("live")
+    for run in demo.runs():
+        row = page.locator(f'[data-run-id="{run["id"]}"]')
+        expect(row).to_contain_text(run["name"])
+        expect(row).to_contain_text("● RUNNING")
+    first = demo.runs()[0]
+    page.locator(f'[data-run-id="{first["id"]}"]').click()
+    expect(chart(page)).to_have_attribute("data-runs", first["id"])
+    wait_for(lambda: chart_step(page) >= 0, 60, "points drawn")
+    before = chart_step(page)
+    # pushed, not re-read: the chart gains steps while the script logs
+    wait_for(lambda: chart_step(page) >= before + 30, 60, "the chart to gain points")
+    assert int(chart(page).get_attribute("data-points") or 0) > 0
+
+
+def test_validate_runs_the_handler_and_its_result_shows(page: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    run = demo.runs()[0]
+    open_run(page, demo, run["id"])
+    page.locator('button[data-command="validate"]').click()
+    state = page.locator('[data-command-state="validate"]')
+    expect(state).to_contain_text("done")
+    expect(state).to_contain_text("val_acc")
+    expect(page.locator('[data-testid="event"]', has_text="val_acc").first).to_be_visible()
+    commands = demo.get(f"/api/runs/{run['id']}/commands")["commands"]
+    done = [c for c in commands if c["name"] == "validate" and c["status"] == "done"]
+    assert done and 0.0 <= done[-1]["result"]["val_acc"] <= 1.0
+
+
+def test_pause_stops_the_steps_and_resume_restarts_them(page: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    run = demo.runs()[1]
+    open_run(page, demo, run["id"])
+    row = page.locator(f'[data-run-id="{run["id"]}"]')
+    page.locator('button[data-command="pause"]').click()
+    expect(page.locator('[data-command-state="pause"]')).to_contain_text("done")
+    expect(row).to_have_attribute("data-status", "paused")
+    expect(row).to_contain_text("PAUSED")
+
+    def settled() -> int | None:  # the chart stops moving once in-flight points are drawn
+        a = chart_step(page)
+        time.sleep(1.0)
+        b = chart_step(page)
+        return b if a == b and b >= 0 else None
+
+    paused_at = wait_for(settled, 30, "the step count to stop")
+    time.sleep(1.5)
+    assert chart_step(page) == paused_at
+    assert demo.last_step(run["id"]) == paused_at  # the script really stopped logging
+
+    page.locator('button[data-command="resume"]').click()
+    expect(row).to_have_attribute("data-status", "running")
+    wait_for(lambda: chart_step(page) > paused_at + 10, 60, "steps to restart")
+
+
+def test_a_checkpoint_downloads(page: Any, demo: Demo, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    run = demo.runs()[0]
+    open_run(page, demo, run["id"])
+    page.locator('button[data-command="checkpoint"]').click()
+    expect(page.locator('[data-command-state="checkpoint"]')).to_contain_text("done")
+    rows = page.locator('[data-panel="checkpoints"] [data-testid="checkpoint-row"]')
+    expect(rows.first).to_be_visible()
+    with page.expect_download() as info:
+        rows.first.locator('[data-testid="ckpt-download"]').click()
+    download = info.value
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+    ckpts = demo.get(f"/api/runs/{run['id']}/checkpoints")["checkpoints"]
+    by_name = {Path(c["path"]).name: c for c in ckpts}
+    assert target.name in by_name, (target.name, list(by_name))
+    expected = Path(by_name[target.name]["path"]).read_bytes()
+    assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(expected).digest()
+
+
+def test_two_runs_compare(page: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    a, b = demo.runs()
+    page.goto(demo.url + "/")
+    for run in (a, b):
+        page.locator(f'[data-run-id="{run["id"]}"] [data-testid="compare-toggle"]').click()
+    expect(chart(page)).to_have_attribute("data-runs", f"{a['id']},{b['id']}")
+    legend = page.locator('[data-panel="chartA"] [data-testid="chart-legend"]')
+    for run in (a, b):
+        expect(legend.locator(f'[data-legend-run="{run["id"]}"]')).to_contain_text(run["name"])
+    diff = page.get_by_test_id("config-diff")
+    lr_row = diff.locator("tr", has_text="lr").first
+    expect(lr_row).to_contain_text(str(a["config"]["lr"]))
+    expect(lr_row).to_contain_text(str(b["config"]["lr"]))
+
+
+def test_keyboard_help_palette_and_run_navigation(page: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    a, b = demo.runs()
+    page.goto(demo.url + "/")
+    page.locator(f'[data-run-id="{a["id"]}"]').wait_for()
+    page.locator("body").press("?")
+    expect(page.get_by_test_id("help")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("help")).to_be_hidden()
+    # "/" filters, Enter opens the match
+    page.keyboard.press("/")
+    page.keyboard.type(b["name"])
+    page.keyboard.press("Enter")
+    expect(chart(page)).to_have_attribute("data-runs", b["id"])
+    expect(page.locator('[data-run-id]')).to_have_count(1)
+    # the palette reaches the run's commands
+    page.keyboard.press("Escape")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+k")
+    palette = page.get_by_test_id("palette")
+    expect(palette).to_be_visible()
+    palette.locator("input").fill("sample")
+    page.keyboard.press("Enter")
+    expect(page.locator('[data-command-state="sample"]')).to_contain_text("done")
+
+
+def test_phone_width_stacks_the_panels(chromium: Any, demo: Demo) -> None:
+    ctx = chromium.new_context(viewport={"width": 390, "height": 844})
+    try:
+        pg = ctx.new_page()
+        pg.goto(demo.url + "/")
+        pg.locator("[data-run-id]").first.wait_for(timeout=WAIT)
+        boxes = [pg.locator(f'section[data-panel="{p}"]').bounding_box()
+                 for p in ("runs", "system", "events", "chartA")]
+        assert all(box is not None for box in boxes)
+        for box in boxes:
+            assert box is not None and box["width"] > 300  # full width, one column
+        tops = [box["y"] for box in boxes if box is not None]
+        assert tops == sorted(tops) and len(set(tops)) == len(tops)  # stacked
+    finally:
+        ctx.close()
+
+
+def test_readme_screenshot_of_the_demo(page: Any, demo: Demo, tmp_path: Path) -> None:
+    a, b = demo.runs()
+    open_run(page, demo, a["id"])
+    page.locator('button[data-command="validate"]').click()
+    page.locator('[data-command-state="validate"]', has_text="done").wait_for()
+    wait_for(lambda: chart_step(page, "chartB") >= 0, 60, "chart B drawn")
+    page.wait_for_timeout(1500)  # a few more live points and a system sample on screen
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot))
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000  # not a blank page
+    if os.environ.get("TRAINDECK_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, ROOT / "docs" / "img" / "dashboard.png")
