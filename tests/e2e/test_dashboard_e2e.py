@@ -257,7 +257,7 @@ def test_phone_width_stacks_the_panels(chromium: Any, demo: Demo) -> None:
 
 
 def test_readme_screenshot_of_the_demo(page: Any, demo: Demo, tmp_path: Path) -> None:
-    a, b = demo.runs()
+    a = demo.runs()[0]
     open_run(page, demo, a["id"])
     page.locator('button[data-command="validate"]').click()
     page.locator('[data-command-state="validate"]', has_text="done").wait_for()
