@@ -1,0 +1,375 @@
+// The chart's data model, free of the DOM: per (run, key) a series of exact buckets in
+// plain number columns (no object per point), filled from the server's bucket reads and
+// grown by live points; adjacent buckets are merged pairwise (exactly) when the series
+// grows past twice its target. Non-finite values are never dropped: min/max/mean cover the
+// finite values (NaN where a bucket has none) and nan/pinf/ninf count the others.
+import { toNumber, type BucketColumns } from "../api/client";
+
+export type Axis = "step" | "time";
+
+/** One series as columns; index i is bucket i, in x order. */
+export class BucketSeries {
+  s0: number[] = [];
+  s1: number[] = [];
+  t0: number[] = [];
+  t1: number[] = [];
+  min: number[] = [];
+  max: number[] = [];
+  mean: number[] = [];
+  last: number[] = [];
+  count: number[] = [];
+  nan: number[] = [];
+  pinf: number[] = [];
+  ninf: number[] = [];
+  /** Width (in x units) a bucket may span before a live point starts a new one. */
+  width = 0;
+
+  constructor(
+    readonly axis: Axis = "step",
+    /** About how many buckets the chart wants; merging keeps at most 2× this. */
+    readonly target = 1000,
+  ) {}
+
+  get length(): number {
+    return this.s0.length;
+  }
+
+  /** Largest step held (-Infinity when empty). */
+  get lastStep(): number {
+    const n = this.s1.length;
+    return n ? this.s1[n - 1]! : Number.NEGATIVE_INFINITY;
+  }
+
+  /** Points the buckets cover. */
+  get points(): number {
+    let n = 0;
+    for (const c of this.count) n += c;
+    return n;
+  }
+
+  x0(i: number): number {
+    return this.axis === "step" ? this.s0[i]! : this.t0[i]!;
+  }
+
+  x1(i: number): number {
+    return this.axis === "step" ? this.s1[i]! : this.t1[i]!;
+  }
+
+  /** Where a bucket is drawn: the middle of its x span. */
+  xMid(i: number): number {
+    return (this.x0(i) + this.x1(i)) / 2;
+  }
+
+  /** A series from the server's columns (replacing what was held). */
+  static fromColumns(c: BucketColumns | null | undefined, axis: Axis = "step", target = 1000): BucketSeries {
+    const s = new BucketSeries(axis, target);
+    if (c) s.load(c);
+    return s;
+  }
+
+  load(c: BucketColumns): void {
+    const n = c.first_step.length;
+    this.s0 = c.first_step.slice();
+    this.s1 = c.last_step.slice();
+    this.t0 = c.first_time.slice();
+    this.t1 = c.last_time.slice();
+    this.count = c.count.slice();
+    this.nan = c.nan.slice();
+    this.pinf = c.pinf.slice();
+    this.ninf = c.ninf.slice();
+    this.min = new Array<number>(n);
+    this.max = new Array<number>(n);
+    this.mean = new Array<number>(n);
+    this.last = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      this.min[i] = c.min[i] ?? Number.NaN;
+      this.max[i] = c.max[i] ?? Number.NaN;
+      this.mean[i] = c.mean[i] ?? Number.NaN;
+      this.last[i] = toNumber(c.last[i]) ?? Number.NaN;
+    }
+    this.resetWidth();
+  }
+
+  /** The span of the held x range divided among the target buckets. */
+  resetWidth(): void {
+    const n = this.length;
+    this.width = n ? Math.max(0, (this.x1(n - 1) - this.x0(0)) / this.target) : 0;
+  }
+
+  /**
+   * Add one live point. A point at a step already held is ignored (dedupe); one beyond the
+   * last bucket extends it while it stays within `width`, else starts a new bucket.
+   * Returns false when the point was a duplicate.
+   */
+  append(step: number, time: number, value: number): boolean {
+    if (step <= this.lastStep) return false;
+    const n = this.length;
+    const x = this.axis === "step" ? step : time;
+    const finite = Number.isFinite(value);
+    if (n && x - this.x0(n - 1) < this.width) {
+      const i = n - 1;
+      this.s1[i] = step;
+      this.t1[i] = time;
+      if (finite) {
+        const fin = this.finiteCount(i);
+        this.mean[i] = fin ? (this.mean[i]! * fin + value) / (fin + 1) : value;
+        this.min[i] = fin ? Math.min(this.min[i]!, value) : value;
+        this.max[i] = fin ? Math.max(this.max[i]!, value) : value;
+      } else if (Number.isNaN(value)) this.nan[i]! += 1;
+      else if (value > 0) this.pinf[i]! += 1;
+      else this.ninf[i]! += 1;
+      this.count[i]! += 1;
+      this.last[i] = value;
+    } else {
+      this.s0.push(step);
+      this.s1.push(step);
+      this.t0.push(time);
+      this.t1.push(time);
+      this.count.push(1);
+      this.min.push(finite ? value : Number.NaN);
+      this.max.push(finite ? value : Number.NaN);
+      this.mean.push(finite ? value : Number.NaN);
+      this.last.push(value);
+      this.nan.push(Number.isNaN(value) ? 1 : 0);
+      this.pinf.push(value === Number.POSITIVE_INFINITY ? 1 : 0);
+      this.ninf.push(value === Number.NEGATIVE_INFINITY ? 1 : 0);
+    }
+    if (this.length > 2 * this.target) this.mergePairs();
+    return true;
+  }
+
+  /** Finite values in bucket i. */
+  finiteCount(i: number): number {
+    return this.count[i]! - this.nan[i]! - this.pinf[i]! - this.ninf[i]!;
+  }
+
+  /**
+   * Merge adjacent pairs (0+1, 2+3, …; an odd last bucket stays as is), exactly: min of
+   * mins, max of maxes, mean weighted by finite counts, last of the later, counts summed.
+   */
+  mergePairs(): void {
+    const n = this.length;
+    let w = 0;
+    for (let i = 0; i < n; i += 2, w++) {
+      if (i + 1 >= n) {
+        this.copy(i, w);
+        continue;
+      }
+      const j = i + 1;
+      const fa = this.finiteCount(i);
+      const fb = this.finiteCount(j);
+      const mean =
+        fa + fb === 0
+          ? Number.NaN
+          : fa === 0
+            ? this.mean[j]!
+            : fb === 0
+              ? this.mean[i]!
+              : (this.mean[i]! * fa + this.mean[j]! * fb) / (fa + fb);
+      const min = fa === 0 ? this.min[j]! : fb === 0 ? this.min[i]! : Math.min(this.min[i]!, this.min[j]!);
+      const max = fa === 0 ? this.max[j]! : fb === 0 ? this.max[i]! : Math.max(this.max[i]!, this.max[j]!);
+      this.s0[w] = this.s0[i]!;
+      this.t0[w] = this.t0[i]!;
+      this.s1[w] = this.s1[j]!;
+      this.t1[w] = this.t1[j]!;
+      this.min[w] = min;
+      this.max[w] = max;
+      this.mean[w] = mean;
+      this.last[w] = this.last[j]!;
+      this.count[w] = this.count[i]! + this.count[j]!;
+      this.nan[w] = this.nan[i]! + this.nan[j]!;
+      this.pinf[w] = this.pinf[i]! + this.pinf[j]!;
+      this.ninf[w] = this.ninf[i]! + this.ninf[j]!;
+    }
+    this.truncate(w);
+    this.width = Math.max(this.width * 2, n ? (this.x1(w - 1) - this.x0(0)) / this.target : 0);
+  }
+
+  private copy(from: number, to: number): void {
+    if (from === to) return;
+    for (const col of this.columns()) col[to] = col[from]!;
+  }
+
+  private truncate(n: number): void {
+    for (const col of this.columns()) col.length = n;
+  }
+
+  private columns(): number[][] {
+    return [this.s0, this.s1, this.t0, this.t1, this.min, this.max, this.mean, this.last,
+      this.count, this.nan, this.pinf, this.ninf];
+  }
+
+  /** Index of the first bucket whose x1 >= x (binary search). */
+  lowerIndex(x: number): number {
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.x1(mid) < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index after the last bucket whose x0 <= x. */
+  upperIndex(x: number): number {
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.x0(mid) <= x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * This series with the buckets of `fine` (a finer read of [lo, hi]) in place of its own
+   * buckets that overlap that window: coarse outside, fine inside.
+   */
+  splice(fine: BucketSeries, lo: number, hi: number): BucketSeries {
+    // room for both without merging the fine part away on the next live point
+    const out = new BucketSeries(this.axis, this.target + fine.length);
+    out.width = this.width;
+    const a = this.lowerIndex(lo); // coarse buckets before a end before the window
+    const b = Math.max(a, this.upperIndex(hi)); // those from b start after it
+    const cols = this.columns();
+    const fcols = fine.columns();
+    const ocols = out.columns();
+    for (let c = 0; c < cols.length; c++) {
+      const src = cols[c]!;
+      const o = ocols[c]!;
+      for (let i = 0; i < a; i++) o.push(src[i]!);
+      for (const v of fcols[c]!) o.push(v);
+      for (let i = b; i < src.length; i++) o.push(src[i]!);
+    }
+    return out;
+  }
+}
+
+/**
+ * Exponential moving average over `values` (TensorBoard's, debiased), skipping non-finite
+ * values: their output is NaN and they do not move the average.
+ */
+export function ema(values: ArrayLike<number>, weight: number, out?: Float64Array): Float64Array {
+  const n = values.length;
+  const res = out && out.length === n ? out : new Float64Array(n);
+  const w = Math.min(Math.max(weight, 0), 0.999);
+  let acc = 0;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) {
+      res[i] = Number.NaN;
+      continue;
+    }
+    acc = acc * w + (1 - w) * v;
+    k += 1;
+    res[i] = w === 0 ? v : acc / (1 - Math.pow(w, k));
+  }
+  return res;
+}
+
+/** Union of several sorted x arrays (ascending, duplicates once). */
+export function unionSorted(xs: ReadonlyArray<ArrayLike<number>>): Float64Array {
+  let total = 0;
+  for (const a of xs) total += a.length;
+  const all = new Float64Array(total);
+  let o = 0;
+  for (const a of xs) for (let i = 0; i < a.length; i++) all[o++] = a[i]!;
+  all.sort();
+  let w = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (w === 0 || all[i] !== all[w - 1]) all[w++] = all[i]!;
+  }
+  return all.slice(0, w);
+}
+
+/** What one run contributes to a drawing: a series plus how to draw it. */
+export interface RunData {
+  runId: string;
+  series: BucketSeries;
+}
+
+export interface BuiltData {
+  /** uPlot's aligned data: x, then per run [smoothed mean, raw mean, min, max]. */
+  data: Array<Array<number | null> | Float64Array>;
+  /** Buckets drawn, all runs. */
+  points: number;
+  /** Largest step drawn (-1: none). */
+  lastStep: number;
+  /** Per run: x of buckets holding NaN, +Inf, -Inf. */
+  marks: Array<{ nan: number[]; pinf: number[]; ninf: number[] }>;
+}
+
+export const SERIES_PER_RUN = 4;
+
+/**
+ * Align the runs' buckets on one x array (uPlot wants that) with nulls where a run has no
+ * bucket; smooth the mean (EMA, weight `smooth`); in log scale leave out values ≤ 0.
+ */
+export function buildData(runs: RunData[], smooth: number, log: boolean): BuiltData {
+  const mids: Float64Array[] = runs.map(({ series: s }) => {
+    const m = new Float64Array(s.length);
+    for (let i = 0; i < s.length; i++) m[i] = s.xMid(i);
+    return m;
+  });
+  const x = unionSorted(mids);
+  const n = x.length;
+  const data: BuiltData["data"] = [x];
+  let points = 0;
+  let lastStep = -1;
+  const marks: BuiltData["marks"] = [];
+  const ok = (v: number): number | null => (Number.isFinite(v) && (!log || v > 0) ? v : null);
+  runs.forEach(({ series: s }, r) => {
+    const mid = mids[r]!;
+    const sm = smooth > 0 ? ema(s.mean, smooth) : null;
+    const cols: Array<Array<number | null>> = [];
+    for (let c = 0; c < SERIES_PER_RUN; c++) cols.push(new Array<number | null>(n).fill(null));
+    const [smoothed, raw, lo, hi] = cols as [
+      Array<number | null>, Array<number | null>, Array<number | null>, Array<number | null>];
+    const mk = { nan: [] as number[], pinf: [] as number[], ninf: [] as number[] };
+    let j = 0;
+    for (let i = 0; i < s.length; i++) {
+      const xi = mid[i]!;
+      while (x[j]! < xi) j++;
+      const mean = ok(s.mean[i]!);
+      raw[j] = mean;
+      smoothed[j] = sm ? ok(sm[i]!) : mean;
+      lo[j] = ok(s.min[i]!);
+      hi[j] = ok(s.max[i]!);
+      if (s.nan[i]) mk.nan.push(xi);
+      if (s.pinf[i]) mk.pinf.push(xi);
+      if (s.ninf[i]) mk.ninf.push(xi);
+    }
+    points += s.length;
+    if (s.length) lastStep = Math.max(lastStep, s.lastStep);
+    data.push(...cols);
+    marks.push(mk);
+  });
+  return { data, points, lastStep, marks };
+}
+
+/** The keys a picker lists: the union, sorted, `sys/` ones only when asked. */
+export function pickerKeys(keys: Iterable<string>, withSys: boolean): string[] {
+  const out = new Set<string>();
+  for (const k of keys) if (withSys || !k.startsWith("sys/")) out.add(k);
+  return [...out].sort();
+}
+
+/** The key a panel shows when the user chose none (or one the runs lack). */
+export function defaultKey(panel: string, keys: string[]): string | null {
+  const nonSys = keys.filter((k) => !k.startsWith("sys/"));
+  const loss = nonSys.includes("loss") ? "loss" : (nonSys.find((k) => k.includes("loss")) ?? null);
+  if (panel === "chartB") {
+    if (nonSys.includes("lr")) return "lr";
+    return nonSys.find((k) => k !== loss) ?? loss;
+  }
+  return loss ?? nonSys[0] ?? null;
+}
+
+/** The key to show: the remembered one when the runs have it (or nothing is known yet). */
+export function chooseKey(panel: string, keys: string[], remembered: string | null): string {
+  if (remembered && (keys.length === 0 || keys.includes(remembered))) return remembered;
+  return defaultKey(panel, keys) ?? remembered ?? (panel === "chartB" ? "lr" : "loss");
+}
