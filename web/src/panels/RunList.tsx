@@ -1,6 +1,172 @@
+// The run list: virtualised rows (fixed height) over the filtered+sorted runs; click
+// focuses a run, the checkbox adds it to the comparison, j/k (keyboard/) walk it.
+import { useCallback, useEffect, useMemo } from "react";
+import type { RunOut } from "../api/client";
+import { StatusBadge } from "../components/StatusBadge";
+import { useNow } from "../components/useNow";
+import { VirtualList } from "../components/VirtualList";
+import { focusRun, toggleCompare, useApp } from "../state/app";
+import "./RunList.css";
+import {
+  clickSort,
+  duration,
+  fmtDuration,
+  runListUi,
+  summaryValue,
+  useRunListUi,
+  viewOf,
+  type SortKey,
+} from "./RunListModel";
 import type { PanelProps } from "./types";
 
-// Placeholder: to be built.
-export function RunListPanel(props: PanelProps) {
-  return <div className="muted">{props.id}: not built yet</div>;
+const ROW = 18;
+let painted = false;
+
+const COLUMNS: Array<{ label: string; sort?: SortKey; title?: string; cls?: string }> = [
+  { label: "" },
+  { label: "STATUS", sort: "status" },
+  { label: "NAME", sort: "name" },
+  { label: "PROJECT" },
+  { label: "AGE", sort: "created", title: "since created", cls: "num" },
+  { label: "DUR", sort: "duration", title: "run time", cls: "num" },
+  { label: "LOSS", title: "a key summary value", cls: "num" },
+];
+
+export function RunListPanel(_props: PanelProps) {
+  const runs = useApp((s) => s.runs);
+  const loaded = useApp((s) => s.loaded);
+  const total = useApp((s) => s.total);
+  const focused = useApp((s) => s.focused);
+  const compare = useApp((s) => s.compare);
+  const ui = useRunListUi((s) => s);
+  const now = useNow(1000) / 1000;
+  const view = viewOf(runs, ui);
+  const compareSet = useMemo(() => new Set(compare), [compare]);
+  const focusIndex = useMemo(() => (focused ? view.findIndex((r) => r.id === focused) : -1), [view, focused]);
+
+  useEffect(() => {
+    if (!painted && view.length > 0) {
+      painted = true;
+      performance.mark("td:runs-painted");
+    }
+  }, [view.length]);
+
+  const renderRow = useCallback(
+    (i: number) => {
+      const r = view[i]!;
+      return <Row key={r.id} run={r} focused={r.id === focused} compared={compareSet.has(r.id)} now={now} />;
+    },
+    [view, focused, compareSet, now],
+  );
+
+  return (
+    <div className="rl">
+      <div className="rl-bar">
+        <input
+          data-testid="run-filter"
+          placeholder="/ filter: name, id, project, tag, status"
+          value={ui.filter}
+          spellCheck={false}
+          onChange={(e) => runListUi.set({ filter: e.target.value })}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && view.length) {
+              focusRun(focusIndex >= 0 ? view[focusIndex]!.id : view[0]!.id);
+              e.currentTarget.blur();
+            } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+              e.preventDefault();
+              e.currentTarget.blur();
+            }
+          }}
+        />
+        <span className="rl-n">
+          {view.length === runs.size ? runs.size : `${view.length}/${runs.size}`}
+          {loaded && total > runs.size ? ` of ${total}` : ""}
+        </span>
+      </div>
+      <div className="rl-grid rl-head" role="row">
+        {COLUMNS.map((c, i) =>
+          c.sort ? (
+            <span
+              key={i}
+              role="button"
+              title={`sort by ${c.title ?? c.label.toLowerCase()}`}
+              className={`${c.cls ?? ""} ${ui.sort === c.sort ? "rl-sorted" : ""}`}
+              onClick={() => runListUi.set((s) => clickSort(s, c.sort!))}
+            >
+              {c.label}
+              {ui.sort === c.sort ? (ui.desc ? "▼" : "▲") : ""}
+            </span>
+          ) : (
+            <span key={i} className={c.cls} title={c.title}>
+              {c.label}
+            </span>
+          ),
+        )}
+      </div>
+      <div className="rl-body">
+        <VirtualList
+          count={view.length}
+          rowHeight={ROW}
+          renderRow={renderRow}
+          scrollToIndex={focusIndex}
+          empty={
+            <div className="rl-empty">
+              {!loaded ? (
+                "loading runs…"
+              ) : runs.size === 0 ? (
+                <>
+                  no runs yet — run <code>traindeck demo</code> or call <code>traindeck.init()</code> in a script
+                </>
+              ) : (
+                "no run matches the filter"
+              )}
+            </div>
+          }
+        />
+      </div>
+    </div>
+  );
+}
+
+function ago(sec: number): string {
+  return fmtDuration(sec).replace(/(\d+[a-z]).*/, "$1");
+}
+
+function Row({ run, focused, compared, now }: { run: RunOut; focused: boolean; compared: boolean; now: number }) {
+  const sv = summaryValue(run);
+  return (
+    <div
+      className={`rl-grid rl-row ${focused ? "rl-focus" : ""} ${compared ? "rl-cmp" : ""}`}
+      role="row"
+      aria-selected={focused}
+      data-run-id={run.id}
+      data-status={run.status}
+      onClick={() => focusRun(run.id)}
+    >
+      <span>
+        <input
+          type="checkbox"
+          data-testid="compare-toggle"
+          checked={compared}
+          title="compare"
+          onClick={(e) => e.stopPropagation()}
+          onChange={() => toggleCompare(run.id)}
+        />
+      </span>
+      <StatusBadge status={run.status} />
+      <span className="rl-name" title={`${run.name} (${run.id})${run.tags.length ? ` [${run.tags.join(", ")}]` : ""}`}>
+        {run.name}
+      </span>
+      <span className="dim" title={run.project}>
+        {run.project}
+      </span>
+      <span className="num dim" title={new Date(run.created_at * 1000).toLocaleString()}>
+        {ago(now - run.created_at)}
+      </span>
+      <span className="num">{fmtDuration(duration(run, now))}</span>
+      <span className="num" title={sv ? sv.key : ""}>
+        {sv ? sv.value : ""}
+      </span>
+    </div>
+  );
 }

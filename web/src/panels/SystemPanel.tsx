@@ -1,6 +1,200 @@
+// System metrics: the open run's sys/* series as sparklines with current values (REST
+// history, then live metric_update points), or the server host when no run is open.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { api, type SystemStatus } from "../api/client";
+import { Sparkline } from "../components/Sparkline";
+import { live, useApp } from "../state/app";
+import "./SystemPanel.css";
+import {
+  MAX_POINTS,
+  appendPoints,
+  fmtBytes,
+  fmtSys,
+  fromBuckets,
+  lastValue,
+  sortSysKeys,
+  sysMeta,
+  type SysSeries,
+} from "./SystemPanelModel";
 import type { PanelProps } from "./types";
 
-// Placeholder: to be built.
-export function SystemPanel(props: PanelProps) {
-  return <div className="muted">{props.id}: not built yet</div>;
+export function SystemPanel(_props: PanelProps) {
+  const focused = useApp((s) => s.focused);
+  const run = useApp((s) => (s.focused ? s.runs.get(s.focused) : undefined));
+  return (
+    <div className="sys">
+      {focused ? <RunSystem key={focused} runId={focused} host={run?.host ?? null} live={run?.status === "running" || run?.status === "paused"} /> : <HostSystem />}
+    </div>
+  );
+}
+
+function useRunSys(runId: string): { series: Map<string, SysSeries>; loaded: boolean; error: string | null } {
+  const [state, setState] = useState<{ series: Map<string, SysSeries>; loaded: boolean; error: string | null }>({
+    series: new Map(),
+    loaded: false,
+    error: null,
+  });
+  useEffect(() => {
+    let cancelled = false;
+    let data: Map<string, SysSeries> | null = null;
+    const buffer = new Map<string, Array<[number, number, number | string]>>();
+    let frame: number | null = null;
+    const publish = () => {
+      frame = null;
+      if (!cancelled && data) setState({ series: new Map(data), loaded: true, error: null });
+    };
+    const off = live.on("metric_update", (m) => {
+      if (m.run_id !== runId) return;
+      let any = false;
+      for (const [k, pts] of Object.entries(m.points)) {
+        if (!k.startsWith("sys/")) continue;
+        any = true;
+        if (data) data.set(k, appendPoints(data.get(k), pts));
+        else buffer.set(k, [...(buffer.get(k) ?? []), ...pts]);
+      }
+      if (any && data && frame === null) frame = requestAnimationFrame(publish);
+    });
+    const unsub = live.subscribeRun(runId);
+    void (async () => {
+      await Promise.race([live.ready({ run_id: runId }), new Promise((r) => setTimeout(r, 1500))]);
+      if (cancelled) return;
+      try {
+        const h = await api.get("/api/system/history", { query: { run_id: runId, n: MAX_POINTS } });
+        if (cancelled) return;
+        const d = new Map<string, SysSeries>();
+        for (const [k, cols] of Object.entries(h.series)) d.set(k, fromBuckets(cols));
+        for (const [k, pts] of buffer) d.set(k, appendPoints(d.get(k), pts));
+        buffer.clear();
+        data = d;
+        publish();
+      } catch (e) {
+        if (!cancelled) setState((s) => ({ ...s, loaded: true, error: (e as Error).message }));
+      }
+    })();
+    return () => {
+      cancelled = true;
+      if (frame !== null) cancelAnimationFrame(frame);
+      off();
+      unsub();
+    };
+  }, [runId]);
+  return state;
+}
+
+function RunSystem({ runId, host, live: isLive }: { runId: string; host: string | null; live: boolean }) {
+  const { series, loaded, error } = useRunSys(runId);
+  const keys = useMemo(() => sortSysKeys(series.keys()), [series]);
+  let group = "";
+  return (
+    <>
+      <div className="sys-head">
+        run on <span className="info">{host ?? "?"}</span>
+        {isLive ? "" : " · history"}
+      </div>
+      {error ? <div className="bad">{error}</div> : null}
+      {!loaded ? <div className="sys-note">loading…</div> : null}
+      {loaded && !keys.length ? <div className="sys-note">no system metrics logged for this run</div> : null}
+      {keys.map((k) => {
+        const meta = sysMeta(k);
+        // GPU memory: one row "used / total".
+        if (/\/mem_total$/.test(k) && series.has(k.replace(/mem_total$/, "mem_used"))) return null;
+        const header = meta.group !== group && (meta.group !== "host" || group !== "") ? meta.group : null;
+        group = meta.group;
+        const s = series.get(k)!;
+        let value = fmtSys(lastValue(s), meta.unit);
+        if (/\/mem_used$/.test(k)) {
+          const total = lastValue(series.get(k.replace(/mem_used$/, "mem_total")));
+          if (total !== null) value = `${fmtBytes(lastValue(s) ?? 0)}/${fmtBytes(total)}`;
+        }
+        return (
+          <div key={k}>
+            {header ? <div className="sys-group">{header}</div> : null}
+            <div className="sys-row" data-sys-key={k} title={k}>
+              <span className="sys-label">{meta.label}</span>
+              <Sparkline values={s.values} min={meta.min} max={meta.max} color={meta.unit === "%" ? "var(--good)" : "var(--fg)"} />
+              <span className="sys-val">{value}</span>
+            </div>
+          </div>
+        );
+      })}
+    </>
+  );
+}
+
+function HostSystem() {
+  const [st, setSt] = useState<SystemStatus | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const hist = useRef<{ cpu: number[]; mem: number[] }>({ cpu: [], mem: [] });
+  useEffect(() => {
+    let cancelled = false;
+    const poll = async () => {
+      try {
+        const s = await api.get("/api/system/status");
+        if (cancelled) return;
+        const h = hist.current;
+        h.cpu = [...h.cpu, s.cpu_percent].slice(-MAX_POINTS);
+        h.mem = [...h.mem, s.mem_percent].slice(-MAX_POINTS);
+        setSt(s);
+        setError(null);
+      } catch (e) {
+        if (!cancelled) setError((e as Error).message);
+      }
+    };
+    void poll();
+    const t = setInterval(poll, 5000);
+    return () => {
+      cancelled = true;
+      clearInterval(t);
+    };
+  }, []);
+  if (!st) return <div className="sys-note">{error ? <span className="bad">{error}</span> : "loading server status…"}</div>;
+  const h = hist.current;
+  return (
+    <>
+      <div className="sys-head">
+        server <span className="info">{st.hostname}</span> · {st.cpu_count} cpus · up {fmtUptime(st.time - st.boot_time)}
+        {error ? <span className="bad"> · {error}</span> : null}
+      </div>
+      <div className="sys-row">
+        <span className="sys-label">cpu</span>
+        <Sparkline values={h.cpu} min={0} max={100} color="var(--good)" />
+        <span className="sys-val">{fmtSys(st.cpu_percent, "%")}</span>
+      </div>
+      <div className="sys-cpus" title="per cpu">
+        {st.per_cpu_percent.map((p, i) => (
+          <span key={i} style={{ height: `${Math.max(1, Math.min(100, p))}%` }} title={`cpu${i} ${p.toFixed(0)}%`} />
+        ))}
+      </div>
+      <div className="sys-row">
+        <span className="sys-label">mem</span>
+        <Sparkline values={h.mem} min={0} max={100} color="var(--good)" />
+        <span className="sys-val">
+          {fmtBytes(st.mem_used)}/{fmtBytes(st.mem_total)}
+        </span>
+      </div>
+      <div className="sys-row">
+        <span className="sys-label">load</span>
+        <span className="dim">1/5/15 min</span>
+        <span className="sys-val">{st.load_avg.map((l) => l.toFixed(2)).join(" ")}</span>
+      </div>
+      <div className="sys-row">
+        <span className="sys-label">swap</span>
+        <span />
+        <span className="sys-val">{fmtSys(st.swap_percent, "%")}</span>
+      </div>
+      <div className="sys-row" title={st.disk.path}>
+        <span className="sys-label">disk</span>
+        <span className="dim">{fmtBytes(st.disk.free)} free</span>
+        <span className="sys-val">{fmtSys(st.disk.percent, "%")}</span>
+      </div>
+      <div className="sys-note">open a run to see its system metrics</div>
+    </>
+  );
+}
+
+function fmtUptime(sec: number): string {
+  const d = Math.floor(sec / 86400);
+  const h = Math.floor((sec % 86400) / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  return d ? `${d}d${h}h` : h ? `${h}h${m}m` : `${m}m`;
 }

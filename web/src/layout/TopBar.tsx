@@ -1,0 +1,54 @@
+// The one-line bar above the grid: product, connection, run counts, the open run, hint, clock.
+import { useMemo } from "react";
+import { StatusBadge } from "../components/StatusBadge";
+import { useNow } from "../components/useNow";
+import { countByStatus, type RunStatus } from "../panels/RunListModel";
+import { useApp } from "../state/app";
+
+const ORDER: RunStatus[] = ["running", "paused", "queued", "completed", "failed", "interrupted", "cancelled"];
+
+export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: () => void }) {
+  const conn = useApp((s) => s.conn);
+  const runs = useApp((s) => s.runs);
+  const focused = useApp((s) => (s.focused ? (s.runs.get(s.focused) ?? null) : null));
+  const focusedId = useApp((s) => s.focused);
+  const error = useApp((s) => s.error);
+  const counts = useMemo(() => countByStatus(runs.values()), [runs]);
+  const now = useNow(1000);
+  const clock = new Date(now).toLocaleTimeString([], { hour12: false });
+  return (
+    <header className="td-topbar">
+      <span className="td-brand">TRAINDECK</span>
+      <span data-testid="conn" className={`td-conn td-conn-${conn}`} title={`websocket: ${conn}`}>
+        {conn === "open" ? "● live" : conn === "connecting" ? "○ reconnecting" : "○ offline"}
+      </span>
+      <span className="td-counts">
+        <span className="dim">{runs.size} runs</span>
+        {ORDER.filter((s) => counts[s]).map((s) => (
+          <span key={s} className={`td-st-${s}`} title={s}>
+            <StatusBadge status={s} short />
+            {counts[s]}
+          </span>
+        ))}
+      </span>
+      <span className="td-focus" title={focused?.id ?? ""}>
+        {focused ? (
+          <>
+            <span className="dim">▸ </span>
+            {focused.name} <StatusBadge status={focused.status} />
+          </>
+        ) : focusedId ? (
+          <span className="dim">▸ {focusedId} (not found)</span>
+        ) : (
+          <span className="dim">no run open</span>
+        )}
+      </span>
+      {error ? <span className="bad td-err">{error}</span> : null}
+      <span className="td-spacer" />
+      <span className="td-hint dim">
+        <a onClick={onHelp} role="button">? help</a> · <a onClick={onPalette} role="button">Ctrl-K commands</a>
+      </span>
+      <span className="td-clock num">{clock}</span>
+    </header>
+  );
+}
