@@ -1,6 +1,192 @@
+// The actions panel: the focused run's built-in commands (stop, pause/resume, checkpoint)
+// and the custom ones it offers, each with its latest state (from command_update pushes),
+// optional JSON args, and a short history. Every button is also a palette action.
+import { useState } from "react";
+import { api, ApiError, type CommandOut } from "../api/client";
+import { useActions } from "../state/actions";
+import { live, useApp } from "../state/app";
+import {
+  commandEnabled, customCommands, describeCommand, history, latestByName, parseArgs, reduceCommands, statusClass,
+  type CommandMap,
+} from "./actions-model";
+import { hhmmss } from "./events-model";
+import { useReconnects, useRunFeed } from "./events-live";
 import type { PanelProps } from "./types";
+import "./ActionsPanel.css";
 
-// Placeholder: to be built.
-export function ActionsPanel(props: PanelProps) {
-  return <div className="muted">{props.id}: not built yet</div>;
+const BUILTIN_ORDER = ["pause", "resume", "checkpoint", "stop"];
+
+interface LocalError {
+  name: string;
+  message: string;
+  at: number;
 }
+
+export function ActionsPanel(_props: PanelProps) {
+  const focused = useApp((s) => s.focused);
+  const run = useApp((s) => (s.focused ? s.runs.get(s.focused) : undefined));
+  const reconnects = useReconnects();
+  const [state, setState] = useState<{ run: string | null; cmds: CommandMap }>({ run: null, cmds: new Map() });
+  const [errors, setErrors] = useState<Record<string, LocalError>>({});
+  const [argsText, setArgsText] = useState<Record<string, string>>({});
+  const [confirmStop, setConfirmStop] = useState(false);
+  const [busy, setBusy] = useState<Record<string, boolean>>({});
+
+  useRunFeed<CommandOut, CommandOut[]>(focused, reconnects, () => {
+    const id = focused;
+    setState((s) => (s.run === id ? s : { run: id, cmds: new Map() }));
+    setErrors({});
+    setConfirmStop(false);
+    return {
+      listen: (emit) => [live.on("command_update", (m) => m.command.run_id === id && emit(m.command))],
+      load: async (signal) => (await api.get("/api/runs/{run_id}/commands", { path: { run_id: id! }, query: { limit: 200 }, signal })).commands,
+      loaded: (list) => setState((s) => ({ run: id, cmds: reduceCommands(s.run === id ? s.cmds : new Map(), list) })),
+      push: (c) => setState((s) => (s.run === id ? { run: id, cmds: reduceCommands(s.cmds, [c]) } : s)),
+    };
+  });
+
+  const cmds = state.run === focused ? state.cmds : new Map<string, CommandOut>();
+  const latest = latestByName(cmds);
+  const custom = customCommands(run);
+  const status = run?.status;
+
+  const send = async (name: string) => {
+    if (!focused) return;
+    let args: Record<string, unknown> = {};
+    if (custom.includes(name)) {
+      const parsed = parseArgs(argsText[name] ?? "");
+      if (!parsed.ok) {
+        setErrors((e) => ({ ...e, [name]: { name, message: parsed.error, at: Date.now() } }));
+        return;
+      }
+      args = parsed.args;
+    }
+    const id = focused;
+    setBusy((b) => ({ ...b, [name]: true }));
+    setErrors((e) => {
+      const { [name]: _, ...rest } = e;
+      return rest;
+    });
+    try {
+      const c = await api.post("/api/runs/{run_id}/commands", { path: { run_id: id }, body: { name, args } });
+      setState((s) => (s.run === id ? { run: id, cmds: reduceCommands(s.cmds, [c]) } : s));
+    } catch (e) {
+      const message = e instanceof ApiError ? `${e.code}: ${e.message}` : (e as Error).message;
+      setErrors((x) => ({ ...x, [name]: { name, message, at: Date.now() } }));
+    } finally {
+      setBusy((b) => ({ ...b, [name]: false }));
+    }
+  };
+
+  const all = [...BUILTIN_ORDER, ...custom];
+  useActions(
+    () =>
+      all.map((name) => ({
+        id: `run.command.${name}`,
+        title: `Run: ${name}`,
+        group: "Run",
+        enabled: commandEnabled(name, status),
+        run: () => send(name),
+      })),
+    [focused, status, all.join(","), argsText],
+  );
+
+  if (!focused || !run) return <div className="muted act-empty">select a run</div>;
+
+  const button = (name: string) => {
+    const enabled = commandEnabled(name, status) && !busy[name];
+    const isStop = name === "stop";
+    const onClick = () => {
+      if (isStop && !confirmStop) {
+        setConfirmStop(true);
+        return;
+      }
+      if (isStop) setConfirmStop(false);
+      void send(name);
+    };
+    return (
+      <button
+        type="button"
+        key={name}
+        data-command={name}
+        className={isStop ? (confirmStop ? "act-btn act-stop act-confirm" : "act-btn act-stop") : "act-btn"}
+        disabled={!enabled}
+        onClick={onClick}
+        onBlur={isStop ? () => setConfirmStop(false) : undefined}
+        title={isStop ? "stop the run (asks to confirm)" : `send "${name}" to the run`}
+      >
+        {isStop && confirmStop ? "confirm stop?" : name}
+      </button>
+    );
+  };
+
+  const stateCell = (name: string) => {
+    const err = errors[name];
+    const c = latest.get(name);
+    const errNewer = err && (!c || err.at / 1000 >= c.created_at);
+    const text = errNewer ? `error ${err.message}` : c ? describeCommand(c) : "";
+    const cls = errNewer ? "bad" : c ? statusClass(c.status) : "dim";
+    return (
+      <span className={`act-state ${cls}`} data-command-state={name} title={text}>
+        {text}
+      </span>
+    );
+  };
+
+  const live_ = status === "running" || status === "paused";
+  return (
+    <div className="act-panel">
+      <div className="act-head">
+        <span className="dim">{run.name}</span>
+        <span className={`act-status st-${status}`}>{status}</span>
+        {!live_ && <span className="muted">commands need a running or paused run</span>}
+      </div>
+      <table className="act-table">
+        <tbody>
+          {BUILTIN_ORDER.map((name) => (
+            <tr key={name}>
+              <td>{button(name)}</td>
+              <td />
+              <td>{stateCell(name)}</td>
+            </tr>
+          ))}
+          {custom.map((name) => {
+            const text = argsText[name] ?? "";
+            const parsed = parseArgs(text);
+            return (
+              <tr key={name}>
+                <td>{button(name)}</td>
+                <td>
+                  <input
+                    className={parsed.ok ? "act-args" : "act-args act-args-bad"}
+                    data-command-args={name}
+                    placeholder="args {}"
+                    value={text}
+                    spellCheck={false}
+                    title={parsed.ok ? "optional JSON object of keyword arguments" : parsed.error}
+                    onChange={(e) => setArgsText((a) => ({ ...a, [name]: e.target.value }))}
+                    onKeyDown={(e) => {
+                      if (e.key === "Enter" && parsed.ok && commandEnabled(name, status)) void send(name);
+                    }}
+                  />
+                </td>
+                <td>{parsed.ok ? stateCell(name) : <span className="bad act-state">{parsed.error}</span>}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <div className="act-hist-title dim">history</div>
+      <div className="act-hist">
+        {history(cmds).map((c) => (
+          <div key={c.id} className="act-hist-row" data-command-id={c.id}>
+            <span className="dim">{hhmmss(c.created_at)}</span> <span>{c.name}</span>{" "}
+            <span className={statusClass(c.status)}>{describeCommand(c)}</span>
+          </div>
+        ))}
+        {cmds.size === 0 && <div className="muted">no commands sent yet</div>}
+      </div>
+    </div>
+  );
+}
+
