@@ -8,7 +8,16 @@
 from typing import Any
 
 from ._version import __version__
-from .sdk import CommandError, Run, current_run, finish, init, log, resume_or_create
+from .sdk import (
+    CommandError,
+    Run,
+    current_run,
+    finish,
+    init,
+    log,
+    log_image,
+    resume_or_create,
+)
 
 __all__ = [
     "CommandError",
@@ -19,6 +28,7 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "log_image",
     "resume_or_create",
     "summary",
 ]

@@ -66,7 +66,7 @@ async def test_many_writes_in_one_tick_make_one_message(
     await hub.subscribe(client, run_id="r1")
     [ack] = received(client)
     assert ack == {"type": "subscribed", "run_id": "r1",
-                   "cursor": {"event_seq": writer.current_seq()[1], "steps": {}}}
+                   "cursor": {"event_seq": writer.current_seq()[1], "steps": {}, "log_seq": 0}}
     for i in range(100):  # 100 commits of 10 points: a fast logger between two ticks
         log(writer, "r1", "loss", range(10 * i, 10 * i + 10))
         log(writer, "r1", "acc", range(i, i + 1))
@@ -226,7 +226,7 @@ async def test_unsubscribe_stops_updates(hub: Hub, writer: SQLiteStore) -> None:
     log(writer, "r1", "loss", range(3))
     await hub.tick()
     assert received(client) == [{"type": "subscribed", "run_id": "r1",
-                                 "cursor": {"event_seq": 1, "steps": {}}}]
+                                 "cursor": {"event_seq": 1, "steps": {}, "log_seq": 0}}]
 
 
 async def test_a_slow_client_is_dropped_not_buffered(hub: Hub, writer: SQLiteStore) -> None:

@@ -315,7 +315,7 @@ def test_system_sampling_without_a_gpu_driver(tdir: Path, store: SQLiteStore) ->
 def test_public_surface_is_pinned() -> None:
     assert sorted(td.__all__) == sorted([
         "CommandError", "Run", "__version__", "config", "current_run", "finish", "init", "log",
-        "resume_or_create", "summary",
+        "log_image", "resume_or_create", "summary",
     ])
 
 

@@ -69,6 +69,11 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
                                         np.arange(20_000.0))})
     conn = sqlite3.connect(path)
     conn.execute("DROP INDEX chunks_summary")
+    # ... and before migration 3 (console heads, media sizes).
+    conn.execute("DROP TABLE log_heads")
+    conn.execute("DROP INDEX media_run")
+    for col in ("width", "height", "size"):
+        conn.execute(f"ALTER TABLE media DROP COLUMN {col}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

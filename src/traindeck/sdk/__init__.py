@@ -2,7 +2,7 @@
 
 from .checkpointing import LastCheckpoint, resume_or_create
 from .commands import CommandError
-from .init import current_run, finish, init, log
+from .init import current_run, finish, init, log, log_image
 from .policy import FailurePolicy
 from .run import Run
 from .system import SystemSampler
@@ -17,5 +17,6 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "log_image",
     "resume_or_create",
 ]

@@ -81,6 +81,7 @@ def init(
     keep_last: int | None = None,
     keep_best: int | None = None,
     url: str | None = None,
+    capture_console: bool = True,
 ) -> Run:
     """Start (or resume) a run and make it the current one.
 
@@ -93,6 +94,9 @@ def init(
     ``store`` lets tests and embedding applications pass an open store.
     ``url`` (or ``TRAINDECK_URL``): a traindeck server to send to over HTTP; every batch is
     spooled to ``<dir>/runs/<id>/spool/`` first, so nothing is lost while it is away.
+
+    ``capture_console``: tee ``sys.stdout``/``sys.stderr`` into the run's console log
+    (lines redacted of secrets, see ``redact.py``; the output itself is unchanged).
 
     Checkpoints: ``checkpoint_dir`` (default ``<run dir>/checkpoints``),
     ``checkpoint_template`` (default ``checkpoint_step_{step:07d}{suffix}{ext}``),
@@ -135,7 +139,9 @@ def init(
     try:
         run = _start(st, root, project, name, cfg, list(tags or []), notes, run_id, mode,
                      policy, owns_store, heartbeat_interval, heartbeat_timeout,
-                     system_interval, tick, command_interval, ck_options)
+                     system_interval, tick, command_interval, ck_options,
+                     capture_console=capture_console,
+                     redact_values=(env.get("TRAINDECK_TOKEN"),))
     except (ValueError, TypeError):
         if owns_store:
             st.close()
@@ -154,7 +160,8 @@ def _start(st: Store, root: Path, project: str, name: str | None, config: dict[s
            policy: FailurePolicy, owns_store: bool, heartbeat_interval: float,
            heartbeat_timeout: float, system_interval: float | None, tick: float,
            command_interval: float,
-           ck_options: CheckpointOptions | None = None) -> Run:
+           ck_options: CheckpointOptions | None = None, *, capture_console: bool = False,
+           redact_values: Sequence[str | None] = ()) -> Run:
     if not all(isinstance(t, str) for t in tags):
         raise TypeError("tags must be strings")
     existing = None
@@ -207,7 +214,8 @@ def _start(st: Store, root: Path, project: str, name: str | None, config: dict[s
         summary=record.summary, run_dir=run_dir, start_step=start_step, system_step=system_step,
         policy=policy, owns_store=owns_store, heartbeat_interval=heartbeat_interval,
         system_interval=system_interval, tick=tick, command_interval=command_interval,
-        resumed=resumed,
+        resumed=resumed, capture_console=capture_console,
+        redact_values=[v for v in redact_values if v],
     )
     if ck_options is not None:
         run._checkpoints.options = ck_options
@@ -243,6 +251,12 @@ def _require() -> Run:
 def log(data: Mapping[str, Any], step: int | None = None) -> None:
     """``log()`` on the current run."""
     _require().log(data, step=step)
+
+
+def log_image(key: str, image: Any, step: int | None = None,
+              caption: str | None = None) -> None:
+    """``log_image()`` on the current run."""
+    _require().log_image(key, image, step=step, caption=caption)
 
 
 def finish(status: str = "completed") -> None:

@@ -26,12 +26,18 @@ from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint, Command, Store
 from ..store.codec import dumps, jsonable
 from .checkpointing import Checkpointer, LastCheckpoint
 from .commands import BUILTINS, CommandError, Handler, call_handler, describe_exception
+from .console import ConsoleCapture
+from .media import CAPTION_MAX, PendingImage, check_file, check_key, to_pixels
 from .policy import FailurePolicy
+from .redact import Redactor
 from .system import SystemSampler
 
 _time = time.time
 _NUMBER: Final = frozenset({float, int})
 _UNENCODABLE: Final = object()
+#: Console lines held in memory for the background thread at most (older ones are
+#: dropped first when a process prints faster than they can be written).
+MAX_QUEUED_LINES: Final = 100_000
 F = TypeVar("F", bound=Handler)
 
 
@@ -117,6 +123,8 @@ class Run:
         tick: float,
         command_interval: float,
         resumed: bool,
+        capture_console: bool = False,
+        redact_values: Sequence[str] = (),
     ) -> None:
         self.id = run_id
         self.project = project
@@ -149,6 +157,12 @@ class Run:
         self.summary = SyncedDict(summary, self._summary_changed)
         self._checkpoints = Checkpointer(self)
         self._worker: Any = None
+        # Captured console lines (time, stream, text), drained by the background thread.
+        self._logs: deque[tuple[float, str, str]] = deque(
+            maxlen=MAX_QUEUED_LINES if store is not None else 0)
+        self._redact = Redactor(redact_values)
+        self._console: ConsoleCapture | None = None
+        self._media_counts: dict[tuple[str, int], int] = {}
         if store is not None:
             from .worker import Worker
 
@@ -164,6 +178,12 @@ class Run:
             self._worker._system_step = system_step
             self._worker.start()
             self._submit("recording the offered commands", self._offer_commands)
+            if capture_console:
+                try:
+                    logs = self._logs
+                    self._console = ConsoleCapture(lambda t, st, x: logs.append((t, st, x)))
+                except Exception as exc:
+                    policy.report("capturing the console", exc, raise_in_strict=False)
 
     # -- the hot path --------------------------------------------------------------
 
@@ -395,6 +415,7 @@ class Run:
             if self._finished:
                 return
             worker = self._worker
+            self._stop_capture()
             if not self._finishing:
                 self._finishing = True
                 self._paused = False
@@ -419,6 +440,14 @@ class Run:
                 self._sampler.close()
             if self._owns_store:
                 self._store.close()
+
+    def _stop_capture(self) -> None:
+        console, self._console = self._console, None
+        if console is not None:
+            try:
+                console.close()
+            except Exception:
+                pass
 
     def _submit_final(self, status: str) -> None:
         if self._signal is not None:
@@ -462,6 +491,45 @@ class Run:
                     signal.signal(sig, handler)
                 except (ValueError, OSError):
                     pass
+
+    # -- media ----------------------------------------------------------------------
+
+    def log_image(self, key: str, image: Any, step: int | None = None,
+                  caption: str | None = None) -> None:
+        """Record an image at ``step`` (default: the last step logged) under ``key``.
+
+        ``image``: a numpy array (``HxW`` grey, ``HxWx3`` RGB, ``HxWx4`` RGBA; ``uint8``,
+        ``bool``, or floats in [0, 1]), a PIL image, or the path of a ``.png``, ``.jpg``,
+        ``.jpeg``, ``.gif`` or ``.webp`` file (copied). The array is copied now; encoding
+        (PNG) and writing ``<run dir>/media/<key>/<step>_<n>.<ext>`` happen on the background
+        thread. Bad input is reported once and skipped (raised with ``strict=True``).
+        """
+        try:
+            key = check_key(key)
+            if step is None:
+                step = max(self._next_step - 1, 0)
+            elif isinstance(step, bool) or not hasattr(step, "__index__"):
+                raise TypeError(f"step must be an integer, got {step!r:.80}")
+            step = int(step.__index__())
+            if not -(2**63) <= step < 2**63:
+                raise ValueError("step must fit in 64 bits")
+            if caption is not None:
+                if not isinstance(caption, str):
+                    raise TypeError("caption must be a string")
+                caption = caption[:CAPTION_MAX]
+            if isinstance(image, str | os.PathLike):
+                source, ext = check_file(image)
+                pending = PendingImage(key, step, caption, source=source, ext=ext)
+            else:
+                pending = PendingImage(key, step, caption, pixels=to_pixels(image))
+        except (TypeError, ValueError, OSError) as exc:
+            self._policy.report("log_image()", exc)
+            return
+        if self._worker is None:
+            return
+        n = self._media_counts.get((key, step), 0)
+        self._media_counts[(key, step)] = n + 1
+        self._worker.submit_image(pending, n)
 
     # -- checkpoints (sdk/checkpointing.py does the work) ----------------------------
 

@@ -18,10 +18,17 @@ The run and ``init()`` call store methods (create the run, set its status, save 
 config, answer commands); :class:`RemoteStore` takes their place in remote mode and turns
 each change into a spooled batch of its own, so that they are as durable as the points and
 arrive in order with them.
+
+Console lines (``write_logs``) and images (``write_media``) take the same two roads:
+embedded, a store call (the image file is already under the run's folder); remote, a
+spooled batch (``{"logs": [[time, stream, text], …]}``, ``{"media": [{key, step,
+filename, caption, data}]}`` with the file's bytes in base64), retried and applied once
+like the points, and uploaded by ``traindeck sync`` too.
 """
 
 from __future__ import annotations
 
+import base64
 import random
 import sys
 import threading
@@ -38,12 +45,15 @@ import orjson
 from .._version import __version__
 from ..store import Command, NotFound, Run, SeriesInfo, Store
 from ..store.codec import float_list, jsonable
+from .media import safe_name
 from .policy import FailurePolicy
 from .spool import Spool
 
 #: Most points one spooled batch holds (a bigger flush becomes several batches): about
 #: 0.9 MB of JSON, under the 1 MiB body limit common in front of servers (nginx).
 MAX_BATCH_POINTS: Final = 25_000
+#: Most console lines one spooled batch holds.
+MAX_BATCH_LINES: Final = 5_000
 #: Backoff of the sender: first wait, cap (seconds); each wait is jittered.
 BACKOFF_FIRST: Final = 1.0
 BACKOFF_MAX: Final = 30.0
@@ -69,6 +79,15 @@ class Sink(Protocol):
         """Make the points durable (raises ``OSError``/``sqlite3.OperationalError`` for a
         passing failure: the caller keeps the points and tries again)."""
 
+    def write_logs(self, run_id: str, lines: list[tuple[float, str, str]]) -> None:
+        """Make console lines ``(time, stream, text)`` durable, in order (same failures as
+        ``write``)."""
+
+    def write_media(self, run_id: str, *, key: str, step: int, filename: str, data: bytes,
+                    caption: str | None, width: int | None, height: int | None) -> None:
+        """Record an image file (already written under the run's folder, embedded) and, for
+        a server, send its bytes."""
+
     def poll_commands(self, run_id: str) -> list[Command]:
         """Commands that reached the run since the last call (marked delivered)."""
 
@@ -90,6 +109,15 @@ class StoreSink:
               heartbeat: float | None) -> None:
         self.store.write_metrics(run_id, series, summary=summary, replace_summary=True,
                                  heartbeat=heartbeat)
+
+    def write_logs(self, run_id: str, lines: list[tuple[float, str, str]]) -> None:
+        self.store.write_log_lines(run_id, lines)
+
+    def write_media(self, run_id: str, *, key: str, step: int, filename: str, data: bytes,
+                    caption: str | None, width: int | None, height: int | None) -> None:
+        self.store.add_media(run_id, key=key, step=step,
+                             path=f"media/{safe_name(key)}/{filename}", caption=caption,
+                             width=width, height=height, size=len(data))
 
     def poll_commands(self, run_id: str) -> list[Command]:
         if self.store.has_pending_commands(run_id):
@@ -241,6 +269,19 @@ class RemoteSink:
                     body["heartbeat"] = heartbeat
             if body:
                 self.append(body)
+
+    def write_logs(self, run_id: str, lines: list[tuple[float, str, str]]) -> None:
+        for i in range(0, len(lines), MAX_BATCH_LINES):
+            self.append({"logs": [list(x) for x in lines[i:i + MAX_BATCH_LINES]]})
+
+    def write_media(self, run_id: str, *, key: str, step: int, filename: str, data: bytes,
+                    caption: str | None, width: int | None, height: int | None) -> None:
+        # The bytes travel inside the batch (base64): as durable as the points, retried
+        # like them, applied once (the server keeps the batch id; the media route is
+        # idempotent by run, key, step and file name), and ``traindeck sync`` carries them.
+        self.append({"media": [{"key": key, "step": step, "filename": filename,
+                                "caption": caption,
+                                "data": base64.b64encode(data).decode("ascii")}]})
 
     def poll_commands(self, run_id: str) -> list[Command]:
         out = []

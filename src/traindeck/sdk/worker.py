@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from ..store import NotFound
+from ..store.images import image_size, write_atomic
+from .media import PendingImage, safe_name
 from .sink import Sink, sink_for
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class Worker(threading.Thread):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._pending: Columns = {}  # converted points not yet committed
+        self._lines: list[tuple[float, str, str]] = []  # redacted lines not yet committed
         # The newest whole summary not yet written (None: nothing to write).
         self._summary: dict[str, Any] | None = None
         self._summary_lock = threading.Lock()
@@ -89,6 +92,30 @@ class Worker(threading.Thread):
         self.outbox.append((what, call))
         self._wake.set()
 
+    def submit_image(self, image: PendingImage, n: int) -> None:
+        """Encode and write an image (``n``: how many images of its key and step this run
+        logged before it), then record it; in order with everything else."""
+        run = self.run_
+        folder = (run.dir / "media" / safe_name(image.key)) if run.dir is not None else None
+        name: list[str] = []  # chosen once: a retried write keeps its file name
+
+        def save() -> None:
+            data = image.encoded()
+            if not name:
+                i = n
+                while folder is not None and (folder / f"{image.step}_{i}{image.ext}").exists():
+                    i += 1
+                name.append(f"{image.step}_{i}{image.ext}")
+            if folder is not None:
+                write_atomic(folder / name[0], data)
+            size = image_size(data)
+            self.sink.write_media(
+                run.id, key=image.key, step=image.step, filename=name[0], data=data,
+                caption=image.caption, width=None if size is None else size[0],
+                height=None if size is None else size[1])
+
+        self.submit(f"saving image {image.key!r}", save)
+
     def set_summary(self, summary: dict[str, Any]) -> None:
         """The run's whole (encoded) summary; written with the next batch of points."""
         with self._summary_lock:
@@ -105,11 +132,11 @@ class Worker(threading.Thread):
     @property
     def idle(self) -> bool:
         return (not self.run_._queue and not self._pending and self._summary is None
-                and not self.outbox)
+                and not self.outbox and not self.run_._logs and not self._lines)
 
     def _written(self) -> bool:
         return (not self._pending and self._summary is None and not self.outbox
-                and self.sink.drained)
+                and not self._lines and self.sink.drained)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -128,6 +155,7 @@ class Worker(threading.Thread):
                 if beat:
                     next_beat = now + self.heartbeat_interval
                 self._flush(now, beat)
+                self._flush_lines(now)
                 self._drain_outbox()
                 if not stopping and now >= next_cmd:
                     next_cmd = now + self.command_interval
@@ -264,6 +292,32 @@ class Worker(threading.Thread):
         self._ok()
         self._pending = {}
         self.batches += 1
+
+    def _flush_lines(self, now: float) -> None:
+        """Write the captured console lines (redacted here, off the training thread)."""
+        run = self.run_
+        logs = run._logs
+        if logs:
+            redact = run._redact
+            lines = self._lines
+            popleft = logs.popleft
+            while True:
+                try:
+                    t, stream, text = popleft()
+                except IndexError:
+                    break
+                lines.append((t, stream, redact(text)))
+        if not self._lines or now < self._retry_at:
+            return
+        try:
+            self.sink.write_logs(run.id, self._lines)
+        except TRANSIENT as exc:
+            self._failed(now, exc, "writing console lines")
+            return
+        except Exception as exc:
+            run._policy.report("writing console lines (dropped)", exc, raise_in_strict=False)
+        self._ok()
+        self._lines = []
 
     def _drain_outbox(self) -> None:
         run = self.run_

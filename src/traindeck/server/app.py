@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
             allow_headers=["content-type", "authorization"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       larger=(("/batch", settings.max_batch_bytes),))
+                       larger=(("/batch", settings.max_batch_bytes),
+                               ("/media", settings.max_batch_bytes)))
     return app
 
 

@@ -7,9 +7,10 @@ Following
 ---------
 Training processes write the SQLite file themselves; the server only follows it. Every
 ``follow_interval`` (0.1 s) the hub asks ``store.changes_since(seq, event_seq)`` what changed
-(runs, series, events, commands, deleted runs, all stamped with a store-wide sequence
-number), reads the new points of every changed series that someone watches with
-``read_points(after_step=…)``, and fans the result out. A reaper task calls
+(runs, series, events, commands, deleted runs, runs with new console lines, all stamped
+with a store-wide sequence number), reads the new points of every changed series that
+someone watches with ``read_points(after_step=…)`` and the new console lines with
+``read_log_lines(after_seq=…)``, and fans the result out. A reaper task calls
 ``store.reap_stale()`` every ``reap_interval``: a ``running`` run whose heartbeat stopped
 becomes ``interrupted``, and that change goes out like any other.
 
@@ -18,19 +19,25 @@ Messages are JSON text frames, one object each, with a ``type``.
 Client → server
 ---------------
 - ``{"type": "subscribe", "run_id": ID}`` or ``{"type": "subscribe", "project": NAME}``,
-  optionally with a cursor ``"since": {"event_seq": N, "steps": {"loss": 120, ...}}``.
+  optionally with a cursor
+  ``"since": {"event_seq": N, "steps": {"loss": 120, ...}, "log_seq": M}``.
 - ``{"type": "unsubscribe", "run_id": ID}`` (or ``"project"``).
 - ``{"type": "ping", "id": ANY}`` → ``{"type": "pong", "id": ANY}``.
 
 Server → client
 ---------------
-- ``subscribed {run_id|project, cursor: {event_seq, steps: {key: last_step}}}``: the ack;
-  its cursor is where the store was when the subscription began.
+- ``subscribed {run_id|project, cursor: {event_seq, steps: {key: last_step}, log_seq}}``:
+  the ack; its cursor is where the store was when the subscription began (``log_seq``: the
+  run's last console line then; ``null`` for a project).
 - ``metric_update {run_id, points: {key: [[step, time, value], ...]}}`` (run subscriptions
   only): new points, by step; ``value`` is a number or ``"NaN"``/``"Infinity"``/
   ``"-Infinity"``. **Coalesced**: at most one per run per follow tick, whatever the rate of
   logging. Live updates carry the points whose step is above the last step sent for that
   key; points written later at a lower step (a backfill) are not pushed: read them over REST.
+- ``log {run_id, lines: [{seq, time, stream, text}, ...]}`` (run subscriptions only): new
+  console lines (``stream`` is ``stdout`` or ``stderr``; secrets redacted by the SDK), by
+  ``seq`` (1, 2, 3, … per run). **Coalesced**: at most one per run per follow tick (a
+  long catch-up: ``LOG_PAGE`` lines per tick).
 - ``status_change {run_id, seq, old_status, new_status, reason?}``.
 - ``event {event: {seq, run_id, time, kind, payload}}``: every event of the run(s), in
   ``seq`` order (status changes and command transitions included).
@@ -44,7 +51,10 @@ Server → client
 
 A **project** subscription gets the run-level messages (``run_update``, ``status_change``,
 ``event``, ``command_update``, ``checkpoint_saved``, ``run_deleted``) of every run of the
-project, including runs created later, but no metric points: charts subscribe per run.
+project, including runs created later, but no metric points and no console lines: charts
+and the console panel subscribe per run. An image a run logs arrives as an ``event`` of
+kind ``media_logged`` (payload ``{id, key, step, caption, kind}``; the file is at
+``/api/media/{id}/file``).
 
 Cursors: no holes, no duplicates
 --------------------------------
@@ -52,10 +62,12 @@ Without ``since`` nothing historic is sent: the client reads REST first, then su
 and gets what comes after the ack's cursor. With ``since``, the server first sends what
 the client missed: for every key of the run, the points with step above the cursor's step
 for that key (every point of a key the cursor does not name), and the run's events with
-``seq`` above ``event_seq`` (without ``event_seq``: none). Then live updates follow with
-no point or event sent twice. A client that reconnects therefore sends, per key, the last
-step it holds and the last event ``seq`` it saw. Long catch-ups arrive over several
-messages (``ws_max_points_per_read`` points per key per tick).
+``seq`` above ``event_seq`` (without ``event_seq``: none), and the run's console lines
+with ``seq`` above ``log_seq`` (without ``log_seq``: none). Then live updates follow with
+no point, event or line sent twice. A client that reconnects therefore sends, per key, the
+last step it holds, the last event ``seq`` it saw and the last console line ``seq`` it has.
+Long catch-ups arrive over several messages (``ws_max_points_per_read`` points per key per
+tick, ``LOG_PAGE`` lines per run per tick).
 
 Slow clients
 ------------
@@ -75,13 +87,24 @@ from typing import Any, Final
 
 import orjson
 
-from traindeck.store import Changes, Command, Event, NotFound, Points, Run, SQLiteStore
+from traindeck.store import (
+    Changes,
+    Command,
+    Event,
+    LogLine,
+    NotFound,
+    Points,
+    Run,
+    SQLiteStore,
+)
 from traindeck.store.codec import dumps, float_list
 
 log = logging.getLogger("traindeck.server.hub")
 
 #: Events read per query when catching a subscriber up.
 EVENT_PAGE: Final = 1000
+#: Console lines read per run and cursor in one follow tick.
+LOG_PAGE: Final = 5000
 #: Most events a project catch-up reads (a project cursor is a convenience, not an archive).
 PROJECT_CATCHUP_MAX: Final = 10_000
 
@@ -100,6 +123,8 @@ class Subscription:
     steps: dict[str, int] = field(default_factory=dict)
     #: Events with ``seq`` above this one are still to be sent.
     event_seq: int = 0
+    #: Run subscriptions: console lines with ``seq`` above this one are still to be sent.
+    log_seq: int = 0
 
 
 class Client:
@@ -208,6 +233,7 @@ class Hub:
         self.ticks = 0
         self._lock = asyncio.Lock()
         self._dirty: set[SeriesKey] = set()
+        self._log_dirty: set[str] = set()  # runs with console lines still to send
         self._projects: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -277,6 +303,7 @@ class Hub:
         project: str | None = None,
         event_seq: int | None = None,
         steps: dict[str, int] | None = None,
+        log_seq: int | None = None,
     ) -> None:
         """Add a subscription, send the ack, and (with a cursor) what the client missed.
 
@@ -285,19 +312,19 @@ class Hub:
         """
         async with self._lock:
             if run_id is not None:
-                await self._subscribe_run(client, run_id, event_seq, steps)
+                await self._subscribe_run(client, run_id, event_seq, steps, log_seq)
             elif project is not None:
                 await self._subscribe_project(client, project, event_seq)
 
     async def _subscribe_run(self, client: Client, run_id: str, event_seq: int | None,
-                             steps: dict[str, int] | None) -> None:
-        def read() -> tuple[Run, dict[str, int], int]:
+                             steps: dict[str, int] | None, log_seq: int | None) -> None:
+        def read() -> tuple[Run, dict[str, int], int, int]:
             run = self.store.get_run(run_id)
             last = {s.key: s.last_step for s in self.store.metric_keys(run_id)
                     if s.last_step is not None}
-            return run, last, self.store.current_seq()[1]
+            return run, last, self.store.current_seq()[1], self.store.last_log_seq(run_id)
 
-        run, last, store_event_seq = await asyncio.to_thread(read)
+        run, last, store_event_seq, last_line = await asyncio.to_thread(read)
         self._projects[run.id] = run.project
         sub = Subscription(run_id=run_id, project=None)
         if event_seq is not None or steps is not None:
@@ -307,14 +334,21 @@ class Hub:
                     self._dirty.add((run_id, key))
         else:
             sub.steps = dict(last)
-        self._add(client, sub, event_seq, store_event_seq, last)
+        if log_seq is not None:
+            # Lines above the cursor go out with the next tick, then live ones after them.
+            sub.log_seq = log_seq
+            if log_seq < last_line:
+                self._log_dirty.add(run_id)
+        else:
+            sub.log_seq = last_line
+        self._add(client, sub, event_seq, store_event_seq, last, last_line)
         if event_seq is not None:
             for event in await asyncio.to_thread(self._events_between, [run_id], event_seq):
                 for msg in event_messages(event):
                     client.send_obj(msg)
 
     def _add(self, client: Client, sub: Subscription, event_seq: int | None,
-             store_event_seq: int, last: dict[str, int]) -> None:
+             store_event_seq: int, last: dict[str, int], log_seq: int | None = None) -> None:
         """Register ``sub`` and send the ack. Without an event cursor, events start after the
         store's newest one; with one, the catch-up covers up to ``self.event_seq`` and live
         events follow (a cursor ahead of the hub is taken at its word: nothing is resent)."""
@@ -328,7 +362,8 @@ class Hub:
             client.projects[sub.project] = sub
             target = {"project": sub.project}
         client.send_obj({"type": "subscribed", **target,
-                         "cursor": {"event_seq": sub.event_seq, "steps": last}})
+                         "cursor": {"event_seq": sub.event_seq, "steps": last,
+                                    "log_seq": log_seq}})
 
     async def _subscribe_project(self, client: Client, project: str,
                                  event_seq: int | None) -> None:
@@ -385,6 +420,7 @@ class Hub:
                 await self._fan_out(changes)
             else:
                 self._dirty.clear()
+                self._log_dirty.clear()
             self.seq = changes.seq
             if changes.events:
                 self.event_seq = max(self.event_seq, changes.events[-1].seq)
@@ -399,7 +435,9 @@ class Hub:
             for client in self.clients:
                 if (sub := client.runs.get(run_id)) is not None:
                     sub.steps.clear()
+                    sub.log_seq = 0
             self._dirty = {rk for rk in self._dirty if rk[0] != run_id}
+            self._log_dirty.discard(run_id)
             self._broadcast(run_id, {"type": "run_deleted", "run_id": run_id},
                             project=self._projects.get(run_id))
         for run in changes.runs:
@@ -409,6 +447,7 @@ class Hub:
         if unknown:
             self._projects.update(await asyncio.to_thread(self._lookup_projects, unknown))
         await self._send_points(changes)
+        await self._send_logs(changes)
         for run in changes.runs:
             self._broadcast(run.id, {"type": "run_update", "run": run.to_dict()})
         for event in changes.events:
@@ -495,4 +534,46 @@ class Hub:
             with contextlib.suppress(NotFound):  # deleted meanwhile
                 out[(run_id, key, after)] = self.store.read_points(
                     run_id, key, after_step=after, limit=self.max_points_per_read)
+        return out
+
+    async def _send_logs(self, changes: Changes) -> None:
+        """New console lines of the changed runs, one ``log`` message per client and run.
+
+        One read per run and distinct cursor (live clients share theirs, and the encoded
+        message); a full page leaves the run marked, to continue next tick."""
+        runs = set(changes.logs) | self._log_dirty
+        self._log_dirty = set()
+        if not runs:
+            return
+        reads: set[tuple[str, int]] = set()
+        for client in self.clients:
+            for run_id, sub in client.runs.items():
+                if run_id in runs and sub.log_seq < changes.logs.get(run_id, 2**63 - 1):
+                    reads.add((run_id, sub.log_seq))
+        if not reads:
+            return
+        found = await asyncio.to_thread(self._read_lines, reads)
+        encoded: dict[tuple[str, int], bytes] = {}
+        for (run_id, after), lines in found.items():
+            if len(lines) >= LOG_PAGE:
+                self._log_dirty.add(run_id)
+            if lines:
+                encoded[(run_id, after)] = dumps({
+                    "type": "log", "run_id": run_id,
+                    "lines": [line.to_dict() for line in lines]})
+        for client in list(self.clients):
+            for run_id, sub in client.runs.items():
+                rk = (run_id, sub.log_seq)
+                data = encoded.get(rk)
+                if data is None:
+                    continue
+                sub.log_seq = found[rk][-1].seq
+                client.send(data)
+
+    def _read_lines(self, reads: set[tuple[str, int]]) -> dict[tuple[str, int], list[LogLine]]:
+        out = {}
+        for run_id, after in reads:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                out[(run_id, after)] = self.store.read_log_lines(run_id, after_seq=after,
+                                                                 limit=LOG_PAGE)
         return out

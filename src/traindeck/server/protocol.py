@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from .schemas import CommandOut, EventOut, RunOut, RunStatus, Value
+from .schemas import CommandOut, EventOut, LogLineOut, RunOut, RunStatus, Value
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -31,6 +31,8 @@ class Cursor(_Msg):
 
     event_seq: Annotated[int, Field(ge=0)] | None = None
     steps: dict[str, int] = Field(default_factory=dict)
+    log_seq: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="the last console line held; later ones are sent first")
 
 
 class _Target(_Msg):
@@ -68,6 +70,9 @@ CLIENT_MESSAGE: TypeAdapter[Subscribe | Unsubscribe | Ping] = TypeAdapter(Client
 class CursorOut(_Msg):
     event_seq: int
     steps: dict[str, int]
+    log_seq: int | None = Field(
+        default=None, description="the run's last console line at subscription (run "
+                                  "subscriptions; null for a project)")
 
 
 class Subscribed(_Msg):
@@ -89,6 +94,12 @@ class MetricUpdate(_Msg):
     points: dict[str, list[tuple[int, float, Value]]] = Field(
         description="per key, new points as [step, time, value], by step"
     )
+
+
+class LogMessage(_Msg):
+    type: Literal["log"]
+    run_id: str
+    lines: list[LogLineOut] = Field(description="new console lines, by seq")
 
 
 class StatusChange(_Msg):
@@ -139,8 +150,8 @@ class Pong(_Msg):
 
 
 ServerMessage = Annotated[
-    Subscribed | Unsubscribed | MetricUpdate | StatusChange | EventMessage | CommandUpdate
-    | CheckpointSaved | RunUpdate | RunDeleted | ErrorMessage | Pong,
+    Subscribed | Unsubscribed | MetricUpdate | LogMessage | StatusChange | EventMessage
+    | CommandUpdate | CheckpointSaved | RunUpdate | RunDeleted | ErrorMessage | Pong,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[Any] = TypeAdapter(ServerMessage)

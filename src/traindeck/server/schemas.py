@@ -255,3 +255,46 @@ class CheckpointVerified(_Out):
 class CheckpointDeleted(_Out):
     checkpoint: CheckpointOut = Field(description="the row as it was")
     file_deleted: bool = Field(description="false when the file was already gone")
+
+
+# -- console lines and media -------------------------------------------------------------
+
+LogStream = Literal["stdout", "stderr"]
+
+
+class LogLineOut(_Out):
+    seq: int = Field(description="the line's number in its run: 1, 2, 3, …")
+    time: float
+    stream: LogStream
+    text: str = Field(description="as printed, secrets redacted by the SDK")
+
+
+class LogList(_Out):
+    lines: list[LogLineOut]
+    next_seq: int | None = Field(
+        description="the last line's seq (pass it as after_seq to read on); null when no "
+                    "line was returned")
+
+
+class MediaOut(_Out):
+    id: int
+    key: str
+    step: int
+    caption: str | None
+    kind: Literal["image"]
+    created_at: float
+    width: int | None = Field(description="pixels, read from the file's header; null when "
+                                          "unknown")
+    height: int | None
+    url: str = Field(description="where the file is served: /api/media/{id}/file")
+
+
+class MediaList(_Out):
+    media: list[MediaOut]
+    keys: list[str] = Field(description="every media key of the run")
+
+
+class MediaCreated(_Out):
+    media: MediaOut
+    created: bool = Field(description="false when this (run, key, step, filename) was "
+                                      "uploaded before (nothing changed)")

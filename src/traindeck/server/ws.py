@@ -145,6 +145,7 @@ async def _handle(hub: Hub, client: Client, data: str | bytes) -> None:
                 client, run_id=msg.run_id, project=msg.project,
                 event_seq=None if since is None else since.event_seq,
                 steps=None if since is None else since.steps,
+                log_seq=None if since is None else since.log_seq,
             )
         except StoreError as exc:  # NotFound for an unknown run, mostly
             _error(client, exc.code, str(exc))

@@ -20,6 +20,8 @@ from .models import (
     Checkpoint,
     Command,
     Event,
+    LogLine,
+    Media,
     Run,
     SeriesInfo,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "Conflict",
     "Event",
     "InvalidInput",
+    "LogLine",
+    "Media",
     "NotFound",
     "Points",
     "Run",

@@ -170,6 +170,8 @@ class Changes:
     events: list[Event]
     commands: list[Command]
     deleted_runs: list[str]
+    #: Runs with new console lines: run id → its last line's ``seq``.
+    logs: dict[str, int] = field(default_factory=dict)
 
 
 CHECKPOINT_KINDS: Final[tuple[str, ...]] = ("regular", "best", "emergency", "final")
@@ -208,4 +210,46 @@ class Checkpoint:
             "host": self.host,
             "is_best": self.is_best,
             "valid": self.valid,
+        }
+
+
+LOG_STREAMS: Final[tuple[str, ...]] = ("stdout", "stderr")
+
+
+@dataclass(slots=True, frozen=True)
+class LogLine:
+    """One captured console line (already redacted by the SDK)."""
+
+    seq: int
+    time: float
+    stream: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "time": self.time, "stream": self.stream, "text": self.text}
+
+
+@dataclass(slots=True, frozen=True)
+class Media:
+    """An image (later audio, text) a run logged at (key, step). ``path`` is relative to
+    the run's folder (``<store folder>/runs/<run id>/``)."""
+
+    id: int
+    run_id: str
+    key: str
+    step: int
+    kind: str
+    path: str
+    caption: str | None
+    created_at: float
+    width: int | None
+    height: int | None
+    size: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "run_id": self.run_id, "key": self.key, "step": self.step,
+            "kind": self.kind, "path": self.path, "caption": self.caption,
+            "created_at": self.created_at, "width": self.width, "height": self.height,
+            "size": self.size,
         }

@@ -206,6 +206,21 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         min_time, max_time, last_value, nnan, npinf, nninf
     );
     """,
+    # 3: console lines and media. ``log_heads`` holds each run's last line number, stamped
+    # with the store's ``seq``: the change feed learns which runs have new lines with one
+    # indexed query. Media rows gain the image's size, read from its header when written.
+    """
+    CREATE TABLE log_heads (
+        run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+        last_seq INTEGER NOT NULL,
+        seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX log_heads_seq ON log_heads (seq);
+    ALTER TABLE media ADD COLUMN width INTEGER;
+    ALTER TABLE media ADD COLUMN height INTEGER;
+    ALTER TABLE media ADD COLUMN size INTEGER;
+    CREATE INDEX media_run ON media (run_id, key, step)
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -24,6 +24,8 @@ from .checkpoint_rows import CheckpointRows
 from .codec import dumps_str, loads
 from .errors import Conflict, InvalidInput, NotFound
 from .ids import is_valid_id, new_id
+from .log_rows import LogRows
+from .media_rows import MediaRows
 from .models import (
     COMMAND_TRANSITIONS,
     LIVE_STATUSES,
@@ -131,7 +133,7 @@ class Tx:
         return self.conn.execute(sql, args)
 
 
-class SQLiteStore(CheckpointRows, TokenRows):
+class SQLiteStore(CheckpointRows, TokenRows, LogRows, MediaRows):
     """traindeck's store on one SQLite file. Thread-safe; one instance per process is enough.
 
     ``clock`` is injected so that tests can move time (heartbeat timeouts) without sleeping.
@@ -821,4 +823,6 @@ class SQLiteStore(CheckpointRows, TokenRows):
                 f"SELECT {_CMD_COLS} FROM commands WHERE seq > ? ORDER BY seq", (seq,))]
             deleted = [r[0] for r in conn.execute(
                 "SELECT id FROM deleted_runs WHERE seq > ?", (seq,))]
-        return Changes(now_seq, runs, series, events, commands, deleted)
+            logs = {r[0]: int(r[1]) for r in conn.execute(
+                "SELECT run_id, last_seq FROM log_heads WHERE seq > ?", (seq,))}
+        return Changes(now_seq, runs, series, events, commands, deleted, logs)

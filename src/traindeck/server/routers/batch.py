@@ -10,6 +10,9 @@ docs/api.md)::
      "summary": {…}, "heartbeat": 1732460000.1,
      "events": [{"kind": "signal", "payload": {…}}],
      "command_results": [{"id": "…", "ok": true, "result": {…}, "error": null}],
+     "logs": [[1732460000.2, "stdout", "epoch 1 done"]],                   # console lines
+     "media": [{"key": "samples", "step": 10, "filename": "10_0.png",
+                "caption": "…", "data": "<base64 of the file>"}],
      "status": "completed"}
 
 The body may also be an array of such batches (the SDK sends a backlog that way), applied
@@ -47,6 +50,7 @@ from traindeck.store.codec import NONFINITE_NAMES
 
 from ..deps import StoreDep, json_response
 from ..errors import ERROR_RESPONSES
+from .media import decode_data, save_media
 
 router = APIRouter(prefix="/api", tags=["batch"], responses=ERROR_RESPONSES)
 
@@ -135,7 +139,7 @@ def check_batch(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput("a batch is a JSON object")
     unknown = set(body) - {"batch_id", "run", "update", "metrics", "summary", "heartbeat",
-                           "events", "command_results", "status"}
+                           "events", "command_results", "logs", "media", "status"}
     if unknown:
         raise InvalidInput(f"unknown batch fields: {sorted(unknown)}")
     batch_id = body.get("batch_id")
@@ -183,10 +187,40 @@ def check_batch(body: Any) -> dict[str, Any]:
             isinstance(r, dict) and isinstance(r.get("id"), str) for r in results):
         raise InvalidInput("command_results is an array of {id, ok, result, error}")
     out["command_results"] = results
+    out["logs"] = _logs(body.get("logs") or [])
+    out["media"] = _media(body.get("media") or [])
     status = body.get("status")
     if status is not None and status not in RUN_STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(RUN_STATUSES)}")
     out["status"] = status
+    return out
+
+
+def _logs(raw: Any) -> list[tuple[float, str, str]]:
+    if not isinstance(raw, list):
+        raise InvalidInput("logs is an array of [time, stream, text]")
+    out = []
+    for line in raw:
+        if (not isinstance(line, list) or len(line) != 3
+                or not isinstance(line[0], int | float) or isinstance(line[0], bool)
+                or not math.isfinite(line[0]) or line[1] not in ("stdout", "stderr")
+                or not isinstance(line[2], str)):
+            raise InvalidInput("logs is an array of [time, 'stdout'|'stderr', text]")
+        out.append((float(line[0]), line[1], line[2]))
+    return out
+
+
+def _media(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise InvalidInput("media is an array of {key, step, filename, caption, data}")
+    out = []
+    for m in raw:
+        if (not isinstance(m, dict) or not isinstance(m.get("key"), str)
+                or type(m.get("step")) is not int or not isinstance(m.get("filename"), str)
+                or not isinstance(m.get("caption"), str | None)):
+            raise InvalidInput("media is an array of {key, step, filename, caption, data}")
+        out.append({"key": m["key"], "step": m["step"], "filename": m["filename"],
+                    "caption": m.get("caption"), "data": decode_data(m.get("data"))})
     return out
 
 
@@ -216,6 +250,10 @@ def apply_batch(store: SQLiteStore, run_id: str, batch: dict[str, Any]) -> bool:
                             batch_id=batch_id)
         for event in batch["events"]:
             store.add_event(run_id, event["kind"], event.get("payload") or {})
+        if batch["logs"]:
+            store.write_log_lines(run_id, batch["logs"])
+        for m in batch["media"]:
+            save_media(store, run_id, **m)
         for result in batch["command_results"]:
             try:
                 store.finish_command(result["id"], ok=bool(result.get("ok")),
@@ -237,7 +275,8 @@ def _heard(store: SQLiteStore, batch: dict[str, Any]) -> float | None:
 def _simple(batch: dict[str, Any]) -> bool:
     """Only points, summary and heartbeat: such neighbours can be written as one."""
     return ("run" not in batch and "update" not in batch and not batch["events"]
-            and not batch["command_results"] and batch["status"] is None)
+            and not batch["command_results"] and batch["status"] is None
+            and not batch["logs"] and not batch["media"])
 
 
 def apply_batches(store: SQLiteStore, run_id: str, batches: list[dict[str, Any]]) -> int:
