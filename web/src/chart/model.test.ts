@@ -6,6 +6,7 @@ import {
   chooseKey,
   defaultKey,
   ema,
+  fmtValue,
   pickerKeys,
   unionSorted,
 } from "./model";
@@ -327,5 +328,37 @@ describe("keys", () => {
 
   it("unionSorted dedupes", () => {
     expect(Array.from(unionSorted([[1, 3, 5], [2, 3, 6], []]))).toEqual([1, 2, 3, 5, 6]);
+  });
+});
+
+describe("lookups", () => {
+  it("nearest finds the bucket under the cursor", () => {
+    const s = fromPoints([1, 2, 3, 4]);
+    expect(s.nearest(-5)).toBe(0);
+    expect(s.nearest(1.4)).toBe(1);
+    expect(s.nearest(1.6)).toBe(2);
+    expect(s.nearest(99)).toBe(3);
+    expect(new BucketSeries().nearest(1)).toBe(-1);
+  });
+
+  it("appendBucketsAfter copies only newer buckets", () => {
+    const a = fromPoints([1, 2]);
+    const b = fromPoints([1, 2, 3, 4]);
+    a.appendBucketsAfter(b);
+    expect(a.s0).toEqual([0, 1, 2, 3]);
+    expect(a.mean).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe("fmtValue", () => {
+  it("spells non-finite values and keeps numbers short", () => {
+    expect(fmtValue(Number.NaN)).toBe("NaN");
+    expect(fmtValue(Number.POSITIVE_INFINITY)).toBe("+Inf");
+    expect(fmtValue(Number.NEGATIVE_INFINITY)).toBe("-Inf");
+    expect(fmtValue(null)).toBe("—");
+    expect(fmtValue(0.123456789)).toBe("0.12346");
+    expect(fmtValue(12345678)).toBe("1.235e+7");
+    expect(fmtValue(42)).toBe("42");
+    expect(fmtValue(0.00001234)).toBe("1.234e-5");
   });
 });

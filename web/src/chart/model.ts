@@ -199,6 +199,32 @@ export class BucketSeries {
       this.count, this.nan, this.pinf, this.ninf];
   }
 
+  /** Copy `other`'s buckets that start after this series' last step (live catch-up). */
+  appendBucketsAfter(other: BucketSeries): void {
+    const last = this.lastStep;
+    const mine = this.columns();
+    const theirs = other.columns();
+    for (let i = 0; i < other.length; i++) {
+      if (other.s0[i]! <= last) continue;
+      for (let c = 0; c < mine.length; c++) mine[c]!.push(theirs[c]![i]!);
+    }
+  }
+
+  /** Index of the bucket whose middle is nearest to x (-1: empty). */
+  nearest(x: number): number {
+    const n = this.length;
+    if (!n) return -1;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.xMid(mid) < x) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && Math.abs(this.xMid(lo - 1) - x) <= Math.abs(this.xMid(lo) - x)) return lo - 1;
+    return lo;
+  }
+
   /** Index of the first bucket whose x1 >= x (binary search). */
   lowerIndex(x: number): number {
     let lo = 0;
@@ -372,4 +398,17 @@ export function defaultKey(panel: string, keys: string[]): string | null {
 export function chooseKey(panel: string, keys: string[], remembered: string | null): string {
   if (remembered && (keys.length === 0 || keys.includes(remembered))) return remembered;
   return defaultKey(panel, keys) ?? remembered ?? (panel === "chartB" ? "lr" : "loss");
+}
+
+/** A value as the legend shows it: 5 significant digits, exponents for the very large/small. */
+export function fmtValue(v: number | null | undefined): string {
+  if (v === null || v === undefined) return "—";
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Number.POSITIVE_INFINITY) return "+Inf";
+  if (v === Number.NEGATIVE_INFINITY) return "-Inf";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 1e-4) return v.toExponential(3);
+  if (Number.isInteger(v)) return String(v);
+  return String(Number(v.toPrecision(5)));
 }

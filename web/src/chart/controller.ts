@@ -1,0 +1,638 @@
+// The chart engine behind ChartPanel: one uPlot instance (re-used: live updates go through
+// setData, at most once per animation frame), the runs' bucket series, the live
+// subscriptions, zoom/pan with finer reads, and the instrumentation attributes that the
+// benchmarks and e2e tests read. React only renders the toolbar, legend shell and empty
+// states; everything per-frame happens here, on the DOM directly.
+import uPlot from "uplot";
+import { ApiError, api, toNumber, type BucketColumns } from "../api/client";
+import type { MessageOf } from "../live/socket";
+import { live } from "../state/app";
+import { BucketSeries, SERIES_PER_RUN, buildData, fmtValue, type Axis, type BuiltData } from "./model";
+
+export interface ChartStatus {
+  /** Reading the first buckets. */
+  loading: boolean;
+  /** Buckets held, all runs. */
+  points: number;
+  /** Union of the runs' metric keys (REST + live). */
+  keys: string[];
+  zoomed: boolean;
+}
+
+interface Zoom {
+  min: number;
+  max: number;
+}
+
+const READY_TIMEOUT_MS = 3000;
+const ZOOM_DEBOUNCE_MS = 100;
+const PAN_SETTLE_MS = 150;
+
+function cssVar(el: Element, name: string, fallback: string): string {
+  return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
+}
+
+function withAlpha(color: string, alpha: number): string {
+  const m = /^#([0-9a-f]{6})$/i.exec(color);
+  if (!m) return color;
+  const a = Math.round(alpha * 255)
+    .toString(16)
+    .padStart(2, "0");
+  return `#${m[1]}${a}`;
+}
+
+function fmtX(axis: Axis, x: number): string {
+  if (axis === "step") return `step ${Math.round(x)}`;
+  const d = new Date(x * 1000);
+  return d.toLocaleTimeString([], { hour12: false });
+}
+
+export class ChartController {
+  private u: uPlot | null = null;
+  private signature = "";
+  private runs: string[] = [];
+  private key = "";
+  private axis: Axis = "step";
+  private smooth = 0;
+  private log = false;
+  private target = 1000;
+  private full = new Map<string, BucketSeries>();
+  private view = new Map<string, BucketSeries>(); // zoomed: full with finer buckets spliced in
+  private buffered = new Map<string, Array<[number, number, number]>>();
+  private keysByRun = new Map<string, Set<string>>();
+  private subs = new Map<string, () => void>();
+  private loading = false;
+  private gen = 0;
+  private loadAbort: AbortController | null = null;
+  private zoom: Zoom | null = null;
+  private zoomAbort: AbortController | null = null;
+  private zoomTimer: ReturnType<typeof setTimeout> | null = null;
+  private frame = 0;
+  private pendingT0: number | null = null;
+  private built: BuiltData | null = null;
+  private colors: string[] = [];
+  private bad = "#ff3b3b";
+  private offLive: () => void;
+  private ro: ResizeObserver | null = null;
+  private panning: { x: number; zoom: Zoom } | null = null;
+  private panFrame = 0;
+  private panTo: Zoom | null = null;
+  private lastStatus = "";
+  private destroyed = false;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly plotEl: HTMLElement,
+    private readonly legendEl: HTMLElement,
+    private readonly panel: string,
+    private readonly onStatus: (s: ChartStatus) => void,
+  ) {
+    this.offLive = live.on("metric_update", (m) => this.onMetrics(m));
+    if (typeof ResizeObserver !== "undefined") {
+      this.ro = new ResizeObserver(() => this.resize());
+      this.ro.observe(plotEl);
+    }
+    plotEl.addEventListener("mousedown", this.onMouseDown, true);
+    plotEl.addEventListener("dblclick", this.onDblClick);
+    this.target = this.widthTarget();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.offLive();
+    this.ro?.disconnect();
+    this.plotEl.removeEventListener("mousedown", this.onMouseDown, true);
+    this.plotEl.removeEventListener("dblclick", this.onDblClick);
+    this.endPan();
+    for (const off of this.subs.values()) off();
+    this.subs.clear();
+    this.loadAbort?.abort();
+    this.zoomAbort?.abort();
+    if (this.zoomTimer) clearTimeout(this.zoomTimer);
+    cancelAnimationFrame(this.frame);
+    cancelAnimationFrame(this.panFrame);
+    this.u?.destroy();
+    this.u = null;
+  }
+
+  // ---- configuration (from React) ------------------------------------------------------
+
+  configure(c: { runs: string[]; key: string; axis: Axis; smooth: number; log: boolean }): void {
+    const runsChanged = c.runs.join(",") !== this.runs.join(",");
+    const keyChanged = c.key !== this.key;
+    const axisChanged = c.axis !== this.axis;
+    const smoothChanged = c.smooth !== this.smooth;
+    const logChanged = c.log !== this.log;
+    this.runs = [...c.runs];
+    this.key = c.key;
+    this.axis = c.axis;
+    this.smooth = c.smooth;
+    this.log = c.log;
+    this.root.dataset.runs = this.runs.join(",");
+    this.root.dataset.key = this.key;
+    if (runsChanged) this.syncSubscriptions();
+    if (runsChanged || keyChanged || axisChanged) {
+      this.zoom = null;
+      this.view.clear();
+      void this.reload();
+    } else if (smoothChanged || logChanged) {
+      this.drawNow();
+    }
+  }
+
+  resetZoom(): void {
+    if (!this.zoom) return;
+    this.zoom = null;
+    this.zoomAbort?.abort();
+    if (this.zoomTimer) clearTimeout(this.zoomTimer);
+    this.view.clear();
+    this.drawNow();
+    this.emit();
+  }
+
+  /** Move the window by a fraction of its width (arrow keys). */
+  panBy(frac: number): void {
+    const z = this.currentWindow();
+    if (!z) return;
+    const d = (z.max - z.min) * frac;
+    this.applyPan({ min: z.min + d, max: z.max + d });
+    this.scheduleZoomFetch(PAN_SETTLE_MS);
+  }
+
+  // ---- subscriptions and reads ---------------------------------------------------------
+
+  private syncSubscriptions(): void {
+    for (const [id, off] of this.subs) {
+      if (!this.runs.includes(id)) {
+        off();
+        this.subs.delete(id);
+        this.keysByRun.delete(id);
+      }
+    }
+    for (const id of this.runs) {
+      if (this.subs.has(id)) continue;
+      this.subs.set(id, live.subscribeRun(id));
+      void this.readKeys(id);
+    }
+    this.emit();
+  }
+
+  private async readKeys(id: string): Promise<void> {
+    try {
+      const res = await api.get("/api/runs/{run_id}/metrics", { path: { run_id: id } });
+      if (this.destroyed || !this.subs.has(id)) return;
+      const set = this.keysByRun.get(id) ?? new Set<string>();
+      for (const s of res.metrics) set.add(s.key);
+      this.keysByRun.set(id, set);
+      this.emit();
+    } catch {
+      /* a deleted run: no keys */
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const gen = ++this.gen;
+    this.loadAbort?.abort();
+    this.zoomAbort?.abort();
+    const abort = new AbortController();
+    this.loadAbort = abort;
+    this.loading = true;
+    this.buffered = new Map(this.runs.map((r) => [r, []]));
+    this.full.clear();
+    this.emit();
+    const runs = [...this.runs];
+    const key = this.key;
+    const axis = this.axis;
+    this.target = this.widthTarget();
+    if (!runs.length || !key) {
+      this.loading = false;
+      this.drawNow();
+      this.emit();
+      return;
+    }
+    // subscribe (done) → the server's ack → read REST → merge what was pushed meanwhile
+    await Promise.race([
+      Promise.all(runs.map((r) => live.ready({ run_id: r }))),
+      new Promise((r) => setTimeout(r, READY_TIMEOUT_MS)),
+    ]);
+    if (gen !== this.gen) return;
+    const results = await Promise.all(
+      runs.map((r) => this.readBuckets(r, key, axis, null, abort.signal)),
+    );
+    if (gen !== this.gen || abort.signal.aborted) return;
+    runs.forEach((r, i) => {
+      const s = BucketSeries.fromColumns(results[i], axis, this.target);
+      for (const [step, time, v] of this.buffered.get(r) ?? []) s.append(step, time, v);
+      this.full.set(r, s);
+    });
+    this.buffered.clear();
+    this.loading = false;
+    this.drawNow();
+    this.emit();
+  }
+
+  private async readBuckets(
+    run: string,
+    key: string,
+    axis: Axis,
+    win: Zoom | null,
+    signal: AbortSignal,
+  ): Promise<BucketColumns | null> {
+    const query: Record<string, string | number> = { key, n: this.target, x: axis };
+    if (win) {
+      if (axis === "step") {
+        query.step_min = Math.floor(win.min);
+        query.step_max = Math.ceil(win.max);
+      } else {
+        query.time_min = win.min;
+        query.time_max = win.max;
+      }
+    }
+    try {
+      const res = await api.get("/api/runs/{run_id}/metrics/buckets", {
+        path: { run_id: run },
+        query: query as never,
+        signal,
+      });
+      return res.buckets;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return null; // no such key (yet)
+      if ((e as { name?: string }).name === "AbortError") return null;
+      return null;
+    }
+  }
+
+  // ---- live ----------------------------------------------------------------------------
+
+  private onMetrics(m: MessageOf<"metric_update">): void {
+    if (!this.subs.has(m.run_id)) return;
+    let set = this.keysByRun.get(m.run_id);
+    if (!set) this.keysByRun.set(m.run_id, (set = new Set()));
+    let newKey = false;
+    for (const k of Object.keys(m.points)) {
+      if (!set.has(k)) {
+        set.add(k);
+        newKey = true;
+      }
+    }
+    const pts = m.points[this.key];
+    if (pts && pts.length) {
+      if (this.loading) {
+        const buf = this.buffered.get(m.run_id);
+        if (buf) for (const [s, t, v] of pts) buf.push([s, t, toNum(v)]);
+      } else {
+        const full = this.full.get(m.run_id);
+        const view = this.view.get(m.run_id);
+        const wasEmpty = !full || full.length === 0;
+        let visible = !this.zoom;
+        if (full) {
+          for (const [s, t, raw] of pts) {
+            const v = toNum(raw);
+            full.append(s, t, v);
+            if (view) view.append(s, t, v);
+            if (this.zoom) {
+              const x = this.axis === "step" ? s : t;
+              if (x >= this.zoom.min && x <= this.zoom.max) visible = true;
+            }
+          }
+        }
+        if (full && visible) this.scheduleDraw();
+        if (full && wasEmpty && full.length) this.emit();
+      }
+    }
+    if (newKey) this.emit();
+  }
+
+  private scheduleDraw(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.drawNow();
+    });
+  }
+
+  // ---- drawing -------------------------------------------------------------------------
+
+  private drawNow(): void {
+    if (this.destroyed) return;
+    if (this.frame) {
+      cancelAnimationFrame(this.frame);
+      this.frame = 0;
+    }
+    const t0 = performance.now();
+    const runs = this.runs.map((r) => ({
+      runId: r,
+      series: this.view.get(r) ?? this.full.get(r) ?? new BucketSeries(this.axis),
+    }));
+    const built = buildData(runs, this.smooth, this.log);
+    this.built = built;
+    const sig = `${this.runs.length}|${this.axis}|${this.log}|${this.smooth > 0}`;
+    this.pendingT0 = t0;
+    if (!this.u || sig !== this.signature) {
+      this.u?.destroy();
+      this.signature = sig;
+      this.u = this.create(built);
+    } else {
+      this.u.batch(() => {
+        this.u!.setData(built.data as uPlot.AlignedData, !this.zoom);
+        if (this.zoom) this.u!.setScale("x", this.zoom);
+      });
+    }
+    if (!built.data[0]!.length) this.finishDraw(); // uPlot draws nothing for no data
+  }
+
+  private finishDraw(): void {
+    const t0 = this.pendingT0;
+    if (t0 === null) return;
+    this.pendingT0 = null;
+    const b = this.built;
+    const el = this.root;
+    el.dataset.drawMs = (performance.now() - t0).toFixed(1);
+    el.dataset.points = String(b?.points ?? 0);
+    if (b && b.lastStep >= 0) el.dataset.lastStep = String(b.lastStep);
+    else delete el.dataset.lastStep;
+    el.dataset.runs = this.runs.join(",");
+    el.dataset.key = this.key;
+    performance.mark(`td:chart-drawn:${this.panel}`);
+    this.updateLegend(null);
+  }
+
+  private create(built: BuiltData): uPlot {
+    const el = this.root;
+    const fg = cssVar(el, "--fg", "#ffb000");
+    const grid = cssVar(el, "--chart-grid", "#222222");
+    const border = cssVar(el, "--border", "#333333");
+    const font = `11px ${cssVar(el, "--font", "monospace")}`;
+    this.bad = cssVar(el, "--bad", this.bad);
+    this.colors = this.runs.map((_, i) => cssVar(el, `--s${i % 10}`, fg));
+    const series: uPlot.Series[] = [{}];
+    const bands: uPlot.Band[] = [];
+    this.runs.forEach((_, i) => {
+      const c = this.colors[i]!;
+      const base = 1 + i * SERIES_PER_RUN;
+      series.push(
+        { stroke: c, width: 1.25, spanGaps: true, points: { show: false } },
+        { stroke: withAlpha(c, 0.3), width: 1, spanGaps: true, points: { show: false }, show: this.smooth > 0 },
+        { stroke: "transparent", width: 0, spanGaps: true, points: { show: false } },
+        { stroke: "transparent", width: 0, spanGaps: true, points: { show: false } },
+      );
+      bands.push({ series: [base + 3, base + 2], fill: withAlpha(c, 0.14) });
+    });
+    const axisOpts = {
+      stroke: fg,
+      font,
+      grid: { stroke: grid, width: 1 },
+      ticks: { stroke: border, width: 1, size: 4 },
+    };
+    const { width, height } = this.size();
+    const opts: uPlot.Options = {
+      width,
+      height,
+      pxAlign: 0,
+      legend: { show: false },
+      scales: {
+        x: { time: this.axis === "time" },
+        y: this.log ? { distr: 3 } : {},
+      },
+      series,
+      bands,
+      axes: [
+        { ...axisOpts, size: 28 },
+        { ...axisOpts, size: 56, values: (_u, vals) => vals.map((v) => fmtValue(v)) },
+      ],
+      cursor: {
+        drag: { x: true, y: false, setScale: false },
+        points: { show: false },
+        bind: { dblclick: () => null },
+      },
+      hooks: {
+        draw: [(u) => this.drawMarks(u), () => this.finishDraw()],
+        setSelect: [(u) => this.onSelect(u)],
+        setCursor: [(u) => this.onCursor(u)],
+      },
+    };
+    const u = new uPlot(opts, built.data as uPlot.AlignedData, this.plotEl);
+    if (this.zoom) u.setScale("x", this.zoom);
+    return u;
+  }
+
+  /** NaN / ±Inf buckets as marks: ▲ at the top for +Inf, ▼ at the bottom for -Inf, × on the axis for NaN. */
+  private drawMarks(u: uPlot): void {
+    const b = this.built;
+    if (!b) return;
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const dpr = uPlot.pxRatio;
+    const s = 4 * dpr;
+    ctx.save();
+    ctx.lineWidth = 1.5 * dpr;
+    ctx.strokeStyle = this.bad;
+    ctx.fillStyle = this.bad;
+    const bottom = top + height;
+    for (const mk of b.marks) {
+      ctx.beginPath();
+      for (const x of mk.pinf) {
+        const px = u.valToPos(x, "x", true);
+        if (px < left || px > left + width) continue;
+        ctx.moveTo(px, top);
+        ctx.lineTo(px - s, top + 1.6 * s);
+        ctx.lineTo(px + s, top + 1.6 * s);
+        ctx.closePath();
+      }
+      for (const x of mk.ninf) {
+        const px = u.valToPos(x, "x", true);
+        if (px < left || px > left + width) continue;
+        ctx.moveTo(px, bottom);
+        ctx.lineTo(px - s, bottom - 1.6 * s);
+        ctx.lineTo(px + s, bottom - 1.6 * s);
+        ctx.closePath();
+      }
+      ctx.fill();
+      ctx.beginPath();
+      for (const x of mk.nan) {
+        const px = u.valToPos(x, "x", true);
+        if (px < left || px > left + width) continue;
+        const y = bottom - s - 2 * dpr;
+        ctx.moveTo(px - s, y - s);
+        ctx.lineTo(px + s, y + s);
+        ctx.moveTo(px + s, y - s);
+        ctx.lineTo(px - s, y + s);
+      }
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  // ---- legend --------------------------------------------------------------------------
+
+  private onCursor(u: uPlot): void {
+    const left = u.cursor.left ?? -1;
+    this.updateLegend(left >= 0 ? u.posToVal(left, "x") : null);
+  }
+
+  /** The value of each run at x (the cursor), or its last value. */
+  private updateLegend(x: number | null): void {
+    const xEl = this.legendEl.querySelector<HTMLElement>("[data-legend-x]");
+    if (xEl) xEl.textContent = x === null ? "" : fmtX(this.axis, x);
+    this.runs.forEach((r) => {
+      const el = this.legendEl.querySelector<HTMLElement>(`[data-legend-run="${CSS.escape(r)}"] [data-legend-value]`);
+      if (!el) return;
+      const s = this.view.get(r) ?? this.full.get(r);
+      if (!s || !s.length) {
+        el.textContent = "—";
+        return;
+      }
+      const i = x === null ? s.length - 1 : s.nearest(x);
+      const nonFinite = s.nan[i]! + s.pinf[i]! + s.ninf[i]!;
+      let text = x === null ? fmtValue(s.last[i]) : fmtValue(s.finiteCount(i) ? s.mean[i] : s.last[i]);
+      if (x !== null && nonFinite) {
+        const parts: string[] = [];
+        if (s.nan[i]) parts.push(`NaN×${s.nan[i]}`);
+        if (s.pinf[i]) parts.push(`+Inf×${s.pinf[i]}`);
+        if (s.ninf[i]) parts.push(`-Inf×${s.ninf[i]}`);
+        text += ` (${parts.join(" ")})`;
+      }
+      el.textContent = text;
+      el.classList.toggle("bad", x === null ? !Number.isFinite(s.last[i]!) : nonFinite > 0);
+    });
+  }
+
+  // ---- zoom and pan ---------------------------------------------------------------------
+
+  private onSelect(u: uPlot): void {
+    const { left, width } = u.select;
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    if (width < 3) return;
+    const min = u.posToVal(left, "x");
+    const max = u.posToVal(left + width, "x");
+    if (!(max > min)) return;
+    this.zoom = { min, max };
+    u.setScale("x", this.zoom);
+    this.scheduleZoomFetch(ZOOM_DEBOUNCE_MS);
+    this.emit();
+  }
+
+  private onDblClick = (): void => this.resetZoom();
+
+  private currentWindow(): Zoom | null {
+    if (this.zoom) return this.zoom;
+    const sc = this.u?.scales.x;
+    if (!sc || sc.min === undefined || sc.max === undefined || sc.min === null || sc.max === null) return null;
+    return { min: sc.min, max: sc.max };
+  }
+
+  private applyPan(z: Zoom): void {
+    this.zoom = z;
+    this.u?.setScale("x", z);
+    this.emit();
+  }
+
+  private onMouseDown = (e: MouseEvent): void => {
+    if (!e.shiftKey || e.button !== 0 || !this.u) return;
+    const z = this.currentWindow();
+    if (!z) return;
+    e.stopPropagation();
+    e.preventDefault();
+    this.panning = { x: e.clientX, zoom: z };
+    window.addEventListener("mousemove", this.onPanMove);
+    window.addEventListener("mouseup", this.onPanUp);
+  };
+
+  private onPanMove = (e: MouseEvent): void => {
+    const p = this.panning;
+    if (!p || !this.u) return;
+    const w = this.u.over.clientWidth || 1;
+    const d = ((p.x - e.clientX) / w) * (p.zoom.max - p.zoom.min);
+    this.panTo = { min: p.zoom.min + d, max: p.zoom.max + d };
+    if (this.panFrame) return;
+    this.panFrame = requestAnimationFrame(() => {
+      this.panFrame = 0;
+      if (this.panTo) this.applyPan(this.panTo); // draws what we hold; no read per frame
+    });
+  };
+
+  private onPanUp = (): void => {
+    this.endPan();
+    this.scheduleZoomFetch(PAN_SETTLE_MS);
+  };
+
+  private endPan(): void {
+    this.panning = null;
+    window.removeEventListener("mousemove", this.onPanMove);
+    window.removeEventListener("mouseup", this.onPanUp);
+  }
+
+  private scheduleZoomFetch(ms: number): void {
+    if (this.zoomTimer) clearTimeout(this.zoomTimer);
+    this.zoomTimer = setTimeout(() => {
+      this.zoomTimer = null;
+      void this.fetchZoom();
+    }, ms);
+  }
+
+  private async fetchZoom(): Promise<void> {
+    const z = this.zoom;
+    if (!z || this.loading) return;
+    this.zoomAbort?.abort();
+    const abort = new AbortController();
+    this.zoomAbort = abort;
+    const runs = [...this.runs];
+    const gen = this.gen;
+    const results = await Promise.all(
+      runs.map((r) => this.readBuckets(r, this.key, this.axis, z, abort.signal)),
+    );
+    if (abort.signal.aborted || gen !== this.gen || this.zoom !== z) return;
+    runs.forEach((r, i) => {
+      const full = this.full.get(r);
+      if (!full) return;
+      const fine = BucketSeries.fromColumns(results[i], this.axis, this.target);
+      const v = full.splice(fine, z.min, z.max);
+      v.appendBucketsAfter(full); // points pushed while the read was in flight
+      this.view.set(r, v);
+    });
+    this.drawNow();
+  }
+
+  // ---- size ----------------------------------------------------------------------------
+
+  private size(): { width: number; height: number } {
+    return {
+      width: Math.max(50, Math.floor(this.plotEl.clientWidth)),
+      height: Math.max(40, Math.floor(this.plotEl.clientHeight)),
+    };
+  }
+
+  private widthTarget(): number {
+    const w = this.plotEl.clientWidth;
+    return w > 0 ? Math.min(4000, Math.max(200, Math.round(w))) : 1000;
+  }
+
+  private resize(): void {
+    if (!this.u) return;
+    const { width, height } = this.size();
+    if (width !== this.u.width || height !== this.u.height) this.u.setSize({ width, height });
+  }
+
+  // ---- status to React -----------------------------------------------------------------
+
+  private emit(): void {
+    const keys = new Set<string>();
+    for (const r of this.runs) for (const k of this.keysByRun.get(r) ?? []) keys.add(k);
+    let points = 0;
+    for (const s of this.full.values()) points += s.length;
+    const status: ChartStatus = {
+      loading: this.loading,
+      points,
+      keys: [...keys].sort(),
+      zoomed: this.zoom !== null,
+    };
+    const sig = `${status.loading}|${points > 0}|${status.keys.join("\u0000")}|${status.zoomed}`;
+    if (sig === this.lastStatus) return;
+    this.lastStatus = sig;
+    this.onStatus(status);
+  }
+}
+
+function toNum(v: number | string): number {
+  return toNumber(v) ?? Number.NaN;
+}
