@@ -94,7 +94,8 @@ export function ActionsPanel(_props: PanelProps) {
   if (!focused || !run) return <div className="muted act-empty">select a run</div>;
 
   const button = (name: string) => {
-    const enabled = commandEnabled(name, status) && !busy[name];
+    const argsOk = !custom.includes(name) || parseArgs(argsText[name] ?? "").ok;
+    const enabled = commandEnabled(name, status) && !busy[name] && argsOk;
     const isStop = name === "stop";
     const onClick = () => {
       if (isStop && !confirmStop) {
@@ -120,12 +121,12 @@ export function ActionsPanel(_props: PanelProps) {
     );
   };
 
-  const stateCell = (name: string) => {
+  const stateCell = (name: string, argsError: string | null = null) => {
     const err = errors[name];
     const c = latest.get(name);
     const errNewer = err && (!c || err.at / 1000 >= c.created_at);
-    const text = errNewer ? `error ${err.message}` : c ? describeCommand(c) : "";
-    const cls = errNewer ? "bad" : c ? statusClass(c.status) : "dim";
+    const text = argsError ?? (errNewer ? `error ${err.message}` : c ? describeCommand(c) : "");
+    const cls = argsError || errNewer ? "bad" : c ? statusClass(c.status) : "dim";
     return (
       <span className={`act-state ${cls}`} data-command-state={name} title={text}>
         {text}
@@ -170,7 +171,7 @@ export function ActionsPanel(_props: PanelProps) {
                     }}
                   />
                 </td>
-                <td>{parsed.ok ? stateCell(name) : <span className="bad act-state">{parsed.error}</span>}</td>
+                <td>{stateCell(name, parsed.ok ? null : parsed.error)}</td>
               </tr>
             );
           })}

@@ -118,6 +118,7 @@ export function CheckpointsPanel(_props: PanelProps) {
 
   const header = (col: SortCol, label: string, cls = "") => (
     <th
+      key={col}
       className={`${cls} ck-sortable${sort.col === col ? " ck-sorted" : ""}`}
       onClick={() => setSort((s) => nextSort(s, col))}
       title={`sort by ${label}`}
