@@ -237,6 +237,21 @@ async def test_project_subscription(live: Live, ws: Conn) -> None:
     assert all(m.get("run_id", m.get("run", {}).get("id")) != "other" for m in ws.seen)
 
 
+async def test_star_subscribes_to_every_project_once(live: Live, ws: Conn) -> None:
+    await ws.send(type="subscribe", project="*")
+    await ws.send(type="subscribe", project="p")  # overlapping: still one message per change
+    await ws.until(lambda m: m["type"] == "subscribed" and m["project"] == "p")
+    live.writer.create_run(project="q", id="other")
+    live.writer.create_run(project="p", id="mine")
+    await ws.until(lambda m: m["type"] == "run_update" and m["run"]["id"] == "mine")
+    live.writer.set_status("other", "completed")
+    await ws.until(lambda m: m["type"] == "status_change" and m["run_id"] == "other")
+    await ws.send(type="ping", id="end")  # anything sent twice would come before the pong
+    await ws.until(lambda m: m["type"] == "pong")
+    changes = [m for m in ws.seen if m["type"] == "status_change" and m["run_id"] == "other"]
+    assert len(changes) == 1
+
+
 async def test_bad_messages_get_errors_and_the_connection_stays(ws: Conn) -> None:
     await ws.ws.send("{not json")
     assert (await ws.recv())["code"] == "invalid_input"

@@ -105,6 +105,8 @@ log = logging.getLogger("traindeck.server.hub")
 EVENT_PAGE: Final = 1000
 #: Console lines read per run and cursor in one follow tick.
 LOG_PAGE: Final = 5000
+#: The project name that subscribes to every project (the dashboard's run list).
+ALL_PROJECTS: Final = "*"
 #: Most events a project catch-up reads (a project cursor is a convenience, not an archive).
 PROJECT_CATCHUP_MAX: Final = 10_000
 
@@ -186,6 +188,8 @@ class Client:
         if (sub := self.runs.get(run_id)) is not None:
             subs.append(sub)
         if project is not None and (sub := self.projects.get(project)) is not None:
+            subs.append(sub)
+        if (sub := self.projects.get(ALL_PROJECTS)) is not None:
             subs.append(sub)
         return subs
 
@@ -374,7 +378,8 @@ class Hub:
             return
 
         def events() -> list[Event]:
-            runs, _ = self.store.list_runs(project=project, limit=PROJECT_CATCHUP_MAX)
+            runs, _ = self.store.list_runs(
+                project=None if project == ALL_PROJECTS else project, limit=PROJECT_CATCHUP_MAX)
             for run in runs:
                 self._projects[run.id] = run.project
             found = self._events_between([r.id for r in runs], event_seq)
