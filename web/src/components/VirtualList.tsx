@@ -1,5 +1,6 @@
 // A fixed-row-height virtual list: only the rows in view (plus a few) are in the DOM.
 import { useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
+import { scrollToShow, visibleRange } from "./virtualRange";
 
 export interface VirtualListProps {
   count: number;
@@ -30,13 +31,11 @@ export function VirtualList({ count, rowHeight, renderRow, scrollToIndex, oversc
   useEffect(() => {
     const el = ref.current;
     if (!el || scrollToIndex === null || scrollToIndex === undefined || scrollToIndex < 0) return;
-    const top = scrollToIndex * rowHeight;
-    if (top < el.scrollTop) el.scrollTop = top;
-    else if (top + rowHeight > el.scrollTop + el.clientHeight) el.scrollTop = top + rowHeight - el.clientHeight;
+    const next = scrollToShow(el.scrollTop, el.clientHeight, rowHeight, scrollToIndex);
+    if (next !== el.scrollTop) el.scrollTop = next;
   }, [scrollToIndex, rowHeight]);
 
-  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
-  const last = Math.min(count, Math.ceil((scrollTop + height) / rowHeight) + overscan);
+  const [first, last] = visibleRange(scrollTop, height, rowHeight, count, overscan);
   const rows: ReactNode[] = [];
   for (let i = first; i < last; i++) rows.push(renderRow(i));
 

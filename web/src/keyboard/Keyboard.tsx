@@ -25,7 +25,8 @@ export function focusRunFilter(): void {
   go(3);
 }
 
-function stepRun(delta: number): void {
+/** Focus the run `delta` rows away in the run list's filtered+sorted order. */
+export function stepRun(delta: number): void {
   const s = app.get();
   const view = viewOf(s.runs, runListUi.get());
   const id = stepFocus(view, s.focused, delta);

@@ -32,10 +32,8 @@ export function keyCommand(e: KeyLike, typing: boolean): KeyCommand | null {
     case "?":
       return "help";
     case "j":
-    case "ArrowDown":
       return "next";
     case "k":
-    case "ArrowUp":
       return "prev";
     case "Enter":
       return "open";

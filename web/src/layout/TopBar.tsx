@@ -13,6 +13,7 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
   const focused = useApp((s) => (s.focused ? (s.runs.get(s.focused) ?? null) : null));
   const focusedId = useApp((s) => s.focused);
   const error = useApp((s) => s.error);
+  const loaded = useApp((s) => s.loaded);
   const counts = useMemo(() => countByStatus(runs.values()), [runs]);
   const now = useNow(1000);
   const clock = new Date(now).toLocaleTimeString([], { hour12: false });
@@ -38,7 +39,10 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
             {focused.name} <StatusBadge status={focused.status} />
           </>
         ) : focusedId ? (
-          <span className="dim">▸ {focusedId} (not found)</span>
+          <span className="dim">
+            ▸ {focusedId}
+            {loaded ? " (not found)" : ""}
+          </span>
         ) : (
           <span className="dim">no run open</span>
         )}

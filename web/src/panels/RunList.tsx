@@ -5,6 +5,7 @@ import type { RunOut } from "../api/client";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../components/useNow";
 import { VirtualList } from "../components/VirtualList";
+import { stepRun } from "../keyboard/Keyboard";
 import { focusRun, toggleCompare, useApp } from "../state/app";
 import "./RunList.css";
 import {
@@ -74,7 +75,7 @@ export function RunListPanel(_props: PanelProps) {
               e.currentTarget.blur();
             } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
               e.preventDefault();
-              e.currentTarget.blur();
+              stepRun(e.key === "ArrowDown" ? 1 : -1);
             }
           }}
         />
