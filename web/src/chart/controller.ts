@@ -7,6 +7,7 @@ import uPlot from "uplot";
 import { ApiError, api, toNumber, type BucketColumns } from "../api/client";
 import type { MessageOf } from "../live/socket";
 import { live } from "../state/app";
+import { logSplits } from "./controller-axes";
 import { BucketSeries, SERIES_PER_RUN, buildData, fmtValue, type Axis, type BuiltData } from "./model";
 
 export interface ChartStatus {
@@ -41,10 +42,15 @@ function withAlpha(color: string, alpha: number): string {
   return `#${m[1]}${a}`;
 }
 
+function fmtClock(x: number): string {
+  const d = new Date(x * 1000);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
 function fmtX(axis: Axis, x: number): string {
   if (axis === "step") return `step ${Math.round(x)}`;
-  const d = new Date(x * 1000);
-  return d.toLocaleTimeString([], { hour12: false });
+  return fmtClock(x);
 }
 
 export class ChartController {
@@ -389,6 +395,7 @@ export class ChartController {
       width,
       height,
       pxAlign: 0,
+      padding: [10, 8, 0, 0],
       legend: { show: false },
       scales: {
         x: { time: this.axis === "time" },
@@ -397,8 +404,18 @@ export class ChartController {
       series,
       bands,
       axes: [
-        { ...axisOpts, size: 28 },
-        { ...axisOpts, size: 56, values: (_u, vals) => vals.map((v) => fmtValue(v)) },
+        this.axis === "time"
+          ? { ...axisOpts, size: 24, space: 70, values: (_u, vals) => vals.map((v) => fmtClock(v)) }
+          : { ...axisOpts, size: 24, values: (_u, vals) => vals.map((v) => fmtValue(v)) },
+        {
+          ...axisOpts,
+          size: 56,
+          values: (_u, vals) => vals.map((v) => fmtValue(v)),
+          // log scale: decades only (uPlot's 2..9 minors make a wall of lines)
+          ...(this.log
+            ? { splits: (_u: uPlot, _i: number, min: number, max: number) => logSplits(min, max) }
+            : {}),
+        },
       ],
       cursor: {
         drag: { x: true, y: false, setScale: false },

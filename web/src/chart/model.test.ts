@@ -362,3 +362,12 @@ describe("fmtValue", () => {
     expect(fmtValue(0.00001234)).toBe("1.234e-5");
   });
 });
+
+describe("logSplits", () => {
+  it("gives decades over wide ranges and 1-2-5 over narrow ones", async () => {
+    const { logSplits } = await import("./controller-axes");
+    expect(logSplits(0.001, 10)).toEqual([0.001, 0.01, 0.1, 1, 10]);
+    expect(logSplits(0.3, 6)).toEqual([0.5, 1, 2, 5]);
+    expect(logSplits(0, 1)).toEqual([]);
+  });
+});
