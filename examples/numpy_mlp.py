@@ -12,6 +12,11 @@ sampled every second. The run offers three dashboard buttons:
 ``checkpoint``  saves the weights now (they are also saved every ``--checkpoint-every`` steps
                 and when the run ends) as ``<run.dir>/checkpoints/checkpoint_step_0001234.npz``.
 
+Every ``--image-every`` steps the run logs an image, ``decision``: the classes the model
+predicts over the plane (one colour per arm) with the held-out points on top; the dashboard's
+image panel steps through them. Every ``--print-every`` steps it prints a progress line,
+which the SDK captures into the run's console log.
+
 ``stop``, ``pause`` and ``resume`` are built into the SDK: ``run.should_stop`` ends the loop,
 pause blocks ``run.log()`` until resumed. ``--max-rate`` caps the steps per second (the
 demo keeps it at a few hundred so the charts move at a watchable pace; 0 means as fast as
@@ -111,6 +116,22 @@ def save_checkpoint(model: MLP, folder: Path, step: int) -> Path:
     return path
 
 
+PALETTE = np.array([[255, 176, 0], [0, 229, 255], [255, 95, 210]], dtype=np.float64)
+
+
+def decision_image(model: MLP, x: np.ndarray, y: np.ndarray, size: int = 96) -> np.ndarray:
+    """An RGB picture of the predicted class over [-1.1, 1.1]², held-out points on top."""
+    lin = np.linspace(-1.1, 1.1, size)
+    gx, gy = np.meshgrid(lin, lin[::-1])
+    probs, _ = model.forward(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    conf = probs.max(axis=1, keepdims=True)
+    img = (PALETTE[probs.argmax(axis=1)] * (0.15 + 0.35 * conf)).reshape(size, size, 3)
+    cols = np.clip(((x[:, 0] + 1.1) / 2.2 * (size - 1)).round().astype(int), 0, size - 1)
+    rows = np.clip(((1.1 - x[:, 1]) / 2.2 * (size - 1)).round().astype(int), 0, size - 1)
+    img[rows, cols] = PALETTE[y]
+    return img.astype(np.uint8)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--project", default=None, help="default: TRAINDECK_PROJECT, else 'default'")
@@ -122,6 +143,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoint-every", type=int, default=2000)
+    ap.add_argument("--image-every", type=int, default=500, help="0: no images")
+    ap.add_argument("--print-every", type=int, default=250, help="0: no progress lines")
     ap.add_argument("--max-rate", type=float, default=300.0,
                     help="most steps per second (0: no limit)")
     ap.add_argument("--system-interval", type=float, default=1.0)
@@ -192,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 if args.checkpoint_every and step > 0 and step % args.checkpoint_every == 0:
                     checkpoint_now(step)
+                if args.image_every and step % args.image_every == 0:
+                    run.log_image("decision", decision_image(model, x_val[:300], y_val[:300]),
+                                  step=step, caption=f"step {step}, loss {loss:.3f}")
+                if args.print_every and step % args.print_every == 0:
+                    print(f"step {step:>7}  loss {loss:.4f}  acc {acc:.3f}  lr {lr:.5f}  "
+                          f"|g| {grad_norm:.3f}", flush=True)
                 if args.max_rate > 0:
                     ahead = started + (step + 1) / args.max_rate - time.monotonic()
                     if ahead > 0:
