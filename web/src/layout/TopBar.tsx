@@ -2,7 +2,8 @@
 import { useMemo } from "react";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../components/useNow";
-import { countByStatus, type RunStatus } from "../panels/RunListModel";
+import { countByStatus, runListUi, type RunStatus } from "../panels/RunListModel";
+import { layoutActions } from "./layoutStore";
 import { useApp } from "../state/app";
 
 const ORDER: RunStatus[] = ["running", "paused", "queued", "completed", "failed", "interrupted", "cancelled"];
@@ -26,7 +27,17 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
       <span className="td-counts">
         <span className="dim">{runs.size} runs</span>
         {ORDER.filter((s) => counts[s]).map((s) => (
-          <span key={s} className={`td-st-${s}`} title={s}>
+          <span
+            key={s}
+            className={`td-st-${s}`}
+            title={`${counts[s]} ${s} — click to filter`}
+            role="button"
+            style={{ cursor: "pointer" }}
+            onClick={() => {
+              runListUi.set((u) => ({ filter: u.filter === s ? "" : s }));
+              layoutActions.show("runs");
+            }}
+          >
             <StatusBadge status={s} short />
             {counts[s]}
           </span>

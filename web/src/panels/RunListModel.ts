@@ -86,9 +86,28 @@ export function viewRuns(runs: Iterable<RunOut>, ui: RunListUi, now: number): Ru
   const out: RunOut[] = [];
   const terms = ui.filter.trim();
   for (const r of runs) if (!terms || matches(r, terms)) out.push(r);
+  // Decorate-sort: one key per run (not per comparison), then compare plain values.
   const sign = ui.desc ? -1 : 1;
-  out.sort((a, b) => sign * compareRuns(a, b, ui.sort, now));
-  return out;
+  const n = out.length;
+  const created = new Float64Array(n);
+  for (let i = 0; i < n; i++) created[i] = out[i]!.created_at;
+  let primary: (i: number, j: number) => number;
+  if (ui.sort === "name") {
+    const names = out.map((r) => r.name);
+    primary = (i, j) => (names[i]! < names[j]! ? -1 : names[i]! > names[j]! ? 1 : 0);
+  } else if (ui.sort === "created") {
+    primary = () => 0;
+  } else {
+    const k = new Float64Array(n);
+    for (let i = 0; i < n; i++) k[i] = ui.sort === "status" ? STATUS_ORDER[out[i]!.status] : duration(out[i]!, now);
+    primary = (i, j) => k[i]! - k[j]!;
+  }
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((i, j) => {
+    const d = primary(i, j) || created[i]! - created[j]! || (out[i]!.id < out[j]!.id ? -1 : out[i]!.id > out[j]!.id ? 1 : 0);
+    return sign * d;
+  });
+  return order.map((i) => out[i]!);
 }
 
 let memo: { runs: Map<string, RunOut>; ui: RunListUi; now: number; view: RunOut[] } | null = null;
