@@ -131,6 +131,42 @@ export interface LatestPoint {
   time: number;
   value: number | "NaN" | "Infinity" | "-Infinity";
 }
+export interface LogLineOut {
+  /** the line's number in its run: 1, 2, 3, … */
+  seq: number;
+  time: number;
+  stream: "stdout" | "stderr";
+  /** as printed, secrets redacted by the SDK */
+  text: string;
+}
+export interface LogList {
+  lines: Array<LogLineOut>;
+  /** the last line's seq (pass it as after_seq to read on); null when no line was returned */
+  next_seq: number | null;
+}
+export interface MediaCreated {
+  media: MediaOut;
+  /** false when this (run, key, step, filename) was uploaded before (nothing changed) */
+  created: boolean;
+}
+export interface MediaList {
+  media: Array<MediaOut>;
+  /** every media key of the run */
+  keys: Array<string>;
+}
+export interface MediaOut {
+  id: number;
+  key: string;
+  step: number;
+  caption: string | null;
+  kind: "image";
+  created_at: number;
+  /** pixels, read from the file's header; null when unknown */
+  width: number | null;
+  height: number | null;
+  /** where the file is served: /api/media/{id}/file */
+  url: string;
+}
 export interface MetricKeys {
   run_id: string;
   metrics: Array<SeriesOut>;
@@ -288,6 +324,14 @@ export interface Paths {
       response: CommandOut;
     };
   };
+  "/api/media/{media_id}/file": {
+    get: {
+      path: { media_id: number };
+      query: {};
+      body: never;
+      response: unknown;
+    };
+  };
   "/api/metrics/compare": {
     get: {
       path: {};
@@ -376,6 +420,28 @@ export interface Paths {
       query: { after_seq?: number; limit?: number; kind?: string | null };
       body: never;
       response: EventList;
+    };
+  };
+  "/api/runs/{run_id}/logs": {
+    get: {
+      path: { run_id: string };
+      query: { after_seq?: number | null; before_seq?: number | null; limit?: number; q?: string | null; tail?: number | null };
+      body: never;
+      response: LogList;
+    };
+  };
+  "/api/runs/{run_id}/media": {
+    get: {
+      path: { run_id: string };
+      query: { key?: string | null; step_min?: number | null; step_max?: number | null; limit?: number };
+      body: never;
+      response: MediaList;
+    };
+    post: {
+      path: { run_id: string };
+      query: { key: string; step: number; filename: string; caption?: string | null };
+      body: never;
+      response: MediaCreated;
     };
   };
   "/api/runs/{run_id}/metrics": {

@@ -7,6 +7,8 @@
 export interface Cursor {
   event_seq?: number | null;
   steps?: Record<string, number>;
+  /** the last console line held; later ones are sent first */
+  log_seq?: number | null;
 }
 
 export interface Ping {
@@ -57,6 +59,8 @@ export interface CommandUpdate {
 export interface CursorOut {
   event_seq: number;
   steps: Record<string, number>;
+  /** the run's last console line at subscription (run subscriptions; null for a project) */
+  log_seq?: number | null;
 }
 
 export interface ErrorMessage {
@@ -76,6 +80,22 @@ export interface EventOut {
   time: number;
   kind: string;
   payload: Record<string, unknown>;
+}
+
+export interface LogLineOut {
+  /** the line's number in its run: 1, 2, 3, … */
+  seq: number;
+  time: number;
+  stream: "stdout" | "stderr";
+  /** as printed, secrets redacted by the SDK */
+  text: string;
+}
+
+export interface LogMessage {
+  type: "log";
+  run_id: string;
+  /** new console lines, by seq */
+  lines: Array<LogLineOut>;
 }
 
 export interface MetricUpdate {
@@ -157,6 +177,7 @@ export type ServerMessage =
   | Subscribed
   | Unsubscribed
   | MetricUpdate
+  | LogMessage
   | StatusChange
   | EventMessage
   | CommandUpdate

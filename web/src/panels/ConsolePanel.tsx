@@ -2,22 +2,21 @@
 // `log` pushes), virtualised, following the bottom unless scrolled up; a client-side
 // search with highlighting, a server search for older lines, and paging back.
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type UIEvent } from "react";
-import { ApiError } from "../api/client";
+import { api, ApiError } from "../api/client";
 import { useActions } from "../state/actions";
 import { useApp } from "../state/app";
 import {
-  CONSOLE_CAP, atBottom, filterLines, highlight, mergeLines, visibleRange, type LogLine, type LogMessage, type LogPage,
+  CONSOLE_CAP, atBottom, filterLines, highlight, mergeLines, visibleRange, type LogLine, type LogPage,
 } from "./console-model";
 import { hhmmss } from "./events-model";
-import { getLoose, onMessage, useReconnects, useRunFeed } from "./events-live";
+import { useReconnects, useRunFeed } from "./events-live";
+import { live } from "../state/app";
 import type { PanelProps } from "./types";
 import "./ConsolePanel.css";
 
 const ROW = 16;
 const TAIL = 500;
 const OLDER = 1000;
-// TODO: use the generated route type once /api/runs/{run_id}/logs is in openapi.gen.ts.
-const LOGS = "/api/runs/{run_id}/logs";
 
 interface State {
   run: string | null;
@@ -59,14 +58,13 @@ export function ConsolePanel(_props: PanelProps) {
     setFollow(true);
     return {
       listen: (emit) => [
-        onMessage("log", (m) => {
-          const msg = m as LogMessage;
-          if (msg.run_id === id && Array.isArray(msg.lines)) emit(msg.lines);
+        live.on("log", (m) => {
+          if (m.run_id === id && m.lines.length) emit(m.lines);
         }),
       ],
       load: async (signal) => {
         try {
-          return await getLoose<LogPage>(LOGS, { run_id: id }, { tail: TAIL }, signal);
+          return await api.get("/api/runs/{run_id}/logs", { path: { run_id: id! }, query: { tail: TAIL }, signal });
         } catch (e) {
           if (e instanceof ApiError && e.status === 404) return null; // no such route (yet)
           throw e;
@@ -119,7 +117,7 @@ export function ConsolePanel(_props: PanelProps) {
     const first = lines[0];
     if (!id || !first) return;
     try {
-      const page = await getLoose<LogPage>(LOGS, { run_id: id }, { before_seq: first.seq, limit: OLDER });
+      const page = await api.get("/api/runs/{run_id}/logs", { path: { run_id: id }, query: { before_seq: first.seq, limit: OLDER } });
       setFollow(false);
       setSt((s) => {
         if (s.run !== id) return s;
@@ -140,7 +138,7 @@ export function ConsolePanel(_props: PanelProps) {
     const id = focused;
     if (!id || !q) return;
     try {
-      const page = await getLoose<LogPage>(LOGS, { run_id: id }, { q, tail: 1000 });
+      const page = await api.get("/api/runs/{run_id}/logs", { path: { run_id: id }, query: { q, tail: 1000 } });
       setServer({ q, lines: page.lines });
       setFollow(true);
     } catch (e) {

@@ -4,13 +4,12 @@
 import { useEffect, useMemo, useState } from "react";
 import { useActions } from "../state/actions";
 import { live, useApp } from "../state/app";
-import { getLoose, useReconnects, useRunFeed } from "./events-live";
+import { useReconnects, useRunFeed } from "./events-live";
+import { api, type Query } from "../api/client";
 import { imagesAt, isSmall, mergeKeys, mergeMedia, snapStep, stepsFor, type MediaItem, type MediaListOut } from "./images-model";
 import type { PanelProps } from "./types";
 import "./ImagesPanel.css";
 
-// TODO: use the generated route type once /api/runs/{run_id}/media is in openapi.gen.ts.
-const MEDIA = "/api/runs/{run_id}/media";
 
 interface Logged {
   key: string;
@@ -36,12 +35,12 @@ export function ImagesPanel(_props: PanelProps) {
   const [follow, setFollow] = useState(true);
 
   const fetchKey = async (id: string, k: string, range?: { min: number; max: number }) => {
-    const q: Record<string, unknown> = { key: k, limit: 10000 };
+    const q: Query<"/api/runs/{run_id}/media"> = { key: k, limit: 10000 };
     if (range) {
       q.step_min = range.min;
       q.step_max = range.max;
     }
-    const out = await getLoose<MediaListOut>(MEDIA, { run_id: id }, q);
+    const out = await api.get("/api/runs/{run_id}/media", { path: { run_id: id }, query: q });
     setSt((s) =>
       s.run === id
         ? { ...s, keys: mergeKeys(s.keys, out.keys), media: mergeMedia(s.media, out.media), loadedKeys: s.loadedKeys.includes(k) ? s.loadedKeys : [...s.loadedKeys, k] }
@@ -62,7 +61,7 @@ export function ImagesPanel(_props: PanelProps) {
           if (typeof k === "string" && typeof stp === "number") emit({ key: k, step: stp });
         }),
       ],
-      load: (signal) => getLoose<MediaListOut>(MEDIA, { run_id: id }, { limit: 1 }, signal),
+      load: (signal) => api.get("/api/runs/{run_id}/media", { path: { run_id: id! }, query: { limit: 1 }, signal }),
       loaded: (out) => setSt((s) => ({ ...(s.run === id ? s : empty(id)), keys: mergeKeys(s.run === id ? s.keys : [], out.keys), loading: false, error: null })),
       push: (p) => {
         setSt((s) => (s.run === id ? { ...s, keys: mergeKeys(s.keys, [p.key]) } : s));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { atBottom, filterLines, highlight, mergeLines, visibleRange, type LogLine } from "./console-model";
 
-const l = (seq: number, text = `line ${seq}`, stream = "stdout"): LogLine => ({ seq, time: seq, stream, text });
+const l = (seq: number, text = `line ${seq}`, stream: LogLine["stream"] = "stdout"): LogLine => ({ seq, time: seq, stream, text });
 const seqs = (ls: LogLine[]) => ls.map((x) => x.seq);
 
 describe("mergeLines", () => {

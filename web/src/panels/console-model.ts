@@ -1,23 +1,10 @@
 // Console panel logic: console lines merged by seq (REST pages and live `log` pushes, no
 // duplicates, ascending, capped), client-side search and highlighting.
 
-// TODO: use generated type (LogLineOut / LogList) once the logs route is in openapi.gen.ts.
-export interface LogLine {
-  seq: number;
-  time: number;
-  stream: string; // "stdout" | "stderr"
-  text: string;
-}
-export interface LogPage {
-  lines: LogLine[];
-  next_seq: number | null;
-}
-/** The live push: `{type: "log", run_id, lines}`. TODO: use generated type. */
-export interface LogMessage {
-  type: "log";
-  run_id: string;
-  lines: LogLine[];
-}
+import type { LogLineOut, LogList } from "../api/client";
+
+export type LogLine = LogLineOut;
+export type LogPage = LogList;
 
 export const CONSOLE_CAP = 5000;
 

@@ -3,20 +3,7 @@
 // pushed meanwhile, then replay the buffer (merges are idempotent: no holes, no duplicates).
 // A reconnect reads REST again (pushes missed while offline that no cursor covers).
 import { useEffect, useState } from "react";
-import { call, type Paths } from "../api/client";
 import { live } from "../state/app";
-
-/** Listen to a message type the generated union may not name yet (e.g. `log`). */
-export function onMessage(type: string, fn: (msg: unknown) => void): () => void {
-  const on = live.on as unknown as (t: string, f: (m: unknown) => void) => () => void;
-  return on.call(live, type, fn);
-}
-
-/** GET a route the generated types may not have yet. TODO: use generated types. */
-export function getLoose<T>(template: string, path: Record<string, unknown>, query?: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
-  const opts = { path, query, signal } as never;
-  return call("get", template as keyof Paths, opts) as Promise<T>;
-}
 
 /** Increments each time the live socket re-opens after the first time. */
 export function useReconnects(): number {

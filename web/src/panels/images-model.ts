@@ -1,22 +1,10 @@
 // Images panel logic: the steps a key has images at, snapping a slider value to them, and
 // the images at one step.
 
-// TODO: use generated type (MediaOut / MediaList) once the media route is in openapi.gen.ts.
-export interface MediaItem {
-  id: number | string;
-  key: string;
-  step: number;
-  caption: string | null;
-  kind: string;
-  created_at: number;
-  width: number | null;
-  height: number | null;
-  url: string;
-}
-export interface MediaListOut {
-  media: MediaItem[];
-  keys: string[];
-}
+import type { MediaList, MediaOut } from "../api/client";
+
+export type MediaItem = MediaOut;
+export type MediaListOut = MediaList;
 
 /** The distinct steps that have images for `key`, ascending. */
 export function stepsFor(media: MediaItem[], key: string): number[] {
@@ -47,7 +35,7 @@ export function imagesAt(media: MediaItem[], key: string, step: number | null): 
   if (step === null) return [];
   return media
     .filter((m) => m.key === key && m.step === step)
-    .sort((a, b) => a.created_at - b.created_at || (String(a.id) < String(b.id) ? -1 : 1));
+    .sort((a, b) => a.created_at - b.created_at || a.id - b.id);
 }
 
 /** Add items (by id, no duplicates); returns `list` itself when nothing is new. */
