@@ -269,3 +269,42 @@ def test_readme_screenshot_of_the_demo(page: Any, demo: Demo, tmp_path: Path) ->
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000  # not a blank page
     if os.environ.get("TRAINDECK_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, ROOT / "docs" / "img" / "dashboard.png")
+
+
+def test_console_tail_and_search(page: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    run = demo.runs()[0]
+    open_run(page, demo, run["id"])
+    console = page.locator('[data-panel="console"]')
+    lines = console.get_by_test_id("console-line")
+    # the script's own prints, captured by the SDK and pushed live
+    expect(lines.filter(has_text="loss").first).to_be_visible()
+    console.get_by_test_id("console-search").fill(f"traindeck run {run['id']}")
+    expect(lines).to_have_count(1)
+    expect(lines.first).to_contain_text(run["name"])
+
+
+def test_image_gallery_steps_through_the_logged_images(page: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    run = demo.runs()[0]
+    wait_for(lambda: len(demo.get(f"/api/runs/{run['id']}/media")["media"]) >= 2, 90,
+             "two images logged")
+    open_run(page, demo, run["id"])
+    page.locator('[role="tab"]', has_text="IMAGES").click()
+    gallery = page.get_by_test_id("image-gallery")
+    image = gallery.locator("img").first
+    expect(image).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('[data-testid=\"image-gallery\"] img');"
+        " return i && i.complete && i.naturalWidth === 96; }")
+    slider = page.get_by_test_id("image-step")
+    slider.focus()
+    slider.press("Home")  # the first image: step 0
+    expect(gallery).to_have_attribute("data-step", "0")
+    expect(gallery).to_contain_text("step 0")
+    slider.press("End")
+    newest = max(m["step"] for m in demo.get(f"/api/runs/{run['id']}/media")["media"])
+    expect(gallery).not_to_have_attribute("data-step", "0")
+    assert int(gallery.get_attribute("data-step") or -1) <= newest
