@@ -56,7 +56,7 @@ def main() -> None:
                 page = ctx.new_page()
                 page.goto(url + "/")
                 page.wait_for_function(
-                    "performance.getEntriesByName('td:runs-painted').length > 0",
+                    "() => performance.getEntriesByName('td:runs-painted').length > 0",
                     timeout=60_000)
                 painted.append(page.evaluate(
                     "performance.getEntriesByName('td:runs-painted')[0].startTime"))

@@ -52,8 +52,9 @@ def main() -> None:
             page = b.new_page(viewport={"width": 1280, "height": 720})
             page.goto(f"{url}/?run={run.id}")
             page.wait_for_function(
-                "Number(document.querySelector('[data-panel=\"chartA\"] [data-testid=\"chart\"]')"
-                "?.dataset.lastStep) >= 0", timeout=60_000)
+                "() => Number(document.querySelector("
+                "'[data-panel=\"chartA\"] [data-testid=\"chart\"]')?.dataset.lastStep) >= 0",
+                timeout=60_000)
             page.evaluate(OBSERVE)
             step = 1
             start = time.time()
@@ -64,7 +65,7 @@ def main() -> None:
                 time.sleep(max(0.0, start + step / args.rate - time.time()))
             last = step - 1
             page.wait_for_function(
-                f"window.__drawn.length && window.__drawn[window.__drawn.length-1][0] >= {last}",
+                f"() => window.__drawn.length && window.__drawn[window.__drawn.length-1][0] >= {last}",
                 timeout=30_000)
             drawn = page.evaluate("window.__drawn")
         run.finish()

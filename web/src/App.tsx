@@ -2,21 +2,29 @@ import { useEffect } from "react";
 import { Keyboard, openHelp, openPalette } from "./keyboard/Keyboard";
 import { Layout } from "./layout/Layout";
 import { TopBar } from "./layout/TopBar";
-import { app, focusRun, live } from "./state/app";
+import { app, focusRun, live, setCompare } from "./state/app";
 import { startRunsSync } from "./state/runs-sync";
 
-/** `?run=<id>` ↔ the open run, so a link opens a run and the URL follows the focus. */
+/** `?run=<id>&compare=<id>,<id>` ↔ the open run and the compared runs, so a link opens
+ *  a run (or a comparison) and the URL follows the selection. */
 function syncRunParam(): () => void {
-  const initial = new URLSearchParams(window.location.search).get("run");
+  const params = new URLSearchParams(window.location.search);
+  const initial = params.get("run");
   if (initial) focusRun(initial);
+  const compare = (params.get("compare") ?? "").split(",").filter(Boolean);
+  if (compare.length) setCompare([...new Set(compare)]);
   let last = app.get().focused;
+  let lastCompare = app.get().compare;
   return app.subscribe(() => {
-    const f = app.get().focused;
-    if (f === last) return;
+    const { focused: f, compare: c } = app.get();
+    if (f === last && c === lastCompare) return;
     last = f;
+    lastCompare = c;
     const u = new URL(window.location.href);
     if (f) u.searchParams.set("run", f);
     else u.searchParams.delete("run");
+    if (c.length) u.searchParams.set("compare", c.join(","));
+    else u.searchParams.delete("compare");
     window.history.replaceState(window.history.state, "", u.pathname + u.search + u.hash);
   });
 }
