@@ -114,7 +114,9 @@ async def list_media(
     return json_response(await run_in_threadpool(read))
 
 
-@router.post("/runs/{run_id}/media", response_model=MediaCreated,
+@router.post("/runs/{run_id}/media", response_model=MediaCreated, status_code=201,
+             responses={200: {"model": MediaCreated,
+                              "description": "uploaded before: nothing changed"}},
              summary="Upload an image (raw body); idempotent by run, key, step, filename")
 async def upload_media(
     run_id: str,
