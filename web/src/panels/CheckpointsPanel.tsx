@@ -191,11 +191,11 @@ export function CheckpointsPanel(_props: PanelProps) {
                     {note[ck.id] === "verifying…" ? "…" : validMark(ck.valid)}
                   </td>
                   <td className="ck-actions">
-                    <a data-testid="ckpt-download" href={url("/api/checkpoints/{checkpoint_id}/download", { checkpoint_id: ck.id })} download={basename(ck.path)} title={ck.path}>
-                      download
+                    <a data-testid="ckpt-download" href={url("/api/checkpoints/{checkpoint_id}/download", { checkpoint_id: ck.id })} download={basename(ck.path)} title={`download ${ck.path}`}>
+                      ⤓
                     </a>
-                    <button type="button" data-testid="ckpt-verify" onClick={() => void verify(ck)}>
-                      verify
+                    <button type="button" data-testid="ckpt-verify" title="verify the file (size, sha256)" onClick={() => void verify(ck)}>
+                      ✓?
                     </button>
                     <button
                       type="button"
@@ -203,8 +203,9 @@ export function CheckpointsPanel(_props: PanelProps) {
                       className={confirmDel === ck.id ? "ck-confirm" : ""}
                       onClick={() => void remove(ck)}
                       onBlur={() => confirmDel === ck.id && setConfirmDel(null)}
+                      title={confirmDel === ck.id ? "click again to delete the file and its record" : "delete (asks to confirm)"}
                     >
-                      {confirmDel === ck.id ? "confirm?" : "delete"}
+                      {confirmDel === ck.id ? "confirm?" : "✗"}
                     </button>
                   </td>
                 </tr>

@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState, type UIEvent } from "react";
 import { api, type EventOut } from "../api/client";
 import { live, useApp } from "../state/app";
 import { Store, useStore } from "../state/store";
-import { EVENT_CAP, eventClass, eventKinds, hhmmss, mergeEvents, summarizeEvent } from "./events-model";
+import { EVENT_CAP, eventClass, eventKinds, hhmmss, kindLabel, mergeEvents, summarizeEvent } from "./events-model";
 import { useReconnects, useRunFeed } from "./events-live";
 import type { PanelProps } from "./types";
 import "./EventsPanel.css";
@@ -98,7 +98,9 @@ export function EventsPanel(_props: PanelProps) {
         {rows.map((e) => (
           <div key={`${e.run_id}:${e.seq}`} className="ev-row" data-testid="event" data-kind={e.kind} data-seq={e.seq}>
             <span className="dim ev-time">{hhmmss(e.time)}</span>
-            <span className={`ev-kind ${eventClass(e)}`}>{e.kind}</span>
+            <span className={`ev-kind ${eventClass(e)}`} title={e.kind}>
+              {kindLabel(e.kind)}
+            </span>
             {!focused && <span className="ev-run">{runs.get(e.run_id)?.name ?? e.run_id.slice(0, 8)}</span>}
             <span className="ev-sum" title={JSON.stringify(e.payload)}>
               {summarizeEvent(e)}

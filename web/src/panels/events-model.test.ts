@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { EventOut } from "../api/client";
-import { eventClass, eventKinds, mergeEvents, summarizeEvent } from "./events-model";
+import { eventClass, eventKinds, kindLabel, mergeEvents, summarizeEvent } from "./events-model";
 
 const ev = (seq: number, kind = "x", payload: Record<string, unknown> = {}, run_id = "r1"): EventOut => ({
   seq, run_id, time: 1000 + seq, kind, payload,
@@ -26,7 +26,7 @@ describe("summarizeEvent", () => {
     );
     expect(summarizeEvent(ev(1, "checkpoint_saved", { step: 5, kind: "regular", is_best: false }))).toBe("checkpoint step 5");
     expect(summarizeEvent(ev(1, "checkpoint_deleted", { step: 5 }))).toBe("checkpoint step 5 deleted");
-    expect(summarizeEvent(ev(1, "media_logged", { key: "samples", step: 3, caption: "c" }))).toBe('image samples step 3 "c"');
+    expect(summarizeEvent(ev(1, "media_logged", { key: "samples", step: 3, caption: "c" }))).toBe('samples step 3 "c"');
     expect(summarizeEvent(ev(1, "custom", { a: 1 }))).toBe('custom {"a":1}');
     expect(summarizeEvent(ev(1, "custom"))).toBe("custom");
   });
@@ -62,5 +62,12 @@ describe("mergeEvents", () => {
   });
   it("lists kinds", () => {
     expect(eventKinds([ev(1, "b"), ev(2, "a"), ev(3, "b")], ["command"])).toEqual(["a", "b", "command"]);
+  });
+});
+
+describe("kindLabel", () => {
+  it("shortens known kinds and keeps others", () => {
+    expect(kindLabel("checkpoint_verified")).toBe("ckpt verified");
+    expect(kindLabel("my_event")).toBe("my_event");
   });
 });

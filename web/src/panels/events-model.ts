@@ -51,7 +51,7 @@ export function summarizeEvent(e: Pick<EventOut, "kind" | "payload">): string {
     case "checkpoint_deleted":
       return `checkpoint step ${str(p.step)} deleted${p.reason ? ` (${str(p.reason)})` : ""}`;
     case "media_logged":
-      return `image ${str(p.key)} step ${str(p.step)}${p.caption ? ` "${str(p.caption)}"` : ""}`;
+      return `${str(p.key)} step ${str(p.step)}${p.caption ? ` "${str(p.caption)}"` : ""}`;
     case "signal":
       return `signal ${str(p.signal)}`;
     case "error":
@@ -96,6 +96,20 @@ export function eventClass(e: Pick<EventOut, "kind" | "payload">): string {
     default:
       return "";
   }
+}
+
+const KIND_LABEL: Record<string, string> = {
+  status_change: "status",
+  checkpoint_saved: "ckpt saved",
+  checkpoint_best: "ckpt best",
+  checkpoint_verified: "ckpt verified",
+  checkpoint_deleted: "ckpt deleted",
+  media_logged: "image",
+};
+
+/** A short label for a kind (the row keeps the exact kind in data-kind and its title). */
+export function kindLabel(kind: string): string {
+  return KIND_LABEL[kind] ?? kind;
 }
 
 export const eventKey = (e: Pick<EventOut, "run_id" | "seq">): string => `${e.run_id}:${e.seq}`;
