@@ -8,7 +8,7 @@ import { ApiError, api, toNumber, type BucketColumns } from "../api/client";
 import type { MessageOf } from "../live/socket";
 import { live } from "../state/app";
 import { logSplits } from "./controller-axes";
-import { BucketSeries, SERIES_PER_RUN, buildData, fmtValue, type Axis, type BuiltData } from "./model";
+import { BucketSeries, buildData, fmtValue, lowerBound, yRange, type Axis, type BuiltData } from "./model";
 
 export interface ChartStatus {
   /** Reading the first buckets. */
@@ -222,12 +222,10 @@ export class ChartController {
       new Promise((r) => setTimeout(r, READY_TIMEOUT_MS)),
     ]);
     if (gen !== this.gen) return;
-    const results = await Promise.all(
-      runs.map((r) => this.readBuckets(r, key, axis, null, abort.signal)),
-    );
+    const results = await this.readBuckets(runs, key, axis, null, abort.signal);
     if (gen !== this.gen || abort.signal.aborted) return;
-    runs.forEach((r, i) => {
-      const s = BucketSeries.fromColumns(results[i], axis, this.target);
+    runs.forEach((r) => {
+      const s = BucketSeries.fromColumns(results.get(r), axis, this.target);
       for (const [step, time, v] of this.buffered.get(r) ?? []) s.append(step, time, v);
       this.full.set(r, s);
     });
@@ -237,14 +235,19 @@ export class ChartController {
     this.emit();
   }
 
+  /**
+   * One compare read for all runs (a run without the key comes back empty, not as a 404:
+   * the browser logs every failed request, and the page must stay free of console errors).
+   */
   private async readBuckets(
-    run: string,
+    runs: string[],
     key: string,
     axis: Axis,
     win: Zoom | null,
     signal: AbortSignal,
-  ): Promise<BucketColumns | null> {
-    const query: Record<string, string | number> = { key, n: this.target, x: axis };
+  ): Promise<Map<string, BucketColumns | null>> {
+    const out = new Map<string, BucketColumns | null>();
+    const query: Record<string, string | number> = { key, run_ids: runs.join(","), n: this.target, x: axis };
     if (win) {
       if (axis === "step") {
         query.step_min = Math.floor(win.min);
@@ -255,17 +258,18 @@ export class ChartController {
       }
     }
     try {
-      const res = await api.get("/api/runs/{run_id}/metrics/buckets", {
-        path: { run_id: run },
-        query: query as never,
-        signal,
-      });
-      return res.buckets;
+      const res = await api.get("/api/metrics/compare", { query: query as never, signal });
+      for (const r of res.runs) out.set(r.run_id, r.buckets);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return null; // no such key (yet)
-      if ((e as { name?: string }).name === "AbortError") return null;
-      return null;
+      if (e instanceof ApiError && e.status === 404 && runs.length > 1) {
+        // a run was deleted: read the others one by one
+        for (const r of runs) {
+          const one = await this.readBuckets([r], key, axis, win, signal).catch(() => null);
+          out.set(r, one?.get(r) ?? null);
+        }
+      }
     }
+    return out;
   }
 
   // ---- live ----------------------------------------------------------------------------
@@ -332,19 +336,34 @@ export class ChartController {
     }));
     const built = buildData(runs, this.smooth, this.log);
     this.built = built;
-    const sig = `${this.runs.length}|${this.axis}|${this.log}|${this.smooth > 0}`;
+    const data = this.frameData(built);
+    const sig = `${this.runs.length}|${this.axis}|${this.log}`;
     this.pendingT0 = t0;
     if (!this.u || sig !== this.signature) {
       this.u?.destroy();
       this.signature = sig;
-      this.u = this.create(built);
+      this.u = this.create(data);
     } else {
       this.u.batch(() => {
-        this.u!.setData(built.data as uPlot.AlignedData, !this.zoom);
+        this.u!.setData(data, !this.zoom);
         if (this.zoom) this.u!.setScale("x", this.zoom);
       });
     }
-    if (!built.data[0]!.length) this.finishDraw(); // uPlot draws nothing for no data
+    if (!built.points) this.finishDraw(); // uPlot does not draw without data
+  }
+
+  /**
+   * uPlot only keeps the scales, axes, cursor and selection: its data is the x extent and
+   * a hidden series; the runs' buckets are drawn by drawRuns (each run on its own x, no
+   * join of the runs onto one x array, which costs far more with many runs).
+   */
+  private frameData(b: BuiltData): uPlot.AlignedData {
+    if (!b.points) return [[], []];
+    const x1 = b.xMax > b.xMin ? b.xMax : b.xMin + 1;
+    return [
+      [b.xMin, x1],
+      [null, null],
+    ];
   }
 
   private finishDraw(): void {
@@ -363,7 +382,7 @@ export class ChartController {
     this.updateLegend(null);
   }
 
-  private create(built: BuiltData): uPlot {
+  private create(data: uPlot.AlignedData): uPlot {
     const el = this.root;
     const fg = cssVar(el, "--fg", "#ffb000");
     const grid = cssVar(el, "--chart-grid", "#222222");
@@ -371,19 +390,7 @@ export class ChartController {
     const font = `11px ${cssVar(el, "--font", "monospace")}`;
     this.bad = cssVar(el, "--bad", this.bad);
     this.colors = this.runs.map((_, i) => cssVar(el, `--s${i % 10}`, fg));
-    const series: uPlot.Series[] = [{}];
-    const bands: uPlot.Band[] = [];
-    this.runs.forEach((_, i) => {
-      const c = this.colors[i]!;
-      const base = 1 + i * SERIES_PER_RUN;
-      series.push(
-        { stroke: c, width: 1.25, spanGaps: true, points: { show: false } },
-        { stroke: withAlpha(c, 0.3), width: 1, spanGaps: true, points: { show: false }, show: this.smooth > 0 },
-        { stroke: "transparent", width: 0, spanGaps: true, points: { show: false } },
-        { stroke: "transparent", width: 0, spanGaps: true, points: { show: false } },
-      );
-      bands.push({ series: [base + 3, base + 2], fill: withAlpha(c, 0.14) });
-    });
+    const series: uPlot.Series[] = [{}, { show: true, stroke: "transparent", points: { show: false } }];
     const axisOpts = {
       stroke: fg,
       font,
@@ -399,10 +406,9 @@ export class ChartController {
       legend: { show: false },
       scales: {
         x: { time: this.axis === "time" },
-        y: this.log ? { distr: 3 } : {},
+        y: { ...(this.log ? { distr: 3 } : {}), range: () => this.yScale() },
       },
       series,
-      bands,
       axes: [
         this.axis === "time"
           ? { ...axisOpts, size: 24, space: 70, values: (_u, vals) => vals.map((v) => fmtClock(v)) }
@@ -423,14 +429,103 @@ export class ChartController {
         bind: { dblclick: () => null },
       },
       hooks: {
-        draw: [(u) => this.drawMarks(u), () => this.finishDraw()],
+        draw: [(u) => this.drawRuns(u), (u) => this.drawMarks(u), () => this.finishDraw()],
         setSelect: [(u) => this.onSelect(u)],
         setCursor: [(u) => this.onCursor(u)],
       },
     };
-    const u = new uPlot(opts, built.data as uPlot.AlignedData, this.plotEl);
+    const u = new uPlot(opts, data, this.plotEl);
     if (this.zoom) u.setScale("x", this.zoom);
     return u;
+  }
+
+  /** The y range for the window shown (uPlot asks on every x change). */
+  private yScale(): uPlot.Range.MinMax {
+    const b = this.built;
+    const z = this.zoom;
+    const r = b && b.points ? yRange(b.runs, z ? z.min : b.xMin, z ? z.max : b.xMax, this.log) : null;
+    return r ?? (this.log ? [0.1, 10] : [0, 1]);
+  }
+
+  /** Per run: the min/max band, the raw mean (faint, when smoothing), the line; only the visible buckets. */
+  private drawRuns(u: uPlot): void {
+    const b = this.built;
+    if (!b || !b.points) return;
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const xs = u.scales.x;
+    const x0 = xs?.min ?? b.xMin;
+    const x1 = xs?.max ?? b.xMax;
+    const dpr = uPlot.pxRatio;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    ctx.lineJoin = "round";
+    const px = (v: number) => u.valToPos(v, "x", true);
+    const py = (v: number) => u.valToPos(v, "y", true);
+    b.runs.forEach((r, ri) => {
+      const n = r.x.length;
+      if (!n) return;
+      const a = Math.max(0, lowerBound(r.x, x0) - 1);
+      const e = Math.min(n, lowerBound(r.x, x1) + 1);
+      const color = this.colors[ri] ?? "#ffb000";
+      // band: runs of buckets with a finite min/max, each as one polygon
+      ctx.fillStyle = withAlpha(color, 0.14);
+      ctx.beginPath();
+      let i = a;
+      while (i < e) {
+        while (i < e && !(r.lo[i]! === r.lo[i]! && r.hi[i]! === r.hi[i]!)) i++;
+        if (i >= e) break;
+        const s0 = i;
+        while (i < e && r.lo[i]! === r.lo[i]! && r.hi[i]! === r.hi[i]!) i++;
+        const s1 = i; // exclusive
+        ctx.moveTo(px(r.x[s0]!), py(r.hi[s0]!));
+        for (let k = s0 + 1; k < s1; k++) ctx.lineTo(px(r.x[k]!), py(r.hi[k]!));
+        for (let k = s1 - 1; k >= s0; k--) ctx.lineTo(px(r.x[k]!), py(r.lo[k]!));
+        ctx.closePath();
+      }
+      ctx.fill();
+      if (r.raw) this.strokeLine(ctx, r.x, r.raw, a, e, px, py, withAlpha(color, 0.3), 1 * dpr);
+      this.strokeLine(ctx, r.x, r.line, a, e, px, py, color, 1.25 * dpr);
+    });
+    ctx.restore();
+  }
+
+  /** A polyline through the finite values; a bucket without one breaks it. */
+  private strokeLine(
+    ctx: CanvasRenderingContext2D,
+    x: Float64Array,
+    y: Float64Array,
+    a: number,
+    e: number,
+    px: (v: number) => number,
+    py: (v: number) => number,
+    color: string,
+    lw: number,
+  ): void {
+    ctx.strokeStyle = color;
+    ctx.lineWidth = lw;
+    ctx.fillStyle = color;
+    ctx.beginPath();
+    let seg = 0; // points in the current segment
+    let lastX = 0;
+    let lastY = 0;
+    for (let i = a; i < e; i++) {
+      const v = y[i]!;
+      if (v !== v) {
+        if (seg === 1) ctx.fillRect(lastX - lw, lastY - lw, 2 * lw, 2 * lw); // a lone point
+        seg = 0;
+        continue;
+      }
+      lastX = px(x[i]!);
+      lastY = py(v);
+      if (seg) ctx.lineTo(lastX, lastY);
+      else ctx.moveTo(lastX, lastY);
+      seg++;
+    }
+    if (seg === 1) ctx.fillRect(lastX - lw, lastY - lw, 2 * lw, 2 * lw);
+    ctx.stroke();
   }
 
   /** NaN / ±Inf buckets as marks: ▲ at the top for +Inf, ▼ at the bottom for -Inf, × on the axis for NaN. */
@@ -446,7 +541,7 @@ export class ChartController {
     ctx.strokeStyle = this.bad;
     ctx.fillStyle = this.bad;
     const bottom = top + height;
-    for (const mk of b.marks) {
+    for (const mk of b.runs) {
       ctx.beginPath();
       for (const x of mk.pinf) {
         const px = u.valToPos(x, "x", true);
@@ -595,14 +690,12 @@ export class ChartController {
     this.zoomAbort = abort;
     const runs = [...this.runs];
     const gen = this.gen;
-    const results = await Promise.all(
-      runs.map((r) => this.readBuckets(r, this.key, this.axis, z, abort.signal)),
-    );
+    const results = await this.readBuckets(runs, this.key, this.axis, z, abort.signal);
     if (abort.signal.aborted || gen !== this.gen || this.zoom !== z) return;
-    runs.forEach((r, i) => {
+    runs.forEach((r) => {
       const full = this.full.get(r);
-      if (!full) return;
-      const fine = BucketSeries.fromColumns(results[i], this.axis, this.target);
+      if (!full || !results.has(r)) return; // failed read: keep what is drawn
+      const fine = BucketSeries.fromColumns(results.get(r), this.axis, this.target);
       const v = full.splice(fine, z.min, z.max);
       v.appendBucketsAfter(full); // points pushed while the read was in flight
       this.view.set(r, v);

@@ -8,7 +8,10 @@ import {
   ema,
   fmtValue,
   pickerKeys,
+  lowerBound,
   unionSorted,
+  yRange,
+  type RunDraw,
 } from "./model";
 
 function cols(rows: Array<[number, number, number | null, number | null, number | null, number, number?, number?, number?]>): BucketColumns {
@@ -261,7 +264,7 @@ describe("ema", () => {
 });
 
 describe("buildData", () => {
-  it("aligns runs on one x array with nulls and marks non-finite buckets", () => {
+  it("gives each run its own x and marks non-finite buckets", () => {
     const a = fromPoints([1, Number.NaN, 3]);
     const b = new BucketSeries("step", 10);
     b.append(1, 0, Number.POSITIVE_INFINITY);
@@ -275,31 +278,59 @@ describe("buildData", () => {
       0,
       false,
     );
-    expect(Array.from(built.data[0]!)).toEqual([0, 1, 2, 3, 4]);
-    expect(built.data.length).toBe(1 + 2 * 4);
-    expect(Array.from(built.data[1]!)).toEqual([1, null, 3, null, null]); // a mean
-    expect(Array.from(built.data[5]!)).toEqual([null, null, null, -2, null]); // b mean
+    const [ra, rb] = built.runs as [RunDraw, RunDraw];
+    expect(Array.from(ra.x)).toEqual([0, 1, 2]);
+    expect(Array.from(ra.line)).toEqual([1, Number.NaN, 3]);
+    expect(ra.raw).toBe(null);
+    expect(Array.from(rb.x)).toEqual([1, 3, 4]);
+    expect(Array.from(rb.line)).toEqual([Number.NaN, -2, Number.NaN]);
     expect(built.points).toBe(6);
     expect(built.lastStep).toBe(4);
-    expect(built.marks[0]!.nan).toEqual([1]);
-    expect(built.marks[1]!.pinf).toEqual([1]);
-    expect(built.marks[1]!.ninf).toEqual([4]);
+    expect([built.xMin, built.xMax]).toEqual([0, 4]);
+    expect(ra.nan).toEqual([1]);
+    expect(rb.pinf).toEqual([1]);
+    expect(rb.ninf).toEqual([4]);
   });
 
-  it("smooths the first series and leaves the raw one; log scale drops values ≤ 0", () => {
+  it("smooths the line and keeps the raw mean; log scale drops values ≤ 0", () => {
     const a = fromPoints([1, 3, -1]);
     const built = buildData([{ runId: "a", series: a }], 0.5, true);
-    expect(built.data[2]).toEqual([1, 3, null]); // raw
-    expect(built.data[1]![0]).toBeCloseTo(1);
-    expect(built.data[1]![1]).toBeCloseTo((0.5 * 0.5 + 0.5 * 3) / 0.75);
+    const r = built.runs[0]!;
+    expect(Array.from(r.raw!)).toEqual([1, 3, Number.NaN]);
+    expect(r.line[0]).toBeCloseTo(1);
+    expect(r.line[1]).toBeCloseTo((0.5 * 0.5 + 0.5 * 3) / 0.75);
+    expect(r.line[2]).toBeCloseTo(0.375 / 0.875); // the smoothed value is positive, so kept
     const nolog = buildData([{ runId: "a", series: a }], 0, false);
-    expect(nolog.data[1]).toEqual([1, 3, -1]);
-    expect(nolog.data[3]).toEqual([1, 3, -1]); // min
+    expect(Array.from(nolog.runs[0]!.line)).toEqual([1, 3, -1]);
+    expect(Array.from(nolog.runs[0]!.lo)).toEqual([1, 3, -1]);
   });
 
   it("nothing drawn: lastStep -1", () => {
-    expect(buildData([], 0, false).lastStep).toBe(-1);
+    const e = buildData([], 0, false);
+    expect(e.lastStep).toBe(-1);
+    expect(Number.isNaN(e.xMin)).toBe(true);
     expect(buildData([{ runId: "a", series: new BucketSeries() }], 0, false).points).toBe(0);
+  });
+
+  it("yRange covers the visible band and line, padded", () => {
+    const s = BucketSeries.fromColumns(
+      cols([
+        [0, 9, -10, 10, 0, 10],
+        [10, 19, 1, 2, 1.5, 10],
+        [20, 29, 2, 4, 3, 10],
+        [30, 39, null, null, null, 1, 1],
+      ]),
+    );
+    const built = buildData([{ runId: "a", series: s }], 0, false);
+    const [lo, hi] = yRange(built.runs, -100, 100, false)!;
+    expect(lo).toBeCloseTo(-11);
+    expect(hi).toBeCloseTo(11);
+    // window over the later buckets (one neighbour either side is included)
+    const [l2, h2] = yRange(built.runs, 24, 40, false)!;
+    expect(l2).toBeCloseTo(1 - 0.15);
+    expect(h2).toBeCloseTo(4 + 0.15);
+    expect(yRange([], 0, 1, false)).toBe(null);
+    expect(lowerBound([1, 2, 3], 2.5)).toBe(2);
   });
 });
 

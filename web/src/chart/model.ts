@@ -317,63 +317,114 @@ export interface RunData {
   series: BucketSeries;
 }
 
+/** One run ready to draw: per bucket its x (middle) and values, NaN where nothing is drawn. */
+export interface RunDraw {
+  x: Float64Array;
+  /** The mean, smoothed when asked. */
+  line: Float64Array;
+  /** The raw mean (only when smoothing: drawn faint behind the line). */
+  raw: Float64Array | null;
+  lo: Float64Array;
+  hi: Float64Array;
+  /** x of buckets holding NaN, +Inf, -Inf. */
+  nan: number[];
+  pinf: number[];
+  ninf: number[];
+}
+
 export interface BuiltData {
-  /** uPlot's aligned data: x, then per run [smoothed mean, raw mean, min, max]. */
-  data: Array<Array<number | null> | Float64Array>;
+  runs: RunDraw[];
   /** Buckets drawn, all runs. */
   points: number;
   /** Largest step drawn (-1: none). */
   lastStep: number;
-  /** Per run: x of buckets holding NaN, +Inf, -Inf. */
-  marks: Array<{ nan: number[]; pinf: number[]; ninf: number[] }>;
+  /** x extent of everything (NaN when empty). */
+  xMin: number;
+  xMax: number;
 }
 
-export const SERIES_PER_RUN = 4;
-
-/**
- * Align the runs' buckets on one x array (uPlot wants that) with nulls where a run has no
- * bucket; smooth the mean (EMA, weight `smooth`); in log scale leave out values ≤ 0.
- */
+/** Each run's buckets as typed arrays: mean smoothed by EMA (weight `smooth`); in log scale values ≤ 0 are left out. */
 export function buildData(runs: RunData[], smooth: number, log: boolean): BuiltData {
-  const mids: Float64Array[] = runs.map(({ series: s }) => {
-    const m = new Float64Array(s.length);
-    for (let i = 0; i < s.length; i++) m[i] = s.xMid(i);
-    return m;
-  });
-  const x = unionSorted(mids);
-  const n = x.length;
-  const data: BuiltData["data"] = [x];
   let points = 0;
   let lastStep = -1;
-  const marks: BuiltData["marks"] = [];
-  const ok = (v: number): number | null => (Number.isFinite(v) && (!log || v > 0) ? v : null);
-  runs.forEach(({ series: s }, r) => {
-    const mid = mids[r]!;
-    const sm = smooth > 0 ? ema(s.mean, smooth) : null;
-    const cols: Array<Array<number | null>> = [];
-    for (let c = 0; c < SERIES_PER_RUN; c++) cols.push(new Array<number | null>(n).fill(null));
-    const [smoothed, raw, lo, hi] = cols as [
-      Array<number | null>, Array<number | null>, Array<number | null>, Array<number | null>];
-    const mk = { nan: [] as number[], pinf: [] as number[], ninf: [] as number[] };
-    let j = 0;
-    for (let i = 0; i < s.length; i++) {
-      const xi = mid[i]!;
-      while (x[j]! < xi) j++;
-      const mean = ok(s.mean[i]!);
-      raw[j] = mean;
-      smoothed[j] = sm ? ok(sm[i]!) : mean;
-      lo[j] = ok(s.min[i]!);
-      hi[j] = ok(s.max[i]!);
-      if (s.nan[i]) mk.nan.push(xi);
-      if (s.pinf[i]) mk.pinf.push(xi);
-      if (s.ninf[i]) mk.ninf.push(xi);
+  let xMin = Number.POSITIVE_INFINITY;
+  let xMax = Number.NEGATIVE_INFINITY;
+  const keep = (v: number): number => (Number.isFinite(v) && (!log || v > 0) ? v : Number.NaN);
+  const out: RunDraw[] = runs.map(({ series: s }) => {
+    const n = s.length;
+    const x = new Float64Array(n);
+    const mean = new Float64Array(n);
+    const lo = new Float64Array(n);
+    const hi = new Float64Array(n);
+    const d: RunDraw = { x, line: mean, raw: null, lo, hi, nan: [], pinf: [], ninf: [] };
+    for (let i = 0; i < n; i++) {
+      const xi = s.xMid(i);
+      x[i] = xi;
+      mean[i] = keep(s.mean[i]!);
+      lo[i] = keep(s.min[i]!);
+      hi[i] = keep(s.max[i]!);
+      if (s.nan[i]) d.nan.push(xi);
+      if (s.pinf[i]) d.pinf.push(xi);
+      if (s.ninf[i]) d.ninf.push(xi);
     }
-    points += s.length;
-    if (s.length) lastStep = Math.max(lastStep, s.lastStep);
-    data.push(...cols);
-    marks.push(mk);
+    if (smooth > 0) {
+      d.raw = mean;
+      const sm = ema(s.mean, smooth);
+      for (let i = 0; i < n; i++) sm[i] = keep(sm[i]!);
+      d.line = sm;
+    }
+    if (n) {
+      xMin = Math.min(xMin, x[0]!);
+      xMax = Math.max(xMax, x[n - 1]!);
+      lastStep = Math.max(lastStep, s.lastStep);
+    }
+    points += n;
+    return d;
   });
-  return { data, points, lastStep, marks };
+  if (!points) xMin = xMax = Number.NaN;
+  return { runs: out, points, lastStep, xMin, xMax };
+}
+
+/** First index with x[i] >= v in a sorted array. */
+export function lowerBound(x: ArrayLike<number>, v: number): number {
+  let lo = 0;
+  let hi = x.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (x[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The y range of what is visible in [x0, x1] (the band and the line), padded; null when
+ * nothing finite is there. `log`: a multiplicative pad.
+ */
+export function yRange(runs: RunDraw[], x0: number, x1: number, log: boolean): [number, number] | null {
+  let mn = Number.POSITIVE_INFINITY;
+  let mx = Number.NEGATIVE_INFINITY;
+  for (const r of runs) {
+    const a = Math.max(0, lowerBound(r.x, x0) - 1);
+    const b = Math.min(r.x.length, lowerBound(r.x, x1) + 1);
+    for (let i = a; i < b; i++) {
+      const l = r.lo[i]!;
+      const h = r.hi[i]!;
+      const m = r.line[i]!;
+      if (l < mn) mn = l;
+      if (m < mn) mn = m;
+      if (h > mx) mx = h;
+      if (m > mx) mx = m;
+    }
+  }
+  if (!(mx >= mn)) return null;
+  if (log) return [mn / 1.25, mx * 1.25];
+  if (mx === mn) {
+    const d = Math.abs(mn) * 0.1 || 1;
+    return [mn - d, mx + d];
+  }
+  const pad = (mx - mn) * 0.05;
+  return [mn - pad, mx + pad];
 }
 
 /** The keys a picker lists: the union, sorted, `sys/` ones only when asked. */
