@@ -379,7 +379,8 @@ export class ChartController {
     el.dataset.runs = this.runs.join(",");
     el.dataset.key = this.key;
     performance.mark(`td:chart-drawn:${this.panel}`);
-    this.updateLegend(null);
+    const left = this.u?.cursor.left ?? -1;
+    this.updateLegend(this.u && left >= 0 ? this.u.posToVal(left, "x") : null);
   }
 
   private create(data: uPlot.AlignedData): uPlot {

@@ -402,3 +402,23 @@ describe("logSplits", () => {
     expect(logSplits(0, 1)).toEqual([]);
   });
 });
+
+describe("REST read + pushed points", () => {
+  it("points pushed while the read was in flight merge without holes or duplicates", () => {
+    // the read covers steps 0..99 as 10 buckets; meanwhile steps 95..104 were pushed
+    const rows: Array<[number, number, number, number, number, number]> = [];
+    for (let b = 0; b < 10; b++) rows.push([b * 10, b * 10 + 9, b, b + 1, b + 0.5, 10]);
+    const s = BucketSeries.fromColumns(cols(rows), "step", 10);
+    const pushed: Array<[number, number, number]> = [];
+    for (let st = 95; st < 105; st++) pushed.push([st, 1000 + st, 42]);
+    let added = 0;
+    for (const [st, t, v] of pushed) if (s.append(st, t, v)) added++;
+    expect(added).toBe(5);
+    expect(s.points).toBe(105);
+    expect(s.lastStep).toBe(104);
+    // width 9.9: 100..104 start one new bucket
+    expect(s.length).toBe(11);
+    expect(s.count[10]).toBe(5);
+    expect(s.max[10]).toBe(42);
+  });
+});
