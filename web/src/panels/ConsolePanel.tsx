@@ -50,8 +50,10 @@ export function ConsolePanel(_props: PanelProps) {
   const [follow, setFollow] = useState(true);
   const [view, setView] = useState({ top: 0, height: 300 });
   const scroller = useRef<HTMLDivElement>(null);
+  const held = useRef(st);
+  held.current = st;
 
-  useRunFeed<LogLine[], LogPage | null>(focused, reconnects, () => {
+  useRunFeed<LogLine[], (LogPage & { continued?: boolean }) | null>(focused, reconnects, () => {
     const id = focused;
     setSt((s) => (s.run === id ? { ...s, loading: true } : empty(id)));
     setServer(null);
@@ -64,6 +66,13 @@ export function ConsolePanel(_props: PanelProps) {
       ],
       load: async (signal) => {
         try {
+          // After a reconnect: read on from the last line held (the tail when too much was missed).
+          const h = held.current;
+          const last = h.run === id ? h.lines[h.lines.length - 1] : undefined;
+          if (last) {
+            const page = await api.get("/api/runs/{run_id}/logs", { path: { run_id: id! }, query: { after_seq: last.seq, limit: CONSOLE_CAP }, signal });
+            if (page.lines.length < CONSOLE_CAP) return { ...page, continued: true };
+          }
           return await api.get("/api/runs/{run_id}/logs", { path: { run_id: id! }, query: { tail: TAIL }, signal });
         } catch (e) {
           if (e instanceof ApiError && e.status === 404) return null; // no such route (yet)
@@ -74,7 +83,9 @@ export function ConsolePanel(_props: PanelProps) {
         setSt((s) => {
           const base = s.run === id ? s : empty(id);
           if (!page) return { ...base, unavailable: true, loading: false };
-          return { ...base, lines: mergeLines(base.lines, page.lines, base.cap), loading: false, error: null, atStart: page.lines.length < TAIL };
+          if (page.continued) return { ...base, lines: mergeLines(base.lines, page.lines, base.cap), loading: false, error: null };
+          // A fresh tail: what was held before it may not join it (a hole), so start over.
+          return { ...empty(id), lines: mergeLines([], page.lines), loading: false, atStart: page.lines.length < TAIL };
         }),
       push: (lines) => setSt((s) => (s.run === id ? { ...s, lines: mergeLines(s.lines, lines, s.cap) } : s)),
       failed: (e) =>

@@ -17,9 +17,8 @@ const PAGE = 5000;
 const allEvents = new Store<{ list: EventOut[] }>({ list: [] });
 live.on("event", (m) => allEvents.set((s) => ({ list: mergeEvents(s.list, [m.event]) })));
 
-async function readAll(runId: string, signal: AbortSignal): Promise<EventOut[]> {
-  // Oldest first, page by page; keep the newest EVENT_CAP.
-  let after = 0;
+async function readAll(runId: string, after: number, signal: AbortSignal): Promise<EventOut[]> {
+  // Oldest first, page by page (from `after`: what a reconnect missed); keep the newest EVENT_CAP.
   let out: EventOut[] = [];
   for (;;) {
     const page = await api.get("/api/runs/{run_id}/events", { path: { run_id: runId }, query: { after_seq: after, limit: PAGE }, signal });
@@ -40,6 +39,8 @@ export function EventsPanel(_props: PanelProps) {
   const [kind, setKind] = useState("");
   const [frozen, setFrozen] = useState<EventOut[] | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
+  const held = useRef(runEvents);
+  held.current = runEvents;
   useEffect(() => {
     setFrozen(null);
     if (scroller.current) scroller.current.scrollTop = 0;
@@ -50,7 +51,10 @@ export function EventsPanel(_props: PanelProps) {
     setRunEvents((s) => (s.run === run ? s : { run, list: [], error: null }));
     return {
       listen: (emit) => [live.on("event", (m) => m.event.run_id === run && emit(m.event))],
-      load: (signal) => readAll(run!, signal),
+      load: (signal) => {
+        const h = held.current;
+        return readAll(run!, h.run === run ? (h.list[0]?.seq ?? 0) : 0, signal);
+      },
       loaded: (list) => setRunEvents((s) => ({ run, list: mergeEvents(s.run === run ? s.list : [], list), error: null })),
       push: (e) => setRunEvents((s) => (s.run === run ? { ...s, list: mergeEvents(s.list, [e]) } : s)),
       failed: (e) => setRunEvents((s) => ({ ...s, run, error: (e as Error).message })),

@@ -31,6 +31,59 @@ export interface FeedHandlers<P, R> {
   listen: (emit: (p: P) => void) => Array<() => void>;
 }
 
+export interface FeedLive {
+  subscribeRun(runId: string): () => void;
+  ready(t: { run_id: string }): Promise<void>;
+}
+
+/**
+ * The feed without React: subscribe to `runId`, await the ack (at most `ackWaitMs`), read
+ * REST, apply it, then replay the pushes buffered meanwhile in arrival order and apply
+ * later ones at once. Returns the stop function (nothing is applied after it).
+ */
+export function startFeed<P, R>(client: FeedLive, runId: string, h: FeedHandlers<P, R>, ackWaitMs = 1500): () => void {
+  const ctl = new AbortController();
+  let ready = false;
+  const buffer: P[] = [];
+  const offs = h.listen((p) => {
+    if (ctl.signal.aborted) return;
+    if (ready) h.push(p);
+    else buffer.push(p);
+  });
+  const unsub = client.subscribeRun(runId);
+  const flush = () => {
+    ready = true;
+    for (const p of buffer.splice(0)) h.push(p);
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // A socket that cannot connect (yet) must not keep the panel empty.
+  const ack = Promise.race([client.ready({ run_id: runId }), new Promise<void>((r) => (timer = setTimeout(r, ackWaitMs)))]);
+  void ack
+    .then(() => {
+      clearTimeout(timer);
+      if (ctl.signal.aborted) throw new DOMException("aborted", "AbortError");
+      return h.load(ctl.signal);
+    })
+    .then(
+      (data) => {
+        if (ctl.signal.aborted) return;
+        h.loaded(data);
+        flush();
+      },
+      (e: unknown) => {
+        if (ctl.signal.aborted) return;
+        flush();
+        h.failed?.(e);
+      },
+    );
+  return () => {
+    ctl.abort();
+    clearTimeout(timer);
+    offs.forEach((off) => off());
+    unsub();
+  };
+}
+
 /**
  * Subscribe to `runId`, await the ack, read REST, then apply pushes in order. Re-runs on
  * `runId` or `reloadKey` change. `make` is read on each (re)start.
@@ -38,39 +91,7 @@ export interface FeedHandlers<P, R> {
 export function useRunFeed<P, R>(runId: string | null, reloadKey: unknown, make: () => FeedHandlers<P, R>): void {
   useEffect(() => {
     if (!runId) return;
-    const h = make();
-    const ctl = new AbortController();
-    let ready = false;
-    const buffer: P[] = [];
-    const offs = h.listen((p) => {
-      if (ctl.signal.aborted) return;
-      if (ready) h.push(p);
-      else buffer.push(p);
-    });
-    const unsub = live.subscribeRun(runId);
-    // A socket that cannot connect (yet) must not keep the panel empty.
-    const ack = Promise.race([live.ready({ run_id: runId }), new Promise((r) => setTimeout(r, 1500))]);
-    void ack
-      .then(() => (ctl.signal.aborted ? Promise.reject(new DOMException("aborted", "AbortError")) : h.load(ctl.signal)))
-      .then(
-        (data) => {
-          if (ctl.signal.aborted) return;
-          h.loaded(data);
-          ready = true;
-          for (const p of buffer.splice(0)) h.push(p);
-        },
-        (e: unknown) => {
-          if (ctl.signal.aborted || (e instanceof DOMException && e.name === "AbortError")) return;
-          ready = true;
-          for (const p of buffer.splice(0)) h.push(p);
-          h.failed?.(e);
-        },
-      );
-    return () => {
-      ctl.abort();
-      offs.forEach((off) => off());
-      unsub();
-    };
+    return startFeed(live, runId, make());
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [runId, reloadKey]);
 }
