@@ -208,7 +208,7 @@ export function ChartPanel({ id, active }: PanelProps) {
         ))}
       </div>
       <div className="td-chart-area">
-        <div className="td-chart-plot" ref={plotRef} />
+        <div className={empty ? "td-chart-plot td-chart-hidden" : "td-chart-plot"} ref={plotRef} />
         {empty ? <div className="td-chart-empty muted">{empty}</div> : null}
       </div>
     </div>

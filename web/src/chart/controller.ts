@@ -403,7 +403,7 @@ export class ChartController {
       width,
       height,
       pxAlign: 0,
-      padding: [10, 8, 0, 0],
+      padding: [10, 16, 0, 0],
       legend: { show: false },
       scales: {
         x: { time: this.axis === "time" },
@@ -727,6 +727,7 @@ export class ChartController {
   // ---- status to React -----------------------------------------------------------------
 
   private emit(): void {
+    if (this.destroyed) return;
     const keys = new Set<string>();
     for (const r of this.runs) for (const k of this.keysByRun.get(r) ?? []) keys.add(k);
     let points = 0;
