@@ -43,7 +43,7 @@ export function ImagesPanel(_props: PanelProps) {
     const out = await api.get("/api/runs/{run_id}/media", { path: { run_id: id }, query: q });
     setSt((s) =>
       s.run === id
-        ? { ...s, keys: mergeKeys(s.keys, out.keys), media: mergeMedia(s.media, out.media), loadedKeys: s.loadedKeys.includes(k) ? s.loadedKeys : [...s.loadedKeys, k] }
+        ? { ...s, keys: mergeKeys(s.keys, out.keys), media: mergeMedia(s.media, out.media), loadedKeys: range || s.loadedKeys.includes(k) ? s.loadedKeys : [...s.loadedKeys, k] }
         : s,
     );
   };
