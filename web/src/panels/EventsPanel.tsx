@@ -92,7 +92,7 @@ export function EventsPanel(_props: PanelProps) {
         <span className="dim ev-count">{rows.length}</span>
         {frozen && (
           <button type="button" onClick={follow} title="back to the newest and follow">
-            ▲ {newer === -1 ? "many" : newer} new
+            {newer === -1 ? "▲ many new" : newer ? `▲ ${newer} new` : "▲ follow"}
           </button>
         )}
         {runEvents.error && focused && <span className="bad">{runEvents.error}</span>}
