@@ -81,6 +81,7 @@ export class ChartController {
   private offLive: () => void;
   private ro: ResizeObserver | null = null;
   private panning: { x: number; zoom: Zoom } | null = null;
+  private selecting: { x: number; rect: DOMRect } | null = null;
   private panFrame = 0;
   private panTo: Zoom | null = null;
   private lastStatus = "";
@@ -110,6 +111,7 @@ export class ChartController {
     this.plotEl.removeEventListener("mousedown", this.onMouseDown, true);
     this.plotEl.removeEventListener("dblclick", this.onDblClick);
     this.endPan();
+    this.endSelect();
     for (const off of this.subs.values()) off();
     this.subs.clear();
     this.loadAbort?.abort();
@@ -425,13 +427,12 @@ export class ChartController {
         },
       ],
       cursor: {
-        drag: { x: true, y: false, setScale: false },
+        drag: { x: false, y: false, setScale: false }, // ours: see onMouseDown
         points: { show: false },
         bind: { dblclick: () => null },
       },
       hooks: {
         draw: [(u) => this.drawRuns(u), (u) => this.drawMarks(u), () => this.finishDraw()],
-        setSelect: [(u) => this.onSelect(u)],
         setCursor: [(u) => this.onCursor(u)],
       },
     };
@@ -612,19 +613,6 @@ export class ChartController {
 
   // ---- zoom and pan ---------------------------------------------------------------------
 
-  private onSelect(u: uPlot): void {
-    const { left, width } = u.select;
-    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-    if (width < 3) return;
-    const min = u.posToVal(left, "x");
-    const max = u.posToVal(left + width, "x");
-    if (!(max > min)) return;
-    this.zoom = { min, max };
-    u.setScale("x", this.zoom);
-    this.scheduleZoomFetch(ZOOM_DEBOUNCE_MS);
-    this.emit();
-  }
-
   private onDblClick = (): void => this.resetZoom();
 
   private currentWindow(): Zoom | null {
@@ -640,8 +628,20 @@ export class ChartController {
     this.emit();
   }
 
+  /**
+   * Drag selects an x range to zoom into; shift+drag pans. Both follow the mouse on
+   * window (so a drag may leave the plot), and uPlot's own drag is kept out.
+   */
   private onMouseDown = (e: MouseEvent): void => {
-    if (!e.shiftKey || e.button !== 0 || !this.u) return;
+    if (e.button !== 0 || !this.u) return;
+    if (!e.shiftKey) {
+      e.stopPropagation();
+      const rect = this.u.over.getBoundingClientRect();
+      this.selecting = { x: e.clientX - rect.left, rect };
+      window.addEventListener("mousemove", this.onSelectMove);
+      window.addEventListener("mouseup", this.onSelectUp);
+      return;
+    }
     const z = this.currentWindow();
     if (!z) return;
     e.stopPropagation();
@@ -650,6 +650,42 @@ export class ChartController {
     window.addEventListener("mousemove", this.onPanMove);
     window.addEventListener("mouseup", this.onPanUp);
   };
+
+  private selectSpan(e: MouseEvent): { left: number; width: number } | null {
+    const sel = this.selecting;
+    if (!sel) return null;
+    const x = Math.min(Math.max(e.clientX - sel.rect.left, 0), sel.rect.width);
+    const a = Math.min(Math.max(sel.x, 0), sel.rect.width);
+    return { left: Math.min(a, x), width: Math.abs(x - a) };
+  }
+
+  private onSelectMove = (e: MouseEvent): void => {
+    const span = this.selectSpan(e);
+    if (!span || !this.u) return;
+    this.u.setSelect({ left: span.left, width: span.width, top: 0, height: this.u.over.clientHeight }, false);
+  };
+
+  private onSelectUp = (e: MouseEvent): void => {
+    const span = this.selectSpan(e);
+    this.endSelect();
+    const u = this.u;
+    if (!u || !span) return;
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    if (span.width < 3) return;
+    const min = u.posToVal(span.left, "x");
+    const max = u.posToVal(span.left + span.width, "x");
+    if (!(max > min)) return;
+    this.zoom = { min, max };
+    u.setScale("x", this.zoom);
+    this.scheduleZoomFetch(ZOOM_DEBOUNCE_MS);
+    this.emit();
+  };
+
+  private endSelect(): void {
+    this.selecting = null;
+    window.removeEventListener("mousemove", this.onSelectMove);
+    window.removeEventListener("mouseup", this.onSelectUp);
+  }
 
   private onPanMove = (e: MouseEvent): void => {
     const p = this.panning;
