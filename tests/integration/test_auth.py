@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from traindeck.cli import app as cli_app
+from traindeck.sdk.media import encode_png
 from traindeck.server import Settings, create_app
 from traindeck.server.auth import COOKIE_NAME, required_scope
 from traindeck.server.schemas import ErrorBody
@@ -61,8 +63,13 @@ def path_ids(store: SQLiteStore, tmp_path: Path) -> dict[str, str]:
     ck_file.parent.mkdir(parents=True, exist_ok=True)
     ck_file.write_bytes(b"weights")
     checkpoint = store.add_checkpoint(run.id, step=1, path=str(ck_file))
+    image = tmp_path / "td" / "runs" / run.id / "media" / "k" / "0_0.png"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    image.write_bytes(encode_png(np.zeros((2, 2), np.uint8)))
+    media, _ = store.add_media(run.id, key="k", step=0, path="media/k/0_0.png")
     return {"run_id": run.id, "command_id": command.id, "checkpoint_id": checkpoint.id,
-            "token_id": store.create_token("victim", "read")[0].id}
+            "token_id": store.create_token("victim", "read")[0].id,
+            "media_id": str(media.id)}
 
 
 def routes(client_app: Any) -> list[tuple[str, str]]:
