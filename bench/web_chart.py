@@ -1,4 +1,4 @@
-"""A chart of 10 runs × 1M points: time to draw, and frames per second while panning.
+"""A chart of 10 runs x 1M points: time to draw, and frames per second while panning.
 
 Fills a fresh store with ``--runs`` runs of ``--points`` points of ``loss`` each (written
 through ``SQLiteStore.write_metrics``; a few NaN and ±Inf values included), serves it, and

@@ -65,7 +65,8 @@ def main() -> None:
                 time.sleep(max(0.0, start + step / args.rate - time.time()))
             last = step - 1
             page.wait_for_function(
-                f"() => window.__drawn.length && window.__drawn[window.__drawn.length-1][0] >= {last}",
+                "n => window.__drawn.length && window.__drawn[window.__drawn.length - 1][0] >= n",
+                arg=last,
                 timeout=30_000)
             drawn = page.evaluate("window.__drawn")
         run.finish()
