@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from .codec import dumps_str, jsonable, loads
 from .errors import InvalidInput, NotFound
 from .ids import new_id
-from .models import CHECKPOINT_KINDS, Checkpoint, Run
-
-if TYPE_CHECKING:
-    from .sqlite import Tx
+from .models import CHECKPOINT_KINDS, Checkpoint
+from .rows import StoreRows
 
 _COLS: Final = (
     "id, run_id, step, path, kind, metrics, metadata, size, sha256, created_at, host, "
@@ -36,17 +33,8 @@ def _checkpoint(r: Sequence[Any]) -> Checkpoint:
     )
 
 
-class CheckpointRows:
-    """Checkpoint methods; relies on the ``SQLiteStore`` primitives named below."""
-
-    if TYPE_CHECKING:
-        clock: Any
-
-        def write(self) -> AbstractContextManager[Tx]: ...
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _reader(self) -> sqlite3.Connection: ...
-        def _get_run(self, conn: sqlite3.Connection, run_id: str) -> Run: ...
-        def _event(self, tx: Tx, run_id: str, kind: str, payload: Mapping[str, Any]) -> int: ...
+class CheckpointRows(StoreRows):
+    """Checkpoint methods; relies on the ``SQLiteStore`` primitives of ``StoreRows``."""
 
     def add_checkpoint(
         self,

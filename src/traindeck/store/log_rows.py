@@ -8,16 +8,12 @@ one indexed query. Text is stored as given: the SDK redacts secrets before it wr
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable
+from typing import Any, Final
 
 from .errors import InvalidInput
-from .models import LOG_STREAMS, LogLine, Run
-
-if TYPE_CHECKING:
-    from .sqlite import Tx
+from .models import LOG_STREAMS, LogLine
+from .rows import StoreRows
 
 #: Longest line stored (characters); the SDK cuts longer ones before sending.
 MAX_LINE: Final = 64 * 1024
@@ -29,17 +25,8 @@ def _like_escape(q: str) -> str:
     return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class LogRows:
-    """Console-line methods; relies on the ``SQLiteStore`` primitives named below."""
-
-    if TYPE_CHECKING:
-        clock: Any
-
-        def write(self) -> AbstractContextManager[Tx]: ...
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _reader(self) -> sqlite3.Connection: ...
-        def _get_run(self, conn: sqlite3.Connection, run_id: str) -> Run: ...
-        def _event(self, tx: Tx, run_id: str, kind: str, payload: Mapping[str, Any]) -> int: ...
+class LogRows(StoreRows):
+    """Console-line methods; relies on the ``SQLiteStore`` primitives of ``StoreRows``."""
 
     def write_log_lines(self, run_id: str, lines: Iterable[tuple[float, str, str]]) -> int:
         """Append ``(time, stream, text)`` lines to the run's console, numbered after the

@@ -8,16 +8,12 @@ Recording the same (run, key, step, path) again changes nothing (a re-sent uploa
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 from .errors import InvalidInput, NotFound
-from .models import Media, Run
-
-if TYPE_CHECKING:
-    from .sqlite import Tx
+from .models import Media
+from .rows import StoreRows
 
 _COLS: Final = "id, run_id, key, step, kind, path, caption, created_at, width, height, size"
 MEDIA_KINDS: Final = ("image",)
@@ -30,17 +26,8 @@ def _media(r: Sequence[Any]) -> Media:
                  caption=r[6], created_at=r[7], width=r[8], height=r[9], size=r[10])
 
 
-class MediaRows:
-    """Media methods; relies on the ``SQLiteStore`` primitives named below."""
-
-    if TYPE_CHECKING:
-        clock: Any
-
-        def write(self) -> AbstractContextManager[Tx]: ...
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _reader(self) -> sqlite3.Connection: ...
-        def _get_run(self, conn: sqlite3.Connection, run_id: str) -> Run: ...
-        def _event(self, tx: Tx, run_id: str, kind: str, payload: Mapping[str, Any]) -> int: ...
+class MediaRows(StoreRows):
+    """Media methods; relies on the ``SQLiteStore`` primitives of ``StoreRows``."""
 
     def add_media(
         self,

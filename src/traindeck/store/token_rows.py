@@ -11,15 +11,12 @@ import hashlib
 import secrets
 import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from .errors import InvalidInput, NotFound
 from .ids import new_id
-
-if TYPE_CHECKING:
-    from .sqlite import Tx
+from .rows import StoreRows
 
 #: Every token starts with this, so a leaked one is recognisable (and redactable).
 TOKEN_PREFIX: Final = "td_"
@@ -70,15 +67,8 @@ def _token(r: Sequence[Any]) -> Token:
                  revoked_at=r[5])
 
 
-class TokenRows:
-    """Token methods; relies on the ``SQLiteStore`` primitives named below."""
-
-    if TYPE_CHECKING:
-        clock: Any
-
-        def write(self) -> AbstractContextManager[Tx]: ...
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _reader(self) -> sqlite3.Connection: ...
+class TokenRows(StoreRows):
+    """Token methods; relies on the ``SQLiteStore`` primitives of ``StoreRows``."""
 
     def create_token(self, name: str, scope: str = "read") -> tuple[Token, str]:
         """A new token and its secret (shown once: only its hash is kept)."""
