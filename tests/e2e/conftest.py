@@ -37,3 +37,19 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A 1280x720 page in a fresh context (downloads allowed) that fails the test on any
+    browser console error or warning, or uncaught page error."""
+    ctx = chromium.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    pg = ctx.new_page()
+    problems: list[str] = []
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}")
+          if m.type in ("error", "warning") else None)
+    pg.set_default_timeout(60_000)
+    yield pg
+    ctx.close()
+    assert problems == [], problems

@@ -82,19 +82,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         log.close()
 
 
-@pytest.fixture
-def page(chromium: Any, demo: Demo) -> Iterator[Any]:
-    ctx = chromium.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
-    pg = ctx.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}")
-          if m.type in ("error", "warning") else None)
-    pg.set_default_timeout(WAIT)
-    yield pg
-    ctx.close()
-    assert problems == [], problems
-
 
 def chart(page: Any, panel: str = "chartA") -> Any:
     return page.locator(f'[data-panel="{panel}"] [data-testid="chart"]')

@@ -54,19 +54,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         proc.wait(30)
 
 
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    ctx = chromium.new_context(viewport={"width": 1280, "height": 720})
-    pg = ctx.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}")
-          if m.type in ("error", "warning") else None)
-    pg.set_default_timeout(WAIT)
-    yield pg
-    ctx.close()
-    assert problems == [], problems
-
 
 def test_ten_thousand_runs_scroll_in_a_virtualised_list(page: Any, site: Site) -> None:
     from playwright.sync_api import expect
