@@ -47,7 +47,7 @@ function savePrefs(panel: string, p: Prefs): void {
   }
 }
 
-const EMPTY_STATUS: ChartStatus = { loading: false, points: 0, keys: [], zoomed: false };
+const EMPTY_STATUS: ChartStatus = { loading: false, points: 0, keys: [], zoomed: false, error: null };
 
 export function ChartPanel({ id, active }: PanelProps) {
   const label = id === "chartB" ? "Chart B" : "Chart A";
@@ -134,6 +134,7 @@ export function ChartPanel({ id, active }: PanelProps) {
 
   let empty: string | null = null;
   if (!runs.length) empty = "select a run (j/k, Enter)";
+  else if (status.error) empty = `cannot read ${key}: ${status.error} — retrying`;
   else if (!status.loading && status.points === 0) empty = `no points for ${key} yet`;
 
   return (

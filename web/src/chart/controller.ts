@@ -18,6 +18,8 @@ export interface ChartStatus {
   /** Union of the runs' metric keys (REST + live). */
   keys: string[];
   zoomed: boolean;
+  /** Why the last read failed (it is retried), or null. */
+  error: string | null;
 }
 
 interface Zoom {
@@ -26,6 +28,9 @@ interface Zoom {
 }
 
 const READY_TIMEOUT_MS = 3000;
+/** Waits before re-reading after a failed read: doubling from 1 s to 30 s. */
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 const ZOOM_DEBOUNCE_MS = 100;
 const PAN_SETTLE_MS = 150;
 
@@ -68,6 +73,9 @@ export class ChartController {
   private keysByRun = new Map<string, Set<string>>();
   private subs = new Map<string, () => void>();
   private loading = false;
+  private error: string | null = null;
+  private retryMs = RETRY_MIN_MS;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private gen = 0;
   private loadAbort: AbortController | null = null;
   private zoom: Zoom | null = null;
@@ -121,6 +129,7 @@ export class ChartController {
     this.loadAbort?.abort();
     this.zoomAbort?.abort();
     if (this.zoomTimer) clearTimeout(this.zoomTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     cancelAnimationFrame(this.frame);
     cancelAnimationFrame(this.panFrame);
     this.u?.destroy();
@@ -222,14 +231,47 @@ export class ChartController {
       this.emit();
       return;
     }
-    // subscribe (done) → the server's ack → read REST → merge what was pushed meanwhile
+    // subscribe (done) → the server's ack → read REST → merge what was pushed meanwhile.
+    // A socket that cannot connect yet must not keep the chart empty: read after a wait
+    // anyway, and read again when the acks come (writes in between are in no cursor).
+    const acked = Promise.all(runs.map((r) => live.ready({ run_id: r })));
+    let timedOut = false;
+    let waitTimer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.all(runs.map((r) => live.ready({ run_id: r }))),
-      new Promise((r) => setTimeout(r, READY_TIMEOUT_MS)),
+      acked,
+      new Promise<void>((r) => {
+        waitTimer = setTimeout(() => {
+          timedOut = true;
+          r();
+        }, READY_TIMEOUT_MS);
+      }),
     ]);
+    clearTimeout(waitTimer);
     if (gen !== this.gen) return;
-    const results = await this.readBuckets(runs, key, axis, null, abort.signal);
+    if (timedOut) {
+      void acked.then(() => {
+        if (gen === this.gen && !this.destroyed) void this.reload();
+      });
+    }
+    let results: Map<string, BucketColumns | null>;
+    try {
+      results = await this.readBuckets(runs, key, axis, null, abort.signal);
+    } catch (e) {
+      if (gen !== this.gen || abort.signal.aborted || this.destroyed) return;
+      // Keep "loading" (an empty chart would look like a short history) and try again.
+      this.error = e instanceof Error ? e.message : String(e);
+      this.emit();
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        if (gen === this.gen && !this.destroyed) void this.reload();
+      }, this.retryMs);
+      this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+      return;
+    }
     if (gen !== this.gen || abort.signal.aborted) return;
+    this.error = null;
+    this.retryMs = RETRY_MIN_MS;
     runs.forEach((r) => {
       const s = BucketSeries.fromColumns(results.get(r), axis, this.target);
       for (const [step, time, v] of this.buffered.get(r) ?? []) s.append(step, time, v);
@@ -273,6 +315,10 @@ export class ChartController {
           const one = await this.readBuckets([r], key, axis, win, signal).catch(() => null);
           out.set(r, one?.get(r) ?? null);
         }
+      } else if (e instanceof ApiError && e.status === 404) {
+        out.set(runs[0]!, null); // the one run is gone: nothing to draw
+      } else {
+        throw e; // the server is away or broke: the caller says so and retries
       }
     }
     return out;
@@ -802,7 +848,12 @@ export class ChartController {
     this.zoomAbort = abort;
     const runs = [...this.runs];
     const gen = this.gen;
-    const results = await this.readBuckets(runs, this.key, this.axis, z, abort.signal);
+    let results: Map<string, BucketColumns | null>;
+    try {
+      results = await this.readBuckets(runs, this.key, this.axis, z, abort.signal);
+    } catch {
+      return; // aborted, or the server is away: keep the coarser buckets already drawn
+    }
     if (abort.signal.aborted || gen !== this.gen || this.zoom !== z) return;
     runs.forEach((r) => {
       const full = this.full.get(r);
@@ -850,8 +901,9 @@ export class ChartController {
       points,
       keys: [...keys].sort(),
       zoomed: this.zoom !== null,
+      error: this.error,
     };
-    const sig = `${status.loading}|${points > 0}|${status.keys.join("\u0000")}|${status.zoomed}`;
+    const sig = `${status.loading}|${points > 0}|${status.keys.join("\u0000")}|${status.zoomed}|${status.error}`;
     if (sig === this.lastStatus) return;
     this.lastStatus = sig;
     this.onStatus(status);

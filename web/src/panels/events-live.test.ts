@@ -57,6 +57,28 @@ describe("startFeed", () => {
     expect(log).toEqual(["rest 0,1,2", "push 1", "push 2", "push 3", "push 4"]);
   });
 
+  it("reads again when the ack comes after the wait gave up, and keeps only the newest read", async () => {
+    const f = fakeLive();
+    const log: string[] = [];
+    const pending: Array<(v: number[]) => void> = [];
+    startFeed(f.client, "r3", {
+      listen: () => [],
+      load: () => new Promise<number[]>((r) => pending.push(r)),
+      loaded: (d) => log.push(`rest ${d.join(",")}`),
+      push: () => {},
+    }, 0);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(pending).toHaveLength(1); // the socket is slow: read anyway
+    f.ack();
+    await tick();
+    expect(pending).toHaveLength(2); // the ack came: read again (writes in between)
+    pending[1]!([1, 2, 3]);
+    await tick();
+    pending[0]!([1]); // the older read answers last: ignored
+    await tick();
+    expect(log).toEqual(["rest 1,2,3"]);
+  });
+
   it("applies nothing after stop, and unsubscribes", async () => {
     const f = fakeLive();
     const log: string[] = [];

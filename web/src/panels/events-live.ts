@@ -56,26 +56,44 @@ export function startFeed<P, R>(client: FeedLive, runId: string, h: FeedHandlers
     for (const p of buffer.splice(0)) h.push(p);
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  // A socket that cannot connect (yet) must not keep the panel empty.
-  const ack = Promise.race([client.ready({ run_id: runId }), new Promise<void>((r) => (timer = setTimeout(r, ackWaitMs)))]);
-  void ack
-    .then(() => {
-      clearTimeout(timer);
-      if (ctl.signal.aborted) throw new DOMException("aborted", "AbortError");
-      return h.load(ctl.signal);
-    })
-    .then(
+  let timedOut = false;
+  let reads = 0;
+  const read = () => {
+    if (ctl.signal.aborted) return;
+    ready = false; // buffer pushes while reading, replay them after
+    const mine = ++reads;
+    void h.load(ctl.signal).then(
       (data) => {
-        if (ctl.signal.aborted) return;
+        if (ctl.signal.aborted || mine !== reads) return; // a newer read is on its way
         h.loaded(data);
         flush();
       },
       (e: unknown) => {
-        if (ctl.signal.aborted) return;
+        if (ctl.signal.aborted || mine !== reads) return;
         flush();
         h.failed?.(e);
       },
     );
+  };
+  const acked = client.ready({ run_id: runId });
+  // A socket that cannot connect (yet) must not keep the panel empty: read after
+  // `ackWaitMs` anyway, and read again once the ack does come (what was written between
+  // that read and the ack is in no cursor).
+  void Promise.race([
+    acked,
+    new Promise<void>((r) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        r();
+      }, ackWaitMs);
+    }),
+  ]).then(() => {
+    clearTimeout(timer);
+    read();
+  });
+  void acked.then(() => {
+    if (timedOut) read();
+  });
   return () => {
     ctl.abort();
     clearTimeout(timer);
