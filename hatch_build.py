@@ -30,6 +30,8 @@ class WebBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "traindeck-web"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":  # an sdist ships web/'s sources, not the build
+            return
         root = Path(self.root)
         out = root / "src" / "traindeck" / "web"
         web = root / "web"

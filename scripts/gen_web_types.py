@@ -32,6 +32,11 @@ HEADER = (
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
 
+def _doc(text: str) -> str:
+    """A description as one line of a ``/** ... */`` comment (never closing it early)."""
+    return " ".join(text.split()).replace("*/", "*\\/")
+
+
 def _key(name: str) -> str:
     return name if _IDENT.match(name) else json.dumps(name)
 
@@ -95,7 +100,7 @@ def _object(schema: dict[str, Any], indent: str) -> str:
     for name, sub in props.items():
         doc = sub.get("description") if isinstance(sub, dict) else None
         if doc:
-            lines.append(f"{inner}/** {' '.join(doc.split())} */")
+            lines.append(f"{inner}/** {_doc(doc)} */")
         opt = "" if name in required else "?"
         lines.append(f"{inner}{_key(name)}{opt}: {ts_type(sub, inner)};")
     if isinstance(extra, dict):
@@ -106,7 +111,7 @@ def _object(schema: dict[str, Any], indent: str) -> str:
 
 def _declare(name: str, schema: dict[str, Any]) -> str:
     doc = schema.get("description")
-    head = f"/** {' '.join(doc.split())} */\n" if doc else ""
+    head = f"/** {_doc(doc)} */\n" if doc else ""
     body = ts_type(schema)
     if body.startswith("{"):
         return f"{head}export interface {name} {body}\n"

@@ -141,8 +141,11 @@ async def test_built_assets_are_gzipped_cached_and_contained(tmp_path: Path,
             assert int(r.headers["content-length"]) < len(script) / 5
             plain = await c.get("/assets/index-abc123.js", headers={"accept-encoding": "identity"})
             assert "content-encoding" not in plain.headers and plain.text == script
-            # client routes get the page; nothing outside web_dir is reachable
+            # client routes get the page; a missing build file is a 404, not the page
             assert (await c.get("/runs/abc")).text == "<html>spa</html>"
+            gone = await c.get("/assets/index-old.js")
+            assert gone.status_code == 404 and gone.json()["error"]["code"]
+            # nothing outside web_dir is reachable
             for bad in ("/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt"):
                 r = await c.get(bad)
                 assert "do not serve" not in r.text, bad

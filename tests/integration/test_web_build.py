@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -98,3 +99,25 @@ def test_skip_switch_builds_a_wheel_without_the_dashboard(tmp_path: Path) -> Non
     assert not [n for n in names if n.startswith("traindeck/web/")]
     # ... and still the built-in page's files, so the server has something to show.
     assert "traindeck/server/assets/fallback.js" in names
+
+
+def test_an_sdist_ships_the_web_sources_and_needs_no_npm(tmp_path: Path) -> None:
+    src = checkout_copy(tmp_path / "src")
+    (src / "web" / "node_modules").unlink(missing_ok=True)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}
+    env.pop("TRAINDECK_SKIP_WEB_BUILD", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path / "dist")],
+        cwd=src, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (sdist,) = (tmp_path / "dist").glob("traindeck-*.tar.gz")
+    with tarfile.open(sdist) as tf:
+        names = [n.split("/", 1)[1] for n in tf.getnames() if "/" in n]
+    # what a wheel build from it needs: the web sources, the lock file, the hook
+    for needed in ("web/package.json", "web/package-lock.json", "web/src/main.tsx",
+                   "hatch_build.py"):
+        assert needed in names, needed
+    assert not [n for n in names if n.startswith(("web/node_modules", "src/traindeck/web/"))]
