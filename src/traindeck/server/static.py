@@ -142,7 +142,7 @@ def install(app: FastAPI, web_dir: Path) -> None:
                 if candidate.is_relative_to(root) and candidate.is_file():
                     return _app_file(candidate, request, root)
                 if path.startswith("assets/"):  # a missing build file, not a client route
-                    raise HTTPException(404, f"no file /{path}")
+                    raise HTTPException(404, "no such file in the dashboard build")
             return _app_file(index, request, root)
         if path == "":
             return HTMLResponse(FALLBACK_PAGE, headers={
