@@ -131,3 +131,46 @@ def test_nan_and_inf_are_shown_not_dropped(page: Any, site: Site) -> None:
         seen.append(value.text_content() or "")
     assert any("+Inf\u00d7" in text for text in seen), seen
     assert any("+Inf" not in text and text != "NaN" for text in seen), seen
+
+
+def test_panels_move_resize_and_the_layout_is_remembered(page: Any, site: Site) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(site.url + "/")
+    events = page.locator('section[data-panel="events"]')
+    system = page.locator('section[data-panel="system"]')
+    expect(events).to_be_visible()
+    events_cell = events.get_attribute("data-cell")
+    system_cell = system.get_attribute("data-cell")
+    # move: drop the SYSTEM tab on the events panel's body: they swap cells
+    page.locator('[role="tab"]', has_text="SYSTEM").drag_to(events.locator(".td-body"))
+    expect(page.locator('section[data-panel="system"]')).to_have_attribute(
+        "data-cell", str(events_cell))
+    expect(page.locator('section[data-panel="events"]')).to_have_attribute(
+        "data-cell", str(system_cell))
+    # resize: drag the first column gutter 200 px to the right
+    runs = page.locator('section[data-panel="runs"]')
+    before = runs.bounding_box()
+    gutter = page.locator(".td-gutter-cols").first
+    box = gutter.bounding_box()
+    assert before is not None and box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + 200
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 100, y, steps=4)
+    page.mouse.move(x + 200, y, steps=4)
+    page.mouse.up()
+    after = runs.bounding_box()
+    assert after is not None and after["width"] > before["width"] + 150
+    # remembered: a reload shows the same arrangement and sizes
+    page.reload()
+    expect(page.locator('section[data-panel="system"]')).to_have_attribute(
+        "data-cell", str(events_cell))
+    again = page.locator('section[data-panel="runs"]').bounding_box()
+    assert again is not None and abs(again["width"] - after["width"]) < 5
+    # ... until the palette's "Reset layout"
+    page.keyboard.press("Control+k")
+    page.get_by_test_id("palette").locator("input").fill("reset layout")
+    page.keyboard.press("Enter")
+    expect(page.locator('section[data-panel="system"]')).to_have_attribute(
+        "data-cell", str(system_cell))

@@ -21,14 +21,19 @@ export const layout = new Store<{ state: LayoutState; activeCell: number }>({
 
 let saveTimer: ReturnType<typeof setTimeout> | null = null;
 let lastSaved = layout.get().state;
+const saveNow = () => {
+  if (saveTimer !== null) clearTimeout(saveTimer);
+  saveTimer = null;
+  if (layout.get().state === lastSaved) return;
+  lastSaved = layout.get().state;
+  saveLayout(storage, lastSaved);
+};
 layout.subscribe(() => {
   if (layout.get().state === lastSaved || saveTimer !== null) return;
-  saveTimer = setTimeout(() => {
-    saveTimer = null;
-    lastSaved = layout.get().state;
-    saveLayout(storage, lastSaved);
-  }, 150);
+  saveTimer = setTimeout(saveNow, 150); // a gutter drag saves once it pauses, not per move
 });
+// Leaving or reloading the page right after a change must not lose it.
+if (typeof window !== "undefined") window.addEventListener("pagehide", saveNow);
 
 export function useLayout<T>(select: (s: { state: LayoutState; activeCell: number }) => T): T {
   return useStore(layout, select);
