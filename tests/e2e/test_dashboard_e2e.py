@@ -224,6 +224,16 @@ def test_keyboard_help_palette_and_run_navigation(page: Any, demo: Demo) -> None
     palette.locator("input").fill("sample")
     page.keyboard.press("Enter")
     expect(page.locator('[data-command-state="sample"]')).to_contain_text("done")
+    # stopping from the palette still asks: it arms the button, it does not stop
+    page.keyboard.press("Control+k")
+    palette.locator("input").fill("run: stop")
+    page.keyboard.press("Enter")
+    stop = page.locator('button[data-command="stop"]')
+    expect(stop).to_have_text("confirm stop?")
+    expect(stop).to_be_focused()
+    page.locator("body").click(position={"x": 5, "y": 5})  # walking away disarms it
+    expect(stop).to_have_text("stop")
+    assert demo.get(f"/api/runs/{b['id']}")["status"] == "running"
 
 
 def test_phone_width_stacks_the_panels(chromium: Any, demo: Demo) -> None:

@@ -1,7 +1,7 @@
 // The actions panel: the focused run's built-in commands (stop, pause/resume, checkpoint)
 // and the custom ones it offers, each with its latest state (from command_update pushes),
 // optional JSON args, and a short history. Every button is also a palette action.
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { api, ApiError, type CommandOut } from "../api/client";
 import { useActions } from "../state/actions";
 import { live, useApp } from "../state/app";
@@ -30,6 +30,7 @@ export function ActionsPanel(_props: PanelProps) {
   const [errors, setErrors] = useState<Record<string, LocalError>>({});
   const [argsText, setArgsText] = useState<Record<string, string>>({});
   const [confirmStop, setConfirmStop] = useState(false);
+  const stopRef = useRef<HTMLButtonElement | null>(null);
   const [busy, setBusy] = useState<Record<string, boolean>>({});
 
   useRunFeed<CommandOut, CommandOut[]>(focused, reconnects, () => {
@@ -83,10 +84,18 @@ export function ActionsPanel(_props: PanelProps) {
     () =>
       all.map((name) => ({
         id: `run.command.${name}`,
-        title: `Run: ${name}`,
+        title: name === "stop" ? "Run: stop (then confirm: Enter)" : `Run: ${name}`,
         group: "Run",
         enabled: commandEnabled(name, status),
-        run: () => send(name),
+        // Stopping a run always takes a second, deliberate step: from the palette too,
+        // it arms the panel's "confirm stop?" button and puts the keyboard on it.
+        run:
+          name === "stop"
+            ? () => {
+                setConfirmStop(true);
+                requestAnimationFrame(() => stopRef.current?.focus());
+              }
+            : () => send(name),
       })),
     [focused, status, all.join(","), argsText],
   );
@@ -110,6 +119,7 @@ export function ActionsPanel(_props: PanelProps) {
         type="button"
         key={name}
         data-command={name}
+        ref={isStop ? stopRef : undefined}
         className={isStop ? (confirmStop ? "act-btn act-stop act-confirm" : "act-btn act-stop") : "act-btn"}
         disabled={!enabled}
         onClick={onClick}

@@ -99,6 +99,8 @@ export function ConsolePanel(_props: PanelProps) {
   });
 
   const lines = st.run === focused ? st.lines : [];
+  const linesRef = useRef(lines);
+  linesRef.current = lines;
   const shown = useMemo(() => (server ? server.lines : filterLines(lines, q)), [server, lines, q]);
   const hl = server ? server.q : q;
 
@@ -125,7 +127,7 @@ export function ConsolePanel(_props: PanelProps) {
 
   const loadOlder = async () => {
     const id = focused;
-    const first = lines[0];
+    const first = linesRef.current[0];
     if (!id || !first) return;
     try {
       const page = await api.get("/api/runs/{run_id}/logs", { path: { run_id: id }, query: { before_seq: first.seq, limit: OLDER } });
@@ -169,7 +171,7 @@ export function ConsolePanel(_props: PanelProps) {
       { id: "console.older", title: "Console: load older lines", group: "Console", enabled: !!focused && !st.atStart, run: loadOlder },
       { id: "console.search-server", title: "Console: search the server", group: "Console", enabled: !!focused && !!q, run: searchServer },
     ],
-    [focused, st.atStart, q, lines],
+    [focused, st.atStart, q], // not `lines`: a push must not re-register the palette's actions
   );
 
   if (!focused) return <div className="muted con-empty">select a run</div>;

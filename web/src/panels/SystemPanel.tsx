@@ -1,9 +1,10 @@
 // System metrics: the open run's sys/* series as sparklines with current values (REST
 // history, then live metric_update points), or the server host when no run is open.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { api, type SystemStatus } from "../api/client";
+import { api, type SystemHistory, type SystemStatus } from "../api/client";
 import { Sparkline } from "../components/Sparkline";
 import { live, useApp } from "../state/app";
+import { startFeed } from "./events-live";
 import "./SystemPanel.css";
 import {
   MAX_POINTS,
@@ -28,56 +29,67 @@ export function SystemPanel(_props: PanelProps) {
   );
 }
 
+type SysPoints = Array<[number, number, number | string]>;
+
+/** The run's sys/* series: history after the server's ack, then live points (through
+ *  startFeed: no holes, no duplicates, a late ack reads again). A failed read is retried
+ *  with backoff; live points keep coming meanwhile. */
 function useRunSys(runId: string): { series: Map<string, SysSeries>; loaded: boolean; error: string | null } {
   const [state, setState] = useState<{ series: Map<string, SysSeries>; loaded: boolean; error: string | null }>({
     series: new Map(),
     loaded: false,
     error: null,
   });
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
-    let cancelled = false;
     let data: Map<string, SysSeries> | null = null;
-    const buffer = new Map<string, Array<[number, number, number | string]>>();
     let frame: number | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let failed: string | null = null;
     const publish = () => {
       frame = null;
-      if (!cancelled && data) setState({ series: new Map(data), loaded: true, error: null });
+      if (data) setState({ series: new Map(data), loaded: true, error: failed });
     };
-    const off = live.on("metric_update", (m) => {
-      if (m.run_id !== runId) return;
-      let any = false;
-      for (const [k, pts] of Object.entries(m.points)) {
-        if (!k.startsWith("sys/")) continue;
-        any = true;
-        if (data) data.set(k, appendPoints(data.get(k), pts));
-        else buffer.set(k, [...(buffer.get(k) ?? []), ...pts]);
-      }
-      if (any && data && frame === null) frame = requestAnimationFrame(publish);
-    });
-    const unsub = live.subscribeRun(runId);
-    void (async () => {
-      await Promise.race([live.ready({ run_id: runId }), new Promise((r) => setTimeout(r, 1500))]);
-      if (cancelled) return;
-      try {
-        const h = await api.get("/api/system/history", { query: { run_id: runId, n: MAX_POINTS } });
-        if (cancelled) return;
+    const stop = startFeed<Record<string, SysPoints>, SystemHistory>(live, runId, {
+      listen: (emit) => [
+        live.on("metric_update", (m) => {
+          if (m.run_id !== runId) return;
+          const sys: Record<string, SysPoints> = {};
+          let any = false;
+          for (const [k, pts] of Object.entries(m.points)) {
+            if (!k.startsWith("sys/")) continue;
+            sys[k] = pts;
+            any = true;
+          }
+          if (any) emit(sys);
+        }),
+      ],
+      load: (signal) => api.get("/api/system/history", { query: { run_id: runId, n: MAX_POINTS }, signal }),
+      loaded: (h) => {
         const d = new Map<string, SysSeries>();
         for (const [k, cols] of Object.entries(h.series)) d.set(k, fromBuckets(cols));
-        for (const [k, pts] of buffer) d.set(k, appendPoints(d.get(k), pts));
-        buffer.clear();
         data = d;
+        failed = null;
         publish();
-      } catch (e) {
-        if (!cancelled) setState((s) => ({ ...s, loaded: true, error: (e as Error).message }));
-      }
-    })();
+      },
+      push: (sys) => {
+        data ??= new Map();
+        for (const [k, pts] of Object.entries(sys)) data.set(k, appendPoints(data.get(k), pts));
+        if (frame === null) frame = requestAnimationFrame(publish);
+      },
+      failed: (e) => {
+        data ??= new Map();
+        failed = (e as Error).message;
+        publish();
+        retry = setTimeout(() => setAttempt((a) => a + 1), Math.min(30_000, 1000 * 2 ** attempt));
+      },
+    });
     return () => {
-      cancelled = true;
+      stop();
+      clearTimeout(retry);
       if (frame !== null) cancelAnimationFrame(frame);
-      off();
-      unsub();
     };
-  }, [runId]);
+  }, [runId, attempt]);
   return state;
 }
 
