@@ -8,7 +8,8 @@ import { ApiError, api, toNumber, type BucketColumns } from "../api/client";
 import type { MessageOf } from "../live/socket";
 import { live } from "../state/app";
 import { logSplits } from "./controller-axes";
-import { BucketSeries, buildData, fmtValue, lowerBound, yRange, type Axis, type BuiltData } from "./model";
+import { BucketSeries, buildData, lowerBound, yRange, type Axis, type BuiltData } from "./model";
+import { fmtClock, fmtValue } from "../format";
 
 export interface ChartStatus {
   /** Reading the first buckets. */
@@ -45,12 +46,6 @@ function withAlpha(color: string, alpha: number): string {
     .toString(16)
     .padStart(2, "0");
   return `#${m[1]}${a}`;
-}
-
-function fmtClock(x: number): string {
-  const d = new Date(x * 1000);
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
 function fmtX(axis: Axis, x: number): string {

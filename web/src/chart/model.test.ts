@@ -6,7 +6,6 @@ import {
   chooseKey,
   defaultKey,
   ema,
-  fmtValue,
   pickerKeys,
   lowerBound,
   unionSorted,
@@ -378,19 +377,6 @@ describe("lookups", () => {
     a.appendBucketsAfter(b);
     expect(a.s0).toEqual([0, 1, 2, 3]);
     expect(a.mean).toEqual([1, 2, 3, 4]);
-  });
-});
-
-describe("fmtValue", () => {
-  it("spells non-finite values and keeps numbers short", () => {
-    expect(fmtValue(Number.NaN)).toBe("NaN");
-    expect(fmtValue(Number.POSITIVE_INFINITY)).toBe("+Inf");
-    expect(fmtValue(Number.NEGATIVE_INFINITY)).toBe("-Inf");
-    expect(fmtValue(null)).toBe("—");
-    expect(fmtValue(0.123456789)).toBe("0.12346");
-    expect(fmtValue(12345678)).toBe("1.235e+7");
-    expect(fmtValue(42)).toBe("42");
-    expect(fmtValue(0.00001234)).toBe("1.234e-5");
   });
 });
 

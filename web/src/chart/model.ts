@@ -451,15 +451,3 @@ export function chooseKey(panel: string, keys: string[], remembered: string | nu
   return defaultKey(panel, keys) ?? remembered ?? (panel === "chartB" ? "lr" : "loss");
 }
 
-/** A value as the legend shows it: 5 significant digits, exponents for the very large/small. */
-export function fmtValue(v: number | null | undefined): string {
-  if (v === null || v === undefined) return "—";
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Number.POSITIVE_INFINITY) return "+Inf";
-  if (v === Number.NEGATIVE_INFINITY) return "-Inf";
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e6 || a < 1e-4) return v.toExponential(3);
-  if (Number.isInteger(v)) return String(v);
-  return String(Number(v.toPrecision(5)));
-}

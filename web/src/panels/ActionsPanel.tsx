@@ -9,10 +9,10 @@ import {
   commandEnabled, customCommands, describeCommand, history, latestByName, parseArgs, reduceCommands, statusClass,
   type CommandMap,
 } from "./actions-model";
-import { hhmmss } from "./events-model";
 import { useReconnects, useRunFeed } from "./events-live";
 import type { PanelProps } from "./types";
 import "./ActionsPanel.css";
+import { fmtClock } from "../format";
 
 const BUILTIN_ORDER = ["pause", "resume", "checkpoint", "stop"];
 
@@ -191,7 +191,7 @@ export function ActionsPanel(_props: PanelProps) {
       <div className="act-hist">
         {history(cmds).map((c) => (
           <div key={c.id} className="act-hist-row" data-command-id={c.id}>
-            <span className="dim">{hhmmss(c.created_at)}</span> <span>{c.name}</span>{" "}
+            <span className="dim">{fmtClock(c.created_at)}</span> <span>{c.name}</span>{" "}
             <span className={statusClass(c.status)}>{describeCommand(c)}</span>
           </div>
         ))}

@@ -5,13 +5,12 @@ import { useMemo, useState } from "react";
 import { api, ApiError, url, type CheckpointOut, type EventOut } from "../api/client";
 import { useActions } from "../state/actions";
 import { live, useApp } from "../state/app";
-import {
-  DEFAULT_SORT, applyCheckpointEvent, formatAge, formatMetric, formatSize, metricColumns, nextSort, sortCheckpoints,
-  upsertCheckpoint, validMark, type SortCol, type SortSpec,
-} from "./checkpoints-model";
-import { useNow, useReconnects, useRunFeed } from "./events-live";
+import { DEFAULT_SORT, applyCheckpointEvent, metricColumns, nextSort, sortCheckpoints, upsertCheckpoint, validMark, type SortCol, type SortSpec } from "./checkpoints-model";
+import { useReconnects, useRunFeed } from "./events-live";
+import { useNow } from "../components/useNow";
 import type { PanelProps } from "./types";
 import "./CheckpointsPanel.css";
+import { fmtAge, fmtBytes, fmtValue } from "../format";
 
 type Push = { kind: "saved"; ck: CheckpointOut } | { kind: "event"; ev: EventOut };
 
@@ -23,7 +22,7 @@ function basename(p: string): string {
 export function CheckpointsPanel(_props: PanelProps) {
   const focused = useApp((s) => s.focused);
   const reconnects = useReconnects();
-  const now = useNow(10_000);
+  const now = useNow(10_000) / 1000;
   const [state, setState] = useState<{ run: string | null; list: CheckpointOut[]; error: string | null; loading: boolean }>({
     run: null, list: [], error: null, loading: false,
   });
@@ -178,13 +177,13 @@ export function CheckpointsPanel(_props: PanelProps) {
                   </td>
                   <td className="num">{ck.step}</td>
                   <td className={ck.kind === "emergency" ? "warn" : ck.kind === "final" ? "info" : ""}>{ck.kind}</td>
-                  <td className="num">{formatSize(ck.size)}</td>
+                  <td className="num">{fmtBytes(ck.size)}</td>
                   <td className="num" title={new Date(ck.created_at * 1000).toLocaleString()}>
-                    {formatAge(ck.created_at, now)}
+                    {fmtAge(now - ck.created_at)}
                   </td>
                   {metrics.map((m) => (
                     <td key={m} className="num">
-                      {formatMetric(ck.metrics[m])}
+                      {fmtValue(ck.metrics[m])}
                     </td>
                   ))}
                   <td className={ck.valid === null ? "muted" : ck.valid ? "good" : "bad"} title={note[ck.id] || (ck.sha256 ? `sha256 ${ck.sha256}` : "not verified")}>

@@ -8,8 +8,9 @@ import { useActions } from "../state/actions";
 import { focusRun, useApp } from "../state/app";
 import "./ConfigPanel.css";
 import { diffConfigs, kindOf, leafText } from "./ConfigPanelModel";
-import { duration, fmtDuration } from "./RunListModel";
+import { duration } from "./RunListModel";
 import type { PanelProps } from "./types";
+import { fmtDuration } from "../format";
 
 export function ConfigPanel(_props: PanelProps) {
   const focusedId = useApp((s) => s.focused);

@@ -8,11 +8,11 @@ import { useApp } from "../state/app";
 import {
   CONSOLE_CAP, atBottom, filterLines, highlight, mergeLines, visibleRange, type LogLine, type LogPage,
 } from "./console-model";
-import { hhmmss } from "./events-model";
 import { useReconnects, useRunFeed } from "./events-live";
 import { live } from "../state/app";
 import type { PanelProps } from "./types";
 import "./ConsolePanel.css";
+import { fmtClock } from "../format";
 
 const ROW = 16;
 const TAIL = 500;
@@ -33,7 +33,7 @@ const empty = (run: string | null): State => ({ run, lines: [], cap: CONSOLE_CAP
 function Line({ line, q }: { line: LogLine; q: string }) {
   return (
     <div className={line.stream === "stderr" ? "con-line con-err" : "con-line"} data-testid="console-line" data-seq={line.seq} data-stream={line.stream} style={{ height: ROW }}>
-      <span className="con-time">{hhmmss(line.time)}</span>
+      <span className="con-time">{fmtClock(line.time)}</span>
       <span className="con-text">
         {highlight(line.text, q).map((s, i) => (s.hit ? <mark key={i}>{s.text}</mark> : s.text))}
       </span>

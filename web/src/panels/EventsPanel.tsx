@@ -5,10 +5,11 @@ import { useEffect, useMemo, useRef, useState, type UIEvent } from "react";
 import { api, type EventOut } from "../api/client";
 import { live, useApp } from "../state/app";
 import { Store, useStore } from "../state/store";
-import { EVENT_CAP, eventClass, eventKinds, hhmmss, kindLabel, mergeEvents, summarizeEvent } from "./events-model";
+import { EVENT_CAP, eventClass, eventKinds, kindLabel, mergeEvents, summarizeEvent } from "./events-model";
 import { useReconnects, useRunFeed } from "./events-live";
 import type { PanelProps } from "./types";
 import "./EventsPanel.css";
+import { fmtClock } from "../format";
 
 const PAGE = 5000;
 
@@ -101,7 +102,7 @@ export function EventsPanel(_props: PanelProps) {
         {rows.length === 0 && <div className="muted ev-empty">{focused ? "no events yet" : "no events since the page opened — select a run for its history"}</div>}
         {rows.map((e) => (
           <div key={`${e.run_id}:${e.seq}`} className="ev-row" data-testid="event" data-kind={e.kind} data-seq={e.seq}>
-            <span className="dim ev-time">{hhmmss(e.time)}</span>
+            <span className="dim ev-time">{fmtClock(e.time)}</span>
             <span className={`ev-kind ${eventClass(e)}`} title={e.kind}>
               {kindLabel(e.kind)}
             </span>

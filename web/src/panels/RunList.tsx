@@ -11,7 +11,6 @@ import "./RunList.css";
 import {
   clickSort,
   duration,
-  fmtDuration,
   runListUi,
   summaryValue,
   useRunListUi,
@@ -19,6 +18,7 @@ import {
   type SortKey,
 } from "./RunListModel";
 import type { PanelProps } from "./types";
+import { fmtAge, fmtDuration } from "../format";
 
 const ROW = 18;
 let painted = false;
@@ -129,10 +129,6 @@ export function RunListPanel(_props: PanelProps) {
   );
 }
 
-function ago(sec: number): string {
-  return fmtDuration(sec).replace(/(\d+[a-z]).*/, "$1");
-}
-
 function Row({ run, focused, compared, now }: { run: RunOut; focused: boolean; compared: boolean; now: number }) {
   const sv = summaryValue(run);
   return (
@@ -162,7 +158,7 @@ function Row({ run, focused, compared, now }: { run: RunOut; focused: boolean; c
         {run.project}
       </span>
       <span className="num dim" title={new Date(run.created_at * 1000).toLocaleString()}>
-        {ago(now - run.created_at)}
+        {fmtAge(now - run.created_at)}
       </span>
       <span className="num">{fmtDuration(duration(run, now))}</span>
       <span className="num" title={sv ? sv.key : ""}>

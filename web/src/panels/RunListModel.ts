@@ -2,6 +2,7 @@
 // the keyboard (j/k walk the same filtered+sorted order the list shows).
 import type { RunOut } from "../api/client";
 import { Store, useStore } from "../state/store";
+import { fmtValue } from "../format";
 
 export type RunStatus = RunOut["status"];
 export type SortKey = "created" | "name" | "status" | "duration";
@@ -137,28 +138,6 @@ export function countByStatus(runs: Iterable<RunOut>): Partial<Record<RunStatus,
   const out: Partial<Record<RunStatus, number>> = {};
   for (const r of runs) out[r.status] = (out[r.status] ?? 0) + 1;
   return out;
-}
-
-/** "42s", "3m12s", "2h05m", "3d04h". */
-export function fmtDuration(sec: number): string {
-  if (!Number.isFinite(sec) || sec < 0) return "—";
-  const s = Math.floor(sec);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, "0")}h`;
-}
-
-/** A compact number for table cells: 0.2740, 1.23e-5, 12345. */
-export function fmtValue(v: unknown): string {
-  if (typeof v === "string") return v;
-  if (typeof v !== "number") return "";
-  if (!Number.isFinite(v)) return String(v);
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e6 || a < 1e-3) return v.toExponential(2);
-  if (Number.isInteger(v)) return String(v);
-  return v.toPrecision(4);
 }
 
 /** The value to show in the summary column: loss if present, else the first numeric entry. */

@@ -9,7 +9,6 @@ import "./SystemPanel.css";
 import {
   MAX_POINTS,
   appendPoints,
-  fmtBytes,
   fmtSys,
   fromBuckets,
   lastValue,
@@ -18,6 +17,7 @@ import {
   type SysSeries,
 } from "./SystemPanelModel";
 import type { PanelProps } from "./types";
+import { fmtBytes, fmtDuration } from "../format";
 
 export function SystemPanel(_props: PanelProps) {
   const focused = useApp((s) => s.focused);
@@ -164,7 +164,7 @@ function HostSystem() {
   return (
     <>
       <div className="sys-head">
-        server <span className="info">{st.hostname}</span> · {st.cpu_count} cpus · up {fmtUptime(st.time - st.boot_time)}
+        server <span className="info">{st.hostname}</span> · {st.cpu_count} cpus · up {fmtDuration(st.time - st.boot_time)}
         {error ? <span className="bad"> · {error}</span> : null}
       </div>
       <div className="sys-row">
@@ -204,9 +204,3 @@ function HostSystem() {
   );
 }
 
-function fmtUptime(sec: number): string {
-  const d = Math.floor(sec / 86400);
-  const h = Math.floor((sec % 86400) / 3600);
-  const m = Math.floor((sec % 3600) / 60);
-  return d ? `${d}d${h}h` : h ? `${h}h${m}m` : `${m}m`;
-}

@@ -2,6 +2,7 @@
 // a small history per key merged from REST buckets and live points by step.
 import type { BucketColumns } from "../api/client";
 import { toNumber } from "../api/client";
+import { fmtBytes } from "../format";
 
 export const MAX_POINTS = 240;
 
@@ -139,13 +140,3 @@ export function fmtSys(v: number | null, unit: string): string {
   return unit ? `${s} ${unit}` : s;
 }
 
-export function fmtBytes(b: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let v = b;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
-}

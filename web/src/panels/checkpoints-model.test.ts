@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CheckpointOut } from "../api/client";
 import {
-  applyCheckpointEvent, formatAge, formatMetric, formatSize, metricColumns, nextSort, sortCheckpoints, upsertCheckpoint,
+  applyCheckpointEvent, metricColumns, nextSort, sortCheckpoints, upsertCheckpoint,
 } from "./checkpoints-model";
 
 const ck = (id: string, step: number, extra: Partial<CheckpointOut> = {}): CheckpointOut => ({
@@ -35,15 +35,6 @@ describe("sortCheckpoints", () => {
 
 describe("format", () => {
   it("sizes, ages, metrics", () => {
-    expect(formatSize(null)).toBe("?");
-    expect(formatSize(512)).toBe("512 B");
-    expect(formatSize(1536)).toBe("1.5 KiB");
-    expect(formatSize(300 * 1024 * 1024)).toBe("300 MiB");
-    expect(formatAge(100, 130)).toBe("30s");
-    expect(formatAge(0, 7200)).toBe("2h");
-    expect(formatMetric(0.123456)).toBe("0.1235");
-    expect(formatMetric(12)).toBe("12");
-    expect(formatMetric("NaN")).toBe("NaN");
   });
 });
 

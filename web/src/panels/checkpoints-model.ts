@@ -67,40 +67,6 @@ export function metricColumns(list: CheckpointOut[], max = 4): string[] {
     .map(([k]) => k);
 }
 
-export function formatSize(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined) return "?";
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = bytes / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
-
-/** Age like `42s`, `5m`, `3h`, `2d` from epoch seconds. */
-export function formatAge(t: number, now: number): string {
-  const s = Math.max(0, now - t);
-  if (s < 60) return `${Math.floor(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
-}
-
-/** A metric value compactly: 4 significant digits. */
-export function formatMetric(v: unknown): string {
-  if (v === undefined || v === null) return "";
-  if (typeof v === "number") {
-    if (Number.isInteger(v) && Math.abs(v) < 1e6) return String(v);
-    const a = Math.abs(v);
-    return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(2) : String(Number(v.toPrecision(4)));
-  }
-  if (typeof v === "string") return v;
-  return JSON.stringify(v) ?? "";
-}
-
 export function validMark(v: boolean | null): string {
   return v === null ? "?" : v ? "✓" : "✗";
 }

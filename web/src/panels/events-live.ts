@@ -113,13 +113,3 @@ export function useRunFeed<P, R>(runId: string | null, reloadKey: unknown, make:
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [runId, reloadKey]);
 }
-
-/** A value that re-renders the component every `ms` (for ages like "5m"). */
-export function useNow(ms: number): number {
-  const [now, setNow] = useState(() => Date.now() / 1000);
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now() / 1000), ms);
-    return () => clearInterval(t);
-  }, [ms]);
-  return now;
-}

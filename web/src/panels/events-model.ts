@@ -4,13 +4,6 @@ import type { EventOut } from "../api/client";
 
 export const EVENT_CAP = 2000;
 
-/** HH:MM:SS in local time from epoch seconds. */
-export function hhmmss(t: number): string {
-  const d = new Date(t * 1000);
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
 /** Compact JSON for one line (long values cut with …). */
 export function compactJson(v: unknown, max = 120): string {
   let s: string;
