@@ -259,6 +259,7 @@ def test_readme_screenshot_of_the_demo(page: Any, demo: Demo, tmp_path: Path) ->
     page.locator('button[data-command="validate"]').click()
     page.locator('[data-command-state="validate"]', has_text="done").wait_for()
     wait_for(lambda: chart_step(page, "chartB") >= 0, 60, "chart B drawn")
+    wait_for(lambda: chart_step(page) >= 400, 120, "a few hundred steps on the chart")
     page.wait_for_timeout(1500)  # a few more live points and a system sample on screen
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot))
