@@ -44,6 +44,14 @@ def checkout_copy(dest: Path) -> Path:
     return dest
 
 
+def without_npm(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment with an empty PATH (no npm, no node), and ``extra`` set."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "TRAINDECK_SKIP_WEB_BUILD"}
+    return {**env, "PATH": str(empty), **extra}
+
+
 def build_wheel(src: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -74,11 +82,7 @@ def test_wheel_built_from_a_clean_checkout_contains_the_dashboard(tmp_path: Path
 def test_without_npm_the_build_says_what_to_install(tmp_path: Path) -> None:
     src = checkout_copy(tmp_path / "src")
     (src / "web" / "node_modules").unlink(missing_ok=True)
-    empty = tmp_path / "bin"
-    empty.mkdir()
-    env = {**os.environ, "PATH": str(empty)}
-    env.pop("TRAINDECK_SKIP_WEB_BUILD", None)
-    done = build_wheel(src, tmp_path / "dist", env)
+    done = build_wheel(src, tmp_path / "dist", without_npm(tmp_path))
     assert done.returncode != 0
     out = done.stdout + done.stderr
     assert "npm was not found" in out, out
@@ -88,9 +92,7 @@ def test_without_npm_the_build_says_what_to_install(tmp_path: Path) -> None:
 
 def test_skip_switch_builds_a_wheel_without_the_dashboard(tmp_path: Path) -> None:
     src = checkout_copy(tmp_path / "src")
-    empty = tmp_path / "bin"
-    empty.mkdir()
-    env = {**os.environ, "PATH": str(empty), "TRAINDECK_SKIP_WEB_BUILD": "1"}
+    env = without_npm(tmp_path, TRAINDECK_SKIP_WEB_BUILD="1")
     done = build_wheel(src, tmp_path / "dist", env)
     assert done.returncode == 0, done.stdout + done.stderr
     (wheel,) = (tmp_path / "dist").glob("traindeck-*.whl")
@@ -104,10 +106,7 @@ def test_skip_switch_builds_a_wheel_without_the_dashboard(tmp_path: Path) -> Non
 def test_an_sdist_ships_the_web_sources_and_needs_no_npm(tmp_path: Path) -> None:
     src = checkout_copy(tmp_path / "src")
     (src / "web" / "node_modules").unlink(missing_ok=True)
-    empty = tmp_path / "bin"
-    empty.mkdir()
-    env = {**os.environ, "PATH": str(empty)}
-    env.pop("TRAINDECK_SKIP_WEB_BUILD", None)
+    env = without_npm(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path / "dist")],
         cwd=src, env=env, capture_output=True, text=True, timeout=300, check=False,

@@ -1,36 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { LiveClient, type SocketLike } from "./socket";
-
-/** A socket the test drives as the server would. */
-class FakeSocket implements SocketLike {
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  closed = false;
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason?: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(): void {
-    this.closed = true;
-    this.readyState = 3;
-    this.onclose?.({ code: 1000 });
-  }
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  push(msg: unknown): void {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-  drop(): void {
-    this.readyState = 3;
-    this.onclose?.({ code: 1006 });
-  }
-}
+import { LiveClient } from "./socket";
+import { FakeSocket } from "./fake-socket";
 
 function harness() {
   const sockets: FakeSocket[] = [];

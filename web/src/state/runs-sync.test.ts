@@ -1,32 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunOut } from "../api/client";
-import { LiveClient, type SocketLike } from "../live/socket";
+import { LiveClient } from "../live/socket";
 import { initialState, type AppState } from "./app";
 import { startRunsSync } from "./runs-sync";
 import { Store } from "./store";
-
-class FakeSocket implements SocketLike {
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason?: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(): void {
-    this.readyState = 3;
-    this.onclose?.({ code: 1000 });
-  }
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  push(msg: unknown): void {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-}
+import { FakeSocket } from "../live/fake-socket";
 
 function run(id: string, seq: number, name = id): RunOut {
   return { id, seq, name, project: "p", status: "running" } as RunOut;
