@@ -144,6 +144,22 @@ class Lines:
             self.got.append((stream, text))
 
 
+def test_a_progress_bar_redrawn_with_carriage_returns_is_one_line() -> None:
+    out = io.StringIO()
+    tee = Tee(out, "stderr")
+    lines = Lines()
+    tee.attach(lines)
+    for pct in range(0, 101, 10):  # what tqdm writes: "\r" + the bar, flushed each time
+        tee.write(f"\r{pct:3d}%|{'#' * (pct // 10):<10}|")
+        tee.flush()
+    tee.write("\n")
+    tee.write("a\rb\rcd\r\n")
+    tee.write("epoch 1\r")
+    tee.write("\n")
+    assert lines.got == [("stderr", "100%|##########|"), ("stderr", "cd"), ("stderr", "epoch 1")]
+    assert out.getvalue().count("\r") == 15  # the terminal still gets every redraw
+
+
 def test_tee_writes_through_and_splits_lines() -> None:
     out = io.StringIO()
     tee = Tee(out, "stdout")
@@ -153,15 +169,13 @@ def test_tee_writes_through_and_splits_lines() -> None:
     tee.write("c\r\n\nd")
     assert out.getvalue() == "a\nbc\r\n\nd"  # unchanged
     assert lines.got == [("stdout", "a"), ("stdout", "bc"), ("stdout", "")]
-    tee.flush()  # a partial line goes at flush
-    assert lines.got[-1] == ("stdout", "d")
-    tee.flush()  # nothing more
-    assert len(lines.got) == 4
+    tee.flush()  # a partial line waits for its newline, whatever the flushes
+    assert len(lines.got) == 3
     tee.write("tail")
-    tee.detach(lines)  # ... and at the end
-    assert lines.got[-1] == ("stdout", "tail")
+    tee.detach(lines)  # ... or the end of the run
+    assert lines.got[-1] == ("stdout", "dtail")
     tee.write("after\n")
-    assert len(lines.got) == 5
+    assert len(lines.got) == 4  # not captured once detached
     assert tee.encoding == out.encoding if hasattr(out, "encoding") else True
 
 

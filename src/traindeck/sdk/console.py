@@ -4,8 +4,11 @@
 original stream unchanged and then hands the text to a line splitter: complete lines (split
 on ``\\n``; a ``\\r\\n`` ending loses its ``\\r``) go to the run as ``(time, stream, text)``
 on an in-memory queue, which the run's background thread redacts and writes. A partial
-line waits for its newline, ``flush()`` or the end of the run. A line longer than
-``MAX_LINE`` characters is cut there and marked with ``… [N characters cut]``.
+line waits for its newline or the end of the run (not for ``flush()``: progress bars
+flush many times a second). A carriage return starts the line over, as on a terminal, so
+a progress bar redrawn with ``\r`` (tqdm, rich) is kept as the state it ended in, not as
+thousands of lines. A line longer than ``MAX_LINE`` characters is cut there and marked
+with ``… [N characters cut]``.
 
 The tee never raises (a failure of capture is swallowed; the original write's own errors
 propagate as they would have), never does I/O of its own, and is thread-safe (a short lock
@@ -55,6 +58,12 @@ class _Splitter:
             text = text[nl + 1:]
 
     def _add(self, text: str) -> None:
+        if text and self.parts and self.parts[-1].endswith("\r"):
+            self._restart()  # "\r" then more text: the terminal overwrites the line
+        back = text.rfind("\r", 0, len(text) - 1)
+        if back >= 0:
+            self._restart()
+            text = text[back + 1:]
         room = MAX_LINE - self.size
         if len(text) > room:
             self.cut += len(text) - max(room, 0)
@@ -62,6 +71,9 @@ class _Splitter:
         if text:
             self.parts.append(text)
             self.size += len(text)
+
+    def _restart(self) -> None:
+        self.parts, self.size, self.cut = [], 0, 0
 
     def end(self, emit: Callable[[str, str], None], *, partial: bool = False) -> None:
         if partial and not self.parts and not self.cut:
@@ -99,10 +111,7 @@ class Tee:
             self.write(line)
 
     def flush(self) -> None:
-        try:
-            self._original.flush()
-        finally:
-            self._capture(None)
+        self._original.flush()
 
     def __getattr__(self, name: str) -> Any:
         # encoding, errors, fileno, isatty, buffer, …: those of the original stream.
