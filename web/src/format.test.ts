@@ -28,12 +28,19 @@ describe("format", () => {
     expect(fmtValue(Number.POSITIVE_INFINITY)).toBe("+Inf");
     expect(fmtValue("Infinity")).toBe("+Inf");
     expect(fmtValue("-Infinity")).toBe("-Inf");
+    expect(fmtValue(Number.NEGATIVE_INFINITY)).toBe("-Inf");
+    expect(fmtValue(0.00001234)).toBe("1.234e-5");
     expect(fmtValue(null)).toBe("—");
     expect(fmtValue(0.123456789)).toBe("0.12346");
     expect(fmtValue(12345678)).toBe("1.235e+7");
     expect(fmtValue(12)).toBe("12");
     expect(fmtValue("adam")).toBe("adam");
     expect(fmtValue({ a: 1 })).toBe('{"a":1}');
+  });
+
+  it("is the chart's formatter too (chart/model re-exports it)", async () => {
+    const model = await import("./chart/model");
+    expect(model.fmtValue).toBe(fmtValue);
   });
 
   it("writes clock times as HH:MM:SS", () => {

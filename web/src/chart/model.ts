@@ -5,6 +5,9 @@
 // finite values (NaN where a bucket has none) and nan/pinf/ninf count the others.
 import { toNumber, type BucketColumns } from "../api/client";
 
+/** A value as the legend shows it (NaN, +Inf, -Inf; 5 significant digits): one formatter for every panel. */
+export { fmtValue } from "../format";
+
 export type Axis = "step" | "time";
 
 /** One series as columns; index i is bucket i, in x order. */

@@ -3,6 +3,7 @@
 // optional JSON args, and a short history. Every button is also a palette action.
 import { useRef, useState } from "react";
 import { api, ApiError, type CommandOut } from "../api/client";
+import { layoutActions } from "../layout/layoutStore";
 import { useActions } from "../state/actions";
 import { live, useApp } from "../state/app";
 import {
@@ -84,16 +85,22 @@ export function ActionsPanel(_props: PanelProps) {
     () =>
       all.map((name) => ({
         id: `run.command.${name}`,
-        title: name === "stop" ? "Run: stop (then confirm: Enter)" : `Run: ${name}`,
+        title: name === "stop" ? "Run: stop (confirm in the actions panel)" : `Run: ${name}`,
         group: "Run",
         enabled: commandEnabled(name, status),
         // Stopping a run always takes a second, deliberate step: from the palette too,
-        // it arms the panel's "confirm stop?" button and puts the keyboard on it.
+        // it brings this panel to front, arms its "confirm stop?" button and puts the
+        // keyboard on it (Enter or a click confirms; moving away disarms).
         run:
           name === "stop"
             ? () => {
+                layoutActions.show("actions");
                 setConfirmStop(true);
-                requestAnimationFrame(() => stopRef.current?.focus());
+                requestAnimationFrame(() => {
+                  const el = stopRef.current;
+                  el?.scrollIntoView({ block: "nearest" });
+                  el?.focus();
+                });
               }
             : () => send(name),
       })),

@@ -32,64 +32,78 @@ export function SystemPanel(_props: PanelProps) {
 type SysPoints = Array<[number, number, number | string]>;
 
 /** The run's sys/* series: history after the server's ack, then live points (through
- *  startFeed: no holes, no duplicates, a late ack reads again). A failed read is retried
- *  with backoff; live points keep coming meanwhile. */
+ *  startFeed: no holes, no duplicates, a late ack reads again). A failed read counts as
+ *  an empty history (live points are applied at once, nothing piles up) and is retried
+ *  with backoff, 1 s doubling to 30 s; the points already shown are kept meanwhile. */
 function useRunSys(runId: string): { series: Map<string, SysSeries>; loaded: boolean; error: string | null } {
   const [state, setState] = useState<{ series: Map<string, SysSeries>; loaded: boolean; error: string | null }>({
     series: new Map(),
     loaded: false,
     error: null,
   });
-  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
+    // Kept across retries: what a retry's history read replaces.
     let data: Map<string, SysSeries> | null = null;
     let frame: number | null = null;
     let retry: ReturnType<typeof setTimeout> | undefined;
+    let failures = 0;
     let failed: string | null = null;
+    let stopFeed: () => void = () => {};
     const publish = () => {
       frame = null;
       if (data) setState({ series: new Map(data), loaded: true, error: failed });
     };
-    const stop = startFeed<Record<string, SysPoints>, SystemHistory>(live, runId, {
-      listen: (emit) => [
-        live.on("metric_update", (m) => {
-          if (m.run_id !== runId) return;
-          const sys: Record<string, SysPoints> = {};
-          let any = false;
-          for (const [k, pts] of Object.entries(m.points)) {
-            if (!k.startsWith("sys/")) continue;
-            sys[k] = pts;
-            any = true;
-          }
-          if (any) emit(sys);
-        }),
-      ],
-      load: (signal) => api.get("/api/system/history", { query: { run_id: runId, n: MAX_POINTS }, signal }),
-      loaded: (h) => {
-        const d = new Map<string, SysSeries>();
-        for (const [k, cols] of Object.entries(h.series)) d.set(k, fromBuckets(cols));
-        data = d;
-        failed = null;
-        publish();
-      },
-      push: (sys) => {
-        data ??= new Map();
-        for (const [k, pts] of Object.entries(sys)) data.set(k, appendPoints(data.get(k), pts));
-        if (frame === null) frame = requestAnimationFrame(publish);
-      },
-      failed: (e) => {
-        data ??= new Map();
-        failed = (e as Error).message;
-        publish();
-        retry = setTimeout(() => setAttempt((a) => a + 1), Math.min(30_000, 1000 * 2 ** attempt));
-      },
-    });
+    const start = () =>
+      startFeed<Record<string, SysPoints>, SystemHistory>(live, runId, {
+        listen: (emit) => [
+          live.on("metric_update", (m) => {
+            if (m.run_id !== runId) return;
+            const sys: Record<string, SysPoints> = {};
+            let any = false;
+            for (const [k, pts] of Object.entries(m.points)) {
+              if (!k.startsWith("sys/")) continue;
+              sys[k] = pts;
+              any = true;
+            }
+            if (any) emit(sys);
+          }),
+        ],
+        load: (signal) => api.get("/api/system/history", { query: { run_id: runId, n: MAX_POINTS }, signal }),
+        loaded: (h) => {
+          const d = new Map<string, SysSeries>();
+          for (const [k, cols] of Object.entries(h.series)) d.set(k, fromBuckets(cols));
+          data = d;
+          failures = 0;
+          failed = null;
+          publish();
+        },
+        push: (sys) => {
+          data ??= new Map();
+          for (const [k, pts] of Object.entries(sys)) data.set(k, appendPoints(data.get(k), pts));
+          if (frame === null) frame = requestAnimationFrame(publish);
+        },
+        failed: (e) => {
+          data ??= new Map(); // no history: show what the pushes bring
+          failed = (e as Error).message;
+          publish();
+          const delay = Math.min(30_000, 1000 * 2 ** failures);
+          failures += 1;
+          clearTimeout(retry);
+          retry = setTimeout(() => {
+            // The new feed first: the run's subscription stays up (and acked) in between.
+            const old = stopFeed;
+            stopFeed = start();
+            old();
+          }, delay);
+        },
+      });
+    stopFeed = start();
     return () => {
-      stop();
+      stopFeed();
       clearTimeout(retry);
       if (frame !== null) cancelAnimationFrame(frame);
     };
-  }, [runId, attempt]);
+  }, [runId]);
   return state;
 }
 
