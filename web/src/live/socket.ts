@@ -81,8 +81,6 @@ export class LiveClient {
   private attempts = 0;
   private stopped = true;
   state: ConnState = "closed";
-  /** How many times the socket (re)opened: 1 after the first connect. */
-  opens = 0;
 
   private readonly factory: SocketFactory;
   private readonly timers: Timers;
@@ -215,7 +213,6 @@ export class LiveClient {
     this.ws = ws;
     ws.onopen = () => {
       this.attempts = 0;
-      this.opens += 1;
       this.setState("open");
       for (const sub of this.subs.values()) this.sendSubscribe(sub);
     };
