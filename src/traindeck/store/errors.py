@@ -25,3 +25,11 @@ class InvalidInput(StoreError):
     """A value the store will not keep (wrong type, out of range)."""
 
     code = "invalid_input"
+
+
+class Unavailable(StoreError):
+    """The engine cannot be reached or is busy right now (locked file, full disk, lost
+    connection): nothing was written, and the same request may succeed later. Writers that
+    must not lose data (the SDK) keep it and retry; the server answers 503."""
+
+    code = "unavailable"
