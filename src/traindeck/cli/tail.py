@@ -3,6 +3,11 @@
 Each frame shows the run's status, the latest value of every metric with a sparkline of its
 recent points, and the newest events. The view refreshes about four times a second until
 the run ends (or Ctrl-C); ``--once`` prints a single frame and exits.
+
+When stdout is not a terminal (a pipe, a file, ``| grep``) there is no screen to redraw:
+the first frame is printed as ``--once`` prints it, then the run is followed with plain
+lines, one per new event and one per new training step (its metrics' latest values),
+flushed as they come, until the run ends.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
 
 import typer
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -70,14 +75,17 @@ class EventFeed:
     after_seq: int = 0
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=EVENT_LINES))
 
-    def update(self, store: Store, batch: int = 500) -> None:
+    def update(self, store: Store, batch: int = 500) -> list[Event]:
+        """Read the events after the last one seen; returns them (oldest first)."""
+        new: list[Event] = []
         while True:
             events = store.list_events(self.run_id, after_seq=self.after_seq, limit=batch)
             self.recent.extend(events)
+            new.extend(events)
             if events:
                 self.after_seq = events[-1].seq
             if len(events) < batch:
-                return
+                return new
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,8 @@ class Frame:
     metrics: list[MetricView]
     events: list[Event]
     now: float
+    #: Events read for this frame that earlier frames did not have.
+    new_events: list[Event] = field(default_factory=list)
 
 
 def recent_points(store: Store, run_id: str, key: str, count: int,
@@ -110,8 +120,9 @@ def read_frame(store: Store, run_id: str, feed: EventFeed, *, spark: int = SPARK
         ))
     # Training metrics first, system load after.
     views.sort(key=lambda v: (v.key.startswith("sys/"), v.key))
-    feed.update(store)
-    return Frame(run=run, metrics=views, events=list(feed.recent), now=time.time())
+    new = feed.update(store)
+    return Frame(run=run, metrics=views, events=list(feed.recent), now=time.time(),
+                 new_events=new)
 
 
 def describe_event(event: Event) -> str:
@@ -128,14 +139,49 @@ def describe_event(event: Event) -> str:
     return ", ".join(f"{k}={v}" for k, v in p.items())
 
 
+def event_line(event: Event) -> str:
+    """One event as a plain line: ``HH:MM:SS kind description``."""
+    return f"{when(event.time)[11:]} {event.kind} {describe_event(event)[:300]}"
+
+
+@dataclass(slots=True)
+class PlainFollower:
+    """Follows a run as plain lines (for a pipe or a file): each new event, and each new
+    training step with the latest value of every training metric at or before it."""
+
+    out: Console
+    last_step: int | None = None
+
+    def start(self, frame: Frame) -> None:
+        self.out.print(render(frame))
+        self.last_step = training_step(frame)
+        self.out.file.flush()
+
+    def update(self, frame: Frame) -> None:
+        for e in frame.new_events:
+            self.out.print(event_line(e), highlight=False, soft_wrap=True)
+        step = training_step(frame)
+        if step is not None and (self.last_step is None or step > self.last_step):
+            self.last_step = step
+            values = "  ".join(f"{m.key} {number(m.value)}" for m in frame.metrics
+                               if not m.key.startswith("sys/") and m.value is not None)
+            self.out.print(f"step {step}  {values}", highlight=False, soft_wrap=True)
+        self.out.file.flush()
+
+
+def training_step(frame: Frame) -> int | None:
+    """The highest step any training (non ``sys/``) metric reached."""
+    steps = [m.step for m in frame.metrics if m.step is not None and not m.key.startswith("sys/")]
+    return max(steps) if steps else None
+
+
 def render(frame: Frame) -> RenderableType:
     run = frame.run
-    train_steps = [m.step for m in frame.metrics if m.step is not None
-                   and not m.key.startswith("sys/")]
+    step = training_step(frame)
     beat = "-" if run.heartbeat_at is None else duration(frame.now - run.heartbeat_at) + " ago"
     head = Text.assemble(
         (run.id, "bold"), f"  {run.project}/{run.name}  ", status_badge(run.status),
-        f"  step {max(train_steps) if train_steps else '-'}",
+        f"  step {'-' if step is None else step}",
         f"  elapsed {duration(run_duration(run.started_at, run.ended_at, now=lambda: frame.now))}",
         f"  heartbeat {beat}" if run.status not in TERMINAL_STATUSES else "",
     )
@@ -181,6 +227,9 @@ def tail(
         if once:
             out.print(render(frame))
             return
+        if not out.is_terminal:
+            follow_plain(store, run_id, feed, frame, out, interval)
+            return
         try:
             with Live(render(frame), console=out, refresh_per_second=1 / interval,
                       auto_refresh=False) as live:
@@ -191,3 +240,19 @@ def tail(
         except KeyboardInterrupt:
             return
     out.print(Text.assemble(f"run {run_id} ended: ", status_badge(frame.run.status)))
+
+
+def follow_plain(store: Store, run_id: str, feed: EventFeed, frame: Frame, out: Console,
+                 interval: float) -> None:
+    """``tail`` into a pipe or file: plain lines as the run goes, until it ends."""
+    follower = PlainFollower(out)
+    follower.start(frame)
+    try:
+        while frame.run.status not in TERMINAL_STATUSES:
+            time.sleep(interval)
+            frame = read_frame(store, run_id, feed)
+            follower.update(frame)
+    except (KeyboardInterrupt, BrokenPipeError):
+        return
+    out.print(Text.assemble(f"run {run_id} ended: ", status_badge(frame.run.status)))
+    out.file.flush()
