@@ -1,6 +1,7 @@
 """A small numpy MLP learning to classify a 3-arm spiral, tracked and steered by traindeck.
 
     python examples/numpy_mlp.py --steps 20000 --lr 0.1 --width 64
+    python examples/numpy_mlp.py --steps 0        # trains until stopped (what the demo runs)
 
 Real gradient descent (SGD with momentum, warmup + cosine learning rate) on a real, if
 small, problem. Every step logs ``loss``, ``acc``, ``lr`` and ``grad_norm``; system load is
@@ -20,7 +21,10 @@ which the SDK captures into the run's console log.
 ``stop``, ``pause`` and ``resume`` are built into the SDK: ``run.should_stop`` ends the loop,
 pause blocks ``run.log()`` until resumed. ``--max-rate`` caps the steps per second (the
 demo keeps it at a few hundred so the charts move at a watchable pace; 0 means as fast as
-possible). ``TRAINDECK_DIR`` says where the store is (``./traindeck`` by default).
+possible). ``--steps 0`` trains until the run is stopped (dashboard, Ctrl-C, SIGTERM), the
+learning rate restarting its warmup-free cosine every ``--cycle`` steps, so the demo's runs
+stay live for as long as the demo does. ``TRAINDECK_DIR`` says where the store is
+(``./traindeck`` by default).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import itertools
 import math
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +103,13 @@ class MLP:
         return loss, acc, norm
 
 
-def schedule(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warmup to ``peak``, then cosine decay to 5% of it."""
+def schedule(step: int, total: int, peak: float, warmup: int, cycle: int = 20_000) -> float:
+    """Linear warmup to ``peak``, then cosine decay to 5% of it over ``total`` steps; with
+    ``total`` 0 (no end) the decay restarts from ``peak`` every ``cycle`` steps."""
+    if total <= 0:
+        if step < warmup:
+            return peak * (step + 1) / warmup
+        return schedule((step - warmup) % cycle, cycle, peak, 0)
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
@@ -136,7 +146,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--project", default=None, help="default: TRAINDECK_PROJECT, else 'default'")
     ap.add_argument("--name", default=None)
-    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--steps", type=int, default=20_000, help="0: until stopped")
+    ap.add_argument("--cycle", type=int, default=20_000,
+                    help="with --steps 0: steps per learning-rate cycle")
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--batch", type=int, default=64)
@@ -199,13 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         path = checkpoint_now(state["step"])
         return {"path": str(path), "step": state["step"]}
 
-    print(f"traindeck run {run.id} ({run.project}/{run.name}): {args.steps} steps", flush=True)
+    length = f"{args.steps} steps" if args.steps > 0 else "until stopped"
+    print(f"traindeck run {run.id} ({run.project}/{run.name}): {length}", flush=True)
+    steps: Iterable[int] = (range(run.step, args.steps) if args.steps > 0
+                            else itertools.count(run.step))
     started = time.monotonic()
     with run:
         try:
-            for step in range(run.step, args.steps):
+            for step in steps:
                 state["step"] = step
-                lr = schedule(step, args.steps, args.lr, args.warmup)
+                lr = schedule(step, args.steps, args.lr, args.warmup, args.cycle)
                 batch = rng.integers(0, len(x_train), size=args.batch)
                 loss, acc, grad_norm = model.step(x_train[batch], y_train[batch], lr)
                 state["loss"] = loss

@@ -104,3 +104,50 @@ def test_demo_runs_trains_answers_and_stops_cleanly(tmp_path: Path) -> None:
             ckpts = list((tdir / "runs" / run.id / "checkpoints").glob("*.npz"))
             assert ckpts, f"{run.id} saved no checkpoint"
     assert (tdir / "logs" / "server.log").exists()
+
+
+#: The step count the demo's runs used to end at (defect 14: after it every button was grey).
+OLD_DEMO_STEPS = 50_000
+
+
+def test_demo_runs_stay_live_past_their_old_step_count(tmp_path: Path) -> None:
+    """Without --steps the demo's runs train until Ctrl-C: at full speed (--rate 0) a run
+    passes the old 50,000 steps and is still running, its commands still offered."""
+    port = free_port()
+    tdir = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "traindeck.cli", "demo", "--port", str(port), "--dir", str(tdir),
+         "--runs", "1", "--rate", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def past_old_end() -> tuple[str, int] | None:
+            if demo.poll() is not None:
+                early = demo.stdout.read() if demo.stdout else ""
+                raise AssertionError(f"demo exited early: {early}")
+            listing = get(f"{base}/api/runs")
+            if not listing or not listing["runs"]:
+                return None
+            run_id = listing["runs"][0]["id"]
+            latest = (get(f"{base}/api/runs/{run_id}/metrics/latest") or {}).get("latest") or {}
+            step = (latest.get("loss") or {}).get("step", -1)
+            return (run_id, step) if step > OLD_DEMO_STEPS + 1000 else None
+
+        run_id, _ = wait_for(past_old_end, what=f"the run past step {OLD_DEMO_STEPS}")
+        run = get(f"{base}/api/runs/{run_id}")
+        assert run["status"] == "running", run
+        assert {"validate", "sample", "checkpoint"} <= set(run["commands_offered"])
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+            for child in psutil.Process().children(recursive=True):
+                child.kill()
+        if demo.stdout:
+            demo.stdout.close()
+    assert demo.returncode == 0, out
+    assert "all demo runs finished" not in out

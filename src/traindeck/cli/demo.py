@@ -2,7 +2,9 @@
 
 The demo starts ``traindeck serve`` and ``--runs`` copies of ``examples/numpy_mlp.py`` (a
 numpy MLP learning a spiral, with different learning rates and widths), each as a child
-process in its own session. Ctrl-C in the terminal therefore reaches only the demo, which
+process in its own session. The runs train until Ctrl-C (so the dashboard's buttons stay
+live for as long as the demo does); ``--steps N`` ends each after N steps instead. Ctrl-C
+in the terminal reaches only the demo (the children have their own sessions), which
 then stops its children in order: the runs get SIGTERM and are waited for (they save a last
 checkpoint and end ``interrupted``; SIGKILL only after a grace period), then the server.
 Children write their output to ``<dir>/logs/``.
@@ -46,6 +48,8 @@ STARTUP_TIMEOUT: Final = 60.0
 GRACE: Final = 20.0
 #: Seconds between looks at the children (and refreshes of the live table).
 WATCH_INTERVAL: Final = 0.5
+#: Steps between checkpoints of a run that trains until Ctrl-C.
+ENDLESS_CHECKPOINT_EVERY: Final = 5000
 
 
 def default_script() -> Path:
@@ -129,10 +133,10 @@ class Demo:
             lr, width = CONFIGS[i % len(CONFIGS)]
             seed = i // len(CONFIGS)
             name = f"mlp-lr{lr:g}-w{width}" + (f"-s{seed}" if seed else "")
+            every = max(100, self.steps // 10) if self.steps else ENDLESS_CHECKPOINT_EVERY
             argv = [sys.executable, str(self.script), "--name", name, "--lr", str(lr),
                     "--width", str(width), "--seed", str(seed), "--steps", str(self.steps),
-                    "--max-rate", str(self.rate),
-                    "--checkpoint-every", str(max(100, self.steps // 10))]
+                    "--max-rate", str(self.rate), "--checkpoint-every", str(every)]
             self.children.append(self._spawn(name, argv, self._env()))
 
     def find_runs(self, store: Store) -> None:
@@ -279,8 +283,9 @@ def demo(
     = DEFAULT_DEMO_DIR,
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, max=16,
                                       help="How many training runs to start.")] = 2,
-    steps: Annotated[int, typer.Option("--steps", min=10,
-                                       help="Training steps per run.")] = 50_000,
+    steps: Annotated[int, typer.Option(
+        "--steps", min=0, help="End each run after this many training steps "
+                               "(0, the default: they train until Ctrl-C).")] = 0,
     rate: Annotated[float, typer.Option(
         "--rate", min=0, help="Most steps per second per run (0: as fast as possible).")]
     = 300.0,
@@ -292,8 +297,8 @@ def demo(
 ) -> None:
     """Start the server and a few real training runs; Ctrl-C stops them all cleanly.
 
-    With the defaults each run trains for about three minutes; open the printed URL to
-    watch the charts and press validate, sample, checkpoint, pause or stop.
+    The runs train until Ctrl-C (or for --steps N steps); open the printed URL to watch the
+    charts and press validate, sample, checkpoint, pause or stop.
     """
     out = console()
     script = (script or default_script()).resolve()
