@@ -63,7 +63,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
     server_store = SQLiteStore(path, clock=clock)
     settings = Settings(dir=path, port=port, follow_interval=0.02, reap_interval=0.05,
                         web_dir=tmp_path / "no-web")
-    app = create_app(settings, store=server_store)
+    app = create_app(settings, store=server_store, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, ws="websockets-sansio", log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from traindeck.server.feed import Follower
 from traindeck.server.hub import Client, Hub
 from traindeck.server.protocol import SERVER_MESSAGE
 from traindeck.store import NotFound, SQLiteStore
@@ -28,11 +28,18 @@ def writer(store: SQLiteStore) -> Iterator[SQLiteStore]:
 
 
 @pytest.fixture
-async def hub(store: SQLiteStore) -> AsyncIterator[Hub]:
-    h = Hub(store, max_points_per_read=1000)
-    await h.start(background=False)
+async def follower(store: SQLiteStore) -> Follower:
+    f = Follower(store)
+    await f.start(background=False)  # the test calls tick()
+    return f
+
+
+@pytest.fixture
+async def hub(store: SQLiteStore, follower: Follower) -> AsyncIterator[Hub]:
+    h = Hub(store, start_event_seq=follower.event_seq, max_points_per_read=1000)
+    follower.add_listener(h)
     yield h
-    await h.stop()
+    h.close()
 
 
 def connect(hub: Hub, max_queue_bytes: int = 1 << 20) -> Client:
@@ -59,7 +66,7 @@ def log(w: SQLiteStore, run_id: str, key: str, steps: range, value: float | None
 
 
 async def test_many_writes_in_one_tick_make_one_message(
-    hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: SQLiteStore
 ) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
@@ -70,49 +77,51 @@ async def test_many_writes_in_one_tick_make_one_message(
     for i in range(100):  # 100 commits of 10 points: a fast logger between two ticks
         log(writer, "r1", "loss", range(10 * i, 10 * i + 10))
         log(writer, "r1", "acc", range(i, i + 1))
-    await hub.tick()
+    await follower.tick()
     updates = [m for m in received(client) if m["type"] == "metric_update"]
     assert len(updates) == 1
     assert [p[0] for p in updates[0]["points"]["loss"]] == list(range(1000))
     assert [p[0] for p in updates[0]["points"]["acc"]] == list(range(100))
-    await hub.tick()
+    await follower.tick()
     assert received(client) == []
 
 
-async def test_values_and_non_finite_spellings(hub: Hub, writer: SQLiteStore) -> None:
+async def test_values_and_non_finite_spellings(
+    follower: Follower, hub: Hub, writer: SQLiteStore
+) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
     await hub.subscribe(client, run_id="r1")
     writer.write_metrics("r1", {"loss": ([0, 1, 2, 3], [10.0, 11.0, 12.0, 13.0],
                                          [0.5, math.nan, math.inf, -math.inf])})
-    await hub.tick()
+    await follower.tick()
     assert points(received(client), "r1", "loss") == [
         [0, 10.0, 0.5], [1, 11.0, "NaN"], [2, 12.0, "Infinity"], [3, 13.0, "-Infinity"]]
 
 
 async def test_subscribe_without_cursor_sends_only_what_comes_after(
-    hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: SQLiteStore
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(50))
-    await hub.tick()
+    await follower.tick()
     client = connect(hub)
     await hub.subscribe(client, run_id="r1")
     [ack] = received(client)
     assert ack["cursor"]["steps"] == {"loss": 49}
     log(writer, "r1", "loss", range(50, 60))
-    await hub.tick()
+    await follower.tick()
     assert [p[0] for p in points(received(client), "r1", "loss")] == list(range(50, 60))
 
 
 async def test_cursor_catch_up_has_no_holes_and_no_duplicates(
-    hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: SQLiteStore
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(2500))   # more than one read (max_points_per_read=1000)
     log(writer, "r1", "lr", range(5))
     writer.add_event("r1", "note", {"n": 1})
-    await hub.tick()
+    await follower.tick()
     first_event = writer.list_events("r1")[0].seq
 
     client = connect(hub)
@@ -124,7 +133,7 @@ async def test_cursor_catch_up_has_no_holes_and_no_duplicates(
     lr: list[list[Any]] = []
     for _ in range(5):   # live writes land while the catch-up is still going
         log(writer, "r1", "loss", range(2500 + 10 * _, 2510 + 10 * _))
-        await hub.tick()
+        await follower.tick()
         batch = received(client)
         got += points(batch, "r1", "loss")
         lr += points(batch, "r1", "lr")
@@ -133,7 +142,7 @@ async def test_cursor_catch_up_has_no_holes_and_no_duplicates(
 
 
 async def test_long_history_for_a_new_subscriber_arrives_in_pieces(
-    hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: SQLiteStore
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(3500))
@@ -141,32 +150,36 @@ async def test_long_history_for_a_new_subscriber_arrives_in_pieces(
     await hub.subscribe(client, run_id="r1", steps={})
     sizes = []
     for _ in range(6):
-        await hub.tick()
+        await follower.tick()
         sizes += [len(m["points"]["loss"]) for m in received(client)
                   if m["type"] == "metric_update"]
     assert sizes == [1000, 1000, 1000, 500]
 
 
-async def test_two_clients_at_different_cursors(hub: Hub, writer: SQLiteStore) -> None:
+async def test_two_clients_at_different_cursors(
+    follower: Follower, hub: Hub, writer: SQLiteStore
+) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(10))
     a, b = connect(hub), connect(hub)
     await hub.subscribe(a, run_id="r1", steps={"loss": 4})
     await hub.subscribe(b, run_id="r1")
     log(writer, "r1", "loss", range(10, 12))
-    await hub.tick()
+    await follower.tick()
     assert [p[0] for p in points(received(a), "r1", "loss")] == list(range(5, 12))
     assert [p[0] for p in points(received(b), "r1", "loss")] == [10, 11]
 
 
-async def test_status_events_commands_and_run_updates(hub: Hub, writer: SQLiteStore) -> None:
+async def test_status_events_commands_and_run_updates(
+    follower: Follower, hub: Hub, writer: SQLiteStore
+) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
     await hub.subscribe(client, run_id="r1")
     received(client)
     cmd = writer.create_command("r1", "validate", {"x": 1})
     writer.set_status("r1", "completed")
-    await hub.tick()
+    await follower.tick()
     msgs = received(client)
     kinds = [m["type"] for m in msgs]
     assert "run_update" in kinds
@@ -181,7 +194,7 @@ async def test_status_events_commands_and_run_updates(hub: Hub, writer: SQLiteSt
 
 
 async def test_project_subscription_sees_new_runs_but_no_points(
-    hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: SQLiteStore
 ) -> None:
     client = connect(hub)
     await hub.subscribe(client, project="p")
@@ -189,7 +202,7 @@ async def test_project_subscription_sees_new_runs_but_no_points(
     writer.create_run(project="p", id="mine")
     writer.create_run(project="q", id="other")
     log(writer, "mine", "loss", range(3))
-    await hub.tick()
+    await follower.tick()
     msgs = received(client)
     assert {m["run"]["id"] for m in msgs if m["type"] == "run_update"} == {"mine"}
     assert [m["run_id"] for m in msgs if m["type"] == "status_change"] == ["mine"]
@@ -197,15 +210,17 @@ async def test_project_subscription_sees_new_runs_but_no_points(
 
     writer.set_status("mine", "completed")
     writer.delete_run("mine")
-    await hub.tick()
+    await follower.tick()
     assert {"type": "run_deleted", "run_id": "mine"} in received(client)
 
 
-async def test_project_cursor_replays_events(hub: Hub, writer: SQLiteStore) -> None:
+async def test_project_cursor_replays_events(
+    follower: Follower, hub: Hub, writer: SQLiteStore
+) -> None:
     writer.create_run(project="p", id="a")
     writer.create_run(project="q", id="b")
     writer.set_status("a", "completed")
-    await hub.tick()
+    await follower.tick()
     client = connect(hub)
     await hub.subscribe(client, project="p", event_seq=0)
     events = [m["event"] for m in received(client) if m["type"] == "event"]
@@ -218,18 +233,22 @@ async def test_unknown_run(hub: Hub) -> None:
         await hub.subscribe(connect(hub), run_id="nope")
 
 
-async def test_unsubscribe_stops_updates(hub: Hub, writer: SQLiteStore) -> None:
+async def test_unsubscribe_stops_updates(
+    follower: Follower, hub: Hub, writer: SQLiteStore
+) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
     await hub.subscribe(client, run_id="r1")
     assert hub.unsubscribe(client, run_id="r1")
     log(writer, "r1", "loss", range(3))
-    await hub.tick()
+    await follower.tick()
     assert received(client) == [{"type": "subscribed", "run_id": "r1",
                                  "cursor": {"event_seq": 1, "steps": {}, "log_seq": 0}}]
 
 
-async def test_a_slow_client_is_dropped_not_buffered(hub: Hub, writer: SQLiteStore) -> None:
+async def test_a_slow_client_is_dropped_not_buffered(
+    follower: Follower, hub: Hub, writer: SQLiteStore
+) -> None:
     writer.create_run(project="p", id="r1")
     slow = connect(hub, max_queue_bytes=4096)
     fast = connect(hub)
@@ -237,39 +256,19 @@ async def test_a_slow_client_is_dropped_not_buffered(hub: Hub, writer: SQLiteSto
     await hub.subscribe(fast, run_id="r1")
     for i in range(5):
         log(writer, "r1", "loss", range(100 * i, 100 * i + 100))
-        await hub.tick()
+        await follower.tick()
         received(fast)
     assert slow.dropped == "too_slow"
     assert slow.queued_bytes <= 4096
     while await slow.next() is not None:  # what was queued, then the drop marker
         pass
     log(writer, "r1", "loss", range(500, 510))
-    await hub.tick()
+    await follower.tick()
     assert [p[0] for p in points(received(fast), "r1", "loss")] == list(range(500, 510))
 
 
-async def test_reaper_interrupts_runs_whose_heartbeat_stopped(tmp_path: Path) -> None:
-    now = [1000.0]
-    path = tmp_path / "td.db"
-    store = SQLiteStore(path, clock=lambda: now[0])
-    hub = Hub(store, reap_interval=0.01)
-    await hub.start(background=False)
-    try:
-        store.create_run(project="p", id="r1", heartbeat_timeout=5.0)
-        client = connect(hub)
-        await hub.subscribe(client, run_id="r1")
-        now[0] += 60
-        assert store.reap_stale() == ["r1"]
-        await hub.tick()
-        [change] = [m for m in received(client) if m["type"] == "status_change"]
-        assert change["new_status"] == "interrupted" and change["reason"] == "heartbeat lost"
-    finally:
-        await hub.stop()
-        store.close()
-
-
 async def test_a_client_catching_up_does_not_delay_live_ones(
-    hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: SQLiteStore
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(5000))
@@ -278,17 +277,17 @@ async def test_a_client_catching_up_does_not_delay_live_ones(
     late = connect(hub)
     await hub.subscribe(late, run_id="r1", steps={"loss": -1})
     log(writer, "r1", "loss", range(5000, 5003))
-    await hub.tick()
+    await follower.tick()
     assert [p[0] for p in points(received(live), "r1", "loss")] == [5000, 5001, 5002]
     assert [p[0] for p in points(received(late), "r1", "loss")] == list(range(1000))
 
 
 async def test_a_run_deleted_and_made_again_under_its_id_is_followed_from_step_0(
-    hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: SQLiteStore
 ) -> None:
     writer.create_run(project="p", id="again")
     log(writer, "again", "loss", range(100))
-    await hub.tick()
+    await follower.tick()
     client = connect(hub)
     await hub.subscribe(client, run_id="again")
     received(client)
@@ -296,7 +295,7 @@ async def test_a_run_deleted_and_made_again_under_its_id_is_followed_from_step_0
     writer.delete_run("again")
     writer.create_run(project="p", id="again")
     log(writer, "again", "loss", range(50))
-    await hub.tick()
+    await follower.tick()
     msgs = received(client)
     assert "run_deleted" in [m["type"] for m in msgs]
     assert [p[0] for p in points(msgs, "again", "loss")] == list(range(50))

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 from .app import create_app, serve
+from .feed import Follower, Listener
 from .hub import Hub
+from .reaper import Reaper
 from .settings import Settings
 
-__all__ = ["Hub", "Settings", "create_app", "serve"]
+__all__ = ["Follower", "Hub", "Listener", "Reaper", "Settings", "create_app", "serve"]

@@ -1,15 +1,17 @@
 """The app factory: ``create_app(settings)`` builds one independent server.
 
-The store and the hub are made in the lifespan and live on ``app.state``; nothing is
-module-level, so a test can build as many apps as it likes. Pass ``store=`` to share an
-already open store (the caller then closes it).
+The store, the change feed's follower and its listeners (the WebSocket hub, the reaper)
+are made in the lifespan and live on ``app.state``; nothing is module-level, so a test can
+build as many apps as it likes. Pass ``store=`` to share an already open store (the caller
+then closes it) and ``clock=`` to move time in tests (the reaper's grace period).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,37 +20,49 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from traindeck._version import __version__
-from traindeck.store import SQLiteStore, open_store
+from traindeck.runfiles import RunFiles
+from traindeck.store import Store, db_path, open_store
 
 from . import auth, errors, static, ws
+from .feed import Follower
 from .hub import Hub
 from .limits import BodySizeLimit
+from .reaper import Reaper
 from .routers import ALL as ROUTERS
 from .routers import batch as batch_routes
 from .routers import checkpoints as checkpoint_routes
 from .settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
-        app.state.store = open_store(settings.dir) if store is None else store
-        app.state.hub = Hub(
-            app.state.store,
-            follow_interval=settings.follow_interval,
-            reap_interval=settings.reap_interval,
-            max_points_per_read=settings.ws_max_points_per_read,
-        )
-        await app.state.hub.start()
+        app.state.store = the_store = open_store(settings.dir) if store is None else store
+        follower = Follower(the_store, interval=settings.follow_interval)
+        await follower.start(background=False)
+        app.state.follower = follower
+        app.state.hub = hub = Hub(the_store, start_event_seq=follower.event_seq,
+                                  max_points_per_read=settings.ws_max_points_per_read)
+        app.state.reaper = Reaper(the_store, interval=settings.reap_interval,
+                                  min_grace=settings.reap_grace, clock=clock)
+        follower.add_listener(hub)
+        follower.add_listener(app.state.reaper)
+        follower.run()
         try:
             yield
         finally:
-            await app.state.hub.stop()
+            await follower.stop()
+            hub.close()
             if own_store:
-                app.state.store.close()
+                the_store.close()
 
     app = FastAPI(
         title="traindeck",
@@ -58,6 +72,11 @@ def create_app(settings: Settings | None = None, *, store: SQLiteStore | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = clock
+    app.state.files = RunFiles(settings.files_root or db_path(settings.dir).parent)
+    #: Where recorded files may be served from or deleted: the data folder and the
+    #: folders named at serve (see routers/checkpoints.py).
+    app.state.serve_roots = (app.state.files.root, *settings.serve_roots)
     app.state.auth = auth.AuthState(settings)
     errors.install(app)
     for router in ROUTERS:

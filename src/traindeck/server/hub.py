@@ -1,18 +1,14 @@
-"""The live hub: follows the store and pushes what is new to WebSocket subscribers.
+"""The live hub: pushes what the change feed brings to WebSocket subscribers.
 
 This docstring is the reference of the live protocol (``/ws``); ``protocol.py`` has the
 exact message models and ``docs/api.md`` a summary.
 
-Following
----------
-Training processes write the SQLite file themselves; the server only follows it. Every
-``follow_interval`` (0.1 s) the hub asks ``store.changes_since(seq, event_seq)`` what changed
-(runs, series, events, commands, deleted runs, runs with new console lines, all stamped
-with a store-wide sequence number), reads the new points of every changed series that
-someone watches with ``read_points(after_step=…)`` and the new console lines with
-``read_log_lines(after_seq=…)``, and fans the result out. A reaper task calls
-``store.reap_stale()`` every ``reap_interval``: a ``running`` run whose heartbeat stopped
-becomes ``interrupted``, and that change goes out like any other.
+The hub is one listener of the change feed (``feed.py``): every tick of the follower it
+gets what changed (runs, series, events, commands, deleted runs, runs with new console
+lines), reads the new points of every changed series that someone watches with
+``read_points(after_step=…)`` and the new console lines with ``read_log_lines(after_seq=…)``,
+and fans the result out. Reaping runs whose heartbeat stopped is another listener
+(``reaper.py``); its status changes reach clients like any other change.
 
 Messages are JSON text frames, one object each, with a ``type``.
 
@@ -71,222 +67,69 @@ tick, ``LOG_PAGE`` lines per run per tick).
 
 Slow clients
 ------------
-Each connection has an outgoing queue bounded in bytes (``ws_max_queue_bytes``). A client
-that lets it fill is sent ``error {code: "too_slow"}`` and closed (code 1013); it should
-reconnect with a cursor. The server never buffers without bound.
+Each connection's outgoing queue is bounded in bytes (``ws_max_queue_bytes``, see
+``clients.py``). A client that lets it fill is sent ``error {code: "too_slow"}`` and
+closed (code 1013); it should reconnect with a cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
-from traindeck.store import (
-    Changes,
-    Command,
-    Event,
-    LogLine,
-    NotFound,
-    Points,
-    Run,
-    SQLiteStore,
-)
-from traindeck.store.codec import dumps, float_list
+from traindeck.store import Changes, Command, Event, LogLine, NotFound, Points, Run, Store
+from traindeck.store.codec import dumps
 
-log = logging.getLogger("traindeck.server.hub")
+from .clients import ALL_PROJECTS, Client, Subscription
+from .protocol import event_messages, point_triples
 
 #: Events read per query when catching a subscriber up.
 EVENT_PAGE: Final = 1000
 #: Console lines read per run and cursor in one follow tick.
 LOG_PAGE: Final = 5000
-#: The project name that subscribes to every project (the dashboard's run list).
-ALL_PROJECTS: Final = "*"
 #: Most events a project catch-up reads (a project cursor is a convenience, not an archive).
 PROJECT_CATCHUP_MAX: Final = 10_000
 
 SeriesKey = tuple[str, str]  # (run_id, key)
 ReadKey = tuple[str, str, int | None]  # (run_id, key, after_step)
 
-
-@dataclass(slots=True)
-class Subscription:
-    """What one client watches and how far it has been sent."""
-
-    run_id: str | None
-    project: str | None
-    #: Run subscriptions: per key, the last step sent. A key absent here is sent from its
-    #: first point.
-    steps: dict[str, int] = field(default_factory=dict)
-    #: Events with ``seq`` above this one are still to be sent.
-    event_seq: int = 0
-    #: Run subscriptions: console lines with ``seq`` above this one are still to be sent.
-    log_seq: int = 0
-
-
-class Client:
-    """One WebSocket connection as the hub sees it: subscriptions and an outgoing queue."""
-
-    def __init__(self, *, max_queue_bytes: int, max_subscriptions: int) -> None:
-        self.max_queue_bytes = max_queue_bytes
-        self.max_subscriptions = max_subscriptions
-        self.runs: dict[str, Subscription] = {}
-        self.projects: dict[str, Subscription] = {}
-        self.queued_bytes = 0
-        self.dropped: str | None = None
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    @property
-    def subscription_count(self) -> int:
-        return len(self.runs) + len(self.projects)
-
-    def send(self, message: bytes) -> bool:
-        """Queue a message; a client over its byte budget is dropped instead."""
-        if self.dropped is not None:
-            return False
-        if self.queued_bytes + len(message) > self.max_queue_bytes:
-            self.drop("too_slow")
-            return False
-        self.queued_bytes += len(message)
-        self._queue.put_nowait(message)
-        return True
-
-    def send_obj(self, message: dict[str, Any]) -> bool:
-        return self.send(dumps(message))
-
-    def drop(self, reason: str) -> None:
-        if self.dropped is None:
-            self.dropped = reason
-            self._queue.put_nowait(None)
-
-    def ready(self) -> list[bytes]:
-        """The queued messages, without waiting (stops before the drop marker)."""
-        out = []
-        while not self._queue.empty():
-            message = self._queue.get_nowait()
-            if message is None:
-                self._queue.put_nowait(None)
-                break
-            self.queued_bytes -= len(message)
-            out.append(message)
-        return out
-
-    async def next(self) -> bytes | None:
-        """The next message to write; ``None`` once the client has been dropped."""
-        message = await self._queue.get()
-        if message is not None:
-            self.queued_bytes -= len(message)
-        return message
-
-    def watchers(self, run_id: str, project: str | None) -> list[Subscription]:
-        subs = []
-        if (sub := self.runs.get(run_id)) is not None:
-            subs.append(sub)
-        if project is not None and (sub := self.projects.get(project)) is not None:
-            subs.append(sub)
-        if (sub := self.projects.get(ALL_PROJECTS)) is not None:
-            subs.append(sub)
-        return subs
-
-
-def point_triples(p: Points) -> list[tuple[int, float, float | str]]:
-    return list(zip(p.steps.tolist(), p.times.tolist(), float_list(p.values), strict=True))
-
-
-def event_messages(event: Event) -> list[dict[str, Any]]:
-    """The messages one event becomes: always ``event``, plus a typed one for some kinds."""
-    out: list[dict[str, Any]] = [{"type": "event", "event": event.to_dict()}]
-    if event.kind == "status_change":
-        msg = {
-            "type": "status_change", "run_id": event.run_id, "seq": event.seq,
-            "old_status": event.payload.get("old_status"),
-            "new_status": event.payload.get("new_status"),
-        }
-        if "reason" in event.payload:
-            msg["reason"] = event.payload["reason"]
-        out.append(msg)
-    elif event.kind == "checkpoint_saved":
-        out.append({"type": "checkpoint_saved", "run_id": event.run_id, "seq": event.seq,
-                    "checkpoint": event.payload})
-    return out
+__all__ = ["ALL_PROJECTS", "Client", "Hub", "Subscription"]
 
 
 class Hub:
-    """Follows one store and serves any number of clients. Made by the app's lifespan."""
+    """Serves any number of WebSocket clients; a listener of the change feed.
+
+    Made by the app factory and added to its :class:`~traindeck.server.feed.Follower`.
+    ``start_event_seq`` is where the feed starts (events up to it are not news); the
+    follower's ``tick()`` calls :meth:`on_changes`.
+    """
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         *,
-        follow_interval: float = 0.1,
-        reap_interval: float = 5.0,
+        start_event_seq: int = 0,
         max_points_per_read: int = 50_000,
     ) -> None:
         self.store = store
-        self.follow_interval = follow_interval
-        self.reap_interval = reap_interval
         self.max_points_per_read = max_points_per_read
         self.clients: set[Client] = set()
-        self.seq = 0
-        self.event_seq = 0
-        self.ticks = 0
+        #: Events up to this one have been handed to the hub (sent, or not news).
+        self.event_seq = start_event_seq
         self._lock = asyncio.Lock()
         self._dirty: set[SeriesKey] = set()
         self._log_dirty: set[str] = set()  # runs with console lines still to send
         self._projects: dict[str, str] = {}
-        self._tasks: list[asyncio.Task[None]] = []
 
-    # -- life ----------------------------------------------------------------------
-
-    async def start(self, *, background: bool = True) -> None:
-        """Begin following from the store's current position. ``background=False`` starts
-        no tasks: the caller drives :meth:`tick` and reaping itself (tests do)."""
-        self.seq, self.event_seq = await asyncio.to_thread(self.store.current_seq)
-        if not background:
-            return
-        self._tasks = [
-            asyncio.create_task(self._follow_loop(), name="traindeck-follow"),
-            asyncio.create_task(self._reap_loop(), name="traindeck-reap"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+    def close(self) -> None:
+        """Drop every client (the server is shutting down)."""
         for client in list(self.clients):
             client.drop("shutting_down")
         self.clients.clear()
-
-    async def _follow_loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep following: one bad tick must not stop the hub
-                log.exception("follow tick failed")
-            await asyncio.sleep(self.follow_interval)
-
-    async def _reap_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.reap_interval)
-            try:
-                reaped = await asyncio.to_thread(self.store.reap_stale)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reaping stale runs failed")
-            else:
-                if reaped:
-                    log.info("runs interrupted (heartbeat lost): %s", ", ".join(reaped))
 
     # -- clients -------------------------------------------------------------------
 
@@ -416,22 +259,18 @@ class Hub:
 
     # -- following -----------------------------------------------------------------
 
-    async def tick(self) -> None:
-        """One round: read what changed and send it. Public so that tests can drive it."""
+    async def on_changes(self, changes: Changes) -> None:
+        """One tick of the feed: send what changed to the clients that watch it."""
         async with self._lock:
-            changes = await asyncio.to_thread(self.store.changes_since, self.seq,
-                                              self.event_seq)
             if self.clients:
                 await self._fan_out(changes)
             else:
                 self._dirty.clear()
                 self._log_dirty.clear()
-            self.seq = changes.seq
             if changes.events:
                 self.event_seq = max(self.event_seq, changes.events[-1].seq)
             for run_id in changes.deleted_runs:
                 self._projects.pop(run_id, None)
-            self.ticks += 1
 
     async def _fan_out(self, changes: Changes) -> None:
         for run_id in changes.deleted_runs:

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from traindeck.store import Event, Points
+from traindeck.store.codec import float_list
+
 from .schemas import CommandOut, EventOut, LogLineOut, RunOut, RunStatus, Value
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
@@ -162,3 +165,28 @@ def json_schema() -> dict[str, Any]:
         "client": CLIENT_MESSAGE.json_schema(),
         "server": SERVER_MESSAGE.json_schema(),
     }
+
+
+# -- building server messages (the hub writes plain dicts, for speed) ---------------------
+
+
+def point_triples(p: Points) -> list[tuple[int, float, float | str]]:
+    return list(zip(p.steps.tolist(), p.times.tolist(), float_list(p.values), strict=True))
+
+
+def event_messages(event: Event) -> list[dict[str, Any]]:
+    """The messages one event becomes: always ``event``, plus a typed one for some kinds."""
+    out: list[dict[str, Any]] = [{"type": "event", "event": event.to_dict()}]
+    if event.kind == "status_change":
+        msg = {
+            "type": "status_change", "run_id": event.run_id, "seq": event.seq,
+            "old_status": event.payload.get("old_status"),
+            "new_status": event.payload.get("new_status"),
+        }
+        if "reason" in event.payload:
+            msg["reason"] = event.payload["reason"]
+        out.append(msg)
+    elif event.kind == "checkpoint_saved":
+        out.append({"type": "checkpoint_saved", "run_id": event.run_id, "seq": event.seq,
+                    "checkpoint": event.payload})
+    return out

@@ -32,6 +32,10 @@ class Settings:
     follow_interval: float = 0.1
     #: How often runs whose heartbeat stopped are marked ``interrupted`` (seconds).
     reap_interval: float = 5.0
+    #: After the server starts, no heartbeat is judged for this long (seconds), nor before
+    #: the longest ``heartbeat_timeout`` of the live runs has passed: runs that trained on
+    #: through a short outage of the server get the time to reach it again.
+    reap_grace: float = 0.0
     #: Largest request body accepted (bytes); bigger ones get 413.
     max_body_bytes: int = 1 * MIB
     #: Largest SDK batch accepted by ``POST /api/runs/{id}/batch`` (bytes).
@@ -46,8 +50,17 @@ class Settings:
     #: Most points read for one series in one follow tick (catch-up continues next tick).
     ws_max_points_per_read: int = 50_000
     #: The built dashboard; the package's ``web/`` folder unless given. When it has no
-    #: ``index.html`` a small built-in page is served at ``/`` instead.
+    #: ``index.html`` the server answers pages with a short note on how to build it.
     web_dir: str | Path = field(default=PACKAGE_WEB_DIR)
+    #: Folders, besides the data folder, whose files the server may serve or delete when a
+    #: checkpoint recorded there is downloaded or deleted (``traindeck serve --serve-root``).
+    #: A recorded path anywhere else (also through a link) is refused.
+    serve_roots: tuple[str | Path, ...] = ()
+    #: The data folder (run files); ``None``: the store's folder.
+    files_root: str | Path | None = None
+    #: How long a login (the dashboard's session cookie) lasts (seconds); logging out or
+    #: revoking its token ends it sooner.
+    session_max_age: float = 7 * 24 * 3600.0
     #: uvicorn's log level for ``serve``.
     log_level: str = "warning"
     #: Require a token (see ``server/auth.py``): ``True`` on, ``False`` off, ``None`` (the
@@ -57,14 +70,19 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
-        for name in ("follow_interval", "reap_interval"):
+        for name in ("follow_interval", "reap_interval", "session_max_age"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("max_body_bytes", "max_batch_bytes", "ws_max_queue_bytes",
                      "ws_max_subscriptions", "ws_max_points_per_read"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.reap_grace < 0:
+            raise ValueError("reap_grace must not be negative")
         # Accept any sequence and str paths (the CLI passes strings); store the real types.
+        object.__setattr__(self, "serve_roots", tuple(Path(p) for p in self.serve_roots))
+        if self.files_root is not None:
+            object.__setattr__(self, "files_root", Path(self.files_root))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
         object.__setattr__(self, "web_dir", Path(self.web_dir))
         if "*" in self.cors_origins:

@@ -1,0 +1,117 @@
+"""The change feed: one follower reads what changed in the store and tells every listener.
+
+Training processes write the store themselves; the server only follows it. A
+:class:`Follower` owns the one cursor over the store's change feed
+(``store.changes_since(seq, event_seq)``: runs, series, events, commands, deleted runs and
+runs with new console lines, all stamped with a store-wide sequence number). Every
+``interval`` seconds it reads what is new and hands the same :class:`~traindeck.store.Changes`
+to each :class:`Listener`, whether or not a browser is connected.
+
+Listeners today: the WebSocket hub (``hub.py``), which fans changes out to subscribers, and
+the :class:`~traindeck.server.reaper.Reaper`, which marks runs whose heartbeat stopped. The
+launcher, server-side rules and integrations plug in the same way; an engine that can push
+(PostgreSQL ``LISTEN/NOTIFY``) would only change how the follower learns that it should
+read, not what listeners see.
+
+Contract: listeners are called in the order they were added, once per tick, with the
+changes of that tick (possibly empty: a tick is also a clock, see the reaper). A listener
+that raises is logged and the others still run; the cursor moves on regardless, so one
+broken listener never stalls the feed. Listeners are called on the event loop: anything
+slow (store reads) goes to a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol, runtime_checkable
+
+from traindeck.store import Changes, Store
+
+log = logging.getLogger("traindeck.server.feed")
+
+
+@runtime_checkable
+class Listener(Protocol):
+    """Something that wants every change of the store, in order."""
+
+    async def on_changes(self, changes: Changes) -> None:
+        """Called once per follower tick with what changed since the last one."""
+
+
+class Follower:
+    """Follows one store and publishes each tick's changes to its listeners.
+
+    Made by the app factory (one per app). ``start()`` reads the store's current position
+    and (by default) starts a background task; tests call :meth:`tick` themselves.
+    """
+
+    def __init__(self, store: Store, *, interval: float = 0.1) -> None:
+        self.store = store
+        self.interval = interval
+        self.seq = 0
+        self.event_seq = 0
+        self.ticks = 0
+        self._listeners: list[Listener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        return tuple(self._listeners)
+
+    def add_listener(self, listener: Listener) -> None:
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    async def start(self, *, background: bool = True) -> None:
+        """Begin from the store's current position: what is already there is not news.
+        ``background=False`` only reads the position (then :meth:`run` or :meth:`tick`)."""
+        self.seq, self.event_seq = await asyncio.to_thread(self.store.current_seq)
+        if background:
+            self.run()
+
+    def run(self) -> None:
+        """Follow in a background task, one :meth:`tick` every ``interval`` seconds."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="traindeck-follow")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep following: one bad read must not stop the feed
+                log.exception("reading the change feed failed")
+            await asyncio.sleep(self.interval)
+
+    async def tick(self) -> Changes:
+        """One round: read what changed, tell every listener, move the cursor."""
+        async with self._lock:
+            changes = await asyncio.to_thread(self.store.changes_since, self.seq,
+                                              self.event_seq)
+            for listener in list(self._listeners):
+                try:
+                    await listener.on_changes(changes)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("listener %r failed", listener)
+            self.seq = changes.seq
+            if changes.events:
+                self.event_seq = max(self.event_seq, changes.events[-1].seq)
+            self.ticks += 1
+            return changes
