@@ -18,7 +18,7 @@ import pytest
 import traindeck as td
 from traindeck.sdk.console import MAX_LINE, ConsoleCapture, Tee
 from traindeck.sdk.media import MAX_PIXELS, check_file, check_key, encode_png, to_pixels
-from traindeck.sdk.redact import MARK, Redactor
+from traindeck.redact import MARK, Redactor
 from traindeck.store import InvalidInput, NotFound, SQLiteStore
 from traindeck.store.images import image_size, sniff_image
 from traindeck.store.log_rows import MAX_READ

@@ -29,7 +29,7 @@ from .commands import BUILTINS, CommandError, Handler, call_handler, describe_ex
 from .console import ConsoleCapture
 from .media import CAPTION_MAX, PendingImage, check_file, check_key, to_pixels
 from .policy import FailurePolicy
-from .redact import Redactor
+from ..redact import Redactor
 from .system import SystemSampler
 
 _time = time.time
