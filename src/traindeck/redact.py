@@ -11,8 +11,8 @@ or shows text a program printed or was given (a launcher's command lines). Blank
   ``github_pat_``), GitLab (``glpat-``), Hugging Face (``hf_``), OpenAI and Anthropic
   (``sk-…``, ``sk-ant-…``), Stripe-style (``sk_live_``, ``rk_test_``), CoreWeave-style
   (``cw_``), Slack (``xoxb-``, ``xoxp-``, ``xapp-``), npm (``npm_``), PyPI (``pypi-``),
-  AWS access key ids (``AKIA…``, ``ASIA…``), Google API keys (``AIza…``) and OAuth access
-  tokens (``ya29.…``), JSON Web Tokens (``eyJ….eyJ….…``);
+  AWS access key ids (``AKIA…``, ``ASIA…``), Google API keys (``AIza…``), OAuth client
+  secrets (``GOCSPX-…``) and access tokens (``ya29.…``), JSON Web Tokens (``eyJ….eyJ….…``);
 - the password in a URL (``postgres://user:pa55@host``, any ``scheme://user:pass@``);
 - the value of a secret-named assignment, in code, config, JSON or the environment
   (``password=…``, ``"api_key": "…"``, ``AWS_SECRET_ACCESS_KEY=…``, ``HF_TOKEN=…``,
@@ -53,7 +53,8 @@ _VALUE: Final = r"""(?:"[^"\n]*"|'[^'\n]*'|[^\s"'`,;&]+)"""
 #: ``aws_secret_access_key``, ``SecretAccessKey``, ``WANDB_API_KEY``, ``HF_TOKEN``).
 _NAMES: Final = (
     r"passw(?:or)?d|passphrase|pwd|secret|token|credentials?|"
-    r"(?:api|access|private|account|auth|signing|encryption|master|client|app)[-_]?key|"
+    r"(?:api|access|secret|private|account|auth|signing|encryption|master|client|app|session|"
+    r"storage|license|subscription)[-_]?key|"
     r"apikey|sas|sig"
 )
 
@@ -107,6 +108,7 @@ _SHAPES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     (re.compile(r"\b(AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)"
                 r"[A-Z0-9]{16}\b"), r"\1" + MARK),
     (re.compile(r"\bAIza[A-Za-z0-9_\-]{30,}"), "AIza" + MARK),
+    (re.compile(r"\bGOCSPX-[A-Za-z0-9_\-]{20,}"), "GOCSPX-" + MARK),
     (re.compile(r"\bya29\.[A-Za-z0-9_\-]{20,}"), "ya29." + MARK),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), "eyJ" + MARK),
     (re.compile(r"(?i)\b(bearer)[ \t]+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + MARK),
@@ -115,11 +117,11 @@ _SHAPES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 #: One of these (in the lower-cased text) must be present for any pattern to match; most
 #: lines hold none, and then nothing else is scanned.
 _MARKERS: Final = (
-    "-----", "://", "td_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat", "glpat", "hf_", "cw_", "sk-", "k_live", "k_test", "xox",
-    "xapp", "npm_", "pypi-", "aiza", "ya29", "eyj", "bearer", "authorization", "pass",
-    "pwd", "secret", "token", "credential", "key", "sas", "sig=", "sshpass", "mysql",
-    "mariadb", "akia", "asia", "abia", "acca", "agpa", "aida", "aipa", "anpa", "anva", "aroa",
-    "apka", "asca",
+    "-----", "://", "td_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat", "glpat",
+    "hf_", "cw_", "sk-", "k_live", "k_test", "xox", "xapp", "npm_", "pypi-", "aiza", "gocspx",
+    "ya29", "eyj", "bearer", "authorization", "pass", "pwd", "secret", "token", "credential",
+    "key", "sas", "sig=", "sshpass", "mysql", "mariadb", "akia", "asia", "abia", "acca",
+    "agpa", "aida", "aipa", "anpa", "anva", "aroa", "apka", "asca",
 )
 
 
