@@ -51,3 +51,42 @@ def test_serve_reads_traindeck_dir_serves_the_store_and_stops_on_ctrl_c(tmp_path
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}" in out
     assert "Traceback" not in err
+
+
+def test_serve_roots_come_from_the_flag_and_the_environment(tmp_path: Path) -> None:
+    tdir = tmp_path / "td"
+    roots = [tmp_path / "ckpts-a", tmp_path / "ckpts-b"]
+    with open_store(tdir) as store:
+        run = store.create_run(project="p")
+        ids = []
+        for i, root in enumerate(roots):
+            root.mkdir()
+            (root / "w.pth").write_bytes(f"weights {i}".encode())
+            ids.append(store.add_checkpoint(run.id, step=i, path=str(root / "w.pth")).id)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env["TRAINDECK_SERVE_ROOTS"] = str(roots[0])
+    command = [*traindeck_command(), "serve", "--dir", str(tdir), "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            first = None
+            while first is None:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "server did not come up"
+                try:
+                    first = httpx.get(f"{base}/api/checkpoints/{ids[0]}/download", timeout=2)
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert first.content == b"weights 0"
+            second = httpx.get(f"{base}/api/checkpoints/{ids[1]}/download", timeout=2)
+            assert second.status_code == 403
+            assert f"--serve-root {roots[1].resolve()}" in second.json()["error"]["message"]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)
+    missing = subprocess.run([*command, "--serve-root", str(tmp_path / "nope")], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "nope" in missing.stderr

@@ -353,14 +353,14 @@ async def test_body_size_limit(tmp_path: Path, store: SQLiteStore) -> None:
     assert [c.name for c in store.list_commands("r1")] == ["validate"]
 
 
-async def test_fallback_page_and_spa(tmp_path: Path, store: SQLiteStore) -> None:
+async def test_no_build_note_and_spa(tmp_path: Path, store: SQLiteStore) -> None:
     app = app_for(tmp_path, store)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://t") as c:
-            page = await c.get("/")
-            assert page.status_code == 200 and "/api/runs" in page.text
-            error(await c.get("/runs/abc"), 404, "not_found")
+            for path in ("/", "/runs/abc"):  # no build: a note on how to build it
+                page = await c.get(path)
+                assert page.status_code == 503 and "npm run build" in page.text
 
     web = tmp_path / "web"
     (web / "assets").mkdir(parents=True)

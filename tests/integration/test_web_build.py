@@ -99,8 +99,7 @@ def test_skip_switch_builds_a_wheel_without_the_dashboard(tmp_path: Path) -> Non
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert not [n for n in names if n.startswith("traindeck/web/")]
-    # ... and still the built-in page's files, so the server has something to show.
-    assert "traindeck/server/assets/fallback.js" in names
+    # (the server then answers pages with a note on how to build the dashboard)
 
 
 def test_an_sdist_ships_the_web_sources_and_needs_no_npm(tmp_path: Path) -> None:

@@ -113,7 +113,6 @@ def test_scopes_nest() -> None:
 def test_scope_of_each_request() -> None:
     assert required_scope("GET", "/health") is None
     assert required_scope("POST", "/api/session") is None
-    assert required_scope("GET", "/_fallback/fallback.js") is None
     assert required_scope("GET", "/login") is None
     assert required_scope("POST", "/health") == "write"
     assert required_scope("GET", "/api/session") == "read"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated, Final
 
 import typer
@@ -20,6 +21,12 @@ HostOption = Annotated[str, typer.Option(
     "--host", help="Address to bind. Anything but loopback needs authentication (a token in "
                    "the store, or --auth) or --insecure.")]
 PortOption = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="TCP port.")]
+ServeRootOption = Annotated[list[Path] | None, typer.Option(
+    "--serve-root", envvar="TRAINDECK_SERVE_ROOTS", metavar="DIR", exists=True,
+    file_okay=False, dir_okay=True, resolve_path=True,
+    help="A folder whose files the server may serve or delete when a checkpoint recorded "
+         "there is downloaded or deleted (repeatable; the environment variable takes a "
+         "list separated like PATH). Besides these, only the data folder is served.")]
 
 
 def is_loopback(host: str) -> bool:
@@ -45,6 +52,7 @@ def serve(
     auth: Annotated[bool | None, typer.Option(
         "--auth/--no-auth", help="Require a token for every request (default: only once the "
                                  "store holds one; see: traindeck token create).")] = None,
+    serve_root: ServeRootOption = None,
 ) -> None:
     """Serve the dashboard and the HTTP API for the runs in --dir (until Ctrl-C).
 
@@ -72,4 +80,5 @@ def serve(
     from traindeck.server import Settings
     from traindeck.server import serve as run_server
 
-    run_server(Settings(dir=dir, host=host, port=port, log_level=log_level, auth=auth))
+    run_server(Settings(dir=dir, host=host, port=port, log_level=log_level, auth=auth,
+                        serve_roots=tuple(serve_root or ())))

@@ -25,6 +25,7 @@ from traindeck.store import Store, db_path, open_store
 
 from . import auth, errors, static, ws
 from .feed import Follower
+from .files import ServedFiles
 from .hub import Hub
 from .limits import BodySizeLimit
 from .reaper import Reaper
@@ -73,10 +74,12 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
-    app.state.files = RunFiles(settings.files_root or db_path(settings.dir).parent)
-    #: Where recorded files may be served from or deleted: the data folder and the
-    #: folders named at serve (see routers/checkpoints.py).
-    app.state.serve_roots = (app.state.files.root, *settings.serve_roots)
+    db = db_path(settings.dir)
+    # Recorded files are served or deleted only under the data folder and the folders
+    # named at serve, never the store's own files (files.py).
+    app.state.served_files = ServedFiles(
+        RunFiles(settings.files_root or db.parent), settings.serve_roots,
+        protected=[db, *(f"{db}{suffix}" for suffix in ("-wal", "-shm", "-journal"))])
     app.state.auth = auth.AuthState(settings)
     errors.install(app)
     for router in ROUTERS:
@@ -86,7 +89,7 @@ def create_app(
     app.include_router(ws.router)
     app.include_router(auth.router)
     app.include_router(auth.tokens_router)
-    static.install(app, Path(settings.web_dir))  # last: its catch-all route must not shadow others
+    static.install(app, Path(settings.web_dir))  # where no route matches
     app.add_middleware(auth.AuthMiddleware)  # inside CORS: preflights need no token
     if settings.cors_origins:
         app.add_middleware(

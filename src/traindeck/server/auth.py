@@ -36,7 +36,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 from traindeck.store.token_rows import MAX_TOKEN_NAME, TOKEN_PREFIX, Token, looks_like_token
 
 from .deps import StoreDep
@@ -66,7 +66,6 @@ PUBLIC: Final = (
     ("GET", "/health"), ("HEAD", "/health"),
     ("GET", "/login"), ("HEAD", "/login"),
     ("POST", "/api/session"), ("DELETE", "/api/session"),
-    ("GET", "/_fallback/"), ("HEAD", "/_fallback/"),
 )
 #: Paths needing the ``admin`` scope (token management).
 ADMIN_PREFIXES: Final = ("/api/tokens",)
@@ -114,7 +113,7 @@ class AuthState:
         self._seen_tokens = False
         self.recheck_interval = WS_RECHECK_INTERVAL
 
-    async def enabled(self, store: SQLiteStore) -> bool:
+    async def enabled(self, store: Store) -> bool:
         if self.settings.auth is not None:
             return self.settings.auth
         if not self._seen_tokens:  # once a token has existed, auth stays on
@@ -122,7 +121,7 @@ class AuthState:
             self._seen_tokens = store.has_tokens(include_revoked=True)
         return self._seen_tokens
 
-    async def verify(self, store: SQLiteStore, secret: str | None) -> Token | None:
+    async def verify(self, store: Store, secret: str | None) -> Token | None:
         if not secret or not looks_like_token(secret):
             return None
         return await anyio.to_thread.run_sync(store.verify_token, secret)
@@ -165,7 +164,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)  # the WebSocket checks for itself
             return
         state = auth_state(scope["app"])
-        store: SQLiteStore = scope["app"].state.store
+        store: Store = scope["app"].state.store
         conn = HTTPConnection(scope)
         method, path = scope["method"], scope["path"]
         needed = required_scope(method, path)
@@ -204,7 +203,7 @@ class AuthMiddleware:
 async def websocket_denied(websocket: WebSocket) -> tuple[int, str] | None:
     """``None`` when the WebSocket may proceed, else the close code and reason."""
     state = auth_state(websocket.app)
-    store: SQLiteStore = websocket.app.state.store
+    store: Store = websocket.app.state.store
     if not await state.enabled(store):
         return None
     secret = presented_secret(websocket, allow_query=True)
@@ -224,7 +223,7 @@ def watch_websocket(websocket: WebSocket, client: Client) -> asyncio.Task[None] 
     if secret is None:
         return None
     state = auth_state(websocket.app)
-    store: SQLiteStore = websocket.app.state.store
+    store: Store = websocket.app.state.store
 
     async def watch() -> None:
         while client.dropped is None:

@@ -1,48 +1,36 @@
-"""The dashboard: the built React app with SPA fallback, or a small built-in page.
+"""The dashboard: the built React app with SPA fallback, or a note on how to build it.
 
 When ``<web_dir>/index.html`` exists (``npm run build`` writes it), files under ``web_dir``
-are served as they are and any other path that is not ``/api/…`` gets ``index.html`` (the
-client routes it). Vite names the files under ``assets/`` by their content hash, so those
-are cached for a year (``immutable``) and sent gzipped to clients that accept it (compressed
-once, kept in memory); ``index.html`` is always revalidated. Every page of the app gets
-:data:`APP_CSP`. Until then ``/`` serves :data:`FALLBACK_PAGE`, a live mini-dashboard
-with no dependencies and no build step: the run list, charts of the selected run, its
-system gauges, command buttons and event log, kept current over ``/ws``. Its script and
-style sheet are the files of :data:`ASSETS` (``assets/`` beside this module, shipped in the
-wheel), served at ``/_fallback/<name>`` (gzipped when the client accepts it, with an ETag).
-Paths never leave ``web_dir``.
+are served as they are and any other ``GET`` path that is not reserved (``/api/…``,
+``/ws``, …) gets ``index.html`` (the client routes it). Vite names the files under
+``assets/`` by their content hash, so those are cached for a year (``immutable``) and sent
+gzipped to clients that accept it (compressed once, kept in memory); ``index.html`` is
+always revalidated. Every page of the app gets :data:`APP_CSP`.
+
+Without a build, a page path gets :data:`NO_BUILD_PAGE` (503): a few lines saying how to
+build the dashboard; the API works all the same.
+
+This is the router's *default* handler, not a route: it runs only when no route matches
+the path, so a known path asked with the wrong method still answers 405, and any method
+on an unknown path answers 404 (``{"error": …}`` under ``/api``). Paths never leave
+``web_dir``; a path the file system cannot take (a NUL byte, too long) is a 404, never a
+500.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
+import html
 from pathlib import Path
 from typing import Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from traindeck._version import __version__
-
-#: The fallback page's files: name → content type.
-ASSETS: Final = {
-    "fallback.js": "text/javascript; charset=utf-8",
-    "fallback.css": "text/css; charset=utf-8",
-}
-ASSETS_DIR: Final = Path(__file__).resolve().parent / "assets"
-#: Where the fallback page's files are served (a prefix the React build never uses).
-ASSETS_PREFIX: Final = "_fallback"
-
-#: Same-origin only: the page loads its own two files and talks to its own server
-#: (``connect-src 'self'`` covers ``ws://`` of the same host); nothing inline, nothing else.
-FALLBACK_CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-_HEADERS: Final = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
 #: The React app: its own scripts only; inline *style attributes* are allowed because
 #: uPlot and React position elements with them (no inline scripts, nothing off-site).
 APP_CSP: Final = (
@@ -53,36 +41,28 @@ APP_CSP: Final = (
 _IMMUTABLE: Final = "public, max-age=31536000, immutable"
 _COMPRESSIBLE: Final = (".js", ".css", ".html", ".svg", ".json", ".map", ".txt")
 
-FALLBACK_PAGE: Final = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>traindeck</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/{ASSETS_PREFIX}/fallback.css?v={__version__}">
-<script src="/{ASSETS_PREFIX}/fallback.js?v={__version__}" defer></script>
-</head><body>
-<header id="top"><b>traindeck</b><span class="dim">v{__version__}</span>
-<span id="count" class="dim"></span><span id="conn" class="bad">○ connecting</span>
-<span class="dim grow">j/k move · enter select · click a chart: log scale</span>
-<span id="clock" class="dim"></span></header>
-<main>
-<nav id="runs-pane"><div class="title">RUNS</div><ol id="runs" tabindex="0"></ol>
-<div id="runs-empty" class="dim pad">no runs yet — start a script that calls
-traindeck.init(), or run <b>traindeck demo</b></div></nav>
-<section id="detail"><div id="none" class="dim pad">select a run</div>
-<div id="run-head"></div>
-<div id="actions"><span class="title">COMMANDS</span><span id="buttons"></span></div>
-<div id="charts"></div>
-<div id="bottom">
-<div id="log-pane" class="box"><div class="title">EVENTS</div><ol id="log"></ol></div>
-<div id="cmd-pane" class="box"><div class="title">COMMAND STATE</div><ol id="cmds"></ol></div>
-<div id="sys-pane" class="box"><div class="title">SYSTEM</div><div id="sys"></div></div>
-</div></section></main>
-<noscript>this page needs JavaScript; the API is at /api/runs</noscript>
+#: The commands that build the dashboard (from a checkout), shown when it is missing.
+BUILD_COMMAND: Final = "cd web && npm ci && npm run build"
+#: The page served instead of the dashboard when it is not built: no script, no style.
+NO_BUILD_PAGE: Final = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>traindeck · dashboard not built</title>
+<link rel="icon" href="data:,"></head><body>
+<h1>traindeck: the dashboard is not built</h1>
+<p>This server has no built dashboard to show (no <code>index.html</code> in its web folder).
+The API works: <a href="/api/runs">/api/runs</a>, <a href="/docs">/docs</a>.</p>
+<p>From a checkout, build it (Node.js 20 or later) and restart the server:</p>
+<pre>{html.escape(BUILD_COMMAND)}</pre>
+<p>Or reinstall traindeck from a wheel, which carries the built dashboard:
+<code>pip install --force-reinstall traindeck</code>.</p>
 </body></html>
 """
+#: Nothing on the note loads anything.
+NO_BUILD_CSP: Final = "default-src 'none'; base-uri 'none'; form-action 'none'; " \
+                      "frame-ancestors 'none'"
 
 #: Paths the dashboard never owns: unknown ones there are JSON 404s.
 RESERVED: Final = ("api", "ws", "health", "docs", "redoc", "openapi.json")
+_PAGE_METHODS: Final = ("GET", "HEAD")
 
 
 @functools.lru_cache(maxsize=256)
@@ -106,46 +86,59 @@ def _app_file(path: Path, request: Request, root: Path) -> Response:
     return FileResponse(path, headers=headers)
 
 
-@functools.cache
-def asset(name: str) -> tuple[bytes, bytes, str]:
-    """A file of :data:`ASSETS`: its bytes, gzipped bytes and ETag (read once)."""
-    data = (ASSETS_DIR / name).read_bytes()
-    etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
-    return data, gzip.compress(data, mtime=0), etag
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file; ``False`` for a name the OS refuses (a NUL byte,
+    a name too long) instead of an error."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _inside(root: Path, path: str) -> Path | None:
+    """``root / path`` resolved, when it stays inside ``root`` and the OS can name it."""
+    if "\x00" in path:
+        return None
+    try:
+        candidate = (root / path).resolve()
+    except (OSError, ValueError):
+        return None
+    return candidate if candidate.is_relative_to(root) else None
+
+
+class Dashboard:
+    """The router's default handler: the dashboard's files and pages, else a 404."""
+
+    def __init__(self, web_dir: Path) -> None:
+        self.root = web_dir.resolve()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # no such WebSocket route
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        response = self.respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    def respond(self, request: Request) -> Response:
+        path = request.url.path.lstrip("/")
+        if request.method not in _PAGE_METHODS or path.split("/", 1)[0] in RESERVED \
+                or "\x00" in path:
+            raise HTTPException(404, "no such route")
+        index = self.root / "index.html"
+        if not _is_file(index):
+            return HTMLResponse(NO_BUILD_PAGE, status_code=503, headers={
+                                    "cache-control": "no-store",
+                                    "x-content-type-options": "nosniff",
+                                    "content-security-policy": NO_BUILD_CSP})
+        if path:
+            candidate = _inside(self.root, path)
+            if candidate is not None and _is_file(candidate):
+                return _app_file(candidate, request, self.root)
+            if path.startswith("assets/"):  # a missing build file, not a client route
+                raise HTTPException(404, "no such file in the dashboard build")
+        return _app_file(index, request, self.root)
 
 
 def install(app: FastAPI, web_dir: Path) -> None:
-    root = web_dir.resolve()
-
-    @app.get(f"/{ASSETS_PREFIX}/{{name}}", include_in_schema=False)
-    def fallback_asset(name: str, request: Request) -> Response:
-        media_type = ASSETS.get(name)
-        if media_type is None:
-            raise HTTPException(404, f"no route /{ASSETS_PREFIX}/{name}")
-        data, zipped, etag = asset(name)
-        headers = {**_HEADERS, "etag": etag, "vary": "accept-encoding"}
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(zipped, media_type=media_type,
-                            headers={**headers, "content-encoding": "gzip"})
-        return Response(data, media_type=media_type, headers=headers)
-
-    @app.get("/{path:path}", include_in_schema=False)
-    def dashboard(path: str, request: Request) -> Response:
-        if path.split("/", 1)[0] in RESERVED:
-            raise HTTPException(404, f"no route /{path}")
-        index = root / "index.html"
-        if index.is_file():
-            if path:
-                candidate = (root / path).resolve()
-                if candidate.is_relative_to(root) and candidate.is_file():
-                    return _app_file(candidate, request, root)
-                if path.startswith("assets/"):  # a missing build file, not a client route
-                    raise HTTPException(404, "no such file in the dashboard build")
-            return _app_file(index, request, root)
-        if path == "":
-            return HTMLResponse(FALLBACK_PAGE, headers={
-                **_HEADERS, "content-security-policy": FALLBACK_CSP,
-            })
-        raise HTTPException(404, f"no route /{path}")
+    """Serve the dashboard wherever no route matches (see the module's docstring)."""
+    app.router.default = Dashboard(web_dir)

@@ -1,12 +1,14 @@
 """``/api/runs/{id}/checkpoints`` and ``/api/checkpoints/{id}``: list, read, mark best,
 download (with ``Range``), verify and delete checkpoints.
 
-A relative checkpoint path is read against the run's folder (``<store dir>/runs/<id>``).
-Downloads stream the file from disk (one byte range on request); a folder checkpoint
-comes as an uncompressed tar of its folders and regular files (links left out), without
-ranges. Deleting removes the file (and the SDK's sidecar beside it) only where its real
-path (``..`` and symbolic links resolved) lies inside the run's folder or the store's
-folder; anything else is refused (409) and the row stays.
+A relative checkpoint path is read against the run's folder (``RunFiles``). The file is
+opened (downloaded, verified) or deleted only when its real path (``..`` and symbolic links
+resolved) lies under one of the server's serve roots (``files.py``: the data folder and
+``--serve-root`` folders); any other path is refused with 403 and the row stays. Downloads
+stream the file from disk (one byte range on request); a folder checkpoint comes as an
+uncompressed tar of its folders and regular files (links left out), without ranges.
+Deleting also removes the SDK's sidecar beside the file; a checkpoint that is itself a
+link, a run's folder or the folder of all runs is not deleted (409).
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from typing import IO, Annotated, Final, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query
+from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
 
 from traindeck.checkpoints import sidecar_path, verify
-from traindeck.store import Checkpoint, Conflict, NotFound, SQLiteStore
+from traindeck.store import Checkpoint, Conflict, NotFound
 
 from ..deps import StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, error_response
+from ..files import ServedFiles, ServedFilesDep
 from ..schemas import (
     CheckpointDeleted,
     CheckpointList,
@@ -40,7 +44,10 @@ from ..schemas import (
     ErrorBody,
 )
 
-router = APIRouter(prefix="/api", tags=["checkpoints"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api", tags=["checkpoints"], responses={
+    **ERROR_RESPONSES,
+    403: {"model": ErrorBody, "description": "the file lies outside the serve roots"},
+})
 
 CHUNK: Final = 1 << 20
 _RANGE: Final = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.I)
@@ -49,44 +56,21 @@ _RANGE: Final = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.I)
 # -- paths -----------------------------------------------------------------------------
 
 
-def store_folder(store: SQLiteStore) -> Path:
-    return Path(store.path).parent
-
-
-def run_folder(store: SQLiteStore, run_id: str) -> Path:
-    return store_folder(store) / "runs" / run_id
-
-
-def checkpoint_path(store: SQLiteStore, ck: Checkpoint) -> Path:
+def checkpoint_path(served: ServedFiles, ck: Checkpoint) -> Path:
     """Where the checkpoint is: its path, a relative one read against the run's folder."""
-    path = Path(ck.path)
-    return path if path.is_absolute() else run_folder(store, ck.run_id) / path
+    return served.resolve(ck.run_id, ck.path)
 
 
-def _strictly_inside(path: str, root: str) -> bool:
-    return path != root and os.path.commonpath([path, root]) == root
-
-
-def deletable(store: SQLiteStore, ck: Checkpoint, path: Path) -> str | None:
-    """``None`` when ``path`` may be deleted, else why not.
-
-    Its real path (``..`` and symbolic links resolved) must lie strictly inside the run's
-    folder or the store's folder, and must not be the store's own files or a run folder.
-    """
+def undeletable(served: ServedFiles, path: Path) -> str | None:
+    """``None`` when ``path`` (already allowed by the serve roots) may be deleted, else why
+    not: a link (never deleted through), a run's folder or the folder of all runs."""
     if path.is_symlink():
         return f"{path} is a symbolic link; traindeck does not delete through links"
     real = os.path.realpath(path)
-    store_dir = os.path.realpath(store_folder(store))
-    runs_dir = os.path.join(store_dir, "runs")
-    if _strictly_inside(real, os.path.realpath(run_folder(store, ck.run_id))):
-        return None
-    db = os.path.realpath(store.path)
-    protected = {db, db + "-wal", db + "-shm", db + "-journal", runs_dir}
-    if (_strictly_inside(real, store_dir) and real not in protected
-            and os.path.dirname(real) != runs_dir):
-        return None
-    return (f"{path} lies outside the run's folder and the store's folder; "
-            "traindeck will not delete it (delete it yourself, then the row)")
+    runs = os.path.realpath(served.files.runs)
+    if real == runs or os.path.dirname(real) == runs:
+        return f"{path} is a run's folder (or the folder of all runs); delete the run instead"
+    return None
 
 
 def verify_file(ck: Checkpoint) -> tuple[bool, str]:
@@ -131,22 +115,33 @@ def mark_best(checkpoint_id: str, store: StoreDep) -> Response:
 
 @router.post("/checkpoints/{checkpoint_id}/verify", response_model=CheckpointVerified,
              summary="Check the file (exists, size, sha256, loads) and record the result")
-def verify_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
+def verify_checkpoint(checkpoint_id: str, store: StoreDep, served: ServedFilesDep) -> Response:
     ck = store.get_checkpoint(checkpoint_id)
-    valid, reason = verify_file(dataclasses.replace(ck, path=str(checkpoint_path(store, ck))))
+    path = checkpoint_path(served, ck)
+    try:
+        real = served.allowed(path)
+    except Conflict as exc:  # a path the OS cannot name: not a valid file
+        valid, reason = False, str(exc)[:500]
+    else:
+        valid, reason = verify_file(dataclasses.replace(ck, path=str(real)))
     ck = store.set_checkpoint_valid(checkpoint_id, valid, reason or None)
     return json_response({"checkpoint": _out(ck), "valid": valid, "reason": reason})
 
 
 @router.delete("/checkpoints/{checkpoint_id}", response_model=CheckpointDeleted,
                responses=CONFLICT_RESPONSE,
-               summary="Delete the file (inside the run's or store's folder), then the row")
-def delete_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
+               summary="Delete the file (under the serve roots), then the row")
+def delete_checkpoint(checkpoint_id: str, store: StoreDep, served: ServedFilesDep) -> Response:
     ck = store.get_checkpoint(checkpoint_id)
-    path = checkpoint_path(store, ck)
+    path = checkpoint_path(served, ck)
     file_deleted = False
-    if os.path.lexists(path):
-        why = deletable(store, ck, path)
+    try:
+        exists = os.path.lexists(path)
+    except ValueError:  # a NUL in the recorded path: no such file
+        exists = False
+    if exists:
+        served.allowed(path)  # 403 outside the serve roots
+        why = undeletable(served, path)
         if why is not None:
             raise Conflict(why)
         try:
@@ -158,8 +153,9 @@ def delete_checkpoint(checkpoint_id: str, store: StoreDep) -> Response:
             raise Conflict(f"could not delete {path}: {exc.strerror or exc}") from None
         file_deleted = True
     sidecar = sidecar_path(path)  # the JSON beside a checkpoint the SDK wrote
-    if os.path.lexists(sidecar) and deletable(store, ck, sidecar) is None:
-        with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, ValueError, HTTPException, Conflict):
+        if os.path.lexists(sidecar) and not sidecar.is_symlink():
+            served.allowed(sidecar)
             sidecar.unlink()
     ck = store.delete_checkpoint(checkpoint_id, reason="deleted through the API")
     return json_response({"checkpoint": _out(ck), "file_deleted": file_deleted})
@@ -301,24 +297,26 @@ def folder_as_tar(folder: Path) -> Response:
 def download_checkpoint(
     checkpoint_id: str,
     store: StoreDep,
+    served: ServedFilesDep,
     range: Annotated[str | None, Header()] = None,
 ) -> Response:
     ck = store.get_checkpoint(checkpoint_id)
-    path = checkpoint_path(store, ck)
+    path = checkpoint_path(served, ck)
+    real = served.allowed(path)  # 403 outside the serve roots, links resolved
     try:
-        f = open(path, "rb")  # closed by the stream
+        f = open(real, "rb")  # closed by the stream; the checked path, not the link
     except FileNotFoundError:
         raise NotFound(
             f"checkpoint {checkpoint_id!r} (step {ck.step}): its file {path} is missing "
             "(moved or deleted?)") from None
     except IsADirectoryError:
-        return folder_as_tar(path)
+        return folder_as_tar(real)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the recorded path
         raise Conflict(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
     st = os.fstat(f.fileno())
     if stat.S_ISDIR(st.st_mode):
         f.close()
-        return folder_as_tar(path)
+        return folder_as_tar(real)
     size = st.st_size
     headers = {"accept-ranges": "bytes", "content-disposition": content_disposition(path.name)}
     wanted = parse_range(range, size)

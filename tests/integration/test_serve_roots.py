@@ -1,0 +1,113 @@
+"""Defect 1 (server side): the server serves or deletes only files under its serve roots.
+
+A real server (uvicorn on a free port) with authentication on and a read token, over a real
+SQLite file and real files. A checkpoint row may name any path; the server opens it only
+when its real path (links resolved) lies in the data folder or a ``--serve-root`` folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from serving import served
+
+from traindeck.server import Settings, create_app
+from traindeck.store import SQLiteStore
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "secret.txt").write_text("not for the server to give away")
+    return folder
+
+
+@contextmanager
+def server(store: SQLiteStore, tmp_path: Path, *roots: Path) -> Iterator[str]:
+    settings = Settings(dir=store.path, web_dir=tmp_path / "no-web", auth=True,
+                        serve_roots=roots)
+    with served(create_app(settings, store=store)) as url:
+        yield url
+
+
+@pytest.fixture
+def tokens(store: SQLiteStore) -> dict[str, str]:
+    store.create_run(project="p", id="r1")
+    return {scope: store.create_token(scope, scope)[1] for scope in ("read", "write")}
+
+
+def get(url: str, secret: str) -> httpx.Response:
+    return httpx.get(url, headers={"authorization": f"Bearer {secret}"})
+
+
+def delete(url: str, secret: str) -> httpx.Response:
+    return httpx.delete(url, headers={"authorization": f"Bearer {secret}"})
+
+
+def refused(r: httpx.Response, folder: Path) -> None:
+    assert r.status_code == 403, r.text
+    error = r.json()["error"]
+    assert error["code"] == "forbidden"
+    assert f"--serve-root {os.path.realpath(folder)}" in error["message"]
+
+
+def test_a_checkpoint_at_etc_hostname_is_not_served(
+    store: SQLiteStore, tmp_path: Path, tokens: dict[str, str]
+) -> None:
+    ck = store.add_checkpoint("r1", step=5, path="/etc/hostname").id
+    with server(store, tmp_path) as url:
+        r = get(f"{url}/api/checkpoints/{ck}/download", tokens["read"])
+        refused(r, Path("/etc"))
+        assert r.status_code == 403 and "hostname" not in r.headers.get("content-disposition", "")
+        refused(httpx.post(f"{url}/api/checkpoints/{ck}/verify",
+                           headers={"authorization": f"Bearer {tokens['write']}"}), Path("/etc"))
+
+
+def test_files_outside_the_roots_are_refused_and_inside_ones_served(
+    store: SQLiteStore, tmp_path: Path, tokens: dict[str, str], outside: Path
+) -> None:
+    run_dir = store.path.parent / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "model.pth").write_bytes(b"weights")
+    inside = store.add_checkpoint("r1", step=1, path="model.pth").id
+    secret = store.add_checkpoint("r1", step=2, path=str(outside / "secret.txt")).id
+    (run_dir / "link.pth").symlink_to(outside / "secret.txt")  # a link out of the folder
+    linked = store.add_checkpoint("r1", step=3, path="link.pth").id
+    (run_dir / "linkdir").symlink_to(outside, target_is_directory=True)
+    via_dir = store.add_checkpoint("r1", step=4, path="linkdir/secret.txt").id
+    db = store.add_checkpoint("r1", step=6, path=str(store.path)).id  # the store itself
+    with server(store, tmp_path) as url:
+        assert get(f"{url}/api/checkpoints/{inside}/download", tokens["read"]).content \
+            == b"weights"
+        for ck in (secret, linked, via_dir):
+            r = get(f"{url}/api/checkpoints/{ck}/download", tokens["read"])
+            refused(r, outside)
+            assert "not for the server" not in r.text
+            refused(delete(f"{url}/api/checkpoints/{ck}", tokens["write"]), outside)
+        r = get(f"{url}/api/checkpoints/{db}/download", tokens["read"])
+        assert r.status_code == 403 and "store's own files" in r.json()["error"]["message"]
+    assert (outside / "secret.txt").exists()
+    assert len(store.list_checkpoints("r1")) == 5  # refused deletes keep their rows
+
+
+def test_a_folder_named_at_serve_is_served(
+    store: SQLiteStore, tmp_path: Path, tokens: dict[str, str], outside: Path
+) -> None:
+    ck = store.add_checkpoint("r1", step=2, path=str(outside / "secret.txt")).id
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    (elsewhere / "x.pth").write_bytes(b"x")
+    (outside / "escape.pth").symlink_to(elsewhere / "x.pth")  # a root's link out is refused
+    escape = store.add_checkpoint("r1", step=3, path=str(outside / "escape.pth")).id
+    with server(store, tmp_path, outside) as url:
+        r = get(f"{url}/api/checkpoints/{ck}/download", tokens["read"])
+        assert r.status_code == 200 and r.content == b"not for the server to give away"
+        refused(get(f"{url}/api/checkpoints/{escape}/download", tokens["read"]), elsewhere)
+        assert delete(f"{url}/api/checkpoints/{ck}", tokens["write"]).status_code == 200
+    assert not (outside / "secret.txt").exists()
