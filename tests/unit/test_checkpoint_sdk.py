@@ -37,6 +37,11 @@ def start(tdir: Path, **kw: Any) -> td.Run:
     return td.init(dir=tdir, **kw)
 
 
+def store_path(tdir: Path, ck_id: str) -> str:
+    with open_store(tdir) as s:
+        return s.get_checkpoint(ck_id).path
+
+
 def files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.suffix != ".json")
 
@@ -47,7 +52,8 @@ def test_save_checkpoint_writes_file_sidecar_and_row(tdir: Path, store: SQLiteSt
             run.log({"loss": 1.0 / (s + 1)}, step=s)
         path = run.save_checkpoint(b"weights-10", metrics={"val_loss": 0.3},
                                    metadata={"epoch": 1})
-        assert path == run.checkpoint_dir / "checkpoint_step_0000010.pth"
+        # Raw bytes get a neutral extension (defect 4: .pth never verified).
+        assert path == run.checkpoint_dir / "checkpoint_step_0000010.bin"
         assert run.checkpoint_dir == run.dir / "checkpoints"  # type: ignore[operator]
         run.flush()
         (ck,) = run.list_checkpoints()
@@ -55,6 +61,8 @@ def test_save_checkpoint_writes_file_sidecar_and_row(tdir: Path, store: SQLiteSt
     assert (ck.step, ck.kind, ck.path) == (10, "regular", str(path))
     assert ck.metrics == {"val_loss": 0.3} and ck.metadata == {"epoch": 1}
     assert ck.sha256 == sha256_file(path) and ck.size == len(b"weights-10") and ck.host
+    # The store keeps the path relative to the run's folder (defect 15).
+    assert store.get_checkpoint(ck.id).path == "checkpoints/checkpoint_step_0000010.bin"
     side = read_sidecar(path)
     assert side is not None
     assert (side["step"], side["kind"], side["run_id"], side["sha256"]) == (
@@ -75,7 +83,9 @@ def test_log_checkpoint_records_a_file_the_script_wrote(tdir: Path, tmp_path: Pa
         run.flush()
         (ck,) = run.list_checkpoints()
     assert (ck.step, ck.size, ck.metrics) == (42, 100, {"acc": 0.5})
-    assert read_sidecar(mine) is not None
+    # Outside the run's folder: recorded (absolute), but nothing is written beside it.
+    assert ck.path == str(mine) and store_path(tdir, ck.id) == str(mine)
+    assert read_sidecar(mine) is None and sorted(os.listdir(mine.parent)) == [mine.name]
 
 
 def test_best_marks_and_retention_as_checkpoints_arrive(tdir: Path, store: SQLiteStore) -> None:
@@ -88,8 +98,8 @@ def test_best_marks_and_retention_as_checkpoints_arrive(tdir: Path, store: SQLit
         folder = run.checkpoint_dir
     assert [c.step for c in cks] == [60, 50, 30]
     assert [c.step for c in cks if c.is_best] == [30]
-    assert files(folder) == ["checkpoint_step_0000030.pth", "checkpoint_step_0000050.pth",
-                             "checkpoint_step_0000060.pth"]
+    assert files(folder) == ["checkpoint_step_0000030.bin", "checkpoint_step_0000050.bin",
+                             "checkpoint_step_0000060.bin"]
     events = store.list_events(run.id)
     deleted = sorted(e.payload["step"] for e in events if e.kind == "checkpoint_deleted")
     assert deleted == [0, 10, 20, 40]
@@ -122,8 +132,8 @@ def test_an_uncaught_exception_saves_one_emergency_checkpoint(tdir: Path,
     assert store.get_run(run.id).status == "failed"
     (ck,) = store.list_checkpoints(run.id)
     assert (ck.step, ck.kind) == (4, "emergency")
-    assert Path(ck.path).name == "checkpoint_step_0000004_emergency.pth"
-    assert Path(ck.path).read_bytes() == b"state at 4"
+    assert ck.path == "checkpoints/checkpoint_step_0000004_emergency.bin"
+    assert (run.dir / ck.path).read_bytes() == b"state at 4"  # type: ignore[operator]
     assert ck.metadata["reason"] == "failed"
     assert "checkpoint" in store.get_run(run.id).commands_offered
     run.finish("failed")  # a second finish does not save again
@@ -216,8 +226,10 @@ def test_a_disabled_run_still_writes_the_file(tmp_path: Path,
     monkeypatch.setenv("TRAINDECK_MODE", "disabled")
     run = td.init(project="p", checkpoint_dir=tmp_path / "c")
     path = run.save_checkpoint(b"w", step=3)
-    assert path.read_bytes() == b"w" and parse_name(path) == (3, None, ".pth")
-    assert run.list_checkpoints() == [] and os.path.exists(str(path) + ".json")
+    assert path is not None
+    assert path.read_bytes() == b"w" and parse_name(path) == (3, None, ".bin")
+    # A disabled run has no folder of its own: nothing is written beside the file.
+    assert run.list_checkpoints() == [] and os.listdir(tmp_path / "c") == [path.name]
     run.finish()
 
 

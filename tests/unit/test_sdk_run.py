@@ -270,7 +270,8 @@ def test_pause_blocks_log_until_resume_and_heartbeat_goes_on(
     run.finish()
     assert store.get_command(stop_cmd.id).status == "done"
     events = [e.payload.get("new_status") for e in store.list_events(run.id, kind="status_change")]
-    assert events == ["running", "paused", "running", "completed"]
+    # Stopped by a person: cancelled, not completed (defect 7).
+    assert events == ["running", "paused", "running", "cancelled"]
 
 
 def test_stop_while_paused_releases_the_loop(tdir: Path, store: SQLiteStore) -> None:
@@ -285,7 +286,7 @@ def test_stop_while_paused_releases_the_loop(tdir: Path, store: SQLiteStore) -> 
     thread.join(10)
     assert not thread.is_alive() and run.should_stop
     run.finish()
-    assert store.get_run(run.id).status == "completed"
+    assert store.get_run(run.id).status == "cancelled"
 
 
 def test_pending_commands_expire_when_the_run_ends(tdir: Path, store: SQLiteStore) -> None:

@@ -7,6 +7,7 @@ files. The SDK (``Run.save_checkpoint`` …) and the CLI/REST (``traindeck ckpt`
 from __future__ import annotations
 
 from .files import (
+    BYTES_EXT,
     atomic_write,
     path_size,
     read_sidecar,
@@ -39,6 +40,7 @@ from .retention import (
 from .verify import verify
 
 __all__ = [
+    "BYTES_EXT",
     "DEFAULT_EXT",
     "DEFAULT_TEMPLATE",
     "EXTENSIONS",

@@ -1,8 +1,11 @@
 """Writing checkpoint files so that a crash never leaves half a file under a real name.
 
 ``atomic_write(path, writer)`` lets ``writer`` fill a temporary name in the same folder
-(``.<name>.tmp-<pid>-<random>``, which no checkpoint parser reads), fsyncs it, renames it
-over ``path`` and fsyncs the folder. A SIGKILL at any moment leaves either the old state or
+(``.<name>.tmp-<pid>-<random><ext>``, which no checkpoint parser reads; it ends in the
+target's extension, so that writers which add their own, like ``numpy.savez`` adding
+``.npz``, keep the name they were given), fsyncs it, renames it over ``path`` and fsyncs
+the folder. A writer that still adds an extension (``numpy.save`` adds ``.npy`` to any
+other name) is followed to the file it wrote. A SIGKILL at any moment leaves either the old state or
 the whole new file, plus at worst a stray temp file that ``remove_stale_temps`` clears.
 Each checkpoint gets a sidecar ``<name>.json`` with its metadata, written the same way.
 """
@@ -22,9 +25,12 @@ from typing import Any, Final
 from ..store.codec import jsonable
 
 _CHUNK: Final = 1 << 20
-TEMP_RE: Final = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]+$")
+TEMP_RE: Final = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[0-9a-f]+(?:\.[^.]*)*$")
 SIDECAR_EXT: Final = ".json"
 TORCH_EXTS: Final = frozenset({".pth", ".pt", ".ckpt", ".bin"})
+#: The default extension of a checkpoint saved from raw bytes (neutral: it says nothing
+#: of what is inside, and verification checks its hash only unless it is a torch file).
+BYTES_EXT: Final = ".bin"
 
 
 def _iter_files(path: Path) -> Iterator[Path]:
@@ -85,7 +91,32 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 
 
 def temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    """A hidden name beside ``path`` that ends in the same extension."""
+    return path.with_name(
+        f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+def _written(tmp: Path) -> Path | None:
+    """What the writer made of ``tmp``: ``tmp`` itself, or ``tmp`` plus an extension the
+    writer added (the only such file)."""
+    if os.path.lexists(tmp):
+        return tmp
+    try:
+        extra = [p for p in tmp.parent.iterdir()
+                 if p.name.startswith(tmp.name + ".") and p.name != tmp.name]
+    except OSError:
+        return None
+    return extra[0] if len(extra) == 1 else None
+
+
+def _remove_temps(tmp: Path) -> None:
+    remove_path(tmp)
+    try:
+        for p in tmp.parent.iterdir():
+            if p.name.startswith(tmp.name + "."):
+                remove_path(p)
+    except OSError:
+        pass
 
 
 def remove_path(path: str | os.PathLike[str]) -> bool:
@@ -110,8 +141,12 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], Any]) ->
     tmp = temp_name(target)
     try:
         writer(tmp)
-        if not tmp.exists():
-            raise FileNotFoundError(f"the checkpoint writer did not create {tmp}")
+        made = _written(tmp)
+        if made is None:
+            raise FileNotFoundError(f"the checkpoint writer did not create {tmp.name} "
+                                    f"(or one file beginning with it) in {tmp.parent}")
+        if made != tmp:
+            os.replace(made, tmp)
         _fsync_path(tmp)
         if tmp.is_dir() and target.exists():
             # A folder cannot be renamed over another: move the old one aside first.
@@ -122,7 +157,7 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], Any]) ->
         else:
             os.replace(tmp, target)
     except BaseException:
-        remove_path(tmp)
+        _remove_temps(tmp)
         raise
     fsync_dir(target.parent)
     return target
@@ -138,8 +173,10 @@ def write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryvi
 
 def save_object(obj: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``obj`` atomically to ``path``: bytes as they are, a callable as
-    ``obj(tmp_path)`` (it writes the file itself), anything else with ``torch.save`` (or,
-    for a ``.npz`` name, ``numpy.savez`` of a dict of arrays)."""
+    ``obj(tmp_path)`` (it writes the file itself: ``numpy.savez``, ``torch.save``,
+    ``safetensors.*.save_file``, ``pickle.dump`` into ``open(tmp_path, "wb")`` all work),
+    anything else with ``torch.save`` (or, for a ``.npz`` name, ``numpy.savez`` of a dict
+    of arrays)."""
     if isinstance(obj, bytes | bytearray | memoryview):
         return write_bytes(path, obj)
     if callable(obj) and not hasattr(obj, "state_dict"):
@@ -193,9 +230,10 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     except OSError:
         return removed
     for p in entries:
-        if not TEMP_RE.match(p.name):
+        m = TEMP_RE.match(p.name)
+        if m is None:
             continue
-        pid = int(p.name.rsplit("-", 2)[-2])
+        pid = int(m["pid"])
         if pid == os.getpid() or _alive(pid):
             continue
         if remove_path(p):

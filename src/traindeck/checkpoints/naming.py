@@ -3,8 +3,9 @@
 New names are ``checkpoint_step_0001234.pth``, ``checkpoint_step_0001234_emergency.pth``
 (seven digits, zero-padded, so a directory listing is in step order). Older names without the
 padding (``checkpoint_step_123.pth``), other extensions (``.pt``, ``.ckpt``, ``.safetensors``,
-``.npz``) and folders (no extension) are read by the same regex. Anything that sorts
-checkpoints sorts by the *parsed* step, never by the string.
+``.npz``, ``.npy``, ``.bin`` (raw bytes), ``.pkl``) and folders (no extension) are read by
+the same regex. Anything that sorts checkpoints sorts by the *parsed* step, never by the
+string.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Final, NamedTuple, TypeVar
 DEFAULT_TEMPLATE: Final = "checkpoint_step_{step:07d}{suffix}{ext}"
 DEFAULT_EXT: Final = ".pth"
 #: Extensions the parser knows; a name without one of them is a folder checkpoint.
-EXTENSIONS: Final[tuple[str, ...]] = (".pth", ".pt", ".ckpt", ".safetensors", ".npz")
+EXTENSIONS: Final[tuple[str, ...]] = (
+    ".pth", ".pt", ".ckpt", ".safetensors", ".npz", ".npy", ".bin", ".pkl",
+)
 #: Suffix → the store's checkpoint kind.
 SUFFIX_KINDS: Final[dict[str, str]] = {
     "_best": "best", "_emergency": "emergency", "_final": "final",

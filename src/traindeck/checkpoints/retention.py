@@ -13,13 +13,19 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ..store import Checkpoint
-from .files import remove_path, sidecar_path
+from .files import fsync_dir, remove_path, sidecar_path
 
-if TYPE_CHECKING:
-    from ..store import Store
+
+class CheckpointRows(Protocol):
+    """What ``prune`` needs of where the rows live (a store, or the SDK's backend). The
+    paths it lists are read as they are (relative ones against the current directory)."""
+
+    def list_checkpoints(self, run_id: str) -> list[Checkpoint]: ...
+
+    def delete_checkpoint(self, ck_id: str, reason: str | None = None) -> Any: ...
 
 
 class BestSpec(NamedTuple):
@@ -126,13 +132,11 @@ def delete_checkpoint_files(ck: Checkpoint) -> None:
     """Delete a checkpoint's file (or folder) and its sidecar."""
     remove_path(ck.path)
     remove_path(sidecar_path(ck.path))
-    from .files import fsync_dir
-
     fsync_dir(Path(ck.path).parent)
 
 
 def prune(
-    store: Store,
+    store: CheckpointRows,
     run_id: str,
     *,
     keep_last: int | None,
@@ -157,5 +161,6 @@ def prune(
             delete_checkpoint_files(ck)
         except OSError:
             continue
-        deleted.append(store.delete_checkpoint(ck.id, reason=reason))
+        store.delete_checkpoint(ck.id, reason=reason)
+        deleted.append(ck)
     return deleted

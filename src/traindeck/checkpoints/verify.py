@@ -3,7 +3,10 @@
 ``verify`` never raises: it answers ``(valid, reason)``. Torch files are opened with
 ``torch.load(weights_only=True, map_location="cpu")`` when torch is importable (a file that
 needs arbitrary pickled code to load counts as invalid: resuming from it would run that
-code); ``.npz`` files with numpy; ``.safetensors`` by their header and length.
+code); ``.npz``/``.npy`` files with numpy (no pickles); ``.safetensors`` by their header
+and length. A file under a torch name (``.pth``, ``.bin``, …) that is not a torch file at
+all (neither a zip archive nor a pickle: raw bytes a script saved) is valid when its
+recorded sha256 matches: it is exactly what was written, and there is nothing to load.
 ``expected_keys`` must be keys of what was loaded.
 """
 
@@ -15,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from .files import TORCH_EXTS, sha256_file
+from .files import BYTES_EXT, TORCH_EXTS, sha256_file
 
 #: How the reasons for a failed ``expected_keys`` check start (the file itself is fine).
 KEY_FAILURES: Final = ("missing keys:", "expected a dict")
@@ -69,6 +72,16 @@ def _safetensors_keys(path: Path) -> list[str]:
     return keys
 
 
+def _torch_like(path: Path) -> bool:
+    """A zip archive (torch's format) or a pickle (its legacy one, protocol 2+)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return True  # let the loader say what is wrong
+    return head.startswith(b"PK") or head[:1] == b"\x80"
+
+
 def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) -> tuple[bool, str]:
     """``(True, "ok ...")`` or ``(False, why)`` for a checkpoint row (or anything with
     ``path`` and ``sha256``)."""
@@ -91,7 +104,22 @@ def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) ->
     ext = path.suffix
     loaded: Any = None
     how = ""
-    if ext == ".npz":
+    if ext in TORCH_EXTS and not _torch_like(path):
+        if ck.sha256:
+            return True, "ok (raw bytes, sha256 matches)"
+        if ext == BYTES_EXT:
+            return True, "ok (raw bytes, no hash recorded)"
+        return False, "not a torch file (neither a zip archive nor a pickle)"
+    if ext == ".npy":
+        import numpy as np
+
+        try:
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")
+        except Exception as exc:
+            return False, f"numpy cannot load it: {type(exc).__name__}: {exc}"
+        del arr
+        how = "loaded with numpy"
+    elif ext == ".npz":
         import numpy as np
 
         try:

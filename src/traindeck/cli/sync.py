@@ -3,7 +3,9 @@
 Each spool (``<dir>/runs/<id>/spool/``) is sent oldest batch first, exactly as the SDK's
 sender would; a batch leaves the spool only once the server acknowledged it, so an
 interrupted sync continues where it stopped, and a batch sent twice is applied once (the
-server keeps the batch ids). Running it again adds nothing.
+server keeps the batch ids). Running it again adds nothing. The batches carry everything
+the run recorded: points, console lines, images, statuses, and its checkpoint records
+(step, kind, metrics, size, sha256; the files stay where the run wrote them).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from traindeck.sdk.sink import (
+from traindeck.sdk.spool import Spool, SpoolBusy, find_spools
+from traindeck.sdk.transport import (
     GROUP_BATCHES,
     GROUP_BYTES,
     BatchRejected,
@@ -32,7 +35,6 @@ from traindeck.sdk.sink import (
     post_batches,
     set_aside,
 )
-from traindeck.sdk.spool import Spool, SpoolBusy, find_spools
 
 from .output import cli_errors, console, fail
 

@@ -1,8 +1,8 @@
 """The part of traindeck that runs inside the training process."""
 
-from .checkpointing import LastCheckpoint, resume_or_create
+from .checkpointing import LastCheckpoint
 from .commands import CommandError
-from .init import current_run, finish, init, log, log_image
+from .init import current_run, finish, init, log, log_image, resume_or_create
 from .policy import FailurePolicy
 from .run import Run
 from .system import SystemSampler

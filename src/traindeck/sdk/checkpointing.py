@@ -1,11 +1,20 @@
 """Checkpoints from inside the training script: the machinery behind the ``Run`` methods.
 
 ``Run.save_checkpoint`` writes the file in the training thread, atomically (temp name,
-fsync, rename), and writes its sidecar; hashing, the store row, the best mark and retention
-happen on the run's background thread, so a multi-GB file never delays ``log()``.
-``Run.on_checkpoint(fn)`` registers the script's one save handler: the dashboard's
-``checkpoint`` button and the emergency save (SIGTERM, SIGINT, an uncaught exception) both
-call it. ``resume_or_create`` finds a run by project and name and continues it.
+fsync, rename), and its sidecar (``<file>.json``, only inside the run's folder: nothing is
+ever written beside a file elsewhere); hashing, the record, the best mark and retention
+happen on the run's background thread, so a multi-GB file never delays ``log()``. Records
+go to the run's backend, so a remote run's checkpoints reach its server (with the batch
+they ride in, exactly once). Paths are recorded as ``RunFiles.stored_path`` says: relative
+to the run's folder when inside it, absolute otherwise; everything handed back to the
+script is absolute.
+
+A failing writer never raises into the training loop: the failure is reported once under
+the run's failure policy (``strict`` raises), no temporary file is left, and the call
+returns None.
+
+The :class:`Checkpointer` knows nothing of the ``Run``: it is given the backend, the run's
+folder layout, a way to queue work on the background thread and the last logged step.
 """
 
 from __future__ import annotations
@@ -17,12 +26,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ..checkpoints import (
+    BYTES_EXT,
     DEFAULT_EXT,
     DEFAULT_TEMPLATE,
     BestSpec,
@@ -41,11 +51,12 @@ from ..checkpoints import (
     write_sidecar,
 )
 from ..checkpoints.verify import KEY_FAILURES
+from ..runfiles import RunFiles, is_inside
 from ..store import CHECKPOINT_KINDS, Checkpoint
 from ..store.codec import jsonable
-
-if TYPE_CHECKING:
-    from .run import Run
+from ..store.ids import new_id
+from .backend import Backend, CheckpointEntry
+from .policy import FailurePolicy
 
 #: The file-name suffix each kind gets (``regular`` has none).
 KIND_SUFFIX: Final[dict[str, str | None]] = {
@@ -103,16 +114,52 @@ def _clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class Checkpointer:
-    """One per run (``run._checkpoints``)."""
+class RunIdentity(NamedTuple):
+    """What a sidecar says about the run that wrote it."""
 
-    def __init__(self, run: Run, options: CheckpointOptions | None = None) -> None:
-        self.run = run
+    run_id: str
+    project: str
+    name: str
+
+
+class _Rows:
+    """The backend as ``checkpoints.prune`` reads it: paths resolved."""
+
+    def __init__(self, ck: Checkpointer, backend: Backend) -> None:
+        self.ck = ck
+        self.backend = backend
+
+    def list_checkpoints(self, run_id: str) -> list[Checkpoint]:
+        return [self.ck.resolved(c) for c in self.backend.list_checkpoints()]
+
+    def delete_checkpoint(self, ck_id: str, reason: str | None = None) -> None:
+        self.backend.delete_checkpoint(ck_id, reason or "retention")
+
+
+class Checkpointer:
+    """One per run. ``backend`` and ``files`` are None for a disabled run (files are
+    written, nothing is recorded)."""
+
+    def __init__(self, identity: RunIdentity, *, backend: Backend | None,
+                 files: RunFiles | None, policy: FailurePolicy,
+                 submit: Callable[[str, Callable[[], Any]], None],
+                 last_step: Callable[[], int], flush: Callable[[], bool],
+                 signal_name: Callable[[], str | None],
+                 options: CheckpointOptions | None = None) -> None:
+        self.identity = identity
+        self.backend = backend
+        self.files = files
+        self.policy = policy
+        self.submit = submit
+        self._last_step = last_step
+        self._flush = flush
+        self._signal_name = signal_name
         self.options = options or CheckpointOptions()
         self.handler: SaveHandler | None = None
         self.emergency_path: Path | None = None
         self._emergency_done = False
         self._emergency_step: int | None = None
+        self._saved: list[Path] = []  # what save/log recorded while the handler ran
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
         self._host = socket.gethostname()
@@ -124,36 +171,54 @@ class Checkpointer:
     def folder(self) -> Path:
         if self.options.dir is not None:
             return self.options.dir
-        if self.run.dir is not None:
-            return self.run.dir / "checkpoints"
+        if self.files is not None:
+            return self.files.checkpoints(self.identity.run_id)
         return Path.cwd() / "checkpoints"
 
     def last_logged_step(self) -> int:
-        return max(0, self.run._next_step - 1)
+        return max(0, self._last_step())
 
-    @property
-    def _tracked(self) -> bool:
-        """Whether checkpoint rows can be recorded: a live run on a store that keeps them
-        (a run sending to a server over HTTP keeps files and sidecars only, for now)."""
-        return self.run._worker is not None and hasattr(self.run._store, "add_checkpoint")
+    def stored(self, path: Path) -> str:
+        if self.files is None:
+            return str(path)
+        return self.files.stored_path(self.identity.run_id, path)
+
+    def resolved(self, ck: Checkpoint) -> Checkpoint:
+        """The record with its path as the script sees it (absolute)."""
+        if self.files is None:
+            return ck
+        path = self.files.resolve(self.identity.run_id, ck.path)
+        return replace(ck, path=os.path.abspath(path))
+
+    def _inside_run(self, path: Path) -> bool:
+        return self.files is not None and self.files.inside_run(self.identity.run_id, path)
 
     # -- saving ------------------------------------------------------------------
 
     def save(self, obj: Any, step: int | None, metrics: Mapping[str, Any] | None,
-             metadata: Mapping[str, Any] | None, kind: str, ext: str | None) -> Path:
-        if self._emergency_step is not None and kind == "regular":
-            kind = "emergency"
-            step = self._emergency_step if step is None else step
-        step = self._check(step, kind)
-        if ext is None:
-            ext = DEFAULT_EXT
-        name = format_name(step, KIND_SUFFIX[kind], self.options.template, ext)
-        path = self.folder / name
+             metadata: Mapping[str, Any] | None, kind: str, ext: str | None) -> Path | None:
+        """Write and record; None (reported) when the writer or the arguments fail."""
+        try:
+            if self._emergency_step is not None and kind == "regular":
+                kind = "emergency"
+                step = self._emergency_step if step is None else step
+            step = self._check(step, kind)
+            if ext is None:
+                ext = BYTES_EXT if isinstance(obj, bytes | bytearray | memoryview) else DEFAULT_EXT
+            path = self.folder / format_name(step, KIND_SUFFIX[kind], self.options.template, ext)
+        except (TypeError, ValueError) as exc:
+            self.policy.report("save_checkpoint()", exc)
+            return None
         self._sweep()
         with self._lock:
             self._in_flight.add(str(path))
         try:
             save_object(obj, path)
+        except Exception as exc:
+            with self._lock:
+                self._in_flight.discard(str(path))
+            self.policy.report(f"save_checkpoint() writing {path.name}", exc)
+            return None
         except BaseException:
             with self._lock:
                 self._in_flight.discard(str(path))
@@ -164,17 +229,22 @@ class Checkpointer:
 
     def log(self, path: str | os.PathLike[str], step: int | None,
             metrics: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
-            kind: str) -> Path:
-        if self._emergency_step is not None and kind == "regular":
-            kind = "emergency"
-            step = self._emergency_step if step is None else step
-        p = Path(path).expanduser().absolute()
-        if not p.exists():
-            raise FileNotFoundError(f"log_checkpoint(): no file or folder {p}")
-        if step is None:
-            parsed = parse_name(p, self.options.template)
-            step = parsed.step if parsed is not None else None
-        step = self._check(step, kind)
+            kind: str) -> Path | None:
+        """Record a file the script wrote; None (reported) when it cannot be."""
+        try:
+            if self._emergency_step is not None and kind == "regular":
+                kind = "emergency"
+                step = self._emergency_step if step is None else step
+            p = Path(path).expanduser().absolute()
+            if not p.exists():
+                raise FileNotFoundError(f"log_checkpoint(): no file or folder {p}")
+            if step is None:
+                parsed = parse_name(p, self.options.template)
+                step = parsed.step if parsed is not None else None
+            step = self._check(step, kind)
+        except (TypeError, ValueError, OSError) as exc:
+            self.policy.report("log_checkpoint()", exc)
+            return None
         with self._lock:
             self._in_flight.add(str(p))
         return self._register(p, step, metrics, metadata, kind)
@@ -187,8 +257,8 @@ class Checkpointer:
         try:
             remove_stale_temps(self.folder)
         except OSError as exc:
-            self.run._policy.report("clearing stale checkpoint temporaries", exc,
-                                    raise_in_strict=False)
+            self.policy.report("clearing stale checkpoint temporaries", exc,
+                               raise_in_strict=False)
 
     def _check(self, step: int | None, kind: str) -> int:
         if kind not in CHECKPOINT_KINDS:
@@ -201,75 +271,81 @@ class Checkpointer:
 
     def _register(self, path: Path, step: int, metrics: Mapping[str, Any] | None,
                   metadata: Mapping[str, Any] | None, kind: str) -> Path:
-        run = self.run
-        mets = _clean_metrics(metrics)
-        meta = jsonable(dict(metadata or {}))
+        ident = self.identity
         info: dict[str, Any] = {
-            "step": step, "kind": kind, "metrics": mets, "metadata": meta,
-            "time": time.time(), "host": self._host, "run_id": run.id,
-            "project": run.project, "run_name": run.name, "file": path.name,
+            "step": step, "kind": kind, "metrics": _clean_metrics(metrics),
+            "metadata": jsonable(dict(metadata or {})), "time": time.time(),
+            "host": self._host, "run_id": ident.run_id, "project": ident.project,
+            "run_name": ident.name, "file": path.name,
         }
-        try:
-            write_sidecar(path, info)
-        except OSError as exc:
-            run._policy.report("writing a checkpoint sidecar", exc, raise_in_strict=False)
-        if not self._tracked:
+        sidecar = self._inside_run(path)
+        if sidecar:
+            try:
+                write_sidecar(path, info)
+            except OSError as exc:
+                self.policy.report("writing a checkpoint sidecar", exc, raise_in_strict=False)
+        self._saved.append(path)
+        if self.backend is None:
             with self._lock:
                 self._in_flight.discard(str(path))
             return path
-        if kind == "emergency":
-            # The process is about to end: hash now, in this thread, rather than race the
-            # background thread's shutdown.
-            digest = self._digest(path)
-            run._submit("recording a checkpoint",
-                        lambda: self._record(path, info, digest))
-        else:
-            run._submit("recording a checkpoint", lambda: self._record(path, info, None))
+        ck_id = new_id()
+        # The process may be about to end: hash an emergency save now, in this thread,
+        # rather than race the background thread's shutdown.
+        digest = self._digest(path) if kind == "emergency" else None
+        self.submit("recording a checkpoint",
+                    lambda: self._record(ck_id, path, info, digest, sidecar))
         return path
 
     def _digest(self, path: Path) -> tuple[int, str] | None:
         try:
             return path_size(path), sha256_file(path)
         except OSError as exc:
-            self.run._policy.report("hashing a checkpoint", exc, raise_in_strict=False)
+            self.policy.report("hashing a checkpoint", exc, raise_in_strict=False)
             return None
 
-    def _record(self, path: Path, info: dict[str, Any],
-                digest: tuple[int, str] | None) -> None:
-        """Background thread: hash, add the row, mark best, apply retention. Never raises
-        (a raising outbox call would hold up everything queued behind it)."""
-        run = self.run
+    def _record(self, ck_id: str, path: Path, info: dict[str, Any],
+                digest: tuple[int, str] | None, sidecar: bool) -> None:
+        """Background thread: hash, record (with the best mark), apply retention. Only a
+        transient failure of the backend raises (the worker retries this call whole)."""
+        backend = self.backend
+        assert backend is not None
+        opts = self.options
+        if digest is None:
+            digest = self._digest(path)
+        size, sha = digest if digest is not None else (None, None)
+        best = False
+        if opts.best is not None:
+            current = next((c for c in backend.list_checkpoints() if c.is_best), None)
+            best = is_new_best(SimpleNamespace(metrics=info["metrics"]), current, opts.best)
+        backend.add_checkpoint(CheckpointEntry(
+            id=ck_id, step=info["step"], path=self.stored(path), kind=info["kind"],
+            metrics=info["metrics"], metadata=info["metadata"], size=size, sha256=sha,
+            host=self._host, is_best=best))
         try:
-            if digest is None:
-                digest = self._digest(path)
-            size, sha = digest if digest is not None else (None, None)
-            store = run._store
-            opts = self.options
-            current = None
-            if opts.best is not None:
-                current = next((c for c in store.list_checkpoints(run.id) if c.is_best), None)
-            ck = store.add_checkpoint(
-                run.id, step=info["step"], path=str(path), kind=info["kind"],
-                metrics=info["metrics"], metadata=info["metadata"], size=size, sha256=sha,
-                host=self._host,
-            )
-            best = opts.best is not None and is_new_best(ck, current, opts.best)
-            if best:
-                ck = store.mark_best(ck.id)
-            if sha is not None:
-                write_sidecar(path, {**info, "id": ck.id, "size": size, "sha256": sha,
-                                     "is_best": best})
-            with self._lock:
-                self._in_flight.discard(str(path))
-                protect = set(self._in_flight)
-            if opts.keep_last is not None or opts.keep_best is not None:
-                prune(store, run.id, keep_last=opts.keep_last, keep_best=opts.keep_best,
-                      best=opts.best, protect=protect)
+            if sidecar and sha is not None:
+                # Which one is best is the store's to say (it moves): not in the sidecar.
+                write_sidecar(path, {**info, "id": ck_id, "size": size, "sha256": sha})
+        except OSError as exc:
+            self.policy.report("writing a checkpoint sidecar", exc, raise_in_strict=False)
+        with self._lock:
+            self._in_flight.discard(str(path))
+            protect = set(self._in_flight)
+        if opts.keep_last is None and opts.keep_best is None:
+            return
+        try:
+            rows = _Rows(self, backend)
+            # Retention deletes only what the run wrote: files outside the run's folder and
+            # its checkpoint folder stay (the script keeps them where its framework does).
+            protect |= {c.path for c in rows.list_checkpoints(self.identity.run_id)
+                        if not self._deletable(Path(c.path))}
+            prune(rows, self.identity.run_id, keep_last=opts.keep_last,
+                  keep_best=opts.keep_best, best=opts.best, protect=protect)
         except Exception as exc:
-            run._policy.report("recording a checkpoint", exc, raise_in_strict=False)
-        finally:
-            with self._lock:
-                self._in_flight.discard(str(path))
+            self.policy.report("applying checkpoint retention", exc, raise_in_strict=False)
+
+    def _deletable(self, path: Path) -> bool:
+        return self._inside_run(path) or is_inside(path, self.folder)
 
     # -- the save handler ----------------------------------------------------------
 
@@ -277,25 +353,43 @@ class Checkpointer:
         if not callable(fn):
             raise TypeError("on_checkpoint() takes a function")
         self.handler = fn
-        run = self.run
-        if "checkpoint" not in run._handlers:
-            def checkpoint(step: int | None = None) -> dict[str, Any]:
-                s = self.last_logged_step() if step is None else step
-                path = self.save(self._call(fn, s), s, None, {"reason": "command"},
-                                 "regular", None)
-                return {"path": str(path), "step": s}
 
-            run.command("checkpoint")(checkpoint)
-
-    @staticmethod
-    def _call(fn: SaveHandler, step: int) -> Any:
+    def _call(self, fn: SaveHandler, step: int) -> tuple[Any, list[Path]]:
+        """Call the handler; what it returned, and what it saved itself meanwhile."""
         try:
             params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
         takes_step = "step" in params or any(
             p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        return fn(step=step) if takes_step else fn()
+        before = len(self._saved)
+        obj = fn(step=step) if takes_step else fn()
+        return obj, self._saved[before:]
+
+    def _keep(self, obj: Any, saved: list[Path], step: int, meta: dict[str, Any],
+              kind: str) -> Path | None:
+        """Save what the handler returned, unless it saved through the run itself."""
+        if isinstance(obj, str | os.PathLike):
+            p = Path(obj).expanduser().absolute()
+            if any(p == s for s in saved):
+                return p
+            return self.log(p, step, None, meta, kind)
+        if obj is None:
+            return saved[-1] if saved else None
+        return self.save(obj, step, None, meta, kind, None)
+
+    def command_save(self, step: int | None = None) -> dict[str, Any]:
+        """The dashboard's ``checkpoint`` button: call the handler, save at ``step``."""
+        if self.handler is None:
+            raise RuntimeError("no save handler: register one with run.on_checkpoint(fn)")
+        s = self.last_logged_step() if step is None else step
+        obj, saved = self._call(self.handler, s)
+        path = self._keep(obj, saved, s, {"reason": "command"}, "regular")
+        if path is None:
+            raise RuntimeError("the save handler returned nothing and saved no checkpoint"
+                               if obj is None and not saved else
+                               "the checkpoint could not be saved (see the run's output)")
+        return {"path": str(path), "step": s}
 
     def emergency(self, status: str) -> Path | None:
         """Call the save handler once, at the last logged step, as ``_emergency``.
@@ -318,15 +412,17 @@ class Checkpointer:
                     pass
         self._emergency_step = step
         try:
-            obj = self._call(self.handler, step)
             meta: dict[str, Any] = {"reason": status}
-            if self.run._signal is not None:
-                meta["signal"] = signal.Signals(self.run._signal).name
-            if obj is not None:
-                self.emergency_path = self.save(obj, step, None, meta, "emergency", None)
+            sig_name = self._signal_name()
+            if sig_name is not None:
+                meta["signal"] = sig_name
+            obj, saved = self._call(self.handler, step)
+            path = self._keep(obj, saved, step, meta, "emergency")
+            if path is not None:
+                self.emergency_path = path
             return self.emergency_path
         except BaseException as exc:
-            self.run._policy.report("the emergency checkpoint", exc if isinstance(
+            self.policy.report("the emergency checkpoint", exc if isinstance(
                 exc, Exception) else RuntimeError(repr(exc)), raise_in_strict=False)
             return None
         finally:
@@ -340,18 +436,18 @@ class Checkpointer:
     # -- reading back --------------------------------------------------------------
 
     def list(self) -> list[Checkpoint]:
-        if not self._tracked:
+        if self.backend is None:
             return []
-        self.run.flush()
+        self._flush()
         try:
-            return self.run._store.list_checkpoints(self.run.id)
+            return [self.resolved(c) for c in self.backend.list_checkpoints()]
         except Exception as exc:
-            self.run._policy.report("listing checkpoints", exc, raise_in_strict=False)
+            self.policy.report("listing checkpoints", exc, raise_in_strict=False)
             return []
 
     def mark_best(self, which: str | os.PathLike[str] | int) -> Checkpoint | None:
         """Mark a recorded checkpoint (by path, or the newest at a step) as the best."""
-        if not self._tracked:
+        if self.backend is None:
             return None
         for ck in self.list():
             if isinstance(which, int):
@@ -359,35 +455,37 @@ class Checkpointer:
             else:
                 hit = os.path.abspath(ck.path) == os.path.abspath(os.fspath(which))
             if hit:
-                return self.run._store.mark_best(ck.id)
+                self.backend.mark_best(ck.id)
+                return replace(ck, is_best=True)
         raise ValueError(f"this run recorded no checkpoint {which!r}")
 
     def last(self, expected_keys: Sequence[str] | None = None) -> LastCheckpoint | None:
-        """The newest checkpoint that verifies; invalid ones are flagged in the store."""
-        run = self.run
+        """The newest checkpoint that verifies; invalid ones are flagged."""
         self._sweep()
         known = self.list()
+        backend = self.backend
         for ck in known:
             if ck.valid is False:
                 continue
             ok, reason = verify(ck, expected_keys=expected_keys)
             try:
-                if not ok and not reason.startswith(KEY_FAILURES):
-                    # Keys the caller expects are its own test; only a broken file is
-                    # flagged for everyone.
-                    run._store.set_checkpoint_valid(ck.id, False, reason)
-                elif ck.valid is None and expected_keys is None:
-                    run._store.set_checkpoint_valid(ck.id, True, reason)
+                if backend is not None:
+                    if not ok and not reason.startswith(KEY_FAILURES):
+                        # Keys the caller expects are its own test; only a broken file is
+                        # flagged for everyone.
+                        backend.set_checkpoint_valid(ck.id, False, reason)
+                    elif ck.valid is None and expected_keys is None:
+                        backend.set_checkpoint_valid(ck.id, True, reason)
             except Exception as exc:
-                run._policy.report("flagging a checkpoint", exc, raise_in_strict=False)
+                self.policy.report("flagging a checkpoint", exc, raise_in_strict=False)
             if ok:
                 return LastCheckpoint(Path(ck.path), ck.step, dict(ck.metadata))
         return self._last_on_disk(expected_keys, {os.path.abspath(c.path) for c in known})
 
     def _last_on_disk(self, expected_keys: Sequence[str] | None,
                       known: set[str]) -> LastCheckpoint | None:
-        """Files in the checkpoint folder that the store does not know (written by a run
-        without traindeck, or a store that was lost)."""
+        """Files in the checkpoint folder that no record knows (written by a run without
+        traindeck, or whose records were lost)."""
         try:
             entries = list(self.folder.iterdir())
         except OSError:
@@ -397,52 +495,11 @@ class Checkpointer:
                 continue
             side = read_sidecar(p) or {}
             sha = side.get("sha256") if isinstance(side.get("sha256"), str) else None
-            ck = SimpleNamespace(path=str(p), sha256=sha)
-            ok, _ = verify(ck, expected_keys=expected_keys)
+            ok, _ = verify(SimpleNamespace(path=str(p), sha256=sha),
+                           expected_keys=expected_keys)
             if ok:
                 parsed = parse_name(p, self.options.template)
                 step = parsed.step if parsed is not None else 0
                 meta = side.get("metadata")
                 return LastCheckpoint(Path(p), step, dict(meta) if isinstance(meta, dict) else {})
         return None
-
-
-def resume_or_create(
-    name: str,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    project: str | None = None,
-    **init_kwargs: Any,
-) -> Run:
-    """Continue the newest run called ``name`` in ``project``, or start it.
-
-    The run's ``is_resumed`` says which; ``run.last_checkpoint()`` gives the newest valid
-    checkpoint to load. Metrics continue at their steps (re-logged steps replace, never
-    duplicate)."""
-    from ..store import open_store
-    from .init import DEFAULT_DIR, init
-
-    for bad in ("id", "resume", "name", "project"):
-        if bad in init_kwargs:
-            raise TypeError(f"resume_or_create() chooses {bad!r} itself")
-    env = os.environ
-    project = project or env.get("TRAINDECK_PROJECT") or "default"
-    found = None
-    if env.get("TRAINDECK_MODE", "").strip().lower() != "disabled":
-        st = init_kwargs.get("store")
-        owns = st is None
-        try:
-            if st is None:
-                root = init_kwargs.get("dir") or env.get("TRAINDECK_DIR") or DEFAULT_DIR
-                st = open_store(Path(root).expanduser())
-            try:
-                runs, _ = st.list_runs(project=project, search=name, limit=100_000)
-                found = next((r for r in runs if r.name == name), None)
-            finally:
-                if owns:
-                    st.close()
-        except Exception:
-            found = None  # init() reports a store it cannot open
-    if found is not None:
-        return init(project=project, name=name, id=found.id, resume="allow",
-                    checkpoint_dir=checkpoint_dir, **init_kwargs)
-    return init(project=project, name=name, checkpoint_dir=checkpoint_dir, **init_kwargs)

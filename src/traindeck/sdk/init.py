@@ -19,13 +19,19 @@ import os
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
+from ..runfiles import RunFiles
 from ..store import NotFound, Store, open_store
+from ..store import Run as RunRecord
 from ..store.codec import jsonable
+from ..store.ids import new_id
+from .backend import Backend, Locator
 from .checkpointing import CheckpointOptions
+from .embedded import EmbeddedLocator
 from .meta import collect
 from .policy import FailurePolicy
+from .remote import RemoteLocator
 from .run import Run
 
 DEFAULT_DIR: Final = "traindeck"
@@ -56,6 +62,29 @@ def _clear_current(run: Run) -> None:
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _disabled_by(env: Mapping[str, str]) -> bool:
+    return env.get("TRAINDECK_MODE", "").strip().lower() == "disabled"
+
+
+def open_locator(env: Mapping[str, str], *, dir: str | os.PathLike[str] | None,
+                 store: Store | None, url: str | None, policy: FailurePolicy,
+                 heartbeat_timeout: float | None = None) -> Locator:
+    """Where runs live, from ``init()``'s arguments and the environment: a server
+    (``url``/``TRAINDECK_URL``, or offline), else the store (given, or the one in the
+    traindeck folder)."""
+    root = Path(dir or env.get("TRAINDECK_DIR") or DEFAULT_DIR).expanduser()
+    files = RunFiles(root)
+    url = url or env.get("TRAINDECK_URL") or None
+    offline = env.get("TRAINDECK_MODE", "").strip().lower() == "offline"
+    if store is None and (url or offline):
+        return RemoteLocator(files, url=None if offline else url,
+                             token=env.get("TRAINDECK_TOKEN") or None, policy=policy,
+                             heartbeat_timeout=heartbeat_timeout)
+    if store is not None:
+        return EmbeddedLocator(store, files, owns_store=False)
+    return EmbeddedLocator(open_store(root), files, owns_store=True)
 
 
 def init(
@@ -111,9 +140,8 @@ def init(
     project = project or env.get("TRAINDECK_PROJECT") or "default"
     run_id = id or env.get("TRAINDECK_RUN_ID") or None
     prepared = id is None and run_id is not None
-    root = Path(dir or env.get("TRAINDECK_DIR") or DEFAULT_DIR).expanduser()
     cfg = dict(config or {})
-    if env.get("TRAINDECK_MODE", "").strip().lower() == "disabled":
+    if _disabled_by(env):
         return _set_current(_disabled(project, name, cfg, policy, ck_options))
     mode = "allow" if resume is True or prepared else ("never" if resume in (None, False)
                                                        else resume)
@@ -121,119 +149,142 @@ def init(
         raise ValueError(f"resume must be one of {RESUME_MODES} or a bool, got {resume!r}")
     if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
         raise ValueError("heartbeat_timeout must be longer than heartbeat_interval (> 0)")
-    owns_store = store is None
     try:
-        url = url or env.get("TRAINDECK_URL") or None
-        offline = env.get("TRAINDECK_MODE", "").strip().lower() == "offline"
-        if store is None and (url or offline):
-            from .sink import RemoteStore
-
-            st = cast(Store, RemoteStore(root, url=None if offline else url,
-                                         token=env.get("TRAINDECK_TOKEN") or None,
-                                         policy=policy))
-        else:
-            st = store if store is not None else open_store(root)
+        locator = open_locator(env, dir=dir, store=store, url=url, policy=policy,
+                               heartbeat_timeout=heartbeat_timeout)
     except Exception as exc:
         policy.report("opening the store", exc)
         return _set_current(_disabled(project, name, cfg, policy, ck_options))
     try:
-        run = _start(st, root, project, name, cfg, list(tags or []), notes, run_id, mode,
-                     policy, owns_store, heartbeat_interval, heartbeat_timeout,
-                     system_interval, tick, command_interval, ck_options,
-                     capture_console=capture_console,
-                     redact_values=(env.get("TRAINDECK_TOKEN"),))
+        backend = locator.backend(run_id or new_id())
+    except Exception as exc:
+        locator.close()
+        policy.report("opening the run", exc)
+        return _set_current(_disabled(project, name, cfg, policy, ck_options))
+    try:
+        record, resumed, start_step, system_step = _start(
+            backend, project, name, cfg, list(tags or []), notes,
+            mode if run_id is not None else "new", heartbeat_timeout, policy)
+        try:
+            locator.files.run_dir(record.id).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            policy.report("creating the run folder", exc, raise_in_strict=False)
+        run = Run(
+            backend, files=locator.files, run_id=record.id, project=record.project,
+            name=record.name, config=record.config, summary=record.summary,
+            start_step=start_step, system_step=system_step, policy=policy,
+            heartbeat_interval=heartbeat_interval, system_interval=system_interval,
+            tick=tick, command_interval=command_interval, resumed=resumed,
+            capture_console=capture_console,
+            redact_values=[v for v in (env.get("TRAINDECK_TOKEN"),) if v],
+            checkpoint_options=ck_options,
+        )
     except (ValueError, TypeError):
-        if owns_store:
-            st.close()
+        backend.close()
         raise
     except Exception as exc:
-        if owns_store:
-            st.close()
+        backend.close()
         policy.report("starting the run", exc)
         return _set_current(_disabled(project, name, cfg, policy, ck_options))
-    _set_current(run)
-    return run
+    run._install_exit_hooks()
+    return _set_current(run)
 
 
-def _start(st: Store, root: Path, project: str, name: str | None, config: dict[str, Any],
-           tags: list[str], notes: str | None, run_id: str | None, mode: str,
-           policy: FailurePolicy, owns_store: bool, heartbeat_interval: float,
-           heartbeat_timeout: float, system_interval: float | None, tick: float,
-           command_interval: float,
-           ck_options: CheckpointOptions | None = None, *, capture_console: bool = False,
-           redact_values: Sequence[str | None] = ()) -> Run:
+def _start(backend: Backend, project: str, name: str | None, config: dict[str, Any],
+           tags: list[str], notes: str | None, mode: str, heartbeat_timeout: float,
+           policy: FailurePolicy) -> tuple[RunRecord, bool, int, int]:
+    """Create or resume the run: ``(record, resumed, next step, next system step)``."""
     if not all(isinstance(t, str) for t in tags):
         raise TypeError("tags must be strings")
     existing = None
-    if run_id is not None:
+    if mode != "new":
         try:
-            existing = st.get_run(run_id)
+            existing = backend.read_run()
         except NotFound:
             existing = None
+        except Exception as exc:
+            if mode == "must":
+                raise
+            policy.report("asking where the run lives whether it exists", exc,
+                          raise_in_strict=False)
+    run_id = backend.run_id
     if mode == "must" and existing is None:
         raise ValueError(f"resume='must' but there is no run {run_id!r}")
     if existing is not None and mode == "never" and existing.status != "queued":
         raise ValueError(
             f"run {run_id!r} already exists ({existing.status}); pass resume='allow' to continue it"
         )
-    info = collect()
-    fields = {**info, "heartbeat_timeout": heartbeat_timeout}
-    start_step = system_step = 0
-    if existing is not None:
-        merged = {**existing.config, **jsonable(config)}
-        updates: dict[str, Any] = {**fields, "config": merged}
-        if name:
-            updates["name"] = name
-        if tags:
-            updates["tags"] = sorted(set(existing.tags) | set(tags))
-        if notes is not None:
-            updates["notes"] = notes
-        st.update_run(existing.id, **updates)
-        record = st.set_status(existing.id, "running")
-        for s in st.metric_keys(existing.id):
-            if s.last_step is None:
-                continue
-            if s.key.startswith("sys/"):
-                system_step = max(system_step, s.last_step + 1)
-            else:
-                start_step = max(start_step, s.last_step + 1)
-        resumed = True
-    else:
-        record = st.create_run(
-            project=project, name=name, id=run_id, config=jsonable(config), tags=tags,
-            notes=notes or "", **fields,
-        )
-        resumed = False
-    run_dir = root / "runs" / record.id
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        policy.report("creating the run folder", exc, raise_in_strict=False)
-    run = Run(
-        st, run_id=record.id, project=record.project, name=record.name, config=record.config,
-        summary=record.summary, run_dir=run_dir, start_step=start_step, system_step=system_step,
-        policy=policy, owns_store=owns_store, heartbeat_interval=heartbeat_interval,
-        system_interval=system_interval, tick=tick, command_interval=command_interval,
-        resumed=resumed, capture_console=capture_console,
-        redact_values=[v for v in redact_values if v],
-    )
-    if ck_options is not None:
-        run._checkpoints.options = ck_options
-    run._install_exit_hooks()
-    return run
+    fields = {**collect(), "heartbeat_timeout": heartbeat_timeout}
+    if existing is None:
+        record = backend.create_run({
+            "project": project, "name": name, "config": jsonable(config), "tags": tags,
+            "notes": notes or "", **fields})
+        return record, False, 0, 0
+    updates: dict[str, Any] = {**fields, "config": {**existing.config, **jsonable(config)}}
+    if name:
+        updates["name"] = name
+    if tags:
+        updates["tags"] = sorted(set(existing.tags) | set(tags))
+    if notes is not None:
+        updates["notes"] = notes
+    backend.update_run(updates)
+    backend.set_status("running")
+    for k, v in updates.items():
+        if k in RunRecord.__dataclass_fields__:
+            setattr(existing, k, v)
+    progress = backend.progress()
+    return existing, True, progress.step, progress.system_step
+
+
+def resume_or_create(
+    name: str,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    project: str | None = None,
+    **init_kwargs: Any,
+) -> Run:
+    """Continue the newest run called ``name`` in ``project``, or start it.
+
+    Where runs live decides: the store, or the server (``url``/``TRAINDECK_URL``), which
+    is asked. The run's ``is_resumed`` says which; ``run.last_checkpoint()`` gives the
+    newest valid checkpoint to load. Metrics continue at their steps (re-logged steps
+    replace, never duplicate)."""
+    for bad in ("id", "resume", "name", "project"):
+        if bad in init_kwargs:
+            raise TypeError(f"resume_or_create() chooses {bad!r} itself")
+    env = os.environ
+    project = project or env.get("TRAINDECK_PROJECT") or "default"
+    found = None
+    if not _disabled_by(env):
+        strict = init_kwargs.get("strict")
+        policy = FailurePolicy(strict=_flag(env.get("TRAINDECK_STRICT")) if strict is None
+                               else bool(strict))
+        try:
+            locator = open_locator(env, dir=init_kwargs.get("dir"),
+                                   store=init_kwargs.get("store"), url=init_kwargs.get("url"),
+                                   policy=policy)
+            try:
+                found = locator.find_run(project, name)
+            finally:
+                locator.close()
+        except Exception as exc:
+            # init() reports a store it cannot open; a server that cannot answer is said
+            # here, since a new run is started in its place.
+            policy.report("looking for the run to resume", exc, raise_in_strict=False)
+            found = None
+    if found is not None:
+        return init(project=project, name=name, id=found, resume="allow",
+                    checkpoint_dir=checkpoint_dir, **init_kwargs)
+    return init(project=project, name=name, checkpoint_dir=checkpoint_dir, **init_kwargs)
 
 
 def _disabled(project: str, name: str | None, config: dict[str, Any],
               policy: FailurePolicy, ck_options: CheckpointOptions | None = None) -> Run:
-    run = Run(
-        None, run_id="disabled", project=project, name=name or "disabled", config=config,
-        summary={}, run_dir=None, start_step=0, system_step=0, policy=policy, owns_store=False,
+    return Run(
+        None, files=None, run_id="disabled", project=project, name=name or "disabled",
+        config=config, summary={}, start_step=0, system_step=0, policy=policy,
         heartbeat_interval=1.0, system_interval=None, tick=1.0, command_interval=1.0,
-        resumed=False,
+        resumed=False, checkpoint_options=ck_options,
     )
-    if ck_options is not None:
-        run._checkpoints.options = ck_options
-    return run
 
 
 def current_run() -> Run | None:

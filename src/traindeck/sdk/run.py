@@ -20,17 +20,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
-from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint, Command, Store
+from ..redact import Redactor
+from ..runfiles import RunFiles
+from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint, Command
 from ..store.codec import dumps, jsonable
-from .checkpointing import Checkpointer, LastCheckpoint
+from .backend import Backend
+from .checkpointing import Checkpointer, CheckpointOptions, LastCheckpoint, RunIdentity
 from .commands import BUILTINS, CommandError, Handler, call_handler, describe_exception
 from .console import ConsoleCapture
 from .media import CAPTION_MAX, PendingImage, check_file, check_key, to_pixels
 from .policy import FailurePolicy
-from ..redact import Redactor
 from .system import SystemSampler
+from .worker import Worker
 
 _time = time.time
 _NUMBER: Final = frozenset({float, int})
@@ -106,18 +109,17 @@ class Run:
 
     def __init__(
         self,
-        store: Store | None,
+        backend: Backend | None,
         *,
+        files: RunFiles | None,
         run_id: str,
         project: str,
         name: str,
         config: Mapping[str, Any],
         summary: Mapping[str, Any],
-        run_dir: Path | None,
         start_step: int,
         system_step: int,
         policy: FailurePolicy,
-        owns_store: bool,
         heartbeat_interval: float,
         system_interval: float | None,
         tick: float,
@@ -125,21 +127,21 @@ class Run:
         resumed: bool,
         capture_console: bool = False,
         redact_values: Sequence[str] = (),
+        checkpoint_options: CheckpointOptions | None = None,
     ) -> None:
         self.id = run_id
         self.project = project
         self.name = name
-        self.dir = run_dir
+        self.dir: Path | None = files.run_dir(run_id) if files is not None else None
         self.is_resumed = resumed
         self.should_stop = False
-        # A disabled run has no store and no worker: nothing ever reaches ``_store``.
-        self._store: Store = cast(Store, store)
+        # A disabled run has no backend and no worker: nothing is ever written.
+        self._backend = backend
         self._policy = policy
-        self._owns_store = owns_store
         self._next_step = start_step
-        # A disabled run (no store) keeps nothing: maxlen=0 drops appends for free.
+        # A disabled run keeps nothing: maxlen=0 drops appends for free.
         self._queue: deque[tuple[int, float, dict[str, Any]]] = (
-            deque() if store is not None else deque(maxlen=0)
+            deque() if backend is not None else deque(maxlen=0)
         )
         self._gate = False
         self._paused = False
@@ -150,32 +152,37 @@ class Run:
         self._finishing = False
         self._finish_lock = threading.RLock()
         self._signal: int | None = None
+        self._stop_request: dict[str, Any] | None = None  # who pressed stop, at which step
         self._uncaught: BaseException | None = None
         self._restore: list[Callable[[], None]] = []
         self._sampler: SystemSampler | None = None
         self.config = SyncedDict(config, self._config_changed)
         self.summary = SyncedDict(summary, self._summary_changed)
-        self._checkpoints = Checkpointer(self)
-        self._worker: Any = None
+        self._checkpoints = Checkpointer(
+            RunIdentity(run_id, project, name), backend=backend, files=files, policy=policy,
+            submit=self._submit, last_step=lambda: self._next_step - 1, flush=self.flush,
+            signal_name=self._signal_name, options=checkpoint_options)
+        self._worker: Worker | None = None
         # Captured console lines (time, stream, text), drained by the background thread.
         self._logs: deque[tuple[float, str, str]] = deque(
-            maxlen=MAX_QUEUED_LINES if store is not None else 0)
+            maxlen=MAX_QUEUED_LINES if backend is not None else 0)
         self._redact = Redactor(redact_values)
         self._console: ConsoleCapture | None = None
         self._media_counts: dict[tuple[str, int], int] = {}
-        if store is not None:
-            from .worker import Worker
-
+        if backend is not None:
             if system_interval:
                 try:
-                    self._sampler = SystemSampler(run_dir or ".")
+                    self._sampler = SystemSampler(self.dir or ".")
                 except Exception as exc:
                     policy.report("system sampling", exc, raise_in_strict=False)
             self._worker = Worker(
-                self, tick=tick, heartbeat_interval=heartbeat_interval,
+                backend, points=self._queue, lines=self._logs, redact=self._redact,
+                on_command=self._receive_command, policy=policy,
+                media_dir=files.media(run_id) if files is not None else None,
+                sampler=self._sampler, tick=tick, heartbeat_interval=heartbeat_interval,
                 command_interval=command_interval, system_interval=system_interval,
+                system_step=system_step,
             )
-            self._worker._system_step = system_step
             self._worker.start()
             self._submit("recording the offered commands", self._offer_commands)
             if capture_console:
@@ -276,16 +283,22 @@ class Run:
         return names
 
     def _offer_commands(self) -> None:
-        self._store.update_run(self.id, commands_offered=self.commands)
+        commands = self.commands
+        self._call("recording the offered commands",
+                   lambda b: b.update_run({"commands_offered": commands}))
 
     def _receive_command(self, cmd: Command) -> None:
         """Background thread: a command was delivered."""
         if cmd.name == "stop":
             # Its effect is the flag, so it is done now; a paused loop is released too.
             self.should_stop = True
-            result = {"should_stop": True, "step": self._next_step - 1}
-            self._submit("acknowledging command 'stop'", lambda: self._store.finish_command(
-                cmd.id, ok=True, result=result))
+            step = self._next_step - 1
+            if self._stop_request is None:
+                self._stop_request = {"requested_by": cmd.requested_by, "step": step,
+                                      "command": cmd.id}
+            result = {"should_stop": True, "step": step}
+            self._call("acknowledging command 'stop'", lambda b: b.finish_command(
+                cmd.id, ok=True, result=result, error=None))
         else:
             self._inbox.append(cmd)
         self._gate = True
@@ -301,7 +314,7 @@ class Run:
             if (self.should_stop or self._finished) and self._paused:
                 self._paused = False
                 if not self._finished:
-                    self._submit("resuming", lambda: self._store.set_status(self.id, "running"))
+                    self._call("resuming", lambda b: b.set_status("running"))
             if not self._paused:
                 break
             self._gate = True
@@ -318,12 +331,12 @@ class Run:
             if cmd.name == "pause":
                 if not self._paused:
                     self._paused = True
-                    self._submit("pausing", lambda: self._store.set_status(self.id, "paused"))
+                    self._call("pausing", lambda b: b.set_status("paused"))
                 result = {"paused": True, "step": self._next_step - 1}
             elif cmd.name == "resume":
                 if self._paused:
                     self._paused = False
-                    self._submit("resuming", lambda: self._store.set_status(self.id, "running"))
+                    self._call("resuming", lambda b: b.set_status("running"))
                 result = {"paused": False, "step": self._next_step - 1}
             else:
                 handler = self._handlers.get(cmd.name)
@@ -337,9 +350,9 @@ class Run:
         payload = self._encode(f"the result of command {cmd.name!r}", result)
         if payload is _UNENCODABLE:
             ok, payload, error = False, None, "the handler's result cannot be stored as JSON"
-        self._submit(
+        self._call(
             f"acknowledging command {cmd.name!r}",
-            lambda: self._store.finish_command(cmd.id, ok=ok, result=payload, error=error),
+            lambda b: b.finish_command(cmd.id, ok=ok, result=payload, error=error),
         )
 
     # -- state ---------------------------------------------------------------------
@@ -347,6 +360,15 @@ class Run:
     def _submit(self, what: str, call: Callable[[], Any]) -> None:
         if self._worker is not None:
             self._worker.submit(what, call)
+
+    def _call(self, what: str, call: Callable[[Backend], Any]) -> None:
+        """Queue ``call(backend)`` on the background thread, in order with the points."""
+        backend = self._backend
+        if backend is not None:
+            self._submit(what, lambda: call(backend))
+
+    def _signal_name(self) -> str | None:
+        return None if self._signal is None else signal.Signals(self._signal).name
 
     def _encode(self, what: str, value: Any) -> Any:
         """``value`` as it will be stored, checked now (in the caller's thread) so that a
@@ -362,8 +384,7 @@ class Run:
     def _config_changed(self, config: dict[str, Any]) -> None:
         encoded = self._encode("config", config)
         if encoded is not _UNENCODABLE:
-            self._submit("saving config",
-                         lambda: self._store.update_run(self.id, config=encoded))
+            self._call("saving config", lambda b: b.update_run({"config": encoded}))
 
     def _summary_changed(self, summary: dict[str, Any]) -> None:
         encoded = self._encode("summary", summary)
@@ -377,7 +398,7 @@ class Run:
         if status in TERMINAL_STATUSES:
             self.finish(status)
             return
-        self._submit(f"setting status {status}", lambda: self._store.set_status(self.id, status))
+        self._call(f"setting status {status}", lambda b: b.set_status(status))
 
     @property
     def step(self) -> int:
@@ -411,6 +432,8 @@ class Run:
         """
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown status {status!r}; one of {', '.join(RUN_STATUSES)}")
+        if status == "completed" and self._stop_request is not None:
+            status = "cancelled"  # a person stopped it from the dashboard
         with self._finish_lock:
             if self._finished:
                 return
@@ -438,8 +461,6 @@ class Run:
                 return
             if self._sampler is not None:
                 self._sampler.close()
-            if self._owns_store:
-                self._store.close()
 
     def _stop_capture(self) -> None:
         console, self._console = self._console, None
@@ -450,15 +471,17 @@ class Run:
                 pass
 
     def _submit_final(self, status: str) -> None:
-        if self._signal is not None:
-            sig = signal.Signals(self._signal).name
-            self._submit("recording the signal", lambda: self._store.add_event(
-                self.id, "signal", {"signal": sig}))
+        sig = self._signal_name()
+        if sig is not None:
+            self._call("recording the signal", lambda b: b.add_event("signal", {"signal": sig}))
         if self._uncaught is not None and status == "failed":
             text = describe_exception(self._uncaught)
-            self._submit("recording the error", lambda: self._store.add_event(
-                self.id, "error", {"error": text}))
-        self._submit(f"setting status {status}", lambda: self._store.set_status(self.id, status))
+            self._call("recording the error", lambda b: b.add_event("error", {"error": text}))
+        stop = self._stop_request
+        if status == "cancelled" and stop is not None:
+            self._call("recording who stopped the run",
+                       lambda b: b.add_event("stopped", stop))
+        self._call(f"setting status {status}", lambda b: b.set_status(status))
         # Commands still waiting will never run now; the store expires them with the status.
         self._inbox.clear()
 
@@ -536,29 +559,37 @@ class Run:
     def save_checkpoint(self, obj: Any, step: int | None = None,
                         metrics: Mapping[str, Any] | None = None,
                         metadata: Mapping[str, Any] | None = None, kind: str = "regular",
-                        *, ext: str | None = None) -> Path:
+                        *, ext: str | None = None) -> Path | None:
         """Write a checkpoint safely (temp name, fsync, rename) and record it.
 
         ``obj``: what ``torch.save`` takes, or ``bytes``, or a ``writer(path)`` that writes
-        the file (or folder) itself. ``step`` defaults to the last step logged. The file is
-        ``<checkpoint_dir>/checkpoint_step_0001234.pth`` (``_emergency``, ``_best``,
-        ``_final`` after the step for those kinds). Hashing, the store row, the best mark and
-        retention happen on the background thread. Returns the path."""
+        the file (or folder) itself: ``lambda p: np.savez(p, w=w)``, ``torch.save``,
+        ``safetensors``' ``save_file``, ``pickle.dump`` into ``open(p, "wb")``. ``step``
+        defaults to the last step logged. The file is
+        ``<checkpoint_dir>/checkpoint_step_0001234.pth`` (``.bin`` for bytes; ``_emergency``,
+        ``_best``, ``_final`` after the step for those kinds). Hashing, the record, the best
+        mark and retention happen on the background thread. Returns the path, or None when
+        the checkpoint could not be written (reported once; raised with ``strict=True``)."""
         return self._checkpoints.save(obj, step, metrics, metadata, kind, ext)
 
     def log_checkpoint(self, path: str | os.PathLike[str], step: int | None = None,
                        metrics: Mapping[str, Any] | None = None,
                        metadata: Mapping[str, Any] | None = None,
-                       kind: str = "regular") -> Path:
-        """Record a checkpoint file (or folder) the script wrote itself."""
+                       kind: str = "regular") -> Path | None:
+        """Record a checkpoint file (or folder) the script wrote itself (anywhere; its
+        sidecar is written only when it lies inside the run's folder). None when it cannot
+        be recorded (reported once; raised with ``strict=True``)."""
         return self._checkpoints.log(path, step, metrics, metadata, kind)
 
     def on_checkpoint(self, fn: Handler) -> Handler:
         """Register the script's save handler (also as a decorator): ``fn()`` (or
         ``fn(step=...)``) returns what ``save_checkpoint`` takes. The dashboard's
         ``checkpoint`` button calls it, and so does the emergency save: once, on SIGTERM,
-        Ctrl-C or an uncaught exception, at the last logged step, named ``_emergency``."""
+        Ctrl-C or an uncaught exception, at the last logged step, named ``_emergency``.
+        A handler may also save through ``run.save_checkpoint`` itself and return None."""
         self._checkpoints.set_handler(fn)
+        if "checkpoint" not in self._handlers:
+            self.command("checkpoint")(self._checkpoints.command_save)
         return fn
 
     def last_checkpoint(self, expected_keys: Sequence[str] | None = None

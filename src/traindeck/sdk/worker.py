@@ -5,45 +5,46 @@ transaction (points grouped by key, with the summary and a heartbeat), writes wh
 training thread submitted (statuses, config, command results, in order), polls for commands
 and samples system load.
 
-Failures are sorted in two: *transient* ones (the file is locked by another process, the
-disk is full: ``sqlite3.OperationalError``, ``OSError``) keep everything in memory and are
-retried with backoff, so nothing is dropped while the process lives; anything else is a
-value that can never be written, which is reported and dropped so that it cannot block what
-comes after it. ``flush()`` puts a fence in the queue and waits until everything before it
-is committed (remote: acknowledged by the server).
+Failures are sorted in two: *transient* ones (``backend.TRANSIENT``: the engine is busy or
+away, the disk is full) keep everything in memory and are retried with backoff, so nothing
+is dropped while the process lives; anything else is a value that can never be written,
+which is reported and dropped so that it cannot block what comes after it. ``flush()`` puts
+a fence in the queue and waits until everything before it is committed (remote:
+acknowledged by the server).
 
-Where points go is the run's *sink* (``sink.py``): the store itself (embedded), or the
-run's durable spool, which a sender thread drains to the server (remote, offline).
-``stop()`` drains everything; if the store stays unwritable for ``STOP_GRACE`` seconds
-while stopping, the worker says loudly what was NOT saved and ends.
+Everything goes to the run's *backend* (``backend.py``): the store itself (embedded), or
+the run's durable spool, which a sender thread drains to the server (remote, offline). The
+worker knows nothing of the ``Run``: it is given the queues it drains and a callback for
+the commands it receives. ``stop()`` drains everything; if the backend stays unwritable for
+``STOP_GRACE`` seconds while stopping, the worker says loudly what was NOT saved and ends.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 
-from ..store import NotFound
+from ..store import Command, NotFound
 from ..store.images import image_size, write_atomic
+from .backend import TRANSIENT, Backend, MediaFile
 from .media import PendingImage, safe_name
-from .sink import Sink, sink_for
-
-if TYPE_CHECKING:
-    from .run import Run
+from .policy import FailurePolicy
+from .system import SystemSampler
 
 Columns = dict[str, tuple[list[int], list[float], list[float]]]
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 #: Seconds a stopping worker keeps retrying an unwritable store before it gives up.
 STOP_GRACE: Final = 30.0
-TRANSIENT: Final = (sqlite3.OperationalError, OSError)
+#: Longest wait between two tries of a failing write (seconds).
+RETRY_MAX: Final = 5.0
 
 
 def _as_float(v: Any) -> float:
@@ -54,11 +55,26 @@ def _as_float(v: Any) -> float:
 
 
 class Worker(threading.Thread):
-    def __init__(self, run: Run, *, tick: float, heartbeat_interval: float,
-                 command_interval: float, system_interval: float | None,
+    """Drains ``points`` (``(step, time, values)``; a ``(None, _, Event)`` is a flush
+    fence) and ``lines`` (``(time, stream, text)``, redacted here with ``redact``) into
+    ``backend``; hands received commands to ``on_command``."""
+
+    def __init__(self, backend: Backend, *, points: deque[tuple[Any, float, Any]],
+                 lines: deque[tuple[float, str, str]], redact: Callable[[str, str], str],
+                 on_command: Callable[[Command], None], policy: FailurePolicy,
+                 media_dir: Path | None, sampler: SystemSampler | None, tick: float,
+                 heartbeat_interval: float, command_interval: float,
+                 system_interval: float | None, system_step: int = 0,
                  clock: Callable[[], float] = time.time) -> None:
-        super().__init__(name=f"traindeck-{run.id}", daemon=True)
-        self.run_ = run
+        super().__init__(name=f"traindeck-{backend.run_id}", daemon=True)
+        self.backend = backend
+        self.points = points
+        self.lines = lines
+        self.redact = redact
+        self.on_command = on_command
+        self.policy = policy
+        self.media_dir = media_dir
+        self.sampler = sampler
         self.tick = tick
         self.heartbeat_interval = heartbeat_interval
         self.command_interval = command_interval
@@ -72,14 +88,13 @@ class Worker(threading.Thread):
         self._summary: dict[str, Any] | None = None
         self._summary_lock = threading.Lock()
         self._fences: list[threading.Event] = []
-        self._system_step = 0
+        self._system_step = system_step
         self._backoff = 0.0
         self._retry_at = 0.0
         self._failing_since: float | None = None
-        self.outbox: deque[tuple[str, Callable[[], Any]]] = deque()  # (what, store call)
+        self.outbox: deque[tuple[str, Callable[[], Any]]] = deque()  # (what, backend call)
         self.gave_up = False
         self.batches = 0
-        self.sink: Sink = sink_for(run._store, run.id)
 
     # -- called from other threads -------------------------------------------------
 
@@ -87,7 +102,7 @@ class Worker(threading.Thread):
         self._wake.set()
 
     def submit(self, what: str, call: Callable[[], Any]) -> None:
-        """Run a store call on this thread, in order with the points. ``call`` must only
+        """Run a backend call on this thread, in order with the points. ``call`` must only
         capture values that are already encoded: it may be retried."""
         self.outbox.append((what, call))
         self._wake.set()
@@ -95,8 +110,7 @@ class Worker(threading.Thread):
     def submit_image(self, image: PendingImage, n: int) -> None:
         """Encode and write an image (``n``: how many images of its key and step this run
         logged before it), then record it; in order with everything else."""
-        run = self.run_
-        folder = (run.dir / "media" / safe_name(image.key)) if run.dir is not None else None
+        folder = (self.media_dir / safe_name(image.key)) if self.media_dir is not None else None
         name: list[str] = []  # chosen once: a retried write keeps its file name
 
         def save() -> None:
@@ -109,10 +123,10 @@ class Worker(threading.Thread):
             if folder is not None:
                 write_atomic(folder / name[0], data)
             size = image_size(data)
-            self.sink.write_media(
-                run.id, key=image.key, step=image.step, filename=name[0], data=data,
+            self.backend.write_media(MediaFile(
+                key=image.key, step=image.step, filename=name[0], data=data,
                 caption=image.caption, width=None if size is None else size[0],
-                height=None if size is None else size[1])
+                height=None if size is None else size[1]))
 
         self.submit(f"saving image {image.key!r}", save)
 
@@ -131,19 +145,18 @@ class Worker(threading.Thread):
 
     @property
     def idle(self) -> bool:
-        return (not self.run_._queue and not self._pending and self._summary is None
-                and not self.outbox and not self.run_._logs and not self._lines)
+        return (not self.points and not self._pending and self._summary is None
+                and not self.outbox and not self.lines and not self._lines)
 
     def _written(self) -> bool:
         return (not self._pending and self._summary is None and not self.outbox
-                and not self._lines and self.sink.drained)
+                and not self._lines and self.backend.drained)
 
     # -- the loop ------------------------------------------------------------------
 
     def run(self) -> None:
-        run = self.run_
         next_beat = next_cmd = next_sys = 0.0
-        sampler = run._sampler
+        sampler = self.sampler
         while True:
             stopping = self._stopping.is_set()
             now = self.clock()
@@ -173,9 +186,9 @@ class Worker(threading.Thread):
             self._wake.wait(self.tick if not stopping else min(self.tick, 0.05))
             self._wake.clear()
         try:
-            self.sink.close()  # remote: waits a little for the spool to reach the server
+            self.backend.close()  # remote: waits a little for the spool to reach the server
         except Exception as exc:
-            run._policy.report("closing the connection", exc, raise_in_strict=False)
+            self.policy.report("closing the connection", exc, raise_in_strict=False)
         self._release_fences()
 
     def _release_fences(self) -> None:
@@ -186,9 +199,9 @@ class Worker(threading.Thread):
     def _failed(self, now: float, exc: BaseException, what: str) -> None:
         if self._failing_since is None:
             self._failing_since = now
-        self._backoff = min(max(self._backoff * 2, 0.25), 30.0)
+        self._backoff = min(max(self._backoff * 2, 0.25), RETRY_MAX)
         self._retry_at = now + self._backoff
-        self.run_._policy.report(what, exc, raise_in_strict=False)
+        self.policy.report(what, exc, raise_in_strict=False)
 
     def _ok(self) -> None:
         self._failing_since = None
@@ -201,7 +214,7 @@ class Worker(threading.Thread):
         try:
             print(
                 f"traindeck: ERROR: the store stayed unwritable for {STOP_GRACE:.0f} s while "
-                f"run {self.run_.id} was finishing; NOT saved: {points} points, "
+                f"run {self.backend.run_id} was finishing; NOT saved: {points} points, "
                 f"{'the summary, ' if self._summary is not None else ''}"
                 f"{len(self.outbox)} updates "
                 "(status, config, command results).",
@@ -212,7 +225,7 @@ class Worker(threading.Thread):
         self.gave_up = True
         self._release_fences()
 
-    def _sample(self, sampler: Any, now: float) -> None:
+    def _sample(self, sampler: SystemSampler, now: float) -> None:
         values = sampler.sample()
         step = self._system_step
         self._system_step += 1
@@ -226,10 +239,9 @@ class Worker(threading.Thread):
             col[2].append(v)
 
     def _drain_queue(self) -> None:
-        run = self.run_
-        q = run._queue
+        q = self.points
         cols = self._pending
-        warn = run._policy.warn
+        warn = self.policy.warn
         popleft = q.popleft
         while True:
             try:
@@ -269,14 +281,13 @@ class Worker(threading.Thread):
             return
         with self._summary_lock:
             summary, self._summary = self._summary, None
-        run = self.run_
         series = {
             k: (np.fromiter(s, np.int64, len(s)), np.fromiter(t, np.float64, len(t)),
                 np.fromiter(v, np.float64, len(v)))
             for k, (s, t, v) in self._pending.items()
         }
         try:
-            self.sink.write(run.id, series, summary=summary, heartbeat=now)
+            self.backend.write_points(series, summary=summary, heartbeat=now)
         except TRANSIENT as exc:
             with self._summary_lock:
                 if self._summary is None:
@@ -285,20 +296,19 @@ class Worker(threading.Thread):
             return
         except NotFound as exc:
             # The run was deleted from the dashboard: nothing can be written any more.
-            run._policy.report("writing metrics (run deleted?)", exc, raise_in_strict=False)
+            self.policy.report("writing metrics (run deleted?)", exc, raise_in_strict=False)
         except Exception as exc:
             # Not a passing condition: retrying would block every later point forever.
-            run._policy.report("writing metrics (dropped)", exc, raise_in_strict=False)
+            self.policy.report("writing metrics (dropped)", exc, raise_in_strict=False)
         self._ok()
         self._pending = {}
         self.batches += 1
 
     def _flush_lines(self, now: float) -> None:
         """Write the captured console lines (redacted here, off the training thread)."""
-        run = self.run_
-        logs = run._logs
+        logs = self.lines
         if logs:
-            redact = run._redact
+            redact = self.redact
             lines = self._lines
             popleft = logs.popleft
             while True:
@@ -306,21 +316,20 @@ class Worker(threading.Thread):
                     t, stream, text = popleft()
                 except IndexError:
                     break
-                lines.append((t, stream, redact(text)))
+                lines.append((t, stream, redact(text, stream)))
         if not self._lines or now < self._retry_at:
             return
         try:
-            self.sink.write_logs(run.id, self._lines)
+            self.backend.write_logs(self._lines)
         except TRANSIENT as exc:
             self._failed(now, exc, "writing console lines")
             return
         except Exception as exc:
-            run._policy.report("writing console lines (dropped)", exc, raise_in_strict=False)
+            self.policy.report("writing console lines (dropped)", exc, raise_in_strict=False)
         self._ok()
         self._lines = []
 
     def _drain_outbox(self) -> None:
-        run = self.run_
         while self.outbox:
             what, call = self.outbox[0]
             try:
@@ -329,10 +338,9 @@ class Worker(threading.Thread):
                 self._failed(self.clock(), exc, what)
                 return  # the file is locked or the disk full: try again next tick
             except Exception as exc:
-                run._policy.report(what, exc, raise_in_strict=False)
+                self.policy.report(what, exc, raise_in_strict=False)
             self.outbox.popleft()
 
     def _poll_commands(self) -> None:
-        run = self.run_
-        for cmd in self.sink.poll_commands(run.id):
-            run._receive_command(cmd)
+        for cmd in self.backend.take_commands():
+            self.on_command(cmd)

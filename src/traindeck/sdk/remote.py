@@ -1,0 +1,434 @@
+"""The remote backend: a run on a traindeck server (``TRAINDECK_URL`` / ``init(url=...)``),
+or offline (``TRAINDECK_MODE=offline``).
+
+Every change (points, summary, heartbeat, status, config, events, command results, console
+lines, images, checkpoint records) becomes a batch appended to the run's durable spool
+(``runs/<id>/spool/``, fsynced; see ``spool.py``) before the call returns. A sender thread
+posts the spooled batches, oldest first, to ``POST /api/runs/{id}/batch`` and acknowledges
+each in the spool only once the server answered 2xx; failures back off exponentially with
+jitter (``transport.backoff``, capped well below the run's heartbeat timeout) and never
+drop anything. A command thread long-polls ``POST /api/runs/{id}/commands/deliver``; its
+first answer after an outage cuts the sender's backoff short, so the run's heartbeat
+reaches a server as soon as it is back. Offline, nothing is sent: the spool waits for
+``traindeck sync``, which posts the same batches.
+
+Each batch carries an id (``<spool uid>:<seq>``) that the server keeps, so a batch re-sent
+after a lost answer is applied once. Checkpoint records carry their own id too.
+
+The few reads (the run's record, its last steps, its checkpoints: what resuming needs)
+are HTTP requests; checkpoints recorded by this process and not yet acknowledged are
+merged in from memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Final
+
+import httpx
+
+from ..runfiles import RunFiles
+from ..store import Checkpoint, Command, NotFound, Run
+from ..store.codec import jsonable
+from .backend import CheckpointEntry, MediaFile, Progress, Series
+from .policy import FailurePolicy
+from .spool import Spool
+from .transport import (
+    GROUP_BATCHES,
+    GROUP_BYTES,
+    MAX_BATCH_LINES,
+    BatchRejected,
+    auth_headers,
+    backoff,
+    dumps_batch,
+    encode_metrics,
+    post_batches,
+    set_aside,
+)
+
+#: Seconds a finishing run waits for its spool to reach the server.
+DRAIN_TIMEOUT: Final = 10.0
+#: Seconds the server may hold a command long-poll (it answers at once when one comes;
+#: short so that a finished run's poller, a daemon thread, is gone soon after).
+COMMAND_WAIT: Final = 1.0
+#: Seconds an HTTP read (resuming a run) may take.
+READ_TIMEOUT: Final = 10.0
+
+
+def _run_from(d: Mapping[str, Any]) -> Run:
+    fields = {k: d[k] for k in Run.__dataclass_fields__ if k in d}
+    return Run(**fields)
+
+
+def _checkpoint_from(d: Mapping[str, Any]) -> Checkpoint:
+    fields = {k: d[k] for k in Checkpoint.__dataclass_fields__ if k in d}
+    return Checkpoint(**fields)
+
+
+def _command_from(c: Mapping[str, Any]) -> Command:
+    return Command(id=c["id"], run_id=c["run_id"], name=c["name"], args=c.get("args") or {},
+                   status=c["status"], created_at=c["created_at"],
+                   delivered_at=c.get("delivered_at"), finished_at=None, result=None,
+                   error=None, requested_by=c.get("requested_by"), seq=c.get("seq", 0))
+
+
+class Reader:
+    """HTTP reads against a server (None: offline, nothing is asked)."""
+
+    def __init__(self, url: str | None, token: str | None) -> None:
+        self.url = url.rstrip("/") if url else None
+        self.token = token
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The JSON answer; ``NotFound`` for a 404 or offline, ``httpx.HTTPError``/
+        ``OSError`` when the server cannot answer."""
+        if self.url is None:
+            raise NotFound("offline: the server is not asked")
+        resp = httpx.get(f"{self.url}{path}", params=params, headers=auth_headers(self.token),
+                         timeout=READ_TIMEOUT)
+        if resp.status_code == 404:
+            raise NotFound(resp.text[:300])
+        resp.raise_for_status()
+        return resp.json()
+
+
+class RemoteBackend:
+    """One run on a server, through its spool (see the module docstring)."""
+
+    def __init__(self, run_id: str, files: RunFiles, *, url: str | None, token: str | None,
+                 policy: FailurePolicy, heartbeat_timeout: float | None = None,
+                 drain_timeout: float = DRAIN_TIMEOUT) -> None:
+        self._run_id = run_id
+        self.reader = Reader(url, token)
+        self.url = self.reader.url
+        self.token = token
+        self.policy = policy
+        self.heartbeat_timeout = heartbeat_timeout
+        self.drain_timeout = drain_timeout
+        folder = files.spool(run_id)
+        self.spool = Spool(folder)
+        if self.spool.repaired:
+            policy.report("opening the spool", OSError(
+                f"{self.spool.repaired} bytes of a torn last batch were cut from {folder}"),
+                raise_in_strict=False)
+        self._lock = threading.Lock()  # the spool
+        self._wake = threading.Event()
+        self._retry = threading.Event()  # cut a backoff short
+        self._stop = threading.Event()
+        self._commands: deque[Command] = deque()
+        # Checkpoints recorded here, until the server lists them; ids deleted here.
+        self._checkpoints: dict[str, Checkpoint] = {}
+        self._deleted: set[str] = set()
+        self._best: str | None = None  # the last best mark made here
+        self._ck_lock = threading.Lock()
+        self.sent = 0
+        self.failures = 0
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        if self.url is not None:
+            for target, name in ((self._send_loop, "send"), (self._command_loop, "commands")):
+                t = threading.Thread(target=target, name=f"traindeck-{name}-{run_id}",
+                                     daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def read_run(self) -> Run | None:
+        try:
+            return _run_from(self.reader.get(f"/api/runs/{self._run_id}"))
+        except NotFound:
+            return None
+
+    def progress(self) -> Progress:
+        step = system_step = 0
+        try:
+            data = self.reader.get(f"/api/runs/{self._run_id}/metrics")
+        except NotFound:
+            return Progress()
+        for m in data.get("metrics", []):
+            last = m.get("last_step")
+            if last is None:
+                continue
+            if str(m.get("key", "")).startswith("sys/"):
+                system_step = max(system_step, last + 1)
+            else:
+                step = max(step, last + 1)
+        return Progress(step, system_step)
+
+    def list_checkpoints(self) -> list[Checkpoint]:
+        listed: list[Checkpoint] = []
+        try:
+            data = self.reader.get(f"/api/runs/{self._run_id}/checkpoints",
+                                   {"limit": 10000})
+            listed = [_checkpoint_from(c) for c in data.get("checkpoints", [])]
+        except NotFound:
+            pass
+        except Exception as exc:
+            self.policy.report("asking the server for the run's checkpoints", exc,
+                               raise_in_strict=False)
+        with self._ck_lock:
+            mine = dict(self._checkpoints)
+            deleted = set(self._deleted)
+            best = self._best
+        out = {c.id: c for c in listed if c.id not in deleted}
+        if best is not None:
+            # A best mark made here is newer than what the server may show yet.
+            out = {i: dataclasses.replace(c, is_best=i == best) for i, c in out.items()}
+        out.update((i, c) for i, c in mine.items() if i not in deleted)
+        return sorted(out.values(), key=lambda c: (c.step, c.created_at), reverse=True)
+
+    # -- writes: spooled -----------------------------------------------------------------
+
+    def append(self, body: dict[str, Any]) -> int:
+        with self._lock:
+            seq = self.spool.next_seq
+            body["batch_id"] = f"{self.spool.uid}:{seq}"
+            self.spool.append(dumps_batch(body))
+        self._wake.set()
+        return seq
+
+    def create_run(self, fields: Mapping[str, Any]) -> Run:
+        now = time.time()
+        record = jsonable(dict(fields))
+        record.setdefault("name", self._run_id)
+        self.append({"run": record, "status": "running", "heartbeat": now})
+        return _run_from({"id": self._run_id, "status": "running", "created_at": now,
+                          "started_at": now, "heartbeat_at": now, **record})
+
+    def update_run(self, fields: Mapping[str, Any]) -> None:
+        self.append({"update": jsonable(dict(fields))})
+
+    def set_status(self, status: str) -> None:
+        self.append({"status": status})
+
+    def add_event(self, kind: str, payload: Mapping[str, Any]) -> None:
+        self.append({"events": [{"kind": kind, "payload": jsonable(dict(payload))}]})
+
+    def write_points(self, series: Series, *, summary: dict[str, Any] | None,
+                     heartbeat: float | None) -> None:
+        parts = encode_metrics(series)
+        for i, (metrics, _) in enumerate(parts):
+            body: dict[str, Any] = {}
+            if metrics:
+                body["metrics"] = metrics
+            if i == len(parts) - 1:
+                if summary is not None:
+                    body["summary"] = summary
+                if heartbeat is not None:
+                    body["heartbeat"] = heartbeat
+            if body:
+                self.append(body)
+
+    def write_logs(self, lines: list[tuple[float, str, str]]) -> None:
+        for i in range(0, len(lines), MAX_BATCH_LINES):
+            self.append({"logs": [list(x) for x in lines[i:i + MAX_BATCH_LINES]]})
+
+    def write_media(self, media: MediaFile) -> None:
+        # The bytes travel inside the batch (base64): as durable as the points, retried
+        # like them, applied once, and carried by ``traindeck sync`` too.
+        self.append({"media": [{"key": media.key, "step": media.step,
+                                "filename": media.filename, "caption": media.caption,
+                                "data": base64.b64encode(media.data).decode("ascii")}]})
+
+    def add_checkpoint(self, entry: CheckpointEntry) -> None:
+        self.append({"checkpoints": [jsonable(entry.to_wire())]})
+        ck = Checkpoint(id=entry.id, run_id=self._run_id, step=entry.step, path=entry.path,
+                        kind=entry.kind, metrics=entry.metrics, metadata=entry.metadata,
+                        size=entry.size, sha256=entry.sha256, created_at=time.time(),
+                        host=entry.host, is_best=entry.is_best, valid=None)
+        with self._ck_lock:
+            if entry.is_best:
+                for i, c in self._checkpoints.items():
+                    if c.is_best:
+                        self._checkpoints[i] = dataclasses.replace(c, is_best=False)
+                self._best = entry.id
+            self._checkpoints[entry.id] = ck
+
+    def mark_best(self, ck_id: str) -> None:
+        self.append({"checkpoint_best": ck_id})
+        with self._ck_lock:
+            for i, c in self._checkpoints.items():
+                self._checkpoints[i] = dataclasses.replace(c, is_best=i == ck_id)
+            self._best = ck_id
+
+    def set_checkpoint_valid(self, ck_id: str, valid: bool, reason: str | None) -> None:
+        # The server cannot see this host's files; the verdict is kept here only.
+        with self._ck_lock:
+            c = self._checkpoints.get(ck_id)
+            if c is not None:
+                self._checkpoints[ck_id] = dataclasses.replace(c, valid=valid)
+
+    def delete_checkpoint(self, ck_id: str, reason: str) -> None:
+        self.append({"checkpoints_deleted": [{"id": ck_id, "reason": reason}]})
+        with self._ck_lock:
+            self._deleted.add(ck_id)
+            self._checkpoints.pop(ck_id, None)
+
+    def finish_command(self, cmd_id: str, *, ok: bool, result: Any,
+                       error: str | None) -> None:
+        self.append({"command_results": [
+            {"id": cmd_id, "ok": ok, "result": jsonable(result), "error": error}]})
+
+    def take_commands(self) -> list[Command]:
+        out = []
+        while self._commands:
+            out.append(self._commands.popleft())
+        return out
+
+    # -- the end -------------------------------------------------------------------------
+
+    @property
+    def drained(self) -> bool:
+        return self.url is None or len(self.spool) == 0
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.url is not None:
+            deadline = time.monotonic() + self.drain_timeout
+            next_retry = 0.0
+            while len(self.spool) and time.monotonic() < deadline:
+                if time.monotonic() >= next_retry:  # finishing: no long backoff now
+                    next_retry = time.monotonic() + 1.0
+                    self._retry.set()
+                self._wake.set()
+                time.sleep(0.02)
+        self._stop.set()
+        self._wake.set()
+        self._retry.set()
+        for t in self._threads:
+            if t.name.startswith("traindeck-send"):
+                t.join(timeout=5.0)
+        left = len(self.spool)
+        with self._lock:
+            self.spool.close()
+        if left:
+            where = self.spool.folder
+            if self.url is None:
+                msg = (f"traindeck: run {self._run_id} was recorded offline in {where}; "
+                       f"upload it with: traindeck sync {where} --url URL")
+            else:
+                msg = (f"traindeck: {left} batches of run {self._run_id} did not reach "
+                       f"{self.url}; they are kept in {where}; upload them with: "
+                       f"traindeck sync {where} --url {self.url}")
+            try:
+                print(msg, file=sys.stderr, flush=True)
+            except Exception:
+                pass
+
+    # -- the sender thread -----------------------------------------------------------------
+
+    def _client(self, timeout: float) -> httpx.Client:
+        return httpx.Client(headers=auth_headers(self.token),
+                            timeout=httpx.Timeout(timeout, connect=5.0))
+
+    def _send_loop(self) -> None:
+        assert self.url is not None
+        attempt = 0
+        singly = 0  # after a refused group: send its batches one by one to find the bad one
+        group_bytes = GROUP_BYTES  # smaller after a 413 (a proxy with a lower body limit)
+        with self._client(60.0) as client:
+            while not self._stop.is_set():
+                with self._lock:
+                    head = (self.spool.peek(1 if singly else GROUP_BATCHES, group_bytes)
+                            if len(self.spool) else [])
+                if not head:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+                    continue
+                singly = max(singly - 1, 0)
+                try:
+                    post_batches(client, self.url, self._run_id, [p for _, p in head])
+                except BatchRejected as exc:
+                    if len(head) > 1:
+                        if exc.status == 413:
+                            group_bytes = max(group_bytes // 4, 1)
+                        else:
+                            singly = len(head)
+                        continue
+                    seq, payload = head[0]
+                    path = set_aside(self.spool, seq, payload, str(exc))
+                    self.policy.report("sending a batch (refused; kept in "
+                                       f"{path.parent})", exc, raise_in_strict=False)
+                except Exception as exc:
+                    attempt += 1
+                    self.failures += 1
+                    self.policy.report(
+                        f"sending to {self.url} (kept in the spool, retrying)", exc,
+                        raise_in_strict=False)
+                    self._retry.clear()
+                    self._retry.wait(backoff(attempt, self.heartbeat_timeout))
+                    if self._stop.is_set():
+                        break
+                    continue
+                attempt = 0
+                with self._lock:
+                    self.spool.ack(head[-1][0])
+                self.sent += len(head)
+
+    def _command_loop(self) -> None:
+        assert self.url is not None
+        attempt = 0
+        cap = 5.0 if self.heartbeat_timeout is None else min(5.0, self.heartbeat_timeout / 8)
+        with self._client(COMMAND_WAIT + 10.0) as client:
+            while not self._stop.is_set():
+                try:
+                    resp = client.post(
+                        f"{self.url}/api/runs/{self._run_id}/commands/deliver",
+                        params={"wait": COMMAND_WAIT})
+                    resp.raise_for_status()
+                    self._commands.extend(_command_from(c) for c in resp.json()["commands"])
+                    if attempt:
+                        self._retry.set()  # the server is back: send what waits now
+                    attempt = 0
+                except Exception:
+                    # The run may not have reached the server yet, or the server is away:
+                    # the sender reports that; here only wait and ask again.
+                    attempt += 1
+                    if self._stop.wait(min(0.25 * 2 ** (attempt - 1), cap)):
+                        return
+
+
+class RemoteLocator:
+    """Runs on one server (or offline). Finding a run by name asks the server."""
+
+    def __init__(self, files: RunFiles, *, url: str | None, token: str | None,
+                 policy: FailurePolicy, heartbeat_timeout: float | None = None) -> None:
+        self._files = files
+        self.reader = Reader(url, token)
+        self.url = url
+        self.token = token
+        self.policy = policy
+        self.heartbeat_timeout = heartbeat_timeout
+
+    @property
+    def files(self) -> RunFiles:
+        return self._files
+
+    def find_run(self, project: str, name: str) -> str | None:
+        try:
+            data = self.reader.get("/api/runs", {"project": project, "q": name,
+                                                 "limit": 1000, "sort": "created_at",
+                                                 "order": "desc"})
+        except NotFound:
+            return None
+        return next((r["id"] for r in data.get("runs", []) if r.get("name") == name), None)
+
+    def backend(self, run_id: str) -> RemoteBackend:
+        return RemoteBackend(run_id, self._files, url=self.url, token=self.token,
+                             policy=self.policy, heartbeat_timeout=self.heartbeat_timeout)
+
+    def close(self) -> None:
+        pass
