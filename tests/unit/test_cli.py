@@ -195,22 +195,35 @@ def test_rm_asks_first(store_dir: Path, store: SQLiteStore, runs: dict[str, str]
     assert [r.id for r in store.list_runs()[0]] == [runs["c"], runs["b"]]
 
 
-def test_rm_yes_several_and_files(store_dir: Path, store: SQLiteStore,
-                                  runs: dict[str, str]) -> None:
+def test_rm_deletes_runs_and_their_files(store_dir: Path, store: SQLiteStore,
+                                         runs: dict[str, str], tmp_path: Path) -> None:
+    """Defect 10: deleting a run deletes its folder; --keep-files keeps it; a checkpoint
+    recorded outside the run's folder is never deleted."""
     folder = store_dir / "runs" / runs["c"]
     (folder / "checkpoints").mkdir(parents=True)
     (folder / "checkpoints" / "checkpoint_step_0000001.npz").write_bytes(b"x")
-    kept = store_dir / "runs" / runs["a"]
-    kept.mkdir(parents=True)
+    (folder / "media" / "samples").mkdir(parents=True)
+    (folder / "media" / "samples" / "0_0.png").write_bytes(b"png")
+    outside = tmp_path / "elsewhere" / "model.pt"
+    outside.parent.mkdir()
+    outside.write_bytes(b"weights")
+    store.add_checkpoint(runs["c"], step=1, path="checkpoints/checkpoint_step_0000001.npz")
+    store.add_checkpoint(runs["c"], step=2, path=str(outside))
+    gone = store_dir / "runs" / runs["a"]
+    gone.mkdir(parents=True)
     result = invoke("runs", "rm", runs["a"], runs["c"], "--yes", "-d", str(store_dir))
     assert result.exit_code == 0, result.output
-    assert "deleted 2 runs" in result.stdout
-    assert kept.exists() and folder.exists()  # files stay unless --files
+    assert "deleted 2 runs and their files" in result.stdout
+    assert not folder.exists() and not gone.exists()
+    assert outside.read_bytes() == b"weights"
     assert [r.id for r in store.list_runs()[0]] == [runs["b"]]
     other = add_run(store, "p", "x")
-    (store_dir / "runs" / other).mkdir(parents=True)
-    invoke("runs", "rm", other, "--yes", "--files", "-d", str(store_dir))
-    assert not (store_dir / "runs" / other).exists()
+    (store_dir / "runs" / other / "checkpoints").mkdir(parents=True)
+    kept = invoke("runs", "rm", other, "--yes", "--keep-files", "-d", str(store_dir))
+    assert kept.exit_code == 0, kept.output
+    assert "deleted run" in kept.stdout and "files" not in kept.stdout
+    assert (store_dir / "runs" / other / "checkpoints").is_dir()
+    assert [r.id for r in store.list_runs()[0]] == [runs["b"]]
 
 
 def test_rm_refuses_live_runs_and_unknown_ids(store_dir: Path, store: SQLiteStore,

@@ -18,10 +18,18 @@ from rich.table import Table
 from rich.text import Text
 
 from traindeck.checkpoints import parse_best, prune, to_delete, verify
+from traindeck.runfiles import RunFiles
 from traindeck.store import Checkpoint, Run, Store
 
 from .output import cli_errors, console, fail, number, when
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store, resolve_run, run_folder
+from .workspace import (
+    DEFAULT_DIR,
+    DirOption,
+    open_existing_store,
+    resolve_run,
+    run_files,
+    stored_file,
+)
 
 app = typer.Typer(
     name="ckpt",
@@ -78,10 +86,9 @@ def show_value(value: Any) -> str:
     return number(float(value)) if isinstance(value, float) else str(value)
 
 
-def file_path(dir: str, ck: Checkpoint) -> Path:
-    """The checkpoint's path; a relative one is read against the run's folder."""
-    path = Path(ck.path)
-    return path if path.is_absolute() else run_folder(dir, ck.run_id) / path
+def file_path(files: RunFiles, ck: Checkpoint) -> Path:
+    """The checkpoint's file; a relative path is read against the run's folder."""
+    return stored_file(files, ck.run_id, ck.path)
 
 
 def verify_file(ck: Checkpoint) -> tuple[bool, str]:
@@ -181,6 +188,7 @@ def pick(
     with open_existing_store(dir) as store:
         run = pick_run(store, run_ref)
         cks = newest(store, run, last)
+        files = run_files(store)
     console(stderr=True).print(table(run, cks))
     try:
         choice = ask(len(cks))
@@ -192,7 +200,7 @@ def pick(
         console(stderr=True).print(Text.assemble(
             ("warning: ", "bold yellow"),
             f"step {chosen.step:,} failed verification (traindeck ckpt verify --all)"))
-    sys.stdout.write(f"{file_path(dir, chosen)}\n")
+    sys.stdout.write(f"{file_path(files, chosen)}\n")
     sys.stdout.flush()
 
 
@@ -219,8 +227,9 @@ def verify_checkpoints(
         for col in ("step", "result", "path"):
             t.add_column(col, no_wrap=col != "path", overflow="fold")
         bad = 0
+        files = run_files(store)
         for ck in cks:
-            valid, reason = verify_file(dataclasses.replace(ck, path=str(file_path(dir, ck))))
+            valid, reason = verify_file(dataclasses.replace(ck, path=str(file_path(files, ck))))
             store.set_checkpoint_valid(ck.id, valid, reason or None)
             bad += not valid
             result = Text("ok", style="green") if valid else Text(
@@ -273,7 +282,7 @@ def prune_checkpoints(
         if not yes and not typer.confirm(question, default=False):
             fail("nothing deleted")
         # Relative paths are the run folder's (as everywhere in traindeck), not the shell's.
-        folder = run_folder(dir, run.id)
+        folder = run_files(store).run_dir(run.id)
         if any(not Path(c.path).is_absolute() for c in doomed) and not folder.is_dir():
             fail(f"some checkpoints have paths relative to the run's folder {folder}, "
                  "which does not exist; nothing deleted")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
+import os
 import time
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ from rich.pretty import Pretty
 from rich.table import Table
 from rich.text import Text
 
+from traindeck.runfiles import RunFiles
 from traindeck.store import LIVE_STATUSES, RUN_STATUSES, Run, Store
 
 from .output import (
@@ -27,7 +28,7 @@ from .output import (
     status_badge,
     when,
 )
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store, resolve_run, run_folder
+from .workspace import DEFAULT_DIR, DirOption, open_existing_store, resolve_run, run_files
 
 app = typer.Typer(
     name="runs",
@@ -110,7 +111,7 @@ def list_runs(
         out.print(f"{len(runs)} of {total} runs (use --limit to see more)", style="dim")
 
 
-def _fields(run: Run, store_dir: str) -> Table:
+def _fields(run: Run, files: RunFiles) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -135,7 +136,7 @@ def _fields(run: Run, store_dir: str) -> Table:
         ("tags", ", ".join(run.tags) or None),
         ("notes", run.notes or None),
         ("commands", ", ".join(run.commands_offered) or None),
-        ("files", str(run_folder(store_dir, run.id))),
+        ("files", os.path.abspath(files.run_dir(run.id))),
     ]
     for name, value in rows:
         if value is not None:
@@ -156,6 +157,7 @@ def show(
         run = resolve_run(store, ref=run_ref)
         latest = store.latest(run.id)
         commands = store.list_commands(run.id, limit=20)
+        files = run_files(store)
     out = console()
     if as_json:
         data: dict[str, Any] = {
@@ -165,7 +167,7 @@ def show(
         }
         out.print_json(json.dumps(json_safe(data), default=str))
         return
-    parts: list[RenderableType] = [Panel(_fields(run, dir), title="run", title_align="left")]
+    parts: list[RenderableType] = [Panel(_fields(run, files), title="run", title_align="left")]
     parts.append(Panel(Pretty(run.config) if run.config else Text("(none)", style="dim"),
                        title="config", title_align="left"))
     parts.append(Panel(Pretty(run.summary) if run.summary else Text("(none)", style="dim"),
@@ -199,13 +201,19 @@ def remove(
     = False,
     force: Annotated[bool, typer.Option("--force", help="Delete runs that are still live.")]
     = False,
-    files: Annotated[bool, typer.Option(
-        "--files", help="Also delete each run's folder of files (checkpoints, artifacts).")]
+    keep_files: Annotated[bool, typer.Option(
+        "--keep-files", help="Keep each run's folder of files (checkpoints, media, "
+        "artifacts); by default it is deleted with the run.")]
     = False,
 ) -> None:
-    """Delete runs, with their metrics, events and commands."""
+    """Delete runs, with their metrics, events, commands and folder of files.
+
+    Checkpoint files recorded outside a run's folder (where a framework wrote them) are
+    never deleted; only their rows go.
+    """
     out = console()
     with open_existing_store(dir) as store:
+        files = run_files(store)
         runs: list[Run] = []
         for ref in run_refs:
             run = resolve_run(store, ref=ref)
@@ -219,12 +227,11 @@ def remove(
             out.print(Text.assemble(f"  {r.id}  {r.project}/{r.name}  ", status_badge(r.status)))
         what = "run" if len(runs) == 1 else f"{len(runs)} runs"
         if not yes and not typer.confirm(
-            f"Delete {what}{' and their files' if files else ''}?", default=False
+            f"Delete {what}{'' if keep_files else ' and their files'}?", default=False
         ):
             fail("nothing deleted")
         for r in runs:
             store.delete_run(r.id)
-            folder = run_folder(dir, r.id)
-            if files and folder.is_dir():
-                shutil.rmtree(folder)
-    out.print(f"deleted {what}")
+            if not keep_files:
+                files.remove_run(r.id)
+    out.print(f"deleted {what}" + ("" if keep_files else " and their files"))

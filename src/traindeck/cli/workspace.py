@@ -2,16 +2,23 @@
 
 The environment is read here, at the edge (through the option's ``envvar``), and passed on
 as plain paths; nothing below the CLI reads it.
+
+Opening the store is also when a reader reaps: a run whose heartbeat stopped (its process
+was killed, and no server is up to notice) is marked ``interrupted`` before the command
+reads it. A run's files are found through :class:`~traindeck.runfiles.RunFiles`: paths the
+store keeps relative to the run's folder are read against that folder, never against the
+shell's current directory.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Final
 
 import typer
 
-from traindeck.store import NotFound, Run, Store, db_path, open_store
+from traindeck.runfiles import RunFiles
+from traindeck.store import NotFound, Run, Store, StoreError, db_path, open_store
 
 from .output import fail
 
@@ -28,7 +35,8 @@ DirOption = Annotated[
 
 
 def open_existing_store(where: Path | str) -> Store:
-    """Open the store at ``where``; a clear error (exit 1) when there is none yet.
+    """Open the store at ``where``, its stale runs reaped; a clear error (exit 1) when there
+    is none yet.
 
     Reading commands never create an empty store as a side effect of a typo.
     """
@@ -38,12 +46,33 @@ def open_existing_store(where: Path | str) -> Store:
             f"no traindeck store at {path} (nothing tracked there yet?); "
             "pass --dir or set TRAINDECK_DIR"
         )
-    return open_store(where)
+    store = open_store(where)
+    try:
+        store.reap_stale()
+    except StoreError:
+        pass  # busy or read-only: what is stored can still be read
+    return store
 
 
-def run_folder(where: Path | str, run_id: str) -> Path:
-    """The folder the SDK gives a run for its files (``<dir>/runs/<id>``)."""
-    return db_path(where).parent / "runs" / run_id
+def run_files(store: Store) -> RunFiles:
+    """The layout of the store's run folders (for SQLite: beside its database)."""
+    return RunFiles(store.files_root)
+
+
+def stored_file(files: RunFiles, run_id: str, stored: str) -> Path:
+    """Where a file the store records for a run is: a relative path read against the run's
+    folder. A relative path written by an SDK that kept it relative to the script's
+    directory (``d7/runs/<id>/checkpoints/…`` for ``TRAINDECK_DIR=d7``) is read from the
+    part after ``runs/<id>/`` when the path as recorded does not exist."""
+    path = files.resolve(run_id, stored)
+    if path.exists() or Path(stored).is_absolute():
+        return path
+    parts = PurePosixPath(stored.replace("\\", "/")).parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i:i + 2] == ("runs", run_id) and i + 2 < len(parts):
+            legacy = files.run_dir(run_id).joinpath(*parts[i + 2:])
+            return legacy if legacy.exists() else path
+    return path
 
 
 def resolve_run(store: Store, ref: str) -> Run:
@@ -60,4 +89,4 @@ def resolve_run(store: Store, ref: str) -> Run:
         if len(matches) > 1:
             ids = ", ".join(r.id for r in matches[:5])
             fail(f"run id {ref!r} is ambiguous: it starts {len(matches)} run ids ({ids}…)")
-    fail(f"no run {ref!r} in {db_path(store.path)} (see: traindeck runs ls)")
+    fail(f"no run {ref!r} in {store.location} (see: traindeck runs ls)")
