@@ -440,3 +440,28 @@ def test_an_ignored_sigterm_stays_ignored(tdir: Path) -> None:
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_stop_from_the_dashboard_ends_the_run_cancelled_saying_who(
+        tdir: Path, store: SQLiteStore) -> None:
+    """Defect 7: a run a person stopped ends ``cancelled`` (not ``completed``), with an
+    event saying who and at which step."""
+    run = start(tdir)
+    for step in range(5):
+        run.log({"x": 1.0}, step=step)
+    store.create_command(run.id, "stop", requested_by="alice")
+    wait_for(lambda: run.poll(), what="should_stop")
+    with run:
+        pass
+    assert store.get_run(run.id).status == "cancelled"
+    (stopped,) = store.list_events(run.id, kind="stopped")
+    assert stopped.payload["requested_by"] == "alice" and stopped.payload["step"] == 4
+
+
+def test_the_senders_backoff_stays_well_below_the_heartbeat_timeout() -> None:
+    """Defect 19 (SDK side): a server away for 20 s of a 30 s heartbeat timeout hears from
+    the run again before it would judge the run lost."""
+    from traindeck.sdk.transport import backoff
+
+    waits = [backoff(n, heartbeat_timeout=30.0) for n in range(1, 40) for _ in range(20)]
+    assert max(waits) <= 30.0 / 4

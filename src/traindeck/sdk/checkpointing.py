@@ -217,7 +217,7 @@ class Checkpointer:
         except Exception as exc:
             with self._lock:
                 self._in_flight.discard(str(path))
-            self.policy.report(f"save_checkpoint() writing {path.name}", exc)
+            self.policy.report("save_checkpoint() writing the file", exc)
             return None
         except BaseException:
             with self._lock:
