@@ -447,21 +447,22 @@ def test_server_away_then_back(tmp_path: Path) -> None:
 
 
 def test_a_batch_is_applied_whole_or_not_at_all(tmp_path: Path) -> None:
-    import sqlite3
+    import dataclasses
 
-    from traindeck.server.routers.batch import apply_batch, parse_batch
+    from traindeck.store import InvalidInput
+    from traindeck.store.batch_wire import parse_batch
 
     with open_store(tmp_path / "td") as store:
         good = parse_batch(json.dumps({
             "batch_id": "a:1", "run": {"project": "p", "name": "n"}, "update": {"notes": "x"},
             "metrics": {"x": {"steps": [0, 1], "times": [1.0, 2.0], "values": [1.0, "NaN"]}},
             "status": "running"}).encode())
-        broken = {**good, "events": [{"kind": None, "payload": {}}]}  # fails last
-        with pytest.raises(sqlite3.IntegrityError):
-            apply_batch(store, "r", broken)
+        broken = dataclasses.replace(good, status="sleeping")  # fails last
+        with pytest.raises(InvalidInput):
+            store.apply_batch("r", broken)
         assert store.list_runs()[1] == 0  # the run, its points, the batch id: none stay
-        assert apply_batch(store, "r", good) is True
-        assert apply_batch(store, "r", good) is False
+        assert store.apply_batch("r", good) is True
+        assert store.apply_batch("r", good) is False
         assert store.get_run("r").notes == "x"
         assert store.read_points("r", "x").steps.tolist() == [0, 1]
         events = store.list_events("r")

@@ -256,7 +256,7 @@ def test_buckets_equal_brute_force(g: Geometry, batches: list[Batch], data: st.D
 
 
 def assert_chunks_sane(store: SQLiteStore, chunk_max: int) -> None:
-    conn = store._reader()
+    conn = store.core.reader()
     rows = conn.execute(
         "SELECT step_lo, step_hi, n, stride, steps FROM chunks ORDER BY step_lo"
     ).fetchall()

@@ -53,5 +53,5 @@ def test_reader_connections_close_when_their_threads_end(tmp_path: Path) -> None
         t = threading.Thread(target=read)
         t.start()
         t.join()
-    assert len(store._readers) <= 2
+    assert len(store.core._readers) <= 2
     store.close()

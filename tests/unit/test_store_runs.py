@@ -236,7 +236,7 @@ def test_delete_cascades(store: SQLiteStore) -> None:
         store.read_buckets("gone", "loss")
     with pytest.raises(NotFound):
         store.delete_run("gone")
-    conn = store._reader()
+    conn = store.core.reader()
     for table in ("series", "events", "commands"):
         sql = f"SELECT count(*) FROM {table} WHERE run_id = 'gone'"
         assert conn.execute(sql).fetchone() == (0,)

@@ -30,7 +30,7 @@ def test_new_file_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "t.db"  # the folder is created
     with SQLiteStore(path) as store:
         assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
-        conn = store._reader()
+        conn = store.core.reader()
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
@@ -74,6 +74,8 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
     conn.execute("DROP INDEX media_run")
     for col in ("width", "height", "size"):
         conn.execute(f"ALTER TABLE media DROP COLUMN {col}")
+    # ... and before migration 4 (login sessions).
+    conn.execute("DROP TABLE IF EXISTS sessions")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -81,7 +83,7 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
         assert store.schema_version() == SCHEMA_VERSION
         cols = store.read_buckets("r", "m", n=1).columns()
         assert cols["count"] == [20_000] and cols["max"] == [19_999.0] and cols["min"] == [0.0]
-        plan = store._reader().execute(
+        plan = store.core.reader().execute(
             "EXPLAIN QUERY PLAN SELECT n, nf, vmin, vmax, vsum, step_lo, step_hi, first_time, "
             "last_time, min_time, max_time, last_value, nnan, npinf, nninf FROM chunks "
             "WHERE series_id = 1 ORDER BY step_lo"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -66,7 +65,7 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise  # typer's own ways out (both are RuntimeErrors)
         except StoreError as exc:
             fail(str(exc).strip("'\""))
-        except (sqlite3.Error, OSError) as exc:
+        except OSError as exc:
             fail(f"{type(exc).__name__}: {exc}")
         except RuntimeError as exc:  # e.g. a store written by a newer traindeck
             fail(str(exc))

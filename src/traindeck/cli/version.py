@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import platform
-import sqlite3
 
 from traindeck._version import __version__
+from traindeck.store import engine_version
 
 from .output import console
 
@@ -14,6 +14,6 @@ def version() -> None:
     """Print traindeck's version (and Python's and SQLite's)."""
     console().print(
         f"traindeck {__version__} (Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version})",
+        f"{engine_version()})",
         highlight=False,
     )

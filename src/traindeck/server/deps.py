@@ -1,5 +1,6 @@
-"""What routes take from the app: the store and the hub (made by the lifespan), and the
-helper that writes JSON exactly (NaN/±Inf spelled, see ``traindeck.store.codec``)."""
+"""What routes take from the app: the store and the hub (made by the lifespan), where run
+files live, and the helper that writes JSON exactly (NaN/±Inf spelled, see
+``traindeck.store.codec``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Annotated, Any, Final
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from traindeck.store import SQLiteStore
+from traindeck.runfiles import RunFiles
+from traindeck.store import Store
 from traindeck.store.codec import dumps
 
 from .hub import Hub
@@ -19,9 +21,16 @@ INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 
 
-def get_store(request: Request) -> SQLiteStore:
-    store: SQLiteStore = request.app.state.store
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
     return store
+
+
+def get_files(request: Request) -> RunFiles:
+    """Where run folders are: ``app.state.files`` when the app names a files root, else
+    the store's default root."""
+    files: RunFiles | None = getattr(request.app.state, "files", None)
+    return files if files is not None else RunFiles(get_store(request).files_root)
 
 
 def get_hub(request: Request) -> Hub:
@@ -34,7 +43,8 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-StoreDep = Annotated[SQLiteStore, Depends(get_store)]
+StoreDep = Annotated[Store, Depends(get_store)]
+FilesDep = Annotated[RunFiles, Depends(get_files)]
 HubDep = Annotated[Hub, Depends(get_hub)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

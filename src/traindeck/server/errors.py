@@ -1,7 +1,8 @@
 """Every error leaves as JSON ``{"error": {"code", "message"}}`` with the right status.
 
-Store errors map to statuses here (``NotFound`` 404, ``Conflict`` 409, ``InvalidInput``
-422); FastAPI's validation errors, and its 400 for a body it cannot parse, become 422
+Store errors map to statuses here (``NotFound`` 404, ``Conflict`` 409, ``TooLarge`` 413,
+``InvalidInput`` 422, ``Unavailable`` 503 with ``Retry-After``: the engine is busy or away,
+nothing was written, and the same request may succeed later); FastAPI's validation errors, and its 400 for a body it cannot parse, become 422
 ``invalid_input``; Starlette's other HTTP errors keep their status. Only a bug gives 500
 (``internal``), and its message says nothing more.
 """
@@ -17,18 +18,30 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from traindeck.store import Conflict, InvalidInput, NotFound, StoreError
+from traindeck.store import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreError,
+    TooLarge,
+    Unavailable,
+)
 from traindeck.store.codec import dumps
 
 from .schemas import ErrorBody
 
 log = logging.getLogger("traindeck.server")
 
+#: Most specific first: the first class an error is an instance of gives its status.
 STORE_STATUS: Final[dict[type[StoreError], int]] = {
     NotFound: 404,
     Conflict: 409,
+    TooLarge: 413,
     InvalidInput: 422,
+    Unavailable: 503,
 }
+#: Seconds a client is told to wait before retrying after a 503.
+RETRY_AFTER_S: Final = 1
 HTTP_CODES: Final[dict[int, str]] = {
     400: "bad_request",
     401: "unauthorized",
@@ -40,6 +53,7 @@ HTTP_CODES: Final[dict[int, str]] = {
     415: "unsupported_media_type",
     422: "invalid_input",
     429: "too_many_requests",
+    503: "unavailable",
 }
 
 #: For ``responses=`` on routes: the error shapes in the OpenAPI schema.
@@ -47,6 +61,11 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     404: {"model": ErrorBody, "description": "unknown id"},
     413: {"model": ErrorBody, "description": "request body too large"},
     422: {"model": ErrorBody, "description": "invalid input"},
+}
+UNAVAILABLE_RESPONSE: Final[dict[int | str, dict[str, Any]]] = {
+    503: {"model": ErrorBody,
+          "description": "the store is busy or away: nothing was written, retry later "
+                         "(see Retry-After)"},
 }
 CONFLICT_RESPONSE: Final[dict[int | str, dict[str, Any]]] = {
     409: {"model": ErrorBody, "description": "conflicts with the current state"},
@@ -80,7 +99,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 async def _on_store_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StoreError)
-    return error_response(store_error_status(exc), exc.code, str(exc))
+    status = store_error_status(exc)
+    headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else None
+    return error_response(status, exc.code, str(exc), headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

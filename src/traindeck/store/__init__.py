@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .batch_wire import Batch
 from .chunks import Points
-from .errors import Conflict, InvalidInput, NotFound, StoreError
+from .errors import Conflict, InvalidInput, NotFound, StoreError, TooLarge, Unavailable
 from .models import (
     CHECKPOINT_KINDS,
     COMMAND_STATUSES,
@@ -25,8 +26,10 @@ from .models import (
     Run,
     SeriesInfo,
 )
+from .protocol import Store
 from .rollup import Buckets
-from .sqlite import Clock, SQLiteStore
+from .sqlite import SQLiteStore
+from .sqlite_core import Clock, engine_version
 
 __all__ = [
     "CHECKPOINT_KINDS",
@@ -35,6 +38,7 @@ __all__ = [
     "LIVE_STATUSES",
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
+    "Batch",
     "Buckets",
     "Changes",
     "Checkpoint",
@@ -52,14 +56,14 @@ __all__ = [
     "SeriesInfo",
     "Store",
     "StoreError",
+    "TooLarge",
+    "Unavailable",
     "db_path",
+    "engine_version",
     "open_store",
 ]
 
 DB_FILENAME = "traindeck.db"
-
-#: The store interface. There is one engine today; PostgreSQL will implement the same methods.
-Store = SQLiteStore
 
 
 def db_path(url_or_path: str | Path) -> Path:

@@ -1,4 +1,4 @@
-"""Checkpoint rows of the SQLite store (a mixin of ``SQLiteStore``).
+"""Checkpoint rows of the SQLite store.
 
 Rows only: writing, naming, hashing and deleting the files themselves is the job of
 ``traindeck.checkpoints`` and the SDK. Each change also writes an event
@@ -16,7 +16,8 @@ from .codec import dumps_str, jsonable, loads
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .models import CHECKPOINT_KINDS, Checkpoint
-from .rows import StoreRows
+from .sqlite_core import SQLiteCore
+from .sqlite_rows import fetch_run, insert_event
 
 _COLS: Final = (
     "id, run_id, step, path, kind, metrics, metadata, size, sha256, created_at, host, "
@@ -33,8 +34,9 @@ def _checkpoint(r: Sequence[Any]) -> Checkpoint:
     )
 
 
-class CheckpointRows(StoreRows):
-    """Checkpoint methods; relies on the ``SQLiteStore`` primitives of ``StoreRows``."""
+class CheckpointTable:
+    def __init__(self, core: SQLiteCore) -> None:
+        self._core = core
 
     def add_checkpoint(
         self,
@@ -58,19 +60,19 @@ class CheckpointRows(StoreRows):
             raise InvalidInput("a checkpoint step is an integer")
         if not path:
             raise InvalidInput("a checkpoint needs a path")
-        ck_id = new_id(self.clock())
-        with self.write() as tx:
-            self._get_run(tx.conn, run_id)
+        ck_id = new_id(self._core.clock())
+        with self._core.write() as tx:
+            fetch_run(tx.conn, run_id)
             if is_best:
                 tx.execute("UPDATE checkpoints SET is_best = 0 WHERE run_id = ?", (run_id,))
             tx.execute(
                 f"INSERT INTO checkpoints ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (ck_id, run_id, step, path, kind, dumps_str(dict(metrics or {})),
-                 dumps_str(dict(metadata or {})), size, sha256, self.clock(), host,
+                 dumps_str(dict(metadata or {})), size, sha256, self._core.clock(), host,
                  int(is_best), None if valid is None else int(valid)),
             )
             ck = self._get_checkpoint(tx.conn, ck_id)
-            self._event(tx, run_id, "checkpoint_saved", jsonable(ck.to_dict()))
+            insert_event(tx, self._core.clock(), run_id, "checkpoint_saved", jsonable(ck.to_dict()))
             return ck
 
     def _get_checkpoint(self, conn: sqlite3.Connection, ck_id: str) -> Checkpoint:
@@ -80,7 +82,7 @@ class CheckpointRows(StoreRows):
         return _checkpoint(row)
 
     def get_checkpoint(self, ck_id: str) -> Checkpoint:
-        return self._get_checkpoint(self._reader(), ck_id)
+        return self._get_checkpoint(self._core.reader(), ck_id)
 
     def list_checkpoints(
         self,
@@ -106,39 +108,41 @@ class CheckpointRows(StoreRows):
         if limit is not None:
             sql += " LIMIT ?"
             args.append(max(0, limit))
-        with self._read() as conn:
-            self._get_run(conn, run_id)
+        with self._core.read() as conn:
+            fetch_run(conn, run_id)
             return [_checkpoint(r) for r in conn.execute(sql, args)]
 
     def iter_all_checkpoints(self) -> Iterator[Checkpoint]:
-        for r in self._reader().execute(f"SELECT {_COLS} FROM checkpoints ORDER BY run_id, step"):
+        for r in self._core.reader().execute(
+                f"SELECT {_COLS} FROM checkpoints ORDER BY run_id, step"):
             yield _checkpoint(r)
 
     def mark_best(self, ck_id: str) -> Checkpoint:
         """Make this the run's best checkpoint (one per run)."""
-        with self.write() as tx:
+        with self._core.write() as tx:
             ck = self._get_checkpoint(tx.conn, ck_id)
             tx.execute("UPDATE checkpoints SET is_best = (id = ?) WHERE run_id = ?",
                        (ck_id, ck.run_id))
             ck = self._get_checkpoint(tx.conn, ck_id)
-            self._event(tx, ck.run_id, "checkpoint_best", {"id": ck_id, "step": ck.step})
+            insert_event(tx, self._core.clock(), ck.run_id, "checkpoint_best",
+                         {"id": ck_id, "step": ck.step})
             return ck
 
     def set_checkpoint_valid(
         self, ck_id: str, valid: bool, reason: str | None = None
     ) -> Checkpoint:
-        with self.write() as tx:
+        with self._core.write() as tx:
             ck = self._get_checkpoint(tx.conn, ck_id)
             tx.execute("UPDATE checkpoints SET valid = ? WHERE id = ?", (int(valid), ck_id))
-            self._event(tx, ck.run_id, "checkpoint_verified",
+            insert_event(tx, self._core.clock(), ck.run_id, "checkpoint_verified",
                         {"id": ck_id, "step": ck.step, "valid": valid, "reason": reason})
             return self._get_checkpoint(tx.conn, ck_id)
 
     def delete_checkpoint(self, ck_id: str, reason: str | None = None) -> Checkpoint:
         """Forget a checkpoint row (the caller deletes the file first)."""
-        with self.write() as tx:
+        with self._core.write() as tx:
             ck = self._get_checkpoint(tx.conn, ck_id)
             tx.execute("DELETE FROM checkpoints WHERE id = ?", (ck_id,))
-            self._event(tx, ck.run_id, "checkpoint_deleted",
+            insert_event(tx, self._core.clock(), ck.run_id, "checkpoint_deleted",
                         {"id": ck_id, "step": ck.step, "path": ck.path, "reason": reason})
             return ck

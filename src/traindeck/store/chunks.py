@@ -1,7 +1,10 @@
-"""Metric points in chunks: encode, decode, write (idempotent), and bucketed reads.
+"""Metric points in chunks, for every engine: checking, encoding, decoding, bucketing.
 
-These functions work on an open SQLite connection; ``SQLiteStore`` owns the connections
-and the transactions. See ``schema.py`` for the table and ``rollup.py`` for the summaries.
+A series' points live in chunks of up to ``CHUNK_MAX`` consecutive steps, each a row with
+packed arrays (steps, times, values), exact summary columns and a packed array of
+sub-block summaries (see ``rollup.py``). This module turns points into such rows and back,
+and turns the rows a read fetched into exact buckets; the engine (``sqlite_chunks``)
+fetches and stores the rows.
 
 Write: the points of one series are sorted by step and de-duplicated (the last write of a
 step wins). If they all come after the series' last step (the common case) they extend the
@@ -13,15 +16,12 @@ Read: a window (steps or wall time) is covered by units from the coarsest level 
 gives enough of them — raw points for small windows, 64-point sub-blocks, whole chunks for
 long windows — with partial chunks at the edges decoded and cut exactly. The units are then
 merged into at most N equal-width buckets. The work is O(N + chunks in the window), and a
-chunk holds ``CHUNK_MAX`` points, so a 10M-point series reads ~2,500 summary rows. Those come
-from the covering index ``chunks_summary`` (schema migration 2), never from the chunk rows
-themselves: a summary column stored after ~64 KiB of blobs costs a walk of the row's overflow
-pages. Chunk rows are fetched by key only, for the same reason.
+chunk holds ``CHUNK_MAX`` points, so a 10M-point series reads ~2,500 summary rows.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -41,20 +41,9 @@ SUB_FACTOR: Final = 2048
 
 _F8: Final = np.dtype("<f8")
 _I8: Final = np.dtype("<i8")
-
-_CHUNK_COLS: Final = (
-    "series_id, step_lo, step_hi, n, stride, steps, times, vals, rollup, nf, vmin, vmax, vsum, "
-    "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf"
-)
-_INSERT_CHUNK: Final = (
-    f"INSERT OR REPLACE INTO chunks ({_CHUNK_COLS}) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-# The chunk summary as the fields of rollup.UNIT_DTYPE, in order (last_value is a blob).
-_UNIT_COLS: Final = (
-    "n, nf, COALESCE(vmin, 9e999), COALESCE(vmax, -9e999), vsum, step_lo, step_hi, "
-    "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf"
-)
+#: A chunk row as ``encode`` makes it and a read fetches it: ``(step_lo, n, stride, steps,
+#: times, vals)`` and, for sub-block reads, ``rollup``.
+ChunkRow = Sequence[object]
 
 
 @dataclass(slots=True)
@@ -135,8 +124,11 @@ def normalize(steps: I64, times: F64, values: F64) -> Points:
     return Points(steps, times, values)
 
 
-def encode(series_id: int, p: Points) -> tuple[object, ...]:
-    """A chunk row for ``p`` (sorted, unique steps, not empty)."""
+def encode(p: Points) -> tuple[object, ...]:
+    """A chunk row for ``p`` (sorted, unique steps, not empty), without its series:
+    ``step_lo, step_hi, n, stride, steps, times, vals, rollup``, then the summary columns
+    ``nf, vmin, vmax, vsum, first_time, last_time, min_time, max_time, last_value, nnan,
+    npinf, nninf``."""
     n = len(p)
     stride = 0
     if n == 1:
@@ -150,7 +142,6 @@ def encode(series_id: int, p: Points) -> tuple[object, ...]:
     w = rollup.whole(p.steps, p.times, p.values)[0]
     nf = int(w["nf"])
     return (
-        series_id,
         int(p.steps[0]),
         int(p.steps[-1]),
         n,
@@ -182,24 +173,7 @@ def decode(step_lo: int, n: int, stride: int, steps: bytes, times: bytes, vals: 
     return Points(s, np.frombuffer(times, dtype=_F8), np.frombuffer(vals, dtype=_F8))
 
 
-def _load(conn: sqlite3.Connection, series_id: int, step_lo: int) -> Points:
-    row = conn.execute(
-        "SELECT step_lo, n, stride, steps, times, vals FROM chunks "
-        "WHERE series_id = ? AND step_lo = ?",
-        (series_id, step_lo),
-    ).fetchone()
-    return decode(*row)
-
-
-def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
-    rows = [
-        encode(series_id, p.take(slice(i, i + CHUNK_MAX)))
-        for i in range(0, len(p), CHUNK_MAX)
-    ]
-    conn.executemany(_INSERT_CHUNK, rows)
-
-
-def _merge(old: Points, new: Points) -> Points:
+def merge_points(old: Points, new: Points) -> Points:
     """Old and new points of one chunk; a step in both keeps the new point."""
     both = Points.concat([old, new])
     order = np.argsort(both.steps, kind="stable")
@@ -208,39 +182,10 @@ def _merge(old: Points, new: Points) -> Points:
     return both.take(keep)
 
 
-def write_series(
-    conn: sqlite3.Connection, series_id: int, last_step: int | None, p: Points
-) -> None:
-    """Write normalised points of one series inside the caller's transaction."""
-    if len(p) == 0:
-        return
-    if last_step is None or int(p.steps[0]) > last_step:
-        tail = conn.execute(
-            "SELECT step_lo, n, stride, steps, times, vals FROM chunks "
-            "WHERE series_id = ? ORDER BY step_lo DESC LIMIT 1",
-            (series_id,),
-        ).fetchone()
-        if tail is not None and tail[1] < CHUNK_MAX:
-            p = Points.concat([decode(*tail), p])
-        _write_pieces(conn, series_id, p)
-        return
-    los = np.array(
-        [r[0] for r in conn.execute(
-            "SELECT step_lo FROM chunks WHERE series_id = ? ORDER BY step_lo", (series_id,)
-        )],
-        dtype=_I8,
-    )
-    if len(los) == 0:
-        _write_pieces(conn, series_id, p)
-        return
-    which = np.clip(np.searchsorted(los, p.steps, side="right") - 1, 0, None)
-    bounds = np.flatnonzero(np.diff(which, prepend=-1))
-    for i, start in enumerate(bounds):
-        end = bounds[i + 1] if i + 1 < len(bounds) else len(p)
-        lo = int(los[which[start]])
-        merged = _merge(_load(conn, series_id, lo), p.take(slice(start, end)))
-        conn.execute("DELETE FROM chunks WHERE series_id = ? AND step_lo = ?", (series_id, lo))
-        _write_pieces(conn, series_id, merged)
+
+def pieces(p: Points) -> list[Points]:
+    """``p`` cut into chunks of at most ``CHUNK_MAX`` points."""
+    return [p.take(slice(i, i + CHUNK_MAX)) for i in range(0, len(p), CHUNK_MAX)]
 
 
 @dataclass(slots=True, frozen=True)
@@ -250,18 +195,6 @@ class Window:
     axis: str  # "step" or "time"
     lo: float | None = None
     hi: float | None = None
-
-    def sql(self) -> tuple[str, list[object]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        lo_col, hi_col = ("step_lo", "step_hi") if self.axis == "step" else ("min_time", "max_time")
-        if self.lo is not None:
-            clauses.append(f"{hi_col} >= ?")
-            args.append(self.lo)
-        if self.hi is not None:
-            clauses.append(f"{lo_col} <= ?")
-            args.append(self.hi)
-        return (" AND " + " AND ".join(clauses) if clauses else ""), args
 
     def contains(self, lo: float, hi: float) -> bool:
         return (self.lo is None or lo >= self.lo) and (self.hi is None or hi <= self.hi)
@@ -276,41 +209,7 @@ class Window:
         return m
 
 
-def _where(window: Window, series_id: int) -> tuple[str, list[object]]:
-    """The SQL condition (after ``series_id = ?``) for the chunks that overlap ``window``.
-
-    Chunks of a series never overlap in steps, so on the step axis the first chunk is found
-    by one index seek (the last chunk starting at or before ``lo``) instead of a scan of
-    every chunk before the window.
-    """
-    where, args = window.sql()
-    if window.axis == "step" and window.lo is not None:
-        where += (
-            " AND step_lo >= COALESCE((SELECT step_lo FROM chunks WHERE series_id = ? "
-            "AND step_lo <= ? ORDER BY step_lo DESC LIMIT 1), ?)"
-        )
-        args += [series_id, window.lo, window.lo]
-    return where, args
-
-
-def _summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]) -> Units:
-    """The chunk summaries (one unit a chunk), read from the covering index."""
-    rows = conn.execute(
-        f"SELECT {_UNIT_COLS} FROM chunks WHERE series_id = ?{where} ORDER BY step_lo",
-        [series_id, *args],
-    ).fetchall()
-    units = np.empty(len(rows), dtype=UNIT_DTYPE)
-    if rows:
-        names = UNIT_DTYPE.names or ()
-        for name, col in zip(names, zip(*rows, strict=True), strict=True):
-            if name == "last_value":
-                units[name] = np.frombuffer(b"".join(col), dtype=_F8)
-            else:
-                units[name] = col
-    return units
-
-
-def _concat(pieces: list[Units]) -> Units:
+def concat_units(pieces: list[Units]) -> Units:
     """``np.concatenate`` for units, without its per-piece cost on structured dtypes."""
     out = np.empty(sum(len(u) for u in pieces), dtype=UNIT_DTYPE)
     at = 0
@@ -320,38 +219,16 @@ def _concat(pieces: list[Units]) -> Units:
     return out
 
 
-def read_points(
-    conn: sqlite3.Connection, series_id: int, window: Window, limit: int | None = None
-) -> Points:
-    """Raw points of one series inside ``window``, by step (at most ``limit``)."""
-    where, args = _where(window, series_id)
-    parts: list[Points] = []
-    got = 0
-    cur = conn.execute(
-        "SELECT step_lo, n, stride, steps, times, vals FROM chunks "
-        f"WHERE series_id = ?{where} ORDER BY step_lo",
-        [series_id, *args],
-    )
-    for row in cur:
-        p = decode(*row)
-        p = p.take(window.mask(p))
-        parts.append(p)
-        got += len(p)
-        if limit is not None and got >= limit:
-            break
-    out = Points.concat(parts)
-    return out.take(slice(0, limit)) if limit is not None else out
+
+def bucket_level(total: int, n_buckets: int) -> str:
+    """Which units cover a window of ``total`` points in ``n_buckets``: raw, sub, chunk."""
+    if total <= RAW_FACTOR * n_buckets:
+        return "raw"
+    return "sub" if total <= SUB_FACTOR * n_buckets else "chunk"
 
 
-def read_buckets(
-    conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window, x_axis: str = "step"
-) -> rollup.Buckets:
-    """At most ``n_buckets`` exact buckets of one series inside ``window``."""
-    where, args = _where(window, series_id)
-    chunk_units = _summaries(conn, series_id, where, args)
-    if len(chunk_units) == 0:
-        return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
-    total = int(chunk_units["n"].sum())
+def full_chunks(chunk_units: Units, window: Window) -> npt.NDArray[np.bool_]:
+    """Which chunks lie wholly inside ``window``."""
     if window.axis == "step":
         lo_x, hi_x = chunk_units["first_step"], chunk_units["last_step"]
     else:
@@ -361,37 +238,21 @@ def read_buckets(
         full &= lo_x >= window.lo
     if window.hi is not None:
         full &= hi_x <= window.hi
-    level = (
-        "raw" if total <= RAW_FACTOR * n_buckets
-        else "sub" if total <= SUB_FACTOR * n_buckets
-        else "chunk"
-    )
-    step_los: list[int] = chunk_units["first_step"].tolist()
-    is_full: list[bool] = full.tolist()
-    rows: dict[int, tuple[object, ...]] = {}
-    cols = "step_lo, n, stride, steps, times, vals" + (", rollup" if level == "sub" else "")
-    # Chunk rows are fetched by key: a condition on other columns (the time window) would
-    # read every row's blobs to test it. On the step axis the chunks wanted below the chunk
-    # level are all those between the first and the last: one range scan.
-    if level != "chunk" and window.axis == "step":
-        for r in conn.execute(
-            f"SELECT {cols} FROM chunks WHERE series_id = ? AND step_lo BETWEEN ? AND ?",
-            [series_id, step_los[0], step_los[-1]],
-        ):
-            rows[int(r[0])] = tuple(r)
-    else:
-        wanted = step_los if level != "chunk" else [
-            s for s, f in zip(step_los, is_full, strict=True) if not f
-        ]
-        for i in range(0, len(wanted), 500):
-            part = wanted[i:i + 500]
-            marks = ",".join("?" * len(part))
-            for r in conn.execute(
-                f"SELECT {cols} FROM chunks WHERE series_id = ? AND step_lo IN ({marks})",
-                [series_id, *part],
-            ):
-                rows[int(r[0])] = tuple(r)
+    return full
 
+
+def assemble_buckets(
+    chunk_units: Units,
+    is_full: list[bool],
+    level: str,
+    rows: Mapping[int, ChunkRow],
+    window: Window,
+    n_buckets: int,
+    x_axis: str,
+) -> rollup.Buckets:
+    """Exact buckets from the chunk summaries and the chunk rows fetched (by ``step_lo``):
+    whole chunks as their summary (or sub-blocks), edge chunks decoded and cut."""
+    step_los: list[int] = chunk_units["first_step"].tolist()
     pieces: list[Units] = []
     raw: list[Points] = []  # consecutive points not yet summarised (raw level, edges)
 
@@ -428,7 +289,7 @@ def read_buckets(
     flush_raw()
     if not pieces:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
-    units = pieces[0] if len(pieces) == 1 else _concat(pieces)
+    units = pieces[0] if len(pieces) == 1 else concat_units(pieces)
     if x_axis == "step":
         lo = float(units["first_step"][0])
         hi = float(units["last_step"][-1]) + 1.0

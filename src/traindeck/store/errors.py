@@ -33,3 +33,9 @@ class Unavailable(StoreError):
     must not lose data (the SDK) keep it and retry; the server answers 503."""
 
     code = "unavailable"
+
+
+class TooLarge(InvalidInput):
+    """A value over a size limit (a media file over its cap): the server answers 413."""
+
+    code = "too_large"

@@ -1,4 +1,4 @@
-"""Console lines of the SQLite store (a mixin of ``SQLiteStore``).
+"""Console lines of the SQLite store.
 
 A run's lines are numbered 1, 2, 3, … (``seq``, per run) in the order they are written;
 ``log_heads`` keeps each run's last number, stamped with the store-wide ``seq`` of the
@@ -13,7 +13,8 @@ from typing import Any, Final
 
 from .errors import InvalidInput
 from .models import LOG_STREAMS, LogLine
-from .rows import StoreRows
+from .sqlite_core import SQLiteCore
+from .sqlite_rows import fetch_run
 
 #: Longest line stored (characters); the SDK cuts longer ones before sending.
 MAX_LINE: Final = 64 * 1024
@@ -25,8 +26,9 @@ def _like_escape(q: str) -> str:
     return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class LogRows(StoreRows):
-    """Console-line methods; relies on the ``SQLiteStore`` primitives of ``StoreRows``."""
+class LogTable:
+    def __init__(self, core: SQLiteCore) -> None:
+        self._core = core
 
     def write_log_lines(self, run_id: str, lines: Iterable[tuple[float, str, str]]) -> int:
         """Append ``(time, stream, text)`` lines to the run's console, numbered after the
@@ -41,8 +43,8 @@ class LogRows(StoreRows):
             if isinstance(t, bool) or not isinstance(t, int | float) or t != t:
                 raise InvalidInput("a log line's time is a number")
             rows.append((float(t), stream, text[:MAX_LINE]))
-        with self.write() as tx:
-            self._get_run(tx.conn, run_id)
+        with self._core.write() as tx:
+            fetch_run(tx.conn, run_id)
             row = tx.execute("SELECT last_seq FROM log_heads WHERE run_id = ?",
                              (run_id,)).fetchone()
             last = 0 if row is None else int(row[0])
@@ -60,7 +62,7 @@ class LogRows(StoreRows):
 
     def last_log_seq(self, run_id: str) -> int:
         """The run's last line number (0: no lines)."""
-        row = self._reader().execute("SELECT last_seq FROM log_heads WHERE run_id = ?",
+        row = self._core.reader().execute("SELECT last_seq FROM log_heads WHERE run_id = ?",
                                      (run_id,)).fetchone()
         return 0 if row is None else int(row[0])
 
@@ -103,8 +105,8 @@ class LogRows(StoreRows):
             args.append(f"%{_like_escape(q.lower())}%")
         sql += f" ORDER BY seq {'DESC' if backwards else 'ASC'} LIMIT ?"
         args.append(limit)
-        with self._read() as conn:
-            self._get_run(conn, run_id)
+        with self._core.read() as conn:
+            fetch_run(conn, run_id)
             rows = conn.execute(sql, args).fetchall()
         if backwards:
             rows.reverse()

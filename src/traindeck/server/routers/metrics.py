@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from traindeck.store import InvalidInput, NotFound, SQLiteStore
+from traindeck.store import InvalidInput, NotFound, Store
 from traindeck.store.codec import float_out
 
 from ..deps import INT64_MAX, INT64_MIN, StoreDep, json_response
@@ -25,7 +25,7 @@ Buckets = Annotated[int, Query(ge=1, le=100_000, description="at most this many 
 Axis = Literal["step", "time"]
 
 
-def bucket_read(store: SQLiteStore, run_id: str, key: str, *, n: int, step_min: int | None,
+def bucket_read(store: Store, run_id: str, key: str, *, n: int, step_min: int | None,
                 step_max: int | None, time_min: float | None, time_max: float | None,
                 x: str) -> tuple[dict[str, list[Any]], int]:
     b = store.read_buckets(run_id, key, n=n, step_min=step_min, step_max=step_max,

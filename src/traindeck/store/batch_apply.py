@@ -1,0 +1,127 @@
+"""Applying SDK batches exactly once, for every engine (no SQL here).
+
+A batch (see ``batch_wire``) is applied whole in one transaction together with its id, so
+a batch the SDK sends again after a lost answer is acknowledged without being applied
+twice, and a server killed mid-batch applied none of it. Its parts go in this order: the
+run (created by a first batch), run fields, points with summary and heartbeat, events,
+console lines, media, command results, status.
+
+The engine supplies a :class:`BatchLedger`: its transaction (which the store's own calls
+join) and the record of applied batch ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import numpy as np
+
+from traindeck.runfiles import RunFiles
+
+from .batch_wire import Batch
+from .errors import Conflict, NotFound
+from .protocol import Store
+from .uploads import save_media
+
+
+class BatchLedger(Protocol):
+    """What an engine adds for batches: one transaction and the applied ids."""
+
+    def transaction(self) -> AbstractContextManager[object]: ...
+    def run_exists(self, run_id: str) -> bool: ...
+    def applied(self, run_id: str, batch_id: str) -> bool: ...
+    def record(self, run_id: str, batch_ids: Sequence[str], at: float) -> None: ...
+
+
+def _heard(store: Store, batch: Batch) -> float | None:
+    """The heartbeat a batch stands for, on the SERVER's clock: the reaper compares it with
+    that clock, and a training host's clock may be skewed or jump (its value is only
+    checked, never stored)."""
+    return store.clock() if batch.heartbeat is not None else None
+
+
+def apply_batch(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
+                batch: Batch) -> bool:
+    """Apply a checked batch once, all of it in one transaction; False when it was applied
+    before (then nothing changes)."""
+    with ledger.transaction():
+        exists = ledger.run_exists(run_id)
+        if exists and ledger.applied(run_id, batch.batch_id):
+            return False
+        if not exists:
+            if batch.run is None:
+                raise NotFound(f"no run {run_id!r} (a first batch carries 'run' to create it)")
+            fields = dict(batch.run)
+            project = fields.pop("project")
+            name = fields.pop("name", None)
+            fields.pop("started_at", None)
+            store.create_run(project=project, name=name, id=run_id, **fields)
+        if batch.update:
+            store.update_run(run_id, **batch.update)
+        store.write_metrics(run_id, batch.metrics, summary=batch.summary, replace_summary=True,
+                            heartbeat=_heard(store, batch), batch_id=batch.batch_id)
+        for kind, payload in batch.events:
+            store.add_event(run_id, kind, payload)
+        if batch.logs:
+            store.write_log_lines(run_id, batch.logs)
+        for m in batch.media:
+            save_media(store, files, run_id, key=m.key, step=m.step, filename=m.filename,
+                       data=m.data, caption=m.caption)
+        for result in batch.command_results:
+            try:
+                store.finish_command(result["id"], ok=bool(result.get("ok")),
+                                     result=result.get("result"), error=result.get("error"))
+            except (Conflict, NotFound):
+                pass  # expired meanwhile, or deleted: the answer has no one to go to
+        if batch.status is not None:
+            store.set_status(run_id, batch.status)
+    return True
+
+
+def apply_batches(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
+                  batches: Sequence[Batch]) -> int:
+    """Apply several batches in order, in one transaction; returns how many were new.
+
+    Neighbouring batches of only points (the backlog of a long outage) are merged into one
+    write: later points of a (key, step) win, as if written one after the other."""
+    applied = 0
+    group: list[Batch] = []
+
+    def write_group() -> None:
+        nonlocal applied
+        if not group:
+            return
+        cols: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+        summary: dict[str, Any] | None = None
+        heartbeat: float | None = None
+        for b in group:
+            for key, (steps, times, values) in b.metrics.items():
+                col = cols.setdefault(key, ([], [], []))
+                col[0].append(steps)
+                col[1].append(times)
+                col[2].append(values)
+            summary = b.summary if b.summary is not None else summary
+            heartbeat = _heard(store, b) or heartbeat
+        series = {k: (np.concatenate(s), np.concatenate(t), np.concatenate(v))
+                  for k, (s, t, v) in cols.items()}
+        store.write_metrics(run_id, series, summary=summary, replace_summary=True,
+                            heartbeat=heartbeat)
+        ledger.record(run_id, [b.batch_id for b in group], store.clock())
+        applied += len(group)
+        group.clear()
+
+    with ledger.transaction():
+        seen: set[str] = set()
+        for batch in batches:
+            if batch.batch_id in seen or ledger.applied(run_id, batch.batch_id):
+                continue
+            seen.add(batch.batch_id)
+            if batch.only_points and ledger.run_exists(run_id):
+                group.append(batch)
+                continue
+            write_group()
+            applied += apply_batch(store, ledger, files, run_id, batch)
+        write_group()
+    return applied

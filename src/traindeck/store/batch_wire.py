@@ -1,0 +1,334 @@
+"""The SDK batch wire format: one schema, shared by the SDK (which sends it) and the server
+(which checks every request with :func:`parse_body`). No web framework needed.
+
+``POST /api/runs/{run_id}/batch`` takes one JSON object (see docs/api.md)::
+
+    {"batch_id": "3f2a…:17",
+     "run": {"project": "mnist", "name": "baseline", "config": {…}, …},   # upsert
+     "update": {"config": {…}, "commands_offered": […]},                  # run fields
+     "metrics": {"loss": {"steps": [0, 1], "times": [t0, t1], "values": [0.5, "NaN"]}},
+     "summary": {…}, "heartbeat": 1732460000.1,
+     "events": [{"kind": "signal", "payload": {…}}],
+     "command_results": [{"id": "…", "ok": true, "result": {…}, "error": null}],
+     "logs": [[1732460000.2, "stdout", "epoch 1 done"]],                   # console lines
+     "media": [{"key": "samples", "step": 10, "filename": "10_0.png",
+                "caption": "…", "data": "<base64 of the file>"}],
+     "status": "completed"}
+
+or an array of such objects (a backlog, applied in order). Every field but ``batch_id`` is
+optional. Each run field has one type (:data:`RUN_FIELD_TYPES`); anything else is refused
+with :class:`~.errors.InvalidInput` naming the field, as every other body is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from .codec import NONFINITE_NAMES
+from .errors import InvalidInput
+from .models import LOG_STREAMS, RUN_STATUSES
+
+#: The fields of a batch object.
+BATCH_FIELDS: Final = frozenset({
+    "batch_id", "run", "update", "metrics", "summary", "heartbeat", "events",
+    "command_results", "logs", "media", "status",
+})
+#: Longest ``batch_id``.
+MAX_BATCH_ID: Final = 200
+#: Longest metric name.
+MAX_METRIC_KEY: Final = 256
+
+
+def _str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _opt_str(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _opt_int(v: Any) -> bool:
+    return v is None or (isinstance(v, int) and not isinstance(v, bool))
+
+
+def _opt_bool(v: Any) -> bool:
+    return v is None or isinstance(v, bool)
+
+
+def _object(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _opt_object(v: Any) -> bool:
+    return v is None or isinstance(v, dict)
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+#: Run fields a batch may set (``run`` upsert and ``update``): (check, what it must be).
+RUN_FIELD_TYPES: Final[Mapping[str, tuple[Callable[[Any], bool], str]]] = {
+    "project": (lambda v: isinstance(v, str) and 0 < len(v) <= 200,
+                "a string of 1 to 200 characters"),
+    "name": (_opt_str, "a string or null"),
+    "config": (_object, "an object"),
+    "tags": (_strings, "an array of strings"),
+    "notes": (_str, "a string"),
+    "started_at": (_number, "a finite number"),
+    "heartbeat_timeout": (lambda v: _number(v) and v > 0, "a positive number (seconds)"),
+    "host": (_opt_str, "a string or null"),
+    "pid": (_opt_int, "an integer or null"),
+    "command": (_opt_str, "a string or null"),
+    "git_commit": (_opt_str, "a string or null"),
+    "git_dirty": (_opt_bool, "true, false or null"),
+    "env": (_object, "an object"),
+    "commands_offered": (_strings, "an array of strings"),
+    "launch_spec": (_opt_object, "an object or null"),
+}
+RUN_FIELDS: Final = frozenset(RUN_FIELD_TYPES)
+
+_NUMBER_TYPES: Final = frozenset({float, int})
+Column = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+@dataclass(slots=True)
+class MediaItem:
+    """An image sent inside a batch (its bytes decoded, not yet checked as an image)."""
+
+    key: str
+    step: int
+    filename: str
+    data: bytes
+    caption: str | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """One checked batch, as plain values."""
+
+    batch_id: str
+    run: dict[str, Any] | None = None
+    update: dict[str, Any] | None = None
+    metrics: dict[str, Column] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+    heartbeat: float | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    command_results: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[tuple[float, str, str]] = field(default_factory=list)
+    media: list[MediaItem] = field(default_factory=list)
+    status: str | None = None
+
+    @property
+    def only_points(self) -> bool:
+        """Only points, summary and heartbeat: neighbours like it can be written as one."""
+        return (self.run is None and self.update is None and not self.events
+                and not self.command_results and self.status is None and not self.logs
+                and not self.media)
+
+
+def parse_body(data: bytes) -> list[Batch] | Batch:
+    """A request's batch (an object) or batches (an array of them), checked."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the batch is not JSON: {exc}") from None
+    if isinstance(body, list):
+        if not body:
+            raise InvalidInput("an array of batches holds at least one")
+        return [check_batch(b) for b in body]
+    return check_batch(body)
+
+
+def parse_batch(data: bytes) -> Batch:
+    """One batch (JSON bytes), checked."""
+    batch = parse_body(data)
+    if isinstance(batch, list):
+        raise InvalidInput("one batch is a JSON object")
+    return batch
+
+
+def check_run_fields(fields: Any, where: str) -> dict[str, Any]:
+    """``fields`` if it is an object of known run fields of the right types."""
+    if not isinstance(fields, dict):
+        raise InvalidInput(f"batch field {where!r} must be an object")
+    for name, value in fields.items():
+        spec = RUN_FIELD_TYPES.get(name)
+        if spec is None:
+            raise InvalidInput(f"batch {where!r}: unknown run field {name!r:.80}; one of "
+                               f"{', '.join(sorted(RUN_FIELDS))}")
+        check, what = spec
+        if not check(value):
+            raise InvalidInput(f"batch {where!r}: {name!r} must be {what}")
+    return fields
+
+
+def check_batch(body: Any) -> Batch:
+    """The batch as plain values, checked; ``InvalidInput`` (422) says what is wrong."""
+    if not isinstance(body, dict):
+        raise InvalidInput("a batch is a JSON object")
+    unknown = set(body) - BATCH_FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown batch fields: {sorted(unknown)}")
+    batch_id = body.get("batch_id")
+    if not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID:
+        raise InvalidInput(f"batch_id is a string of 1 to {MAX_BATCH_ID} characters")
+    out = Batch(batch_id)
+    run = body.get("run")
+    if run is not None:
+        out.run = check_run_fields(run, "run")
+        if "project" not in out.run:
+            raise InvalidInput("batch 'run' needs a 'project' string")
+    update = body.get("update")
+    if update is not None:
+        out.update = check_run_fields(update, "update")
+        if "name" in out.update and out.update["name"] is None:
+            raise InvalidInput("batch 'update': 'name' must be a string")
+    metrics = body.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, dict):
+            raise InvalidInput("batch field 'metrics' must be an object")
+        out.metrics = {key: _series(key, col) for key, col in metrics.items()}
+    summary = body.get("summary")
+    if summary is not None:
+        if not isinstance(summary, dict):
+            raise InvalidInput("batch field 'summary' must be an object")
+        out.summary = summary
+    hb = body.get("heartbeat")
+    if hb is not None:
+        if not _number(hb):
+            raise InvalidInput("heartbeat is a finite number (seconds since the epoch)")
+        out.heartbeat = float(hb)
+    out.events = _events(body.get("events") or [])
+    results = body.get("command_results") or []
+    if not isinstance(results, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("id"), str)
+            and _opt_str(r.get("error")) for r in results):
+        raise InvalidInput("command_results is an array of {id, ok, result, error}")
+    out.command_results = results
+    out.logs = _logs(body.get("logs") or [])
+    out.media = _media(body.get("media") or [])
+    status = body.get("status")
+    if status is not None and status not in RUN_STATUSES:
+        raise InvalidInput(f"unknown status {status!r:.40}; one of {', '.join(RUN_STATUSES)}")
+    out.status = status
+    return out
+
+
+def _series(key: str, col: Any) -> Column:
+    if not key or len(key) > MAX_METRIC_KEY:
+        raise InvalidInput(f"metric names are 1 to {MAX_METRIC_KEY} characters, "
+                           f"got {key!r:.80}")
+    if not isinstance(col, dict):
+        raise InvalidInput(f"metric {key!r}: give {{steps, times, values}}")
+    steps = _steps(key, _column(key, "steps", col.get("steps")))
+    times = _times(key, _column(key, "times", col.get("times")))
+    values = _values(key, _column(key, "values", col.get("values")))
+    if not len(steps) == len(times) == len(values):
+        raise InvalidInput(f"metric {key!r}: steps, times and values differ in length")
+    return steps, times, values
+
+
+def _column(key: str, name: str, value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"metric {key!r}: {name!r} must be an array")
+    return value
+
+
+def _values(key: str, raw: list[Any]) -> npt.NDArray[np.float64]:
+    types = set(map(type, raw))
+    if types <= _NUMBER_TYPES:
+        return np.array(raw, dtype=np.float64)
+    if not types <= _NUMBER_TYPES | {str}:
+        raise InvalidInput(f"metric {key!r}: values are numbers or 'NaN', 'Infinity', "
+                           "'-Infinity'")
+    out = np.empty(len(raw), dtype=np.float64)
+    for i, v in enumerate(raw):
+        if v.__class__ is str:
+            try:
+                out[i] = NONFINITE_NAMES[v]
+            except KeyError:
+                raise InvalidInput(f"metric {key!r}: value {v!r:.40} is not a number") from None
+        else:
+            out[i] = v
+    return out
+
+
+def _steps(key: str, raw: list[Any]) -> npt.NDArray[np.int64]:
+    if not set(map(type, raw)) <= {int}:
+        raise InvalidInput(f"metric {key!r}: steps must be integers")
+    try:
+        return np.array(raw, dtype=np.int64)
+    except OverflowError:
+        raise InvalidInput(f"metric {key!r}: a step does not fit in 64 bits") from None
+
+
+def _times(key: str, raw: list[Any]) -> npt.NDArray[np.float64]:
+    if not set(map(type, raw)) <= _NUMBER_TYPES:
+        raise InvalidInput(f"metric {key!r}: times must be numbers")
+    return np.array(raw, dtype=np.float64)
+
+
+def _events(raw: Any) -> list[tuple[str, dict[str, Any]]]:
+    if not isinstance(raw, list):
+        raise InvalidInput("events is an array of {kind, payload}")
+    out = []
+    for e in raw:
+        if not isinstance(e, dict) or not isinstance(e.get("kind"), str) or not e["kind"]:
+            raise InvalidInput("events is an array of {kind, payload}")
+        payload = e.get("payload")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise InvalidInput("an event's payload is an object")
+        out.append((e["kind"], payload))
+    return out
+
+
+def _logs(raw: Any) -> list[tuple[float, str, str]]:
+    if not isinstance(raw, list):
+        raise InvalidInput("logs is an array of [time, stream, text]")
+    out = []
+    for line in raw:
+        if (not isinstance(line, list) or len(line) != 3 or not _number(line[0])
+                or line[1] not in LOG_STREAMS or not isinstance(line[2], str)):
+            raise InvalidInput("logs is an array of [time, 'stdout'|'stderr', text]")
+        out.append((float(line[0]), line[1], line[2]))
+    return out
+
+
+def _media(raw: Any) -> list[MediaItem]:
+    if not isinstance(raw, list):
+        raise InvalidInput("media is an array of {key, step, filename, caption, data}")
+    out = []
+    for m in raw:
+        if (not isinstance(m, dict) or not isinstance(m.get("key"), str)
+                or type(m.get("step")) is not int or not isinstance(m.get("filename"), str)
+                or not _opt_str(m.get("caption"))):
+            raise InvalidInput("media is an array of {key, step, filename, caption, data}")
+        out.append(MediaItem(m["key"], m["step"], m["filename"], decode_data(m.get("data")),
+                             m.get("caption")))
+    return out
+
+
+def decode_data(value: Any) -> bytes:
+    """The bytes of a media item's ``data`` (base64)."""
+    if not isinstance(value, str):
+        raise InvalidInput("media 'data' is the file's bytes in base64")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("media 'data' is not valid base64") from None

@@ -1,0 +1,266 @@
+"""The SQLite engine's core: one file, WAL, one writer connection, a reader per thread.
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction that first bumps ``meta.seq``; the
+rows it touches are stamped with that number. Since SQLite lets one writer in at a time,
+``seq`` grows in commit order across every process sharing the file, and a follower that
+remembers the last ``seq`` it saw (``changes_since``) misses nothing.
+
+The table classes (``sqlite_runs``, ``sqlite_metrics``, ``checkpoint_rows``…) take a
+:class:`SQLiteCore` and use only its connections and transactions; ``SQLiteStore`` puts
+them together. SQLite's "try again later" failures (a file locked past the busy timeout,
+a disk I/O error, a full disk) leave the store as :class:`~.errors.Unavailable` through
+:func:`guard`, so callers never see ``sqlite3``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, ParamSpec, TypeVar
+
+from .errors import StoreError, Unavailable
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+#: Training processes and the server share the file: a writer waits for the lock this long
+#: (milliseconds) before giving up, instead of failing at once.
+BUSY_TIMEOUT_MS: Final = 15_000
+#: WAL lets readers (the dashboard) run while a training process writes.
+JOURNAL_MODE: Final = "WAL"
+#: In WAL mode NORMAL is durable against a crash or kill of any process (the WAL is in the
+#: OS); only a power cut can lose the last commits. FULL would fsync every commit.
+SYNCHRONOUS: Final = "NORMAL"
+#: SQLite's primary result codes that mean "nothing was written; the same request may work
+#: later": BUSY, LOCKED, IOERR, FULL.
+TRANSIENT_CODES: Final = frozenset({5, 6, 10, 13})
+
+Clock = Callable[[], float]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def is_transient(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed for a reason that may pass (locked, busy, I/O, full)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in TRANSIENT_CODES
+    text = str(exc)
+    return any(s in text for s in ("locked", "busy", "disk I/O error", "disk is full"))
+
+
+def store_error(exc: sqlite3.Error) -> Exception:
+    """What SQLite's error becomes for callers: :class:`Unavailable` for a failure that may
+    pass, a :class:`StoreError` for a file that is not a readable database, else itself
+    (a bug: the server answers 500)."""
+    if isinstance(exc, sqlite3.OperationalError) and is_transient(exc):
+        return Unavailable(f"the store is unavailable right now ({exc}); try again later")
+    if type(exc) is sqlite3.DatabaseError:  # "file is not a database", "malformed"
+        return StoreError(f"the store's database file cannot be read ({exc})")
+    return exc
+
+
+def guard(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` with SQLite's failures raised as store errors (see :func:`store_error`)."""
+
+    @functools.wraps(fn)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            err = store_error(exc)
+            if err is exc:
+                raise
+            raise err from exc
+
+    return guarded
+
+
+def engine_version() -> str:
+    """The engine and its version (``SQLite 3.45.1``)."""
+    return f"SQLite {sqlite3.sqlite_version}"
+
+
+class _ReaderHolder:
+    """Owns one thread's reader connection (weak-referenceable, unlike a Connection)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
+class Tx:
+    """An open write transaction: the connection and the ``seq`` it stamps rows with."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._seq: int | None = None
+
+    @property
+    def seq(self) -> int:
+        if self._seq is None:
+            self._seq = int(
+                self.conn.execute(
+                    "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
+                ).fetchone()[0]
+            )
+        return self._seq
+
+    def execute(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, args)
+
+
+class SQLiteCore:
+    """Connections and transactions on one SQLite file. Thread-safe.
+
+    ``busy_timeout`` (seconds) is how long a writer waits for another process's lock
+    before the store reports :class:`Unavailable`; tests shorten it.
+    """
+
+    def __init__(self, path: str | Path, *, clock: Clock = time.time,
+                 busy_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.busy_timeout = busy_timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._tx: Tx | None = None  # the open write transaction (its thread holds _lock)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        try:
+            self._writer = self._connect()
+        except sqlite3.DatabaseError as exc:
+            err = store_error(exc)
+            if err is exc:
+                raise
+            raise err from exc
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._writer.close()
+            err = store_error(exc)
+            if err is exc:
+                raise
+            raise err from exc
+        except BaseException:
+            self._writer.close()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        # Switching a new file to WAL needs a moment alone with it, and SQLite does not
+        # always wait for that on its own: two processes opening a fresh file at once (the
+        # demo's runs) could fail with "database is locked". Wait as a writer would.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                time.sleep(0.01)
+        conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        return conn
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's reader connection (autocommit: each query sees the latest commit)."""
+        holder: _ReaderHolder | None = getattr(self._local, "holder", None)
+        if holder is None:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            conn = self._connect()
+            holder = _ReaderHolder(conn)
+            self._local.holder = holder
+            with self._readers_lock:
+                self._readers.append(conn)
+            # Server worker threads come and go: when one ends, its thread-local holder
+            # is freed and its connection closed, so connections never pile up.
+            weakref.finalize(holder, self._drop_reader, conn)
+        return holder.conn
+
+    def _drop_reader(self, conn: sqlite3.Connection) -> None:
+        with self._readers_lock:
+            if conn in self._readers:
+                self._readers.remove(conn)
+                conn.close()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several queries."""
+        conn = self.reader()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction (the only way anything is written). Called again inside
+        one (same thread), it joins it: several store calls then commit together (the
+        store applies an SDK batch that way)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            if self._tx is not None:
+                yield self._tx
+                return
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._tx = Tx(self._writer)
+            try:
+                yield self._tx
+                self._writer.execute("COMMIT")
+            except BaseException:
+                if self._writer.in_transaction:  # a failed COMMIT may leave it open
+                    self._writer.execute("ROLLBACK")
+                raise
+            finally:
+                self._tx = None
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(self._writer.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"{self.path} has schema version {version}, newer than this traindeck "
+                        f"({SCHEMA_VERSION}); upgrade traindeck to open it"
+                    )
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self._writer.execute(statement)
+                    self._writer.execute(f"PRAGMA user_version = {number + 1}")
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        return int(self.reader().execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()

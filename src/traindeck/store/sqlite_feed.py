@@ -1,0 +1,50 @@
+"""The SQLite store's change feed: everything stamped after a ``seq``, in one snapshot.
+
+A follower (the server's hub) remembers the last ``seq`` and event ``seq`` it saw and asks
+for what came after; since every write bumps ``meta.seq`` in commit order, nothing is
+missed. Deleted runs leave a tombstone in ``deleted_runs`` stamped the same way.
+"""
+
+from __future__ import annotations
+
+from .models import Changes
+from .sqlite_commands import CMD_COLS, command_row
+from .sqlite_core import SQLiteCore
+from .sqlite_metrics import SERIES_SQL, series_row
+from .sqlite_rows import EVENT_COLS, RUN_COLS, event_row, run_row
+
+
+class ChangeFeed:
+    def __init__(self, core: SQLiteCore) -> None:
+        self._core = core
+
+    def current_seq(self) -> tuple[int, int]:
+        """``(seq, event_seq)``: where a follower starting now begins."""
+        with self._core.read() as conn:
+            seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+            ev = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        return seq, int(ev)
+
+    def changes_since(self, seq: int, event_seq: int, *, limit: int = 5000) -> Changes:
+        """Everything stamped after ``seq`` and events after ``event_seq``, in one snapshot."""
+        with self._core.read() as conn:
+            now_seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+            if now_seq == seq:
+                ev_rows = conn.execute(
+                    f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (event_seq, limit)).fetchall()
+                return Changes(now_seq, [], [], [event_row(r) for r in ev_rows], [], [])
+            runs = [run_row(r) for r in conn.execute(
+                f"SELECT {RUN_COLS} FROM runs WHERE seq > ? ORDER BY seq", (seq,))]
+            series = [series_row(r) for r in conn.execute(
+                SERIES_SQL + "WHERE s.seq > ? GROUP BY s.id ORDER BY s.seq", (seq,))]
+            events = [event_row(r) for r in conn.execute(
+                f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (event_seq, limit))]
+            commands = [command_row(r) for r in conn.execute(
+                f"SELECT {CMD_COLS} FROM commands WHERE seq > ? ORDER BY seq", (seq,))]
+            deleted = [r[0] for r in conn.execute(
+                "SELECT id FROM deleted_runs WHERE seq > ?", (seq,))]
+            logs = {r[0]: int(r[1]) for r in conn.execute(
+                "SELECT run_id, last_seq FROM log_heads WHERE seq > ?", (seq,))}
+        return Changes(now_seq, runs, series, events, commands, deleted, logs)

@@ -1,0 +1,199 @@
+"""Metric series of the SQLite store: write points (with summary and heartbeat), list a
+run's series, read raw points and exact buckets. Chunk rows are ``sqlite_chunks``'s."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+
+from . import chunks, sqlite_chunks
+from .codec import dumps_str
+from .errors import InvalidInput, NotFound
+from .lifecycle import merge_summary
+from .models import SeriesInfo
+from .rollup import Buckets
+from .sqlite_core import SQLiteCore
+from .sqlite_rows import fetch_run
+from .sqlite_runs import revive
+
+_F8: Final = np.dtype("<f8")
+
+SERIES_SQL: Final = (
+    "SELECT s.run_id, s.key, COALESCE(SUM(c.n), 0), MIN(c.step_lo), s.last_step, "
+    "s.last_time, s.last_value, MIN(c.vmin), MAX(c.vmax), s.seq "
+    "FROM series s LEFT JOIN chunks c ON c.series_id = s.id "
+)
+
+
+def _f8(blob: bytes | None) -> float | None:
+    return None if blob is None else float(np.frombuffer(blob, dtype=_F8)[0])
+
+
+def series_row(r: Sequence[Any]) -> SeriesInfo:
+    return SeriesInfo(
+        run_id=r[0], key=r[1], count=int(r[2]), first_step=r[3], last_step=r[4],
+        last_time=r[5], last_value=_f8(r[6]), min=r[7], max=r[8], seq=r[9],
+    )
+
+
+def _series_id(conn: sqlite3.Connection, run_id: str, key: str) -> int:
+    row = conn.execute(
+        "SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    if row is None:
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise NotFound(f"no run {run_id!r}")
+        raise NotFound(f"run {run_id!r} has no metric {key!r}")
+    return int(row[0])
+
+
+class MetricTable:
+    def __init__(self, core: SQLiteCore) -> None:
+        self._core = core
+
+    def write_metrics(
+        self,
+        run_id: str,
+        series: Mapping[str, tuple[Any, Any, Any]],
+        *,
+        summary: Mapping[str, Any] | None = None,
+        replace_summary: bool = False,
+        heartbeat: float | None = None,
+        batch_id: str | None = None,
+    ) -> bool:
+        """Write points ``{key: (steps, times, values)}`` in one transaction.
+
+        With ``batch_id`` the batch is applied exactly once: its id is recorded in the
+        same transaction, and a batch already recorded for the run writes nothing and
+        returns False (True otherwise).
+
+        Idempotent: a (run, key, step) written again replaces the earlier point. Optionally
+        merges ``summary`` into the run's summary (or replaces it) and records a heartbeat
+        in the same transaction (one commit per flush of the SDK). A heartbeat of a run
+        that the reaper marked ``interrupted`` (its process was only stalled) brings it back.
+        """
+        prepared: dict[str, chunks.Points] = {}
+        for key, triple in series.items():
+            try:
+                steps, times, values = triple
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(f"metric {key!r}: give (steps, times, values)") from exc
+            prepared[key] = chunks.prepare(key, steps, times, values)
+        clock = self._core.clock
+        with self._core.write() as tx:
+            if batch_id is not None:
+                fetch_run(tx.conn, run_id)
+                if tx.execute("INSERT OR IGNORE INTO batches (run_id, batch_id, applied_at) "
+                              "VALUES (?, ?, ?)", (run_id, batch_id, clock())
+                              ).rowcount == 0:
+                    return False
+            if heartbeat is not None or summary:
+                run = fetch_run(tx.conn, run_id)
+                sets: list[str] = []
+                args: list[Any] = []
+                if heartbeat is not None:
+                    sets.append("heartbeat_at = ?")
+                    args.append(heartbeat)
+                if summary is not None and (summary or replace_summary):
+                    merged = merge_summary(run.summary, summary, replace_summary)
+                    sets += ["summary = ?", "seq = ?"]
+                    args += [dumps_str(merged), tx.seq]
+                tx.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*args, run_id])
+                if heartbeat is not None and run.status == "interrupted":
+                    revive(tx, clock(), run_id)
+            for key, points in prepared.items():
+                if len(points) == 0:
+                    continue
+                row = tx.execute(
+                    "SELECT id, last_step FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+                ).fetchone()
+                if row is None:
+                    try:
+                        row = tx.execute(
+                            "INSERT INTO series (run_id, key) VALUES (?, ?) "
+                            "RETURNING id, last_step",
+                            (run_id, key),
+                        ).fetchone()
+                    except sqlite3.IntegrityError as exc:
+                        raise NotFound(f"no run {run_id!r}") from exc
+                series_id, last_step = row
+                sqlite_chunks.write_series(tx.conn, series_id, last_step, points)
+                top = int(points.steps[-1])
+                if last_step is None or top >= last_step:
+                    tx.execute(
+                        "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ? "
+                        "WHERE id = ?",
+                        (top, float(points.times[-1]), points.values[-1:].tobytes(), tx.seq,
+                         series_id),
+                    )
+                else:
+                    tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
+        return True
+
+    def metric_keys(self, run_id: str) -> list[SeriesInfo]:
+        with self._core.read() as conn:
+            fetch_run(conn, run_id)
+            rows = conn.execute(
+                SERIES_SQL + "WHERE s.run_id = ? GROUP BY s.id ORDER BY s.key", (run_id,)
+            ).fetchall()
+        return [series_row(r) for r in rows]
+
+    def latest(self, run_id: str) -> dict[str, tuple[int, float, float]]:
+        """The newest point of every series of a run: ``{key: (step, time, value)}``."""
+        with self._core.read() as conn:
+            fetch_run(conn, run_id)
+            rows = conn.execute(
+                "SELECT key, last_step, last_time, last_value FROM series WHERE run_id = ? "
+                "AND last_step IS NOT NULL ORDER BY key",
+                (run_id,),
+            ).fetchall()
+        return {r[0]: (int(r[1]), float(r[2]), float(np.frombuffer(r[3], dtype=_F8)[0]))
+                for r in rows}
+
+    def read_buckets(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        n: int = 1000,
+        step_min: int | None = None,
+        step_max: int | None = None,
+        time_min: float | None = None,
+        time_max: float | None = None,
+        x: str = "step",
+    ) -> Buckets:
+        """At most ``n`` exact buckets of a series over a step window or a time window."""
+        if not 1 <= n <= 100_000:
+            raise InvalidInput("n must be between 1 and 100000")
+        if x not in ("step", "time"):
+            raise InvalidInput("x must be 'step' or 'time'")
+        if (step_min is not None or step_max is not None) and (
+            time_min is not None or time_max is not None
+        ):
+            raise InvalidInput("give a step window or a time window, not both")
+        if time_min is not None or time_max is not None:
+            window = chunks.Window("time", time_min, time_max)
+        else:
+            window = chunks.Window("step", step_min, step_max)
+        with self._core.read() as conn:
+            series_id = _series_id(conn, run_id, key)
+            return sqlite_chunks.read_buckets(conn, series_id, n, window, x)
+
+    def read_points(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        after_step: int | None = None,
+        step_max: int | None = None,
+        limit: int | None = None,
+    ) -> chunks.Points:
+        """Raw points with ``after_step < step <= step_max``, by step."""
+        lo = None if after_step is None else after_step + 1
+        with self._core.read() as conn:
+            series_id = _series_id(conn, run_id, key)
+            return sqlite_chunks.read_points(
+                conn, series_id, chunks.Window("step", lo, step_max), limit)

@@ -1,0 +1,60 @@
+"""What every table of the SQLite store shares: reading a run row (each table checks that
+its run exists) and appending an event (each change leaves one, for the change feed).
+
+Events are an append-only log per run (status changes, commands, checkpoints, media,
+signals), numbered by ``seq`` in commit order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from .codec import dumps_str, loads
+from .errors import NotFound
+from .models import Event, Run
+from .sqlite_core import Tx
+
+EVENT_COLS: Final = "seq, run_id, time, kind, payload"
+RUN_COLS: Final = (
+    "id, project, name, status, config, tags, notes, created_at, started_at, ended_at, "
+    "heartbeat_at, heartbeat_timeout, host, pid, command, git_commit, git_dirty, env, "
+    "commands_offered, summary, launch_spec, seq"
+)
+
+
+def event_row(row: Sequence[Any]) -> Event:
+    return Event(seq=row[0], run_id=row[1], time=row[2], kind=row[3], payload=loads(row[4], {}))
+
+
+def run_row(row: Sequence[Any]) -> Run:
+    return Run(
+        id=row[0], project=row[1], name=row[2], status=row[3], config=loads(row[4], {}),
+        tags=loads(row[5], []), notes=row[6], created_at=row[7], started_at=row[8],
+        ended_at=row[9], heartbeat_at=row[10], heartbeat_timeout=row[11], host=row[12],
+        pid=row[13], command=row[14], git_commit=row[15],
+        git_dirty=None if row[16] is None else bool(row[16]), env=loads(row[17], {}),
+        commands_offered=loads(row[18], []), summary=loads(row[19], {}),
+        launch_spec=loads(row[20]), seq=row[21],
+    )
+
+
+def fetch_run(conn: sqlite3.Connection, run_id: str) -> Run:
+    """The run, read on ``conn`` (inside the caller's transaction); ``NotFound`` if none."""
+    row = conn.execute(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    return run_row(row)
+
+
+def insert_event(tx: Tx, now: float, run_id: str, kind: str,
+                 payload: Mapping[str, Any]) -> int:
+    """Append an event inside the caller's transaction; returns its ``seq``."""
+    return int(
+        tx.execute(
+            "INSERT INTO events (run_id, time, kind, payload) VALUES (?, ?, ?, ?) "
+            "RETURNING seq",
+            (run_id, now, kind, dumps_str(payload)),
+        ).fetchone()[0]
+    )
