@@ -10,7 +10,7 @@ from typer.testing import CliRunner, Result
 
 from traindeck.cli import app
 from traindeck.cli.ckpt import human_size
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 
 CLEAN_ENV: dict[str, str | None] = {
     "TRAINDECK_DIR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "NO_COLOR": None,
@@ -22,9 +22,9 @@ def invoke(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, ["ckpt", *args], input=input, env=CLEAN_ENV)
 
 
-def save(store: SQLiteStore, run_id: str, step: int, **kw: object) -> Path:
+def save(store: Store, run_id: str, step: int, **kw: object) -> Path:
     """A real checkpoint file in the run's folder, recorded with its size and sha256."""
-    folder = store.path.parent / "runs" / run_id
+    folder = store.files_root / "runs" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"checkpoint_step_{step:07d}.dat"
     data = f"weights at step {step}".encode() * (step + 1)
@@ -35,7 +35,7 @@ def save(store: SQLiteStore, run_id: str, step: int, **kw: object) -> Path:
 
 
 @pytest.fixture
-def run(store: SQLiteStore) -> str:
+def run(store: Store) -> str:
     """A finished run with checkpoints at steps 9, 100, 1000, 20 and 3 (saved in that order)."""
     store.create_run(project="old", id="r0")  # older run: not the default
     run_id = store.create_run(project="mnist", name="baseline", id="r1").id
@@ -57,7 +57,7 @@ def test_human_size() -> None:
         "-", "0 B", "512 B", "1.5 KiB", "5.0 MiB", "3.0 GiB"]
 
 
-def test_ls_orders_by_step_and_marks_best(store: SQLiteStore, store_dir: Path,
+def test_ls_orders_by_step_and_marks_best(store: Store, store_dir: Path,
                                           run: str) -> None:
     result = invoke("ls", "--dir", str(store_dir))  # RUN defaults to the newest run
     assert result.exit_code == 0, result.output
@@ -76,7 +76,7 @@ def test_ls_orders_by_step_and_marks_best(store: SQLiteStore, store_dir: Path,
     assert [r[1] for r in rows(last2.stdout)] == ["100", "1,000"]
 
 
-def test_ls_errors_are_one_line(tmp_path: Path, store: SQLiteStore, store_dir: Path) -> None:
+def test_ls_errors_are_one_line(tmp_path: Path, store: Store, store_dir: Path) -> None:
     nothing = invoke("ls", "--dir", str(tmp_path / "nowhere"))
     assert nothing.exit_code == 1 and "no traindeck store" in nothing.stderr
     no_runs = invoke("ls", "--dir", str(store_dir))
@@ -90,7 +90,7 @@ def test_ls_errors_are_one_line(tmp_path: Path, store: SQLiteStore, store_dir: P
         assert "Traceback" not in r.output and r.stdout == ""
 
 
-def test_pick_asks_again_then_prints_the_path(store: SQLiteStore, store_dir: Path,
+def test_pick_asks_again_then_prints_the_path(store: Store, store_dir: Path,
                                               run: str) -> None:
     paths = {c.step: c.path for c in store.list_checkpoints(run)}
     result = invoke("pick", "--dir", str(store_dir), input="abc\n0\n6\n2\n")
@@ -108,7 +108,7 @@ def test_pick_asks_again_then_prints_the_path(store: SQLiteStore, store_dir: Pat
     assert "no checkpoint picked" in eof.stderr and "Traceback" not in eof.output
 
 
-def test_verify_records_and_reports_a_corrupted_file(store: SQLiteStore, store_dir: Path,
+def test_verify_records_and_reports_a_corrupted_file(store: Store, store_dir: Path,
                                                      run: str) -> None:
     newest = invoke("verify", "--dir", str(store_dir))
     assert newest.exit_code == 0, newest.output
@@ -130,7 +130,7 @@ def test_verify_records_and_reports_a_corrupted_file(store: SQLiteStore, store_d
     assert "warning: step 20 failed verification" in picked.stderr
 
 
-def test_prune_asks_unless_yes(store: SQLiteStore, store_dir: Path, run: str) -> None:
+def test_prune_asks_unless_yes(store: Store, store_dir: Path, run: str) -> None:
     before = {c.step: Path(c.path) for c in store.list_checkpoints(run)}
     no = invoke("prune", "--keep-last", "1", "--keep-best", "0", "--dir", str(store_dir),
                 input="n\n")
@@ -155,7 +155,7 @@ def test_prune_asks_unless_yes(store: SQLiteStore, store_dir: Path, run: str) ->
     assert missing.exit_code == 2 and "--keep-last" in missing.output
 
 
-def test_prune_reads_relative_paths_in_the_run_folder(store: SQLiteStore, store_dir: Path,
+def test_prune_reads_relative_paths_in_the_run_folder(store: Store, store_dir: Path,
                                                       tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     store.create_run(project="p", id="rel")
@@ -176,3 +176,25 @@ def test_prune_reads_relative_paths_in_the_run_folder(store: SQLiteStore, store_
     assert sorted(p.name for p in folder.iterdir()) == ["ck3.dat"]
     picked = invoke("pick", "rel", "--dir", str(store_dir), input="\n")
     assert picked.stdout == f"{folder / 'ck3.dat'}\n"
+
+
+def test_verify_with_a_relative_dir_reads_paths_in_the_run_folder(
+        store: Store, store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 15: with a relative --dir, a path recorded relative to the run's folder is
+    found, and so is one an older SDK recorded relative to the script's directory
+    (``td/runs/<id>/…`` for TRAINDECK_DIR=td), not at a doubled path."""
+    store.create_run(project="p", id="rel")
+    folder = store_dir / "runs" / "rel" / "checkpoints"
+    folder.mkdir(parents=True)
+    for step, name, recorded in ((1, "a.bin", "checkpoints/a.bin"),
+                                 (2, "b.bin", f"{store_dir.name}/runs/rel/checkpoints/b.bin")):
+        data = name.encode() * 10
+        (folder / name).write_bytes(data)
+        store.add_checkpoint("rel", step=step, path=recorded, size=len(data),
+                             sha256=hashlib.sha256(data).hexdigest())
+    monkeypatch.chdir(store_dir.parent)
+    result = invoke("verify", "rel", "--all", "--dir", store_dir.name)
+    assert result.exit_code == 0, result.output
+    assert "2 checkpoints ok" in result.stdout
+    picked = invoke("pick", "rel", "--dir", store_dir.name, input="\n")
+    assert Path(picked.stdout.strip()).resolve() == (folder / "b.bin").resolve()

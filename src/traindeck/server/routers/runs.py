@@ -1,4 +1,8 @@
-"""``/api/runs``: list (filters, sort, paging), read, edit (name, tags, notes), delete."""
+"""``/api/runs``: list (filters, sort, paging), read, edit (name, tags, notes), delete.
+
+Deleting a run deletes its folder of files (checkpoints, media, artifacts, console) with
+it; checkpoint files recorded outside that folder are left where they are.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from starlette.responses import Response
 
 from traindeck.store import RUN_STATUSES, Conflict, InvalidInput
 
-from ..deps import StoreDep, json_response
+from ..deps import FilesDep, StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from ..schemas import RunList, RunOut, RunPatch, RunSort
 
@@ -75,10 +79,12 @@ def patch_run(run_id: str, patch: RunPatch, store: StoreDep) -> Response:
 
 
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response,
-               responses=CONFLICT_RESPONSE, summary="Delete a run that is not live")
-def delete_run(run_id: str, store: StoreDep) -> Response:
+               responses=CONFLICT_RESPONSE,
+               summary="Delete a run that is not live, with its folder of files")
+def delete_run(run_id: str, store: StoreDep, files: FilesDep) -> Response:
     run = store.get_run(run_id)
     if run.status in ("running", "paused"):
         raise Conflict(f"run {run_id!r} is {run.status}; stop it before deleting it")
-    store.delete_run(run_id)
+    store.delete_run(run.id)
+    files.remove_run(run.id)
     return Response(status_code=204)
