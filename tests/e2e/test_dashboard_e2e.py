@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -132,6 +133,63 @@ def test_validate_runs_the_handler_and_its_result_shows(page: Any, demo: Demo) -
     commands = demo.get(f"/api/runs/{run['id']}/commands")["commands"]
     done = [c for c in commands if c["name"] == "validate" and c["status"] == "done"]
     assert done and 0.0 <= done[-1]["result"]["val_acc"] <= 1.0
+
+
+def significant_digits(number: str) -> int:
+    """Significant digits of a number as written (``0.12346`` → 5, ``1.235e+8`` → 4)."""
+    mantissa = number.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+    return len(mantissa)
+
+
+def test_a_command_result_is_formatted_not_raw_json(page: Any, demo: Demo) -> None:
+    """Defect 13: validate returns floats with 17 digits; the actions panel shows them to
+    at most 5 significant digits, as aligned key/value rows when opened, never raw JSON."""
+    from playwright.sync_api import expect
+
+    run = demo.runs()[0]
+    open_run(page, demo, run["id"])
+    page.locator('button[data-command="validate"]').click()
+    state = page.locator('[data-command-state="validate"]')
+    expect(state).to_contain_text("done")
+    commands = demo.get(f"/api/runs/{run['id']}/commands")["commands"]
+    result = next(c for c in reversed(commands)
+                  if c["name"] == "validate" and c["status"] == "done")["result"]
+    assert significant_digits(repr(result["val_loss"])) > 5  # the raw value is long
+    line = state.inner_text()
+    assert "val_loss" in line and "{" not in line and '"' not in line, line
+    # opened: one row per key, values aligned in one column
+    state.locator("summary").click()
+    rows = state.locator("[data-result-rows]")
+    expect(rows).to_be_visible()
+    text = rows.inner_text()
+    assert "{" not in text and '"' not in text, text
+    numbers = re.findall(r"-?\d+\.\d+(?:e[+-]?\d+)?", line + "\n" + text)
+    assert numbers and all(significant_digits(n) <= 5 for n in numbers), numbers
+    lefts = {page.evaluate("e => Math.round(e.getBoundingClientRect().left)", v.element_handle())
+             for v in rows.locator(".result-val").all()}
+    assert len(lefts) == 1, lefts
+    # the events panel sums the result up the same way
+    event = page.locator('[data-testid="event"]', has_text="val_loss").first
+    expect(event).to_be_visible()
+    assert '"' not in event.inner_text()
+
+
+def test_the_system_panel_without_a_run_shows_whole_values(page: Any, demo: Demo) -> None:
+    """Defect 13: with no run open, memory (``820 MiB/24 GiB``) and the load average are
+    shown whole, not cut off by their column."""
+    page.goto(demo.url + "/")
+    panel = page.locator('section[data-panel="system"]')
+    def value(label: str) -> Any:
+        row = panel.locator(".sys-row", has=page.get_by_text(label, exact=True))
+        return row.locator(".sys-val")
+
+    for label in ("mem", "load"):
+        value(label).wait_for(timeout=WAIT)
+        fits = page.evaluate("e => e.scrollWidth <= e.clientWidth + 1",
+                             value(label).element_handle())
+        assert fits, (label, value(label).inner_text())
+    assert re.fullmatch(r"\S+ \S+/\S+ \S+", value("mem").inner_text().strip())
+    assert len(value("load").inner_text().split()) == 3
 
 
 def test_pause_stops_the_steps_and_resume_restarts_them(page: Any, demo: Demo) -> None:

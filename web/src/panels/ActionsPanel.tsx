@@ -14,6 +14,8 @@ import { useReconnects, useRunFeed } from "./events-live";
 import type { PanelProps } from "./types";
 import "./ActionsPanel.css";
 import { fmtClock } from "../format";
+import { ResultView } from "../components/ResultView";
+import { resultText } from "../result-format";
 
 const BUILTIN_ORDER = ["pause", "resume", "checkpoint", "stop"];
 
@@ -144,10 +146,11 @@ export function ActionsPanel(_props: PanelProps) {
     const errNewer = err && (!c || err.at / 1000 >= c.created_at);
     const text = argsError ?? (errNewer ? `error ${err.message}` : c ? describeCommand(c) : "");
     const cls = argsError || errNewer ? "bad" : c ? statusClass(c.status) : "dim";
+    const withResult = !argsError && !errNewer && c && c.result !== null && c.result !== undefined;
     return (
-      <span className={`act-state ${cls}`} data-command-state={name} title={text}>
-        {text}
-      </span>
+      <div className={`act-state ${cls}`} data-command-state={name} title={withResult ? undefined : text}>
+        {withResult ? <ResultView head={c.error ? `${c.status}: ${c.error}` : c.status} result={c.result} /> : text}
+      </div>
     );
   };
 
@@ -199,7 +202,9 @@ export function ActionsPanel(_props: PanelProps) {
         {history(cmds).map((c) => (
           <div key={c.id} className="act-hist-row" data-command-id={c.id}>
             <span className="dim">{fmtClock(c.created_at)}</span> <span>{c.name}</span>{" "}
-            <span className={statusClass(c.status)}>{describeCommand(c)}</span>
+            <span className={statusClass(c.status)} title={c.result != null ? resultText(c.result) : undefined}>
+              {describeCommand(c)}
+            </span>
           </div>
         ))}
         {cmds.size === 0 && <div className="muted">no commands sent yet</div>}

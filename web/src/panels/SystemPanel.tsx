@@ -1,6 +1,6 @@
 // System metrics: the open run's sys/* series as sparklines with current values (REST
 // history, then live metric_update points), or the server host when no run is open.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { Fragment, useEffect, useMemo, useRef, useState } from "react";
 import { api, type SystemHistory, type SystemStatus } from "../api/client";
 import { Sparkline } from "../components/Sparkline";
 import { live, useApp } from "../state/app";
@@ -133,14 +133,14 @@ function RunSystem({ runId, host, live: isLive }: { runId: string; host: string 
           if (total !== null) value = `${fmtBytes(lastValue(s) ?? 0)}/${fmtBytes(total)}`;
         }
         return (
-          <div key={k}>
+          <Fragment key={k}>
             {header ? <div className="sys-group">{header}</div> : null}
             <div className="sys-row" data-sys-key={k} title={k}>
               <span className="sys-label">{meta.label}</span>
               <Sparkline values={s.values} min={meta.min} max={meta.max} color={meta.unit === "%" ? "var(--good)" : "var(--fg)"} />
               <span className="sys-val">{value}</span>
             </div>
-          </div>
+          </Fragment>
         );
       })}
     </>
@@ -186,21 +186,31 @@ function HostSystem() {
         <Sparkline values={h.cpu} min={0} max={100} color="var(--good)" />
         <span className="sys-val">{fmtSys(st.cpu_percent, "%")}</span>
       </div>
-      <div className="sys-cpus" title="per cpu">
-        {st.per_cpu_percent.map((p, i) => (
-          <span key={i} style={{ height: `${Math.max(1, Math.min(100, p))}%` }} title={`cpu${i} ${p.toFixed(0)}%`} />
-        ))}
-      </div>
-      <div className="sys-row">
+      {st.per_cpu_percent.length > 1 ? (
+        <div className="sys-row" data-sys-key="per_cpu">
+          <span className="sys-label">per cpu</span>
+          <span className="sys-cpus">
+            {st.per_cpu_percent.map((p, i) => (
+              <span key={i} title={`cpu${i} ${p.toFixed(0)}%`}>
+                <i style={{ height: `${Math.max(0, Math.min(100, p))}%` }} />
+              </span>
+            ))}
+          </span>
+          <span className="sys-val" title="the busiest cpu">
+            max {fmtSys(Math.max(...st.per_cpu_percent), "%")}
+          </span>
+        </div>
+      ) : null}
+      <div className="sys-row" data-sys-key="mem">
         <span className="sys-label">mem</span>
         <Sparkline values={h.mem} min={0} max={100} color="var(--good)" />
         <span className="sys-val">
           {fmtBytes(st.mem_used)}/{fmtBytes(st.mem_total)}
         </span>
       </div>
-      <div className="sys-row">
+      <div className="sys-row" data-sys-key="load" title="load average over 1, 5 and 15 minutes">
         <span className="sys-label">load</span>
-        <span className="dim">1/5/15 min</span>
+        <span className="dim sys-mid">1/5/15 min</span>
         <span className="sys-val">{st.load_avg.map((l) => l.toFixed(2)).join(" ")}</span>
       </div>
       <div className="sys-row">
@@ -210,7 +220,7 @@ function HostSystem() {
       </div>
       <div className="sys-row" title={st.disk.path}>
         <span className="sys-label">disk</span>
-        <span className="dim">{fmtBytes(st.disk.free)} free</span>
+        <span className="dim sys-mid">{fmtBytes(st.disk.free)} free</span>
         <span className="sys-val">{fmtSys(st.disk.percent, "%")}</span>
       </div>
       <div className="sys-note">open a run to see its system metrics</div>

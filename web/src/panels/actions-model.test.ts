@@ -32,7 +32,7 @@ describe("reduceCommands", () => {
     expect(history(m, 1)).toHaveLength(1);
   });
   it("describes a state with result or error", () => {
-    expect(describeCommand({ status: "done", result: { val_acc: 0.91 }, error: null })).toBe('done {"val_acc":0.91}');
+    expect(describeCommand({ status: "done", result: { val_acc: 0.91 }, error: null })).toBe("done val_acc 0.91");
     expect(describeCommand({ status: "failed", result: null, error: "boom" })).toBe("failed: boom");
     expect(describeCommand({ status: "pending", result: null, error: null })).toBe("pending");
   });

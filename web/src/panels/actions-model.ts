@@ -2,6 +2,7 @@
 // and command_update pushes (one entry per id, the newest state by seq wins), the latest
 // invocation per name, and parsing of the optional JSON args.
 import type { CommandOut, RunOut } from "../api/client";
+import { resultSummary } from "../result-format";
 
 /** Built in to every run (the SDK handles them); `checkpoint` is offered by convention. */
 export const BUILTIN_COMMANDS = ["stop", "pause", "resume", "checkpoint"] as const;
@@ -72,18 +73,11 @@ export function parseArgs(text: string): ParsedArgs {
   return { ok: true, args: v as Record<string, unknown> };
 }
 
-/** The text of a command's state: `done {"val_acc": 0.91}`, `failed: boom`, `pending`. */
+/** The text of a command's state: `done val_acc 0.91 · step 120`, `failed: boom`, `pending`
+ *  (a result is summed up with its numbers rounded, never shown as raw JSON). */
 export function describeCommand(c: Pick<CommandOut, "status" | "result" | "error">): string {
   let s: string = c.status;
-  if (c.result !== null && c.result !== undefined) {
-    let r: string;
-    try {
-      r = JSON.stringify(c.result) ?? String(c.result);
-    } catch {
-      r = String(c.result);
-    }
-    s += ` ${r.length > 200 ? `${r.slice(0, 199)}…` : r}`;
-  }
+  if (c.result !== null && c.result !== undefined) s += ` ${resultSummary(c.result, 200)}`;
   if (c.error) s += `: ${c.error}`;
   return s;
 }

@@ -9,7 +9,7 @@ const ev = (seq: number, kind = "x", payload: Record<string, unknown> = {}, run_
 describe("summarizeEvent", () => {
   it("summarises commands with their result or error", () => {
     expect(summarizeEvent(ev(1, "command", { name: "validate", status: "done", result: { val_acc: 0.91 } }))).toBe(
-      'command validate → done {"val_acc":0.91}',
+      'command validate → done val_acc 0.91',
     );
     expect(summarizeEvent(ev(1, "command", { name: "sample", status: "failed", error: "boom" }))).toBe(
       "command sample → failed: boom",

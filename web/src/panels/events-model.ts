@@ -1,6 +1,7 @@
 // Events panel logic: one-line summaries of event payloads, colour classes, and a capped,
 // newest-first merge of REST pages and live pushes (no holes, no duplicates by run+seq).
 import type { EventOut } from "../api/client";
+import { resultSummary } from "../result-format";
 
 export const EVENT_CAP = 2000;
 
@@ -28,7 +29,7 @@ export function summarizeEvent(e: Pick<EventOut, "kind" | "payload">): string {
     }
     case "command": {
       let s = `command ${str(p.name)} → ${str(p.status)}`;
-      if (p.result !== undefined && p.result !== null) s += ` ${compactJson(p.result)}`;
+      if (p.result !== undefined && p.result !== null) s += ` ${resultSummary(p.result, 120)}`;
       if (p.error) s += `: ${str(p.error)}`;
       return s;
     }
