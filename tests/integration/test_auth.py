@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from support import MakeStore, sqlite_path
 from typer.testing import CliRunner
 
 from traindeck.cli import app as cli_app
@@ -22,7 +23,7 @@ from traindeck.sdk.media import encode_png
 from traindeck.server import Settings, create_app
 from traindeck.server.auth import COOKIE_NAME, required_scope
 from traindeck.server.schemas import ErrorBody
-from traindeck.store import SQLiteStore
+from traindeck.store import Store, open_store
 
 Client = httpx.AsyncClient
 #: The only schema routes that need no token.
@@ -30,13 +31,13 @@ PUBLIC_ROUTES = {("GET", "/health"), ("POST", "/api/session"), ("DELETE", "/api/
 METHOD_ORDER = {"get": 0, "patch": 1, "post": 2, "delete": 3}  # destructive ones last
 
 
-def app_for(tmp_path: Path, store: SQLiteStore, **settings: Any) -> Any:
-    base: dict[str, Any] = {"dir": store.path, "web_dir": tmp_path / "no-web"}
+def app_for(tmp_path: Path, store: Store, **settings: Any) -> Any:
+    base: dict[str, Any] = {"dir": store.files_root, "web_dir": tmp_path / "no-web"}
     return create_app(Settings(**{**base, **settings}), store=store)
 
 
 @pytest.fixture
-async def client(tmp_path: Path, store: SQLiteStore) -> AsyncIterator[Client]:
+async def client(tmp_path: Path, store: Store) -> AsyncIterator[Client]:
     app = app_for(tmp_path, store, auth=True)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -45,7 +46,7 @@ async def client(tmp_path: Path, store: SQLiteStore) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-def secrets(store: SQLiteStore) -> dict[str, str]:
+def secrets(store: Store) -> dict[str, str]:
     return {scope: store.create_token(f"{scope}-token", scope)[1]
             for scope in ("read", "write", "admin")}
 
@@ -54,7 +55,7 @@ def bearer(secret: str) -> dict[str, str]:
     return {"authorization": f"Bearer {secret}"}
 
 
-def path_ids(store: SQLiteStore, tmp_path: Path) -> dict[str, str]:
+def path_ids(store: Store, tmp_path: Path) -> dict[str, str]:
     """A real id for every path parameter a route may have."""
     run = store.create_run(project="p", name="live")
     store.write_metrics(run.id, {"loss": ([0, 1], [1.0, 2.0], [0.5, 0.25])})
@@ -109,7 +110,7 @@ async def call(c: Client, method: str, url: str, headers: dict[str, str] | None 
 
 
 async def test_every_schema_route_needs_a_token_of_the_right_scope(
-    tmp_path: Path, store: SQLiteStore, secrets: dict[str, str]
+    tmp_path: Path, store: Store, secrets: dict[str, str]
 ) -> None:
     app = app_for(tmp_path, store, auth=True)
     ids = path_ids(store, tmp_path)
@@ -119,6 +120,8 @@ async def test_every_schema_route_needs_a_token_of_the_right_scope(
     assert len(all_routes) > 20
     assert {r for r in all_routes if required_scope(*r) is None} == PUBLIC_ROUTES
     weaker = {"write": "read", "admin": "write"}
+    sessions = {scope: store.create_session(token.id, 3600)[1] for scope in secrets
+                if (token := store.verify_token(secrets[scope])) is not None}
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://test") as c:
@@ -130,12 +133,13 @@ async def test_every_schema_route_needs_a_token_of_the_right_scope(
                 unauthorized(await call(c, method, url))
                 for bad in (revoked, "td_" + "x" * 43, "not-a-token", secrets["read"] + "x"):
                     unauthorized(await call(c, method, url, bearer(bad)), bad_token=True)
-                c.cookies.set(COOKIE_NAME, revoked)
-                unauthorized(await call(c, method, url), bad_token=True)
+                for bad in (revoked, secrets["admin"]):  # the cookie holds sessions only
+                    c.cookies.set(COOKIE_NAME, bad)
+                    unauthorized(await call(c, method, url), bad_token=True)
                 c.cookies.clear()
                 if needed in weaker:
                     forbidden(await call(c, method, url, bearer(secrets[weaker[needed]])))
-                    c.cookies.set(COOKIE_NAME, secrets[weaker[needed]])
+                    c.cookies.set(COOKIE_NAME, sessions[weaker[needed]])
                     forbidden(await call(c, method, url))
                     c.cookies.clear()
             # Big enough: through to the route (whatever it answers). Destructive last.
@@ -148,7 +152,7 @@ async def test_every_schema_route_needs_a_token_of_the_right_scope(
 
 
 async def test_auth_is_off_by_default_and_on_once_a_token_exists(
-    tmp_path: Path, store: SQLiteStore
+    tmp_path: Path, store: Store
 ) -> None:
     app = app_for(tmp_path, store)
     async with app.router.lifespan_context(app):
@@ -238,7 +242,7 @@ async def test_the_login_form_posts_and_redirects(client: Client, secrets: dict[
     assert "not valid" in page.text and "<script>" not in page.text
 
 
-async def test_the_cookie_is_secure_over_https(tmp_path: Path, store: SQLiteStore,
+async def test_the_cookie_is_secure_over_https(tmp_path: Path, store: Store,
                                                secrets: dict[str, str]) -> None:
     app = app_for(tmp_path, store, auth=True)
     async with app.router.lifespan_context(app):
@@ -257,7 +261,7 @@ async def test_public_paths_stay_public(client: Client) -> None:
 
 
 async def test_cors_preflight_needs_no_token_and_allows_the_header(
-    tmp_path: Path, store: SQLiteStore, secrets: dict[str, str]
+    tmp_path: Path, store: Store, secrets: dict[str, str]
 ) -> None:
     app = app_for(tmp_path, store, auth=True, cors_origins=("http://ui.example",))
     async with app.router.lifespan_context(app):
@@ -275,7 +279,7 @@ async def test_cors_preflight_needs_no_token_and_allows_the_header(
 
 
 async def test_a_write_token_can_post_sdk_batches(
-    tmp_path: Path, store: SQLiteStore, secrets: dict[str, str], client: Client
+    tmp_path: Path, store: Store, secrets: dict[str, str], client: Client
 ) -> None:
     run = store.create_run(project="p", name="remote")
     batch = {"batch_id": "b1", "metrics": {"loss": {"steps": [0, 1], "times": [1.0, 2.0],
@@ -294,7 +298,7 @@ async def test_revoking_with_the_cli_makes_the_token_fail(tmp_path: Path) -> Non
     runner = CliRunner()
     secret = runner.invoke(cli_app, ["token", "create", "ci", "--scope", "write"],
                            env=env).stdout.strip()
-    with SQLiteStore(tdir / "traindeck.db") as store:
+    with open_store(tdir) as store:
         app = create_app(Settings(dir=tdir, web_dir=tmp_path / "no-web"), store=store)
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -335,7 +339,7 @@ async def test_admins_manage_tokens_over_http(client: Client, secrets: dict[str,
 
 
 async def test_token_management_is_refused_while_auth_is_off(
-    tmp_path: Path, store: SQLiteStore
+    tmp_path: Path, store: Store
 ) -> None:
     app = app_for(tmp_path, store)
     async with app.router.lifespan_context(app):
@@ -358,3 +362,99 @@ async def test_another_site_cannot_log_its_visitors_in(client: Client,
     r = await client.post("/api/session", data={"token": secrets["read"]},
                           headers={"origin": "http://test"})
     assert r.status_code == 303 and COOKIE_NAME in r.headers["set-cookie"]
+
+
+# -- login sessions (defect 20: the cookie held the bearer token itself) -------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def log_in(c: Client, secret: str) -> str:
+    r = await c.post("/api/session", json={"token": secret})
+    assert r.status_code == 200, r.text
+    cookie = c.cookies.get(COOKIE_NAME)
+    assert cookie is not None
+    return cookie
+
+
+def with_cookie(value: str) -> dict[str, str]:
+    return {"cookie": f"{COOKIE_NAME}={value}"}
+
+
+async def test_the_cookie_holds_a_session_not_the_token(
+    client: Client, store: Store, secrets: dict[str, str]
+) -> None:
+    cookie = await log_in(client, secrets["read"])
+    assert cookie != secrets["read"] and secrets["read"] not in cookie
+    assert not cookie.startswith("td_")  # nothing token-shaped: it cannot be used as one
+    unauthorized(await client.get("/api/runs", headers=bearer(cookie)), bad_token=True)
+    token = store.verify_token(secrets["read"])
+    assert token is not None
+    [session] = store.list_sessions(token.id)
+    assert session.ended_at is None and session.expires_at > session.created_at
+    db = sqlite_path(store)
+    raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    assert cookie.encode() not in raw  # only its hash is stored
+    client.cookies.clear()
+    assert (await client.get("/api/runs", headers=with_cookie(cookie))).status_code == 200
+
+
+async def test_logging_out_ends_the_session(
+    client: Client, secrets: dict[str, str]
+) -> None:
+    cookie = await log_in(client, secrets["write"])
+    out = await client.delete("/api/session")
+    assert out.status_code == 204
+    client.cookies.clear()
+    unauthorized(await client.get("/api/runs", headers=with_cookie(cookie)), bad_token=True)
+    # the token itself still works, and logs in again
+    assert (await client.get("/api/runs", headers=bearer(secrets["write"]))).status_code == 200
+    again = await log_in(client, secrets["write"])
+    assert again != cookie
+
+
+async def test_revoking_the_token_ends_its_sessions(
+    client: Client, store: Store, secrets: dict[str, str]
+) -> None:
+    first = await log_in(client, secrets["read"])
+    client.cookies.clear()
+    second = await log_in(client, secrets["read"])
+    client.cookies.clear()
+    other = await log_in(client, secrets["write"])
+    client.cookies.clear()
+    token = store.verify_token(secrets["read"])
+    assert token is not None
+    revoked = await client.delete(f"/api/tokens/{token.id}", headers=bearer(secrets["admin"]))
+    assert revoked.status_code == 200
+    for cookie in (first, second):
+        unauthorized(await client.get("/api/runs", headers=with_cookie(cookie)), bad_token=True)
+    assert (await client.get("/api/runs", headers=with_cookie(other))).status_code == 200
+
+
+async def test_an_expired_session_is_refused(tmp_path: Path, make_store: MakeStore) -> None:
+    clock = FakeClock()
+    store = make_store(clock=clock)
+    try:
+        _, secret = store.create_token("reader", "read")
+        app = app_for(tmp_path, store, auth=True, session_max_age=3600.0)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://test") as c:
+                r = await c.post("/api/session", json={"token": secret})
+                assert "max-age=3600" in r.headers["set-cookie"].lower()
+                cookie = c.cookies[COOKIE_NAME]
+                c.cookies.clear()
+                clock.now += 3599
+                assert (await c.get("/api/runs", headers=with_cookie(cookie))).status_code \
+                    == 200
+                clock.now += 2
+                unauthorized(await c.get("/api/runs", headers=with_cookie(cookie)),
+                             bad_token=True)
+    finally:
+        store.close()

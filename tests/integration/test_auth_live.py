@@ -23,13 +23,13 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from support import free_port
+from support import MakeStore, free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from traindeck.server import Settings, create_app
 from traindeck.server.auth import COOKIE_NAME, REDACTED, WS_UNAUTHORIZED
-from traindeck.store import SQLiteStore
+from traindeck.store import Store, open_store
 
 TIMEOUT = 20.0
 
@@ -38,22 +38,22 @@ TIMEOUT = 20.0
 class Live:
     url: str
     ws_url: str
-    store: SQLiteStore
+    store: Store
     read: str
     revoked: str
 
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
+def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    store = SQLiteStore(tmp_path / "td" / "traindeck.db")
+    store = make_store()
     _, read = store.create_token("dashboard", "read")
     gone, revoked = store.create_token("old", "admin")
     store.revoke_token(gone.id)
-    settings = Settings(dir=store.path, port=port, follow_interval=0.02,
+    settings = Settings(dir=tmp_path / "td", port=port, follow_interval=0.02,
                         web_dir=tmp_path / "no-web")
     app = create_app(settings, store=store)
     app.state.auth.recheck_interval = 0.05  # open WebSockets re-check their token this often
@@ -133,9 +133,10 @@ async def test_browser_flow_login_cookie_websocket_logout(live: Live) -> None:
         assert (await c.get("/api/runs")).status_code == 401
         login = await c.post("/api/session", json={"token": live.read})
         assert login.status_code == 200 and login.json()["token"]["name"] == "dashboard"
-        assert c.cookies.get(COOKIE_NAME) == live.read
+        session = c.cookies.get(COOKIE_NAME)
+        assert session and live.read not in session  # a session, not the token
         assert (await c.get("/api/runs")).status_code == 200
-        assert (await c.get("/", headers={"accept": "text/html"})).status_code == 200
+        assert (await c.get("/", headers={"accept": "text/html"})).status_code == 503  # no build
         # What the dashboard's script does next: open /ws from its own origin, cookie sent.
         pong = await ping(live.ws_url, origin=live.url, additional_headers={
             "cookie": f"{COOKIE_NAME}={c.cookies[COOKIE_NAME]}"})
@@ -143,6 +144,11 @@ async def test_browser_flow_login_cookie_websocket_logout(live: Live) -> None:
         assert (await c.delete("/api/session")).status_code == 204
         assert COOKIE_NAME not in c.cookies
         assert (await c.get("/api/runs")).status_code == 401
+        # A copy of the cookie kept from before the logout is worth nothing now.
+        kept = {"cookie": f"{COOKIE_NAME}={session}"}
+        assert (await c.get("/api/runs", headers=kept)).status_code == 401
+        assert await refused_code(live.ws_url, origin=live.url, additional_headers={
+            "cookie": f"{COOKIE_NAME}={session}"}) == WS_UNAUTHORIZED
 
 
 def traindeck_command() -> list[str]:
@@ -169,13 +175,13 @@ def test_serve_beyond_loopback_without_auth_refuses_and_says_why(tmp_path: Path)
         assert "refusing to bind to 0.0.0.0 without authentication" in message
         assert "traindeck token create" in message and "--insecure" in message
         assert "Traceback" not in proc.stderr
-        with SQLiteStore(tdir / "traindeck.db") as store:
+        with open_store(tdir) as store:
             store.create_token("t", "read")  # the second round: --no-auth beats the token
 
 
 def test_serve_with_a_token_binds_beyond_loopback_and_logs_no_secret(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
-    with SQLiteStore(tdir / "traindeck.db") as store:
+    with open_store(tdir) as store:
         run = store.create_run(project="p", name="r")
         _, secret = store.create_token("ops", "write")
     port = free_port()

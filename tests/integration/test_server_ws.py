@@ -25,12 +25,13 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from support import MakeStore
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from traindeck.server import Settings, create_app
 from traindeck.server.protocol import SERVER_MESSAGE
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 
 TIMEOUT = 20.0
 
@@ -50,17 +51,17 @@ class Live:
     url: str
     ws_url: str
     clock: Clock
-    writer: SQLiteStore
+    writer: Store
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
+def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))   # a free port, held until uvicorn takes the socket
     port = sock.getsockname()[1]
     path = tmp_path / "td" / "traindeck.db"
     clock = Clock()
-    server_store = SQLiteStore(path, clock=clock)
+    server_store = make_store(clock=clock)
     settings = Settings(dir=path, port=port, follow_interval=0.02, reap_interval=0.05,
                         web_dir=tmp_path / "no-web")
     app = create_app(settings, store=server_store, clock=clock)
@@ -72,7 +73,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
         time.sleep(0.01)
-    writer = SQLiteStore(path)
+    writer = make_store()
     try:
         yield Live(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", clock, writer)
     finally:
@@ -128,7 +129,7 @@ async def ws(live: Live) -> AsyncIterator[Conn]:
         yield Conn(c)
 
 
-def write(store: SQLiteStore, run_id: str, key: str, steps: range,
+def write(store: Store, run_id: str, key: str, steps: range,
           values: list[float] | None = None) -> None:
     vals = [float(s) for s in steps] if values is None else values
     store.write_metrics(run_id, {key: (list(steps), [1000.0 + s for s in steps], vals)})
@@ -336,7 +337,8 @@ def test_serve_runs_uvicorn_and_prints_its_url(tmp_path: Path, stop: int) -> Non
                 except httpx.TransportError:
                     assert proc.poll() is None and time.monotonic() < deadline
                     time.sleep(0.05)
-            assert page.status_code == 200 and "traindeck" in page.text
+            # no dashboard built in web_dir: the note on how to build it
+            assert page.status_code == 503 and "npm run build" in page.text
             assert (tmp_path / "td" / "traindeck.db").exists()
         finally:
             proc.send_signal(stop)

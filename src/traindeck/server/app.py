@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from traindeck._version import __version__
 from traindeck.runfiles import RunFiles
-from traindeck.store import Store, db_path, open_store
+from traindeck.store import Store, open_store
 
 from . import auth, errors, static, ws
 from .feed import Follower
@@ -47,6 +47,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         app.state.store = the_store = open_store(settings.dir) if store is None else store
+        # Run folders live under the files root; recorded files are served or deleted only
+        # there and in the folders named at serve, never the store's own files (files.py).
+        app.state.files = RunFiles(settings.files_root or the_store.files_root)
+        app.state.served_files = ServedFiles(app.state.files, settings.serve_roots,
+                                             protected=the_store.is_engine_file)
         follower = Follower(the_store, interval=settings.follow_interval)
         await follower.start(background=False)
         app.state.follower = follower
@@ -74,12 +79,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
-    db = db_path(settings.dir)
-    # Recorded files are served or deleted only under the data folder and the folders
-    # named at serve, never the store's own files (files.py).
-    app.state.served_files = ServedFiles(
-        RunFiles(settings.files_root or db.parent), settings.serve_roots,
-        protected=[db, *(f"{db}{suffix}" for suffix in ("-wal", "-shm", "-journal"))])
     app.state.auth = auth.AuthState(settings)
     errors.install(app)
     for router in ROUTERS:

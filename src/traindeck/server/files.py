@@ -12,7 +12,7 @@ through a checkpoint row. The store's own files are never served, even inside a 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -27,10 +27,10 @@ class ServedFiles:
     """The data folder's layout plus the roots whose files may be served or deleted."""
 
     def __init__(self, files: RunFiles, extra_roots: Sequence[str | os.PathLike[str]] = (),
-                 protected: Sequence[str | os.PathLike[str]] = ()) -> None:
+                 protected: Callable[[str], bool] = lambda path: False) -> None:
         self.files = files
         self.roots: tuple[Path, ...] = (files.root, *(Path(r) for r in extra_roots))
-        self._protected = frozenset(os.path.realpath(p) for p in protected)
+        self._protected = protected
 
     def resolve(self, run_id: str, stored: str) -> Path:
         """Where a recorded path is on disk (a relative one is inside the run's folder)."""
@@ -48,7 +48,7 @@ class ServedFiles:
                            f"{getattr(exc, 'strerror', None) or exc}") from None
         if not inside:
             raise HTTPException(403, self.refusal(path, real))
-        if str(real) in self._protected:
+        if self._protected(str(real)):
             raise HTTPException(403, f"{path} is one of the store's own files; the server "
                                      "never serves or deletes it")
         return real

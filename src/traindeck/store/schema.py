@@ -221,6 +221,19 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE media ADD COLUMN size INTEGER;
     CREATE INDEX media_run ON media (run_id, key, step)
     """,
+    # 4: login sessions (what the dashboard's cookie holds instead of the token): only the
+    # secret's sha256, the token it was made from, and when it expires or was ended.
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        token_id TEXT NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        ended_at REAL
+    );
+    CREATE INDEX sessions_token ON sessions (token_id);
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
