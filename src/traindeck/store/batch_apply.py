@@ -4,7 +4,8 @@ A batch (see ``batch_wire``) is applied whole in one transaction together with i
 a batch the SDK sends again after a lost answer is acknowledged without being applied
 twice, and a server killed mid-batch applied none of it. Its parts go in this order: the
 run (created by a first batch), run fields, points with summary and heartbeat, events,
-console lines, media, command results, status.
+console lines, media, checkpoint records (added by the SDK's id: once; best mark;
+deletions), command results, status.
 
 The engine supplies a :class:`BatchLedger`: its transaction (which the store's own calls
 join) and the record of applied batch ids.
@@ -69,6 +70,23 @@ def apply_batch(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
         for m in batch.media:
             save_media(store, files, run_id, key=m.key, step=m.step, filename=m.filename,
                        data=m.data, caption=m.caption)
+        for ck in batch.checkpoints:
+            store.add_checkpoint(
+                run_id, id=ck.id, step=ck.step, path=ck.path, kind=ck.kind,
+                metrics=ck.metrics, metadata=ck.metadata, size=ck.size, sha256=ck.sha256,
+                host=ck.host)
+            if ck.is_best:
+                store.mark_best(ck.id)
+        if batch.checkpoint_best is not None:
+            try:
+                store.mark_best(batch.checkpoint_best)
+            except NotFound:
+                pass  # deleted meanwhile
+        for ck_id, reason in batch.checkpoints_deleted:
+            try:
+                store.delete_checkpoint(ck_id, reason=reason)
+            except NotFound:
+                pass  # deleted meanwhile (the dashboard, the CLI)
         for result in batch.command_results:
             try:
                 store.finish_command(result["id"], ok=bool(result.get("ok")),

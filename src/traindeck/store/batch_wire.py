@@ -13,6 +13,11 @@
      "logs": [[1732460000.2, "stdout", "epoch 1 done"]],                   # console lines
      "media": [{"key": "samples", "step": 10, "filename": "10_0.png",
                 "caption": "…", "data": "<base64 of the file>"}],
+     "checkpoints": [{"id": "…", "step": 1000, "path": "checkpoints/….pth",   # records
+                      "kind": "regular", "metrics": {…}, "metadata": {…},
+                      "size": 123, "sha256": "…", "host": "gpu1", "is_best": true}],
+     "checkpoint_best": "<checkpoint id>",
+     "checkpoints_deleted": [{"id": "…", "reason": "retention: keep_last=2"}],
      "status": "completed"}
 
 or an array of such objects (a backlog, applied in order). Every field but ``batch_id`` is
@@ -40,7 +45,8 @@ from .models import LOG_STREAMS, RUN_STATUSES
 #: The fields of a batch object.
 BATCH_FIELDS: Final = frozenset({
     "batch_id", "run", "update", "metrics", "summary", "heartbeat", "events",
-    "command_results", "logs", "media", "status",
+    "command_results", "logs", "media", "status", "checkpoints", "checkpoint_best",
+    "checkpoints_deleted",
 })
 #: Longest ``batch_id``.
 MAX_BATCH_ID: Final = 200
@@ -117,6 +123,23 @@ class MediaItem:
 
 
 @dataclass(slots=True)
+class CheckpointItem:
+    """A checkpoint record sent inside a batch (the file stays on the training host). Its
+    id is the SDK's, so a record sent twice is one row."""
+
+    id: str
+    step: int
+    path: str
+    kind: str
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+    size: int | None
+    sha256: str | None
+    host: str | None
+    is_best: bool
+
+
+@dataclass(slots=True)
 class Batch:
     """One checked batch, as plain values."""
 
@@ -130,6 +153,9 @@ class Batch:
     command_results: list[dict[str, Any]] = field(default_factory=list)
     logs: list[tuple[float, str, str]] = field(default_factory=list)
     media: list[MediaItem] = field(default_factory=list)
+    checkpoints: list[CheckpointItem] = field(default_factory=list)
+    checkpoint_best: str | None = None
+    checkpoints_deleted: list[tuple[str, str]] = field(default_factory=list)
     status: str | None = None
 
     @property
@@ -137,7 +163,8 @@ class Batch:
         """Only points, summary and heartbeat: neighbours like it can be written as one."""
         return (self.run is None and self.update is None and not self.events
                 and not self.command_results and self.status is None and not self.logs
-                and not self.media)
+                and not self.media and not self.checkpoints
+                and self.checkpoint_best is None and not self.checkpoints_deleted)
 
 
 def parse_body(data: bytes) -> list[Batch] | Batch:
@@ -221,11 +248,51 @@ def check_batch(body: Any) -> Batch:
     out.command_results = results
     out.logs = _logs(body.get("logs") or [])
     out.media = _media(body.get("media") or [])
+    out.checkpoints = _checkpoints(body.get("checkpoints") or [])
+    best = body.get("checkpoint_best")
+    if best is not None and not (isinstance(best, str) and 0 < len(best) <= 64):
+        raise InvalidInput("checkpoint_best is a checkpoint id (a string)")
+    out.checkpoint_best = best
+    out.checkpoints_deleted = _checkpoints_deleted(body.get("checkpoints_deleted") or [])
     status = body.get("status")
     if status is not None and status not in RUN_STATUSES:
         raise InvalidInput(f"unknown status {status!r:.40}; one of {', '.join(RUN_STATUSES)}")
     out.status = status
     return out
+
+
+_CHECKPOINT_SHAPE: Final = ("checkpoints is an array of {id, step, path, kind, metrics, "
+                             "metadata, size, sha256, host, is_best}")
+
+
+def _checkpoints(raw: Any) -> list[CheckpointItem]:
+    if not isinstance(raw, list):
+        raise InvalidInput(_CHECKPOINT_SHAPE)
+    out = []
+    for c in raw:
+        if not (isinstance(c, dict) and isinstance(c.get("id"), str)
+                and 0 < len(c["id"]) <= 64 and type(c.get("step")) is int and c["step"] >= 0
+                and isinstance(c.get("path"), str) and 0 < len(c["path"]) <= 4096
+                and isinstance(c.get("kind"), str)
+                and isinstance(c.get("metrics", {}), dict)
+                and isinstance(c.get("metadata", {}), dict)
+                and _opt_int(c.get("size")) and _opt_str(c.get("sha256"))
+                and _opt_str(c.get("host")) and isinstance(c.get("is_best", False), bool)):
+            raise InvalidInput(_CHECKPOINT_SHAPE)
+        out.append(CheckpointItem(
+            id=c["id"], step=c["step"], path=c["path"], kind=c["kind"],
+            metrics=c.get("metrics") or {}, metadata=c.get("metadata") or {},
+            size=c.get("size"), sha256=c.get("sha256"), host=c.get("host"),
+            is_best=bool(c.get("is_best", False))))
+    return out
+
+
+def _checkpoints_deleted(raw: Any) -> list[tuple[str, str]]:
+    if not isinstance(raw, list) or not all(
+            isinstance(d, dict) and isinstance(d.get("id"), str)
+            and isinstance(d.get("reason", ""), str) for d in raw):
+        raise InvalidInput("checkpoints_deleted is an array of {id, reason}")
+    return [(d["id"], d.get("reason") or "deleted by the run") for d in raw]
 
 
 def _series(key: str, col: Any) -> Column:

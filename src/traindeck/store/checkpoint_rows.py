@@ -52,17 +52,26 @@ class CheckpointTable:
         host: str | None = None,
         valid: bool | None = None,
         is_best: bool = False,
+        id: str | None = None,
     ) -> Checkpoint:
-        """Record a checkpoint; ``is_best`` takes the best mark from the run's others."""
+        """Record a checkpoint; ``is_best`` takes the best mark from the run's others. With
+        the ``id`` of a checkpoint the run already has (a record the SDK sent twice), the
+        existing one is returned unchanged."""
         if kind not in CHECKPOINT_KINDS:
             raise InvalidInput(f"unknown checkpoint kind {kind!r}; one of {CHECKPOINT_KINDS}")
         if isinstance(step, bool) or not isinstance(step, int):
             raise InvalidInput("a checkpoint step is an integer")
         if not path:
             raise InvalidInput("a checkpoint needs a path")
-        ck_id = new_id(self._core.clock())
+        if id is not None and not 0 < len(id) <= 64:
+            raise InvalidInput("a checkpoint id is a string of 1 to 64 characters")
+        ck_id = id or new_id(self._core.clock())
         with self._core.write() as tx:
             fetch_run(tx.conn, run_id)
+            if id is not None and tx.execute(
+                    "SELECT 1 FROM checkpoints WHERE id = ? AND run_id = ?",
+                    (id, run_id)).fetchone():
+                return self._get_checkpoint(tx.conn, id)
             if is_best:
                 tx.execute("UPDATE checkpoints SET is_best = 0 WHERE run_id = ?", (run_id,))
             tx.execute(

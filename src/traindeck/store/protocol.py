@@ -122,7 +122,7 @@ class Store(Protocol):
         self, run_id: str, *, step: int, path: str, kind: str = "regular",
         metrics: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
         size: int | None = None, sha256: str | None = None, host: str | None = None,
-        valid: bool | None = None, is_best: bool = False,
+        valid: bool | None = None, is_best: bool = False, id: str | None = None,
     ) -> Checkpoint: ...
     def get_checkpoint(self, ck_id: str) -> Checkpoint: ...
     def list_checkpoints(self, run_id: str, *, sort: str = "step", descending: bool = True,
