@@ -1,13 +1,50 @@
-"""Fixtures shared by every tier: a real store on a temp SQLite file, nothing else."""
+"""Fixtures shared by every tier: a real store, opened through ``open_store(url)``.
+
+Every test gets its store from here (``store``, or ``make_store`` for more than one, or one
+with an injected clock), so the whole suite runs against another engine by changing one
+option: ``--store-url`` (or the environment variable ``TRAINDECK_TEST_STORE``), a URL in
+which ``{tmp}`` stands for the test's temporary folder and ``{name}`` for the store's name
+within the test. The default is a fresh SQLite file per store,
+``sqlite:///{tmp}/{name}/traindeck.db``; the first store of a test is named ``td``, so it
+lives in ``store_dir`` (what ``traindeck serve --dir`` and the CLI's ``--dir`` take).
+
+Tests of SQLite-only behaviour (pragmas, migrations, chunk rows) open ``SQLiteStore``
+themselves and say so in their names (``test_sqlite_*``).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import MakeStore
 
-from traindeck.store import SQLiteStore
+from traindeck.store import Clock, Store, open_store
+
+DEFAULT_STORE_URL = "sqlite:///{tmp}/{name}/traindeck.db"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-url", default=None,
+        help="the store every test opens, as a URL template ({tmp}: the test's temporary "
+             "folder, {name}: the store's name); default: env TRAINDECK_TEST_STORE, else "
+             f"{DEFAULT_STORE_URL}",
+    )
+
+
+@pytest.fixture
+def store_url_template(request: pytest.FixtureRequest) -> str:
+    option: str | None = request.config.getoption("--store-url")
+    return option or os.environ.get("TRAINDECK_TEST_STORE") or DEFAULT_STORE_URL
+
+
+@pytest.fixture
+def store_url(store_url_template: str, tmp_path: Path) -> str:
+    """The URL of the test's store (``store``)."""
+    return store_url_template.format(tmp=tmp_path, name="td")
 
 
 @pytest.fixture
@@ -17,7 +54,21 @@ def store_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(store_dir: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(store_dir / "traindeck.db")
-    yield s
-    s.close()
+def make_store(store_url_template: str, tmp_path: Path) -> Iterator[MakeStore]:
+    """Opens stores for the test (``name`` tells them apart; the same name opens the same
+    store again, as a second process would); all are closed when it ends."""
+    opened: list[Store] = []
+
+    def make(*, clock: Clock | None = None, name: str = "td") -> Store:
+        store = open_store(store_url_template.format(tmp=tmp_path, name=name), clock=clock)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: MakeStore) -> Store:
+    return make_store()

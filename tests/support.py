@@ -12,9 +12,26 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import pytest
+
+from traindeck.store import Clock, SQLiteStore, Store
+
+
+class MakeStore(Protocol):
+    """The ``make_store`` fixture (conftest.py): opens a store through ``open_store``;
+    the same ``name`` opens the same store again, as a second process would."""
+
+    def __call__(self, *, clock: Clock | None = None, name: str = "td") -> Store: ...
+
+
+def sqlite_path(store: Store) -> Path:
+    """The SQLite file of ``store``, for tests of what that file holds (SQLite-only: the
+    test is skipped when the suite runs against another engine)."""
+    if not isinstance(store, SQLiteStore):
+        pytest.skip("SQLite-only: reads the database file itself")
+    return store.path
 
 
 def free_port() -> int:

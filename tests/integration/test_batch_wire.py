@@ -1,0 +1,131 @@
+"""The SDK batch route and the media upload against a real server process: bad bodies are
+422 with a message naming the field (defect 17), an image over 32 MiB is 413 (defect 18),
+and nothing of a refused body reaches the store."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import free_port, start_server
+
+from traindeck.store import open_store
+from traindeck.store.images import IMAGE_TYPES
+from traindeck.store.uploads import MAX_MEDIA_BYTES
+
+# A 1x1 PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+RUN = {"project": "p", "name": "n"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path_factory.mktemp("srv") / "td"
+    port = free_port()
+    proc = start_server(folder, port, folder.parent / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}", folder
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def post_batch(base: str, run_id: str, body: Any) -> httpx.Response:
+    return httpx.post(f"{base}/api/runs/{run_id}/batch", json=body, timeout=30)
+
+
+def refused(r: httpx.Response, *words: str) -> str:
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_input"
+    for word in words:
+        assert word in error["message"], error["message"]
+    message: str = error["message"]
+    return message
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("notes", {"a": 1}),          # was a 500
+    ("tags", "x"),                # was a 200, and the run then served "tags": "x"
+    ("tags", [1]),
+    ("config", 5),
+    ("config", [1]),
+    ("name", None),
+    ("env", "x"),
+    ("commands_offered", [None]),
+    ("pid", "12"),
+    ("git_dirty", "yes"),
+    ("heartbeat_timeout", -1),
+])
+def test_update_fields_are_type_checked(server: tuple[str, Path], field: str,
+                                        value: Any) -> None:
+    base, _ = server
+    run_id = f"u-{field}-{type(value).__name__}"
+    assert post_batch(base, run_id, {"batch_id": "b0", "run": RUN}).status_code == 200
+    r = post_batch(base, run_id, {"batch_id": "x1", "update": {field: value}})
+    refused(r, "'update'", repr(field))
+    run = httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()
+    assert run["tags"] == [] and run["config"] == {} and run["notes"] == ""
+    # The refused batch was not recorded: sent again, fixed, it applies.
+    fixed = post_batch(base, run_id, {"batch_id": "x1", "update": {"notes": "ok"}})
+    assert fixed.status_code == 200 and fixed.json()["applied"] is True
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("tags", "x"), ("tags", [1]), ("config", 5), ("config", [1]), ("notes", {"a": 1}),
+    ("project", 3), ("project", ""), ("launch_spec", [1]),
+])
+def test_run_fields_are_type_checked(server: tuple[str, Path], field: str, value: Any) -> None:
+    base, _ = server
+    run_id = f"r-{field}-{type(value).__name__}-{len(str(value))}"
+    r = post_batch(base, run_id, {"batch_id": "x1", "run": {**RUN, field: value}})
+    refused(r, "'run'", repr(field))
+    assert httpx.get(f"{base}/api/runs/{run_id}", timeout=10).status_code == 404
+
+
+def test_a_bad_batch_in_a_backlog_refuses_the_whole_request(server: tuple[str, Path]) -> None:
+    base, _ = server
+    r = post_batch(base, "backlog", [
+        {"batch_id": "1", "run": RUN},
+        {"batch_id": "2", "update": {"tags": "x"}},
+    ])
+    refused(r, "'tags'")
+    assert httpx.get(f"{base}/api/runs/backlog", timeout=10).status_code == 404
+
+
+def test_good_fields_still_apply(server: tuple[str, Path]) -> None:
+    base, _ = server
+    body = {"batch_id": "g1", "run": {**RUN, "tags": ["a"], "config": {"lr": 0.1},
+                                      "git_dirty": False, "pid": 7, "launch_spec": None},
+            "update": {"notes": "n", "commands_offered": ["stop"]}}
+    assert post_batch(base, "good", body).json()["applied"] is True
+    run = httpx.get(f"{base}/api/runs/good", timeout=10).json()
+    assert (run["tags"], run["config"], run["notes"]) == (["a"], {"lr": 0.1}, "n")
+
+
+def test_an_image_over_the_limit_is_413(server: tuple[str, Path]) -> None:
+    base, folder = server
+    assert post_batch(base, "big", {"batch_id": "b0", "run": RUN}).status_code == 200
+    too_big = PNG + bytes(MAX_MEDIA_BYTES + 1 - len(PNG))
+    r = httpx.post(f"{base}/api/runs/big/media",
+                   params={"key": "k", "step": 1, "filename": "a.png"},
+                   content=too_big, headers={"content-type": IMAGE_TYPES[".png"]}, timeout=60)
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["code"] == "too_large"
+    assert "32 MiB" in r.json()["error"]["message"]
+    ok = httpx.post(f"{base}/api/runs/big/media",
+                    params={"key": "k", "step": 1, "filename": "a.png"}, content=PNG,
+                    timeout=10)
+    assert ok.status_code == 201, ok.text
+    with open_store(folder) as store:
+        assert [m.size for m in store.list_media("big")] == [len(PNG)]
