@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
+from support import sqlite_path
 
 from traindeck.checkpoints import sidecar_path
 from traindeck.server import Settings, create_app
@@ -23,14 +24,14 @@ from traindeck.server.schemas import (
     CheckpointVerified,
     ErrorBody,
 )
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 
 Client = httpx.AsyncClient
 
 
 @pytest.fixture
-async def client(tmp_path: Path, store: SQLiteStore) -> AsyncIterator[Client]:
-    app = create_app(Settings(dir=store.path, web_dir=tmp_path / "no-web"), store=store)
+async def client(tmp_path: Path, store: Store) -> AsyncIterator[Client]:
+    app = create_app(Settings(dir=store.files_root, web_dir=tmp_path / "no-web"), store=store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
@@ -53,13 +54,13 @@ def error(r: httpx.Response, status: int, code: str) -> str:
     return message
 
 
-def run_dir(store: SQLiteStore, run_id: str) -> Path:
-    d = store.path.parent / "runs" / run_id
+def run_dir(store: Store, run_id: str) -> Path:
+    d = store.files_root / "runs" / run_id
     d.mkdir(parents=True, exist_ok=True)
     return d
 
 
-def save(store: SQLiteStore, run_id: str, step: int, data: bytes, *,
+def save(store: Store, run_id: str, step: int, data: bytes, *,
          folder: Path | None = None, **kw: Any) -> str:
     """Write a real checkpoint file and record it, with its size and sha256."""
     path = (folder or run_dir(store, run_id)) / f"checkpoint_step_{step}.dat"
@@ -69,7 +70,7 @@ def save(store: SQLiteStore, run_id: str, step: int, data: bytes, *,
     return ck.id
 
 
-async def test_list_is_by_step_not_name(client: Client, store: SQLiteStore) -> None:
+async def test_list_is_by_step_not_name(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     ids = {step: save(store, "r1", step, os.urandom(10 + step))
            for step in (9, 100, 20, 1000, 3)}
@@ -91,7 +92,7 @@ async def test_list_is_by_step_not_name(client: Client, store: SQLiteStore) -> N
               CheckpointList)["checkpoints"] == []
 
 
-async def test_detail_and_best(client: Client, store: SQLiteStore) -> None:
+async def test_detail_and_best(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     a = save(store, "r1", 10, b"a", metrics={"loss": float("nan"), "acc": 0.5})
     b = save(store, "r1", 20, b"b", kind="best", is_best=True)
@@ -111,7 +112,7 @@ async def test_detail_and_best(client: Client, store: SQLiteStore) -> None:
         assert "nope" in error(r, 404, "not_found")
 
 
-async def test_download_whole_and_ranged(client: Client, store: SQLiteStore) -> None:
+async def test_download_whole_and_ranged(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     data = os.urandom(3 * (1 << 20) + 12345)  # more than one streamed chunk
     ck = save(store, "r1", 7, data)
@@ -147,7 +148,7 @@ async def test_download_whole_and_ranged(client: Client, store: SQLiteStore) -> 
         assert r.status_code == 200 and r.content == data, ignored
 
 
-async def test_download_missing_file_and_folder(client: Client, store: SQLiteStore) -> None:
+async def test_download_missing_file_and_folder(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     ck = save(store, "r1", 1, b"x")
     Path(store.get_checkpoint(ck).path).unlink()
@@ -156,7 +157,7 @@ async def test_download_missing_file_and_folder(client: Client, store: SQLiteSto
 
 
 
-async def test_download_a_folder_as_a_tar(client: Client, store: SQLiteStore,
+async def test_download_a_folder_as_a_tar(client: Client, store: Store,
                                           tmp_path: Path) -> None:
     store.create_run(project="p", id="r1")
     folder = run_dir(store, "r1") / "step_0000002"
@@ -184,7 +185,7 @@ async def test_download_a_folder_as_a_tar(client: Client, store: SQLiteStore,
         assert config is not None and config.read() == b'{"a": 1}'
 
 
-async def test_odd_recorded_paths_are_errors_not_500s(client: Client, store: SQLiteStore) -> None:
+async def test_odd_recorded_paths_are_errors_not_500s(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     nul = store.add_checkpoint("r1", step=1, path="/tmp/with\x00nul.pth").id
     error(await client.get(f"/api/checkpoints/{nul}/download"), 409, "conflict")
@@ -199,7 +200,7 @@ async def test_odd_recorded_paths_are_errors_not_500s(client: Client, store: SQL
 
 
 async def test_download_relative_path_is_in_the_run_folder(client: Client,
-                                                           store: SQLiteStore) -> None:
+                                                           store: Store) -> None:
     store.create_run(project="p", id="r1")
     (run_dir(store, "r1") / "rel.pth").write_bytes(b"relative")
     ck = store.add_checkpoint("r1", step=1, path="rel.pth").id
@@ -207,7 +208,7 @@ async def test_download_relative_path_is_in_the_run_folder(client: Client,
     assert r.status_code == 200 and r.content == b"relative"
 
 
-async def test_delete_inside_the_folder(client: Client, store: SQLiteStore) -> None:
+async def test_delete_inside_the_folder(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     ck = save(store, "r1", 5, b"bytes")
     path = Path(store.get_checkpoint(ck).path)
@@ -232,7 +233,7 @@ async def test_delete_inside_the_folder(client: Client, store: SQLiteStore) -> N
                   CheckpointDeleted)["file_deleted"]
 
 
-async def test_delete_refuses_paths_outside_the_folder(client: Client, store: SQLiteStore,
+async def test_delete_refuses_paths_outside_the_folder(client: Client, store: Store,
                                                        tmp_path: Path) -> None:
     store.create_run(project="p", id="r1")
     outside = tmp_path / "elsewhere"
@@ -245,7 +246,7 @@ async def test_delete_refuses_paths_outside_the_folder(client: Client, store: SQ
     link_dir = run_dir(store, "r1") / "linkdir"
     link_dir.symlink_to(outside, target_is_directory=True)
     cases = [(str(precious), 403), (sneaky, 403), (str(link), 403),
-             (str(link_dir / "precious.pth"), 403), (str(store.path), 403),
+             (str(link_dir / "precious.pth"), 403), (str(sqlite_path(store)), 403),
              (str(run_dir(store, "r1")), 409)]
     for i, (path, status) in enumerate(cases):
         ck = store.add_checkpoint("r1", step=100 + i, path=path).id
@@ -254,10 +255,10 @@ async def test_delete_refuses_paths_outside_the_folder(client: Client, store: SQ
         assert "never" in message or "--serve-root" in message or "run" in message, path
         assert store.get_checkpoint(ck).path == path  # the row stays
     assert precious.read_bytes() == b"do not delete"
-    assert link.is_symlink() and store.path.exists() and run_dir(store, "r1").is_dir()
+    assert link.is_symlink() and sqlite_path(store).exists() and run_dir(store, "r1").is_dir()
 
 
-async def test_verify_flags_a_corrupted_file(client: Client, store: SQLiteStore) -> None:
+async def test_verify_flags_a_corrupted_file(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     good = save(store, "r1", 1, b"good weights")
     bad = save(store, "r1", 2, b"soon corrupted")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from traindeck.store import SQLiteStore, open_store
+from traindeck.store import Store, open_store
 
 TIMEOUT = 60.0
 
@@ -116,8 +116,8 @@ def checkpoints(store_dir: Path) -> Iterator[dict[int, str]]:
     yield paths
 
 
-def save(store: SQLiteStore, run_id: str, step: int) -> str:
-    folder = store.path.parent / "runs" / run_id
+def save(store: Store, run_id: str, step: int) -> str:
+    folder = store.files_root / "runs" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"checkpoint_step_{step:07d}.dat"
     data = f"step {step}".encode()

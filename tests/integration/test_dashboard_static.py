@@ -17,7 +17,7 @@ from serving import served
 
 from traindeck.server import Settings, create_app
 from traindeck.server.static import BUILD_COMMAND
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 
 ASSET = "index-abc123.js"
 
@@ -31,16 +31,16 @@ def built(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(params=["built", "not built"])
-def url(request: pytest.FixtureRequest, tmp_path: Path, store: SQLiteStore) -> Iterator[str]:
+def url(request: pytest.FixtureRequest, tmp_path: Path, store: Store) -> Iterator[str]:
     web = built(tmp_path) if request.param == "built" else tmp_path / "no-web"
-    app = create_app(Settings(dir=store.path, web_dir=web), store=store)
+    app = create_app(Settings(dir=store.files_root, web_dir=web), store=store)
     with served(app) as base:
         yield base
 
 
 @pytest.fixture
-def no_build(tmp_path: Path, store: SQLiteStore) -> Iterator[str]:
-    app = create_app(Settings(dir=store.path, web_dir=tmp_path / "no-web"), store=store)
+def no_build(tmp_path: Path, store: Store) -> Iterator[str]:
+    app = create_app(Settings(dir=store.files_root, web_dir=tmp_path / "no-web"), store=store)
     with served(app) as base:
         yield base
 
@@ -70,10 +70,10 @@ def test_the_old_built_in_page_is_gone(no_build: str) -> None:
         assert "fallback" not in httpx.get(no_build + path).text
 
 
-def test_with_a_build_client_routes_get_the_app(tmp_path: Path, store: SQLiteStore) -> None:
+def test_with_a_build_client_routes_get_the_app(tmp_path: Path, store: Store) -> None:
     web = built(tmp_path)
     (tmp_path / "secret.txt").write_text("secret")
-    with served(create_app(Settings(dir=store.path, web_dir=web), store=store)) as base:
+    with served(create_app(Settings(dir=store.files_root, web_dir=web), store=store)) as base:
         assert httpx.get(base + "/").text == "<html>spa</html>"
         assert httpx.get(base + "/runs/abc/charts").text == "<html>spa</html>"
         assert httpx.get(base + f"/assets/{ASSET}").text == "console.log(1)"

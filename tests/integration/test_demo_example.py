@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from support import wait_for
 
-from traindeck.store import SQLiteStore, open_store
+from traindeck.store import Store, open_store
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "numpy_mlp.py"
 
@@ -36,19 +36,19 @@ def tdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def reader(tdir: Path) -> Iterator[SQLiteStore]:
+def reader(tdir: Path) -> Iterator[Store]:
     tdir.mkdir()
     s = open_store(tdir)
     yield s
     s.close()
 
 
-def only_run_id(store: SQLiteStore) -> str | None:
+def only_run_id(store: Store) -> str | None:
     runs, _ = store.list_runs()
     return runs[0].id if runs else None
 
 
-def test_it_learns_and_everything_lands_in_the_store(tdir: Path, reader: SQLiteStore) -> None:
+def test_it_learns_and_everything_lands_in_the_store(tdir: Path, reader: Store) -> None:
     proc = start(tdir, "--steps", "600", "--max-rate", "0", "--checkpoint-every", "250",
                  "--name", "learns", "--system-interval", "0.2")
     out, _ = proc.communicate(timeout=240)
@@ -79,7 +79,7 @@ def test_it_learns_and_everything_lands_in_the_store(tdir: Path, reader: SQLiteS
     assert run.summary["last_checkpoint"].endswith("checkpoint_step_0000599.npz")
 
 
-def command(store: SQLiteStore, run_id: str, name: str, **args: Any) -> Any:
+def command(store: Store, run_id: str, name: str, **args: Any) -> Any:
     cmd = store.create_command(run_id, name, args)
     done = wait_for(lambda: (c := store.get_command(cmd.id)).status in ("done", "failed") and c,
                     what=f"command {name}")
@@ -87,7 +87,7 @@ def command(store: SQLiteStore, run_id: str, name: str, **args: Any) -> Any:
     return done.result
 
 
-def test_commands_reach_the_training_loop(tdir: Path, reader: SQLiteStore) -> None:
+def test_commands_reach_the_training_loop(tdir: Path, reader: Store) -> None:
     proc = start(tdir, "--steps", "10000000", "--max-rate", "300", "--width", "16")
     try:
         run_id = wait_for(lambda: only_run_id(reader), what="the run")
@@ -119,7 +119,7 @@ def test_commands_reach_the_training_loop(tdir: Path, reader: SQLiteStore) -> No
 
 
 def test_sigterm_ends_the_run_interrupted_with_a_checkpoint(tdir: Path,
-                                                            reader: SQLiteStore) -> None:
+                                                            reader: Store) -> None:
     proc = start(tdir, "--steps", "10000000", "--max-rate", "300", "--checkpoint-every", "0")
     try:
         run_id = wait_for(lambda: only_run_id(reader), what="the run")

@@ -27,7 +27,7 @@ import pytest
 import websockets
 from support import free_port, wait_for
 
-from traindeck.store import SQLiteStore, open_store
+from traindeck.store import Store, open_store
 
 CHILD = r'''
 import math, os, resource, signal, sys, time
@@ -144,7 +144,7 @@ def ready(proc: subprocess.Popen[str]) -> str:
     return line.split()[1]
 
 
-def series(store: SQLiteStore, run_id: str, key: str) -> tuple[np.ndarray[Any, Any], ...]:
+def series(store: Store, run_id: str, key: str) -> tuple[np.ndarray[Any, Any], ...]:
     p = store.read_points(run_id, key)
     return p.steps, p.values
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from serving import served
+from support import sqlite_path
 
 from traindeck.server import Settings, create_app
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 
 
 @pytest.fixture
@@ -29,15 +30,15 @@ def outside(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def server(store: SQLiteStore, tmp_path: Path, *roots: Path) -> Iterator[str]:
-    settings = Settings(dir=store.path, web_dir=tmp_path / "no-web", auth=True,
+def server(store: Store, tmp_path: Path, *roots: Path) -> Iterator[str]:
+    settings = Settings(dir=store.files_root, web_dir=tmp_path / "no-web", auth=True,
                         serve_roots=roots)
     with served(create_app(settings, store=store)) as url:
         yield url
 
 
 @pytest.fixture
-def tokens(store: SQLiteStore) -> dict[str, str]:
+def tokens(store: Store) -> dict[str, str]:
     store.create_run(project="p", id="r1")
     return {scope: store.create_token(scope, scope)[1] for scope in ("read", "write")}
 
@@ -58,7 +59,7 @@ def refused(r: httpx.Response, folder: Path) -> None:
 
 
 def test_a_checkpoint_at_etc_hostname_is_not_served(
-    store: SQLiteStore, tmp_path: Path, tokens: dict[str, str]
+    store: Store, tmp_path: Path, tokens: dict[str, str]
 ) -> None:
     ck = store.add_checkpoint("r1", step=5, path="/etc/hostname").id
     with server(store, tmp_path) as url:
@@ -70,9 +71,9 @@ def test_a_checkpoint_at_etc_hostname_is_not_served(
 
 
 def test_files_outside_the_roots_are_refused_and_inside_ones_served(
-    store: SQLiteStore, tmp_path: Path, tokens: dict[str, str], outside: Path
+    store: Store, tmp_path: Path, tokens: dict[str, str], outside: Path
 ) -> None:
-    run_dir = store.path.parent / "runs" / "r1"
+    run_dir = store.files_root / "runs" / "r1"
     run_dir.mkdir(parents=True)
     (run_dir / "model.pth").write_bytes(b"weights")
     inside = store.add_checkpoint("r1", step=1, path="model.pth").id
@@ -81,7 +82,7 @@ def test_files_outside_the_roots_are_refused_and_inside_ones_served(
     linked = store.add_checkpoint("r1", step=3, path="link.pth").id
     (run_dir / "linkdir").symlink_to(outside, target_is_directory=True)
     via_dir = store.add_checkpoint("r1", step=4, path="linkdir/secret.txt").id
-    db = store.add_checkpoint("r1", step=6, path=str(store.path)).id  # the store itself
+    db = store.add_checkpoint("r1", step=6, path=str(sqlite_path(store))).id  # the store itself
     with server(store, tmp_path) as url:
         assert get(f"{url}/api/checkpoints/{inside}/download", tokens["read"]).content \
             == b"weights"
@@ -97,7 +98,7 @@ def test_files_outside_the_roots_are_refused_and_inside_ones_served(
 
 
 def test_a_folder_named_at_serve_is_served(
-    store: SQLiteStore, tmp_path: Path, tokens: dict[str, str], outside: Path
+    store: Store, tmp_path: Path, tokens: dict[str, str], outside: Path
 ) -> None:
     ck = store.add_checkpoint("r1", step=2, path=str(outside / "secret.txt")).id
     elsewhere = tmp_path / "other"

@@ -32,18 +32,18 @@ from traindeck.server.schemas import (
     SystemStatus,
     Version,
 )
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 
 Client = httpx.AsyncClient
 
 
-def app_for(tmp_path: Path, store: SQLiteStore, **settings: Any) -> Any:
-    base: dict[str, Any] = {"dir": store.path, "web_dir": tmp_path / "no-web"}
+def app_for(tmp_path: Path, store: Store, **settings: Any) -> Any:
+    base: dict[str, Any] = {"dir": store.files_root, "web_dir": tmp_path / "no-web"}
     return create_app(Settings(**{**base, **settings}), store=store)
 
 
 @pytest.fixture
-async def client(tmp_path: Path, store: SQLiteStore) -> AsyncIterator[Client]:
+async def client(tmp_path: Path, store: Store) -> AsyncIterator[Client]:
     app = app_for(tmp_path, store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -67,7 +67,7 @@ def error(r: httpx.Response, status: int, code: str) -> str:
     return message
 
 
-def write(store: SQLiteStore, run_id: str, key: str, values: list[float],
+def write(store: Store, run_id: str, key: str, values: list[float],
           start: int = 0) -> None:
     steps = list(range(start, start + len(values)))
     store.write_metrics(run_id, {key: (steps, [1000.0 + s for s in steps], values)})
@@ -93,7 +93,7 @@ async def test_health_version_and_openapi(client: Client) -> None:
     assert "metric_update" in str(ws_schema["server"])
 
 
-async def test_list_runs_filters_sort_and_paging(client: Client, store: SQLiteStore) -> None:
+async def test_list_runs_filters_sort_and_paging(client: Client, store: Store) -> None:
     store.create_run(project="a", id="r1", name="alpha", tags=["x"], status="completed")
     store.create_run(project="a", id="r2", name="beta", tags=["x", "y"])
     store.create_run(project="b", id="r3", name="gamma_1", status="failed")
@@ -121,7 +121,7 @@ async def test_list_runs_filters_sort_and_paging(client: Client, store: SQLiteSt
     error(await client.get("/api/runs?offset=-1"), 422, "invalid_input")
 
 
-async def test_get_patch_delete_run(client: Client, store: SQLiteStore) -> None:
+async def test_get_patch_delete_run(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1", name="first", config={"lr": 0.1})
     run = ok(await client.get("/api/runs/r1"), RunOut)
     assert run["name"] == "first" and run["config"] == {"lr": 0.1}
@@ -164,7 +164,7 @@ async def test_unknown_routes_and_methods_are_json(client: Client) -> None:
 # -- metrics ---------------------------------------------------------------------------
 
 
-async def test_metric_keys_buckets_latest(client: Client, store: SQLiteStore) -> None:
+async def test_metric_keys_buckets_latest(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     write(store, "r1", "loss", [float(v) for v in range(100)])
     write(store, "r1", "sys/cpu_percent", [50.0] * 10)
@@ -209,7 +209,7 @@ async def test_metric_keys_buckets_latest(client: Client, store: SQLiteStore) ->
     error(await client.get("/api/runs/nope/metrics/latest"), 404, "not_found")
 
 
-async def test_nan_and_inf_round_trip(client: Client, store: SQLiteStore) -> None:
+async def test_nan_and_inf_round_trip(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     values = [1.0, math.nan, math.inf, -math.inf, 2.0]
     write(store, "r1", "loss", values)
@@ -234,7 +234,7 @@ async def test_nan_and_inf_round_trip(client: Client, store: SQLiteStore) -> Non
     assert "NaN," not in raw.replace('"NaN",', "")
 
 
-async def test_compare_one_key_across_runs(client: Client, store: SQLiteStore) -> None:
+async def test_compare_one_key_across_runs(client: Client, store: Store) -> None:
     for i, run_id in enumerate(("a", "b", "c")):
         store.create_run(project="p", id=run_id)
         if run_id != "c":
@@ -264,7 +264,7 @@ async def test_compare_one_key_across_runs(client: Client, store: SQLiteStore) -
 # -- events and commands ---------------------------------------------------------------
 
 
-async def test_events(client: Client, store: SQLiteStore) -> None:
+async def test_events(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     store.add_event("r1", "note", {"text": "hi", "x": math.inf})
     store.set_status("r1", "completed")
@@ -280,7 +280,7 @@ async def test_events(client: Client, store: SQLiteStore) -> None:
     error(await client.get("/api/runs/r1/events?limit=5001"), 422, "invalid_input")
 
 
-async def test_commands(client: Client, store: SQLiteStore) -> None:
+async def test_commands(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
     r = await client.post("/api/runs/r1/commands",
                           json={"name": "validate", "args": {"scale": 2.0}})
@@ -312,7 +312,7 @@ async def test_commands(client: Client, store: SQLiteStore) -> None:
 # -- system ----------------------------------------------------------------------------
 
 
-async def test_system_status_and_history(client: Client, store: SQLiteStore) -> None:
+async def test_system_status_and_history(client: Client, store: Store) -> None:
     status = ok(await client.get("/api/system/status"), SystemStatus)
     assert status["cpu_count"] >= 1 and status["mem_total"] > 0
     store.create_run(project="p", id="r1")
@@ -329,7 +329,7 @@ async def test_system_status_and_history(client: Client, store: SQLiteStore) -> 
 # -- limits, static --------------------------------------------------------------------
 
 
-async def test_body_size_limit(tmp_path: Path, store: SQLiteStore) -> None:
+async def test_body_size_limit(tmp_path: Path, store: Store) -> None:
     store.create_run(project="p", id="r1")
     app = app_for(tmp_path, store, max_body_bytes=1000)
     async with app.router.lifespan_context(app):
@@ -353,7 +353,7 @@ async def test_body_size_limit(tmp_path: Path, store: SQLiteStore) -> None:
     assert [c.name for c in store.list_commands("r1")] == ["validate"]
 
 
-async def test_no_build_note_and_spa(tmp_path: Path, store: SQLiteStore) -> None:
+async def test_no_build_note_and_spa(tmp_path: Path, store: Store) -> None:
     app = app_for(tmp_path, store)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -381,7 +381,7 @@ async def test_no_build_note_and_spa(tmp_path: Path, store: SQLiteStore) -> None
 
 
 async def test_cors_is_closed_by_default_and_opens_per_origin(
-    tmp_path: Path, store: SQLiteStore
+    tmp_path: Path, store: Store
 ) -> None:
     for origins, allowed in (((), False), (("http://ui.example",), True)):
         app = app_for(tmp_path, store, cors_origins=origins)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import support
 
-from traindeck.store import SQLiteStore
+from traindeck.store import Store
 
 
 def read_lines(stream: object, into: queue.Queue[str]) -> None:
@@ -21,7 +21,7 @@ def read_lines(stream: object, into: queue.Queue[str]) -> None:
 
 
 def test_tail_into_a_pipe_prints_plain_lines_and_follows_the_run(
-        store_dir: Path, store: SQLiteStore) -> None:
+        store_dir: Path, store: Store) -> None:
     run = store.create_run(project="p", name="piped", config={})
     store.set_status(run.id, "running")
     store.heartbeat(run.id)

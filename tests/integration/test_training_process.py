@@ -24,7 +24,7 @@ import pytest
 import websockets
 from support import free_port, wait_for
 
-from traindeck.store import SQLiteStore, open_store
+from traindeck.store import Store, open_store
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_child.py"
 
@@ -100,7 +100,7 @@ def start_child(server: Server, tmp_path: Path) -> Iterator[Callable[..., tuple[
 
 
 @pytest.fixture
-def store(server: Server) -> Iterator[SQLiteStore]:
+def store(server: Server) -> Iterator[Store]:
     s = open_store(server.dir)
     yield s
     s.close()
@@ -127,7 +127,7 @@ async def collect_points(ws_url: str, run_id: str, want_steps: int,
 
 
 def test_points_of_a_training_process_arrive_over_the_websocket(
-    server: Server, tmp_path: Path, store: SQLiteStore,
+    server: Server, tmp_path: Path, store: Store,
     start_child: Callable[..., tuple[Any, str]],
 ) -> None:
     proc, run_id = start_child("--steps", "200", "--sleep", "0.005")
@@ -143,7 +143,7 @@ def test_points_of_a_training_process_arrive_over_the_websocket(
 
 
 def test_a_command_posted_over_rest_reaches_the_handler_and_returns_its_result(
-    server: Server, tmp_path: Path, store: SQLiteStore,
+    server: Server, tmp_path: Path, store: Store,
     start_child: Callable[..., tuple[Any, str]],
 ) -> None:
     proc, run_id = start_child("--sleep", "0.01")
@@ -173,7 +173,7 @@ def test_a_command_posted_over_rest_reaches_the_handler_and_returns_its_result(
 
 
 def test_sigkill_turns_the_run_interrupted(
-    server: Server, tmp_path: Path, store: SQLiteStore,
+    server: Server, tmp_path: Path, store: Store,
     start_child: Callable[..., tuple[Any, str]],
 ) -> None:
     proc, run_id = start_child("--heartbeat-timeout", "1.0")
@@ -188,7 +188,7 @@ def test_sigkill_turns_the_run_interrupted(
 
 
 def test_sigterm_runs_the_exit_hook_then_marks_interrupted(
-    server: Server, tmp_path: Path, store: SQLiteStore,
+    server: Server, tmp_path: Path, store: Store,
     start_child: Callable[..., tuple[Any, str]],
 ) -> None:
     marker = tmp_path / "exit-hook"

@@ -23,7 +23,7 @@ from support import wait_for
 
 import traindeck as td
 from traindeck.checkpoints import read_sidecar
-from traindeck.store import SQLiteStore, open_store
+from traindeck.store import Store, open_store
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def tdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(tdir: Path) -> Iterator[SQLiteStore]:
+def store(tdir: Path) -> Iterator[Store]:
     s = open_store(tdir)
     yield s
     s.close()
@@ -95,7 +95,7 @@ def test_safetensors_writer_works(tdir: Path) -> None:
         assert hidden(run.checkpoint_dir) == []
 
 
-def test_a_failing_writer_never_raises_into_the_loop(tdir: Path, store: SQLiteStore,
+def test_a_failing_writer_never_raises_into_the_loop(tdir: Path, store: Store,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     def broken(path: Path) -> None:
         path.write_bytes(b"half a file")
@@ -127,7 +127,7 @@ def test_strict_mode_raises_a_failing_writer(tdir: Path) -> None:
         run.save_checkpoint(broken, 1)
 
 
-def test_an_emergency_save_with_numpy_writes_the_file(tdir: Path, store: SQLiteStore) -> None:
+def test_an_emergency_save_with_numpy_writes_the_file(tdir: Path, store: Store) -> None:
     w = np.ones(4)
     run = start(tdir)
     run.on_checkpoint(lambda: (lambda p: np.savez(p, w=w)))
@@ -176,7 +176,7 @@ def test_sidecars_never_claim_a_stale_best(tdir: Path) -> None:
 
 
 def test_checkpoint_button_with_a_handler_that_saves_itself(tdir: Path,
-                                                            store: SQLiteStore) -> None:
+                                                            store: Store) -> None:
     run = start(tdir)
 
     @run.on_checkpoint
@@ -203,7 +203,7 @@ def test_checkpoint_button_with_a_handler_that_saves_itself(tdir: Path,
 
 
 def test_log_checkpoint_of_an_outside_file_writes_nothing_beside_it(
-        tdir: Path, tmp_path: Path, store: SQLiteStore) -> None:
+        tdir: Path, tmp_path: Path, store: Store) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     target = outside / "hostname"
@@ -239,7 +239,7 @@ def test_a_relative_dir_stores_paths_the_cli_can_read(tmp_path: Path,
 # -- "any reader of the store reaps stale runs": init() of another run -----------------
 
 
-def test_init_reaps_a_run_whose_process_died(tdir: Path, store: SQLiteStore) -> None:
+def test_init_reaps_a_run_whose_process_died(tdir: Path, store: Store) -> None:
     dead = store.create_run(project="p", name="killed", heartbeat_timeout=5.0)
     store.heartbeat(dead.id, at=time.time() - 600)
     assert store.get_run(dead.id).status == "running"

@@ -32,7 +32,7 @@ from traindeck.checkpoints import (
     verify,
     write_sidecar,
 )
-from traindeck.store import Checkpoint, SQLiteStore
+from traindeck.store import Checkpoint, Store
 
 
 def torch_or_skip() -> ModuleType:
@@ -179,7 +179,7 @@ def test_verify_torch_files(tmp_path: Path) -> None:
 # -- best and retention over a real store ----------------------------------------------
 
 
-def add(store: SQLiteStore, run_id: str, folder: Path, step: int, *, loss: float | None = None,
+def add(store: Store, run_id: str, folder: Path, step: int, *, loss: float | None = None,
         kind: str = "regular", is_best: bool = False) -> Checkpoint:
     path = folder / format_name(step, {"regular": None}.get(kind, "_" + kind))
     path.write_bytes(f"step {step}".encode())
@@ -190,7 +190,7 @@ def add(store: SQLiteStore, run_id: str, folder: Path, step: int, *, loss: float
                                 is_best=is_best)
 
 
-def test_prune_keeps_last_and_best_and_never_the_marked_or_newest(store: SQLiteStore,
+def test_prune_keeps_last_and_best_and_never_the_marked_or_newest(store: Store,
                                                                   tmp_path: Path) -> None:
     run = store.create_run(project="p", name="r")
     losses = {100: 0.9, 200: 0.5, 300: 0.1, 400: 0.7, 500: 0.8, 600: 0.6}
@@ -209,7 +209,7 @@ def test_prune_keeps_last_and_best_and_never_the_marked_or_newest(store: SQLiteS
     assert all("retention" in e.payload["reason"] for e in events)
 
 
-def test_prune_never_deletes_best_newest_or_protected(store: SQLiteStore, tmp_path: Path) -> None:
+def test_prune_never_deletes_best_newest_or_protected(store: Store, tmp_path: Path) -> None:
     run = store.create_run(project="p", name="r")
     cks = [add(store, run.id, tmp_path, s) for s in (1, 2, 3, 4, 5)]
     store.mark_best(cks[0].id)
@@ -223,7 +223,7 @@ def test_prune_never_deletes_best_newest_or_protected(store: SQLiteStore, tmp_pa
     assert prune(store, run.id, keep_last=None, keep_best=None) == []
 
 
-def test_keep_best_alone_keeps_checkpoints_without_the_metric(store: SQLiteStore,
+def test_keep_best_alone_keeps_checkpoints_without_the_metric(store: Store,
                                                               tmp_path: Path) -> None:
     run = store.create_run(project="p", name="r")
     add(store, run.id, tmp_path, 1, loss=0.5)

@@ -15,7 +15,7 @@ from support import wait_for
 
 import traindeck as td
 from traindeck.checkpoints import parse_name, read_sidecar, sha256_file
-from traindeck.store import SQLiteStore, open_store
+from traindeck.store import Store, open_store
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def tdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(tdir: Path) -> Iterator[SQLiteStore]:
+def store(tdir: Path) -> Iterator[Store]:
     s = open_store(tdir)
     yield s
     s.close()
@@ -46,7 +46,7 @@ def files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.suffix != ".json")
 
 
-def test_save_checkpoint_writes_file_sidecar_and_row(tdir: Path, store: SQLiteStore) -> None:
+def test_save_checkpoint_writes_file_sidecar_and_row(tdir: Path, store: Store) -> None:
     with start(tdir, name="a") as run:
         for s in range(11):
             run.log({"loss": 1.0 / (s + 1)}, step=s)
@@ -88,7 +88,7 @@ def test_log_checkpoint_records_a_file_the_script_wrote(tdir: Path, tmp_path: Pa
     assert read_sidecar(mine) is None and sorted(os.listdir(mine.parent)) == [mine.name]
 
 
-def test_best_marks_and_retention_as_checkpoints_arrive(tdir: Path, store: SQLiteStore) -> None:
+def test_best_marks_and_retention_as_checkpoints_arrive(tdir: Path, store: Store) -> None:
     losses = [0.9, 0.5, 0.7, 0.2, 0.6, 0.8, float("nan")]
     with start(tdir, name="c", best="min:val_loss", keep_last=2, keep_best=1) as run:
         for i, loss in enumerate(losses):
@@ -115,7 +115,7 @@ def test_bad_checkpoint_options_are_value_errors(tdir: Path) -> None:
 
 
 def test_an_uncaught_exception_saves_one_emergency_checkpoint(tdir: Path,
-                                                               store: SQLiteStore) -> None:
+                                                               store: Store) -> None:
     calls: list[int] = []
     run = start(tdir, name="boom")
 
@@ -140,14 +140,14 @@ def test_an_uncaught_exception_saves_one_emergency_checkpoint(tdir: Path,
     assert calls == [4]
 
 
-def test_a_normal_exit_saves_no_emergency_checkpoint(tdir: Path, store: SQLiteStore) -> None:
+def test_a_normal_exit_saves_no_emergency_checkpoint(tdir: Path, store: Store) -> None:
     with start(tdir, name="fine") as run:
         run.on_checkpoint(lambda: b"never")
         run.log({"loss": 1.0}, step=0)
     assert store.list_checkpoints(run.id) == []
 
 
-def test_the_checkpoint_command_calls_the_save_handler(tdir: Path, store: SQLiteStore) -> None:
+def test_the_checkpoint_command_calls_the_save_handler(tdir: Path, store: Store) -> None:
     with start(tdir, name="cmd") as run:
         run.on_checkpoint(lambda: b"from the button")
         run.log({"loss": 1.0}, step=7)
@@ -160,7 +160,7 @@ def test_the_checkpoint_command_calls_the_save_handler(tdir: Path, store: SQLite
     assert (ck.step, ck.kind, ck.metadata) == (7, "regular", {"reason": "command"})
 
 
-def test_last_checkpoint_skips_and_flags_invalid_ones(tdir: Path, store: SQLiteStore) -> None:
+def test_last_checkpoint_skips_and_flags_invalid_ones(tdir: Path, store: Store) -> None:
     with start(tdir, name="v") as run:
         assert run.last_checkpoint() is None
         for s in (10, 20, 30):
@@ -184,7 +184,7 @@ def test_last_checkpoint_skips_and_flags_invalid_ones(tdir: Path, store: SQLiteS
 
 
 def test_resume_or_create_continues_the_newest_run_by_name(tdir: Path,
-                                                           store: SQLiteStore) -> None:
+                                                           store: Store) -> None:
     run = td.resume_or_create("job", project="p", dir=tdir, system_interval=None, strict=True)
     assert not run.is_resumed
     for s in range(20):
@@ -233,7 +233,7 @@ def test_a_disabled_run_still_writes_the_file(tmp_path: Path,
     run.finish()
 
 
-def test_mark_best_by_hand(tdir: Path, store: SQLiteStore) -> None:
+def test_mark_best_by_hand(tdir: Path, store: Store) -> None:
     with start(tdir, name="hand", keep_last=1) as run:
         first = run.save_checkpoint(b"a", step=1)
         run.flush()

@@ -15,7 +15,7 @@ from traindeck.cli import app
 from traindeck.cli.output import duration, number
 from traindeck.cli.serve import is_loopback
 from traindeck.cli.tail import SPARK_CHARS, sparkline
-from traindeck.store import SQLiteStore, db_path
+from traindeck.store import Store, db_path
 
 # Environment that would change what the CLI prints is cleared for every invocation.
 CLEAN_ENV: dict[str, str | None] = {
@@ -28,7 +28,7 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
     return CliRunner().invoke(app, list(args), input=input, env={**CLEAN_ENV, **(env or {})})
 
 
-def add_run(store: SQLiteStore, project: str, name: str, *, status: str = "completed",
+def add_run(store: Store, project: str, name: str, *, status: str = "completed",
             steps: int = 10, config: dict[str, object] | None = None) -> str:
     run = store.create_run(project=project, name=name, config=config or {"lr": 0.1},
                            commands_offered=["stop", "pause", "resume", "validate"])
@@ -44,7 +44,7 @@ def add_run(store: SQLiteStore, project: str, name: str, *, status: str = "compl
 
 
 @pytest.fixture
-def runs(store: SQLiteStore) -> dict[str, str]:
+def runs(store: Store) -> dict[str, str]:
     ids = {
         "a": add_run(store, "mnist", "baseline", steps=100),
         "b": add_run(store, "mnist", "wide", status="running", steps=5),
@@ -132,7 +132,7 @@ def test_reading_commands_do_not_create_a_store(tmp_path: Path) -> None:
     assert not db_path(missing).exists()
 
 
-def test_show(store_dir: Path, store: SQLiteStore, runs: dict[str, str]) -> None:
+def test_show(store_dir: Path, store: Store, runs: dict[str, str]) -> None:
     store.write_metrics(runs["a"], {"val/loss": ([99], [5.0], [math.nan])})
     result = invoke("runs", "show", runs["a"], "--dir", str(store_dir))
     assert result.exit_code == 0, result.output
@@ -152,7 +152,7 @@ def test_show_lists_commands_with_results(store_dir: Path, runs: dict[str, str])
     assert '{"val_loss": 0.25}' in row
 
 
-def test_show_json_spells_nan(store_dir: Path, store: SQLiteStore,
+def test_show_json_spells_nan(store_dir: Path, store: Store,
                               runs: dict[str, str]) -> None:
     store.write_metrics(runs["a"], {"val/loss": ([99], [5.0], [math.nan])})
     result = invoke("runs", "show", runs["a"], "-d", str(store_dir), "--json")
@@ -163,7 +163,7 @@ def test_show_json_spells_nan(store_dir: Path, store: SQLiteStore,
     assert data["latest"]["loss"] == {"step": 99, "time": 100.0, "value": 0.01}
 
 
-def test_show_accepts_a_unique_prefix(store_dir: Path, store: SQLiteStore) -> None:
+def test_show_accepts_a_unique_prefix(store_dir: Path, store: Store) -> None:
     store.create_run(project="p", name="one", id="alpha-1")
     store.create_run(project="p", name="two", id="alpha-2")
     store.create_run(project="p", name="three", id="beta-1")
@@ -184,7 +184,7 @@ def test_unknown_run_is_a_clear_error(store_dir: Path, runs: dict[str, str]) -> 
         assert isinstance(result.exception, SystemExit)
 
 
-def test_rm_asks_first(store_dir: Path, store: SQLiteStore, runs: dict[str, str]) -> None:
+def test_rm_asks_first(store_dir: Path, store: Store, runs: dict[str, str]) -> None:
     declined = invoke("runs", "rm", runs["a"], "-d", str(store_dir), input="n\n")
     assert declined.exit_code == 1
     assert "nothing deleted" in declined.stderr
@@ -195,7 +195,7 @@ def test_rm_asks_first(store_dir: Path, store: SQLiteStore, runs: dict[str, str]
     assert [r.id for r in store.list_runs()[0]] == [runs["c"], runs["b"]]
 
 
-def test_rm_deletes_runs_and_their_files(store_dir: Path, store: SQLiteStore,
+def test_rm_deletes_runs_and_their_files(store_dir: Path, store: Store,
                                          runs: dict[str, str], tmp_path: Path) -> None:
     """Defect 10: deleting a run deletes its folder; --keep-files keeps it; a checkpoint
     recorded outside the run's folder is never deleted."""
@@ -226,7 +226,7 @@ def test_rm_deletes_runs_and_their_files(store_dir: Path, store: SQLiteStore,
     assert [r.id for r in store.list_runs()[0]] == [runs["b"]]
 
 
-def test_rm_refuses_live_runs_and_unknown_ids(store_dir: Path, store: SQLiteStore,
+def test_rm_refuses_live_runs_and_unknown_ids(store_dir: Path, store: Store,
                                               runs: dict[str, str]) -> None:
     live = invoke("runs", "rm", runs["b"], "--yes", "-d", str(store_dir))
     assert live.exit_code == 1 and "still running" in live.stderr
@@ -238,7 +238,7 @@ def test_rm_refuses_live_runs_and_unknown_ids(store_dir: Path, store: SQLiteStor
     assert len(store.list_runs()[0]) == 2
 
 
-def test_tail_once(store_dir: Path, store: SQLiteStore, runs: dict[str, str]) -> None:
+def test_tail_once(store_dir: Path, store: Store, runs: dict[str, str]) -> None:
     store.write_metrics(runs["b"], {"acc": ([0, 1, 2, 3, 4], [1.0] * 5,
                                             [0.1, 0.2, math.nan, 0.4, 0.5])})
     result = invoke("tail", runs["b"], "--once", "-d", str(store_dir))

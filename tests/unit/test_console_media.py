@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import traindeck as td
+from traindeck.redact import MARK, Redactor
 from traindeck.sdk.console import MAX_LINE, ConsoleCapture, Tee
 from traindeck.sdk.media import MAX_PIXELS, check_file, check_key, encode_png, to_pixels
-from traindeck.redact import MARK, Redactor
-from traindeck.store import InvalidInput, NotFound, SQLiteStore
+from traindeck.store import InvalidInput, NotFound, Store
 from traindeck.store.images import image_size, sniff_image
 from traindeck.store.log_rows import MAX_READ
 
@@ -248,7 +248,7 @@ def test_capture_survives_a_failing_sink(monkeypatch: pytest.MonkeyPatch) -> Non
 # -- the store -----------------------------------------------------------------------------
 
 
-def test_log_lines_paging_tail_and_search(store: SQLiteStore) -> None:
+def test_log_lines_paging_tail_and_search(store: Store) -> None:
     store.create_run(project="p", id="r")
     assert store.last_log_seq("r") == 0
     texts = [f"step {i} loss {i / 10}" for i in range(1, 101)]
@@ -284,7 +284,7 @@ def test_log_lines_paging_tail_and_search(store: SQLiteStore) -> None:
     assert len(store.read_log_lines("r", limit=MAX_READ * 2)) == 100
 
 
-def test_changes_feed_names_runs_with_new_lines(store: SQLiteStore) -> None:
+def test_changes_feed_names_runs_with_new_lines(store: Store) -> None:
     store.create_run(project="p", id="a")
     store.create_run(project="p", id="b")
     seq, ev = store.current_seq()
@@ -296,7 +296,7 @@ def test_changes_feed_names_runs_with_new_lines(store: SQLiteStore) -> None:
     assert store.last_log_seq("a") == 0
 
 
-def test_media_rows_are_idempotent_and_announced(store: SQLiteStore) -> None:
+def test_media_rows_are_idempotent_and_announced(store: Store) -> None:
     store.create_run(project="p", id="r")
     m, created = store.add_media("r", key="samples", step=3, path="media/samples/3_0.png",
                                  caption="c", width=4, height=2, size=10)
@@ -323,7 +323,7 @@ def test_media_rows_are_idempotent_and_announced(store: SQLiteStore) -> None:
 # -- the SDK, embedded -----------------------------------------------------------------------
 
 
-def test_run_captures_console_and_logs_images(tmp_path: Path, store: SQLiteStore,
+def test_run_captures_console_and_logs_images(tmp_path: Path, store: Store,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
@@ -360,7 +360,7 @@ def test_run_captures_console_and_logs_images(tmp_path: Path, store: SQLiteStore
     assert (media[0].width, media[0].height) == (4, 2)
 
 
-def test_bad_images_are_reported_once_when_not_strict(tmp_path: Path, store: SQLiteStore,
+def test_bad_images_are_reported_once_when_not_strict(tmp_path: Path, store: Store,
                                                       capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     run = td.init(project="p", dir=tmp_path / "td", store=store, system_interval=None,

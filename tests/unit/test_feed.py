@@ -6,15 +6,13 @@ heartbeat or a server restart is a clock jump, not a sleep.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from support import MakeStore
 
 from traindeck.server.feed import Follower, Listener
 from traindeck.server.hub import Hub
 from traindeck.server.reaper import Reaper
-from traindeck.store import Changes, SQLiteStore
+from traindeck.store import Changes, Store
 
 
 class FakeClock:
@@ -49,22 +47,18 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def server_store(tmp_path: Path, clock: FakeClock) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "td.db", clock=clock)
-    yield s
-    s.close()
+def server_store(make_store: MakeStore, clock: FakeClock) -> Store:
+    return make_store(clock=clock)
 
 
 @pytest.fixture
-def writer(server_store: SQLiteStore, clock: FakeClock) -> Iterator[SQLiteStore]:
-    """What a training process holds: its own connection to the same file."""
-    w = SQLiteStore(server_store.path, clock=clock)
-    yield w
-    w.close()
+def writer(server_store: Store, make_store: MakeStore, clock: FakeClock) -> Store:
+    """What a training process holds: its own connection to the same store."""
+    return make_store(clock=clock)
 
 
 async def test_a_listener_sees_every_change_with_no_websocket_client(
-    server_store: SQLiteStore, writer: SQLiteStore
+    server_store: Store, writer: Store
 ) -> None:
     follower = Follower(server_store)
     await follower.start(background=False)
@@ -87,7 +81,7 @@ async def test_a_listener_sees_every_change_with_no_websocket_client(
 
 
 async def test_what_was_there_before_the_follower_started_is_not_news(
-    server_store: SQLiteStore, writer: SQLiteStore
+    server_store: Store, writer: Store
 ) -> None:
     writer.create_run(project="p", id="old")
     follower = Follower(server_store)
@@ -100,7 +94,7 @@ async def test_what_was_there_before_the_follower_started_is_not_news(
 
 
 async def test_a_failing_listener_does_not_stop_the_others_or_the_feed(
-    server_store: SQLiteStore, writer: SQLiteStore
+    server_store: Store, writer: Store
 ) -> None:
     follower = Follower(server_store)
     await follower.start(background=False)
@@ -115,7 +109,7 @@ async def test_a_failing_listener_does_not_stop_the_others_or_the_feed(
 
 
 async def test_a_removed_listener_hears_nothing_more(
-    server_store: SQLiteStore, writer: SQLiteStore
+    server_store: Store, writer: Store
 ) -> None:
     follower = Follower(server_store)
     await follower.start(background=False)
@@ -128,7 +122,7 @@ async def test_a_removed_listener_hears_nothing_more(
 
 
 async def test_the_reaper_interrupts_a_run_whose_heartbeat_stopped(
-    server_store: SQLiteStore, writer: SQLiteStore, clock: FakeClock
+    server_store: Store, writer: Store, clock: FakeClock
 ) -> None:
     writer.create_run(project="p", id="r1", heartbeat_timeout=5.0)
     follower = Follower(server_store)
@@ -146,7 +140,7 @@ async def test_the_reaper_interrupts_a_run_whose_heartbeat_stopped(
 
 
 def test_a_short_server_outage_does_not_interrupt_live_runs(
-    server_store: SQLiteStore, writer: SQLiteStore, clock: FakeClock
+    server_store: Store, writer: Store, clock: FakeClock
 ) -> None:
     """Defect 19: the server was down 20 s of a run's 30 s heartbeat timeout; it must
     not judge the run's heartbeat the moment it is back."""
@@ -165,7 +159,7 @@ def test_a_short_server_outage_does_not_interrupt_live_runs(
 
 
 def test_a_run_that_died_during_the_outage_is_reaped_after_the_grace(
-    server_store: SQLiteStore, writer: SQLiteStore, clock: FakeClock
+    server_store: Store, writer: Store, clock: FakeClock
 ) -> None:
     writer.create_run(project="p", id="dead", heartbeat_timeout=30.0)
     writer.create_run(project="p", id="slow", heartbeat_timeout=120.0)
@@ -177,7 +171,7 @@ def test_a_run_that_died_during_the_outage_is_reaped_after_the_grace(
 
 
 def test_the_grace_is_at_least_the_configured_minimum(
-    server_store: SQLiteStore, writer: SQLiteStore, clock: FakeClock
+    server_store: Store, writer: Store, clock: FakeClock
 ) -> None:
     writer.create_run(project="p", id="r1", heartbeat_timeout=5.0)
     reaper = Reaper(server_store, interval=1.0, min_grace=100.0, clock=clock)

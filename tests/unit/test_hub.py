@@ -7,35 +7,34 @@ Each test writes with a second store on the same file (as a training process wou
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
+from support import MakeStore
 
 from traindeck.server.feed import Follower
 from traindeck.server.hub import Client, Hub
 from traindeck.server.protocol import SERVER_MESSAGE
-from traindeck.store import NotFound, SQLiteStore
+from traindeck.store import NotFound, Store
 
 
 @pytest.fixture
-def writer(store: SQLiteStore) -> Iterator[SQLiteStore]:
-    """Another connection to the same file: what a training process holds."""
-    w = SQLiteStore(store.path)
-    yield w
-    w.close()
+def writer(store: Store, make_store: MakeStore) -> Store:
+    """Another connection to the same store: what a training process holds."""
+    return make_store()
 
 
 @pytest.fixture
-async def follower(store: SQLiteStore) -> Follower:
+async def follower(store: Store) -> Follower:
     f = Follower(store)
     await f.start(background=False)  # the test calls tick()
     return f
 
 
 @pytest.fixture
-async def hub(store: SQLiteStore, follower: Follower) -> AsyncIterator[Hub]:
+async def hub(store: Store, follower: Follower) -> AsyncIterator[Hub]:
     h = Hub(store, start_event_seq=follower.event_seq, max_points_per_read=1000)
     follower.add_listener(h)
     yield h
@@ -60,13 +59,13 @@ def points(messages: list[dict[str, Any]], run_id: str, key: str) -> list[list[A
             for p in m["points"].get(key, [])]
 
 
-def log(w: SQLiteStore, run_id: str, key: str, steps: range, value: float | None = None) -> None:
+def log(w: Store, run_id: str, key: str, steps: range, value: float | None = None) -> None:
     w.write_metrics(run_id, {key: (list(steps), [float(s) for s in steps],
                                    [float(s) if value is None else value for s in steps])})
 
 
 async def test_many_writes_in_one_tick_make_one_message(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
@@ -87,7 +86,7 @@ async def test_many_writes_in_one_tick_make_one_message(
 
 
 async def test_values_and_non_finite_spellings(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
@@ -100,7 +99,7 @@ async def test_values_and_non_finite_spellings(
 
 
 async def test_subscribe_without_cursor_sends_only_what_comes_after(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(50))
@@ -115,7 +114,7 @@ async def test_subscribe_without_cursor_sends_only_what_comes_after(
 
 
 async def test_cursor_catch_up_has_no_holes_and_no_duplicates(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(2500))   # more than one read (max_points_per_read=1000)
@@ -142,7 +141,7 @@ async def test_cursor_catch_up_has_no_holes_and_no_duplicates(
 
 
 async def test_long_history_for_a_new_subscriber_arrives_in_pieces(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(3500))
@@ -157,7 +156,7 @@ async def test_long_history_for_a_new_subscriber_arrives_in_pieces(
 
 
 async def test_two_clients_at_different_cursors(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(10))
@@ -171,7 +170,7 @@ async def test_two_clients_at_different_cursors(
 
 
 async def test_status_events_commands_and_run_updates(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
@@ -194,7 +193,7 @@ async def test_status_events_commands_and_run_updates(
 
 
 async def test_project_subscription_sees_new_runs_but_no_points(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     client = connect(hub)
     await hub.subscribe(client, project="p")
@@ -215,7 +214,7 @@ async def test_project_subscription_sees_new_runs_but_no_points(
 
 
 async def test_project_cursor_replays_events(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="a")
     writer.create_run(project="q", id="b")
@@ -234,7 +233,7 @@ async def test_unknown_run(hub: Hub) -> None:
 
 
 async def test_unsubscribe_stops_updates(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     client = connect(hub)
@@ -247,7 +246,7 @@ async def test_unsubscribe_stops_updates(
 
 
 async def test_a_slow_client_is_dropped_not_buffered(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     slow = connect(hub, max_queue_bytes=4096)
@@ -268,7 +267,7 @@ async def test_a_slow_client_is_dropped_not_buffered(
 
 
 async def test_a_client_catching_up_does_not_delay_live_ones(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="r1")
     log(writer, "r1", "loss", range(5000))
@@ -283,7 +282,7 @@ async def test_a_client_catching_up_does_not_delay_live_ones(
 
 
 async def test_a_run_deleted_and_made_again_under_its_id_is_followed_from_step_0(
-    follower: Follower, hub: Hub, writer: SQLiteStore
+    follower: Follower, hub: Hub, writer: Store
 ) -> None:
     writer.create_run(project="p", id="again")
     log(writer, "again", "loss", range(100))

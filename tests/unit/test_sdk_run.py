@@ -14,7 +14,7 @@ import pytest
 from support import wait_for
 
 import traindeck as td
-from traindeck.store import SQLiteStore, open_store
+from traindeck.store import Store, open_store
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def tdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(tdir: Path) -> Iterator[SQLiteStore]:
+def store(tdir: Path) -> Iterator[Store]:
     s = open_store(tdir)
     yield s
     s.close()
@@ -35,12 +35,12 @@ def start(tdir: Path, **kw: Any) -> td.Run:
     return td.init(project="p", dir=tdir, **kw)
 
 
-def points(store: SQLiteStore, run_id: str, key: str) -> list[tuple[int, float]]:
+def points(store: Store, run_id: str, key: str) -> list[tuple[int, float]]:
     p = store.read_points(run_id, key)
     return list(zip(p.steps.tolist(), p.values.tolist(), strict=True))
 
 
-def test_log_auto_steps_explicit_steps_and_flush(tdir: Path, store: SQLiteStore) -> None:
+def test_log_auto_steps_explicit_steps_and_flush(tdir: Path, store: Store) -> None:
     with start(tdir, name="a", config={"lr": 0.1}, tags=["x"]) as run:
         run.log({"loss": 1.0})
         run.log({"loss": 0.5})
@@ -54,7 +54,7 @@ def test_log_auto_steps_explicit_steps_and_flush(tdir: Path, store: SQLiteStore)
     assert rec.ended_at is not None
 
 
-def test_nan_and_inf_are_kept_exactly(tdir: Path, store: SQLiteStore) -> None:
+def test_nan_and_inf_are_kept_exactly(tdir: Path, store: Store) -> None:
     with start(tdir) as run:
         run.log({"v": math.nan}, step=0)
         run.log({"v": math.inf}, step=1)
@@ -69,7 +69,7 @@ def test_nan_and_inf_are_kept_exactly(tdir: Path, store: SQLiteStore) -> None:
 
 
 def test_bad_values_are_reported_once_and_skipped(
-    tdir: Path, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+    tdir: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with start(tdir, strict=False) as run:
         for i in range(3):
@@ -88,7 +88,7 @@ def test_strict_mode_raises_on_bad_values(tdir: Path) -> None:
         run.log({"bad": "text"})
 
 
-def test_resume_continues_steps_and_merges_config(tdir: Path, store: SQLiteStore) -> None:
+def test_resume_continues_steps_and_merges_config(tdir: Path, store: Store) -> None:
     with start(tdir, id="resumable", config={"a": 1}) as run:
         for i in range(5):
             run.log({"loss": float(i)})
@@ -104,7 +104,7 @@ def test_resume_continues_steps_and_merges_config(tdir: Path, store: SQLiteStore
     assert store.get_run("resumable").status == "completed"
 
 
-def test_summary_config_and_metadata(tdir: Path, store: SQLiteStore) -> None:
+def test_summary_config_and_metadata(tdir: Path, store: Store) -> None:
     with start(tdir) as run:
         run.summary["best_acc"] = 0.9
         run.summary.update({"nan_loss": math.nan})
@@ -118,7 +118,7 @@ def test_summary_config_and_metadata(tdir: Path, store: SQLiteStore) -> None:
     assert "numpy" in rec.env["frameworks"]
 
 
-def test_module_level_functions_follow_the_current_run(tdir: Path, store: SQLiteStore) -> None:
+def test_module_level_functions_follow_the_current_run(tdir: Path, store: Store) -> None:
     run = start(tdir)
     assert td.current_run() is run
     td.log({"m": 3.0}, step=7)
@@ -133,7 +133,7 @@ def test_module_level_functions_follow_the_current_run(tdir: Path, store: SQLite
         td.log({"m": 1.0})
 
 
-def test_exception_marks_failed_with_an_error_event(tdir: Path, store: SQLiteStore) -> None:
+def test_exception_marks_failed_with_an_error_event(tdir: Path, store: Store) -> None:
     with pytest.raises(ZeroDivisionError), start(tdir) as run:
         run.log({"x": 1.0})
         _ = 1 / 0
@@ -143,7 +143,7 @@ def test_exception_marks_failed_with_an_error_event(tdir: Path, store: SQLiteSto
     assert errors and "ZeroDivisionError" in errors[0].payload["error"]
 
 
-def test_keyboard_interrupt_marks_interrupted(tdir: Path, store: SQLiteStore) -> None:
+def test_keyboard_interrupt_marks_interrupted(tdir: Path, store: Store) -> None:
     with pytest.raises(KeyboardInterrupt), start(tdir) as run:
         raise KeyboardInterrupt
     assert store.get_run(run.id).status == "interrupted"
@@ -182,7 +182,7 @@ def run_training_thread(run: td.Run, stop: threading.Event, counter: list[int]) 
 
 
 def test_commands_run_in_the_training_thread_with_results(
-    tdir: Path, store: SQLiteStore
+    tdir: Path, store: Store
 ) -> None:
     run = start(tdir)
     seen_threads: list[int] = []
@@ -218,7 +218,7 @@ def test_commands_run_in_the_training_thread_with_results(
     run.finish()
 
 
-def test_checkpoint_builtin_needs_a_handler(tdir: Path, store: SQLiteStore) -> None:
+def test_checkpoint_builtin_needs_a_handler(tdir: Path, store: Store) -> None:
     run = start(tdir)
     cmd = store.create_command(run.id, "checkpoint")
     wait_for(lambda: store.get_command(cmd.id).status == "delivered", what="delivery")
@@ -236,7 +236,7 @@ def test_checkpoint_builtin_needs_a_handler(tdir: Path, store: SQLiteStore) -> N
 
 
 def test_pause_blocks_log_until_resume_and_heartbeat_goes_on(
-    tdir: Path, store: SQLiteStore
+    tdir: Path, store: Store
 ) -> None:
     run = start(tdir, heartbeat_interval=0.1, heartbeat_timeout=5.0)
 
@@ -274,7 +274,7 @@ def test_pause_blocks_log_until_resume_and_heartbeat_goes_on(
     assert events == ["running", "paused", "running", "cancelled"]
 
 
-def test_stop_while_paused_releases_the_loop(tdir: Path, store: SQLiteStore) -> None:
+def test_stop_while_paused_releases_the_loop(tdir: Path, store: Store) -> None:
     run = start(tdir)
     stop = threading.Event()
     counter = [0]
@@ -289,7 +289,7 @@ def test_stop_while_paused_releases_the_loop(tdir: Path, store: SQLiteStore) -> 
     assert store.get_run(run.id).status == "cancelled"
 
 
-def test_pending_commands_expire_when_the_run_ends(tdir: Path, store: SQLiteStore) -> None:
+def test_pending_commands_expire_when_the_run_ends(tdir: Path, store: Store) -> None:
     run = start(tdir, command_interval=60.0)
     wait_for(lambda: store.get_run(run.id).commands_offered, what="offer")
     cmd = store.create_command(run.id, "validate")
@@ -298,7 +298,7 @@ def test_pending_commands_expire_when_the_run_ends(tdir: Path, store: SQLiteStor
     assert got.status == "expired" and "completed" in (got.error or "")
 
 
-def test_system_sampling_without_a_gpu_driver(tdir: Path, store: SQLiteStore) -> None:
+def test_system_sampling_without_a_gpu_driver(tdir: Path, store: Store) -> None:
     with start(tdir, system_interval=0.05) as run:
         wait_for(lambda: {k.key for k in store.metric_keys(run.id)} >= {
             "sys/cpu_percent", "sys/mem_percent", "sys/disk_percent", "sys/net_sent_mbps"},
@@ -323,7 +323,7 @@ def test_public_surface_is_pinned() -> None:
 # -- regressions from review: values that can never be written, finishing, threads --------
 
 
-def test_unstorable_values_never_block_later_writes(tdir: Path, store: SQLiteStore) -> None:
+def test_unstorable_values_never_block_later_writes(tdir: Path, store: Store) -> None:
     run = start(tdir, strict=False)
 
     @run.command("huge")
@@ -348,7 +348,7 @@ def test_unstorable_values_never_block_later_writes(tdir: Path, store: SQLiteSto
     assert store.get_command(cmd.id).result == {"n": float(2**70)}
 
 
-def test_every_summary_and_config_change_is_saved(tdir: Path, store: SQLiteStore) -> None:
+def test_every_summary_and_config_change_is_saved(tdir: Path, store: Store) -> None:
     with start(tdir) as run:
         run.summary.update(a=1, b=2, c=3)
         del run.summary["a"]
@@ -363,7 +363,7 @@ def test_every_summary_and_config_change_is_saved(tdir: Path, store: SQLiteStore
     assert rec.config == {"z": 3}
 
 
-def test_flush_returns_only_when_everything_is_stored(tdir: Path, store: SQLiteStore) -> None:
+def test_flush_returns_only_when_everything_is_stored(tdir: Path, store: Store) -> None:
     run = start(tdir)
     for i in range(20):
         run.log({"x": float(i)}, step=i)
@@ -375,7 +375,7 @@ def test_flush_returns_only_when_everything_is_stored(tdir: Path, store: SQLiteS
     run.finish()
 
 
-def test_finish_from_two_threads_waits_for_the_drain(tdir: Path, store: SQLiteStore) -> None:
+def test_finish_from_two_threads_waits_for_the_drain(tdir: Path, store: Store) -> None:
     run = start(tdir)
     for i in range(5000):
         run.log({"x": float(i)}, step=i)
@@ -388,7 +388,7 @@ def test_finish_from_two_threads_waits_for_the_drain(tdir: Path, store: SQLiteSt
 
 
 def test_log_after_finish_is_reported(
-    tdir: Path, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+    tdir: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = start(tdir, strict=False)
     run.log({"x": 1.0})
@@ -399,7 +399,7 @@ def test_log_after_finish_is_reported(
 
 
 def test_bad_metric_names_in_strict_mode_lose_nothing_else(
-    tdir: Path, store: SQLiteStore
+    tdir: Path, store: Store
 ) -> None:
     with start(tdir) as run:
         run.log({"": 1.0, "acc": 0.5}, step=0)
@@ -407,7 +407,7 @@ def test_bad_metric_names_in_strict_mode_lose_nothing_else(
 
 
 def test_module_functions_reach_the_run_from_other_threads_and_when_disabled(
-    tdir: Path, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    tdir: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = start(tdir)
     errors: list[BaseException] = []
@@ -443,7 +443,7 @@ def test_an_ignored_sigterm_stays_ignored(tdir: Path) -> None:
 
 
 def test_stop_from_the_dashboard_ends_the_run_cancelled_saying_who(
-        tdir: Path, store: SQLiteStore) -> None:
+        tdir: Path, store: Store) -> None:
     """Defect 7: a run a person stopped ends ``cancelled`` (not ``completed``), with an
     event saying who and at which step."""
     run = start(tdir)

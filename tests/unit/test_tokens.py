@@ -11,11 +11,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from support import MakeStore, sqlite_path
 from typer.testing import CliRunner, Result
 
 from traindeck.cli import app
 from traindeck.server.auth import REDACTED, RedactSecrets, redact, required_scope, safe_next
-from traindeck.store import InvalidInput, NotFound, SQLiteStore, db_path
+from traindeck.store import InvalidInput, NotFound, Store, db_path, open_store
 from traindeck.store.token_rows import LAST_USED_RESOLUTION, TOKEN_SCOPES
 
 SECRET = re.compile(r"^td_[A-Za-z0-9_-]{43}$")
@@ -45,20 +46,20 @@ def raw_rows(path: Path) -> list[tuple[object, ...]]:
 # -- the store -------------------------------------------------------------------------
 
 
-def test_a_token_is_stored_as_its_sha256_only(store: SQLiteStore) -> None:
+def test_a_token_is_stored_as_its_sha256_only(store: Store) -> None:
     token, secret = store.create_token("laptop", "write")
     assert SECRET.match(secret)
     assert (token.name, token.scope, token.revoked, token.last_used_at) == (
         "laptop", "write", False, None)
-    rows = raw_rows(store.path)
+    rows = raw_rows(sqlite_path(store))
     assert len(rows) == 1 and secret not in repr(rows)
     assert hashlib.sha256(secret.encode()).hexdigest() in rows[0]
-    assert secret.encode() not in store.path.read_bytes()
+    assert secret.encode() not in sqlite_path(store).read_bytes()
     other, other_secret = store.create_token("laptop", "write")
     assert other.id != token.id and other_secret != secret
 
 
-def test_verify_accepts_the_secret_and_nothing_else(store: SQLiteStore) -> None:
+def test_verify_accepts_the_secret_and_nothing_else(store: Store) -> None:
     token, secret = store.create_token("ci", "read")
     found = store.verify_token(secret)
     assert found is not None and found.id == token.id
@@ -67,7 +68,7 @@ def test_verify_accepts_the_secret_and_nothing_else(store: SQLiteStore) -> None:
         assert store.verify_token(bad) is None
 
 
-def test_revoked_tokens_fail_and_stay_listed(store: SQLiteStore) -> None:
+def test_revoked_tokens_fail_and_stay_listed(store: Store) -> None:
     token, secret = store.create_token("old", "admin")
     assert store.has_tokens()
     revoked = store.revoke_token(token.id)
@@ -82,9 +83,9 @@ def test_revoked_tokens_fail_and_stay_listed(store: SQLiteStore) -> None:
         store.get_token("nope")
 
 
-def test_last_use_is_noted_at_a_coarse_resolution(store_dir: Path) -> None:
+def test_last_use_is_noted_at_a_coarse_resolution(make_store: MakeStore) -> None:
     clock = Clock()
-    with SQLiteStore(store_dir / "traindeck.db", clock=clock) as s:
+    with make_store(clock=clock) as s:
         token, secret = s.create_token("t", "read")
         assert s.get_token(token.id).last_used_at is None
         s.verify_token(secret)
@@ -98,7 +99,7 @@ def test_last_use_is_noted_at_a_coarse_resolution(store_dir: Path) -> None:
         assert s.get_token(token.id).last_used_at == clock.now
 
 
-def test_names_and_scopes_are_checked(store: SQLiteStore) -> None:
+def test_names_and_scopes_are_checked(store: Store) -> None:
     for name, scope in (("", "read"), ("  ", "read"), ("x" * 101, "read"), ("a", "root"),
                         ("a", "READ")):
         with pytest.raises(InvalidInput):
@@ -153,7 +154,7 @@ def test_create_prints_the_secret_once_alone_on_stdout(tmp_path: Path) -> None:
     secret = result.stdout.strip()
     assert SECRET.match(secret) and result.stdout == secret + "\n"
     assert "shown once" in result.stderr and secret not in result.stderr
-    with SQLiteStore(db_path(tdir)) as s:
+    with open_store(tdir) as s:
         (token,) = s.list_tokens()
         assert (token.name, token.scope) == ("laptop", "write")
         assert s.verify_token(secret) is not None
@@ -162,7 +163,7 @@ def test_create_prints_the_secret_once_alone_on_stdout(tmp_path: Path) -> None:
 
 def test_list_shows_tokens_but_never_secrets(tmp_path: Path) -> None:
     tdir = str(tmp_path / "td")
-    SQLiteStore(db_path(tdir)).close()
+    open_store(tdir).close()
     assert "no tokens yet" in invoke("token", "list", "--dir", tdir).stdout
     secrets = [invoke("token", "create", name, "--scope", scope, "--dir", tdir).stdout.strip()
                for name, scope in (("reader", "read"), ("writer", "write"), ("boss", "admin"))]
@@ -185,14 +186,14 @@ def test_list_shows_tokens_but_never_secrets(tmp_path: Path) -> None:
 def test_revoke_marks_the_token_and_it_stops_working(tmp_path: Path) -> None:
     tdir = str(tmp_path / "td")
     secret = invoke("token", "create", "ci", "--dir", tdir).stdout.strip()
-    with SQLiteStore(db_path(tdir)) as s:
+    with open_store(tdir) as s:
         (token,) = s.list_tokens()
     assert token.scope == "read"  # the default: the least
     result = invoke("token", "revoke", token.id, "--dir", tdir)
     assert result.exit_code == 0 and f"revoked token {token.id}" in result.stdout
     rows = json.loads(invoke("token", "list", "--json", "--dir", tdir).stdout)
     assert rows[0]["revoked_at"] is not None
-    with SQLiteStore(db_path(tdir)) as s:
+    with open_store(tdir) as s:
         assert s.verify_token(secret) is None
     unknown = invoke("token", "revoke", "nope", "--dir", tdir)
     assert unknown.exit_code == 1
