@@ -57,7 +57,7 @@ def snapshot(disk_path: Path) -> dict[str, Any]:
 @router.get("/status", response_model=SystemStatus, summary="The server host, now")
 def status(store: StoreDep) -> Response:
     # CPU percentages are since the previous call (the first call reads 0.0).
-    return json_response(snapshot(store.path.parent))
+    return json_response(snapshot(store.files_root))
 
 
 @router.get("/history", response_model=SystemHistory,
