@@ -4,6 +4,7 @@ under a real name; resuming continues the same run without duplicate steps."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -18,7 +19,8 @@ import pytest
 from support import require_module, wait_for
 
 from traindeck.checkpoints import parse_name, sha256_file, verify
-from traindeck.store import SQLiteStore, open_store
+from traindeck.runfiles import RunFiles
+from traindeck.store import Checkpoint, Store, open_store
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_torch.py"
 
@@ -68,7 +70,7 @@ def tdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def reader(tdir: Path) -> Iterator[SQLiteStore]:
+def reader(tdir: Path) -> Iterator[Store]:
     tdir.mkdir(parents=True, exist_ok=True)
     s = open_store(tdir)
     yield s
@@ -79,13 +81,18 @@ def real_named(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if parse_name(p) is not None]
 
 
-def assert_no_duplicate_steps(store: SQLiteStore, run_id: str, key: str, n: int) -> None:
+def on_disk(tdir: Path, ck: Checkpoint) -> Checkpoint:
+    """The row with its path read against the run's folder, as every reader does."""
+    return dataclasses.replace(ck, path=str(RunFiles(tdir).resolve(ck.run_id, ck.path)))
+
+
+def assert_no_duplicate_steps(store: Store, run_id: str, key: str, n: int) -> None:
     steps = store.read_points(run_id, key).steps.tolist()
     assert steps == list(range(n)), steps[:20]
 
 
 def test_sigterm_saves_one_emergency_checkpoint_then_resume_continues(
-        tdir: Path, reader: SQLiteStore) -> None:
+        tdir: Path, reader: Store) -> None:
     torch = torch_or_skip()
     child = Child(tdir, "--name", "term", "--every", "20")
     run_id = child.line("START")[1]
@@ -105,7 +112,9 @@ def test_sigterm_saves_one_emergency_checkpoint_then_resume_continues(
     assert state["step"] == last_logged and "model" in state
     rows = reader.list_checkpoints(run_id, kind="emergency")
     assert len(rows) == 1 and rows[0].step == last_logged
-    assert verify(rows[0], expected_keys=["model", "opt", "step"])[0]
+    # The store keeps paths relative to the run's folder.
+    assert rows[0].path == f"checkpoints/{emergency[0].name}"
+    assert verify(on_disk(tdir, rows[0]), expected_keys=["model", "opt", "step"])[0]
     assert rows[0].metadata.get("signal") == "SIGTERM"
     # retention ran as they arrived: keep_last=2, keep_best=1, and the best is kept
     regular = reader.list_checkpoints(run_id, kind="regular")
@@ -123,7 +132,7 @@ def test_sigterm_saves_one_emergency_checkpoint_then_resume_continues(
 
 
 def test_sigkill_during_a_save_leaves_no_half_file_and_resume_uses_the_last_good_one(
-        tdir: Path, reader: SQLiteStore) -> None:
+        tdir: Path, reader: Store) -> None:
     torch = torch_or_skip()
     child = Child(tdir, "--name", "kill", "--every", "20", "--slow-save", "0.1",
                   "--keep-last", "5")
@@ -156,7 +165,7 @@ def test_sigkill_during_a_save_leaves_no_half_file_and_resume_uses_the_last_good
 
 
 def test_more_signals_during_the_emergency_save_do_not_cut_it(tdir: Path,
-                                                              reader: SQLiteStore) -> None:
+                                                              reader: Store) -> None:
     torch = torch_or_skip()
     child = Child(tdir, "--name", "twice", "--every", "20", "--slow-emergency", "0.1")
     run_id = child.line("START")[1]
@@ -175,7 +184,7 @@ def test_more_signals_during_the_emergency_save_do_not_cut_it(tdir: Path,
     assert state["step"] == int(step)
     assert int(reader.read_points(run_id, "loss").steps.max()) == int(step)
     (row,) = reader.list_checkpoints(run_id, kind="emergency")
-    assert row.step == int(step) and verify(row)[0]
+    assert row.step == int(step) and verify(on_disk(tdir, row))[0]
     assert reader.get_run(run_id).status == "interrupted"
 
 
@@ -190,7 +199,7 @@ raise RuntimeError("a bug in the training loop")
 
 
 def test_a_crash_without_a_with_block_saves_the_emergency_checkpoint_at_exit(
-        tdir: Path, reader: SQLiteStore) -> None:
+        tdir: Path, reader: Store) -> None:
     env = {**os.environ, "TRAINDECK_DIR": str(tdir)}
     env.pop("TRAINDECK_RUN_ID", None)
     env.pop("TRAINDECK_MODE", None)
@@ -201,6 +210,7 @@ def test_a_crash_without_a_with_block_saves_the_emergency_checkpoint_at_exit(
     assert run.status == "failed"
     (ck,) = reader.list_checkpoints(run.id)
     assert (ck.kind, ck.step, ck.metadata["reason"]) == ("emergency", 6, "failed")
-    assert Path(ck.path).name == "checkpoint_step_0000006_emergency.pth"
-    assert Path(ck.path).read_bytes() == b"state at 6"
-    assert ck.sha256 == sha256_file(ck.path)
+    assert ck.path == "checkpoints/checkpoint_step_0000006_emergency.bin"  # bytes: .bin
+    path = on_disk(tdir, ck).path
+    assert Path(path).read_bytes() == b"state at 6"
+    assert ck.sha256 == sha256_file(path)
