@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from support import MakeStore
 
-from traindeck.store import COMMAND_STATUSES, Conflict, InvalidInput, NotFound, SQLiteStore
+from traindeck.store import COMMAND_STATUSES, Conflict, InvalidInput, NotFound, Store
 from traindeck.store.models import COMMAND_TRANSITIONS, TERMINAL_STATUSES
 
 RUN = "r1"
@@ -31,19 +29,18 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "t.db", clock=clock)
+def store(make_store: MakeStore, clock: FakeClock) -> Store:
+    s = make_store(clock=clock)
     s.create_run(project="p", id=RUN)
-    yield s
-    s.close()
+    return s
 
 
-def command_events(store: SQLiteStore, cmd_id: str) -> list[str]:
+def command_events(store: Store, cmd_id: str) -> list[str]:
     return [e.payload["status"] for e in store.list_events(RUN, kind="command")
             if e.payload["id"] == cmd_id]
 
 
-def test_pending_delivered_done(store: SQLiteStore, clock: FakeClock) -> None:
+def test_pending_delivered_done(store: Store, clock: FakeClock) -> None:
     cmd = store.create_command(RUN, "save_checkpoint", {"tag": "x"}, requested_by="alice")
     assert cmd.status == "pending" and cmd.args == {"tag": "x"} and cmd.requested_by == "alice"
     assert cmd.created_at == clock.now and cmd.delivered_at is None
@@ -67,7 +64,7 @@ def test_pending_delivered_done(store: SQLiteStore, clock: FakeClock) -> None:
             store.finish_command(cmd.id, ok=ok)
 
 
-def test_delivered_failed(store: SQLiteStore) -> None:
+def test_delivered_failed(store: Store) -> None:
     cmd = store.create_command(RUN, "stop")
     store.take_pending_commands(RUN)
     failed = store.finish_command(cmd.id, ok=False, error="boom")
@@ -77,7 +74,7 @@ def test_delivered_failed(store: SQLiteStore) -> None:
     assert ev.payload["error"] == "boom"
 
 
-def test_pending_cannot_be_done_before_delivery(store: SQLiteStore) -> None:
+def test_pending_cannot_be_done_before_delivery(store: Store) -> None:
     cmd = store.create_command(RUN, "pause")
     with pytest.raises(Conflict):
         store.finish_command(cmd.id, ok=True)
@@ -86,7 +83,7 @@ def test_pending_cannot_be_done_before_delivery(store: SQLiteStore) -> None:
     assert store.finish_command(cmd.id, ok=False, error="unknown").status == "failed"
 
 
-def test_take_pending_is_oldest_first(store: SQLiteStore, clock: FakeClock) -> None:
+def test_take_pending_is_oldest_first(store: Store, clock: FakeClock) -> None:
     ids = []
     for name in ("a", "b", "c"):
         ids.append(store.create_command(RUN, name).id)
@@ -97,7 +94,7 @@ def test_take_pending_is_oldest_first(store: SQLiteStore, clock: FakeClock) -> N
 
 
 @pytest.mark.parametrize("end", sorted(TERMINAL_STATUSES))
-def test_run_end_expires_open_commands(store: SQLiteStore, end: str) -> None:
+def test_run_end_expires_open_commands(store: Store, end: str) -> None:
     pending = store.create_command(RUN, "a")
     delivered = store.create_command(RUN, "b")
     store.take_pending_commands(RUN)
@@ -118,14 +115,14 @@ def test_run_end_expires_open_commands(store: SQLiteStore, end: str) -> None:
         store.create_command(RUN, "d")
 
 
-def test_reaped_run_expires_commands(store: SQLiteStore, clock: FakeClock) -> None:
+def test_reaped_run_expires_commands(store: Store, clock: FakeClock) -> None:
     cmd = store.create_command(RUN, "a")
     clock.tick(1_000)
     assert store.reap_stale() == [RUN]
     assert store.get_command(cmd.id).status == "expired"
 
 
-def test_commands_reach_live_runs_only(store: SQLiteStore) -> None:
+def test_commands_reach_live_runs_only(store: Store) -> None:
     store.create_run(project="p", id="queued", status="queued")
     with pytest.raises(Conflict):
         store.create_command("queued", "a")
@@ -152,7 +149,7 @@ def test_transition_table_is_the_design() -> None:
     }
 
 
-def test_commands_in_change_feed(store: SQLiteStore) -> None:
+def test_commands_in_change_feed(store: Store) -> None:
     seq, ev = store.current_seq()
     cmd = store.create_command(RUN, "a")
     ch = store.changes_since(seq, ev)

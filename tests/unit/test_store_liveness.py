@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import MakeStore
 
 from traindeck.store import NotFound, SQLiteStore
 
@@ -19,9 +20,9 @@ class Clock:
         return self.now
 
 
-def test_a_reaped_run_that_heartbeats_again_is_running_again(tmp_path: Path) -> None:
+def test_a_reaped_run_that_heartbeats_again_is_running_again(make_store: MakeStore) -> None:
     clock = Clock()
-    store = SQLiteStore(tmp_path / "t.db", clock=clock)
+    store = make_store(clock=clock)
     run = store.create_run(project="p", heartbeat_timeout=10)
     clock.now += 60
     assert store.reap_stale() == [run.id]
@@ -42,7 +43,7 @@ def test_a_reaped_run_that_heartbeats_again_is_running_again(tmp_path: Path) -> 
     store.close()
 
 
-def test_reader_connections_close_when_their_threads_end(tmp_path: Path) -> None:
+def test_sqlite_reader_connections_close_when_their_threads_end(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "t.db")
     run = store.create_run(project="p")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import MakeStore, sqlite_path
 
-from traindeck.store import Conflict, InvalidInput, NotFound, SQLiteStore, open_store
+from traindeck.store import Conflict, InvalidInput, NotFound, Store, open_store
 from traindeck.store.models import RUN_STATUSES
 
 
@@ -30,10 +31,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "t.db", clock=clock)
-    yield s
-    s.close()
+def store(make_store: MakeStore, clock: FakeClock) -> Store:
+    return make_store(clock=clock)
 
 
 def points(n: int, start: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -41,7 +40,7 @@ def points(n: int, start: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return s, s.astype(np.float64), s.astype(np.float64) / 2
 
 
-def status_events(store: SQLiteStore, run_id: str) -> list[tuple[str | None, str]]:
+def status_events(store: Store, run_id: str) -> list[tuple[str | None, str]]:
     return [(e.payload["old_status"], e.payload["new_status"])
             for e in store.list_events(run_id, kind="status_change")]
 
@@ -49,7 +48,7 @@ def status_events(store: SQLiteStore, run_id: str) -> list[tuple[str | None, str
 # -- create / get / list ------------------------------------------------------------------
 
 
-def test_create_and_get(store: SQLiteStore, clock: FakeClock) -> None:
+def test_create_and_get(store: Store, clock: FakeClock) -> None:
     run = store.create_run(
         project="vision", name="resnet", config={"lr": 0.1, "layers": [1, 2]}, tags=["a", "b"],
         host="h", pid=42, git_commit="abc", git_dirty=True, heartbeat_timeout=30.0,
@@ -63,7 +62,7 @@ def test_create_and_get(store: SQLiteStore, clock: FakeClock) -> None:
     assert queued.name == "q-1" and queued.started_at is None and queued.heartbeat_at is None
 
 
-def test_create_refuses_bad_input(store: SQLiteStore) -> None:
+def test_create_refuses_bad_input(store: Store) -> None:
     store.create_run(project="p", id="dup")
     with pytest.raises(Conflict):
         store.create_run(project="p", id="dup")
@@ -81,7 +80,7 @@ def test_create_refuses_bad_input(store: SQLiteStore) -> None:
 
 
 @pytest.fixture
-def many(store: SQLiteStore, clock: FakeClock) -> list[str]:
+def many(store: Store, clock: FakeClock) -> list[str]:
     specs = [
         ("vision", "resnet-50", "running", ["cnn", "big"]),
         ("vision", "resnet_18", "completed", ["cnn"]),
@@ -102,7 +101,7 @@ def names(runs_total: tuple[list, int]) -> list[str]:  # type: ignore[type-arg]
     return [r.name for r in runs_total[0]]
 
 
-def test_list_filters(store: SQLiteStore, many: list[str]) -> None:
+def test_list_filters(store: Store, many: list[str]) -> None:
     runs, total = store.list_runs()
     assert total == 6 and [r.id for r in runs] == many[::-1]  # newest first
     assert names(store.list_runs(project="nlp")) == ["t5", "gpt_tiny", "bert"]
@@ -114,7 +113,7 @@ def test_list_filters(store: SQLiteStore, many: list[str]) -> None:
     assert store.projects() == ["nlp", "vision"]
 
 
-def test_list_search_escapes_wildcards(store: SQLiteStore, many: list[str]) -> None:
+def test_list_search_escapes_wildcards(store: Store, many: list[str]) -> None:
     assert names(store.list_runs(search="resnet")) == ["resnet_18", "resnet-50"]
     # '_' and '%' are literal characters, not LIKE wildcards.
     assert names(store.list_runs(search="_")) == ["gpt_tiny", "resnet_18"]
@@ -126,7 +125,7 @@ def test_list_search_escapes_wildcards(store: SQLiteStore, many: list[str]) -> N
     assert names(store.list_runs(search="")) == names(store.list_runs())
 
 
-def test_list_sort_and_paging(store: SQLiteStore, many: list[str]) -> None:
+def test_list_sort_and_paging(store: Store, many: list[str]) -> None:
     by_name = names(store.list_runs(sort="name", descending=False))
     assert by_name == sorted(by_name)
     assert names(store.list_runs(sort="status", descending=False))[0] == "t5"  # cancelled
@@ -142,7 +141,7 @@ def test_list_sort_and_paging(store: SQLiteStore, many: list[str]) -> None:
 # -- updates and status -------------------------------------------------------------------
 
 
-def test_update_run(store: SQLiteStore) -> None:
+def test_update_run(store: Store) -> None:
     run = store.create_run(project="p", id="r")
     upd = store.update_run("r", notes="hello", tags=["x"], summary={"acc": 0.9},
                            launch_spec={"entry": "train.py"})
@@ -159,7 +158,7 @@ def test_update_run(store: SQLiteStore) -> None:
     assert status_events(store, "r") == [(None, "running")]
 
 
-def test_status_changes_emit_events(store: SQLiteStore, clock: FakeClock) -> None:
+def test_status_changes_emit_events(store: Store, clock: FakeClock) -> None:
     store.create_run(project="p", id="r")
     t_pause = clock.tick()
     paused = store.set_status("r", "paused")
@@ -184,7 +183,7 @@ def test_status_changes_emit_events(store: SQLiteStore, clock: FakeClock) -> Non
     assert set(RUN_STATUSES) >= {"queued", "running", "interrupted"}
 
 
-def test_reap_stale(store: SQLiteStore, clock: FakeClock) -> None:
+def test_reap_stale(store: Store, clock: FakeClock) -> None:
     store.create_run(project="p", id="silent", heartbeat_timeout=60.0)
     store.create_run(project="p", id="alive", heartbeat_timeout=60.0)
     store.create_run(project="p", id="paused", heartbeat_timeout=60.0)
@@ -213,7 +212,7 @@ def test_reap_stale(store: SQLiteStore, clock: FakeClock) -> None:
     assert store.get_run("done").status == "completed"
 
 
-def test_heartbeat_at_explicit_time(store: SQLiteStore) -> None:
+def test_heartbeat_at_explicit_time(store: Store) -> None:
     store.create_run(project="p", id="r")
     store.heartbeat("r", at=12_345.0)
     assert store.get_run("r").heartbeat_at == 12_345.0
@@ -222,7 +221,7 @@ def test_heartbeat_at_explicit_time(store: SQLiteStore) -> None:
 # -- deletion -----------------------------------------------------------------------------
 
 
-def test_delete_cascades(store: SQLiteStore) -> None:
+def test_sqlite_delete_cascades(store: Store) -> None:
     store.create_run(project="p", id="gone")
     store.create_run(project="p", id="kept")
     for rid in ("gone", "kept"):
@@ -236,7 +235,7 @@ def test_delete_cascades(store: SQLiteStore) -> None:
         store.read_buckets("gone", "loss")
     with pytest.raises(NotFound):
         store.delete_run("gone")
-    conn = store.core.reader()
+    conn = sqlite3.connect(sqlite_path(store))  # SQLite-only: the rows themselves
     for table in ("series", "events", "commands"):
         sql = f"SELECT count(*) FROM {table} WHERE run_id = 'gone'"
         assert conn.execute(sql).fetchone() == (0,)
@@ -254,7 +253,7 @@ def test_delete_cascades(store: SQLiteStore) -> None:
 # -- the change feed ---------------------------------------------------------------------
 
 
-def test_changes_since(store: SQLiteStore) -> None:
+def test_changes_since(store: Store) -> None:
     seq0, ev0 = store.current_seq()
     assert (seq0, ev0) == (0, 0)
     store.create_run(project="p", id="a")
