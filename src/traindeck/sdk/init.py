@@ -119,6 +119,8 @@ def init(
     exists, else create it; ``"must"`` — continue run ``id``, which must exist. A resumed
     run continues its steps after the last one stored.
 
+    ``dir`` (or ``TRAINDECK_DIR``, default ``./traindeck``): the traindeck folder, with the
+    store ``traindeck.db`` and the run folders ``runs/<id>/``.
     ``system_interval`` is the seconds between system-load samples (``None`` disables).
     ``store`` lets tests and embedding applications pass an open store.
     ``url`` (or ``TRAINDECK_URL``): a traindeck server to send to over HTTP; every batch is
