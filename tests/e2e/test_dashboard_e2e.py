@@ -192,6 +192,33 @@ def test_the_system_panel_without_a_run_shows_whole_values(page: Any, demo: Demo
     assert len(value("load").inner_text().split()) == 3
 
 
+def test_the_run_list_shows_the_last_logged_metric_and_the_column_is_choosable(
+        page: Any, demo: Demo) -> None:
+    """Defect 8: the run list's metric column shows the last logged value of ``loss`` (not
+    a summary value such as ``best_val_acc``, which validate sets), and another key can be
+    chosen for it."""
+    run = demo.runs()[0]
+    open_run(page, demo, run["id"])
+    page.locator('button[data-command="validate"]').click()
+    page.locator('[data-command-state="validate"]', has_text="done").wait_for()
+    wait_for(lambda: "best_val_acc" in demo.get(f"/api/runs/{run['id']}")["summary"], 60,
+             "best_val_acc in the summary")
+    cell = page.locator(f'[data-run-id="{run["id"]}"] [data-testid="metric-value"]')
+
+    def shown(key: str) -> tuple[int, float] | None:
+        title, text = page.evaluate("e => [e.title, e.textContent]", cell.element_handle())
+        m = re.fullmatch(rf"{re.escape(key)} at step (\d+)", title)
+        return (int(m.group(1)), float(text)) if m and text else None
+
+    for key in ("loss", "acc"):
+        if key != "loss":
+            page.select_option('[data-testid="metric-column"]', key)
+        step, value = wait_for(lambda key=key: shown(key), 60, f"the {key} column")
+        logged = demo.get(f"/api/runs/{run['id']}/metrics/buckets", key=key, step_min=step,
+                          step_max=step)["buckets"]["last"][0]
+        assert value == pytest.approx(logged, rel=1e-4), (key, step, value, logged)
+
+
 def test_pause_stops_the_steps_and_resume_restarts_them(page: Any, demo: Demo) -> None:
     from playwright.sync_api import expect
 

@@ -1,24 +1,24 @@
 // The run list: virtualised rows (fixed height) over the filtered+sorted runs; click
 // focuses a run, the checkbox adds it to the comparison, j/k (keyboard/) walk it.
-import { useCallback, useEffect, useMemo } from "react";
-import type { RunOut } from "../api/client";
+import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from "react";
+import { api, type RunOut } from "../api/client";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../components/useNow";
 import { VirtualList } from "../components/VirtualList";
 import { stepRun } from "../keyboard/Keyboard";
-import { focusRun, toggleCompare, useApp } from "../state/app";
+import { focusRun, live, toggleCompare, useApp } from "../state/app";
+import { DEFAULT_METRIC_KEY, LastValues, readLastByCompare } from "./last-values";
 import "./RunList.css";
 import {
   clickSort,
   duration,
   runListUi,
-  summaryValue,
   useRunListUi,
   viewOf,
   type SortKey,
 } from "./RunListModel";
 import type { PanelProps } from "./types";
-import { fmtAge, fmtDuration } from "../format";
+import { fmtAge, fmtDuration, fmtValue } from "../format";
 
 const ROW = 18;
 let painted = false;
@@ -30,7 +30,6 @@ const COLUMNS: Array<{ label: string; sort?: SortKey; title?: string; cls?: stri
   { label: "PROJECT" },
   { label: "AGE", sort: "created", title: "since created", cls: "num" },
   { label: "DUR", sort: "duration", title: "run time", cls: "num" },
-  { label: "LOSS", title: "a key summary value", cls: "num" },
 ];
 
 export function RunListPanel(_props: PanelProps) {
@@ -44,6 +43,15 @@ export function RunListPanel(_props: PanelProps) {
   const view = viewOf(runs, ui);
   const compareSet = useMemo(() => new Set(compare), [compare]);
   const focusIndex = useMemo(() => (focused ? view.findIndex((r) => r.id === focused) : -1), [view, focused]);
+  const lastValues = useMemo(() => new LastValues(readLastByCompare), []);
+  useEffect(() => {
+    const off = live.on("metric_update", (m) => lastValues.push(m.run_id, m.points));
+    return () => {
+      off();
+      lastValues.destroy();
+    };
+  }, [lastValues]);
+  useEffect(() => lastValues.setKey(ui.metric), [lastValues, ui.metric]);
 
   useEffect(() => {
     if (!painted && view.length > 0) {
@@ -55,9 +63,9 @@ export function RunListPanel(_props: PanelProps) {
   const renderRow = useCallback(
     (i: number) => {
       const r = view[i]!;
-      return <Row key={r.id} run={r} focused={r.id === focused} compared={compareSet.has(r.id)} now={now} />;
+      return <Row key={r.id} run={r} focused={r.id === focused} compared={compareSet.has(r.id)} now={now} values={lastValues} />;
     },
-    [view, focused, compareSet, now],
+    [view, focused, compareSet, now, lastValues],
   );
 
   return (
@@ -103,6 +111,7 @@ export function RunListPanel(_props: PanelProps) {
             </span>
           ),
         )}
+        <MetricPicker focused={focused} metric={ui.metric} />
       </div>
       <div className="rl-body">
         <VirtualList
@@ -129,8 +138,13 @@ export function RunListPanel(_props: PanelProps) {
   );
 }
 
-function Row({ run, focused, compared, now }: { run: RunOut; focused: boolean; compared: boolean; now: number }) {
-  const sv = summaryValue(run);
+function Row({ run, focused, compared, now, values }: { run: RunOut; focused: boolean; compared: boolean; now: number; values: LastValues }) {
+  const isLive = run.status === "running" || run.status === "paused";
+  useEffect(() => values.watch(run.id, isLive), [values, run.id, isLive]);
+  const last = useSyncExternalStore(
+    (fn) => values.subscribe(fn),
+    () => values.get(run.id),
+  );
   return (
     <div
       className={`rl-grid rl-row ${focused ? "rl-focus" : ""} ${compared ? "rl-cmp" : ""}`}
@@ -161,9 +175,40 @@ function Row({ run, focused, compared, now }: { run: RunOut; focused: boolean; c
         {fmtAge(now - run.created_at)}
       </span>
       <span className="num">{fmtDuration(duration(run, now))}</span>
-      <span className="num" title={sv ? sv.key : ""}>
-        {sv ? sv.value : ""}
+      <span className="num" data-testid="metric-value" title={last ? `${values.key} at step ${last.step}` : last === null ? `no ${values.key}` : ""}>
+        {last ? fmtValue(last.value) : ""}
       </span>
     </div>
+  );
+}
+
+/** The last column's header: which metric's last value the rows show (the open run's keys). */
+function MetricPicker({ focused, metric }: { focused: string | null; metric: string }) {
+  const [keys, setKeys] = useState<string[]>([]);
+  useEffect(() => {
+    if (!focused) return;
+    const ctl = new AbortController();
+    api
+      .get("/api/runs/{run_id}/metrics", { path: { run_id: focused }, signal: ctl.signal })
+      .then((res) => setKeys(res.metrics.map((m) => m.key).filter((k) => !k.startsWith("sys/"))))
+      .catch(() => {});
+    return () => ctl.abort();
+  }, [focused]);
+  const options = [...new Set([metric, DEFAULT_METRIC_KEY, ...keys])].sort();
+  return (
+    <span className="num rl-metric">
+      <select
+        data-testid="metric-column"
+        title="the last logged value of this metric"
+        value={metric}
+        onChange={(e) => runListUi.set({ metric: e.target.value })}
+      >
+        {options.map((k) => (
+          <option key={k} value={k}>
+            {k}
+          </option>
+        ))}
+      </select>
+    </span>
   );
 }

@@ -2,7 +2,6 @@
 // the keyboard (j/k walk the same filtered+sorted order the list shows).
 import type { RunOut } from "../api/client";
 import { Store, useStore } from "../state/store";
-import { fmtValue } from "../format";
 
 export type RunStatus = RunOut["status"];
 export type SortKey = "created" | "name" | "status" | "duration";
@@ -11,16 +10,21 @@ export interface RunListUi {
   filter: string;
   sort: SortKey;
   desc: boolean;
+  /** The metric whose last logged value the last column shows. */
+  metric: string;
 }
 
-export const runListUi = new Store<RunListUi>({ filter: "", sort: "created", desc: true });
+/** What orders and filters the list (the metric column does not). */
+export type ViewUi = Pick<RunListUi, "filter" | "sort" | "desc">;
+
+export const runListUi = new Store<RunListUi>({ filter: "", sort: "created", desc: true, metric: "loss" });
 
 export function useRunListUi<T>(select: (s: RunListUi) => T): T {
   return useStore(runListUi, select);
 }
 
 /** Clicking a header: a new key sorts by it (newest/longest/first first), the same key flips. */
-export function clickSort(ui: RunListUi, key: SortKey): Pick<RunListUi, "sort" | "desc"> {
+export function clickSort(ui: ViewUi, key: SortKey): Pick<RunListUi, "sort" | "desc"> {
   if (ui.sort === key) return { sort: key, desc: !ui.desc };
   return { sort: key, desc: key === "created" || key === "duration" };
 }
@@ -83,7 +87,7 @@ export function compareRuns(a: RunOut, b: RunOut, key: SortKey, now: number): nu
 }
 
 /** The runs shown, in order. */
-export function viewRuns(runs: Iterable<RunOut>, ui: RunListUi, now: number): RunOut[] {
+export function viewRuns(runs: Iterable<RunOut>, ui: ViewUi, now: number): RunOut[] {
   const out: RunOut[] = [];
   const terms = ui.filter.trim();
   for (const r of runs) if (!terms || matches(r, terms)) out.push(r);
@@ -111,13 +115,13 @@ export function viewRuns(runs: Iterable<RunOut>, ui: RunListUi, now: number): Ru
   return order.map((i) => out[i]!);
 }
 
-let memo: { runs: Map<string, RunOut>; ui: RunListUi; now: number; view: RunOut[] } | null = null;
+let memo: { runs: Map<string, RunOut>; ui: ViewUi; now: number; view: RunOut[] } | null = null;
 
 /**
  * viewRuns, memoised on the runs map and the UI state (both replaced on change). Duration
  * sorting of live runs uses `now`, which is only refreshed when something else changes.
  */
-export function viewOf(runs: Map<string, RunOut>, ui: RunListUi, now = Date.now() / 1000): RunOut[] {
+export function viewOf(runs: Map<string, RunOut>, ui: ViewUi, now = Date.now() / 1000): RunOut[] {
   if (memo && memo.runs === runs && memo.ui === ui) return memo.view;
   const view = viewRuns(runs.values(), ui, now);
   memo = { runs, ui, now, view };
@@ -138,24 +142,4 @@ export function countByStatus(runs: Iterable<RunOut>): Partial<Record<RunStatus,
   const out: Partial<Record<RunStatus, number>> = {};
   for (const r of runs) out[r.status] = (out[r.status] ?? 0) + 1;
   return out;
-}
-
-/** The value to show in the summary column: loss if present, else the first numeric entry. */
-export function summaryValue(r: RunOut): { key: string; value: string } | null {
-  const s = r.summary ?? {};
-  const pick = (k: string): unknown => {
-    const v = s[k];
-    if (v && typeof v === "object" && "last" in (v as Record<string, unknown>)) return (v as Record<string, unknown>).last;
-    return v;
-  };
-  for (const k of ["loss", "train/loss", "val/loss", "val_loss"]) {
-    const v = pick(k);
-    if (typeof v === "number" || typeof v === "string") return { key: k, value: fmtValue(v) };
-  }
-  for (const k of Object.keys(s)) {
-    if (k.startsWith("sys/")) continue;
-    const v = pick(k);
-    if (typeof v === "number") return { key: k, value: fmtValue(v) };
-  }
-  return null;
 }
