@@ -115,7 +115,7 @@ def test_commands_reach_the_training_loop(tdir: Path, reader: Store) -> None:
             proc.wait()
     assert proc.returncode == 0, out
     assert "stopped from the dashboard" in out
-    assert reader.get_run(run_id).status == "completed"
+    assert reader.get_run(run_id).status == "cancelled"  # stopped by a user (defect 7)
 
 
 def test_sigterm_ends_the_run_interrupted_with_a_checkpoint(tdir: Path,
