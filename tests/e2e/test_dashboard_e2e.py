@@ -263,7 +263,9 @@ def test_a_checkpoint_downloads(page: Any, demo: Demo, tmp_path: Path) -> None:
     ckpts = demo.get(f"/api/runs/{run['id']}/checkpoints")["checkpoints"]
     by_name = {Path(c["path"]).name: c for c in ckpts}
     assert target.name in by_name, (target.name, list(by_name))
-    expected = Path(by_name[target.name]["path"]).read_bytes()
+    stored = Path(by_name[target.name]["path"])  # relative to the run's folder (defect 15)
+    expected = (stored if stored.is_absolute()
+                else demo.folder / "runs" / run["id"] / stored).read_bytes()
     assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(expected).digest()
 
 
