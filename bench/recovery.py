@@ -29,8 +29,10 @@ import httpx
 import numpy as np
 
 import traindeck as td
+from traindeck.runfiles import RunFiles
 from traindeck.sdk.policy import FailurePolicy
-from traindeck.sdk.sink import RemoteSink, RemoteStore
+from traindeck.sdk.remote import RemoteBackend
+from traindeck.store.ids import new_id
 
 
 def free_port() -> int:
@@ -44,20 +46,21 @@ def many_small_batches(tmp: Path, url: str, n: int) -> dict[str, Any]:
     tick of a run logging 20 steps x 5 scalars a tick writes), then drained by a sender
     that finds the server up."""
     policy = FailurePolicy()
-    offline = RemoteStore(tmp / "small", url=None, token=None, policy=policy)
-    run = offline.create_run(project="bench", name="small_batches")
-    sink = offline.sink(run.id)
+    files = RunFiles(tmp / "small")
+    run_id = new_id()
+    offline = RemoteBackend(run_id, files, url=None, token=None, policy=policy)
+    offline.create_run({"project": "bench", "name": "small_batches"})
     step = 0
     for _ in range(n):
         cols = {}
         for k in ("loss", "acc", "lr", "grad_norm", "tok"):
             steps = np.arange(step, step + 20)
             cols[k] = (steps, np.full(20, time.time()), steps * 0.5)
-        sink.write(run.id, cols, summary=None, heartbeat=time.time())
+        offline.write_points(cols, summary=None, heartbeat=time.time())
         step += 20
     offline.close()
     t0 = time.perf_counter()
-    online = RemoteSink(run.id, sink.spool.folder, url=url, token=None, policy=policy)
+    online = RemoteBackend(run_id, files, url=url, token=None, policy=policy)
     while len(online.spool):
         time.sleep(0.001)
     took = time.perf_counter() - t0
@@ -79,7 +82,9 @@ def main() -> None:
         run = td.init(project="bench", name="recovery", dir=tmp / "client", url=url,
                       system_interval=None, heartbeat_interval=5.0, heartbeat_timeout=600)
         worker = run._worker
-        sink = worker.sink
+        assert worker is not None
+        sink = worker.backend
+        assert isinstance(sink, RemoteBackend)
         for i in range(steps):
             run.log({"loss": 1.0 / (i + 1), "acc": i * 1e-6, "lr": 1e-3, "grad_norm": 0.5,
                      "tok": i}, step=i)

@@ -19,11 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import MakeStore
+from support import DEFAULT_STORE_URL, STORE_URL_ENV, MakeStore
 
 from traindeck.store import Clock, Store, open_store
-
-DEFAULT_STORE_URL = "sqlite:///{tmp}/{name}/traindeck.db"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,10 +33,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Into the environment: stores opened outside fixtures (support.open_test_store, in
+    # Hypothesis examples that need a fresh store each) and child processes see it too.
+    option: str | None = config.getoption("--store-url")
+    if option:
+        os.environ[STORE_URL_ENV] = option
+
+
 @pytest.fixture
-def store_url_template(request: pytest.FixtureRequest) -> str:
-    option: str | None = request.config.getoption("--store-url")
-    return option or os.environ.get("TRAINDECK_TEST_STORE") or DEFAULT_STORE_URL
+def store_url_template() -> str:
+    return os.environ.get(STORE_URL_ENV) or DEFAULT_STORE_URL
 
 
 @pytest.fixture

@@ -16,7 +16,19 @@ from typing import Any, NoReturn, Protocol
 
 import pytest
 
-from traindeck.store import Clock, SQLiteStore, Store
+from traindeck.store import Clock, SQLiteStore, Store, open_store
+
+#: The store every test opens (a URL template: ``{tmp}`` the test's temporary folder,
+#: ``{name}`` the store's name); ``--store-url`` sets it (conftest.py).
+STORE_URL_ENV = "TRAINDECK_TEST_STORE"
+DEFAULT_STORE_URL = "sqlite:///{tmp}/{name}/traindeck.db"
+
+
+def open_test_store(tmp: Path, name: str = "td") -> Store:
+    """A store for the suite's engine, outside fixtures (e.g. a fresh one per Hypothesis
+    example); the caller closes it."""
+    template = os.environ.get(STORE_URL_ENV) or DEFAULT_STORE_URL
+    return open_store(template.format(tmp=tmp, name=name))
 
 
 class MakeStore(Protocol):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import random
 import struct
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
+from support import MakeStore
 
-from traindeck.store import InvalidInput, NotFound, SQLiteStore
+from traindeck.store import InvalidInput, NotFound, Store
 from traindeck.store.codec import dumps, float_list, float_out, jsonable, loads, to_float
 
 RUN = "r1"
@@ -29,11 +28,10 @@ def spelled(x: float) -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "t.db")
+def store(make_store: MakeStore) -> Store:
+    s = make_store()
     s.create_run(project="p", id=RUN)
-    yield s
-    s.close()
+    return s
 
 
 def arrays(steps: list[int], values: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,7 +43,7 @@ def arrays(steps: list[int], values: list[float]) -> tuple[np.ndarray, np.ndarra
 
 
 @pytest.mark.parametrize("value", NONFINITE, ids=["nan", "pinf", "ninf"])
-def test_nonfinite_round_trips_every_read_path(store: SQLiteStore, value: float) -> None:
+def test_nonfinite_round_trips_every_read_path(store: Store, value: float) -> None:
     payload_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_DEAD_BEEF))[0]
     values = [1.0, value, 2.0, payload_nan, -0.0, value]
     store.write_metrics(RUN, {"m": arrays(list(range(6)), values)})
@@ -82,7 +80,7 @@ def test_nonfinite_round_trips_every_read_path(store: SQLiteStore, value: float)
     assert one["last"] == [spelled(value)]
 
 
-def test_all_nonfinite_bucket_has_no_min_max(store: SQLiteStore) -> None:
+def test_all_nonfinite_bucket_has_no_min_max(store: Store) -> None:
     store.write_metrics(RUN, {"m": arrays([1, 2, 3], NONFINITE)})
     cols = store.read_buckets(RUN, "m", n=1).columns()
     assert cols["min"] == [None] and cols["max"] == [None] and cols["mean"] == [None]
@@ -92,7 +90,7 @@ def test_all_nonfinite_bucket_has_no_min_max(store: SQLiteStore) -> None:
     assert info.min is None and info.max is None
 
 
-def test_latest_keeps_negative_zero(store: SQLiteStore) -> None:
+def test_latest_keeps_negative_zero(store: Store) -> None:
     store.write_metrics(RUN, {"z": arrays([7], [-0.0])})
     assert bits(store.latest(RUN)["z"][2]) == bits(-0.0)
 
@@ -117,7 +115,7 @@ def test_codec_nonfinite() -> None:
     assert loads(None, {}) == {} and loads("", 5) == 5 and loads(b"[1]") == [1]
 
 
-def test_summary_and_config_nonfinite(store: SQLiteStore) -> None:
+def test_summary_and_config_nonfinite(store: Store) -> None:
     store.write_metrics(RUN, {}, summary={"best": math.inf, "worst": math.nan})
     run = store.get_run(RUN)
     assert run.summary == {"best": "Infinity", "worst": "NaN"}
@@ -127,7 +125,7 @@ def test_summary_and_config_nonfinite(store: SQLiteStore) -> None:
 # -- idempotence --------------------------------------------------------------------
 
 
-def snapshot(store: SQLiteStore, key: str) -> tuple[bytes, ...]:
+def snapshot(store: Store, key: str) -> tuple[bytes, ...]:
     out = []
     for n in (1, 7, 1000):
         for kw in ({}, {"step_min": 100, "step_max": 4000}, {"time_min": 1e9 + 50}):
@@ -137,7 +135,7 @@ def snapshot(store: SQLiteStore, key: str) -> tuple[bytes, ...]:
     return tuple(out)
 
 
-def test_same_batch_twice_keeps_one_point(store: SQLiteStore) -> None:
+def test_same_batch_twice_keeps_one_point(store: Store) -> None:
     rng = random.Random(3)
     steps = list(range(0, 10_000, 2))
     values = [rng.gauss(0, 1) if rng.random() > 0.02 else rng.choice(NONFINITE) for _ in steps]
@@ -169,7 +167,7 @@ def test_same_batch_twice_keeps_one_point(store: SQLiteStore) -> None:
     assert snapshot(store, "m") == after
 
 
-def test_rewrite_changes_value_and_buckets(store: SQLiteStore) -> None:
+def test_rewrite_changes_value_and_buckets(store: Store) -> None:
     store.write_metrics(RUN, {"m": arrays(list(range(100)), [1.0] * 100)})
     store.write_metrics(RUN, {"m": arrays([50], [math.nan])})
     cols = store.read_buckets(RUN, "m", n=1).columns()
@@ -185,7 +183,7 @@ def test_rewrite_changes_value_and_buckets(store: SQLiteStore) -> None:
     assert p.steps.tolist() == [7] and p.values.tolist() == [30.0] and p.times.tolist() == [3.0]
 
 
-def test_latest_ignores_older_rewrites(store: SQLiteStore) -> None:
+def test_latest_ignores_older_rewrites(store: Store) -> None:
     store.write_metrics(RUN, {"m": arrays([1, 2, 3], [1.0, 2.0, 3.0])})
     store.write_metrics(RUN, {"m": arrays([1], [9.0])})
     assert store.latest(RUN)["m"][:1] == (3,) and store.latest(RUN)["m"][2] == 3.0
@@ -210,7 +208,7 @@ def test_latest_ignores_older_rewrites(store: SQLiteStore) -> None:
         ([1], [1.0]),  # not a triple
     ],
 )
-def test_bad_points_are_refused(store: SQLiteStore, triple: tuple[object, ...]) -> None:
+def test_bad_points_are_refused(store: Store, triple: tuple[object, ...]) -> None:
     store.write_metrics(RUN, {"ok": arrays([1], [1.0])})
     with pytest.raises(InvalidInput):
         store.write_metrics(RUN, {"ok": arrays([2], [2.0]), "bad": triple})  # type: ignore[dict-item]
@@ -219,13 +217,13 @@ def test_bad_points_are_refused(store: SQLiteStore, triple: tuple[object, ...]) 
     assert store.read_points(RUN, "ok").steps.tolist() == [1]
 
 
-def test_integral_float_steps_and_empty_series(store: SQLiteStore) -> None:
+def test_integral_float_steps_and_empty_series(store: Store) -> None:
     store.write_metrics(RUN, {"m": ([3.0, 1.0], [1.0, 2.0], [3.0, 1.0]), "empty": ([], [], [])})
     assert store.read_points(RUN, "m").steps.tolist() == [1, 3]
     assert [s.key for s in store.metric_keys(RUN)] == ["m"]
 
 
-def test_unknown_run_and_key(store: SQLiteStore) -> None:
+def test_unknown_run_and_key(store: Store) -> None:
     with pytest.raises(NotFound):
         store.write_metrics("nope", {"m": arrays([1], [1.0])})
     with pytest.raises(NotFound):

@@ -231,7 +231,11 @@ def remove(
         ):
             fail("nothing deleted")
         for r in runs:
+            if not keep_files:  # files first: a folder that cannot go keeps its run listed
+                try:
+                    files.remove_run(r.id)
+                except OSError as exc:
+                    fail(f"run {r.id} was kept: its folder {files.run_dir(r.id)} could not "
+                         f"be deleted ({exc.strerror or exc}); fix that and run rm again")
             store.delete_run(r.id)
-            if not keep_files:
-                files.remove_run(r.id)
     out.print(f"deleted {what}" + ("" if keep_files else " and their files"))

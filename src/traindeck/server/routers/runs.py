@@ -14,7 +14,7 @@ from starlette.responses import Response
 from traindeck.store import RUN_STATUSES, Conflict, InvalidInput
 
 from ..deps import FilesDep, StoreDep, json_response
-from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, error_response
 from ..schemas import RunList, RunOut, RunPatch, RunSort
 
 router = APIRouter(prefix="/api", tags=["runs"], responses=ERROR_RESPONSES)
@@ -85,6 +85,14 @@ def delete_run(run_id: str, store: StoreDep, files: FilesDep) -> Response:
     run = store.get_run(run_id)
     if run.status in ("running", "paused"):
         raise Conflict(f"run {run_id!r} is {run.status}; stop it before deleting it")
+    # Files first: when they cannot all go (permissions, a busy file system), the run stays
+    # listed with what is left of its folder, and the same DELETE can be tried again.
+    try:
+        files.remove_run(run.id)
+    except OSError as exc:
+        return error_response(
+            409, "conflict",
+            f"run {run.id!r} was kept: its folder {files.run_dir(run.id)} could not be "
+            f"deleted ({exc.strerror or exc}); fix that and delete the run again")
     store.delete_run(run.id)
-    files.remove_run(run.id)
     return Response(status_code=204)
