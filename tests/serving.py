@@ -19,10 +19,18 @@ import uvicorn
 TIMEOUT = 20.0
 
 
-@contextmanager
-def served(app: Any) -> Iterator[str]:
+def bound_socket() -> socket.socket:
+    """A socket bound to a free port on 127.0.0.1, held until uvicorn takes it."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes the socket
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def served(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """``sock``: a socket already bound (by ``bound_socket``) when the app had to know its
+    port before it was built; closed when the block ends."""
+    sock = sock or bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, ws="websockets-sansio", log_level="warning",
                                            lifespan="on"))

@@ -10,10 +10,8 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import uvicorn
+from serving import bound_socket, served
 from support import MakeStore, free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -46,8 +44,7 @@ class Live:
 
 @pytest.fixture
 def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     port = sock.getsockname()[1]
     store = make_store()
     _, read = store.create_token("dashboard", "read")
@@ -57,22 +54,8 @@ def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
                         web_dir=tmp_path / "no-web")
     app = create_app(settings, store=store)
     app.state.auth.recheck_interval = 0.05  # open WebSockets re-check their token this often
-    server = uvicorn.Server(uvicorn.Config(app, ws="websockets-sansio", log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", store, read,
-                   revoked)
-    finally:
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        store.close()
-        sock.close()
+    with served(app, sock) as url:
+        yield Live(url, f"ws://127.0.0.1:{port}/ws", store, read, revoked)
 
 
 async def ping(url: str, **kwargs: object) -> dict[str, object]:

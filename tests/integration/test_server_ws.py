@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
+from serving import bound_socket, served
 from support import MakeStore
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
@@ -56,8 +55,7 @@ class Live:
 
 @pytest.fixture
 def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))   # a free port, held until uvicorn takes the socket
+    sock = bound_socket()
     port = sock.getsockname()[1]
     path = tmp_path / "td" / "traindeck.db"
     clock = Clock()
@@ -65,23 +63,9 @@ def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
     settings = Settings(dir=path, port=port, follow_interval=0.02, reap_interval=0.05,
                         web_dir=tmp_path / "no-web")
     app = create_app(settings, store=server_store, clock=clock)
-    server = uvicorn.Server(uvicorn.Config(app, ws="websockets-sansio", log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
     writer = make_store()
-    try:
-        yield Live(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", clock, writer)
-    finally:
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        writer.close()
-        server_store.close()
-        sock.close()
+    with served(app, sock) as url:
+        yield Live(url, f"ws://127.0.0.1:{port}/ws", clock, writer)
 
 
 class Conn:

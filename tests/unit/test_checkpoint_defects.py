@@ -13,7 +13,6 @@ import pickle
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,11 @@ from traindeck.store import Store, open_store
 
 
 @pytest.fixture
-def tdir(tmp_path: Path) -> Path:
-    return tmp_path / "td"
+def tdir(store_dir: Path) -> Path:
+    """Where ``td.init(dir=tdir)`` writes: the folder of the suite's ``store`` (conftest)."""
+    return store_dir
 
 
-@pytest.fixture
-def store(tdir: Path) -> Iterator[Store]:
-    s = open_store(tdir)
-    yield s
-    s.close()
 
 
 def start(tdir: Path | str, **kw: Any) -> td.Run:
@@ -87,7 +82,8 @@ def test_torch_and_pickle_writers_work(tdir: Path) -> None:
 
 
 def test_safetensors_writer_works(tdir: Path) -> None:
-    st = pytest.importorskip("safetensors.numpy")
+    import safetensors.numpy as st  # the [dev] extra installs it
+
     with start(tdir) as run:
         path = run.save_checkpoint(lambda p: st.save_file({"w": np.zeros(2)}, p), 4,
                                    ext=".safetensors")

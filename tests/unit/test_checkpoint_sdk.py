@@ -5,7 +5,6 @@ resume_or_create."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,11 @@ from traindeck.store import Store, open_store
 
 
 @pytest.fixture
-def tdir(tmp_path: Path) -> Path:
-    return tmp_path / "td"
+def tdir(store_dir: Path) -> Path:
+    """Where ``td.init(dir=tdir)`` writes: the folder of the suite's ``store`` (conftest)."""
+    return store_dir
 
 
-@pytest.fixture
-def store(tdir: Path) -> Iterator[Store]:
-    s = open_store(tdir)
-    yield s
-    s.close()
 
 
 def start(tdir: Path, **kw: Any) -> td.Run:

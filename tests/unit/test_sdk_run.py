@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,15 @@ import pytest
 from support import wait_for
 
 import traindeck as td
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 
 @pytest.fixture
-def tdir(tmp_path: Path) -> Path:
-    return tmp_path / "td"
+def tdir(store_dir: Path) -> Path:
+    """Where ``td.init(dir=tdir)`` writes: the folder of the suite's ``store`` (conftest)."""
+    return store_dir
 
 
-@pytest.fixture
-def store(tdir: Path) -> Iterator[Store]:
-    s = open_store(tdir)
-    yield s
-    s.close()
 
 
 def start(tdir: Path, **kw: Any) -> td.Run:

@@ -3,8 +3,9 @@
 Store errors map to statuses here (``NotFound`` 404, ``Conflict`` 409, ``TooLarge`` 413,
 ``InvalidInput`` 422, ``Unavailable`` 503 with ``Retry-After``: the engine is busy or away,
 nothing was written, and the same request may succeed later); FastAPI's validation errors,
-and its 400 for a body it cannot parse, become 422 ``invalid_input``; Starlette's other HTTP errors keep their status. Only a bug gives 500
-(``internal``), and its message says nothing more.
+and its 400 for a body it cannot parse, become 422 ``invalid_input``; Starlette's other HTTP
+errors keep their status. Only a bug gives 500 (``internal``), and its message says nothing
+more.
 """
 
 from __future__ import annotations
