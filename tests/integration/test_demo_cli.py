@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 import support
 from support import free_port
 
@@ -110,6 +111,7 @@ def test_demo_runs_trains_answers_and_stops_cleanly(tmp_path: Path) -> None:
 OLD_DEMO_STEPS = 50_000
 
 
+@pytest.mark.timeout(480)
 def test_demo_runs_stay_live_past_their_old_step_count(tmp_path: Path) -> None:
     """Without --steps the demo's runs train until Ctrl-C: at full speed (--rate 0) a run
     passes the old 50,000 steps and is still running, its commands still offered."""
@@ -135,7 +137,10 @@ def test_demo_runs_stay_live_past_their_old_step_count(tmp_path: Path) -> None:
             step = (latest.get("loss") or {}).get("step", -1)
             return (run_id, step) if step > OLD_DEMO_STEPS + 1000 else None
 
-        run_id, _ = wait_for(past_old_end, what=f"the run past step {OLD_DEMO_STEPS}")
+        # A generous bound (a busy 2-core CI machine trains slower); it only limits a
+        # failing test, nothing here asserts a speed.
+        run_id, _ = wait_for(past_old_end, timeout=360,
+                             what=f"the run past step {OLD_DEMO_STEPS}")
         run = get(f"{base}/api/runs/{run_id}")
         assert run["status"] == "running", run
         assert {"validate", "sample", "checkpoint"} <= set(run["commands_offered"])
