@@ -91,9 +91,25 @@ class RunFiles:
 
     def resolve(self, run_id: str, stored: str) -> Path:
         """Where a path the store keeps is on disk: a relative one read against the run's
-        folder, an absolute one as it is."""
+        folder, an absolute one as it is.
+
+        An older SDK kept paths relative to the script's folder
+        (``d7/runs/<id>/checkpoints/…`` for ``TRAINDECK_DIR=d7``): when the path read
+        against the run's folder does not exist, the part after ``runs/<id>/`` is taken
+        if that exists."""
         path = Path(stored)
-        return path if path.is_absolute() else self.run_dir(run_id) / path
+        if path.is_absolute():
+            return path
+        run_dir = self.run_dir(run_id)
+        found = run_dir / path
+        if "runs" not in stored or os.path.lexists(found):
+            return found
+        parts = PurePosixPath(stored.replace("\\", "/")).parts
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i:i + 2] == ("runs", run_id) and i + 2 < len(parts):
+                legacy = run_dir.joinpath(*parts[i + 2:])
+                return legacy if os.path.lexists(legacy) else found
+        return found
 
     def inside_run(self, run_id: str, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` lies strictly inside the run's folder (links resolved)."""

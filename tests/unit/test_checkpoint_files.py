@@ -19,6 +19,7 @@ from support import require_module
 
 from traindeck.checkpoints import (
     atomic_write,
+    delete_checkpoint_files,
     format_name,
     parse_best,
     parse_name,
@@ -32,6 +33,7 @@ from traindeck.checkpoints import (
     verify,
     write_sidecar,
 )
+from traindeck.runfiles import RunFiles
 from traindeck.store import Checkpoint, Store
 
 
@@ -179,31 +181,37 @@ def test_verify_torch_files(tmp_path: Path) -> None:
 # -- best and retention over a real store ----------------------------------------------
 
 
-def add(store: Store, run_id: str, folder: Path, step: int, *, loss: float | None = None,
+def add(store: Store, run_id: str, step: int, *, loss: float | None = None,
         kind: str = "regular", is_best: bool = False) -> Checkpoint:
-    path = folder / format_name(step, {"regular": None}.get(kind, "_" + kind))
+    """A checkpoint file in the run's folder, recorded as the SDK does (relative path)."""
+    files = RunFiles(store.files_root)
+    path = files.checkpoints(run_id) / format_name(step, {"regular": None}.get(kind, "_" + kind))
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(f"step {step}".encode())
     write_sidecar(path, {"step": step})
     metrics = {} if loss is None else {"val_loss": loss}
-    return store.add_checkpoint(run_id, step=step, path=str(path), kind=kind, metrics=metrics,
-                                size=path.stat().st_size, sha256=sha256_file(path),
-                                is_best=is_best)
+    return store.add_checkpoint(run_id, step=step, path=files.stored_path(run_id, path),
+                                kind=kind, metrics=metrics, size=path.stat().st_size,
+                                sha256=sha256_file(path), is_best=is_best)
 
 
 def test_prune_keeps_last_and_best_and_never_the_marked_or_newest(store: Store,
                                                                   tmp_path: Path) -> None:
     run = store.create_run(project="p", name="r")
     losses = {100: 0.9, 200: 0.5, 300: 0.1, 400: 0.7, 500: 0.8, 600: 0.6}
-    cks = {s: add(store, run.id, tmp_path, s, loss=v) for s, v in losses.items()}
+    cks = {s: add(store, run.id, s, loss=v) for s, v in losses.items()}
     store.mark_best(cks[300].id)
-    deleted = prune(store, run.id, keep_last=2, keep_best=1, best="min:val_loss")
+    deleted = prune(store, RunFiles(store.files_root), run.id, keep_last=2, keep_best=1,
+                    best="min:val_loss")
     assert sorted(c.step for c in deleted) == [100, 200, 400]
     left = sorted(c.step for c in store.list_checkpoints(run.id))
     assert left == [300, 500, 600]
+    files = RunFiles(store.files_root)
     for c in deleted:
-        assert not Path(c.path).exists() and not sidecar_path(c.path).exists()
+        on_disk = files.resolve(run.id, c.path)
+        assert not on_disk.exists() and not sidecar_path(on_disk).exists()
     for c in store.list_checkpoints(run.id):
-        assert Path(c.path).exists()
+        assert files.resolve(run.id, c.path).exists()
     events = [e for e in store.list_events(run.id) if e.kind == "checkpoint_deleted"]
     assert sorted(e.payload["step"] for e in events) == [100, 200, 400]
     assert all("retention" in e.payload["reason"] for e in events)
@@ -211,29 +219,91 @@ def test_prune_keeps_last_and_best_and_never_the_marked_or_newest(store: Store,
 
 def test_prune_never_deletes_best_newest_or_protected(store: Store, tmp_path: Path) -> None:
     run = store.create_run(project="p", name="r")
-    cks = [add(store, run.id, tmp_path, s) for s in (1, 2, 3, 4, 5)]
+    cks = [add(store, run.id, s) for s in (1, 2, 3, 4, 5)]
     store.mark_best(cks[0].id)
-    deleted = prune(store, run.id, keep_last=1, keep_best=None,
-                    protect=[cks[1].id, cks[2].path])
+    files = RunFiles(store.files_root)
+    deleted = prune(store, files, run.id, keep_last=1, keep_best=None,
+                    protect=[cks[1].id, str(files.resolve(run.id, cks[2].path))])
     assert [c.step for c in deleted] == [4]
     assert sorted(c.step for c in store.list_checkpoints(run.id)) == [1, 2, 3, 5]
     # keep_last=0 still keeps the newest and the best
-    deleted = prune(store, run.id, keep_last=0, keep_best=None)
+    deleted = prune(store, files, run.id, keep_last=0, keep_best=None)
     assert sorted(c.step for c in store.list_checkpoints(run.id)) == [1, 5]
-    assert prune(store, run.id, keep_last=None, keep_best=None) == []
+    assert prune(store, files, run.id, keep_last=None, keep_best=None) == []
 
 
 def test_keep_best_alone_keeps_checkpoints_without_the_metric(store: Store,
                                                               tmp_path: Path) -> None:
     run = store.create_run(project="p", name="r")
-    add(store, run.id, tmp_path, 1, loss=0.5)
-    add(store, run.id, tmp_path, 2)
-    add(store, run.id, tmp_path, 3, loss=float("nan"))
-    add(store, run.id, tmp_path, 4, loss=0.2)
-    add(store, run.id, tmp_path, 5, loss=0.9)
-    deleted = prune(store, run.id, keep_last=None, keep_best=1, best="min:val_loss")
+    add(store, run.id, 1, loss=0.5)
+    add(store, run.id, 2)
+    add(store, run.id, 3, loss=float("nan"))
+    add(store, run.id, 4, loss=0.2)
+    add(store, run.id, 5, loss=0.9)
+    deleted = prune(store, RunFiles(store.files_root), run.id, keep_last=None, keep_best=1,
+                    best="min:val_loss")
     assert [c.step for c in deleted] == [1]
     assert sorted(c.step for c in store.list_checkpoints(run.id)) == [2, 3, 4, 5]
+
+
+def test_prune_and_verify_read_stored_paths_in_the_run_folder_from_any_cwd(
+        tmp_path: Path, store_dir: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows a real run made (paths relative to its folder), pruned and verified from another
+    folder: the run's files go and verify finds them; a same-named decoy in the current
+    folder is untouched and never taken for the checkpoint."""
+    import traindeck as td
+
+    with td.init(dir=store_dir, project="p", name="r", system_interval=None,
+                 strict=True) as run:
+        for step in (1, 2, 3):
+            run.log({"loss": 1.0 / step}, step=step)
+            run.save_checkpoint(f"weights {step}".encode())
+        run.flush()
+    rows = sorted(store.list_checkpoints(run.id), key=lambda c: c.step)
+    assert [c.path for c in rows] == [f"checkpoints/{format_name(s, ext='.bin')}"
+                                      for s in (1, 2, 3)]
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "checkpoints").mkdir(parents=True)
+    decoys = [elsewhere / c.path for c in rows]
+    for d in decoys:
+        d.write_bytes(b"decoy")
+    monkeypatch.chdir(elsewhere)
+    files = RunFiles(store.files_root)
+    for ck in rows:
+        assert verify(ck, files=files) == (True, "ok (raw bytes, sha256 matches)")
+    # Without the run's folder a relative path is refused, never read in the cwd.
+    assert verify(rows[0])[0] is False
+    deleted = prune(store, files, run.id, keep_last=1, keep_best=None)
+    assert [c.step for c in deleted] == [1, 2]
+    assert [c.step for c in store.list_checkpoints(run.id)] == [3]
+    folder = files.checkpoints(run.id)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        format_name(3, ext=".bin"), format_name(3, ext=".bin") + ".json"]
+    assert all(d.read_bytes() == b"decoy" for d in decoys)
+
+
+def test_prune_never_deletes_a_file_outside_the_run_folder(store: Store,
+                                                           tmp_path: Path) -> None:
+    run = store.create_run(project="p", name="r")
+    outside = tmp_path / "framework" / "epoch1.pt"
+    outside.parent.mkdir()
+    outside.write_bytes(b"mine")
+    store.add_checkpoint(run.id, step=1, path=str(outside))
+    add(store, run.id, 2)
+    add(store, run.id, 3)
+    files = RunFiles(store.files_root)
+    deleted = prune(store, files, run.id, keep_last=0, keep_best=None)
+    assert [c.step for c in deleted] == [2]
+    assert outside.read_bytes() == b"mine"
+    assert sorted(c.step for c in store.list_checkpoints(run.id)) == [1, 3]
+    (row,) = [c for c in store.list_checkpoints(run.id) if c.step == 1]
+    with pytest.raises(PermissionError):
+        delete_checkpoint_files(files, row)
+    assert outside.exists()
+    # ... unless the caller names its folder (the SDK: the run's own checkpoint_dir).
+    assert [c.step for c in prune(store, files, run.id, keep_last=0, keep_best=None,
+                                  roots=[outside.parent])] == [1]
+    assert not outside.exists()
 
 
 def test_parse_best() -> None:

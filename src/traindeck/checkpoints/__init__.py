@@ -30,12 +30,14 @@ from .naming import (
 )
 from .retention import (
     BestSpec,
+    deletable,
     delete_checkpoint_files,
     is_new_best,
     parse_best,
     prune,
     rank_best,
     to_delete,
+    to_prune,
 )
 from .verify import verify
 
@@ -49,6 +51,7 @@ __all__ = [
     "BestSpec",
     "ParsedName",
     "atomic_write",
+    "deletable",
     "delete_checkpoint_files",
     "format_name",
     "is_new_best",
@@ -64,6 +67,7 @@ __all__ = [
     "sidecar_path",
     "sort_by_step",
     "to_delete",
+    "to_prune",
     "verify",
     "write_sidecar",
 ]

@@ -5,6 +5,11 @@
 the ``keep_best`` best, and always: the one marked best, the newest, and any named in
 ``protect`` (id or path: one being written or read). It deletes the file, its sidecar, then
 the row; the store writes a ``checkpoint_deleted`` event with the reason for each.
+
+Stored paths are read through the run's :class:`~traindeck.runfiles.RunFiles` (relative ones
+against the run's folder, never against the current directory), and no file outside the run's
+folder (or the extra ``roots`` a caller names, such as a run's own ``checkpoint_dir``) is ever
+deleted: a checkpoint whose file lies elsewhere is kept, row and file.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, NamedTuple, Protocol
 
+from ..runfiles import RunFiles, is_inside
 from ..store import Checkpoint
 from .files import fsync_dir, remove_path, sidecar_path
 
 
 class CheckpointRows(Protocol):
     """What ``prune`` needs of where the rows live (a store, or the SDK's backend). The
-    paths it lists are read as they are (relative ones against the current directory)."""
+    paths it lists are as stored (relative to the run's folder, or absolute)."""
 
     def list_checkpoints(self, run_id: str) -> list[Checkpoint]: ...
 
@@ -128,29 +134,72 @@ def to_delete(
     return [c for c in sorted(checkpoints, key=lambda c: c.step) if c.id not in keep]
 
 
-def delete_checkpoint_files(ck: Checkpoint) -> None:
-    """Delete a checkpoint's file (or folder) and its sidecar."""
-    remove_path(ck.path)
-    remove_path(sidecar_path(ck.path))
-    fsync_dir(Path(ck.path).parent)
+def deletable(files: RunFiles, run_id: str, path: str | os.PathLike[str],
+              roots: Iterable[str | os.PathLike[str]] = ()) -> bool:
+    """Whether retention may delete ``path`` (on disk, resolved): it lies inside the run's
+    folder or inside one of ``roots`` (links resolved: a link out of them does not count)."""
+    return files.inside_run(run_id, path) or any(is_inside(path, r) for r in roots)
 
 
-def prune(
-    store: CheckpointRows,
+def delete_checkpoint_files(files: RunFiles, ck: Checkpoint,
+                            roots: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Delete a checkpoint's file (or folder) and its sidecar, found through ``files``.
+
+    ``PermissionError`` (and nothing is touched) when the file lies outside the run's folder
+    and ``roots``."""
+    path = files.resolve(ck.run_id, ck.path)
+    if not deletable(files, ck.run_id, path, roots):
+        raise PermissionError(f"{path} lies outside the folder of run {ck.run_id}; "
+                              "traindeck does not delete it")
+    remove_path(path)
+    remove_path(sidecar_path(path))
+    fsync_dir(path.parent)
+
+
+def to_prune(
+    checkpoints: Sequence[Checkpoint],
+    files: RunFiles,
     run_id: str,
     *,
     keep_last: int | None,
     keep_best: int | None,
     best: str | BestSpec | None = None,
     protect: Iterable[str] = (),
+    roots: Iterable[str | os.PathLike[str]] = (),
+) -> list[Checkpoint]:
+    """What ``prune`` would delete (nothing is touched): ``to_delete`` over the files as
+    ``files`` finds them, less any whose file lies outside the run's folder and ``roots``.
+    ``protect`` holds ids, or paths on disk (relative ones: against the current folder)."""
+    roots = list(roots)
+    on_disk = {c.id: files.resolve(run_id, c.path) for c in checkpoints}
+    kept = [c.id for c in checkpoints if not deletable(files, run_id, on_disk[c.id], roots)]
+    resolved = [replace(c, path=str(on_disk[c.id])) for c in checkpoints]
+    doomed = {c.id for c in to_delete(resolved, keep_last=keep_last, keep_best=keep_best,
+                                      best=best, protect=[*protect, *kept])}
+    return [c for c in sorted(checkpoints, key=lambda c: c.step) if c.id in doomed]
+
+
+def prune(
+    store: CheckpointRows,
+    files: RunFiles,
+    run_id: str,
+    *,
+    keep_last: int | None,
+    keep_best: int | None,
+    best: str | BestSpec | None = None,
+    protect: Iterable[str] = (),
+    roots: Iterable[str | os.PathLike[str]] = (),
 ) -> list[Checkpoint]:
     """Delete the run's checkpoints beyond retention (files, sidecars and rows).
 
-    Never deletes the checkpoint marked best, the newest one, or one whose id or path is in
-    ``protect``. Returns the deleted ones. A file that cannot be deleted keeps its row."""
+    Paths are read through ``files`` (wherever the caller runs). Never deletes the
+    checkpoint marked best, the newest one, one whose id or path is in ``protect``, or one
+    whose file lies outside the run's folder and ``roots``. Returns the deleted ones (as
+    stored). A file that cannot be deleted keeps its row."""
+    roots = list(roots)
     checkpoints = store.list_checkpoints(run_id)
-    doomed = to_delete(checkpoints, keep_last=keep_last, keep_best=keep_best, best=best,
-                       protect=protect)
+    doomed = to_prune(checkpoints, files, run_id, keep_last=keep_last, keep_best=keep_best,
+                      best=best, protect=protect, roots=roots)
     reason = "retention: " + ", ".join(
         f"{k}={v}" for k, v in (("keep_last", keep_last), ("keep_best", keep_best),
                                 ("best", None if best is None else str(best)))
@@ -158,7 +207,7 @@ def prune(
     deleted: list[Checkpoint] = []
     for ck in doomed:
         try:
-            delete_checkpoint_files(ck)
+            delete_checkpoint_files(files, ck, roots)
         except OSError:
             continue
         store.delete_checkpoint(ck.id, reason=reason)

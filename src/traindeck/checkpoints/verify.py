@@ -8,6 +8,10 @@ and length. A file under a torch name (``.pth``, ``.bin``, …) that is not a to
 all (neither a zip archive nor a pickle: raw bytes a script saved) is valid when its
 recorded sha256 matches: it is exactly what was written, and there is nothing to load.
 ``expected_keys`` must be keys of what was loaded.
+
+A row's path is read through the run's :class:`~traindeck.runfiles.RunFiles` (``files=``):
+relative to the run's folder, wherever the caller runs. Without ``files`` the path must be
+absolute; a relative one is never read against the current directory.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, overload
 
+from ..runfiles import RunFiles
 from .files import BYTES_EXT, TORCH_EXTS, sha256_file
 
 #: How the reasons for a failed ``expected_keys`` check start (the file itself is fine).
@@ -30,6 +35,13 @@ class CheckpointLike(Protocol):
 
     @property
     def sha256(self) -> str | None: ...
+
+
+class RunCheckpoint(CheckpointLike, Protocol):
+    """A stored row: its path is relative to the folder of run ``run_id`` (or absolute)."""
+
+    @property
+    def run_id(self) -> str: ...
 
 
 def _keys_missing(obj: Any, expected: Sequence[str]) -> list[str] | None:
@@ -82,19 +94,41 @@ def _torch_like(path: Path) -> bool:
     return head.startswith(b"PK") or head[:1] == b"\x80"
 
 
-def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) -> tuple[bool, str]:
-    """``(True, "ok ...")`` or ``(False, why)`` for a checkpoint row (or anything with
-    ``path`` and ``sha256``)."""
-    path = Path(ck.path)
+@overload
+def verify(ck: RunCheckpoint, *, files: RunFiles,
+           expected_keys: Sequence[str] | None = None) -> tuple[bool, str]: ...
+
+
+@overload
+def verify(ck: CheckpointLike, *, files: None = None,
+           expected_keys: Sequence[str] | None = None) -> tuple[bool, str]: ...
+
+
+def verify(ck: Any, *, files: RunFiles | None = None,
+           expected_keys: Sequence[str] | None = None) -> tuple[bool, str]:
+    """``(True, "ok ...")`` or ``(False, why)`` for a checkpoint row (its path read through
+    ``files``), or anything with an absolute ``path`` and a ``sha256``."""
+    if files is not None:
+        path = files.resolve(ck.run_id, ck.path)
+    else:
+        path = Path(ck.path)
+        if not path.is_absolute():
+            return False, (f"relative path {path}: read it against its run's folder "
+                           "(verify(..., files=RunFiles(root)))")
+    return _verify_file(path, ck.sha256, expected_keys)
+
+
+def _verify_file(path: Path, sha256: str | None,
+                 expected_keys: Sequence[str] | None) -> tuple[bool, str]:
     if not path.exists():
         return False, f"missing: {path} does not exist"
-    if ck.sha256:
+    if sha256:
         try:
             digest = sha256_file(path)
         except OSError as exc:
             return False, f"unreadable: {exc}"
-        if digest != ck.sha256:
-            return False, f"sha256 mismatch: recorded {ck.sha256[:12]}…, file {digest[:12]}…"
+        if digest != sha256:
+            return False, f"sha256 mismatch: recorded {sha256[:12]}…, file {digest[:12]}…"
     if path.is_dir():
         if not any(path.iterdir()):
             return False, "empty folder"
@@ -105,7 +139,7 @@ def verify(ck: CheckpointLike, *, expected_keys: Sequence[str] | None = None) ->
     loaded: Any = None
     how = ""
     if ext in TORCH_EXTS and not _torch_like(path):
-        if ck.sha256:
+        if sha256:
             return True, "ok (raw bytes, sha256 matches)"
         if ext == BYTES_EXT:
             return True, "ok (raw bytes, no hash recorded)"

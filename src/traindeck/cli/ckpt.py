@@ -6,8 +6,6 @@ and the question go to stderr, only the chosen path to stdout.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -17,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from traindeck.checkpoints import parse_best, prune, to_delete, verify
+from traindeck.checkpoints import parse_best, prune, to_prune, verify
 from traindeck.runfiles import RunFiles
 from traindeck.store import Checkpoint, Run, Store
 
@@ -28,7 +26,6 @@ from .workspace import (
     open_existing_store,
     resolve_run,
     run_files,
-    stored_file,
 )
 
 app = typer.Typer(
@@ -88,13 +85,13 @@ def show_value(value: Any) -> str:
 
 def file_path(files: RunFiles, ck: Checkpoint) -> Path:
     """The checkpoint's file; a relative path is read against the run's folder."""
-    return stored_file(files, ck.run_id, ck.path)
+    return files.resolve(ck.run_id, ck.path)
 
 
-def verify_file(ck: Checkpoint) -> tuple[bool, str]:
+def verify_file(files: RunFiles, ck: Checkpoint) -> tuple[bool, str]:
     """``verify``, with an OS error on an odd path (too long, a NUL) an invalid file too."""
     try:
-        return verify(ck)
+        return verify(ck, files=files)
     except (OSError, ValueError) as exc:
         return False, f"unreadable: {exc}"[:500]
 
@@ -229,7 +226,7 @@ def verify_checkpoints(
         bad = 0
         files = run_files(store)
         for ck in cks:
-            valid, reason = verify_file(dataclasses.replace(ck, path=str(file_path(files, ck))))
+            valid, reason = verify_file(files, ck)
             store.set_checkpoint_valid(ck.id, valid, reason or None)
             bad += not valid
             result = Text("ok", style="green") if valid else Text(
@@ -271,7 +268,11 @@ def prune_checkpoints(
         cks = store.list_checkpoints(run.id)
         if not cks:
             fail(f"run {run.id} ({run.project}/{run.name}) has no checkpoints")
-        doomed = to_delete(cks, keep_last=keep_last, keep_best=keep_best, best=spec)
+        files = run_files(store)
+        # Paths are read against the run's folder (as everywhere in traindeck), and files
+        # outside it are never deleted (their checkpoints are kept).
+        doomed = to_prune(cks, files, run.id, keep_last=keep_last, keep_best=keep_best,
+                          best=spec)
         if not doomed:
             out.print(f"nothing to prune: all {len(cks)} checkpoints of run {run.id} are kept")
             return
@@ -281,14 +282,8 @@ def prune_checkpoints(
                     f"({run.project}/{run.name}), files included?")
         if not yes and not typer.confirm(question, default=False):
             fail("nothing deleted")
-        # Relative paths are the run folder's (as everywhere in traindeck), not the shell's.
-        folder = run_files(store).run_dir(run.id)
-        if any(not Path(c.path).is_absolute() for c in doomed) and not folder.is_dir():
-            fail(f"some checkpoints have paths relative to the run's folder {folder}, "
-                 "which does not exist; nothing deleted")
-        with contextlib.chdir(folder) if folder.is_dir() else contextlib.nullcontext():
-            deleted = prune(store, run.id, keep_last=keep_last, keep_best=keep_best,
-                            best=spec)
+        deleted = prune(store, files, run.id, keep_last=keep_last, keep_best=keep_best,
+                        best=spec)
     kept = len(cks) - len(deleted)
     out.print(f"deleted {len(deleted)} of {len(cks)} checkpoints; {kept} kept")
     if len(deleted) < len(doomed):

@@ -51,7 +51,7 @@ from ..checkpoints import (
     write_sidecar,
 )
 from ..checkpoints.verify import KEY_FAILURES
-from ..runfiles import RunFiles, is_inside
+from ..runfiles import RunFiles
 from ..store import CHECKPOINT_KINDS, Checkpoint
 from ..store.codec import jsonable
 from ..store.ids import new_id
@@ -100,7 +100,9 @@ class CheckpointOptions:
         parsed = parse_name(sample, template)
         if parsed is None or parsed.step != 12:
             raise ValueError(f"checkpoint_template {template!r} makes names it cannot read back")
-        folder = Path(checkpoint_dir).expanduser() if checkpoint_dir is not None else None
+        # Read against the folder the script starts in: a later chdir does not move it.
+        folder = (Path(checkpoint_dir).expanduser().absolute() if checkpoint_dir is not None
+                  else None)
         return cls(folder, template, spec, keep_last, keep_best)
 
 
@@ -123,14 +125,13 @@ class RunIdentity(NamedTuple):
 
 
 class _Rows:
-    """The backend as ``checkpoints.prune`` reads it: paths resolved."""
+    """The backend as ``checkpoints.prune`` reads it."""
 
-    def __init__(self, ck: Checkpointer, backend: Backend) -> None:
-        self.ck = ck
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
     def list_checkpoints(self, run_id: str) -> list[Checkpoint]:
-        return [self.ck.resolved(c) for c in self.backend.list_checkpoints()]
+        return self.backend.list_checkpoints()
 
     def delete_checkpoint(self, ck_id: str, reason: str | None = None) -> None:
         self.backend.delete_checkpoint(ck_id, reason or "retention")
@@ -331,21 +332,17 @@ class Checkpointer:
         with self._lock:
             self._in_flight.discard(str(path))
             protect = set(self._in_flight)
-        if opts.keep_last is None and opts.keep_best is None:
+        files = self.files
+        if files is None or (opts.keep_last is None and opts.keep_best is None):
             return
         try:
-            rows = _Rows(self, backend)
             # Retention deletes only what the run wrote: files outside the run's folder and
             # its checkpoint folder stay (the script keeps them where its framework does).
-            protect |= {c.path for c in rows.list_checkpoints(self.identity.run_id)
-                        if not self._deletable(Path(c.path))}
-            prune(rows, self.identity.run_id, keep_last=opts.keep_last,
-                  keep_best=opts.keep_best, best=opts.best, protect=protect)
+            prune(_Rows(backend), files, self.identity.run_id,
+                  keep_last=opts.keep_last, keep_best=opts.keep_best, best=opts.best,
+                  protect=protect, roots=[self.folder])
         except Exception as exc:
             self.policy.report("applying checkpoint retention", exc, raise_in_strict=False)
-
-    def _deletable(self, path: Path) -> bool:
-        return self._inside_run(path) or is_inside(path, self.folder)
 
     # -- the save handler ----------------------------------------------------------
 
@@ -495,7 +492,7 @@ class Checkpointer:
                 continue
             side = read_sidecar(p) or {}
             sha = side.get("sha256") if isinstance(side.get("sha256"), str) else None
-            ok, _ = verify(SimpleNamespace(path=str(p), sha256=sha),
+            ok, _ = verify(SimpleNamespace(path=os.path.abspath(p), sha256=sha),
                            expected_keys=expected_keys)
             if ok:
                 parsed = parse_name(p, self.options.template)
