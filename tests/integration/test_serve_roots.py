@@ -7,7 +7,9 @@ when its real path (links resolved) lies in the data folder or a ``--serve-root`
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,3 +114,71 @@ def test_a_folder_named_at_serve_is_served(
         refused(get(f"{url}/api/checkpoints/{escape}/download", tokens["read"]), elsewhere)
         assert delete(f"{url}/api/checkpoints/{ck}", tokens["write"]).status_code == 200
     assert not (outside / "secret.txt").exists()
+
+
+def test_a_relative_path_out_of_the_run_folder_is_refused(
+    store: Store, tmp_path: Path, tokens: dict[str, str]
+) -> None:
+    up = "/".join([".."] * (len(Path(store.files_root / "runs" / "r1").parts) - 1))
+    ck = store.add_checkpoint("r1", step=1, path=f"{up}/etc/hostname").id
+    short = store.add_checkpoint("r1", step=2, path="../../etc/hostname").id
+    with server(store, tmp_path) as url:
+        r = get(f"{url}/api/checkpoints/{ck}/download", tokens["read"])
+        refused(r, Path("/etc"))
+        r = get(f"{url}/api/checkpoints/{short}/download", tokens["read"])
+        assert r.status_code in (403, 404), r.text  # outside the run folder: never served
+        assert r.status_code != 200
+
+
+def test_a_serve_root_that_holds_the_store_never_gives_it_away(
+    store: Store, tmp_path: Path, tokens: dict[str, str]
+) -> None:
+    db = sqlite_path(store)
+    ck = store.add_checkpoint("r1", step=1, path=str(db)).id
+    with server(store, tmp_path, tmp_path) as url:  # the root holds the store's folder
+        r = get(f"{url}/api/checkpoints/{ck}/download", tokens["read"])
+        assert r.status_code == 403 and "store's own files" in r.json()["error"]["message"]
+        assert delete(f"{url}/api/checkpoints/{ck}", tokens["write"]).status_code == 403
+    assert db.exists()
+
+
+def test_delete_never_takes_a_folder_holding_the_store_or_a_root(
+    store: Store, tmp_path: Path, tokens: dict[str, str]
+) -> None:
+    """Issue 9 review: with a wide --serve-root, a checkpoint naming the store's folder or
+    one above it made DELETE rmtree the database."""
+    db = sqlite_path(store)
+    run_dir = store.files_root / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    ckpts = tmp_path / "ckpts"  # a serve root of its own
+    ckpts.mkdir()
+    paths = [str(tmp_path), str(db.parent), str(store.files_root / "runs"), str(run_dir),
+             str(ckpts), "..", "../..", "../../.."]
+    cks = [store.add_checkpoint("r1", step=i, path=p).id for i, p in enumerate(paths)]
+    with server(store, tmp_path, tmp_path.parent, ckpts) as url:  # a root above them all
+        for ck, path in zip(cks, paths, strict=True):
+            r = delete(f"{url}/api/checkpoints/{ck}", tokens["write"])
+            assert r.status_code == 409, (path, r.text)
+            assert "never deletes" in r.json()["error"]["message"] \
+                or "run's folder" in r.json()["error"]["message"]
+        assert get(f"{url}/api/runs", tokens["read"]).status_code == 200
+    assert db.exists() and run_dir.is_dir() and ckpts.is_dir()
+    assert len(store.list_checkpoints("r1")) == len(paths)  # refused deletes keep their rows
+
+
+def test_a_folder_checkpoint_with_a_link_out_does_not_leak_it(
+    store: Store, tmp_path: Path, tokens: dict[str, str], outside: Path
+) -> None:
+    folder = store.files_root / "runs" / "r1" / "checkpoints" / "step_1"
+    folder.mkdir(parents=True)
+    (folder / "w.bin").write_bytes(b"weights")
+    (folder / "hostname").symlink_to("/etc/hostname")
+    (folder / "secret.txt").symlink_to(outside / "secret.txt")
+    (folder / "out").symlink_to(outside, target_is_directory=True)
+    ck = store.add_checkpoint("r1", step=1, path="checkpoints/step_1").id
+    with server(store, tmp_path) as url:
+        r = get(f"{url}/api/checkpoints/{ck}/download", tokens["read"])
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        assert tar.getnames() == ["step_1", "step_1/w.bin"]
+    assert b"not for the server" not in r.content

@@ -51,7 +51,8 @@ def create_app(
         # there and in the folders named at serve, never the store's own files (files.py).
         app.state.files = RunFiles(settings.files_root or the_store.files_root)
         app.state.served_files = ServedFiles(app.state.files, settings.serve_roots,
-                                             protected=the_store.is_engine_file)
+                                             protected=the_store.is_engine_file,
+                                             store_folder=the_store.files_root)
         follower = Follower(the_store, interval=settings.follow_interval)
         await follower.start(background=False)
         app.state.follower = follower

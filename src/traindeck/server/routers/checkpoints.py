@@ -7,8 +7,12 @@ resolved) lies under one of the server's serve roots (``files.py``: the data fol
 ``--serve-root`` folders); any other path is refused with 403 and the row stays. Downloads
 stream the file from disk (one byte range on request); a folder checkpoint comes as an
 uncompressed tar of its folders and regular files (links left out), without ranges.
-Deleting also removes the SDK's sidecar beside the file; a checkpoint that is itself a
-link, a run's folder or the folder of all runs is not deleted (409).
+What is checked is what is opened or deleted: the checked real path is opened without
+following links on the way, so a link swapped in after the check is refused (403), and a
+folder is archived and deleted without following links inside it (``files.py``,
+``foldertar.py``). Deleting also removes the SDK's sidecar beside the file; a checkpoint that
+is itself a link, or a folder that is or holds the store, the data folder, a serve root, the
+folder of all runs or a run's folder, is not deleted (409).
 """
 
 from __future__ import annotations
@@ -17,9 +21,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import shutil
-import stat
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Final, Literal
@@ -34,7 +35,8 @@ from traindeck.store import Checkpoint, Conflict, NotFound
 
 from ..deps import StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, error_response
-from ..files import ServedFiles, ServedFilesDep
+from ..files import Opened, ServedFiles, ServedFilesDep
+from ..foldertar import FolderTar
 from ..schemas import (
     CheckpointDeleted,
     CheckpointList,
@@ -59,18 +61,6 @@ _RANGE: Final = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.I)
 def checkpoint_path(served: ServedFiles, ck: Checkpoint) -> Path:
     """Where the checkpoint is: its path, a relative one read against the run's folder."""
     return served.resolve(ck.run_id, ck.path)
-
-
-def undeletable(served: ServedFiles, path: Path) -> str | None:
-    """``None`` when ``path`` (already allowed by the serve roots) may be deleted, else why
-    not: a link (never deleted through), a run's folder or the folder of all runs."""
-    if path.is_symlink():
-        return f"{path} is a symbolic link; traindeck does not delete through links"
-    real = os.path.realpath(path)
-    runs = os.path.realpath(served.files.runs)
-    if real == runs or os.path.dirname(real) == runs:
-        return f"{path} is a run's folder (or the folder of all runs); delete the run instead"
-    return None
 
 
 def verify_file(ck: Checkpoint) -> tuple[bool, str]:
@@ -134,29 +124,17 @@ def verify_checkpoint(checkpoint_id: str, store: StoreDep, served: ServedFilesDe
 def delete_checkpoint(checkpoint_id: str, store: StoreDep, served: ServedFilesDep) -> Response:
     ck = store.get_checkpoint(checkpoint_id)
     path = checkpoint_path(served, ck)
-    file_deleted = False
     try:
         exists = os.path.lexists(path)
     except ValueError:  # a NUL in the recorded path: no such file
         exists = False
-    if exists:
-        served.allowed(path)  # 403 outside the serve roots
-        why = undeletable(served, path)
-        if why is not None:
-            raise Conflict(why)
-        try:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        except OSError as exc:
-            raise Conflict(f"could not delete {path}: {exc.strerror or exc}") from None
-        file_deleted = True
+    # 403 outside the serve roots; 409 for a link, or a folder holding the store, a root or
+    # a run's folder; removed through its checked parent folder (files.py)
+    file_deleted = exists and served.remove(path)
     sidecar = sidecar_path(path)  # the JSON beside a checkpoint the SDK wrote
     with contextlib.suppress(OSError, ValueError, HTTPException, Conflict):
-        if os.path.lexists(sidecar) and not sidecar.is_symlink():
-            served.allowed(sidecar)
-            sidecar.unlink()
+        if os.path.lexists(sidecar) and not sidecar.is_dir():
+            served.remove(sidecar)
     ck = store.delete_checkpoint(checkpoint_id, reason="deleted through the API")
     return json_response({"checkpoint": _out(ck), "file_deleted": file_deleted})
 
@@ -211,75 +189,18 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
-def _tar_members(folder: Path) -> list[tuple[tarfile.TarInfo, Path | None]]:
-    """The folder's directories and regular files, sorted; links and the rest are left out
-    (a link could point anywhere)."""
-    members: list[tuple[tarfile.TarInfo, Path | None]] = []
-
-    def add(p: Path, st: os.stat_result, name: str) -> None:
-        info = tarfile.TarInfo(name)
-        info.mtime = int(st.st_mtime)
-        info.mode = stat.S_IMODE(st.st_mode)
-        if stat.S_ISDIR(st.st_mode):
-            info.type = tarfile.DIRTYPE
-            members.append((info, None))
-        else:
-            info.size = st.st_size
-            members.append((info, p))
-
-    def walk(d: Path, name: str) -> None:
-        add(d, d.stat(), name)
-        for child in sorted(os.scandir(d), key=lambda e: e.name):
-            st = child.stat(follow_symlinks=False)
-            child_name = f"{name}/{child.name}"
-            if stat.S_ISDIR(st.st_mode):
-                walk(Path(child.path), child_name)
-            elif stat.S_ISREG(st.st_mode):
-                add(Path(child.path), st, child_name)
-
-    walk(folder, folder.name)
-    return members
-
-
-def _tar_stream(members: list[tuple[tarfile.TarInfo, bytes, Path | None]]) -> Iterator[bytes]:
-    for info, header, file in members:
-        yield header
-        if file is None:
-            continue
-        left = info.size
-        try:
-            with open(file, "rb") as f:
-                while left > 0:
-                    data = f.read(min(CHUNK, left))
-                    if not data:
-                        break
-                    left -= len(data)
-                    yield data
-        except OSError:
-            pass  # gone or unreadable since the listing: zeros keep the archive's shape
-        while left > 0:
-            n = min(CHUNK, left)
-            left -= n
-            yield bytes(n)
-        yield bytes(-info.size % tarfile.BLOCKSIZE)
-    yield bytes(2 * tarfile.BLOCKSIZE)
-
-
-def folder_as_tar(folder: Path) -> Response:
+def folder_as_tar(opened: Opened) -> Response:
     """A folder checkpoint as an uncompressed tar, streamed (its length known up front;
-    no byte ranges)."""
+    no byte ranges); see ``foldertar.py``."""
     try:
-        listed = _tar_members(folder)
+        tar = FolderTar(opened.real, opened.fd)
     except OSError as exc:
-        raise Conflict(f"cannot read the folder {folder}: {exc.strerror or exc}") from None
-    members = [(info, info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), file)
-               for info, file in listed]
-    length = sum(len(h) + info.size + (-info.size % tarfile.BLOCKSIZE)
-                 for info, h, _ in members) + 2 * tarfile.BLOCKSIZE
-    headers = {"accept-ranges": "none", "content-length": str(length),
-               "content-disposition": content_disposition(folder.name + ".tar")}
-    return StreamingResponse(_tar_stream(members), media_type="application/x-tar",
-                             headers=headers)
+        raise Conflict(f"cannot read the folder {opened.real}: {exc.strerror or exc}") from None
+    finally:
+        os.close(opened.fd)
+    headers = {"accept-ranges": "none", "content-length": str(tar.length),
+               "content-disposition": content_disposition(tar.name + ".tar")}
+    return StreamingResponse(tar.chunks(), media_type="application/x-tar", headers=headers)
 
 
 @router.get(
@@ -302,21 +223,18 @@ def download_checkpoint(
 ) -> Response:
     ck = store.get_checkpoint(checkpoint_id)
     path = checkpoint_path(served, ck)
-    real = served.allowed(path)  # 403 outside the serve roots, links resolved
     try:
-        f = open(real, "rb")  # closed by the stream; the checked path, not the link
-    except FileNotFoundError:
+        # 403 outside the serve roots (links resolved), or when a component became a link
+        # since the check: what is opened is what was checked (files.py)
+        opened = served.open(path)
+    except NotFound:
         raise NotFound(
             f"checkpoint {checkpoint_id!r} (step {ck.step}): its file {path} is missing "
             "(moved or deleted?)") from None
-    except IsADirectoryError:
-        return folder_as_tar(real)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the recorded path
-        raise Conflict(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    st = os.fstat(f.fileno())
-    if stat.S_ISDIR(st.st_mode):
-        f.close()
-        return folder_as_tar(real)
+    if opened.is_dir:
+        return folder_as_tar(opened)
+    f = open(opened.fd, "rb")  # closed by the stream
+    st = opened.stat
     size = st.st_size
     headers = {"accept-ranges": "bytes", "content-disposition": content_disposition(path.name)}
     wanted = parse_range(range, size)
