@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import inspect
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
+
+from ..redact import redact
 
 BUILTINS: Final = ("stop", "pause", "resume", "checkpoint")
 Handler = Callable[..., Any]
@@ -39,3 +41,16 @@ def call_handler(handler: Handler, args: dict[str, Any]) -> Any:
     except ValueError:  # no signature to check (a builtin): let the call decide
         pass
     return handler(**args)
+
+
+def redact_json(value: Any, values: Iterable[str] = ()) -> Any:
+    """A JSON-like value (what ``jsonable`` makes) with every string in it, keys included,
+    redacted (``traindeck.redact``): command results and errors, event payloads."""
+    values = values if isinstance(values, list | tuple) else list(values)
+    if isinstance(value, str):
+        return redact(value, values)
+    if isinstance(value, dict):
+        return {redact_json(k, values): redact_json(v, values) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(v, values) for v in value]
+    return value

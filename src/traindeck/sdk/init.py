@@ -163,10 +163,11 @@ def init(
         locator.close()
         policy.report("opening the run", exc)
         return _set_current(_disabled(project, name, cfg, policy, ck_options))
+    secrets = [v for v in (env.get("TRAINDECK_TOKEN"),) if v]
     try:
         record, resumed, start_step, system_step = _start(
             backend, project, name, cfg, list(tags or []), notes,
-            mode if run_id is not None else "new", heartbeat_timeout, policy)
+            mode if run_id is not None else "new", heartbeat_timeout, policy, secrets)
         try:
             locator.files.run_dir(record.id).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -178,7 +179,7 @@ def init(
             heartbeat_interval=heartbeat_interval, system_interval=system_interval,
             tick=tick, command_interval=command_interval, resumed=resumed,
             capture_console=capture_console,
-            redact_values=[v for v in (env.get("TRAINDECK_TOKEN"),) if v],
+            redact_values=secrets,
             checkpoint_options=ck_options,
         )
     except (ValueError, TypeError):
@@ -194,7 +195,8 @@ def init(
 
 def _start(backend: Backend, project: str, name: str | None, config: dict[str, Any],
            tags: list[str], notes: str | None, mode: str, heartbeat_timeout: float,
-           policy: FailurePolicy) -> tuple[RunRecord, bool, int, int]:
+           policy: FailurePolicy, secrets: Sequence[str] = ()
+           ) -> tuple[RunRecord, bool, int, int]:
     """Create or resume the run: ``(record, resumed, next step, next system step)``."""
     if not all(isinstance(t, str) for t in tags):
         raise TypeError("tags must be strings")
@@ -216,7 +218,7 @@ def _start(backend: Backend, project: str, name: str | None, config: dict[str, A
         raise ValueError(
             f"run {run_id!r} already exists ({existing.status}); pass resume='allow' to continue it"
         )
-    fields = {**collect(), "heartbeat_timeout": heartbeat_timeout}
+    fields = {**collect(redact_values=secrets), "heartbeat_timeout": heartbeat_timeout}
     if existing is None:
         record = backend.create_run({
             "project": project, "name": name, "config": jsonable(config), "tags": tags,

@@ -1,4 +1,8 @@
-"""What a run records about where it runs: host, pid, command line, git, versions."""
+"""What a run records about where it runs: host, pid, command line, git, versions.
+
+The command line and the folder are redacted (``traindeck.redact``) before they are
+recorded: ``--db-password hunter2`` or ``postgres://user:pa55@host`` in ``sys.argv`` never
+reach the store."""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import shlex
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from ..redact import redact
 
 #: Frameworks whose versions are recorded when the script has imported them already
 #: (traindeck never imports a framework itself).
@@ -53,20 +60,22 @@ def framework_versions() -> dict[str, str]:
     return out
 
 
-def collect(cwd: Path | None = None) -> dict[str, Any]:
-    """Run fields describing this process (for ``store.update_run``)."""
+def collect(cwd: Path | None = None, *, redact_values: Iterable[str] = ()) -> dict[str, Any]:
+    """Run fields describing this process (for ``store.update_run``), secrets blanked
+    (every shape ``redact`` knows, and each of ``redact_values``)."""
     here = cwd or Path.cwd()
+    values = list(redact_values)
     commit, dirty = git_state(here)
     return {
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "command": shlex.join([sys.executable, *sys.argv]),
+        "command": redact(shlex.join([sys.executable, *sys.argv]), values),
         "git_commit": commit,
         "git_dirty": dirty,
         "env": {
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "cwd": str(here),
+            "cwd": redact(str(here), values),
             "frameworks": framework_versions(),
         },
     }

@@ -28,7 +28,14 @@ from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint, Command
 from ..store.codec import dumps, jsonable
 from .backend import Backend
 from .checkpointing import Checkpointer, CheckpointOptions, LastCheckpoint, RunIdentity
-from .commands import BUILTINS, CommandError, Handler, call_handler, describe_exception
+from .commands import (
+    BUILTINS,
+    CommandError,
+    Handler,
+    call_handler,
+    describe_exception,
+    redact_json,
+)
 from .console import ConsoleCapture
 from .media import CAPTION_MAX, PendingImage, check_file, check_key, to_pixels
 from .policy import FailurePolicy
@@ -350,6 +357,10 @@ class Run:
         payload = self._encode(f"the result of command {cmd.name!r}", result)
         if payload is _UNENCODABLE:
             ok, payload, error = False, None, "the handler's result cannot be stored as JSON"
+        # A handler's result or error may quote a secret (a DSN, a token): blank it.
+        secrets = self._redact.values
+        payload = redact_json(payload, secrets)
+        error = None if error is None else redact_json(error, secrets)
         self._call(
             f"acknowledging command {cmd.name!r}",
             lambda b: b.finish_command(cmd.id, ok=ok, result=payload, error=error),
@@ -475,7 +486,7 @@ class Run:
         if sig is not None:
             self._call("recording the signal", lambda b: b.add_event("signal", {"signal": sig}))
         if self._uncaught is not None and status == "failed":
-            text = describe_exception(self._uncaught)
+            text = redact_json(describe_exception(self._uncaught), self._redact.values)
             self._call("recording the error", lambda b: b.add_event("error", {"error": text}))
         stop = self._stop_request
         if status == "cancelled" and stop is not None:
