@@ -9,7 +9,7 @@ so the live server pushes it and the event log shows it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, jsonable, loads
@@ -120,11 +120,6 @@ class CheckpointTable:
         with self._core.read() as conn:
             fetch_run(conn, run_id)
             return [_checkpoint(r) for r in conn.execute(sql, args)]
-
-    def iter_all_checkpoints(self) -> Iterator[Checkpoint]:
-        for r in self._core.reader().execute(
-                f"SELECT {_COLS} FROM checkpoints ORDER BY run_id, step"):
-            yield _checkpoint(r)
 
     def mark_best(self, ck_id: str) -> Checkpoint:
         """Make this the run's best checkpoint (one per run)."""

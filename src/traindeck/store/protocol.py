@@ -8,7 +8,7 @@ engine is busy or away (nothing was written; retry later).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, Self
 
@@ -128,7 +128,6 @@ class Store(Protocol):
     def list_checkpoints(self, run_id: str, *, sort: str = "step", descending: bool = True,
                          limit: int | None = None, kind: str | None = None,
                          ) -> list[Checkpoint]: ...
-    def iter_all_checkpoints(self) -> Iterator[Checkpoint]: ...
     def mark_best(self, ck_id: str) -> Checkpoint: ...
     def set_checkpoint_valid(self, ck_id: str, valid: bool,
                              reason: str | None = None) -> Checkpoint: ...

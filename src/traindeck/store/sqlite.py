@@ -86,7 +86,6 @@ class SQLiteStore:
         self.add_checkpoint = guard(checkpoints.add_checkpoint)
         self.get_checkpoint = guard(checkpoints.get_checkpoint)
         self.list_checkpoints = guard(checkpoints.list_checkpoints)
-        self.iter_all_checkpoints = checkpoints.iter_all_checkpoints
         self.mark_best = guard(checkpoints.mark_best)
         self.set_checkpoint_valid = guard(checkpoints.set_checkpoint_valid)
         self.delete_checkpoint = guard(checkpoints.delete_checkpoint)
