@@ -90,3 +90,37 @@ def test_serve_roots_come_from_the_flag_and_the_environment(tmp_path: Path) -> N
     missing = subprocess.run([*command, "--serve-root", str(tmp_path / "nope")], env=env,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "nope" in missing.stderr
+
+
+def test_serve_takes_a_files_root_apart_from_the_store(tmp_path: Path) -> None:
+    """--files-root: run folders live there, not beside the database; downloads read them
+    there and the system panel measures that disk."""
+    tdir, files_root = tmp_path / "td", tmp_path / "scratch"
+    with open_store(tdir) as store:
+        run = store.create_run(project="p")
+        ck = store.add_checkpoint(run.id, step=1, path="checkpoints/w.pth").id
+    (files_root / "runs" / run.id / "checkpoints").mkdir(parents=True)
+    (files_root / "runs" / run.id / "checkpoints" / "w.pth").write_bytes(b"scratch weights")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env["TRAINDECK_FILES_ROOT"] = str(files_root)
+    command = [*traindeck_command(), "serve", "--dir", str(tdir), "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            got = None
+            while got is None:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "server did not come up"
+                try:
+                    got = httpx.get(f"{base}/api/checkpoints/{ck}/download", timeout=2)
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert got.status_code == 200 and got.content == b"scratch weights"
+            disk = httpx.get(f"{base}/api/system/status", timeout=5).json()["disk"]
+            assert disk["path"] == str(files_root)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)

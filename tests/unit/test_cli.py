@@ -19,7 +19,8 @@ from traindeck.store import Store, db_path
 
 # Environment that would change what the CLI prints is cleared for every invocation.
 CLEAN_ENV: dict[str, str | None] = {
-    "TRAINDECK_DIR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "NO_COLOR": None,
+    "TRAINDECK_DIR": None, "TRAINDECK_FILES_ROOT": None, "FORCE_COLOR": None,
+    "TTY_COMPATIBLE": None, "NO_COLOR": None,
     "TERM": "dumb",
 }
 
@@ -224,6 +225,29 @@ def test_rm_deletes_runs_and_their_files(store_dir: Path, store: Store,
     assert "deleted run" in kept.stdout and "files" not in kept.stdout
     assert (store_dir / "runs" / other / "checkpoints").is_dir()
     assert [r.id for r in store.list_runs()[0]] == [runs["b"]]
+
+
+def test_rm_and_show_take_the_files_root(store_dir: Path, store: Store,
+                                         runs: dict[str, str], tmp_path: Path) -> None:
+    """Run folders under another root than the store's folder: --files-root (or
+    TRAINDECK_FILES_ROOT) says where; the store's folder is left alone."""
+    root = tmp_path / "scratch"
+    beside = store_dir / "runs" / runs["a"] / "checkpoints"
+    beside.mkdir(parents=True)
+    for ref in ("a", "c"):
+        (root / "runs" / runs[ref] / "checkpoints").mkdir(parents=True)
+    shown = invoke("runs", "show", runs["a"], "-d", str(store_dir), "--files-root", str(root),
+                   env={"COLUMNS": "1000"})
+    assert shown.exit_code == 0, shown.output
+    assert str(root / "runs" / runs["a"]) in shown.stdout
+    result = invoke("runs", "rm", runs["a"], "--yes", "-d", str(store_dir),
+                    "--files-root", str(root))
+    assert result.exit_code == 0, result.output
+    assert not (root / "runs" / runs["a"]).exists() and beside.is_dir()
+    from_env = invoke("runs", "rm", runs["c"], "--yes", "-d", str(store_dir),
+                      env={"TRAINDECK_FILES_ROOT": str(root)})
+    assert from_env.exit_code == 0, from_env.output
+    assert not (root / "runs" / runs["c"]).exists()
 
 
 def test_rm_refuses_live_runs_and_unknown_ids(store_dir: Path, store: Store,

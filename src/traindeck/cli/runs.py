@@ -28,7 +28,14 @@ from .output import (
     status_badge,
     when,
 )
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store, resolve_run, run_files
+from .workspace import (
+    DEFAULT_DIR,
+    DirOption,
+    FilesRootOption,
+    open_existing_store,
+    resolve_run,
+    run_files,
+)
 
 app = typer.Typer(
     name="runs",
@@ -151,13 +158,14 @@ def show(
     dir: DirOption = DEFAULT_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of panels.")]
     = False,
+    files_root: FilesRootOption = None,
 ) -> None:
     """Show one run: its fields, config, summary, latest metrics and commands."""
     with open_existing_store(dir) as store:
         run = resolve_run(store, ref=run_ref)
         latest = store.latest(run.id)
         commands = store.list_commands(run.id, limit=20)
-        files = run_files(store)
+        files = run_files(store, files_root)
     out = console()
     if as_json:
         data: dict[str, Any] = {
@@ -205,6 +213,7 @@ def remove(
         "--keep-files", help="Keep each run's folder of files (checkpoints, media, "
         "artifacts); by default it is deleted with the run.")]
     = False,
+    files_root: FilesRootOption = None,
 ) -> None:
     """Delete runs, with their metrics, events, commands and folder of files.
 
@@ -213,7 +222,7 @@ def remove(
     """
     out = console()
     with open_existing_store(dir) as store:
-        files = run_files(store)
+        files = run_files(store, files_root)
         runs: list[Run] = []
         for ref in run_refs:
             run = resolve_run(store, ref=ref)

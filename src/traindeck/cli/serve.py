@@ -11,7 +11,7 @@ import typer
 from traindeck.store import db_path, open_store
 
 from .output import cli_errors, console, fail
-from .workspace import DEFAULT_DIR, DirOption
+from .workspace import DEFAULT_DIR, DirOption, FilesRootOption
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
@@ -53,6 +53,7 @@ def serve(
         "--auth/--no-auth", help="Require a token for every request (default: only once the "
                                  "store holds one; see: traindeck token create).")] = None,
     serve_root: ServeRootOption = None,
+    files_root: FilesRootOption = None,
 ) -> None:
     """Serve the dashboard and the HTTP API for the runs in --dir (until Ctrl-C).
 
@@ -81,4 +82,4 @@ def serve(
     from traindeck.server import serve as run_server
 
     run_server(Settings(dir=dir, host=host, port=port, log_level=log_level, auth=auth,
-                        serve_roots=tuple(serve_root or ())))
+                        serve_roots=tuple(serve_root or ()), files_root=files_root))

@@ -7,7 +7,8 @@ Opening the store is also when a reader reaps: a run whose heartbeat stopped (it
 was killed, and no server is up to notice) is marked ``interrupted`` before the command
 reads it. A run's files are found through :class:`~traindeck.runfiles.RunFiles`: paths the
 store keeps relative to the run's folder are read against that folder, never against the
-shell's current directory.
+shell's current directory. Run folders live under the files root: ``--files-root``, else
+``TRAINDECK_FILES_ROOT``, else the store's folder (for SQLite, beside its database).
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ DirOption = Annotated[
 ]
 
 
+FilesRootOption = Annotated[
+    str | None,
+    typer.Option(
+        "--files-root", envvar="TRAINDECK_FILES_ROOT", metavar="DIR",
+        help="Where run folders live (runs/<id>/: checkpoints, media, artifacts); "
+             "default: the store's folder.",
+    ),
+]
+
+
 def open_existing_store(where: Path | str) -> Store:
     """Open the store at ``where``, its stale runs reaped; a clear error (exit 1) when there
     is none yet.
@@ -54,9 +65,10 @@ def open_existing_store(where: Path | str) -> Store:
     return store
 
 
-def run_files(store: Store) -> RunFiles:
-    """The layout of the store's run folders (for SQLite: beside its database)."""
-    return RunFiles(store.files_root)
+def run_files(store: Store, files_root: str | Path | None = None) -> RunFiles:
+    """The layout of the run folders: under ``files_root`` (``--files-root``) when given,
+    else under the store's folder (for SQLite: beside its database)."""
+    return RunFiles(store.files_root if files_root is None else files_root)
 
 
 def stored_file(files: RunFiles, run_id: str, stored: str) -> Path:

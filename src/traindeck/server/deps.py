@@ -27,10 +27,10 @@ def get_store(request: Request) -> Store:
 
 
 def get_files(request: Request) -> RunFiles:
-    """Where run folders are: ``app.state.files`` when the app names a files root, else
-    the store's default root."""
-    files: RunFiles | None = getattr(request.app.state, "files", None)
-    return files if files is not None else RunFiles(get_store(request).files_root)
+    """Where run folders are (made by the lifespan: ``Settings.files_root``, else the
+    store's folder)."""
+    files: RunFiles = request.app.state.files
+    return files
 
 
 def get_hub(request: Request) -> Hub:

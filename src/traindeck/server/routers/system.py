@@ -12,7 +12,7 @@ import psutil
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from ..deps import StoreDep, json_response
+from ..deps import FilesDep, StoreDep, json_response
 from ..errors import ERROR_RESPONSES
 from ..schemas import SystemHistory, SystemStatus
 
@@ -55,9 +55,10 @@ def snapshot(disk_path: Path) -> dict[str, Any]:
 
 
 @router.get("/status", response_model=SystemStatus, summary="The server host, now")
-def status(store: StoreDep) -> Response:
-    # CPU percentages are since the previous call (the first call reads 0.0).
-    return json_response(snapshot(store.files_root))
+def status(files: FilesDep) -> Response:
+    # CPU percentages are since the previous call (the first call reads 0.0). The disk is
+    # the one that holds the run folders (the data folder).
+    return json_response(snapshot(files.root))
 
 
 @router.get("/history", response_model=SystemHistory,
