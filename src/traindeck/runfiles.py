@@ -4,7 +4,7 @@ A files root holds one folder per run::
 
     <root>/runs/<run id>/
         checkpoints/      what save_checkpoint writes (and the sidecars of those files)
-        media/<key>/      logged images
+        media/<key>/      logged images (the key made safe for a folder name: safe_name)
         artifacts/        files the run or the launcher leaves
         console/          captured console output, when kept as files
         spool/            the remote SDK's durable queue of unsent batches
@@ -19,6 +19,7 @@ stays absolute.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -29,6 +30,21 @@ MEDIA: Final = "media"
 ARTIFACTS: Final = "artifacts"
 CONSOLE: Final = "console"
 SPOOL: Final = "spool"
+
+#: Characters a media key keeps in its folder name; any other becomes ``_``.
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(key: str) -> str:
+    """The folder name of a (checked) media key: characters other than ``A-Za-z0-9._-``
+    become ``_``."""
+    return _UNSAFE.sub("_", key)
+
+
+def media_rel(key: str, filename: str) -> str:
+    """Where a media file of ``key`` lies, relative to its run's folder (the form the store
+    keeps): ``media/<safe key>/<filename>``."""
+    return f"{MEDIA}/{safe_name(key)}/{filename}"
 
 
 def is_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
@@ -61,8 +77,13 @@ class RunFiles:
         return self.run_dir(run_id) / CHECKPOINTS
 
     def media(self, run_id: str, key: str | None = None) -> Path:
+        """The run's media folder, or the folder of one key (made safe: ``safe_name``)."""
         folder = self.run_dir(run_id) / MEDIA
-        return folder if key is None else folder / key
+        return folder if key is None else folder / safe_name(key)
+
+    def media_file(self, run_id: str, key: str, filename: str) -> Path:
+        """Where a media file is on disk (``media_rel`` read against the run's folder)."""
+        return self.run_dir(run_id) / media_rel(key, filename)
 
     def artifacts(self, run_id: str) -> Path:
         return self.run_dir(run_id) / ARTIFACTS

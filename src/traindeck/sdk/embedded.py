@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..runfiles import RunFiles
+from ..runfiles import RunFiles, media_rel
 from ..store import Checkpoint, Command, NotFound, Run, Store
 from .backend import CheckpointEntry, MediaFile, Progress, Series
-from .media import safe_name
 
 
 class EmbeddedBackend:
@@ -76,7 +75,7 @@ class EmbeddedBackend:
 
     def write_media(self, media: MediaFile) -> None:
         self.store.add_media(self._run_id, key=media.key, step=media.step,
-                             path=f"media/{safe_name(media.key)}/{media.filename}",
+                             path=media_rel(media.key, media.filename),
                              caption=media.caption, width=media.width, height=media.height,
                              size=len(media.data))
 

@@ -8,7 +8,6 @@ writing happen on the run's background thread. The encoder needs only ``zlib`` a
 from __future__ import annotations
 
 import os
-import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ KEY_MAX: Final = 128
 CAPTION_MAX: Final = 10_000
 _PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 _COLOR_TYPE: Final = {1: 0, 3: 2, 4: 6}  # channels → PNG colour type
-_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def check_key(key: Any) -> str:
@@ -40,12 +38,6 @@ def check_key(key: Any) -> str:
     if any(ord(c) < 32 for c in key):
         raise ValueError(f"a media key has no control characters: {key!r:.80}")
     return key
-
-
-def safe_name(key: str) -> str:
-    """The folder name of a (checked) key: characters other than ``A-Za-z0-9._-`` become
-    ``_``."""
-    return _UNSAFE.sub("_", key)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

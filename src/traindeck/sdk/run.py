@@ -10,6 +10,7 @@ while the run is paused it blocks there until ``resume`` or ``stop``.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import signal
 import sys
@@ -185,7 +186,8 @@ class Run:
             self._worker = Worker(
                 backend, points=self._queue, lines=self._logs, redact=self._redact,
                 on_command=self._receive_command, policy=policy,
-                media_dir=files.media(run_id) if files is not None else None,
+                media_folder=(functools.partial(files.media, run_id) if files is not None
+                              else None),
                 sampler=self._sampler, tick=tick, heartbeat_interval=heartbeat_interval,
                 command_interval=command_interval, system_interval=system_interval,
                 system_step=system_step,

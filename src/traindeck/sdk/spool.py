@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from ..checkpoints.files import fsync_dir
+from ..runfiles import SPOOL
 
 HEADER: Final = struct.Struct("<IIQ")
 SUFFIX: Final = ".seg"
@@ -61,7 +62,7 @@ class SpoolBusy(SpoolError):
 class Spool:
     """An append-only, fsynced, crash-safe queue of byte records in a folder.
 
-    Not thread-safe by itself: the remote sink guards it with a lock.
+    Not thread-safe by itself: the remote backend (``remote.py``) guards it with a lock.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES,
@@ -299,10 +300,10 @@ def find_spools(paths: list[Path]) -> list[Path]:
     for path in paths:
         if not path.exists():
             continue
-        if path.name == "spool" and path.is_dir():
+        if path.name == SPOOL and path.is_dir():
             found.add(path)
             continue
         for seg in path.rglob(f"*{SUFFIX}"):
-            if seg.parent.name == "spool":
+            if seg.parent.name == SPOOL:
                 found.add(seg.parent)
     return sorted(found)

@@ -34,7 +34,7 @@ import numpy as np
 from ..store import Command, NotFound
 from ..store.images import image_size, write_atomic
 from .backend import TRANSIENT, Backend, MediaFile
-from .media import PendingImage, safe_name
+from .media import PendingImage
 from .policy import FailurePolicy
 from .system import SystemSampler
 
@@ -62,9 +62,9 @@ class Worker(threading.Thread):
     def __init__(self, backend: Backend, *, points: deque[tuple[Any, float, Any]],
                  lines: deque[tuple[float, str, str]], redact: Callable[[str, str], str],
                  on_command: Callable[[Command], None], policy: FailurePolicy,
-                 media_dir: Path | None, sampler: SystemSampler | None, tick: float,
-                 heartbeat_interval: float, command_interval: float,
-                 system_interval: float | None, system_step: int = 0,
+                 media_folder: Callable[[str], Path] | None,
+                 sampler: SystemSampler | None, tick: float, heartbeat_interval: float,
+                 command_interval: float, system_interval: float | None, system_step: int = 0,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(name=f"traindeck-{backend.run_id}", daemon=True)
         self.backend = backend
@@ -73,7 +73,7 @@ class Worker(threading.Thread):
         self.redact = redact
         self.on_command = on_command
         self.policy = policy
-        self.media_dir = media_dir
+        self.media_folder = media_folder  # a key's folder (RunFiles.media); None: none
         self.sampler = sampler
         self.tick = tick
         self.heartbeat_interval = heartbeat_interval
@@ -110,7 +110,7 @@ class Worker(threading.Thread):
     def submit_image(self, image: PendingImage, n: int) -> None:
         """Encode and write an image (``n``: how many images of its key and step this run
         logged before it), then record it; in order with everything else."""
-        folder = (self.media_dir / safe_name(image.key)) if self.media_dir is not None else None
+        folder = self.media_folder(image.key) if self.media_folder is not None else None
         name: list[str] = []  # chosen once: a retried write keeps its file name
 
         def save() -> None:

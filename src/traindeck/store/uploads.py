@@ -1,7 +1,7 @@
 """Media uploads, for every engine: check an uploaded image and keep it exactly once.
 
 The file goes under the run's folder, ``<files root>/runs/<id>/media/<key>/<filename>``
-(the key with characters other than ``A-Za-z0-9._-`` turned into ``_``), written
+(the key made safe by ``traindeck.runfiles.safe_name``: see ``media_rel``), written
 atomically; the row is the store's (``add_media``), idempotent by (run, key, step,
 filename): sending the same upload again returns the first row and rewrites nothing.
 """
@@ -12,7 +12,7 @@ import os
 import re
 from typing import Final
 
-from traindeck.runfiles import MEDIA, RunFiles
+from traindeck.runfiles import RunFiles, media_rel
 
 from .errors import InvalidInput, TooLarge
 from .images import IMAGE_TYPES, image_size, sniff_image, write_atomic
@@ -24,7 +24,6 @@ MAX_MEDIA_BYTES: Final = 32 * 1024 * 1024
 #: Longest caption (characters).
 MAX_CAPTION: Final = 10_000
 _FILENAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
-_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 
@@ -35,11 +34,6 @@ def check_key(key: str) -> str:
         raise InvalidInput("a media key is 1 to 128 characters, without path separators, "
                            "'..', a leading '.' or control characters")
     return key
-
-
-def media_path(key: str, filename: str) -> str:
-    """Where an upload goes, relative to the run's folder."""
-    return f"{MEDIA}/{_UNSAFE.sub('_', key)}/{filename}"
 
 
 def check_upload(key: str, step: int, filename: str, data: bytes,
@@ -71,8 +65,8 @@ def save_media(store: Store, files: RunFiles, run_id: str, *, key: str, step: in
     """Check an uploaded image, write it under the run's folder (only if it is new) and
     record it, once; returns ``(row, created)``."""
     size = check_upload(key, step, filename, data, caption)
-    rel = media_path(key, filename)
-    target = files.run_dir(run_id) / rel
+    rel = media_rel(key, filename)
+    target = files.media_file(run_id, key, filename)
     return store.add_media(run_id, key=key, step=step, path=rel, caption=caption,
                            width=None if size is None else size[0],
                            height=None if size is None else size[1], size=len(data),
