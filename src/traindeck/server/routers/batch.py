@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from traindeck.store.batch_wire import parse_body
 
+from ..batch_schema import OPENAPI_EXTRA
 from ..deps import FilesDep, StoreDep, json_response
 from ..errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
 
@@ -33,8 +34,21 @@ router = APIRouter(prefix="/api", tags=["batch"],
 MAX_WAIT: Final = 30.0
 
 
+#: The answer: one batch's id and whether it was new, or for an array how many were new.
+BATCH_ANSWER: Final[dict[str, Any]] = {"anyOf": [
+    {"type": "object", "title": "BatchApplied", "required": ["batch_id", "applied"],
+     "properties": {"batch_id": {"type": "string"}, "applied": {"type": "boolean"}}},
+    {"type": "object", "title": "BatchesApplied", "required": ["batches", "applied"],
+     "properties": {"batches": {"type": "integer"}, "applied": {"type": "integer"}}},
+]}
+
+
+# The body is read raw and checked by batch_wire (fast, shared with the SDK); its schema
+# is published by hand from the same declarations (batch_schema.py).
 @router.post("/runs/{run_id}/batch", summary="Write a batch from the SDK (exactly once)",
-             response_description="{batch_id, applied}")
+             openapi_extra=OPENAPI_EXTRA,
+             responses={200: {"content": {"application/json": {"schema": BATCH_ANSWER}},
+                              "description": "{batch_id, applied} or {batches, applied}"}})
 async def write_batch(run_id: str, request: Request, store: StoreDep,
                       files: FilesDep) -> Response:
     data = await request.body()
