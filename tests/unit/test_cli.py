@@ -58,10 +58,18 @@ def runs(store: Store) -> dict[str, str]:
     return ids
 
 
-def test_version() -> None:
-    result = invoke("version")
-    assert result.exit_code == 0
+def test_version(store_dir: Path, tmp_path: Path) -> None:
+    result = invoke("version", "-d", str(tmp_path / "none"))
+    assert result.exit_code == 0, result.output
     assert f"traindeck {__version__}" in result.stdout
+    assert f"store: none at {tmp_path / 'none' / 'traindeck.db'}" in result.stdout
+    assert not (tmp_path / "none").exists()  # looking creates nothing
+
+
+def test_version_names_the_opened_store_engine(store_dir: Path, store: Store) -> None:
+    result = invoke("version", "-d", str(store_dir), env={"COLUMNS": "1000"})
+    assert result.exit_code == 0, result.output
+    assert f"store: {store.location} ({store.engine_version()})" in result.stdout
 
 
 @pytest.mark.parametrize("path", [
