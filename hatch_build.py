@@ -5,7 +5,7 @@ wheel and editable install runs this hook first. When ``src/traindeck/web/index.
 there already nothing is rebuilt (run ``npm run build`` in web/ after changing the web
 sources, or delete the folder). Without npm the build fails with a message that says what
 to install, unless ``TRAINDECK_SKIP_WEB_BUILD=1`` is set: then the package goes without the
-dashboard and the server shows its small built-in page instead.
+dashboard and the server answers pages with a note on how to build it.
 """
 
 from __future__ import annotations

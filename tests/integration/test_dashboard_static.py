@@ -8,6 +8,7 @@ encoded NUL in a path outside ``/api`` answered 500).
 from __future__ import annotations
 
 import html
+import importlib.resources
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,9 +66,16 @@ def test_without_a_build_pages_say_how_to_build_it(no_build: str) -> None:
     assert httpx.get(no_build + "/health").json() == {"status": "ok"}
 
 
-def test_the_old_built_in_page_is_gone(no_build: str) -> None:
+def test_the_old_built_in_page_is_gone(url: str) -> None:
     for path in ("/_fallback/fallback.js", "/_fallback/fallback.css"):
-        assert "fallback" not in httpx.get(no_build + path).text
+        r = httpx.get(url + path)
+        assert r.status_code in (404, 503), r.text  # 503: the note on how to build
+        assert "fallback" not in r.text
+        if r.status_code == 503:
+            assert html.escape(BUILD_COMMAND) in r.text
+    server = importlib.resources.files("traindeck.server")
+    assert not server.joinpath("assets").is_dir()  # the package no longer ships it
+    assert not any(p.name.startswith("fallback") for p in server.iterdir())
 
 
 def test_with_a_build_client_routes_get_the_app(tmp_path: Path, store: Store) -> None:

@@ -1,11 +1,14 @@
-"""The dashboard: the built React app with SPA fallback, or a note on how to build it.
+"""The dashboard: the built React app (``index.html`` for client routes), or a note on how
+to build it.
 
 When ``<web_dir>/index.html`` exists (``npm run build`` writes it), files under ``web_dir``
 are served as they are and any other ``GET`` path that is not reserved (``/api/…``,
-``/ws``, …) gets ``index.html`` (the client routes it). Vite names the files under
-``assets/`` by their content hash, so those are cached for a year (``immutable``) and sent
-gzipped to clients that accept it (compressed once, kept in memory); ``index.html`` is
-always revalidated. Every page of the app gets :data:`APP_CSP`.
+``/ws``, …) gets ``index.html`` (the client routes it), unless it names a missing file
+of a kind the build holds (``….js``, ``….css``, an image, a font: :data:`FILE_SUFFIXES`),
+which is a 404. Vite names the files under ``assets/`` by their content hash, so those are
+cached for a year (``immutable``) and sent gzipped to clients that accept it (compressed
+once, kept in memory); ``index.html`` is always revalidated. Every page of the app gets
+:data:`APP_CSP`.
 
 Without a build, a page path gets :data:`NO_BUILD_PAGE` (503): a few lines saying how to
 build the dashboard; the API works all the same.
@@ -60,6 +63,10 @@ The API works: <a href="/api/runs">/api/runs</a>, <a href="/docs">/docs</a>.</p>
 NO_BUILD_CSP: Final = "default-src 'none'; base-uri 'none'; form-action 'none'; " \
                       "frame-ancestors 'none'"
 
+#: A missing path ending so names a file of the build, never a client route: 404.
+FILE_SUFFIXES: Final = frozenset({".js", ".mjs", ".css", ".map", ".json", ".svg", ".png",
+                                  ".jpg", ".ico", ".webp", ".woff", ".woff2", ".ttf",
+                                  ".txt", ".wasm"})
 #: Paths the dashboard never owns: unknown ones there are JSON 404s.
 RESERVED: Final = ("api", "ws", "health", "docs", "redoc", "openapi.json")
 _PAGE_METHODS: Final = ("GET", "HEAD")
@@ -134,7 +141,8 @@ class Dashboard:
             candidate = _inside(self.root, path)
             if candidate is not None and _is_file(candidate):
                 return _app_file(candidate, request, self.root)
-            if path.startswith("assets/"):  # a missing build file, not a client route
+            if path.startswith("assets/") or Path(path).suffix.lower() in FILE_SUFFIXES:
+                # a missing build file, not a client route
                 raise HTTPException(404, "no such file in the dashboard build")
         return _app_file(index, request, self.root)
 
