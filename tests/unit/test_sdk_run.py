@@ -198,7 +198,7 @@ def test_commands_run_in_the_training_thread_with_results(
     bad = store.create_command(run.id, "explode")
     unknown = store.create_command(run.id, "nope")
     wrong_args = store.create_command(run.id, "validate", {"nope": 1})
-    wait_for(lambda: run._inbox or run._gate, what="delivery")
+    wait_for(lambda: run._gate, what="delivery")
     # Nothing runs until the training thread calls log() or poll().
     time.sleep(0.3)
     assert store.get_command(ok.id).status == "delivered"
@@ -298,7 +298,7 @@ def test_system_sampling_without_a_gpu_driver(tdir: Path, store: Store) -> None:
         wait_for(lambda: {k.key for k in store.metric_keys(run.id)} >= {
             "sys/cpu_percent", "sys/mem_percent", "sys/disk_percent", "sys/net_sent_mbps"},
             what="system series")
-        sampler = run._sampler
+        sampler = run._pipe.sampler if run._pipe is not None else None
         assert sampler is not None
         keys = {k.key for k in store.metric_keys(run.id)}
         if sampler.gpu_count == 0:

@@ -152,3 +152,22 @@ class PendingImage:
                 assert self.source is not None
                 self.data = read_image_file(self.source)
         return self.data
+
+
+def pending_image(key: Any, image: Any, step: Any, caption: Any) -> PendingImage:
+    """``log_image()``'s arguments, checked, with the image copied (a file is read later,
+    on the background thread). ``TypeError``/``ValueError``/``OSError`` say what is wrong."""
+    key = check_key(key)
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise TypeError(f"step must be an integer, got {step!r:.80}")
+    step = int(step.__index__())
+    if not -(2**63) <= step < 2**63:
+        raise ValueError("step must fit in 64 bits")
+    if caption is not None:
+        if not isinstance(caption, str):
+            raise TypeError("caption must be a string")
+        caption = caption[:CAPTION_MAX]
+    if isinstance(image, str | os.PathLike):
+        source, ext = check_file(image)
+        return PendingImage(key, step, caption, source=source, ext=ext)
+    return PendingImage(key, step, caption, pixels=to_pixels(image))

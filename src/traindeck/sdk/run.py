@@ -9,107 +9,40 @@ while the run is paused it blocks there until ``resume`` or ``stop``.
 
 from __future__ import annotations
 
-import atexit
-import functools
 import os
 import signal
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, Final, TypeVar
+from types import TracebackType
+from typing import Any, TypeVar
 
 from ..redact import Redactor
 from ..runfiles import RunFiles
-from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint, Command
+from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint
 from ..store.codec import dumps, jsonable
+from . import exits
 from .backend import Backend
 from .checkpointing import Checkpointer, CheckpointOptions, LastCheckpoint, RunIdentity
 from .commands import (
-    BUILTINS,
-    CommandError,
+    UNENCODABLE,
+    CommandDesk,
     Handler,
-    call_handler,
+    check_name,
     describe_exception,
     redact_json,
 )
-from .console import ConsoleCapture
-from .media import CAPTION_MAX, PendingImage, check_file, check_key, to_pixels
+from .media import pending_image
+from .pipeline import ClosedQueue, Pipeline
 from .policy import FailurePolicy
-from .system import SystemSampler
+from .synced import SyncedDict
+from .values import NUMBER, coerce_step, convert
 from .worker import Worker
 
 _time = time.time
-_NUMBER: Final = frozenset({float, int})
-_UNENCODABLE: Final = object()
-#: Console lines held in memory for the background thread at most (older ones are
-#: dropped first when a process prints faster than they can be written).
-MAX_QUEUED_LINES: Final = 100_000
 F = TypeVar("F", bound=Handler)
-
-
-class SyncedDict(dict[str, Any]):
-    """A dict whose every change sends its whole new content to the store (via the
-    background thread)."""
-
-    def __init__(self, data: Mapping[str, Any], on_change: Callable[[dict[str, Any]], None]):
-        super().__init__(data)
-        self._on_change = on_change
-
-    def _changed(self) -> None:
-        self._on_change(dict(self))
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._changed()
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self._changed()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
-        self._changed()
-
-    def __ior__(self, other: Any) -> SyncedDict:  # type: ignore[override,misc]
-        super().update(other)
-        self._changed()
-        return self
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        value = super().setdefault(key, default)
-        self._changed()
-        return value
-
-    def pop(self, key: str, *default: Any) -> Any:
-        value = super().pop(key, *default)
-        self._changed()
-        return value
-
-    def popitem(self) -> tuple[str, Any]:
-        item = super().popitem()
-        self._changed()
-        return item
-
-    def clear(self) -> None:
-        super().clear()
-        self._changed()
-
-
-class _ClosedQueue(deque[Any]):
-    """Takes the place of the queue after ``finish()``: a late ``log()`` is reported."""
-
-    def __init__(self, policy: FailurePolicy) -> None:
-        super().__init__()
-        self._policy = policy
-
-    def append(self, item: Any) -> None:
-        self._policy.report("log() after finish()", RuntimeError(
-            "this run has finished; the value was not recorded"), raise_in_strict=False)
 
 
 class Run:
@@ -142,64 +75,44 @@ class Run:
         self.name = name
         self.dir: Path | None = files.run_dir(run_id) if files is not None else None
         self.is_resumed = resumed
-        self.should_stop = False
-        # A disabled run has no backend and no worker: nothing is ever written.
-        self._backend = backend
         self._policy = policy
         self._next_step = start_step
-        # A disabled run keeps nothing: maxlen=0 drops appends for free.
-        self._queue: deque[tuple[int, float, dict[str, Any]]] = (
-            deque() if backend is not None else deque(maxlen=0)
-        )
+        # The one command flag log() reads: set when the desk has something to serve.
         self._gate = False
-        self._paused = False
-        self._inbox: deque[Command] = deque()
-        self._wakeup = threading.Condition()
-        self._handlers: dict[str, Handler] = {}
         self._finished = False
         self._finishing = False
         self._finish_lock = threading.RLock()
         self._signal: int | None = None
-        self._stop_request: dict[str, Any] | None = None  # who pressed stop, at which step
         self._uncaught: BaseException | None = None
         self._restore: list[Callable[[], None]] = []
-        self._sampler: SystemSampler | None = None
+        self._redact = Redactor(redact_values)
+        self._desk = CommandDesk(call=self._call, encode=self._encode,
+                                 last_step=lambda: self._next_step - 1,
+                                 open_gate=self._open_gate, secrets=self._redact.values)
         self.config = SyncedDict(config, self._config_changed)
         self.summary = SyncedDict(summary, self._summary_changed)
         self._checkpoints = Checkpointer(
             RunIdentity(run_id, project, name), backend=backend, files=files, policy=policy,
             submit=self._submit, last_step=lambda: self._next_step - 1, flush=self.flush,
             signal_name=self._signal_name, options=checkpoint_options)
-        self._worker: Worker | None = None
-        # Captured console lines (time, stream, text), drained by the background thread.
-        self._logs: deque[tuple[float, str, str]] = deque(
-            maxlen=MAX_QUEUED_LINES if backend is not None else 0)
-        self._redact = Redactor(redact_values)
-        self._console: ConsoleCapture | None = None
         self._media_counts: dict[tuple[str, int], int] = {}
+        # A disabled run has no backend and no pipeline: nothing is ever written, and its
+        # queue (maxlen=0) drops what log() appends for free.
+        self._pipe: Pipeline | None = None
+        self._queue: deque[tuple[int, float, dict[str, Any]]] = deque(maxlen=0)
         if backend is not None:
-            if system_interval:
-                try:
-                    self._sampler = SystemSampler(self.dir or ".")
-                except Exception as exc:
-                    policy.report("system sampling", exc, raise_in_strict=False)
-            self._worker = Worker(
-                backend, points=self._queue, lines=self._logs, redact=self._redact,
-                on_command=self._receive_command, policy=policy,
-                media_folder=(functools.partial(files.media, run_id) if files is not None
-                              else None),
-                sampler=self._sampler, tick=tick, heartbeat_interval=heartbeat_interval,
-                command_interval=command_interval, system_interval=system_interval,
-                system_step=system_step,
-            )
-            self._worker.start()
-            self._submit("recording the offered commands", self._offer_commands)
-            if capture_console:
-                try:
-                    logs = self._logs
-                    self._console = ConsoleCapture(lambda t, st, x: logs.append((t, st, x)))
-                except Exception as exc:
-                    policy.report("capturing the console", exc, raise_in_strict=False)
+            self._pipe = Pipeline(
+                backend, files=files, run_id=run_id, policy=policy, redact=self._redact,
+                on_command=self._desk.receive, heartbeat_interval=heartbeat_interval,
+                system_interval=system_interval, tick=tick,
+                command_interval=command_interval, system_step=system_step,
+                capture_console=capture_console)
+            self._queue = self._pipe.points
+            self._desk.offer()
+
+    @property
+    def _worker(self) -> Worker | None:
+        return None if self._pipe is None else self._pipe.worker
 
     # -- the hot path --------------------------------------------------------------
 
@@ -214,14 +127,14 @@ class Run:
         if step is None:
             step = self._next_step
         elif step.__class__ is not int:
-            step = self._coerce_step(step)
+            step = coerce_step(step, self._policy)
             if step is None:
                 return
         self._next_step = step + 1
         try:
             for v in data.values():
-                if v.__class__ not in _NUMBER:
-                    data = self._convert(data)
+                if v.__class__ not in NUMBER:
+                    data = convert(data, self._policy)
                     break
             else:
                 data = data.copy()  # type: ignore[attr-defined]
@@ -230,30 +143,8 @@ class Run:
                 self._policy.report("log()", TypeError(
                     f"log() takes a dict of metric values, got {type(data).__name__}"))
                 return
-            data = self._convert(data)
+            data = convert(data, self._policy)
         self._queue.append((step, _time(), data))  # type: ignore[arg-type]
-
-    def _coerce_step(self, step: Any) -> int | None:
-        if isinstance(step, bool) or not hasattr(step, "__index__"):
-            self._policy.report("log(step=...)", TypeError(
-                f"step must be an integer, got {step!r}"))
-            return None
-        return int(step.__index__())
-
-    def _convert(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in data.items():
-            if v.__class__ in _NUMBER:
-                out[k] = v
-                continue
-            try:
-                if isinstance(v, str | bytes) or v is None:
-                    raise TypeError
-                out[k] = float(v)
-            except (TypeError, ValueError):
-                self._policy.report(f"log() of {k!r}", TypeError(
-                    f"the value of {k!r} must be a number, got {type(v).__name__} {v!r:.80}"))
-        return out
 
     def poll(self) -> bool:
         """Serve waiting commands (and block while paused); returns ``should_stop``.
@@ -264,7 +155,16 @@ class Run:
             self._service()
         return self.should_stop
 
-    # -- commands ------------------------------------------------------------------
+    # -- commands (sdk/commands.py serves them) ---------------------------------------
+
+    @property
+    def should_stop(self) -> bool:
+        """True once ``stop`` came from the dashboard (or the script set it)."""
+        return self._desk.should_stop
+
+    @should_stop.setter
+    def should_stop(self, value: bool) -> None:
+        self._desk.should_stop = bool(value)
 
     def command(self, name: str) -> Callable[[F], F]:
         """Register a handler for a dashboard button: ``@run.command("validate")``.
@@ -272,14 +172,10 @@ class Run:
         The handler runs in the training thread at the next ``log()``/``poll()``, with the
         command's arguments as keyword arguments; what it returns is the command's result.
         """
-        if not isinstance(name, str) or not name or len(name) > 100:
-            raise ValueError("a command name is a string of 1 to 100 characters")
-        if name in ("stop", "pause", "resume"):
-            raise ValueError(f"{name!r} is built in and cannot be replaced")
+        check_name(name)
 
         def register(fn: F) -> F:
-            self._handlers[name] = fn
-            self._submit("recording the offered commands", self._offer_commands)
+            self._desk.register(name, fn)
             return fn
 
         return register
@@ -287,98 +183,27 @@ class Run:
     @property
     def commands(self) -> list[str]:
         """The commands this run offers (built-ins and registered handlers)."""
-        names = ["stop", "pause", "resume"]
-        names += [n for n in self._handlers if n not in names]
-        return names
+        return self._desk.names
 
-    def _offer_commands(self) -> None:
-        commands = self.commands
-        self._call("recording the offered commands",
-                   lambda b: b.update_run({"commands_offered": commands}))
-
-    def _receive_command(self, cmd: Command) -> None:
-        """Background thread: a command was delivered."""
-        if cmd.name == "stop":
-            # Its effect is the flag, so it is done now; a paused loop is released too.
-            self.should_stop = True
-            step = self._next_step - 1
-            if self._stop_request is None:
-                self._stop_request = {"requested_by": cmd.requested_by, "step": step,
-                                      "command": cmd.id}
-            result = {"should_stop": True, "step": step}
-            self._call("acknowledging command 'stop'", lambda b: b.finish_command(
-                cmd.id, ok=True, result=result, error=None))
-        else:
-            self._inbox.append(cmd)
+    def _open_gate(self) -> None:
         self._gate = True
-        with self._wakeup:
-            self._wakeup.notify_all()
 
     def _service(self) -> None:
         """Training thread: run waiting commands; block while paused."""
         self._gate = False
-        while True:
-            while self._inbox:
-                self._run_command(self._inbox.popleft())
-            if (self.should_stop or self._finished) and self._paused:
-                self._paused = False
-                if not self._finished:
-                    self._call("resuming", lambda b: b.set_status("running"))
-            if not self._paused:
-                break
+        if self._desk.serve():
             self._gate = True
-            with self._wakeup:
-                self._wakeup.wait_for(
-                    lambda: bool(self._inbox) or not self._paused or self.should_stop, 1.0
-                )
-        if self._inbox or self._paused:
-            self._gate = True
-
-    def _run_command(self, cmd: Command) -> None:
-        ok, result, error = True, None, None
-        try:
-            if cmd.name == "pause":
-                if not self._paused:
-                    self._paused = True
-                    self._call("pausing", lambda b: b.set_status("paused"))
-                result = {"paused": True, "step": self._next_step - 1}
-            elif cmd.name == "resume":
-                if self._paused:
-                    self._paused = False
-                    self._call("resuming", lambda b: b.set_status("running"))
-                result = {"paused": False, "step": self._next_step - 1}
-            else:
-                handler = self._handlers.get(cmd.name)
-                if handler is None:
-                    if cmd.name in BUILTINS:
-                        raise CommandError(f"this run registered no {cmd.name!r} handler")
-                    raise CommandError(f"this run has no command {cmd.name!r}")
-                result = call_handler(handler, cmd.args)
-        except Exception as exc:
-            ok, result, error = False, None, describe_exception(exc)
-        payload = self._encode(f"the result of command {cmd.name!r}", result)
-        if payload is _UNENCODABLE:
-            ok, payload, error = False, None, "the handler's result cannot be stored as JSON"
-        # A handler's result or error may quote a secret (a DSN, a token): blank it.
-        secrets = self._redact.values
-        payload = redact_json(payload, secrets)
-        error = None if error is None else redact_json(error, secrets)
-        self._call(
-            f"acknowledging command {cmd.name!r}",
-            lambda b: b.finish_command(cmd.id, ok=ok, result=payload, error=error),
-        )
 
     # -- state ---------------------------------------------------------------------
 
     def _submit(self, what: str, call: Callable[[], Any]) -> None:
-        if self._worker is not None:
-            self._worker.submit(what, call)
+        if self._pipe is not None:
+            self._pipe.submit(what, call)
 
     def _call(self, what: str, call: Callable[[Backend], Any]) -> None:
         """Queue ``call(backend)`` on the background thread, in order with the points."""
-        backend = self._backend
-        if backend is not None:
-            self._submit(what, lambda: call(backend))
+        if self._pipe is not None:
+            self._pipe.call(what, call)
 
     def _signal_name(self) -> str | None:
         return None if self._signal is None else signal.Signals(self._signal).name
@@ -391,18 +216,18 @@ class Run:
             dumps(encoded)
         except Exception as exc:
             self._policy.report(f"saving {what}", exc)
-            return _UNENCODABLE
+            return UNENCODABLE
         return encoded
 
     def _config_changed(self, config: dict[str, Any]) -> None:
         encoded = self._encode("config", config)
-        if encoded is not _UNENCODABLE:
+        if encoded is not UNENCODABLE:
             self._call("saving config", lambda b: b.update_run({"config": encoded}))
 
     def _summary_changed(self, summary: dict[str, Any]) -> None:
         encoded = self._encode("summary", summary)
-        if encoded is not _UNENCODABLE and self._worker is not None:
-            self._worker.set_summary(encoded)
+        if encoded is not UNENCODABLE and self._pipe is not None:
+            self._pipe.set_summary(encoded)
 
     def set_status(self, status: str) -> None:
         """Record a status; a final one (completed, failed, …) finishes the run."""
@@ -420,7 +245,7 @@ class Run:
 
     @property
     def is_paused(self) -> bool:
-        return self._paused
+        return self._desk.paused
 
     @property
     def finished(self) -> bool:
@@ -429,13 +254,7 @@ class Run:
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything logged or set so far is in the store; False on timeout
         (or when the store could not be written)."""
-        worker = self._worker
-        if worker is None or not worker.is_alive():
-            return not self._queue or isinstance(self._queue, _ClosedQueue)
-        fence = threading.Event()
-        self._queue.append((None, 0.0, fence))  # type: ignore[arg-type]
-        worker.wake()
-        return fence.wait(timeout) and not worker.gave_up
+        return self._pipe is None or self._pipe.flush(timeout)
 
     def finish(self, status: str = "completed") -> None:
         """Write everything, record the final status and stop the background thread.
@@ -445,43 +264,29 @@ class Run:
         """
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown status {status!r}; one of {', '.join(RUN_STATUSES)}")
-        if status == "completed" and self._stop_request is not None:
+        if status == "completed" and self._desk.stop_request is not None:
             status = "cancelled"  # a person stopped it from the dashboard
         with self._finish_lock:
             if self._finished:
                 return
-            worker = self._worker
-            self._stop_capture()
+            pipe = self._pipe
+            if pipe is not None:
+                pipe.stop_capture()
             if not self._finishing:
                 self._finishing = True
-                self._paused = False
-                with self._wakeup:
-                    self._wakeup.notify_all()
-                if worker is not None:
+                self._desk.release()
+                if pipe is not None:
                     self._submit_final(status)
-            if worker is not None:
-                with self._signals_deferred():
-                    worker.stop()
+            if pipe is not None:
+                pipe.stop(lambda: exits.signals_deferred(self._note_signal))
             self._finished = True
-            self._queue = _ClosedQueue(self._policy)
+            self._queue = ClosedQueue(self._policy)
             for restore in reversed(self._restore):
                 try:
                     restore()
                 except Exception:
                     pass
             self._restore.clear()
-            if worker is None:
-                return
-            if self._sampler is not None:
-                self._sampler.close()
-
-    def _stop_capture(self) -> None:
-        console, self._console = self._console, None
-        if console is not None:
-            try:
-                console.close()
-            except Exception:
-                pass
 
     def _submit_final(self, status: str) -> None:
         sig = self._signal_name()
@@ -490,43 +295,16 @@ class Run:
         if self._uncaught is not None and status == "failed":
             text = redact_json(describe_exception(self._uncaught), self._redact.values)
             self._call("recording the error", lambda b: b.add_event("error", {"error": text}))
-        stop = self._stop_request
+        stop = self._desk.stop_request
         if status == "cancelled" and stop is not None:
             self._call("recording who stopped the run",
                        lambda b: b.add_event("stopped", stop))
         self._call(f"setting status {status}", lambda b: b.set_status(status))
         # Commands still waiting will never run now; the store expires them with the status.
-        self._inbox.clear()
+        self._desk.inbox.clear()
 
-    @contextmanager
-    def _signals_deferred(self) -> Iterator[None]:
-        """While the last points are written, SIGINT/SIGTERM only say so (main thread)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous: dict[signal.Signals, Any] = {}
-
-        def note(signum: int, frame: FrameType | None) -> None:
-            self._signal = self._signal or signum
-            try:
-                print("traindeck: finishing the run (writing what is left); one moment",
-                      file=sys.stderr, flush=True)
-            except Exception:
-                pass
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                previous[sig] = signal.signal(sig, note)
-            except (ValueError, OSError):
-                pass
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                try:
-                    signal.signal(sig, handler)
-                except (ValueError, OSError):
-                    pass
+    def _note_signal(self, signum: int) -> None:
+        self._signal = self._signal or signum
 
     # -- media ----------------------------------------------------------------------
 
@@ -541,31 +319,16 @@ class Run:
         thread. Bad input is reported once and skipped (raised with ``strict=True``).
         """
         try:
-            key = check_key(key)
-            if step is None:
-                step = max(self._next_step - 1, 0)
-            elif isinstance(step, bool) or not hasattr(step, "__index__"):
-                raise TypeError(f"step must be an integer, got {step!r:.80}")
-            step = int(step.__index__())
-            if not -(2**63) <= step < 2**63:
-                raise ValueError("step must fit in 64 bits")
-            if caption is not None:
-                if not isinstance(caption, str):
-                    raise TypeError("caption must be a string")
-                caption = caption[:CAPTION_MAX]
-            if isinstance(image, str | os.PathLike):
-                source, ext = check_file(image)
-                pending = PendingImage(key, step, caption, source=source, ext=ext)
-            else:
-                pending = PendingImage(key, step, caption, pixels=to_pixels(image))
+            pending = pending_image(key, image, max(self._next_step - 1, 0) if step is None
+                                    else step, caption)
         except (TypeError, ValueError, OSError) as exc:
             self._policy.report("log_image()", exc)
             return
-        if self._worker is None:
+        if self._pipe is None:
             return
-        n = self._media_counts.get((key, step), 0)
-        self._media_counts[(key, step)] = n + 1
-        self._worker.submit_image(pending, n)
+        n = self._media_counts.get((pending.key, pending.step), 0)
+        self._media_counts[(pending.key, pending.step)] = n + 1
+        self._pipe.worker.submit_image(pending, n)
 
     # -- checkpoints (sdk/checkpointing.py does the work) ----------------------------
 
@@ -601,7 +364,7 @@ class Run:
         Ctrl-C or an uncaught exception, at the last logged step, named ``_emergency``.
         A handler may also save through ``run.save_checkpoint`` itself and return None."""
         self._checkpoints.set_handler(fn)
-        if "checkpoint" not in self._handlers:
+        if "checkpoint" not in self._desk.handlers:
             self.command("checkpoint")(self._checkpoints.command_save)
         return fn
 
@@ -632,51 +395,17 @@ class Run:
     # -- process exit, signals, exceptions -----------------------------------------
 
     def _install_exit_hooks(self) -> None:
-        atexit.register(self._atexit)
-        self._restore.append(lambda: atexit.unregister(self._atexit))
-        previous_hook = sys.excepthook
+        def on_uncaught(exc: BaseException) -> None:
+            self._uncaught = exc
 
-        def excepthook(tp: type[BaseException], value: BaseException,
-                       tb: TracebackType | None) -> None:
-            self._uncaught = value
-            previous_hook(tp, value, tb)
-
-        sys.excepthook = excepthook
-
-        def restore_hook() -> None:
-            if sys.excepthook is excepthook:
-                sys.excepthook = previous_hook
-
-        self._restore.append(restore_hook)
-        if threading.current_thread() is not threading.main_thread():
-            return
-        previous = signal.getsignal(signal.SIGTERM)
-        if previous is signal.SIG_IGN:
-            return  # the script ignores SIGTERM on purpose
-
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        def on_sigterm(signum: int) -> None:
             self._signal = signum
-            if callable(previous):
-                previous(signum, frame)
-            else:
-                raise SystemExit(128 + signum)
 
-        signal.signal(signal.SIGTERM, on_sigterm)
-
-        def restore_signal() -> None:
-            if signal.getsignal(signal.SIGTERM) is on_sigterm:
-                signal.signal(signal.SIGTERM, previous)
-
-        self._restore.append(restore_signal)
+        self._restore.extend(exits.install(on_exit=self._atexit, on_uncaught=on_uncaught,
+                                           on_sigterm=on_sigterm))
 
     def _exit_status(self, exc: BaseException | None) -> str:
-        if exc is None:
-            return "interrupted" if self._signal is not None else "completed"
-        if isinstance(exc, KeyboardInterrupt) or self._signal is not None:
-            return "interrupted"
-        if isinstance(exc, SystemExit) and exc.code in (None, 0):
-            return "completed"
-        return "failed"
+        return exits.exit_status(exc, self._signal is not None)
 
     def _atexit(self) -> None:
         status = self._exit_status(self._uncaught)
