@@ -24,10 +24,10 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Final
+from typing import IO, Annotated, Final
 
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
@@ -35,6 +35,8 @@ from starlette.exceptions import HTTPException
 from traindeck.runfiles import RunFiles, is_inside
 from traindeck.store import Conflict, NotFound
 
+#: Bytes read from disk per piece of a streamed file.
+CHUNK: Final = 1 << 20
 _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
@@ -100,6 +102,22 @@ def open_no_links(real: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
         return open_leaf(parts[-1], way)
     finally:
         os.close(way)
+
+
+def read_chunks(f: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of the opened file from ``start``, in pieces; closes it when done
+    (a shorter file ends early)."""
+    try:
+        f.seek(start)
+        left = length
+        while left > 0:
+            data = f.read(min(CHUNK, left))
+            if not data:
+                break
+            left -= len(data)
+            yield data
+    finally:
+        f.close()
 
 
 @dataclass(frozen=True, slots=True)

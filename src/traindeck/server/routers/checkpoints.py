@@ -21,9 +21,8 @@ import contextlib
 import dataclasses
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated, Final, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query
@@ -35,7 +34,7 @@ from traindeck.store import Checkpoint, Conflict, NotFound
 
 from ..deps import StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, error_response
-from ..files import Opened, ServedFiles, ServedFilesDep
+from ..files import Opened, ServedFiles, ServedFilesDep, read_chunks
 from ..foldertar import FolderTar
 from ..schemas import (
     CheckpointDeleted,
@@ -51,7 +50,6 @@ router = APIRouter(prefix="/api", tags=["checkpoints"], responses={
     403: {"model": ErrorBody, "description": "the file lies outside the serve roots"},
 })
 
-CHUNK: Final = 1 << 20
 _RANGE: Final = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.I)
 
 
@@ -170,20 +168,6 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal[Fals
     return start, end
 
 
-def _stream(f: IO[bytes], start: int, length: int) -> Iterator[bytes]:
-    try:
-        f.seek(start)
-        left = length
-        while left > 0:
-            data = f.read(min(CHUNK, left))
-            if not data:
-                break
-            left -= len(data)
-            yield data
-    finally:
-        f.close()
-
-
 def content_disposition(name: str) -> str:
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
@@ -250,5 +234,5 @@ def download_checkpoint(
         length, status = end - start + 1, 206
         headers["content-range"] = f"bytes {start}-{end}/{size}"
     headers["content-length"] = str(length)
-    return StreamingResponse(_stream(f, start, length), status_code=status,
+    return StreamingResponse(read_chunks(f, start, length), status_code=status,
                              media_type="application/octet-stream", headers=headers)

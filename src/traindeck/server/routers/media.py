@@ -3,19 +3,20 @@
 Files live under the run's folder, ``<files root>/runs/<id>/media/<key>/`` (see
 ``traindeck.store.uploads``, which checks and keeps an upload exactly once: sending it
 again returns the first row and changes nothing). A file over the 32 MiB limit answers
-413. Serving resolves the path (``..`` and links) and refuses anything outside the run's
-folder.
+413. Serving resolves the path (``..`` and links), refuses anything outside the run's
+folder, and opens the checked real path without following links (``files.py``), so a link
+swapped in after the check is not followed.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import stat
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response, StreamingResponse
 
 from traindeck.store import Media, NotFound
 from traindeck.store.images import IMAGE_TYPES
@@ -23,6 +24,7 @@ from traindeck.store.uploads import MAX_MEDIA_BYTES, save_media
 
 from ..deps import INT64_MAX, INT64_MIN, FilesDep, StoreDep, json_response
 from ..errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
+from ..files import open_no_links, read_chunks
 from ..schemas import MediaCreated, MediaList
 
 router = APIRouter(prefix="/api", tags=["media"],
@@ -85,7 +87,7 @@ async def upload_media(
     summary="The media file, with its content type",
 )
 async def media_file(media_id: int, store: StoreDep, files: FilesDep) -> Response:
-    def find() -> tuple[Path, str]:
+    def find() -> tuple[int, os.stat_result, str]:
         if not 1 <= media_id <= INT64_MAX:
             raise NotFound(f"no media {media_id}")
         m = store.get_media(media_id)
@@ -93,12 +95,18 @@ async def media_file(media_id: int, store: StoreDep, files: FilesDep) -> Respons
         path = (root / m.path).resolve()
         if os.path.commonpath([str(path), str(root)]) != str(root) or path == root:
             raise NotFound(f"media {media_id}: its file is outside the run's folder")
-        if not path.is_file():
+        try:
+            fd, st = open_no_links(path)  # the checked path, links refused on the way
+        except (OSError, ValueError):
+            raise NotFound(f"media {media_id}: its file {m.path} is missing") from None
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
             raise NotFound(f"media {media_id}: its file {m.path} is missing")
         ctype = IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")
-        return path, ctype
+        return fd, st, ctype
 
-    path, ctype = await run_in_threadpool(find)
-    return FileResponse(path, media_type=ctype,
-                        headers={"cache-control": "private, max-age=86400",
-                                 "x-content-type-options": "nosniff"})
+    fd, st, ctype = await run_in_threadpool(find)
+    return StreamingResponse(
+        read_chunks(open(fd, "rb"), 0, st.st_size), media_type=ctype,
+        headers={"cache-control": "private, max-age=86400", "x-content-type-options": "nosniff",
+                 "content-length": str(st.st_size)})
