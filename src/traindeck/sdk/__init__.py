@@ -1,6 +1,6 @@
 """The part of traindeck that runs inside the training process."""
 
-from .checkpointing import LastCheckpoint
+from .checkpoint_options import LastCheckpoint
 from .commands import CommandError
 from .init import current_run, finish, init, log, log_image, resume_or_create
 from .policy import FailurePolicy

@@ -14,7 +14,10 @@ the run's failure policy (``strict`` raises), no temporary file is left, and the
 returns None.
 
 The :class:`Checkpointer` knows nothing of the ``Run``: it is given the backend, the run's
-folder layout, a way to queue work on the background thread and the last logged step.
+folder layout, a way to queue work on the background thread and the last logged step. It
+writes files, serves the save handler (the dashboard's button, the emergency save) and reads
+checkpoints back; ``checkpoint_records.py`` records them on the background thread (hash,
+best mark, retention); ``checkpoint_options.py`` checks ``init()``'s checkpoint arguments.
 """
 
 from __future__ import annotations
@@ -26,26 +29,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Final, NamedTuple
+from typing import Any
 
 from ..checkpoints import (
     BYTES_EXT,
     DEFAULT_EXT,
-    DEFAULT_TEMPLATE,
-    BestSpec,
     format_name,
-    is_new_best,
-    parse_best,
     parse_name,
-    path_size,
-    prune,
     read_sidecar,
     remove_stale_temps,
     save_object,
-    sha256_file,
     sort_by_step,
     verify,
     write_sidecar,
@@ -55,86 +51,17 @@ from ..runfiles import RunFiles
 from ..store import CHECKPOINT_KINDS, Checkpoint
 from ..store.codec import jsonable
 from ..store.ids import new_id
-from .backend import Backend, CheckpointEntry
+from .backend import Backend
+from .checkpoint_options import (
+    KIND_SUFFIX,
+    CheckpointOptions,
+    LastCheckpoint,
+    RunIdentity,
+    SaveHandler,
+    clean_metrics,
+)
+from .checkpoint_records import InFlight, Recorder
 from .policy import FailurePolicy
-
-#: The file-name suffix each kind gets (``regular`` has none).
-KIND_SUFFIX: Final[dict[str, str | None]] = {
-    "regular": None, "best": "_best", "emergency": "_emergency", "final": "_final",
-}
-SaveHandler = Callable[..., Any]
-
-
-class LastCheckpoint(NamedTuple):
-    """What ``run.last_checkpoint()`` answers: ``path, step, metadata = ...``."""
-
-    path: Path
-    step: int
-    metadata: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointOptions:
-    dir: Path | None = None
-    template: str = DEFAULT_TEMPLATE
-    best: BestSpec | None = None
-    keep_last: int | None = None
-    keep_best: int | None = None
-
-    @classmethod
-    def make(cls, checkpoint_dir: str | os.PathLike[str] | None = None,
-             checkpoint_template: str | None = None, best: str | None = None,
-             keep_last: int | None = None, keep_best: int | None = None) -> CheckpointOptions:
-        """Check ``init()``'s checkpoint arguments (a ValueError names the bad one)."""
-        for name, n in (("keep_last", keep_last), ("keep_best", keep_best)):
-            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-                raise ValueError(f"{name} must be an integer >= 1 (or None), got {n!r}")
-        spec = parse_best(best)
-        if keep_best is not None and spec is None:
-            raise ValueError('keep_best needs best="min:<metric>" or "max:<metric>"')
-        template = checkpoint_template or DEFAULT_TEMPLATE
-        try:
-            sample = format_name(12, "_best", template, DEFAULT_EXT)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"bad checkpoint_template {template!r}: {exc}") from exc
-        parsed = parse_name(sample, template)
-        if parsed is None or parsed.step != 12:
-            raise ValueError(f"checkpoint_template {template!r} makes names it cannot read back")
-        # Read against the folder the script starts in: a later chdir does not move it.
-        folder = (Path(checkpoint_dir).expanduser().absolute() if checkpoint_dir is not None
-                  else None)
-        return cls(folder, template, spec, keep_last, keep_best)
-
-
-def _clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in (metrics or {}).items():
-        try:
-            out[str(k)] = v if isinstance(v, int | float) else float(v)
-        except (TypeError, ValueError):
-            out[str(k)] = jsonable(v)
-    return out
-
-
-class RunIdentity(NamedTuple):
-    """What a sidecar says about the run that wrote it."""
-
-    run_id: str
-    project: str
-    name: str
-
-
-class _Rows:
-    """The backend as ``checkpoints.prune`` reads it."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    def list_checkpoints(self, run_id: str) -> list[Checkpoint]:
-        return self.backend.list_checkpoints()
-
-    def delete_checkpoint(self, ck_id: str, reason: str | None = None) -> None:
-        self.backend.delete_checkpoint(ck_id, reason or "retention")
 
 
 class Checkpointer:
@@ -161,10 +88,12 @@ class Checkpointer:
         self._emergency_done = False
         self._emergency_step: int | None = None
         self._saved: list[Path] = []  # what save/log recorded while the handler ran
-        self._in_flight: set[str] = set()
-        self._lock = threading.Lock()
+        self._in_flight = InFlight()
         self._host = socket.gethostname()
         self._swept = False
+        self._recorder = None if backend is None else Recorder(
+            identity, backend=backend, files=files, options=self.options, policy=policy,
+            host=self._host, folder=self.folder, in_flight=self._in_flight)
 
     # -- where -------------------------------------------------------------------
 
@@ -178,11 +107,6 @@ class Checkpointer:
 
     def last_logged_step(self) -> int:
         return max(0, self._last_step())
-
-    def stored(self, path: Path) -> str:
-        if self.files is None:
-            return str(path)
-        return self.files.stored_path(self.identity.run_id, path)
 
     def resolved(self, ck: Checkpoint) -> Checkpoint:
         """The record with its path as the script sees it (absolute)."""
@@ -211,18 +135,15 @@ class Checkpointer:
             self.policy.report("save_checkpoint()", exc)
             return None
         self._sweep()
-        with self._lock:
-            self._in_flight.add(str(path))
+        self._in_flight.add(path)
         try:
             save_object(obj, path)
         except Exception as exc:
-            with self._lock:
-                self._in_flight.discard(str(path))
+            self._in_flight.discard(path)
             self.policy.report("save_checkpoint() writing the file", exc)
             return None
         except BaseException:
-            with self._lock:
-                self._in_flight.discard(str(path))
+            self._in_flight.discard(path)
             raise
         if kind == "emergency":
             self.emergency_path = path
@@ -246,8 +167,7 @@ class Checkpointer:
         except (TypeError, ValueError, OSError) as exc:
             self.policy.report("log_checkpoint()", exc)
             return None
-        with self._lock:
-            self._in_flight.add(str(p))
+        self._in_flight.add(p)
         return self._register(p, step, metrics, metadata, kind)
 
     def _sweep(self) -> None:
@@ -274,7 +194,7 @@ class Checkpointer:
                   metadata: Mapping[str, Any] | None, kind: str) -> Path:
         ident = self.identity
         info: dict[str, Any] = {
-            "step": step, "kind": kind, "metrics": _clean_metrics(metrics),
+            "step": step, "kind": kind, "metrics": clean_metrics(metrics),
             "metadata": jsonable(dict(metadata or {})), "time": time.time(),
             "host": self._host, "run_id": ident.run_id, "project": ident.project,
             "run_name": ident.name, "file": path.name,
@@ -286,63 +206,17 @@ class Checkpointer:
             except OSError as exc:
                 self.policy.report("writing a checkpoint sidecar", exc, raise_in_strict=False)
         self._saved.append(path)
-        if self.backend is None:
-            with self._lock:
-                self._in_flight.discard(str(path))
+        recorder = self._recorder
+        if recorder is None:
+            self._in_flight.discard(path)
             return path
         ck_id = new_id()
         # The process may be about to end: hash an emergency save now, in this thread,
         # rather than race the background thread's shutdown.
-        digest = self._digest(path) if kind == "emergency" else None
+        digest = recorder.digest(path) if kind == "emergency" else None
         self.submit("recording a checkpoint",
-                    lambda: self._record(ck_id, path, info, digest, sidecar))
+                    lambda: recorder.record(ck_id, path, info, digest, sidecar))
         return path
-
-    def _digest(self, path: Path) -> tuple[int, str] | None:
-        try:
-            return path_size(path), sha256_file(path)
-        except OSError as exc:
-            self.policy.report("hashing a checkpoint", exc, raise_in_strict=False)
-            return None
-
-    def _record(self, ck_id: str, path: Path, info: dict[str, Any],
-                digest: tuple[int, str] | None, sidecar: bool) -> None:
-        """Background thread: hash, record (with the best mark), apply retention. Only a
-        transient failure of the backend raises (the worker retries this call whole)."""
-        backend = self.backend
-        assert backend is not None
-        opts = self.options
-        if digest is None:
-            digest = self._digest(path)
-        size, sha = digest if digest is not None else (None, None)
-        best = False
-        if opts.best is not None:
-            current = next((c for c in backend.list_checkpoints() if c.is_best), None)
-            best = is_new_best(SimpleNamespace(metrics=info["metrics"]), current, opts.best)
-        backend.add_checkpoint(CheckpointEntry(
-            id=ck_id, step=info["step"], path=self.stored(path), kind=info["kind"],
-            metrics=info["metrics"], metadata=info["metadata"], size=size, sha256=sha,
-            host=self._host, is_best=best))
-        try:
-            if sidecar and sha is not None:
-                # Which one is best is the store's to say (it moves): not in the sidecar.
-                write_sidecar(path, {**info, "id": ck_id, "size": size, "sha256": sha})
-        except OSError as exc:
-            self.policy.report("writing a checkpoint sidecar", exc, raise_in_strict=False)
-        with self._lock:
-            self._in_flight.discard(str(path))
-            protect = set(self._in_flight)
-        files = self.files
-        if files is None or (opts.keep_last is None and opts.keep_best is None):
-            return
-        try:
-            # Retention deletes only what the run wrote: files outside the run's folder and
-            # its checkpoint folder stay (the script keeps them where its framework does).
-            prune(_Rows(backend), files, self.identity.run_id,
-                  keep_last=opts.keep_last, keep_best=opts.keep_best, best=opts.best,
-                  protect=protect, roots=[self.folder])
-        except Exception as exc:
-            self.policy.report("applying checkpoint retention", exc, raise_in_strict=False)
 
     # -- the save handler ----------------------------------------------------------
 

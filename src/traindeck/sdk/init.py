@@ -27,7 +27,7 @@ from ..store import Run as RunRecord
 from ..store.codec import jsonable
 from ..store.ids import new_id
 from .backend import Backend, Locator
-from .checkpointing import CheckpointOptions
+from .checkpoint_options import CheckpointOptions
 from .embedded import EmbeddedLocator
 from .meta import collect
 from .policy import FailurePolicy

@@ -25,7 +25,8 @@ from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint
 from ..store.codec import dumps, jsonable
 from . import exits
 from .backend import Backend
-from .checkpointing import Checkpointer, CheckpointOptions, LastCheckpoint, RunIdentity
+from .checkpoint_options import CheckpointOptions, LastCheckpoint, RunIdentity
+from .checkpointing import Checkpointer
 from .commands import (
     UNENCODABLE,
     CommandDesk,
