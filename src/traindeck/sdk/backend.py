@@ -28,6 +28,8 @@ from typing import Any, Final, Protocol
 
 from ..runfiles import RunFiles
 from ..store import Checkpoint, Command, Run
+from ..store.batch_schema import CheckpointBody
+from ..store.codec import jsonable
 from ..store.errors import Unavailable
 
 #: Failures after which the same call may succeed later (keep the data, retry).
@@ -68,10 +70,12 @@ class CheckpointEntry:
     host: str | None = None
     is_best: bool = False
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> CheckpointBody:
+        """The record as a batch carries it (JSON values only)."""
         return {"id": self.id, "step": self.step, "path": self.path, "kind": self.kind,
-                "metrics": self.metrics, "metadata": self.metadata, "size": self.size,
-                "sha256": self.sha256, "host": self.host, "is_best": self.is_best}
+                "metrics": jsonable(self.metrics), "metadata": jsonable(self.metadata),
+                "size": self.size, "sha256": self.sha256, "host": self.host,
+                "is_best": self.is_best}
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,14 @@ import httpx
 
 from ..runfiles import RunFiles
 from ..store import Checkpoint, Command, NotFound, Run
+from ..store.batch_schema import (
+    BatchBody,
+    CommandResultBody,
+    DeletedBody,
+    EventBody,
+    MediaBody,
+    RunFields,
+)
 from ..store.codec import jsonable
 from .backend import CheckpointEntry, MediaFile, Progress, Series
 from .policy import FailurePolicy
@@ -190,7 +198,9 @@ class RemoteBackend:
 
     # -- writes: spooled -----------------------------------------------------------------
 
-    def append(self, body: dict[str, Any]) -> int:
+    def append(self, body: BatchBody) -> int:
+        """Spool one batch (every body is built as a ``BatchBody``: the schema the server
+        checks, ``store/batch_schema.py``); its sequence number."""
         with self._lock:
             seq = self.spool.next_seq
             body["batch_id"] = f"{self.spool.uid}:{seq}"
@@ -200,8 +210,9 @@ class RemoteBackend:
 
     def create_run(self, fields: Mapping[str, Any]) -> Run:
         now = time.time()
-        record = jsonable(dict(fields))
-        record.setdefault("name", self._run_id)
+        record: RunFields = jsonable(dict(fields))
+        if record.get("name") is None:
+            record["name"] = self._run_id
         self.append({"run": record, "status": "running", "heartbeat": now})
         return _run_from({"id": self._run_id, "status": "running", "created_at": now,
                           "started_at": now, "heartbeat_at": now, **record})
@@ -213,13 +224,14 @@ class RemoteBackend:
         self.append({"status": status})
 
     def add_event(self, kind: str, payload: Mapping[str, Any]) -> None:
-        self.append({"events": [{"kind": kind, "payload": jsonable(dict(payload))}]})
+        event: EventBody = {"kind": kind, "payload": jsonable(dict(payload))}
+        self.append({"events": [event]})
 
     def write_points(self, series: Series, *, summary: dict[str, Any] | None,
                      heartbeat: float | None) -> None:
         parts = encode_metrics(series)
         for i, (metrics, _) in enumerate(parts):
-            body: dict[str, Any] = {}
+            body: BatchBody = {}
             if metrics:
                 body["metrics"] = metrics
             if i == len(parts) - 1:
@@ -237,12 +249,13 @@ class RemoteBackend:
     def write_media(self, media: MediaFile) -> None:
         # The bytes travel inside the batch (base64): as durable as the points, retried
         # like them, applied once, and carried by ``traindeck sync`` too.
-        self.append({"media": [{"key": media.key, "step": media.step,
-                                "filename": media.filename, "caption": media.caption,
-                                "data": base64.b64encode(media.data).decode("ascii")}]})
+        item: MediaBody = {"key": media.key, "step": media.step, "filename": media.filename,
+                           "caption": media.caption,
+                           "data": base64.b64encode(media.data).decode("ascii")}
+        self.append({"media": [item]})
 
     def add_checkpoint(self, entry: CheckpointEntry) -> None:
-        self.append({"checkpoints": [jsonable(entry.to_wire())]})
+        self.append({"checkpoints": [entry.to_wire()]})
         ck = Checkpoint(id=entry.id, run_id=self._run_id, step=entry.step, path=entry.path,
                         kind=entry.kind, metrics=entry.metrics, metadata=entry.metadata,
                         size=entry.size, sha256=entry.sha256, created_at=time.time(),
@@ -270,15 +283,17 @@ class RemoteBackend:
                 self._checkpoints[ck_id] = dataclasses.replace(c, valid=valid)
 
     def delete_checkpoint(self, ck_id: str, reason: str) -> None:
-        self.append({"checkpoints_deleted": [{"id": ck_id, "reason": reason}]})
+        deleted: DeletedBody = {"id": ck_id, "reason": reason}
+        self.append({"checkpoints_deleted": [deleted]})
         with self._ck_lock:
             self._deleted.add(ck_id)
             self._checkpoints.pop(ck_id, None)
 
     def finish_command(self, cmd_id: str, *, ok: bool, result: Any,
                        error: str | None) -> None:
-        self.append({"command_results": [
-            {"id": cmd_id, "ok": ok, "result": jsonable(result), "error": error}]})
+        done: CommandResultBody = {"id": cmd_id, "ok": ok, "result": jsonable(result),
+                                   "error": error}
+        self.append({"command_results": [done]})
 
     def take_commands(self) -> list[Command]:
         out = []

@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from .._version import __version__
+from ..store.batch_schema import MetricColumns
 from ..store.codec import float_list
 from .spool import Spool
 
@@ -51,11 +52,12 @@ def _column(a: Any, dtype: Any) -> Any:
     return arr
 
 
-def encode_metrics(series: Series) -> list[tuple[dict[str, Any], int]]:
+def encode_metrics(series: Series) -> list[tuple[dict[str, MetricColumns], int]]:
     """``{key: (steps, times, values)}`` as batch ``metrics`` objects of at most
-    ``MAX_BATCH_POINTS`` points each: ``[(metrics, points), …]``."""
-    out: list[tuple[dict[str, Any], int]] = []
-    current: dict[str, Any] = {}
+    ``MAX_BATCH_POINTS`` points each: ``[(metrics, points), …]``. The columns stay numpy
+    arrays (the JSON encoder writes them without per-point Python work)."""
+    out: list[tuple[dict[str, MetricColumns], int]] = []
+    current: dict[str, MetricColumns] = {}
     count = 0
     for key, (steps, times, values) in series.items():
         n = len(steps)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from traindeck.store.batch_schema import MAX_NAME, MAX_NOTES, MAX_TAG, MAX_TAGS
+
 #: A float64 as JSON: a number, or the spelling of a non-finite value.
 Value = float | Literal["NaN", "Infinity", "-Infinity"]
 
@@ -21,7 +23,7 @@ RunStatus = Literal[
 CommandStatus = Literal["pending", "delivered", "done", "failed", "expired"]
 RunSort = Literal["created_at", "name", "status", "project", "heartbeat_at", "ended_at"]
 
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG)]
 
 
 class _Out(BaseModel):
@@ -68,13 +70,14 @@ class RunList(_Out):
 
 
 class RunPatch(BaseModel):
-    """The fields a user may change. Absent fields are left alone."""
+    """The fields a user may change (``batch_schema.EDITABLE``, whose limits the batch route
+    applies too). Absent fields are left alone."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    tags: Annotated[list[Tag], Field(max_length=100)] | None = None
-    notes: Annotated[str, Field(max_length=100_000)] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
+    notes: Annotated[str, Field(max_length=MAX_NOTES)] | None = None
 
 
 class SeriesOut(_Out):

@@ -22,15 +22,15 @@
 
 or an array of such objects (a backlog, applied in order). Every field but ``batch_id`` is
 optional. Each run field has one type (:data:`RUN_FIELD_TYPES`); anything else is refused
-with :class:`~.errors.InvalidInput` naming the field, as every other body is.
+with :class:`~.errors.InvalidInput` naming the field, as every other body is. The types
+live in ``batch_schema.py``: the table of run fields (whose editable part ``PATCH`` shares)
+and the ``TypedDict`` s the SDK builds its bodies with.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from .batch_schema import RUN_FIELDS_SPEC, finite_number, opt_int, opt_str
 from .codec import NONFINITE_NAMES
 from .errors import InvalidInput
 from .models import LOG_STREAMS, RUN_STATUSES
@@ -54,57 +55,8 @@ MAX_BATCH_ID: Final = 200
 MAX_METRIC_KEY: Final = 256
 
 
-def _str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _opt_str(v: Any) -> bool:
-    return v is None or isinstance(v, str)
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _opt_int(v: Any) -> bool:
-    return v is None or (isinstance(v, int) and not isinstance(v, bool))
-
-
-def _opt_bool(v: Any) -> bool:
-    return v is None or isinstance(v, bool)
-
-
-def _object(v: Any) -> bool:
-    return isinstance(v, dict)
-
-
-def _opt_object(v: Any) -> bool:
-    return v is None or isinstance(v, dict)
-
-
-def _strings(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
-
-
 #: Run fields a batch may set (``run`` upsert and ``update``): (check, what it must be).
-RUN_FIELD_TYPES: Final[Mapping[str, tuple[Callable[[Any], bool], str]]] = {
-    "project": (lambda v: isinstance(v, str) and 0 < len(v) <= 200,
-                "a string of 1 to 200 characters"),
-    "name": (_opt_str, "a string or null"),
-    "config": (_object, "an object"),
-    "tags": (_strings, "an array of strings"),
-    "notes": (_str, "a string"),
-    "started_at": (_number, "a finite number"),
-    "heartbeat_timeout": (lambda v: _number(v) and v > 0, "a positive number (seconds)"),
-    "host": (_opt_str, "a string or null"),
-    "pid": (_opt_int, "an integer or null"),
-    "command": (_opt_str, "a string or null"),
-    "git_commit": (_opt_str, "a string or null"),
-    "git_dirty": (_opt_bool, "true, false or null"),
-    "env": (_object, "an object"),
-    "commands_offered": (_strings, "an array of strings"),
-    "launch_spec": (_opt_object, "an object or null"),
-}
+RUN_FIELD_TYPES: Final = RUN_FIELDS_SPEC
 RUN_FIELDS: Final = frozenset(RUN_FIELD_TYPES)
 
 _NUMBER_TYPES: Final = frozenset({float, int})
@@ -197,6 +149,8 @@ def check_run_fields(fields: Any, where: str) -> dict[str, Any]:
         if spec is None:
             raise InvalidInput(f"batch {where!r}: unknown run field {name!r:.80}; one of "
                                f"{', '.join(sorted(RUN_FIELDS))}")
+        if where == "run" and name == "name" and value is None:
+            continue  # an upserted run without a name is named after its id
         check, what = spec
         if not check(value):
             raise InvalidInput(f"batch {where!r}: {name!r} must be {what}")
@@ -222,8 +176,6 @@ def check_batch(body: Any) -> Batch:
     update = body.get("update")
     if update is not None:
         out.update = check_run_fields(update, "update")
-        if "name" in out.update and out.update["name"] is None:
-            raise InvalidInput("batch 'update': 'name' must be a string")
     metrics = body.get("metrics")
     if metrics is not None:
         if not isinstance(metrics, dict):
@@ -236,14 +188,14 @@ def check_batch(body: Any) -> Batch:
         out.summary = summary
     hb = body.get("heartbeat")
     if hb is not None:
-        if not _number(hb):
+        if not finite_number(hb):
             raise InvalidInput("heartbeat is a finite number (seconds since the epoch)")
         out.heartbeat = float(hb)
     out.events = _events(body.get("events") or [])
     results = body.get("command_results") or []
     if not isinstance(results, list) or not all(
             isinstance(r, dict) and isinstance(r.get("id"), str)
-            and _opt_str(r.get("error")) for r in results):
+            and opt_str(r.get("error")) for r in results):
         raise InvalidInput("command_results is an array of {id, ok, result, error}")
     out.command_results = results
     out.logs = _logs(body.get("logs") or [])
@@ -276,8 +228,8 @@ def _checkpoints(raw: Any) -> list[CheckpointItem]:
                 and isinstance(c.get("kind"), str)
                 and isinstance(c.get("metrics", {}), dict)
                 and isinstance(c.get("metadata", {}), dict)
-                and _opt_int(c.get("size")) and _opt_str(c.get("sha256"))
-                and _opt_str(c.get("host")) and isinstance(c.get("is_best", False), bool)):
+                and opt_int(c.get("size")) and opt_str(c.get("sha256"))
+                and opt_str(c.get("host")) and isinstance(c.get("is_best", False), bool)):
             raise InvalidInput(_CHECKPOINT_SHAPE)
         out.append(CheckpointItem(
             id=c["id"], step=c["step"], path=c["path"], kind=c["kind"],
@@ -370,7 +322,7 @@ def _logs(raw: Any) -> list[tuple[float, str, str]]:
         raise InvalidInput("logs is an array of [time, stream, text]")
     out = []
     for line in raw:
-        if (not isinstance(line, list) or len(line) != 3 or not _number(line[0])
+        if (not isinstance(line, list) or len(line) != 3 or not finite_number(line[0])
                 or line[1] not in LOG_STREAMS or not isinstance(line[2], str)):
             raise InvalidInput("logs is an array of [time, 'stdout'|'stderr', text]")
         out.append((float(line[0]), line[1], line[2]))
@@ -384,7 +336,7 @@ def _media(raw: Any) -> list[MediaItem]:
     for m in raw:
         if (not isinstance(m, dict) or not isinstance(m.get("key"), str)
                 or type(m.get("step")) is not int or not isinstance(m.get("filename"), str)
-                or not _opt_str(m.get("caption"))):
+                or not opt_str(m.get("caption"))):
             raise InvalidInput("media is an array of {key, step, filename, caption, data}")
         out.append(MediaItem(m["key"], m["step"], m["filename"], decode_data(m.get("data")),
                              m.get("caption")))
