@@ -99,3 +99,12 @@ def test_every_body_the_sdk_spools_is_one_the_server_parses(tmp_path: Path) -> N
     assert np.isnan(loss[2][1]) and loss[2][2] == np.inf
     assert batches[7].checkpoints[0].metrics == {"loss": 1.0}
     assert batches[10].command_results[0]["result"] == {"x": 1.5}
+
+
+def test_init_refuses_what_a_server_would(tmp_path: Path) -> None:
+    import traindeck as td
+
+    for kwargs in ({"name": "x" * (MAX_NAME + 1)}, {"tags": [""]},
+                   {"notes": "n" * (MAX_NOTES + 1)}):
+        with pytest.raises(ValueError, match="must be"):
+            td.init(project="p", dir=tmp_path, system_interval=None, strict=True, **kwargs)

@@ -24,6 +24,7 @@ from typing import Any, Final
 from ..runfiles import RunFiles
 from ..store import NotFound, Store, open_store
 from ..store import Run as RunRecord
+from ..store.batch_schema import EDITABLE
 from ..store.codec import jsonable
 from ..store.ids import new_id
 from .backend import Backend, Locator
@@ -200,6 +201,12 @@ def _start(backend: Backend, project: str, name: str | None, config: dict[str, A
     """Create or resume the run: ``(record, resumed, next step, next system step)``."""
     if not all(isinstance(t, str) for t in tags):
         raise TypeError("tags must be strings")
+    # The limits a server applies (the batch route and PATCH share them): refused here, at
+    # once, rather than set aside by a server later.
+    for field, value in (("name", name), ("tags", tags), ("notes", notes)):
+        spec = EDITABLE[field]
+        if value is not None and not spec.check(value):
+            raise ValueError(f"{field} must be {spec.what}")
     existing = None
     if mode != "new":
         try:
