@@ -27,6 +27,7 @@ import httpx
 import numpy as np
 
 import traindeck as td
+from traindeck.sdk.remote import RemoteBackend
 
 
 def free_port() -> int:
@@ -75,8 +76,9 @@ def main() -> None:
             run.finish()
             if not ok:
                 raise SystemExit("flush timed out")
-            sink = run._worker.sink
-            batches = sink.sent
+            worker = run._worker
+            assert worker is not None and isinstance(worker.backend, RemoteBackend)
+            batches = worker.backend.sent
 
             # log() alone, call by call, in remote mode (the background thread sending).
             run2 = td.init(project="bench", name="remote_log_overhead", dir=tmp / "client",

@@ -198,3 +198,28 @@ def test_verify_with_a_relative_dir_reads_paths_in_the_run_folder(
     assert "2 checkpoints ok" in result.stdout
     picked = invoke("pick", "rel", "--dir", store_dir.name, input="\n")
     assert Path(picked.stdout.strip()).resolve() == (folder / "b.bin").resolve()
+
+
+def test_verify_and_prune_read_run_folders_under_files_root(store: Store, store_dir: Path,
+                                                           tmp_path: Path) -> None:
+    """Run folders kept apart from the store (``--files-root``): paths recorded relative to
+    the run's folder are found there, not beside the database."""
+    run_id = store.create_run(project="p", name="apart", id="ra").id
+    root = tmp_path / "shared-files"
+    folder = root / "runs" / run_id / "checkpoints"
+    folder.mkdir(parents=True)
+    for step in (1, 2, 3):
+        data = f"step {step}".encode()
+        (folder / f"s{step}.bin").write_bytes(data)
+        store.add_checkpoint(run_id, step=step, path=f"checkpoints/s{step}.bin", size=len(data),
+                             sha256=hashlib.sha256(data).hexdigest())
+    store.set_status(run_id, "completed")
+    missing = invoke("verify", run_id, "--all", "-d", str(store_dir))
+    assert missing.exit_code != 0 and "missing" in missing.output, missing.output
+    ok = invoke("verify", run_id, "--all", "-d", str(store_dir), "--files-root", str(root))
+    assert ok.exit_code == 0 and "3 checkpoints ok" in ok.output, ok.output
+    pruned = invoke("prune", run_id, "--keep-last", "1", "--keep-best", "0", "--yes", "-d",
+                    str(store_dir),
+                    "--files-root", str(root))
+    assert pruned.exit_code == 0, pruned.output
+    assert sorted(p.name for p in folder.iterdir()) == ["s3.bin"]

@@ -23,6 +23,7 @@ from .output import cli_errors, console, fail, number, when
 from .workspace import (
     DEFAULT_DIR,
     DirOption,
+    FilesRootOption,
     open_existing_store,
     resolve_run,
     run_files,
@@ -175,6 +176,7 @@ def ask(count: int) -> int:
 def pick(
     run_ref: RunArgument = None,
     dir: DirOption = DEFAULT_DIR,
+    files_root: FilesRootOption = None,
     last: LastOption = 10,
 ) -> None:
     """Ask which of the newest checkpoints to use; print its path.
@@ -185,7 +187,7 @@ def pick(
     with open_existing_store(dir) as store:
         run = pick_run(store, run_ref)
         cks = newest(store, run, last)
-        files = run_files(store)
+        files = run_files(store, files_root)
     console(stderr=True).print(table(run, cks))
     try:
         choice = ask(len(cks))
@@ -206,6 +208,7 @@ def pick(
 def verify_checkpoints(
     run_ref: RunArgument = None,
     dir: DirOption = DEFAULT_DIR,
+    files_root: FilesRootOption = None,
     all_: Annotated[bool, typer.Option(
         "--all", "-a", help="Every checkpoint of the run, not only the newest.")] = False,
 ) -> None:
@@ -224,7 +227,7 @@ def verify_checkpoints(
         for col in ("step", "result", "path"):
             t.add_column(col, no_wrap=col != "path", overflow="fold")
         bad = 0
-        files = run_files(store)
+        files = run_files(store, files_root)
         for ck in cks:
             valid, reason = verify_file(files, ck)
             store.set_checkpoint_valid(ck.id, valid, reason or None)
@@ -247,6 +250,7 @@ def prune_checkpoints(
         "--keep-best", min=0, help="Also keep this many of the best, ranked by --best.")],
     run_ref: RunArgument = None,
     dir: DirOption = DEFAULT_DIR,
+    files_root: FilesRootOption = None,
     best: Annotated[str | None, typer.Option(
         "--best", metavar="min:METRIC|max:METRIC",
         help="How --keep-best ranks checkpoints, e.g. max:val_acc or min:loss; without it "
@@ -268,7 +272,7 @@ def prune_checkpoints(
         cks = store.list_checkpoints(run.id)
         if not cks:
             fail(f"run {run.id} ({run.project}/{run.name}) has no checkpoints")
-        files = run_files(store)
+        files = run_files(store, files_root)
         # Paths are read against the run's folder (as everywhere in traindeck), and files
         # outside it are never deleted (their checkpoints are kept).
         doomed = to_prune(cks, files, run.id, keep_last=keep_last, keep_best=keep_best,

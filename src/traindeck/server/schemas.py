@@ -70,8 +70,8 @@ class RunList(_Out):
 
 
 class RunPatch(BaseModel):
-    """The fields a user may change (``batch_schema.EDITABLE``, whose limits the batch route
-    applies too). Absent fields are left alone."""
+    """The fields a user may change (``traindeck.store.batch_schema.EDITABLE``, whose limits
+    the batch route applies too). Absent fields are left alone."""
 
     model_config = ConfigDict(extra="forbid")
 

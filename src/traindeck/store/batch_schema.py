@@ -77,38 +77,51 @@ def valid_notes(v: Any) -> bool:
 
 
 class FieldSpec(NamedTuple):
-    """How a run field is checked, and what it must be (for the error message)."""
+    """How a run field is checked, what it must be (for the error message), and the same
+    as JSON Schema (for the OpenAPI document)."""
 
     check: Callable[[Any], bool]
     what: str
+    json: Mapping[str, Any]
+
+
+_OPT_STRING: Final = {"type": ["string", "null"]}
+_OBJECT_JSON: Final = {"type": "object"}
+_STRINGS_JSON: Final = {"type": "array", "items": {"type": "string"}}
 
 
 #: The run fields a user may change (``PATCH``), and how.
 EDITABLE: Final[Mapping[str, FieldSpec]] = {
-    "name": FieldSpec(valid_name, f"a string of 1 to {MAX_NAME} characters"),
+    "name": FieldSpec(valid_name, f"a string of 1 to {MAX_NAME} characters",
+                      {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_NAME}),
     "tags": FieldSpec(valid_tags, f"an array of at most {MAX_TAGS} strings of 1 to "
-                                  f"{MAX_TAG} characters"),
-    "notes": FieldSpec(valid_notes, f"a string of at most {MAX_NOTES} characters"),
+                                  f"{MAX_TAG} characters",
+                      {"type": "array", "maxItems": MAX_TAGS,
+                       "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG}}),
+    "notes": FieldSpec(valid_notes, f"a string of at most {MAX_NOTES} characters",
+                       {"type": "string", "maxLength": MAX_NOTES}),
 }
 
 #: Run fields a batch may set (``run`` upsert and ``update``). In ``run``, ``name`` may also
 #: be null (the run is named after its id).
 RUN_FIELDS_SPEC: Final[Mapping[str, FieldSpec]] = {
     "project": FieldSpec(lambda v: isinstance(v, str) and 0 < len(v) <= MAX_PROJECT,
-                         f"a string of 1 to {MAX_PROJECT} characters"),
+                         f"a string of 1 to {MAX_PROJECT} characters",
+                         {"type": "string", "minLength": 1, "maxLength": MAX_PROJECT}),
     **EDITABLE,
-    "config": FieldSpec(_object, "an object"),
-    "started_at": FieldSpec(finite_number, "a finite number"),
+    "config": FieldSpec(_object, "an object", _OBJECT_JSON),
+    "started_at": FieldSpec(finite_number, "a finite number", {"type": "number"}),
     "heartbeat_timeout": FieldSpec(lambda v: finite_number(v) and v > 0,
-                                   "a positive number (seconds)"),
-    "host": FieldSpec(opt_str, "a string or null"),
-    "pid": FieldSpec(opt_int, "an integer or null"),
-    "command": FieldSpec(opt_str, "a string or null"),
-    "git_commit": FieldSpec(opt_str, "a string or null"),
-    "git_dirty": FieldSpec(_opt_bool, "true, false or null"),
-    "env": FieldSpec(_object, "an object"),
-    "commands_offered": FieldSpec(_strings, "an array of strings"),
-    "launch_spec": FieldSpec(_opt_object, "an object or null"),
+                                   "a positive number (seconds)",
+                                   {"type": "number", "exclusiveMinimum": 0}),
+    "host": FieldSpec(opt_str, "a string or null", _OPT_STRING),
+    "pid": FieldSpec(opt_int, "an integer or null", {"type": ["integer", "null"]}),
+    "command": FieldSpec(opt_str, "a string or null", _OPT_STRING),
+    "git_commit": FieldSpec(opt_str, "a string or null", _OPT_STRING),
+    "git_dirty": FieldSpec(_opt_bool, "true, false or null", {"type": ["boolean", "null"]}),
+    "env": FieldSpec(_object, "an object", _OBJECT_JSON),
+    "commands_offered": FieldSpec(_strings, "an array of strings", _STRINGS_JSON),
+    "launch_spec": FieldSpec(_opt_object, "an object or null", {"type": ["object", "null"]}),
 }
 
 

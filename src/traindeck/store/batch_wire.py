@@ -151,7 +151,7 @@ def check_run_fields(fields: Any, where: str) -> dict[str, Any]:
                                f"{', '.join(sorted(RUN_FIELDS))}")
         if where == "run" and name == "name" and value is None:
             continue  # an upserted run without a name is named after its id
-        check, what = spec
+        check, what = spec.check, spec.what
         if not check(value):
             raise InvalidInput(f"batch {where!r}: {name!r} must be {what}")
     return fields

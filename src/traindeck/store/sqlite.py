@@ -22,6 +22,7 @@ from .checkpoint_rows import CheckpointTable
 from .log_rows import LogTable
 from .media_rows import MediaTable
 from .protocol import Store
+from .session_rows import SessionTable
 from .sqlite_batches import SQLiteBatchLedger
 from .sqlite_commands import CommandTable
 from .sqlite_core import BUSY_TIMEOUT_MS, Clock, SQLiteCore, engine_version, guard
@@ -29,7 +30,6 @@ from .sqlite_events import EventTable
 from .sqlite_feed import ChangeFeed
 from .sqlite_metrics import MetricTable
 from .sqlite_runs import RunTable
-from .session_rows import SessionTable
 from .token_rows import TokenTable
 
 #: The files SQLite keeps beside the database (WAL mode, or a rollback journal).

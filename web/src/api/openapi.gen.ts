@@ -201,7 +201,7 @@ export interface RunOut {
   launch_spec: Record<string, unknown> | null;
   seq: number;
 }
-/** The fields a user may change. Absent fields are left alone. */
+/** The fields a user may change (``traindeck.store.batch_schema.EDITABLE``, whose limits the batch route applies too). Absent fields are left alone. */
 export interface RunPatch {
   name?: string | null;
   tags?: Array<string> | null;
@@ -429,14 +429,14 @@ export interface Paths {
   run?: {
     /** a string of 1 to 200 characters */
     project: string;
-    /** a string or null */
+    /** a string of 1 to 200 characters */
     name?: string | null;
+    /** an array of at most 100 strings of 1 to 100 characters */
+    tags?: Array<string>;
+    /** a string of at most 100000 characters */
+    notes?: string;
     /** an object */
     config?: Record<string, unknown>;
-    /** an array of strings */
-    tags?: Array<string>;
-    /** a string */
-    notes?: string;
     /** a finite number */
     started_at?: number;
     /** a positive number (seconds) */
@@ -463,14 +463,14 @@ export interface Paths {
   update?: {
     /** a string of 1 to 200 characters */
     project?: string;
-    /** a string or null */
+    /** a string of 1 to 200 characters */
     name?: string | null;
+    /** an array of at most 100 strings of 1 to 100 characters */
+    tags?: Array<string>;
+    /** a string of at most 100000 characters */
+    notes?: string;
     /** an object */
     config?: Record<string, unknown>;
-    /** an array of strings */
-    tags?: Array<string>;
-    /** a string */
-    notes?: string;
     /** a finite number */
     started_at?: number;
     /** a positive number (seconds) */
@@ -541,14 +541,14 @@ export interface Paths {
   run?: {
     /** a string of 1 to 200 characters */
     project: string;
-    /** a string or null */
+    /** a string of 1 to 200 characters */
     name?: string | null;
+    /** an array of at most 100 strings of 1 to 100 characters */
+    tags?: Array<string>;
+    /** a string of at most 100000 characters */
+    notes?: string;
     /** an object */
     config?: Record<string, unknown>;
-    /** an array of strings */
-    tags?: Array<string>;
-    /** a string */
-    notes?: string;
     /** a finite number */
     started_at?: number;
     /** a positive number (seconds) */
@@ -575,14 +575,14 @@ export interface Paths {
   update?: {
     /** a string of 1 to 200 characters */
     project?: string;
-    /** a string or null */
+    /** a string of 1 to 200 characters */
     name?: string | null;
+    /** an array of at most 100 strings of 1 to 100 characters */
+    tags?: Array<string>;
+    /** a string of at most 100000 characters */
+    notes?: string;
     /** an object */
     config?: Record<string, unknown>;
-    /** an array of strings */
-    tags?: Array<string>;
-    /** a string */
-    notes?: string;
     /** a finite number */
     started_at?: number;
     /** a positive number (seconds) */

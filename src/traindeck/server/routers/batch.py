@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from traindeck.store.batch_wire import parse_body
 
-from ..batch_schema import OPENAPI_EXTRA
+from ..batch_openapi import OPENAPI_EXTRA
 from ..deps import FilesDep, StoreDep, json_response
 from ..errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
 
@@ -44,7 +44,7 @@ BATCH_ANSWER: Final[dict[str, Any]] = {"anyOf": [
 
 
 # The body is read raw and checked by batch_wire (fast, shared with the SDK); its schema
-# is published by hand from the same declarations (batch_schema.py).
+# is published by hand from the same declarations (batch_openapi.py).
 @router.post("/runs/{run_id}/batch", summary="Write a batch from the SDK (exactly once)",
              openapi_extra=OPENAPI_EXTRA,
              responses={200: {"content": {"application/json": {"schema": BATCH_ANSWER}},

@@ -7,13 +7,14 @@ schema from the wire format's own declarations: the batch's fields
 (:data:`~traindeck.store.batch_wire.RUN_FIELD_TYPES`, whose wording becomes each field's
 description), the run statuses, the console streams and the spellings of non-finite
 numbers. A field declared there without a schema here fails at import (and in
-``tests/unit/test_batch_schema.py``), so the published schema cannot fall behind.
+``tests/unit/test_batch_openapi.py``), so the published schema cannot fall behind.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from traindeck.store.batch_schema import RUN_FIELDS_SPEC
 from traindeck.store.batch_wire import BATCH_FIELDS, MAX_BATCH_ID, MAX_METRIC_KEY, RUN_FIELD_TYPES
 from traindeck.store.codec import NONFINITE_NAMES
 from traindeck.store.models import LOG_STREAMS, RUN_STATUSES
@@ -28,24 +29,9 @@ _FINITE: Final[Schema] = {"type": "number"}
 _NUMBER_OR_NAME: Final[Schema] = {"anyOf": [{"type": "number"},
                                             {"enum": list(NONFINITE_NAMES)}]}
 
-#: The JSON type of each run field (``RUN_FIELD_TYPES`` says what its check accepts).
+#: The JSON Schema of each run field: from the one table of run fields (store/batch_schema).
 RUN_FIELD_SCHEMAS: Final[dict[str, Schema]] = {
-    "project": {"type": "string", "minLength": 1, "maxLength": 200},
-    "name": _OPT_STRING,
-    "config": _OBJECT,
-    "tags": _STRINGS,
-    "notes": _STRING,
-    "started_at": _FINITE,
-    "heartbeat_timeout": {"type": "number", "exclusiveMinimum": 0},
-    "host": _OPT_STRING,
-    "pid": {"type": ["integer", "null"]},
-    "command": _OPT_STRING,
-    "git_commit": _OPT_STRING,
-    "git_dirty": {"type": ["boolean", "null"]},
-    "env": _OBJECT,
-    "commands_offered": _STRINGS,
-    "launch_spec": {"type": ["object", "null"]},
-}
+    name: dict(spec.json) for name, spec in RUN_FIELDS_SPEC.items()}
 
 
 def _closed(properties: dict[str, Schema], required: tuple[str, ...] = (),
@@ -60,8 +46,8 @@ def _closed(properties: dict[str, Schema], required: tuple[str, ...] = (),
 
 def run_fields(*, required: tuple[str, ...] = (), description: str) -> Schema:
     """The object of run fields (``run`` and ``update``)."""
-    properties = {name: {**RUN_FIELD_SCHEMAS[name], "description": what}
-                  for name, (_, what) in RUN_FIELD_TYPES.items()}
+    properties = {name: {**RUN_FIELD_SCHEMAS[name], "description": spec.what}
+                  for name, spec in RUN_FIELD_TYPES.items()}
     return {"anyOf": [_closed(properties, required, description), {"type": "null"}]}
 
 

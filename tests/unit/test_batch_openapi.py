@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from traindeck.server import Settings, create_app
-from traindeck.server.batch_schema import BATCH, BODY
+from traindeck.server.batch_openapi import BATCH, BODY
 from traindeck.store import InvalidInput
 from traindeck.store.batch_wire import BATCH_FIELDS, RUN_FIELDS, parse_body
 
