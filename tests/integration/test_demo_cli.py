@@ -21,8 +21,8 @@ from support import free_port
 from traindeck.store import open_store
 
 
-def wait_for(cond: Callable[[], Any], what: str = "condition") -> Any:
-    return support.wait_for(cond, 120.0, what)
+def wait_for(cond: Callable[[], Any], what: str = "condition", timeout: float = 120.0) -> Any:
+    return support.wait_for(cond, timeout, what)
 
 
 def get(url: str) -> Any:
