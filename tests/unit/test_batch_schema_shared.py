@@ -97,7 +97,7 @@ def test_every_body_the_sdk_spools_is_one_the_server_parses(tmp_path: Path) -> N
     assert batches[0].run is not None and batches[0].run["name"] == "r1"
     loss = batches[4].metrics["loss"]
     assert np.isnan(loss[2][1]) and loss[2][2] == np.inf
-    assert batches[7].checkpoints[0].metrics == {"loss": 1.0}
+    assert batches[7].checkpoints[0]["metrics"] == {"loss": 1.0}
     assert batches[10].command_results[0]["result"] == {"x": 1.5}
 
 

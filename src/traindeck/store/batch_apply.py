@@ -72,11 +72,11 @@ def apply_batch(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
                        data=m.data, caption=m.caption)
         for ck in batch.checkpoints:
             store.add_checkpoint(
-                run_id, id=ck.id, step=ck.step, path=ck.path, kind=ck.kind,
-                metrics=ck.metrics, metadata=ck.metadata, size=ck.size, sha256=ck.sha256,
-                host=ck.host)
-            if ck.is_best:
-                store.mark_best(ck.id)
+                run_id, id=ck["id"], step=ck["step"], path=ck["path"], kind=ck["kind"],
+                metrics=ck["metrics"], metadata=ck["metadata"], size=ck["size"],
+                sha256=ck["sha256"], host=ck["host"])
+            if ck["is_best"]:
+                store.mark_best(ck["id"])
         if batch.checkpoint_best is not None:
             try:
                 store.mark_best(batch.checkpoint_best)

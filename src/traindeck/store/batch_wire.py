@@ -38,7 +38,13 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from .batch_schema import RUN_FIELDS_SPEC, finite_number, opt_int, opt_str
+from .batch_schema import (
+    RUN_FIELDS_SPEC,
+    CheckpointBody,
+    finite_number,
+    opt_int,
+    opt_str,
+)
 from .codec import NONFINITE_NAMES
 from .errors import InvalidInput
 from .models import LOG_STREAMS, RUN_STATUSES
@@ -75,23 +81,6 @@ class MediaItem:
 
 
 @dataclass(slots=True)
-class CheckpointItem:
-    """A checkpoint record sent inside a batch (the file stays on the training host). Its
-    id is the SDK's, so a record sent twice is one row."""
-
-    id: str
-    step: int
-    path: str
-    kind: str
-    metrics: dict[str, Any]
-    metadata: dict[str, Any]
-    size: int | None
-    sha256: str | None
-    host: str | None
-    is_best: bool
-
-
-@dataclass(slots=True)
 class Batch:
     """One checked batch, as plain values."""
 
@@ -105,7 +94,7 @@ class Batch:
     command_results: list[dict[str, Any]] = field(default_factory=list)
     logs: list[tuple[float, str, str]] = field(default_factory=list)
     media: list[MediaItem] = field(default_factory=list)
-    checkpoints: list[CheckpointItem] = field(default_factory=list)
+    checkpoints: list[CheckpointBody] = field(default_factory=list)
     checkpoint_best: str | None = None
     checkpoints_deleted: list[tuple[str, str]] = field(default_factory=list)
     status: str | None = None
@@ -217,7 +206,7 @@ _CHECKPOINT_SHAPE: Final = ("checkpoints is an array of {id, step, path, kind, m
                              "metadata, size, sha256, host, is_best}")
 
 
-def _checkpoints(raw: Any) -> list[CheckpointItem]:
+def _checkpoints(raw: Any) -> list[CheckpointBody]:
     if not isinstance(raw, list):
         raise InvalidInput(_CHECKPOINT_SHAPE)
     out = []
@@ -231,7 +220,7 @@ def _checkpoints(raw: Any) -> list[CheckpointItem]:
                 and opt_int(c.get("size")) and opt_str(c.get("sha256"))
                 and opt_str(c.get("host")) and isinstance(c.get("is_best", False), bool)):
             raise InvalidInput(_CHECKPOINT_SHAPE)
-        out.append(CheckpointItem(
+        out.append(CheckpointBody(
             id=c["id"], step=c["step"], path=c["path"], kind=c["kind"],
             metrics=c.get("metrics") or {}, metadata=c.get("metadata") or {},
             size=c.get("size"), sha256=c.get("sha256"), host=c.get("host"),
