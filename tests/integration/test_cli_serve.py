@@ -25,6 +25,19 @@ def traindeck_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "traindeck.cli"]
 
 
+
+def first_get(proc: subprocess.Popen[str], url: str) -> httpx.Response:
+    """GET ``url`` from a ``traindeck serve`` process that is still starting: the first
+    answer it gives (the deadline only bounds a failing test)."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "server did not come up"
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.1)
+
 def test_serve_reads_traindeck_dir_serves_the_store_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
     with open_store(tdir) as store:
@@ -71,15 +84,7 @@ def test_serve_roots_come_from_the_flag_and_the_environment(tmp_path: Path) -> N
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as proc:
         try:
-            deadline = time.monotonic() + 60
-            first = None
-            while first is None:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "server did not come up"
-                try:
-                    first = httpx.get(f"{base}/api/checkpoints/{ids[0]}/download", timeout=2)
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            first = first_get(proc, f"{base}/api/checkpoints/{ids[0]}/download")
             assert first.content == b"weights 0"
             second = httpx.get(f"{base}/api/checkpoints/{ids[1]}/download", timeout=2)
             assert second.status_code == 403
@@ -109,15 +114,7 @@ def test_serve_takes_a_files_root_apart_from_the_store(tmp_path: Path) -> None:
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as proc:
         try:
-            deadline = time.monotonic() + 60
-            got = None
-            while got is None:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "server did not come up"
-                try:
-                    got = httpx.get(f"{base}/api/checkpoints/{ck}/download", timeout=2)
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            got = first_get(proc, f"{base}/api/checkpoints/{ck}/download")
             assert got.status_code == 200 and got.content == b"scratch weights"
             disk = httpx.get(f"{base}/api/system/status", timeout=5).json()["disk"]
             assert disk["path"] == str(files_root)
