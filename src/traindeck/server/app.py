@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from traindeck._version import __version__
+from traindeck.launch.templates import Templates
 from traindeck.runfiles import RunFiles
 from traindeck.store import Store, open_store
 
@@ -53,6 +54,8 @@ def create_app(
         app.state.served_files = ServedFiles(app.state.files, settings.serve_roots,
                                              protected=the_store.is_engine_file,
                                              store_folder=the_store.files_root)
+        app.state.templates = (None if settings.templates_dir is None
+                               else Templates(Path(settings.templates_dir)))
         follower = Follower(the_store, interval=settings.follow_interval)
         await follower.start(background=False)
         app.state.follower = follower

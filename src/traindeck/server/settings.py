@@ -58,6 +58,9 @@ class Settings:
     serve_roots: tuple[str | Path, ...] = ()
     #: The data folder (run files); ``None``: the store's folder.
     files_root: str | Path | None = None
+    #: The templates folder (``traindeck serve --templates DIR``, see ``docs/launch.md``);
+    #: ``None``: no templates, ``/api/configs`` answers 404.
+    templates_dir: str | Path | None = None
     #: How long a login (the dashboard's session cookie) lasts (seconds); logging out or
     #: revoking its token ends it sooner.
     session_max_age: float = 7 * 24 * 3600.0
@@ -83,6 +86,8 @@ class Settings:
         object.__setattr__(self, "serve_roots", tuple(Path(p) for p in self.serve_roots))
         if self.files_root is not None:
             object.__setattr__(self, "files_root", Path(self.files_root))
+        if self.templates_dir is not None:
+            object.__setattr__(self, "templates_dir", Path(self.templates_dir))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
         object.__setattr__(self, "web_dir", Path(self.web_dir))
         if "*" in self.cors_origins:
