@@ -76,6 +76,12 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
         conn.execute(f"ALTER TABLE media DROP COLUMN {col}")
     # ... and before migration 4 (login sessions).
     conn.execute("DROP TABLE IF EXISTS sessions")
+    # ... and before migration 5 (launches: a run's exit code, the launch's process).
+    conn.execute("DROP INDEX launches_status")
+    conn.execute("DROP INDEX launches_run")
+    conn.execute("ALTER TABLE runs DROP COLUMN exit_code")
+    for col in ("pid", "exit_code", "restarts", "error", "started_at", "ended_at"):
+        conn.execute(f"ALTER TABLE launches DROP COLUMN {col}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

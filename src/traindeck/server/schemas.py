@@ -62,6 +62,7 @@ class RunOut(_Out):
     summary: dict[str, Any] = Field(description="last/best values; non-finite numbers spelled")
     launch_spec: dict[str, Any] | None
     seq: int
+    exit_code: int | None = Field(None, description="exit status of a launched process")
 
 
 class RunList(_Out):

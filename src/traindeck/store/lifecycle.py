@@ -24,7 +24,7 @@ UPDATABLE_RUN_FIELDS: Final = frozenset(
     {
         "project", "name", "config", "tags", "notes", "started_at", "ended_at", "heartbeat_at",
         "heartbeat_timeout", "host", "pid", "command", "git_commit", "git_dirty", "env",
-        "commands_offered", "summary", "launch_spec",
+        "commands_offered", "summary", "launch_spec", "exit_code",
     }
 )
 #: What a lost heartbeat writes in its ``status_change`` event.

@@ -54,6 +54,9 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     launch_spec: dict[str, Any] | None = None
     seq: int = 0
+    #: The exit status of the process the launcher started (``None``: not launched, or
+    #: still running).
+    exit_code: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +82,7 @@ class Run:
             "summary": self.summary,
             "launch_spec": self.launch_spec,
             "seq": self.seq,
+            "exit_code": self.exit_code,
         }
 
 
@@ -252,4 +256,50 @@ class Media:
             "kind": self.kind, "path": self.path, "caption": self.caption,
             "created_at": self.created_at, "width": self.width, "height": self.height,
             "size": self.size,
+        }
+
+
+LaunchStatus = Literal[
+    "queued", "running", "paused", "cancelling", "completed", "failed", "cancelled"
+]
+LAUNCH_STATUSES: Final[tuple[str, ...]] = (
+    "queued", "running", "paused", "cancelling", "completed", "failed", "cancelled",
+)
+#: Launch statuses with a process that may still be alive (the launcher watches them).
+ACTIVE_LAUNCH_STATUSES: Final[frozenset[str]] = frozenset({"running", "paused", "cancelling"})
+#: Launch statuses that never change again.
+ENDED_LAUNCH_STATUSES: Final[frozenset[str]] = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(slots=True, frozen=True)
+class Launch:
+    """A run the launcher starts (and restarts): what to run (``spec``: template,
+    overrides, preset, resources, retry, grace period…), which executor runs it and what
+    that executor needs to find the process again after a restart (``state``)."""
+
+    id: str
+    run_id: str | None
+    status: str
+    spec: dict[str, Any]
+    executor: str
+    state: dict[str, Any]
+    pid: int | None
+    exit_code: int | None
+    restarts: int
+    error: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "id": self.id, "run_id": self.run_id, "status": self.status,
+            "template": spec.get("template"), "overrides": spec.get("overrides", []),
+            "preset": spec.get("preset"), "executor": self.executor,
+            "resources": spec.get("resources", {}), "retry": spec.get("retry", {}),
+            "grace_s": spec.get("grace_s"), "pid": self.pid, "exit_code": self.exit_code,
+            "restarts": self.restarts, "error": self.error, "created_at": self.created_at,
+            "started_at": self.started_at, "ended_at": self.ended_at,
         }

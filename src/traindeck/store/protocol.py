@@ -16,7 +16,17 @@ from traindeck.runfiles import RunFiles
 
 from .batch_wire import Batch
 from .chunks import Points
-from .models import Changes, Checkpoint, Command, Event, LogLine, Media, Run, SeriesInfo
+from .models import (
+    Changes,
+    Checkpoint,
+    Command,
+    Event,
+    Launch,
+    LogLine,
+    Media,
+    Run,
+    SeriesInfo,
+)
 from .rollup import Buckets
 from .sessions import Session
 from .tokens import Token
@@ -165,3 +175,17 @@ class Store(Protocol):
     def verify_session(self, secret: str) -> Token | None: ...
     def end_session(self, secret: str) -> bool: ...
     def list_sessions(self, token_id: str | None = None) -> list[Session]: ...
+
+    # -- launches (the launcher's queue and processes) ------------------------------------
+
+    def create_launch(self, *, run_id: str | None, spec: Mapping[str, Any],
+                      executor: str = "local", status: str = "queued",
+                      id: str | None = None) -> Launch: ...
+    def get_launch(self, launch_id: str) -> Launch: ...
+    def list_launches(self, *, run_id: str | None = None,
+                      status: str | Sequence[str] | None = None,
+                      limit: int = 1000) -> list[Launch]:
+        """Launches matching the filters, oldest first (the queue's order)."""
+    def update_launch(self, launch_id: str, **fields: Any) -> Launch:
+        """Set ``status``, ``spec``, ``state`` (the executor's), ``pid``, ``exit_code``,
+        ``restarts``, ``error``, ``started_at``, ``ended_at`` or ``run_id``."""

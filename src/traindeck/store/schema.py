@@ -234,6 +234,20 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX sessions_token ON sessions (token_id);
     """,
+    # 5: launches (issue 10). A run started by the launcher gets the exit code of its
+    # process; the ``launches`` row (made in version 1, unused until now) gains what the
+    # launcher tracks: the process, its exit, restarts, and the error that ended it.
+    """
+    ALTER TABLE runs ADD COLUMN exit_code INTEGER;
+    ALTER TABLE launches ADD COLUMN pid INTEGER;
+    ALTER TABLE launches ADD COLUMN exit_code INTEGER;
+    ALTER TABLE launches ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE launches ADD COLUMN error TEXT;
+    ALTER TABLE launches ADD COLUMN started_at REAL;
+    ALTER TABLE launches ADD COLUMN ended_at REAL;
+    CREATE INDEX launches_status ON launches (status, created_at);
+    CREATE INDEX launches_run ON launches (run_id, created_at);
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

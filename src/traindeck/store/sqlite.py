@@ -19,6 +19,7 @@ from traindeck.runfiles import RunFiles
 from . import batch_apply
 from .batch_wire import Batch
 from .checkpoint_rows import CheckpointTable
+from .launch_rows import LaunchTable
 from .log_rows import LogTable
 from .media_rows import MediaTable
 from .protocol import Store
@@ -109,6 +110,12 @@ class SQLiteStore:
         self.verify_session = guard(sessions.verify_session)
         self.end_session = guard(sessions.end_session)
         self.list_sessions = guard(sessions.list_sessions)
+
+        launches = LaunchTable(core)
+        self.create_launch = guard(launches.create_launch)
+        self.get_launch = guard(launches.get_launch)
+        self.list_launches = guard(launches.list_launches)
+        self.update_launch = guard(launches.update_launch)
 
         self.schema_version = guard(core.schema_version)
         self.close = core.close
