@@ -33,6 +33,7 @@ from .reaper import Reaper
 from .routers import ALL as ROUTERS
 from .routers import batch as batch_routes
 from .routers import checkpoints as checkpoint_routes
+from .routers.artifacts import MAX_ARTIFACT_BYTES
 from .settings import Settings
 
 
@@ -102,7 +103,8 @@ def create_app(
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        larger=(("/batch", settings.max_batch_bytes),
-                               ("/media", settings.max_batch_bytes)))
+                               ("/media", settings.max_batch_bytes),
+                               ("/artifacts", MAX_ARTIFACT_BYTES)))
     return app
 
 
