@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 from ..runfiles import RunFiles
@@ -123,6 +124,11 @@ class Backend(Protocol):
         """Console lines ``(time, stream, text)``, already redacted, in order."""
 
     def write_media(self, media: MediaFile) -> None: ...
+
+    def upload_artifact(self, path: str, local: Path) -> None:
+        """The artifact ``path`` (relative to the run's folder) whose copy in this
+        machine's run folder is ``local`` (a file or folder): embedded, already in place;
+        remote, uploaded to the server."""
 
     def add_checkpoint(self, entry: CheckpointEntry) -> None:
         """Record a checkpoint once (see :class:`CheckpointEntry`); ``is_best`` takes the

@@ -7,6 +7,7 @@ Each call is one store transaction. A store that is busy or away raises ``Unavai
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..runfiles import RunFiles, media_rel
@@ -78,6 +79,9 @@ class EmbeddedBackend:
                              path=media_rel(media.key, media.filename),
                              caption=media.caption, width=media.width, height=media.height,
                              size=len(media.data))
+
+    def upload_artifact(self, path: str, local: Path) -> None:
+        pass  # the copy is already in the run's folder, where the server reads it
 
     def add_checkpoint(self, entry: CheckpointEntry) -> None:
         self.store.add_checkpoint(

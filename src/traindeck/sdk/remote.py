@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -44,6 +45,7 @@ from ..store.batch_schema import (
     RunFields,
 )
 from ..store.codec import jsonable
+from . import artifacts
 from .backend import CheckpointEntry, MediaFile, Progress, Series
 from .policy import FailurePolicy
 from .spool import Spool
@@ -253,6 +255,10 @@ class RemoteBackend:
                            "caption": media.caption,
                            "data": base64.b64encode(media.data).decode("ascii")}
         self.append({"media": [item]})
+
+    def upload_artifact(self, path: str, local: Path) -> None:
+        if self.url is not None:  # offline: the copy stays in the local run folder
+            artifacts.upload(self.url, self.token, self._run_id, path, local)
 
     def add_checkpoint(self, entry: CheckpointEntry) -> None:
         self.append({"checkpoints": [entry.to_wire()]})

@@ -24,6 +24,7 @@ from ..runfiles import RunFiles
 from ..store import RUN_STATUSES, TERMINAL_STATUSES, Checkpoint
 from ..store.codec import dumps, jsonable
 from . import exits
+from .artifacts import pending_artifact, save_artifact
 from .backend import Backend
 from .checkpoint_options import CheckpointOptions, LastCheckpoint, RunIdentity
 from .checkpointing import Checkpointer
@@ -330,6 +331,21 @@ class Run:
         n = self._media_counts.get((pending.key, pending.step), 0)
         self._media_counts[(pending.key, pending.step)] = n + 1
         self._pipe.worker.submit_image(pending, n)
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str | None:
+        """Keep a file or folder with the run, as ``<run dir>/artifacts/<name>`` (``name``:
+        a relative path, default the file's name); returns that path relative to the run's
+        folder. The copy (and a remote run's upload) happens on the background thread; bad
+        input is reported once and skipped (None; raised with ``strict=True``)."""
+        try:
+            pending = pending_artifact(path, name)
+        except (TypeError, ValueError, OSError) as exc:
+            self._policy.report("log_artifact()", exc)
+            return None
+        if (run_dir := self.dir) is not None:
+            self._call(f"saving artifact {pending.name!r}",
+                       lambda b: save_artifact(pending, run_dir, b))
+        return pending.stored
 
     # -- checkpoints (sdk/checkpointing.py does the work) ----------------------------
 
