@@ -128,8 +128,9 @@ def save_artifact(pending: PendingArtifact, run_dir: Path, backend: Backend) -> 
 
 def upload(url: str, token: str | None, run_id: str, path: str, local: Path) -> None:
     """POST the file ``local`` (or every regular file below the folder ``local``) to
-    ``/api/runs/{run_id}/artifacts?path=…``. A server that cannot be reached or answers
-    5xx raises ``OSError`` (the worker retries); a refusal (4xx) ``ValueError``."""
+    ``/api/runs/{run_id}/artifacts?path=…``. A server that cannot be reached, answers 5xx
+    or does not know the run yet (404: its creation travels on the spool) raises
+    ``OSError`` (the worker retries); another refusal (4xx) ``ValueError``."""
     items = files_below(local) if local.is_dir() else [("", local)]
     with httpx.Client(headers=auth_headers(token),
                       timeout=httpx.Timeout(UPLOAD_TIMEOUT, connect=5.0)) as client:
@@ -141,7 +142,8 @@ def upload(url: str, token: str | None, run_id: str, path: str, local: Path) -> 
                                        params={"path": target}, content=f)
             except httpx.HTTPError as exc:
                 raise OSError(f"uploading {target}: {exc}") from exc
-            if resp.status_code >= 500:
+            if resp.status_code >= 500 or resp.status_code == 404:
+                # 404: the run's creation (on the spool) has not reached the server yet
                 raise OSError(f"uploading {target}: the server answered {resp.status_code}")
             if resp.status_code >= 400:
                 raise ValueError(f"uploading {target}: the server refused it "
