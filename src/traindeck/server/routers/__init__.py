@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import artifacts, commands, events, logs, media, meta, metrics, runs, system
+from . import artifacts, commands, configs, events, logs, media, meta, metrics, runs, system
 
 ALL = (meta.router, runs.router, metrics.router, events.router, commands.router, system.router,
-       logs.router, media.router, artifacts.router)
+       logs.router, media.router, artifacts.router, configs.router)
 
 __all__ = ["ALL"]
