@@ -31,6 +31,7 @@ const STACK_HEIGHT: Partial<Record<PanelId, string>> = {
   chartB: "300px",
   console: "320px",
   images: "320px",
+  artifacts: "320px",
 };
 
 export function Layout() {

@@ -24,11 +24,11 @@ function allPanelsOnce(s: ReturnType<typeof defaultLayout>) {
 }
 
 describe("layout state", () => {
-  it("default holds every panel once, console+images share cell 9", () => {
+  it("default holds every panel once, console+images+artifacts share cell 9", () => {
     const s = defaultLayout();
     allPanelsOnce(s);
     expect(s.cells).toHaveLength(9);
-    expect(s.cells[8]).toEqual({ panels: ["console", "images"], active: "console" });
+    expect(s.cells[8]).toEqual({ panels: ["console", "images", "artifacts"], active: "console" });
     expect(cellOf(s, "runs")).toBe(0);
   });
 
@@ -45,7 +45,7 @@ describe("layout state", () => {
 
   it("joinTab of the active tab leaves its neighbour shown", () => {
     const s = joinTab(defaultLayout(), "console", 0);
-    expect(s.cells[8]).toEqual({ panels: ["images"], active: "images" });
+    expect(s.cells[8]).toEqual({ panels: ["images", "artifacts"], active: "images" });
   });
 
   it("movePanel swaps with the target's shown panel", () => {
@@ -109,7 +109,7 @@ describe("layout state", () => {
     allPanelsOnce(v);
     expect(v.cells[0]!.panels).toEqual(["runs", "system"]);
     expect(v.cells[1]!.panels).toEqual([]);
-    expect(v.cells[8]).toEqual({ panels: ["console", "images"], active: "console" });
+    expect(v.cells[8]).toEqual({ panels: ["console", "images", "artifacts"], active: "console" });
     expect(validateLayout({ ...raw, cols: [0.5, 0.5, -1] })).toBeNull();
     expect(validateLayout("x")).toBeNull();
   });

@@ -14,6 +14,7 @@ export const ALL_PANELS: PanelId[] = [
   "actions",
   "console",
   "images",
+  "artifacts",
 ];
 
 export interface Cell {
@@ -42,7 +43,7 @@ export function defaultLayout(): LayoutState {
     ["config"],
     ["checkpoints"],
     ["actions"],
-    ["console", "images"],
+    ["console", "images", "artifacts"],
   ];
   return {
     cells: order.map((panels) => ({ panels, active: panels[0] ?? null })),

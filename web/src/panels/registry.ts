@@ -2,6 +2,7 @@
 import type { ComponentType } from "react";
 import { ChartPanel } from "../chart/ChartPanel";
 import { ActionsPanel } from "./ActionsPanel";
+import { ArtifactsPanel } from "./ArtifactsPanel";
 import { CheckpointsPanel } from "./CheckpointsPanel";
 import { ConfigPanel } from "./ConfigPanel";
 import { ConsolePanel } from "./ConsolePanel";
@@ -27,4 +28,5 @@ export const PANELS: Record<PanelId, PanelSpec> = {
   actions: { title: "ACTIONS", component: ActionsPanel },
   console: { title: "CONSOLE", component: ConsolePanel },
   images: { title: "IMAGES", component: ImagesPanel },
+  artifacts: { title: "ARTIFACTS", component: ArtifactsPanel },
 };

@@ -10,7 +10,8 @@ export type PanelId =
   | "checkpoints"
   | "actions"
   | "console"
-  | "images";
+  | "images"
+  | "artifacts";
 
 export interface PanelProps {
   /** Which panel this is (chartA and chartB share a component). */
