@@ -11,6 +11,10 @@ Environment variables are read here, at the edge, and nowhere else in the SDK:
 ``TRAINDECK_URL``      send to this server instead of the local store (``url=``).
 ``TRAINDECK_TOKEN``    bearer token for that server.
 ``TRAINDECK_STRICT``   ``1`` raises internal failures instead of reporting them once.
+``TRAINDECK_CONFIG``   a JSON or YAML file whose mapping is the run's config (set by the
+                       launcher); ``config=`` given too wins key by key.
+``TRAINDECK_CONSOLE_CAPTURED``  ``1``: the launcher already stores this process's output,
+                       so ``init`` does not tee it as well.
 """
 
 from __future__ import annotations
@@ -143,7 +147,9 @@ def init(
     project = project or env.get("TRAINDECK_PROJECT") or "default"
     run_id = id or env.get("TRAINDECK_RUN_ID") or None
     prepared = id is None and run_id is not None
-    cfg = dict(config or {})
+    cfg = {**_config_file(env.get("TRAINDECK_CONFIG")), **(config or {})}
+    if _flag(env.get("TRAINDECK_CONSOLE_CAPTURED")):
+        capture_console = False
     if _disabled_by(env):
         return _set_current(_disabled(project, name, cfg, policy, ck_options))
     mode = "allow" if resume is True or prepared else ("never" if resume in (None, False)
@@ -192,6 +198,23 @@ def init(
         return _set_current(_disabled(project, name, cfg, policy, ck_options))
     run._install_exit_hooks()
     return _set_current(run)
+
+
+def _config_file(path: str | None) -> dict[str, Any]:
+    """The mapping in the config file ``TRAINDECK_CONFIG`` names (JSON or YAML)."""
+    if not path:
+        return {}
+    import yaml  # JSON is YAML too
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"TRAINDECK_CONFIG={path}: cannot read it: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"TRAINDECK_CONFIG={path}: holds no mapping")
+    return data
 
 
 def _start(backend: Backend, project: str, name: str | None, config: dict[str, Any],

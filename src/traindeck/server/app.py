@@ -20,7 +20,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from traindeck._version import __version__
-from traindeck.launch.templates import Templates
+from traindeck.launch.launcher import Launcher
+from traindeck.launch.local import LocalExecutor
+from traindeck.launch.templates import Templates, resolve
 from traindeck.runfiles import RunFiles
 from traindeck.store import Store, open_store
 
@@ -33,6 +35,7 @@ from .reaper import Reaper
 from .routers import ALL as ROUTERS
 from .routers import batch as batch_routes
 from .routers import checkpoints as checkpoint_routes
+from .routers import launches as launch_routes
 from .routers.artifacts import MAX_ARTIFACT_BYTES
 from .settings import Settings
 
@@ -67,9 +70,18 @@ def create_app(
         follower.add_listener(hub)
         follower.add_listener(app.state.reaper)
         follower.run()
+        app.state.launcher = launcher = Launcher(
+            the_store, app.state.files, url=settings.url, templates=app.state.templates,
+            resolve=resolve, executors={"local": LocalExecutor()},
+            concurrency=settings.max_concurrent_launches,
+            auth_enabled=lambda: settings.auth if settings.auth is not None
+            else the_store.has_tokens(include_revoked=True),
+            tick=settings.launch_interval, clock=clock)
+        launcher.start()
         try:
             yield
         finally:
+            launcher.stop()
             await follower.stop()
             hub.close()
             if own_store:
@@ -90,6 +102,7 @@ def create_app(
         app.include_router(router)
     app.include_router(checkpoint_routes.router)
     app.include_router(batch_routes.router)
+    app.include_router(launch_routes.router)
     app.include_router(ws.router)
     app.include_router(auth.router)
     app.include_router(auth.tokens_router)

@@ -61,6 +61,10 @@ class Settings:
     #: The templates folder (``traindeck serve --templates DIR``, see ``docs/launch.md``);
     #: ``None``: no templates, ``/api/configs`` answers 404.
     templates_dir: str | Path | None = None
+    #: Launched processes running at once; more launches wait ``queued``, in order.
+    max_concurrent_launches: int = 4
+    #: How often the launcher looks at its processes (exits, output, cancel deadlines).
+    launch_interval: float = 0.1
     #: How long a login (the dashboard's session cookie) lasts (seconds); logging out or
     #: revoking its token ends it sooner.
     session_max_age: float = 7 * 24 * 3600.0
@@ -73,11 +77,12 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
-        for name in ("follow_interval", "reap_interval", "session_max_age"):
+        for name in ("follow_interval", "reap_interval", "session_max_age", "launch_interval"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("max_body_bytes", "max_batch_bytes", "ws_max_queue_bytes",
-                     "ws_max_subscriptions", "ws_max_points_per_read"):
+                     "ws_max_subscriptions", "ws_max_points_per_read",
+                     "max_concurrent_launches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.reap_grace < 0:

@@ -1,0 +1,88 @@
+"""The executor interface: how the launcher starts, watches, signals and finds again the
+process of a launch, wherever it runs (DESIGN §8: local today; SSH and Slurm implement the
+same methods).
+
+A :class:`Handle` is all an executor needs to reach a process again, also from a new server
+process after a restart: it is stored in the launch row (``Handle.to_state``) and read back
+with :meth:`Executor.adopt`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to start: ``argv`` in ``cwd`` with ``env`` (the whole environment), its
+    stdout and stderr written to ``stdout``/``stderr`` (files), its exit status to
+    ``exit_file``."""
+
+    argv: Sequence[str]
+    cwd: Path
+    env: Mapping[str, str]
+    stdout: Path
+    stderr: Path
+    exit_file: Path
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A started process: its pid (also its process group's id), when it started (to tell
+    it from a later process that reuses the pid), and where its output and exit go."""
+
+    pid: int
+    start_time: float
+    stdout: str
+    stderr: str
+    exit_file: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"pid": self.pid, "start_time": self.start_time, "stdout": self.stdout,
+                "stderr": self.stderr, "exit_file": self.exit_file, "extra": dict(self.extra)}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Handle | None:
+        """The handle a launch row's state holds; ``None`` when it holds none."""
+        try:
+            return cls(pid=int(state["pid"]), start_time=float(state["start_time"]),
+                       stdout=str(state["stdout"]), stderr=str(state["stderr"]),
+                       exit_file=str(state["exit_file"]), extra=dict(state.get("extra", {})))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+class ExecutorError(Exception):
+    """The executor could not do what was asked (the command is missing, the host is
+    away…); the message says why, for the launch's ``error``."""
+
+
+class Executor(Protocol):
+    """Starts and controls launched processes. Methods may be called from any thread."""
+
+    name: str
+
+    def start(self, spec: ProcessSpec) -> Handle:
+        """Start the process in a process group (and session) of its own. ``ExecutorError``
+        if it cannot be started."""
+
+    def poll(self, handle: Handle) -> tuple[bool, int | None]:
+        """``(ended, exit code)``: whether the process has ended, and its exit status when
+        known (negative: killed by that signal; ``None``: ended, status unknown)."""
+
+    def group_alive(self, handle: Handle) -> bool:
+        """Whether any process of the launch's process group is left."""
+
+    def signal(self, handle: Handle, sig: int) -> None:
+        """Send ``sig`` to the whole process group (a no-op when it is gone)."""
+
+    def adopt(self, state: Mapping[str, Any]) -> Handle | None:
+        """The handle of a process started before a restart, when that same process (pid
+        and start time match) is still there; ``None`` when it is gone."""
+
+    def release(self, handle: Handle) -> None:
+        """Forget the process (it ended and was reported)."""

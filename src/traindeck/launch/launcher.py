@@ -1,0 +1,372 @@
+"""The launcher: turns launch requests into runs and processes, and watches them.
+
+``launch()`` resolves the template's config (invalid: ``LaunchRejected``, nothing made),
+creates the run ``queued`` and its launch row; a background thread (``start()``; tests may
+call :meth:`tick`) starts queued launches in order while fewer than ``concurrency`` run,
+stores their console (``capture``), heartbeats their runs, and on exit sets the exit code,
+the run's status (``completed``/``failed`` unless the SDK already ended it) or restarts
+it (the retry policy). Cancel: SIGTERM to the process group, SIGKILL after ``grace_s``.
+Pause/resume: the SDK's commands when the run offers them, else SIGSTOP/SIGCONT. Launches
+still running when a server starts are adopted again (pid and start time).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from traindeck.runfiles import RunFiles
+from traindeck.store import Conflict, InvalidInput, NotFound, Run, Store
+from traindeck.store.models import ACTIVE_LAUNCH_STATUSES, TERMINAL_STATUSES, Launch
+
+from .capture import ConsoleCapture
+from .executor import Executor, ExecutorError, Handle
+from .prepare import process_spec
+from .spec import LaunchRejected, LaunchRequest, Resolve, Retry, TemplateSource
+
+log = logging.getLogger("traindeck.launch")
+
+#: How often the runs of live launches are heartbeated (seconds).
+HEARTBEAT_EVERY: Final = 5.0
+NO_TEMPLATES: Final = ("this server has no templates folder: start it with "
+                       "`traindeck serve --templates DIR`")
+
+
+@dataclass
+class _Active:
+    launch_id: str
+    run_id: str
+    handle: Handle
+    capture: ConsoleCapture
+    executor: Executor
+    cancel_at: float | None = None
+    last_beat: float = 0.0
+
+
+class Launcher:
+    def __init__(self, store: Store, files: RunFiles, *, url: str,
+                 templates: TemplateSource | None, resolve: Resolve | None,
+                 executors: Mapping[str, Executor], concurrency: int = 4,
+                 auth_enabled: Callable[[], bool] = lambda: False, tick: float = 0.1,
+                 clock: Callable[[], float] = time.time) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.store, self.files, self.url = store, files, url
+        self.templates, self._resolve = templates, resolve
+        self.executors = dict(executors)
+        self.concurrency, self._auth_enabled = concurrency, auth_enabled
+        self._tick_s, self._clock = tick, clock
+        self._active: dict[str, _Active] = {}
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- life ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Adopt launches left running by an earlier server, then follow in a thread."""
+        with self._lock:
+            self.adopt_all()
+        self._thread = threading.Thread(target=self._loop, name="traindeck-launcher",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following (launched processes keep running; the next server adopts them)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # one bad pass must not end the launcher
+                log.exception("launcher tick failed")
+            self._wake.wait(self._tick_s)
+            self._wake.clear()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def launch(self, req: LaunchRequest) -> Launch:
+        executor = self.executors.get(req.executor)
+        if executor is None:
+            raise InvalidInput(f"unknown executor {req.executor!r}; one of "
+                               f"{', '.join(sorted(self.executors))}")
+        if self.templates is None or self._resolve is None:
+            raise NotFound(NO_TEMPLATES)
+        template = self.templates.get(req.template)
+        resolved = self._resolve(template, list(req.overrides), req.preset)
+        if resolved.errors:
+            raise LaunchRejected(
+                f"the config of {req.template!r} is invalid",
+                [{"path": e.path, "message": e.message} for e in resolved.errors])
+        command = [str(c) for c in template.command]
+        if not command:
+            raise InvalidInput(f"template {req.template!r} has no command")
+        spec: dict[str, Any] = {
+            "template": req.template, "overrides": list(req.overrides), "preset": req.preset,
+            "effective_overrides": list(resolved.overrides), "executor": req.executor,
+            "resources": dict(req.resources), "retry": req.retry.to_dict(),
+            "grace_s": req.grace_s, "command": command, "cwd": str(template.folder),
+            "hydra": bool(template.hydra),
+        }
+        with self._lock:
+            run = self.store.create_run(
+                project=req.project or "default", name=req.name, status="queued",
+                config=resolved.config, command=shlex.join(command), launch_spec=spec)
+            launch = self.store.create_launch(run_id=run.id, spec=spec,
+                                              executor=req.executor)
+        self._wake.set()
+        return launch
+
+    def resume_from(self, ck_id: str, grace_s: float | None = None) -> Launch:
+        """A new launch of a checkpoint's run, with its spec and config, from that
+        checkpoint (``TRAINDECK_RESUME_CHECKPOINT``): the same run continues."""
+        ck = self.store.get_checkpoint(ck_id)
+        run = self.store.get_run(ck.run_id)
+        if not run.launch_spec or "command" not in run.launch_spec:
+            raise Conflict(f"run {run.id!r} was not launched by traindeck; it cannot be "
+                           "resumed from here")
+        with self._lock:
+            if self._open_launch(run.id) is not None:
+                raise Conflict(f"run {run.id!r} is still launched; cancel it first")
+            spec = {**run.launch_spec, "resume_checkpoint": ck.path,
+                    "resume_checkpoint_id": ck.id}
+            if grace_s is not None:
+                spec["grace_s"] = grace_s
+            self.store.set_status(run.id, "queued")
+            launch = self.store.create_launch(run_id=run.id, spec=spec,
+                                              executor=str(spec.get("executor", "local")))
+        self._wake.set()
+        return launch
+
+    def _open_launch(self, run_id: str) -> Launch | None:
+        open_ = self.store.list_launches(
+            run_id=run_id, status=["queued", *sorted(ACTIVE_LAUNCH_STATUSES)])
+        return open_[-1] if open_ else None
+
+    def cancel(self, run_id: str) -> Run:
+        with self._lock:
+            launch = self._launched(run_id)
+            if launch.status == "queued":
+                self.store.update_launch(launch.id, status="cancelled",
+                                         ended_at=self._clock())
+                return self.store.set_status(run_id, "cancelled")
+            active = self._active.get(launch.id)
+            if active is not None and launch.status != "cancelling":
+                grace = float(launch.spec.get("grace_s", 10.0))
+                active.executor.signal(active.handle, signal.SIGCONT)
+                active.executor.signal(active.handle, signal.SIGTERM)
+                active.cancel_at = self._clock() + grace
+                self.store.update_launch(
+                    launch.id, status="cancelling",
+                    state={**launch.state, "cancel_at": active.cancel_at})
+        self._wake.set()
+        return self.store.get_run(run_id)
+
+    def pause(self, run_id: str) -> Run:
+        return self._pause_resume(run_id, pause=True)
+
+    def resume(self, run_id: str) -> Run:
+        return self._pause_resume(run_id, pause=False)
+
+    def _pause_resume(self, run_id: str, *, pause: bool) -> Run:
+        verb = "pause" if pause else "resume"
+        with self._lock:
+            launch = self._launched(run_id)
+            wanted = "running" if pause else "paused"
+            if launch.status != wanted:
+                raise Conflict(f"run {run_id!r} is {launch.status}; it cannot {verb}")
+            run = self.store.get_run(run_id)
+            active = self._active.get(launch.id)
+            self.store.update_launch(launch.id, status="paused" if pause else "running")
+            if verb in run.commands_offered:
+                self.store.create_command(run_id, verb, {}, requested_by="launcher")
+                return self.store.get_run(run_id)
+            if active is not None:
+                active.executor.signal(active.handle,
+                                       signal.SIGSTOP if pause else signal.SIGCONT)
+            return self.store.set_status(run_id, "paused" if pause else "running")
+
+    def _launched(self, run_id: str) -> Launch:
+        self.store.get_run(run_id)  # NotFound first
+        launch = self._open_launch(run_id)
+        if launch is None:
+            raise Conflict(f"run {run_id!r} has no launch in progress (it was not launched "
+                           "by traindeck, or it has ended)")
+        return launch
+
+    # -- the background pass ----------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self._lock:
+            for active in list(self._active.values()):
+                self._follow(active)
+            self._start_queued()
+
+    def _follow(self, a: _Active) -> None:
+        if a.capture.pump():
+            launch = self.store.get_launch(a.launch_id)
+            self.store.update_launch(a.launch_id,
+                                     state={**launch.state, "offsets": a.capture.offsets()})
+        now = self._clock()
+        ended, code = a.executor.poll(a.handle)
+        if not ended:
+            if a.cancel_at is not None and now >= a.cancel_at:
+                a.executor.signal(a.handle, signal.SIGKILL)
+            elif now - a.last_beat >= HEARTBEAT_EVERY:
+                a.last_beat = now
+                try:
+                    self.store.heartbeat(a.run_id)
+                except NotFound:
+                    pass
+            return
+        a.capture.pump(final=True)
+        self._finish(a, code)
+
+    def _finish(self, a: _Active, code: int | None, error: str | None = None) -> None:
+        del self._active[a.launch_id]
+        a.executor.release(a.handle)
+        launch = self.store.get_launch(a.launch_id)
+        self._revoke(launch)
+        now = self._clock()
+        state = {**launch.state, "offsets": a.capture.offsets()}
+        try:
+            run: Run | None = self.store.get_run(a.run_id)
+        except NotFound:
+            run = None
+        if launch.status == "cancelling":
+            a.executor.signal(a.handle, signal.SIGKILL)  # what is left of the group
+            self.store.update_launch(launch.id, status="cancelled", exit_code=code,
+                                     ended_at=now, state=state)
+            if run is not None:
+                self.store.set_status(run.id, "cancelled", exit_code=code)
+            return
+        retry = Retry.parse(launch.spec.get("retry"))
+        if run is not None and error is None and retry.should_retry(code, launch.restarts):
+            self.store.update_launch(launch.id, status="queued", exit_code=code,
+                                     restarts=launch.restarts + 1, state=state, pid=None)
+            self.store.add_event(run.id, "restart", {"exit_code": code,
+                                                     "restarts": launch.restarts + 1})
+            self.store.set_status(run.id, "queued", exit_code=code)
+            return
+        status = "completed" if code == 0 else "failed"
+        self.store.update_launch(launch.id, status=status, exit_code=code, ended_at=now,
+                                 state=state, error=error)
+        if run is None:
+            return
+        if run.status in TERMINAL_STATUSES and run.status != "interrupted":
+            self.store.update_run(run.id, exit_code=code)
+        else:
+            self.store.set_status(run.id, status, exit_code=code)
+
+    def _start_queued(self) -> None:
+        free = self.concurrency - len(self._active)
+        if free <= 0:
+            return
+        for launch in self.store.list_launches(status="queued", limit=free):
+            self._start(launch)
+
+    def _start(self, launch: Launch) -> None:
+        executor = self.executors.get(launch.executor)
+        run_id = launch.run_id
+        if executor is None or run_id is None:
+            self.store.update_launch(launch.id, status="failed", ended_at=self._clock(),
+                                     error="its run was deleted" if run_id is None else
+                                     f"no executor {launch.executor!r} on this server")
+            return
+        token_id, secret = None, None
+        if self._auth_enabled():
+            token, secret = self.store.create_token(f"launch {run_id}"[:100], "write")
+            token_id = token.id
+        try:
+            run = self.store.get_run(run_id)
+            pspec = process_spec(self.files, run_id, launch.spec, run.config, url=self.url,
+                                 token=secret,
+                                 resume_checkpoint=self._resume_path(launch, run_id))
+            handle = executor.start(pspec)
+        except (ExecutorError, OSError, NotFound, KeyError) as exc:
+            if token_id is not None:
+                self.store.revoke_token(token_id)
+            now = self._clock()
+            self.store.update_launch(launch.id, status="failed", ended_at=now,
+                                     error=str(exc))
+            try:
+                self.store.set_status(run_id, "failed")
+                self.store.write_log_lines(run_id, [(now, "stderr", f"traindeck: {exc}")])
+            except NotFound:
+                pass
+            return
+        offsets = launch.state.get("offsets", {})
+        state = {**handle.to_state(), "offsets": offsets, "token_id": token_id}
+        now = self._clock()
+        self.store.update_launch(launch.id, status="running", pid=handle.pid, state=state,
+                                 started_at=launch.started_at or now)
+        run = self.store.get_run(run_id)
+        if run.status not in ("running", "paused"):
+            self.store.set_status(run_id, "running", pid=handle.pid, host=socket.gethostname())
+        self._track(launch.id, run_id, handle, executor, offsets, secret)
+
+    def _resume_path(self, launch: Launch, run_id: str) -> str | None:
+        """The checkpoint a start continues from: the one asked for, or on a restart the
+        run's last valid one."""
+        path = launch.spec.get("resume_checkpoint")
+        if launch.restarts:
+            valid = [c for c in self.store.list_checkpoints(run_id) if c.valid is not False]
+            if valid:
+                path = valid[0].path
+        if path is None:
+            return None
+        return str(self.files.run_dir(run_id) / path)
+
+    def _track(self, launch_id: str, run_id: str, handle: Handle, executor: Executor,
+               offsets: Mapping[str, int], secret: str | None,
+               cancel_at: float | None = None) -> None:
+        store = self.store
+
+        def write(lines: Any) -> object:
+            return store.write_log_lines(run_id, lines)
+
+        capture = ConsoleCapture(handle.stdout, handle.stderr, write, offsets=offsets,
+                                 secrets=[secret] if secret else [], clock=self._clock)
+        self._active[launch_id] = _Active(launch_id, run_id, handle, capture, executor,
+                                          cancel_at=cancel_at)
+
+    def _revoke(self, launch: Launch) -> None:
+        token_id = launch.state.get("token_id")
+        if token_id:
+            try:
+                self.store.revoke_token(str(token_id))
+            except NotFound:
+                pass
+
+    def adopt_all(self) -> None:
+        """Take over the launches an earlier server left running."""
+        for launch in self.store.list_launches(status=sorted(ACTIVE_LAUNCH_STATUSES)):
+            if launch.id in self._active or launch.run_id is None:
+                continue
+            executor = self.executors.get(launch.executor)
+            handle = executor.adopt(launch.state) if executor is not None else None
+            if executor is None or handle is None:
+                self._revoke(launch)
+                msg = "the process ended while the server was away; its exit code is unknown"
+                self.store.update_launch(launch.id, status="failed", ended_at=self._clock(),
+                                         error=msg)
+                run = self.store.get_run(launch.run_id)
+                if run.status not in TERMINAL_STATUSES:
+                    self.store.set_status(run.id, "failed")
+                continue
+            cancel_at = launch.state.get("cancel_at") if launch.status == "cancelling" else None
+            self._track(launch.id, launch.run_id, handle, executor,
+                        launch.state.get("offsets", {}), None,
+                        cancel_at=float(cancel_at) if cancel_at is not None else None)

@@ -1,0 +1,165 @@
+"""The local executor: launched processes on this machine.
+
+Each launch runs under a tiny wrapper (``python -S -c _WRAPPER``, stdlib only) that starts
+the command, waits for it and writes its exit status to a file, so that the status is
+known even when the server that started it was restarted in between (a process can only
+``wait`` for its own children). The wrapper is the process group's leader, in a session
+of its own; it ignores SIGTERM and SIGINT, which reach the whole group, so that it lives
+to record how the command ended. Its stdout and stderr are files, inherited at the file
+descriptor level by the command and everything it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import psutil
+
+from .executor import ExecutorError, Handle, ProcessSpec
+
+#: How close a process's start time must be to the recorded one to be the same process.
+START_TIME_SLACK: Final = 1.0
+
+_WRAPPER: Final = r"""
+import os, signal, sys
+exit_file = sys.argv[1]
+argv = sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        os.write(2, ("traindeck: cannot run %r: %s\n" % (argv[0], exc)).encode())
+        os._exit(127)
+signal.signal(signal.SIGTERM, lambda *a: None)
+signal.signal(signal.SIGINT, lambda *a: None)
+while True:
+    try:
+        _, status = os.waitpid(pid, 0)
+        break
+    except InterruptedError:
+        continue
+code = os.waitstatus_to_exitcode(status)
+tmp = exit_file + ".tmp"
+with open(tmp, "w") as f:
+    f.write(str(code))
+os.replace(tmp, exit_file)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _read_exit(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class LocalExecutor:
+    """Processes on this machine (see the module's doc)."""
+
+    name = "local"
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self._python = python
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, spec: ProcessSpec) -> Handle:
+        if not spec.argv:
+            raise ExecutorError("the command is empty")
+        for path in (spec.stdout, spec.stderr, spec.exit_file):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        spec.exit_file.unlink(missing_ok=True)
+        if not spec.cwd.is_dir():
+            raise ExecutorError(f"the working folder {spec.cwd} does not exist")
+        try:
+            with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
+                proc = subprocess.Popen(
+                    [self._python, "-S", "-c", _WRAPPER, str(spec.exit_file), *spec.argv],
+                    cwd=spec.cwd, env=dict(spec.env), stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=err, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            raise ExecutorError(f"cannot start {spec.argv[0]!r}: {exc}") from exc
+        try:
+            start_time = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            start_time = 0.0
+        with self._lock:
+            self._children[proc.pid] = proc
+        return Handle(pid=proc.pid, start_time=start_time, stdout=str(spec.stdout),
+                      stderr=str(spec.stderr), exit_file=str(spec.exit_file))
+
+    def _same_process(self, handle: Handle) -> bool:
+        try:
+            proc = psutil.Process(handle.pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return abs(proc.create_time() - handle.start_time) <= START_TIME_SLACK
+        except psutil.Error:
+            return False
+
+    def poll(self, handle: Handle) -> tuple[bool, int | None]:
+        with self._lock:
+            child = self._children.get(handle.pid)
+        if child is not None:
+            code = child.poll()
+            if code is None:
+                return False, None
+            recorded = _read_exit(handle.exit_file)
+            return True, recorded if recorded is not None else code
+        if self._same_process(handle):
+            return False, None
+        return True, _read_exit(handle.exit_file)
+
+    def group_alive(self, handle: Handle) -> bool:
+        self.poll(handle)  # reaps our own child, so that a zombie does not count
+        try:
+            os.killpg(handle.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def signal(self, handle: Handle, sig: int) -> None:
+        with self._lock:
+            ours = handle.pid in self._children
+        if not ours and not self._same_process(handle) and sig != signal.SIGKILL:
+            return  # the pid may belong to someone else by now
+        try:
+            os.killpg(handle.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def adopt(self, state: Mapping[str, Any]) -> Handle | None:
+        handle = Handle.from_state(state)
+        if handle is None:
+            return None
+        return handle if self._same_process(handle) or _read_exit(handle.exit_file) is not None \
+            else None
+
+    def release(self, handle: Handle) -> None:
+        with self._lock:
+            child = self._children.pop(handle.pid, None)
+        if child is not None:
+            child.poll()
+
+
+def processes_of(handle: Handle) -> list[psutil.Process]:
+    """The processes of a launch's group still alive (for resource use and tests)."""
+    out = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == handle.pid:
+                out.append(proc)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return out

@@ -1,0 +1,149 @@
+"""``/api/launches`` (start a run from a template, list and read launches) and the run
+actions the launcher carries out: ``/api/runs/{id}/cancel|pause|resume`` and
+``/api/checkpoints/{id}/resume``. The work is the launcher's (``traindeck.launch``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from traindeck.launch.launcher import Launcher
+from traindeck.launch.spec import LaunchRejected, LaunchRequest, Retry
+from traindeck.store.codec import dumps
+
+from ..deps import StoreDep, json_response
+from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from ..schemas import RunOut
+
+router = APIRouter(prefix="/api", tags=["launches"], responses=ERROR_RESPONSES)
+
+LaunchStatus = Literal["queued", "running", "paused", "cancelling", "completed", "failed",
+                       "cancelled"]
+
+
+class RetryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_restarts: int = Field(0, ge=0, le=100)
+    exit_codes: list[int] = Field(default_factory=list, max_length=256,
+                                  description="exit codes that always restart the run")
+
+
+class LaunchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    template: str = Field(min_length=1, max_length=200)
+    overrides: list[Annotated[str, Field(max_length=10_000)]] = Field(
+        default_factory=list, max_length=1000)
+    preset: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    project: str | None = Field(None, min_length=1, max_length=200)
+    executor: str = Field("local", max_length=100)
+    resources: dict[str, Any] = Field(default_factory=dict)
+    retry: RetryIn = Field(default_factory=lambda: RetryIn(max_restarts=0))
+    grace_s: float = Field(10.0, ge=0, le=3600, description="SIGTERM → SIGKILL (seconds)")
+
+
+class LaunchOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    run_id: str | None
+    status: LaunchStatus
+    template: str | None
+    overrides: list[str]
+    preset: str | None
+    executor: str
+    resources: dict[str, Any]
+    retry: dict[str, Any]
+    grace_s: float | None
+    pid: int | None
+    exit_code: int | None
+    restarts: int
+    error: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+
+
+class LaunchList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    launches: list[LaunchOut]
+
+
+class ConfigErrorOut(BaseModel):
+    path: str
+    message: str
+
+
+class LaunchRejectedBody(BaseModel):
+    error: dict[str, str]
+    errors: list[ConfigErrorOut]
+
+
+def _launcher(request: Request) -> Launcher:
+    launcher: Launcher = request.app.state.launcher
+    return launcher
+
+
+def _rejected(exc: LaunchRejected) -> Response:
+    body = {"error": {"code": "invalid_input", "message": str(exc)}, "errors": exc.errors}
+    return Response(dumps(body), status_code=422, media_type="application/json")
+
+
+@router.post("/launches", response_model=LaunchOut, status_code=201,
+             responses={422: {"model": LaunchRejectedBody}},
+             summary="Launch a run from a template")
+def create_launch(body: LaunchIn, request: Request) -> Response:
+    req = LaunchRequest(
+        template=body.template, overrides=tuple(body.overrides), preset=body.preset,
+        name=body.name, executor=body.executor, resources=body.resources,
+        retry=Retry(body.retry.max_restarts, tuple(body.retry.exit_codes)),
+        grace_s=body.grace_s, project=body.project)
+    try:
+        launch = _launcher(request).launch(req)
+    except LaunchRejected as exc:
+        return _rejected(exc)
+    return json_response(launch.to_dict(), status_code=201)
+
+
+@router.get("/launches", response_model=LaunchList, summary="Launches, oldest first")
+def list_launches(
+    store: StoreDep,
+    run_id: Annotated[str | None, Query(max_length=200)] = None,
+    status: LaunchStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    launches = store.list_launches(run_id=run_id, status=status, limit=limit)
+    return json_response({"launches": [x.to_dict() for x in launches]})
+
+
+@router.get("/launches/{launch_id}", response_model=LaunchOut, summary="One launch")
+def get_launch(launch_id: str, store: StoreDep) -> Response:
+    return json_response(store.get_launch(launch_id).to_dict())
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunOut, status_code=202,
+             responses=CONFLICT_RESPONSE,
+             summary="Cancel a launched run (SIGTERM, SIGKILL after its grace period)")
+def cancel_run(run_id: str, request: Request) -> Response:
+    return json_response(_launcher(request).cancel(run_id).to_dict(), status_code=202)
+
+
+@router.post("/runs/{run_id}/pause", response_model=RunOut, responses=CONFLICT_RESPONSE,
+             summary="Pause a launched run (its SDK's command, else SIGSTOP)")
+def pause_run(run_id: str, request: Request) -> Response:
+    return json_response(_launcher(request).pause(run_id).to_dict())
+
+
+@router.post("/runs/{run_id}/resume", response_model=RunOut, responses=CONFLICT_RESPONSE,
+             summary="Resume a paused launched run (its SDK's command, else SIGCONT)")
+def resume_run(run_id: str, request: Request) -> Response:
+    return json_response(_launcher(request).resume(run_id).to_dict())
+
+
+@router.post("/checkpoints/{ck_id}/resume", response_model=LaunchOut, status_code=201,
+             responses=CONFLICT_RESPONSE,
+             summary="Launch the checkpoint's run again, continuing from that checkpoint")
+def resume_checkpoint(ck_id: str, request: Request) -> Response:
+    return json_response(_launcher(request).resume_from(ck_id).to_dict(), status_code=201)
