@@ -1,9 +1,13 @@
 import { useEffect } from "react";
+import { Builder } from "./builder/Builder";
+import { BuilderActions } from "./builder/BuilderActions";
+import { builderRoute, followHistory } from "./builder/route";
 import { Keyboard, openHelp, openPalette } from "./keyboard/Keyboard";
 import { Layout } from "./layout/Layout";
 import { TopBar } from "./layout/TopBar";
 import { app, focusRun, live, setCompare } from "./state/app";
 import { startRunsSync } from "./state/runs-sync";
+import { useStore } from "./state/store";
 
 /** `?run=<id>&compare=<id>,<id>` ↔ the open run and the compared runs, so a link opens
  *  a run (or a comparison) and the URL follows the selection. */
@@ -34,13 +38,16 @@ function syncRunParam(): () => void {
 let closeTimer: ReturnType<typeof setTimeout> | null = null;
 
 export function App() {
+  const page = useStore(builderRoute, (s) => s.page);
   useEffect(() => {
     if (closeTimer !== null) clearTimeout(closeTimer);
     closeTimer = null;
     live.connect();
     const stop = startRunsSync(app, live);
     const stopParam = syncRunParam();
+    const stopHistory = followHistory();
     return () => {
+      stopHistory();
       stopParam();
       stop();
       closeTimer = setTimeout(() => {
@@ -52,8 +59,9 @@ export function App() {
   return (
     <div className="td-app">
       <TopBar onHelp={openHelp} onPalette={openPalette} />
-      <Layout />
+      {page === "new" ? <Builder page /> : <Layout />}
       <Keyboard />
+      <BuilderActions />
     </div>
   );
 }

@@ -1,5 +1,6 @@
 // Global keys, the run-navigation actions, the command palette (Ctrl-K) and help (?).
 import { useEffect, useMemo, useRef, useState } from "react";
+import { openBuilder } from "../builder/route";
 import { layoutActions } from "../layout/layoutStore";
 import { runListUi, stepFocus, viewOf } from "../panels/RunListModel";
 import { runAction, useActionList, useActions, type Action } from "../state/actions";
@@ -109,6 +110,9 @@ export function Keyboard() {
           break;
         case "open":
           openRun();
+          break;
+        case "new":
+          openBuilder();
           break;
         case "compare": {
           const f = app.get().focused;

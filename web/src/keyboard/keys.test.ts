@@ -8,6 +8,7 @@ describe("key map", () => {
     expect(keyCommand({ key: "k" }, false)).toBe("prev");
     expect(keyCommand({ key: "Enter" }, false)).toBe("open");
     expect(keyCommand({ key: "c" }, false)).toBe("compare");
+    expect(keyCommand({ key: "n" }, false)).toBe("new");
     expect(keyCommand({ key: "?", shiftKey: true }, false)).toBe("help");
     expect(keyCommand({ key: "x" }, false)).toBeNull();
   });

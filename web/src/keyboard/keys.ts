@@ -1,7 +1,7 @@
 // The global key map: which key press means which command, given whether the user is
 // typing in a field. Pure, so it is tested without a browser.
 
-export type KeyCommand = "palette" | "help" | "close" | "filter" | "next" | "prev" | "open" | "compare";
+export type KeyCommand = "palette" | "help" | "close" | "filter" | "next" | "prev" | "open" | "compare" | "new";
 
 export interface KeyLike {
   key: string;
@@ -17,6 +17,7 @@ export const KEY_HELP: Array<[string, string]> = [
   ["j / k", "next / previous run"],
   ["Enter", "open the selected run"],
   ["c", "toggle compare for the open run"],
+  ["n", "new run (the run builder)"],
   ["?", "this help"],
   ["Ctrl-K / ⌘K", "command palette"],
   ["Esc", "close overlays, leave a field"],
@@ -39,6 +40,8 @@ export function keyCommand(e: KeyLike, typing: boolean): KeyCommand | null {
       return "open";
     case "c":
       return "compare";
+    case "n":
+      return "new";
     default:
       return null;
   }

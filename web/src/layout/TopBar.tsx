@@ -5,6 +5,7 @@ import { useNow } from "../components/useNow";
 import { countByStatus, runListUi, type RunStatus } from "../panels/RunListModel";
 import { layoutActions } from "./layoutStore";
 import { useApp } from "../state/app";
+import { openBuilder } from "../builder/route";
 
 const ORDER: RunStatus[] = ["running", "paused", "queued", "completed", "failed", "interrupted", "cancelled"];
 
@@ -61,7 +62,7 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
       {error ? <span className="bad td-err">{error}</span> : null}
       <span className="td-spacer" />
       <span className="td-hint dim">
-        <a onClick={onHelp} role="button">? help</a> · <a onClick={onPalette} role="button">Ctrl-K commands</a>
+        <a onClick={() => openBuilder()} role="button" data-testid="new-run" title="the run builder (n)">+ new run</a> · <a onClick={onHelp} role="button">? help</a> · <a onClick={onPalette} role="button">Ctrl-K commands</a>
       </span>
       <span className="td-clock num">{clock}</span>
     </header>

@@ -15,6 +15,7 @@ export const ALL_PANELS: PanelId[] = [
   "console",
   "images",
   "artifacts",
+  "builder",
 ];
 
 export interface Cell {
@@ -42,7 +43,7 @@ export function defaultLayout(): LayoutState {
     ["chartB"],
     ["config"],
     ["checkpoints"],
-    ["actions"],
+    ["actions", "builder"],
     ["console", "images", "artifacts"],
   ];
   return {

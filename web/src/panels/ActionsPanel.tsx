@@ -11,6 +11,7 @@ import {
   type CommandMap,
 } from "./actions-model";
 import { useReconnects, useRunFeed } from "./events-live";
+import { LaunchControls } from "./LaunchControls";
 import type { PanelProps } from "./types";
 import "./ActionsPanel.css";
 import { fmtClock } from "../format";
@@ -162,6 +163,7 @@ export function ActionsPanel(_props: PanelProps) {
         <span className={`act-status st-${status}`}>{status}</span>
         {!live_ && <span className="muted">commands need a running or paused run</span>}
       </div>
+      <LaunchControls run={run} />
       <table className="act-table">
         <tbody>
           {BUILTIN_ORDER.map((name) => (

@@ -1,5 +1,6 @@
 // Every panel the layout can place, by id.
 import type { ComponentType } from "react";
+import { BuilderPanel } from "../builder/BuilderPanel";
 import { ChartPanel } from "../chart/ChartPanel";
 import { ActionsPanel } from "./ActionsPanel";
 import { ArtifactsPanel } from "./ArtifactsPanel";
@@ -29,4 +30,5 @@ export const PANELS: Record<PanelId, PanelSpec> = {
   console: { title: "CONSOLE", component: ConsolePanel },
   images: { title: "IMAGES", component: ImagesPanel },
   artifacts: { title: "ARTIFACTS", component: ArtifactsPanel },
+  builder: { title: "NEW RUN", component: BuilderPanel },
 };

@@ -11,7 +11,8 @@ export type PanelId =
   | "actions"
   | "console"
   | "images"
-  | "artifacts";
+  | "artifacts"
+  | "builder";
 
 export interface PanelProps {
   /** Which panel this is (chartA and chartB share a component). */

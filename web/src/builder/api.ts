@@ -1,0 +1,136 @@
+// The builder's routes: templates (/api/configs), validation, launches and cancel.
+// Errors carry the server's `{"error": {"code", "message"}}` and, for an invalid config,
+// its list of `{path, message}` wherever the answer puts it.
+import { ApiError } from "../api/client";
+import type { Config } from "./overrides";
+import type { Schema } from "./schema-form";
+
+export interface ConfigSummary {
+  name: string;
+  description: string;
+  presets: string[];
+  command: string[];
+}
+
+export interface ConfigDetail {
+  name: string;
+  description: string;
+  command: string[];
+  config: Config;
+  schema: Schema;
+  schema_inferred: boolean;
+  presets: Record<string, string[]>;
+  estimate: boolean;
+}
+
+export interface ConfigErrorOut {
+  path: string;
+  message: string;
+}
+
+export interface EstimateOut {
+  ok: boolean;
+  value: Record<string, unknown> | null;
+  error: string | null;
+}
+
+export interface ValidateOut {
+  valid: boolean;
+  config: Config;
+  overrides: string[];
+  errors: ConfigErrorOut[];
+  estimate: EstimateOut | null;
+}
+
+export interface LaunchIn {
+  template: string;
+  overrides: string[];
+  preset: string | null;
+  name: string | null;
+  executor: string;
+  resources: Record<string, unknown>;
+}
+
+export interface LaunchOut {
+  id: string;
+  run_id: string;
+  status: string;
+  error: string | null;
+}
+
+/** A failed call, with the config errors when the server listed them. */
+export class BuilderError extends ApiError {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly errors: ConfigErrorOut[],
+  ) {
+    super(status, code, message);
+  }
+}
+
+function configErrors(data: unknown): ConfigErrorOut[] {
+  const pick = (v: unknown): ConfigErrorOut[] | null =>
+    Array.isArray(v) && v.every((e) => e && typeof e === "object" && typeof (e as ConfigErrorOut).message === "string")
+      ? (v as ConfigErrorOut[]).map((e) => ({ path: String(e.path ?? "$"), message: e.message }))
+      : null;
+  if (!data || typeof data !== "object") return [];
+  const d = data as Record<string, unknown>;
+  const err = d.error && typeof d.error === "object" ? (d.error as Record<string, unknown>) : {};
+  return pick(d.errors) ?? pick(err.errors) ?? pick(err.details) ?? pick(d.detail) ?? [];
+}
+
+async function request<T>(method: "GET" | "POST", path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const init: RequestInit = { method, credentials: "same-origin", headers: { accept: "application/json" } };
+  if (signal) init.signal = signal;
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { ...init.headers, "content-type": "application/json" };
+  }
+  const res = await fetch(path, init);
+  let data: unknown = null;
+  try {
+    data = await res.json();
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) {
+    const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new BuilderError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? (res.statusText || `HTTP ${res.status}`), configErrors(data));
+  }
+  return data as T;
+}
+
+const enc = encodeURIComponent;
+
+export const builderApi = {
+  list: (signal?: AbortSignal) => request<{ configs: ConfigSummary[] }>("GET", "/api/configs", undefined, signal),
+  get: (name: string, signal?: AbortSignal) => request<ConfigDetail>("GET", `/api/configs/${enc(name)}`, undefined, signal),
+  validate: (name: string, body: { overrides: string[]; preset: string | null; estimate: boolean }, signal?: AbortSignal) =>
+    request<ValidateOut>("POST", `/api/configs/${enc(name)}/validate`, body, signal),
+  launch: (body: LaunchIn) => request<LaunchOut>("POST", "/api/launches", body),
+  cancel: (runId: string) => request<Record<string, unknown>>("POST", `/api/runs/${enc(runId)}/cancel`, {}),
+};
+
+/** What a run's `launch_spec` says about how it was launched (every field optional). */
+export interface LaunchSpec {
+  template: string | null;
+  overrides: string[];
+  preset: string | null;
+  executor: string | null;
+  resources: Record<string, unknown>;
+}
+
+export function readLaunchSpec(spec: Record<string, unknown> | null | undefined): LaunchSpec | null {
+  if (!spec || typeof spec !== "object") return null;
+  const str = (v: unknown) => (typeof v === "string" && v ? v : null);
+  const resources = spec.resources && typeof spec.resources === "object" && !Array.isArray(spec.resources) ? (spec.resources as Record<string, unknown>) : {};
+  return {
+    template: str(spec.template),
+    overrides: Array.isArray(spec.overrides) ? spec.overrides.filter((o): o is string => typeof o === "string") : [],
+    preset: str(spec.preset),
+    executor: str(spec.executor),
+    resources,
+  };
+}

@@ -1,0 +1,92 @@
+// The actions panel's launch row: "cancel" for a run traindeck launched (SIGTERM to its
+// process group, SIGKILL after the grace period: asks to confirm, like stop) and "clone"
+// (the builder, prefilled from this run) for any run.
+import { useEffect, useRef, useState } from "react";
+import type { RunOut } from "../api/client";
+import { builderApi } from "../builder/api";
+import { openBuilder, prefillFromRun } from "../builder/route";
+import { layoutActions } from "../layout/layoutStore";
+import { useActions } from "../state/actions";
+
+const CANCELLABLE: ReadonlyArray<RunOut["status"]> = ["queued", "running", "paused"];
+
+export function cancelEnabled(run: Pick<RunOut, "status" | "launch_spec"> | undefined): boolean {
+  return !!run && run.launch_spec !== null && CANCELLABLE.includes(run.status);
+}
+
+export function LaunchControls({ run }: { run: RunOut }) {
+  const [confirm, setConfirm] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<{ run: string; text: string; ok: boolean } | null>(null);
+  const ref = useRef<HTMLButtonElement | null>(null);
+  const launched = run.launch_spec !== null;
+  const enabled = cancelEnabled(run) && !busy;
+
+  useEffect(() => setConfirm(false), [run.id]);
+
+  const cancel = async () => {
+    const id = run.id;
+    setBusy(true);
+    try {
+      const out = await builderApi.cancel(id);
+      const status = typeof out.status === "string" ? out.status : "cancelling";
+      setResult({ run: id, text: `cancel sent · ${status}`, ok: true });
+    } catch (e) {
+      setResult({ run: id, text: `error ${(e as Error).message}`, ok: false });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  useActions(
+    () => [
+      {
+        id: "run.cancel",
+        title: "Run: cancel the launched process (confirm in the actions panel)",
+        group: "Run",
+        enabled: cancelEnabled(run),
+        run: () => {
+          layoutActions.show("actions");
+          setConfirm(true);
+          requestAnimationFrame(() => ref.current?.focus());
+        },
+      },
+    ],
+    [run.id, run.status, launched],
+  );
+
+  const shown = result && result.run === run.id ? result : null;
+  return (
+    <div className="act-launch">
+      {launched ? (
+        <button
+          type="button"
+          ref={ref}
+          data-command="cancel"
+          className={confirm ? "act-btn act-stop act-confirm" : "act-btn act-stop"}
+          disabled={!enabled}
+          title="cancel: SIGTERM to the process group, SIGKILL after the grace period (asks to confirm)"
+          onClick={() => {
+            if (!confirm) {
+              setConfirm(true);
+              return;
+            }
+            setConfirm(false);
+            void cancel();
+          }}
+          onBlur={() => setConfirm(false)}
+        >
+          {confirm ? "confirm cancel?" : busy ? "cancelling…" : "cancel"}
+        </button>
+      ) : null}
+      <button type="button" className="act-btn" data-command="clone" title="open the run builder with this run's template and config" onClick={() => openBuilder(prefillFromRun(run))}>
+        clone
+      </button>
+      {shown ? (
+        <span className={`act-state ${shown.ok ? "good" : "bad"}`} data-command-state="cancel">
+          {shown.text}
+        </span>
+      ) : null}
+    </div>
+  );
+}
