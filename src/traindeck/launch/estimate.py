@@ -104,14 +104,14 @@ def run_estimate(folder: Path, hook: str, config: Mapping[str, Any], *,
                 start_new_session=True)
         except OSError as exc:
             return _failed(f"could not start the estimate hook: {exc}")
-        try:
-            out, _ = child.communicate(payload, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(child)
-            return _failed(f"the estimate hook {hook} ran longer than {timeout_s:g} s "
-                           "and was stopped")
-        finally:
-            _kill_group(child)  # anything it left running
+        with child:  # closes its pipes, also on a timeout
+            try:
+                out, _ = child.communicate(payload, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return _failed(f"the estimate hook {hook} ran longer than {timeout_s:g} s "
+                               "and was stopped")
+            finally:
+                _kill_group(child)  # on a timeout, and anything it left running
         err.seek(max(0, err.seek(0, os.SEEK_END) - MAX_STDERR))
         stderr = err.read().decode("utf-8", "replace")
     if child.returncode != 0:
