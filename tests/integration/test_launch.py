@@ -217,3 +217,25 @@ def test_cancel_of_a_run_that_was_not_launched_is_a_conflict(
     store.create_run(project="p", id="hand")
     assert httpx.post(f"{url}/api/runs/hand/cancel").status_code == 409
     assert httpx.post(f"{url}/api/runs/nope/cancel").status_code == 404
+
+
+def test_a_new_server_adopts_a_running_launch(store: Store, templates: Path,
+                                               tmp_path: Path) -> None:
+    def app_and_sock() -> tuple[Any, Any]:
+        sock = bound_socket()
+        settings = Settings(dir=tmp_path, port=sock.getsockname()[1], templates_dir=templates,
+                            launch_interval=0.05, web_dir=tmp_path / "no-web")
+        return create_app(settings, store=store), sock
+
+    app, sock = app_and_sock()
+    with served(app, sock) as url:
+        first = launch(url, "sleeper")
+        wait_for(lambda: ("stdout", "ready") in console(store, first["run_id"]), 30, "ready")
+        pgid = httpx.get(f"{url}/api/launches/{first['id']}").json()["pid"]
+    assert not group_gone(pgid)  # the process outlived its server
+    app, sock = app_and_sock()
+    with served(app, sock) as url:
+        assert httpx.post(f"{url}/api/runs/{first['run_id']}/cancel").status_code == 202
+        assert ended(url, first["run_id"], 20)["status"] == "cancelled"
+        wait_for(lambda: group_gone(pgid), 10, "the process group to go")
+    assert console(store, first["run_id"]).count(("stdout", "ready")) == 1

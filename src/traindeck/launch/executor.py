@@ -86,3 +86,6 @@ class Executor(Protocol):
 
     def release(self, handle: Handle) -> None:
         """Forget the process (it ended and was reported)."""
+
+    def close(self) -> None:
+        """Let go of every process (the server stops; they run on)."""

@@ -85,6 +85,8 @@ class Launcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(10)
+        for executor in self.executors.values():
+            executor.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -115,6 +115,10 @@ class LocalExecutor:
                 return False, None
             recorded = _read_exit(handle.exit_file)
             return True, recorded if recorded is not None else code
+        try:  # a child of this process started by an earlier launcher: reap it
+            os.waitpid(handle.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
         if self._same_process(handle):
             return False, None
         return True, _read_exit(handle.exit_file)
@@ -145,6 +149,15 @@ class LocalExecutor:
             return None
         return handle if self._same_process(handle) or _read_exit(handle.exit_file) is not None \
             else None
+
+    def close(self) -> None:
+        """Let go of the processes still running (they outlive this server, and the next
+        one adopts them): no "still running" warning when their ``Popen`` is dropped."""
+        with self._lock:
+            children, self._children = list(self._children.values()), {}
+        for child in children:
+            if child.poll() is None:
+                child.returncode = 0  # detached, not ended: only silences Popen.__del__
 
     def release(self, handle: Handle) -> None:
         with self._lock:
