@@ -123,6 +123,25 @@ def test_a_link_out_of_the_run_folder_is_neither_listed_nor_followed(
     assert "artifacts/model.bin" in names and "artifacts/hostname" not in names
 
 
+def test_deep_and_odd_paths_answer_4xx_and_the_listing_stays_whole(
+        url: str, store: Store, source: Path) -> None:
+    run_id = log_embedded(store, source)
+    base = f"{url}/api/runs/{run_id}/artifacts"
+    deep = "artifacts/" + "d/" * 100 + "x"
+    assert httpx.post(f"{base}?path={deep}", content=b"x").status_code == 422
+    assert httpx.get(f"{base}/{deep}").status_code == 422
+    long_name = "artifacts/" + "n" * 300  # longer than a file name may be
+    assert httpx.post(f"{base}?path={long_name}", content=b"x").status_code == 409
+    run_dir = RunFiles(store.files_root).run_dir(run_id)
+    folder = run_dir.joinpath("artifacts", *["e"] * 80)  # deeper than a listing walks
+    folder.mkdir(parents=True)
+    (run_dir / "artifacts").joinpath(os.fsdecode(b"bad-\xff")).write_text("x")
+    r = httpx.get(base)
+    assert r.status_code == 200
+    paths = [f["path"] for f in r.json()["files"]]
+    assert "artifacts/model.bin" in paths and not any("bad-" in p for p in paths)
+
+
 def test_unknown_run_and_missing_file(url: str, store: Store, source: Path) -> None:
     assert httpx.get(f"{url}/api/runs/nope/artifacts").status_code == 404
     assert httpx.get(f"{url}/api/runs/nope/artifacts/artifacts/x").status_code == 404

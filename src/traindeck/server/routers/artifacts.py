@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Query, Request
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
@@ -39,24 +40,43 @@ from traindeck.store import Conflict, InvalidInput, NotFound, Store
 from ..deps import FilesDep, StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, UNAVAILABLE_RESPONSE, error_response
 from ..files import ServedFiles, ServedFilesDep, read_chunks
-from ..schemas import ErrorBody
+from ..schemas import ErrorBody, _Out
 from .checkpoints import content_disposition, folder_as_tar, parse_range
 
 #: Largest artifact file one upload may carry (bytes).
 MAX_ARTIFACT_BYTES: Final = 8 * 1024**3
-#: Most entries one listing returns (a run folder with more is cut, deepest last).
+#: Most entries one listing returns (a run folder with more is cut).
 MAX_LISTED: Final = 100_000
+#: Most parts a path may have; a listing does not walk below this depth.
+MAX_DEPTH: Final = 64
 _DIR_FLAGS: Final = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
                      | getattr(os, "O_CLOEXEC", 0))
 _NEW_FILE: Final = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                     | getattr(os, "O_CLOEXEC", 0))
+
+class ArtifactFile(_Out):
+    path: str = Field(description="relative to the run's folder, '/' between folders")
+    size: int = Field(description="bytes; 0 for a folder")
+    mtime: float = Field(description="last modified, Unix seconds")
+    dir: bool
+
+
+class ArtifactList(_Out):
+    files: list[ArtifactFile]
+
+
+class ArtifactStored(_Out):
+    path: str
+    size: int
+
 
 router = APIRouter(prefix="/api", tags=["artifacts"], responses={
     **ERROR_RESPONSES, **UNAVAILABLE_RESPONSE,
     403: {"model": ErrorBody, "description": "the path leaves the run's folder (a link)"},
 })
 
-__all__ = ["MAX_ARTIFACT_BYTES", "check_path", "list_files", "router"]
+__all__ = ["MAX_ARTIFACT_BYTES", "ArtifactFile", "ArtifactList", "ArtifactStored", "check_path",
+           "list_files", "router"]
 
 
 def check_path(path: str) -> tuple[str, ...]:
@@ -69,6 +89,8 @@ def check_path(path: str) -> tuple[str, ...]:
     if "\\" in path:
         raise InvalidInput(f"an artifact path uses '/' between folders, got {path!r:.200}")
     parts = tuple(path.split("/"))
+    if len(parts) > MAX_DEPTH:
+        raise InvalidInput(f"an artifact path has at most {MAX_DEPTH} parts")
     if any(p in ("", ".", "..") for p in parts):
         raise InvalidInput(f"an artifact path has no '.', '..' or empty parts, got {path!r:.200}")
     if parts[0] == SPOOL:
@@ -84,14 +106,15 @@ def _run_folder(store: Store, files: RunFiles, run_id: str) -> Path:
 
 def list_files(run_dir: Path) -> list[dict[str, Any]]:
     """Every folder and regular file below ``run_dir`` (links and the spool left out),
-    sorted by path; the walk goes by descriptor, never through a link."""
+    sorted by path, at most :data:`MAX_DEPTH` deep; the walk goes by descriptor, never
+    through a link."""
     out: list[dict[str, Any]] = []
     try:
         top = os.open(run_dir, _DIR_FLAGS)
     except OSError:
         return out  # no folder (yet): nothing to list
 
-    def walk(fd: int, prefix: str) -> None:
+    def walk(fd: int, prefix: str, depth: int) -> None:
         with os.scandir(fd) as it:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
@@ -99,6 +122,10 @@ def list_files(run_dir: Path) -> list[dict[str, Any]]:
                 return
             if not prefix and entry.name == SPOOL:
                 continue
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:
+                continue  # not UTF-8 on disk: no path a client could send back
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
@@ -109,24 +136,27 @@ def list_files(run_dir: Path) -> list[dict[str, Any]]:
                             "dir": False})
             elif stat.S_ISDIR(st.st_mode):
                 out.append({"path": rel, "size": 0, "mtime": st.st_mtime, "dir": True})
+                if depth >= MAX_DEPTH:
+                    continue
                 try:
                     sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
                 except OSError:
                     continue  # gone, or swapped for a link since it was listed
                 try:
-                    walk(sub, rel + "/")
+                    walk(sub, rel + "/", depth + 1)
                 finally:
                     os.close(sub)
 
     try:
-        walk(top, "")
+        walk(top, "", 1)
     finally:
         os.close(top)
     return out
 
 
-@router.get("/runs/{run_id}/artifacts", summary="Every file and folder in the run's folder "
-            "(links and the SDK's spool left out)")
+@router.get("/runs/{run_id}/artifacts", response_model=ArtifactList,
+            summary="Every file and folder in the run's folder (links and the SDK's spool "
+                    "left out)")
 def list_artifacts(run_id: str, store: StoreDep, files: FilesDep) -> Response:
     folder = _run_folder(store, files, run_id)
     return json_response({"files": list_files(folder)})
@@ -199,13 +229,18 @@ def _open_folder(run_dir: Path, parts: tuple[str, ...]) -> int:
     fd = os.open(run_dir, _DIR_FLAGS)
     try:
         for name in parts:
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.mkdir(name, dir_fd=fd)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise Conflict(f"cannot make the folder {name!r:.200}: "
+                               f"{exc.strerror or exc}") from None
             try:
                 nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError:
-                raise HTTPException(403, f"{name!r} on the way is a link or not a folder; "
-                                         "nothing was written") from None
+                raise HTTPException(403, f"{name!r:.200} on the way is a link or not a "
+                                         "folder; nothing was written") from None
             os.close(fd)
             fd = nxt
     except BaseException:
@@ -223,6 +258,7 @@ def _write_all(fd: int, data: bytes) -> None:
 @router.post(
     "/runs/{run_id}/artifacts",
     status_code=201,
+    response_model=ArtifactStored,
     responses={**CONFLICT_RESPONSE},
     summary="Upload one artifact file (raw body) to a path under artifacts/; replaces it",
 )
@@ -244,7 +280,10 @@ async def upload_artifact(
     tmp = f".{parts[-1][:100]}.{uuid.uuid4().hex[:12]}.part"
     size = 0
     try:
-        out = await run_in_threadpool(os.open, tmp, _NEW_FILE, 0o644, dir_fd=folder)
+        try:
+            out = await run_in_threadpool(os.open, tmp, _NEW_FILE, 0o644, dir_fd=folder)
+        except OSError as exc:
+            raise Conflict(f"could not store {path!r:.200}: {exc.strerror or exc}") from None
         try:
             async for chunk in request.stream():
                 size += len(chunk)
