@@ -210,3 +210,18 @@ def test_add_refuses_a_broken_template_and_creates_nothing(tmp_path: Path) -> No
     with pytest.raises(InvalidInput, match="not a folder"):
         templates.add(tmp_path / "nowhere")
     assert not (tmp_path / "templates").exists()
+
+
+def test_the_example_template_loads_and_every_preset_is_valid() -> None:
+    from traindeck.launch.estimate import run_estimate
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "templates"
+    t = Templates(examples).get("numpy_mlp")
+    assert t.command == ["python", "train.py"] and not t.schema_inferred
+    for preset in t.presets:
+        assert resolve(t, [], preset).valid, preset
+    assert resolve(t, ["width=0"], "small").errors == [
+        ConfigError("$.width", "0 is less than the minimum of 1")]
+    assert t.estimate is not None
+    result = run_estimate(t.folder, t.estimate, resolve(t, [], "small").config)
+    assert result.ok and result.value is not None and result.value["params"] == 371
