@@ -2,6 +2,27 @@
 // change the server's models and run `python scripts/gen_web_types.py`.
 /* eslint-disable */
 
+export interface ArtifactFile {
+  /** relative to the run's folder, '/' between folders */
+  path: string;
+  /** bytes; 0 for a folder */
+  size: number;
+  /** last modified, Unix seconds */
+  mtime: number;
+  dir: boolean;
+}
+export interface ArtifactList {
+  files: Array<ArtifactFile>;
+}
+export interface ArtifactStored {
+  path: string;
+  size: number;
+}
+export interface BrokenTemplate {
+  name: string;
+  /** what is wrong with it */
+  error: string;
+}
 /** Exact buckets as columns: ``min/max/mean`` over finite values (``null`` where a bucket has none), ``nan/pinf/ninf`` count the non-finite ones, ``last`` as logged. */
 export interface BucketColumns {
   first_step: Array<number>;
@@ -94,6 +115,33 @@ export interface CompareSeries {
   buckets: BucketColumns | null;
   count: number;
 }
+export interface ConfigList {
+  configs: Array<ConfigSummary>;
+  /** templates in the folder that do not load, and why */
+  broken: Array<BrokenTemplate>;
+}
+export interface ConfigOut {
+  name: string;
+  description: string;
+  command: Array<string>;
+  /** the defaults */
+  config: Record<string, unknown>;
+  /** JSON Schema of the config */
+  schema: Record<string, unknown>;
+  /** true: inferred from the defaults */
+  schema_inferred: boolean;
+  presets: Record<string, Array<string>>;
+  /** whether the template has an estimate hook */
+  estimate: boolean;
+  /** true: overrides go on the command line */
+  hydra: boolean;
+}
+export interface ConfigSummary {
+  name: string;
+  description: string;
+  presets: Array<string>;
+  command: Array<string>;
+}
 export interface DiskOut {
   path: string;
   total: number;
@@ -108,6 +156,11 @@ export interface ErrorDetail {
   /** machine-readable: not_found, conflict, invalid_input, … */
   code: string;
   message: string;
+}
+export interface EstimateOut {
+  ok: boolean;
+  value: Record<string, unknown> | null;
+  error: string | null;
 }
 export interface EventList {
   events: Array<EventOut>;
@@ -130,6 +183,44 @@ export interface LatestPoint {
   step: number;
   time: number;
   value: number | "NaN" | "Infinity" | "-Infinity";
+}
+export interface LaunchIn {
+  template: string;
+  overrides?: Array<string>;
+  preset?: string | null;
+  name?: string | null;
+  project?: string | null;
+  executor?: string;
+  resources?: Record<string, unknown>;
+  retry?: RetryIn;
+  /** SIGTERM → SIGKILL (seconds) */
+  grace_s?: number;
+}
+export interface LaunchList {
+  launches: Array<LaunchOut>;
+}
+export interface LaunchOut {
+  id: string;
+  run_id: string | null;
+  status: "queued" | "running" | "paused" | "cancelling" | "completed" | "failed" | "cancelled";
+  template: string | null;
+  overrides: Array<string>;
+  preset: string | null;
+  executor: string;
+  resources: Record<string, unknown>;
+  retry: Record<string, unknown>;
+  grace_s: number | null;
+  pid: number | null;
+  exit_code: number | null;
+  restarts: number;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+}
+export interface LaunchRejectedBody {
+  error: Record<string, string>;
+  errors: Array<traindeck__server__routers__launches__ConfigErrorOut>;
 }
 export interface LogLineOut {
   /** the line's number in its run: 1, 2, 3, … */
@@ -171,6 +262,11 @@ export interface MetricKeys {
   run_id: string;
   metrics: Array<SeriesOut>;
 }
+export interface RetryIn {
+  max_restarts?: number;
+  /** exit codes that always restart the run */
+  exit_codes?: Array<number>;
+}
 export interface RunList {
   runs: Array<RunOut>;
   /** runs matching the filters, before limit/offset */
@@ -200,6 +296,8 @@ export interface RunOut {
   summary: Record<string, unknown>;
   launch_spec: Record<string, unknown> | null;
   seq: number;
+  /** exit status of a launched process */
+  exit_code?: number | null;
 }
 /** The fields a user may change (``traindeck.store.batch_schema.EDITABLE``, whose limits the batch route applies too). Absent fields are left alone. */
 export interface RunPatch {
@@ -270,11 +368,36 @@ export interface TokenOut {
   last_used_at: number | null;
   revoked_at: number | null;
 }
+export interface ValidateIn {
+  /** key=value, +key=value, ++key=value, ~key */
+  overrides?: Array<string>;
+  preset?: string | null;
+  /** also run the estimate hook on a valid config */
+  estimate?: boolean;
+}
+export interface ValidateOut {
+  valid: boolean;
+  /** the effective config */
+  config: Record<string, unknown>;
+  /** the effective overrides: the preset's, then the request's */
+  overrides: Array<string>;
+  errors: Array<traindeck__server__routers__configs__ConfigErrorOut>;
+  estimate: EstimateOut | null;
+}
 export interface Version {
   version: string;
   schema_version: number;
   /** version of the REST/WebSocket protocol */
   api: number;
+}
+export interface traindeck__server__routers__configs__ConfigErrorOut {
+  /** JSON path of the value at fault: $.optim.lr ($: the whole) */
+  path: string;
+  message: string;
+}
+export interface traindeck__server__routers__launches__ConfigErrorOut {
+  path: string;
+  message: string;
 }
 /** Every route: its path and query parameters, JSON body and response. */
 export interface Paths {
@@ -316,12 +439,66 @@ export interface Paths {
       response: CheckpointVerified;
     };
   };
+  "/api/checkpoints/{ck_id}/resume": {
+    post: {
+      path: { ck_id: string };
+      query: {};
+      body: never;
+      response: LaunchOut;
+    };
+  };
   "/api/commands/{command_id}": {
     get: {
       path: { command_id: string };
       query: {};
       body: never;
       response: CommandOut;
+    };
+  };
+  "/api/configs": {
+    get: {
+      path: {};
+      query: {};
+      body: never;
+      response: ConfigList;
+    };
+  };
+  "/api/configs/{name}": {
+    get: {
+      path: { name: string };
+      query: {};
+      body: never;
+      response: ConfigOut;
+    };
+  };
+  "/api/configs/{name}/validate": {
+    post: {
+      path: { name: string };
+      query: {};
+      body: ValidateIn;
+      response: ValidateOut;
+    };
+  };
+  "/api/launches": {
+    get: {
+      path: {};
+      query: { run_id?: string | null; status?: "queued" | "running" | "paused" | "cancelling" | "completed" | "failed" | "cancelled" | null; limit?: number };
+      body: never;
+      response: LaunchList;
+    };
+    post: {
+      path: {};
+      query: {};
+      body: LaunchIn;
+      response: LaunchOut;
+    };
+  };
+  "/api/launches/{launch_id}": {
+    get: {
+      path: { launch_id: string };
+      query: {};
+      body: never;
+      response: LaunchOut;
     };
   };
   "/api/media/{media_id}/file": {
@@ -374,6 +551,28 @@ export interface Paths {
       query: {};
       body: never;
       response: null;
+    };
+  };
+  "/api/runs/{run_id}/artifacts": {
+    get: {
+      path: { run_id: string };
+      query: {};
+      body: never;
+      response: ArtifactList;
+    };
+    post: {
+      path: { run_id: string };
+      query: { path: string };
+      body: never;
+      response: ArtifactStored;
+    };
+  };
+  "/api/runs/{run_id}/artifacts/{path}": {
+    get: {
+      path: { run_id: string; path: string };
+      query: {};
+      body: never;
+      response: unknown;
     };
   };
   "/api/runs/{run_id}/batch": {
@@ -614,6 +813,14 @@ export interface Paths {
 };
     };
   };
+  "/api/runs/{run_id}/cancel": {
+    post: {
+      path: { run_id: string };
+      query: {};
+      body: never;
+      response: unknown;
+    };
+  };
   "/api/runs/{run_id}/checkpoints": {
     get: {
       path: { run_id: string };
@@ -696,6 +903,22 @@ export interface Paths {
       query: {};
       body: never;
       response: LatestOut;
+    };
+  };
+  "/api/runs/{run_id}/pause": {
+    post: {
+      path: { run_id: string };
+      query: {};
+      body: never;
+      response: RunOut;
+    };
+  };
+  "/api/runs/{run_id}/resume": {
+    post: {
+      path: { run_id: string };
+      query: {};
+      body: never;
+      response: RunOut;
     };
   };
   "/api/session": {

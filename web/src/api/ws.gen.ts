@@ -139,6 +139,8 @@ export interface RunOut {
   summary: Record<string, unknown>;
   launch_spec: Record<string, unknown> | null;
   seq: number;
+  /** exit status of a launched process */
+  exit_code?: number | null;
 }
 
 export interface RunUpdate {

@@ -145,7 +145,7 @@ function Body({
         </div>
         <div className="bld-col">
           <div className="bld-sec">
-            effective config{" "}
+            effective config <span className="dim">(~ changed + added - removed, against the defaults)</span>{" "}
             <span data-testid="builder-verdict" className={m.checking ? "dim" : m.check?.error ? "bad" : valid ? "good" : "bad"}>
               {m.checking ? "checking…" : m.check?.error ? m.check.error : valid ? "✓ valid" : `✗ ${m.check?.out?.errors.length ?? 0} error(s)`}
             </span>

@@ -40,7 +40,7 @@ function FieldView({ field: f, values, defaults, errors, onEdit, fields: _ }: Fo
       </fieldset>
     );
   }
-  const hint = f.kind === "number" ? rangeHint(f) : f.kind === "list" ? `list of ${f.item === "any" ? "values" : f.item}s, comma separated` : "";
+  const hint = f.kind === "number" ? rangeHint(f) : f.kind === "list" ? `${f.item === "any" ? "value" : f.item === "integer" ? "int" : f.item}, …` : "";
   return (
     <div className={`bld-field ${changed ? "bld-changed" : ""} ${msgs.length ? "bld-bad" : ""}`}>
       <label className="bld-label" title={f.description || f.path} htmlFor={`bld-${f.path}`}>
@@ -49,7 +49,9 @@ function FieldView({ field: f, values, defaults, errors, onEdit, fields: _ }: Fo
         {f.required ? <span className="dim">*</span> : null}
       </label>
       <Control field={f} value={value} onEdit={onEdit} />
-      <span className="bld-hint dim">{hint}</span>
+      <span className="bld-hint dim" title={f.kind === "list" ? "a comma separated list" : hint}>
+        {hint}
+      </span>
       {msgs.length ? <Messages path={f.path} msgs={msgs} /> : null}
     </div>
   );

@@ -1,61 +1,16 @@
 // The builder's routes: templates (/api/configs), validation, launches and cancel.
-// Errors carry the server's `{"error": {"code", "message"}}` and, for an invalid config,
+// Types are the server's (openapi.gen.ts). Errors carry the server's `{"error": {"code", "message"}}` and, for an invalid config,
 // its list of `{path, message}` wherever the answer puts it.
-import { ApiError } from "../api/client";
-import type { Config } from "./overrides";
-import type { Schema } from "./schema-form";
+import { ApiError, type ConfigList, type ConfigOut, type ConfigSummary, type EstimateOut, type LaunchIn, type LaunchOut, type ValidateIn, type ValidateOut } from "../api/client";
 
-export interface ConfigSummary {
-  name: string;
-  description: string;
-  presets: string[];
-  command: string[];
-}
+export type { ConfigSummary, EstimateOut, LaunchIn, LaunchOut, ValidateOut };
 
-export interface ConfigDetail {
-  name: string;
-  description: string;
-  command: string[];
-  config: Config;
-  schema: Schema;
-  schema_inferred: boolean;
-  presets: Record<string, string[]>;
-  estimate: boolean;
-}
+/** A template: its defaults, schema, presets (the generated ConfigOut). */
+export type ConfigDetail = ConfigOut;
 
 export interface ConfigErrorOut {
   path: string;
   message: string;
-}
-
-export interface EstimateOut {
-  ok: boolean;
-  value: Record<string, unknown> | null;
-  error: string | null;
-}
-
-export interface ValidateOut {
-  valid: boolean;
-  config: Config;
-  overrides: string[];
-  errors: ConfigErrorOut[];
-  estimate: EstimateOut | null;
-}
-
-export interface LaunchIn {
-  template: string;
-  overrides: string[];
-  preset: string | null;
-  name: string | null;
-  executor: string;
-  resources: Record<string, unknown>;
-}
-
-export interface LaunchOut {
-  id: string;
-  run_id: string;
-  status: string;
-  error: string | null;
 }
 
 /** A failed call, with the config errors when the server listed them. */
@@ -105,12 +60,12 @@ async function request<T>(method: "GET" | "POST", path: string, body?: unknown, 
 const enc = encodeURIComponent;
 
 export const builderApi = {
-  list: (signal?: AbortSignal) => request<{ configs: ConfigSummary[] }>("GET", "/api/configs", undefined, signal),
+  list: (signal?: AbortSignal) => request<ConfigList>("GET", "/api/configs", undefined, signal),
   get: (name: string, signal?: AbortSignal) => request<ConfigDetail>("GET", `/api/configs/${enc(name)}`, undefined, signal),
-  validate: (name: string, body: { overrides: string[]; preset: string | null; estimate: boolean }, signal?: AbortSignal) =>
+  validate: (name: string, body: ValidateIn, signal?: AbortSignal) =>
     request<ValidateOut>("POST", `/api/configs/${enc(name)}/validate`, body, signal),
   launch: (body: LaunchIn) => request<LaunchOut>("POST", "/api/launches", body),
-  cancel: (runId: string) => request<Record<string, unknown>>("POST", `/api/runs/${enc(runId)}/cancel`, {}),
+  cancel: (runId: string) => request<Record<string, unknown>>("POST", `/api/runs/${enc(runId)}/cancel`),
 };
 
 /** What a run's `launch_spec` says about how it was launched (every field optional). */
