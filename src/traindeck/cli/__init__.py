@@ -1,8 +1,9 @@
 """The ``traindeck`` command: one root app, one module per command group.
 
 ``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py),
-``ckpt ls|pick|verify|prune`` (ckpt.py), ``token create|list|revoke`` (token.py), ``tail``
-(tail.py), ``version`` (version.py). Environment variables (``TRAINDECK_DIR``) are read
+``ckpt ls|pick|verify|prune`` (ckpt.py), ``token create|list|revoke`` (token.py),
+``templates ls|show|check|add`` (templates.py), ``tail`` (tail.py), ``version``
+(version.py). Environment variables (``TRAINDECK_DIR``) are read
 here, at the edge, through the options' ``envvar``, and passed down as plain values.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from . import ckpt, demo, runs, serve, sync, tail, token, version
+from . import ckpt, demo, runs, serve, sync, tail, templates, token, version
 
 app = typer.Typer(
     name="traindeck",
@@ -25,6 +26,7 @@ app.command("demo")(demo.demo)
 app.add_typer(runs.app, name="runs")
 app.add_typer(ckpt.app, name="ckpt")
 app.add_typer(token.app, name="token")
+app.add_typer(templates.app, name="templates")
 app.command("tail")(tail.tail)
 app.command("sync")(sync.sync)
 app.command("version")(version.version)

@@ -11,6 +11,7 @@ import typer
 from traindeck.store import db_path, open_store
 
 from .output import cli_errors, console, fail
+from .templates import TemplatesOption, templates_folder
 from .workspace import DEFAULT_DIR, DirOption, FilesRootOption
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -54,6 +55,7 @@ def serve(
                                  "store holds one; see: traindeck token create).")] = None,
     serve_root: ServeRootOption = None,
     files_root: FilesRootOption = None,
+    templates: TemplatesOption = None,
 ) -> None:
     """Serve the dashboard and the HTTP API for the runs in --dir (until Ctrl-C).
 
@@ -82,4 +84,5 @@ def serve(
     from traindeck.server import serve as run_server
 
     run_server(Settings(dir=dir, host=host, port=port, log_level=log_level, auth=auth,
-                        serve_roots=tuple(serve_root or ()), files_root=files_root))
+                        serve_roots=tuple(serve_root or ()), files_root=files_root,
+                        templates_dir=templates_folder(templates, dir)))
