@@ -2,8 +2,9 @@
 
 ``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py),
 ``ckpt ls|pick|verify|prune`` (ckpt.py), ``token create|list|revoke`` (token.py),
-``templates ls|show|check|add`` (templates.py), ``tail`` (tail.py), ``version``
-(version.py). Environment variables (``TRAINDECK_DIR``) are read
+``templates ls|show|check|add`` (templates.py), ``tail``
+(tail.py), ``launch``, ``cancel``, ``resume`` (launch.py, through a server's API),
+``version`` (version.py). Environment variables (``TRAINDECK_DIR``) are read
 here, at the edge, through the options' ``envvar``, and passed down as plain values.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from . import ckpt, demo, runs, serve, sync, tail, templates, token, version
+from . import ckpt, demo, launch, runs, serve, sync, tail, templates, token, version
 
 app = typer.Typer(
     name="traindeck",
@@ -28,6 +29,9 @@ app.add_typer(ckpt.app, name="ckpt")
 app.add_typer(token.app, name="token")
 app.add_typer(templates.app, name="templates")
 app.command("tail")(tail.tail)
+app.command("launch")(launch.launch)
+app.command("cancel")(launch.cancel)
+app.command("resume")(launch.resume)
 app.command("sync")(sync.sync)
 app.command("version")(version.version)
 
