@@ -41,7 +41,7 @@ export function Builder({ page }: { page: boolean }) {
       ...(page ? [{ id: "builder.close", title: "Builder: back to the runs", group: "Builder", run: () => closeBuilder() }] : []),
       ...Object.keys(m.detail?.presets ?? {}).map((p) => ({ id: `builder.preset.${p}`, title: `Builder: preset ${p}`, group: "Builder", run: () => m.setPreset(p) })),
     ],
-    [m.detail, m.launching, m.key, page],
+    [m.detail, m.launching, m.key, m.runName, m.executor, m.resources, page],
   );
 
   return (

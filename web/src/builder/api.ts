@@ -25,7 +25,7 @@ export class BuilderError extends ApiError {
   }
 }
 
-function configErrors(data: unknown): ConfigErrorOut[] {
+export function configErrors(data: unknown): ConfigErrorOut[] {
   const pick = (v: unknown): ConfigErrorOut[] | null =>
     Array.isArray(v) && v.every((e) => e && typeof e === "object" && typeof (e as ConfigErrorOut).message === "string")
       ? (v as ConfigErrorOut[]).map((e) => ({ path: String(e.path ?? "$"), message: e.message }))
