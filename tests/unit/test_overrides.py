@@ -106,7 +106,8 @@ def test_config_files_are_typed_the_same_way() -> None:
 # -- properties ----------------------------------------------------------------------------
 
 KEY = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
-SCALAR = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+SCALAR = (st.none() | st.booleans() | st.integers()
+          | st.floats(allow_nan=False, allow_infinity=False)
           | st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
                     max_size=20))
 JSON_VALUE = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=4)
