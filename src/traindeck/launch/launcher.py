@@ -7,7 +7,9 @@ stores their console (``capture``), heartbeats their runs, and on exit sets the 
 the run's status (``completed``/``failed`` unless the SDK already ended it) or restarts
 it (the retry policy). Cancel: SIGTERM to the process group, SIGKILL after ``grace_s``.
 Pause/resume: the SDK's commands when the run offers them, else SIGSTOP/SIGCONT. Launches
-still running when a server starts are adopted again (pid and start time).
+still running when a server starts are adopted again (pid and start time). A local
+process tree that does not sample itself gets its CPU/RAM as the run's ``sys/`` series
+(``procstats``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from traindeck.store.models import ACTIVE_LAUNCH_STATUSES, TERMINAL_STATUSES, La
 from .capture import ConsoleCapture
 from .executor import Executor, ExecutorError, Handle
 from .prepare import process_spec
+from .procstats import RunTreeStats, TreeStats
 from .spec import LaunchRejected, LaunchRequest, Resolve, Retry, TemplateSource
 
 log = logging.getLogger("traindeck.launch")
@@ -48,6 +51,9 @@ class _Active:
     executor: Executor
     cancel_at: float | None = None
     last_beat: float = 0.0
+    #: CPU/RAM of the process tree as the run's ``sys/`` series (local processes that do
+    #: not sample themselves); ``None`` for other executors.
+    stats: RunTreeStats | None = None
 
 
 class Launcher:
@@ -232,12 +238,16 @@ class Launcher:
                     self.store.heartbeat(a.run_id)
                 except NotFound:
                     pass
+            if a.stats is not None:
+                a.stats.tick(now)
             return
         a.capture.pump(final=True)
         self._finish(a, code)
 
     def _finish(self, a: _Active, code: int | None, error: str | None = None) -> None:
         del self._active[a.launch_id]
+        if a.stats is not None:
+            a.stats.close()
         a.executor.release(a.handle)
         launch = self.store.get_launch(a.launch_id)
         self._revoke(launch)
@@ -341,8 +351,10 @@ class Launcher:
 
         capture = ConsoleCapture(handle.stdout, handle.stderr, write, offsets=offsets,
                                  secrets=[secret] if secret else [], clock=self._clock)
+        stats = RunTreeStats(store, run_id, TreeStats(handle.pid), clock=self._clock) \
+            if executor.name == "local" else None
         self._active[launch_id] = _Active(launch_id, run_id, handle, capture, executor,
-                                          cancel_at=cancel_at)
+                                          cancel_at=cancel_at, stats=stats)
 
     def _revoke(self, launch: Launch) -> None:
         token_id = launch.state.get("token_id")
