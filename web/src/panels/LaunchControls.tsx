@@ -38,6 +38,7 @@ export function LaunchControls({ run }: { run: RunOut }) {
     }
   };
 
+  // Registered only for a launched run (the palette lists no cancel it cannot do).
   useActions(
     () => [
       {
@@ -51,7 +52,7 @@ export function LaunchControls({ run }: { run: RunOut }) {
           requestAnimationFrame(() => ref.current?.focus());
         },
       },
-    ],
+    ].filter(() => launched),
     [run.id, run.status, launched],
   );
 
