@@ -39,6 +39,22 @@ class ErrorBody(_Out):
     error: ErrorDetail
 
 
+class ConfigErrorOut(_Out):
+    """One problem with a launch's config."""
+
+    path: str = Field(description="JSON path of the value at fault: $.optim.lr ($: the whole)")
+    message: str
+
+
+class ConfigRejectedBody(_Out):
+    """An error; for a config that does not validate, every problem in ``errors``."""
+
+    error: ErrorDetail
+    errors: list[ConfigErrorOut] = Field(
+        default_factory=list, description="each problem of the config (absent for other "
+                                          "errors, e.g. a body that is not JSON)")
+
+
 class RunOut(_Out):
     id: str
     project: str

@@ -20,6 +20,7 @@ from traindeck.store import NotFound
 
 from ..deps import json_response
 from ..errors import ERROR_RESPONSES
+from ..schemas import ConfigErrorOut
 
 #: Most overrides one validation takes, and the longest one.
 MAX_OVERRIDES: Final = 1000
@@ -83,11 +84,6 @@ class ValidateIn(BaseModel):
                                       description="key=value, +key=value, ++key=value, ~key")
     preset: str | None = None
     estimate: bool = Field(False, description="also run the estimate hook on a valid config")
-
-
-class ConfigErrorOut(_Out):
-    path: str = Field(description="JSON path of the value at fault: $.optim.lr ($: the whole)")
-    message: str
 
 
 class EstimateOut(_Out):

@@ -16,7 +16,7 @@ from traindeck.store.codec import dumps
 
 from ..deps import StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES
-from ..schemas import RunOut
+from ..schemas import ConfigRejectedBody, RunOut
 
 router = APIRouter(prefix="/api", tags=["launches"], responses=ERROR_RESPONSES)
 
@@ -71,16 +71,6 @@ class LaunchList(BaseModel):
     launches: list[LaunchOut]
 
 
-class ConfigErrorOut(BaseModel):
-    path: str
-    message: str
-
-
-class LaunchRejectedBody(BaseModel):
-    error: dict[str, str]
-    errors: list[ConfigErrorOut]
-
-
 def _launcher(request: Request) -> Launcher:
     launcher: Launcher = request.app.state.launcher
     return launcher
@@ -92,7 +82,7 @@ def _rejected(exc: LaunchRejected) -> Response:
 
 
 @router.post("/launches", response_model=LaunchOut, status_code=201,
-             responses={422: {"model": LaunchRejectedBody}},
+             responses={422: {"model": ConfigRejectedBody}},
              summary="Launch a run from a template")
 def create_launch(body: LaunchIn, request: Request) -> Response:
     req = LaunchRequest(
