@@ -25,21 +25,21 @@ from traindeck.store import Store
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 # Logs a step every 50 ms; saves a checkpoint (its step, as bytes) every third step;
-# crashes at step CRASH on its first start; continues from TRAINDECK_RESUME_CHECKPOINT.
+# crashes at step CRASH on its first start; continues from the checkpoint the SDK's
+# last_checkpoint() names (a restart: the newest valid; a resume: the chosen one).
 CKPT_SCRIPT = """
     import os, sys, time
     import traindeck as td
     run = td.init()
     cfg = run.config
-    resume = os.environ.get("TRAINDECK_RESUME_CHECKPOINT")
     last = run.last_checkpoint()
-    start = int(open(resume, "rb").read()) + 1 if resume else 0
+    start = int(last.path.read_bytes()) + 1 if last is not None else 0
     print(f"start {start} last {None if last is None else last.step}", flush=True)
     for step in range(start, cfg["steps"]):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
         if step % 3 == 2:
             run.save_checkpoint(str(step).encode(), step=step)
-        if step == cfg["crash"] and not resume:
+        if step == cfg["crash"] and last is None:
             run.flush()
             raise RuntimeError("crash")
         time.sleep(cfg["sleep"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -27,6 +28,9 @@ NOT_INHERITED: Final = ("TRAINDECK_RUN_ID", "TRAINDECK_TOKEN", "TRAINDECK_MODE",
 LAUNCH_DIR: Final = "launch"
 
 
+#: A template command starting with one of these runs with the server's interpreter.
+PLAIN_PYTHON: Final = frozenset({"python", "python3"})
+
 def process_spec(files: RunFiles, run_id: str, spec: Mapping[str, Any], config: Mapping[str, Any],
                  *, url: str, token: str | None, base_env: Mapping[str, str] | None = None,
                  resume_checkpoint: str | None = None) -> ProcessSpec:
@@ -37,6 +41,10 @@ def process_spec(files: RunFiles, run_id: str, spec: Mapping[str, Any], config: 
     config_path = launch_dir / "config.json"
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
     argv = [str(a) for a in spec["command"]]
+    if argv and argv[0] in PLAIN_PYTHON:
+        # The server's own interpreter: the one traindeck is installed in (a bare `python`
+        # on PATH may be another one, without traindeck).
+        argv[0] = sys.executable
     if spec.get("hydra"):
         argv += [str(o) for o in spec.get("effective_overrides", [])]
     env = {k: v for k, v in (os.environ if base_env is None else base_env).items()

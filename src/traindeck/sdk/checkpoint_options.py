@@ -41,6 +41,9 @@ class CheckpointOptions:
     best: BestSpec | None = None
     keep_last: int | None = None
     keep_best: int | None = None
+    #: The checkpoint a launch resumes from (``TRAINDECK_RESUME_CHECKPOINT``, set by the
+    #: launcher): ``last_checkpoint()`` returns it until this process saves one.
+    resume_from: str | None = None
 
     @classmethod
     def make(cls, checkpoint_dir: str | os.PathLike[str] | None = None,

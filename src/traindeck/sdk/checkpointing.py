@@ -91,6 +91,7 @@ class Checkpointer:
         self._in_flight = InFlight()
         self._host = socket.gethostname()
         self._swept = False
+        self._saved_here = False  # a checkpoint recorded by this process
         self._recorder = None if backend is None else Recorder(
             identity, backend=backend, files=files, options=self.options, policy=policy,
             host=self._host, folder=self.folder, in_flight=self._in_flight)
@@ -192,6 +193,7 @@ class Checkpointer:
 
     def _register(self, path: Path, step: int, metrics: Mapping[str, Any] | None,
                   metadata: Mapping[str, Any] | None, kind: str) -> Path:
+        self._saved_here = True
         ident = self.identity
         info: dict[str, Any] = {
             "step": step, "kind": kind, "metrics": clean_metrics(metrics),
@@ -331,11 +333,20 @@ class Checkpointer:
         raise ValueError(f"this run recorded no checkpoint {which!r}")
 
     def last(self, expected_keys: Sequence[str] | None = None) -> LastCheckpoint | None:
-        """The newest checkpoint that verifies; invalid ones are flagged."""
+        """The newest checkpoint that verifies; invalid ones are flagged. A launch resumed
+        from a chosen checkpoint gets that one until this process saves its own."""
         self._sweep()
         known = self.list()
+        candidates = known
+        chosen = self.options.resume_from
+        if chosen and not self._saved_here:
+            want = os.path.abspath(chosen if self.files is None
+                                   else self.files.resolve(self.identity.run_id, chosen))
+            # Not a checkpoint of this run (or gone): the newest, as without a choice.
+            candidates = [c for c in known
+                          if c.id == chosen or os.path.abspath(c.path) == want] or known
         backend = self.backend
-        for ck in known:
+        for ck in candidates:
             if ck.valid is False:
                 continue
             ok, reason = verify(ck, expected_keys=expected_keys)

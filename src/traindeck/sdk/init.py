@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -143,6 +144,8 @@ def init(
     ck_options = CheckpointOptions.make(checkpoint_dir, checkpoint_template, best,
                                         keep_last, keep_best)
     env = os.environ
+    if env.get("TRAINDECK_RESUME_CHECKPOINT"):
+        ck_options = replace(ck_options, resume_from=env["TRAINDECK_RESUME_CHECKPOINT"])
     policy = FailurePolicy(strict=_flag(env.get("TRAINDECK_STRICT")) if strict is None else strict)
     project = project or env.get("TRAINDECK_PROJECT") or "default"
     run_id = id or env.get("TRAINDECK_RUN_ID") or None
