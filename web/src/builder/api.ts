@@ -44,17 +44,19 @@ async function request<T>(method: "GET" | "POST", path: string, body?: unknown, 
     init.headers = { ...init.headers, "content-type": "application/json" };
   }
   const res = await fetch(path, init);
+  // A success must be JSON (an aborted read rejects here, as the fetch would have).
+  if (res.ok) return (await res.json()) as T;
   let data: unknown = null;
   try {
     data = await res.json();
   } catch {
     /* not JSON */
   }
-  if (!res.ok) {
-    const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
-    throw new BuilderError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? (res.statusText || `HTTP ${res.status}`), configErrors(data));
+  if (res.status === 401 && typeof window !== "undefined") {
+    window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
   }
-  return data as T;
+  const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+  throw new BuilderError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? (res.statusText || `HTTP ${res.status}`), configErrors(data));
 }
 
 const enc = encodeURIComponent;
