@@ -115,6 +115,12 @@ export interface CompareSeries {
   buckets: BucketColumns | null;
   count: number;
 }
+/** One problem with a launch's config. */
+export interface ConfigErrorOut {
+  /** JSON path of the value at fault: $.optim.lr ($: the whole) */
+  path: string;
+  message: string;
+}
 export interface ConfigList {
   configs: Array<ConfigSummary>;
   /** templates in the folder that do not load, and why */
@@ -135,6 +141,12 @@ export interface ConfigOut {
   estimate: boolean;
   /** true: overrides go on the command line */
   hydra: boolean;
+}
+/** An error; for a config that does not validate, every problem in ``errors``. */
+export interface ConfigRejectedBody {
+  error: ErrorDetail;
+  /** each problem of the config (absent for other errors, e.g. a body that is not JSON) */
+  errors?: Array<ConfigErrorOut>;
 }
 export interface ConfigSummary {
   name: string;
@@ -217,10 +229,6 @@ export interface LaunchOut {
   created_at: number;
   started_at: number | null;
   ended_at: number | null;
-}
-export interface LaunchRejectedBody {
-  error: Record<string, string>;
-  errors: Array<traindeck__server__routers__launches__ConfigErrorOut>;
 }
 export interface LogLineOut {
   /** the line's number in its run: 1, 2, 3, … */
@@ -381,7 +389,7 @@ export interface ValidateOut {
   config: Record<string, unknown>;
   /** the effective overrides: the preset's, then the request's */
   overrides: Array<string>;
-  errors: Array<traindeck__server__routers__configs__ConfigErrorOut>;
+  errors: Array<ConfigErrorOut>;
   estimate: EstimateOut | null;
 }
 export interface Version {
@@ -389,15 +397,6 @@ export interface Version {
   schema_version: number;
   /** version of the REST/WebSocket protocol */
   api: number;
-}
-export interface traindeck__server__routers__configs__ConfigErrorOut {
-  /** JSON path of the value at fault: $.optim.lr ($: the whole) */
-  path: string;
-  message: string;
-}
-export interface traindeck__server__routers__launches__ConfigErrorOut {
-  path: string;
-  message: string;
 }
 /** Every route: its path and query parameters, JSON body and response. */
 export interface Paths {
