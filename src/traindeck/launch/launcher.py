@@ -32,6 +32,7 @@ from .capture import ConsoleCapture
 from .executor import Executor, ExecutorError, Handle
 from .prepare import process_spec
 from .procstats import RunTreeStats, TreeStats
+from .recorded import recorded_spec
 from .spec import LaunchRejected, LaunchRequest, Resolve, Retry, TemplateSource
 
 log = logging.getLogger("traindeck.launch")
@@ -139,17 +140,17 @@ class Launcher:
 
     def resume_from(self, ck_id: str, grace_s: float | None = None) -> Launch:
         """A new launch of a checkpoint's run, with its spec and config, from that
-        checkpoint (``TRAINDECK_RESUME_CHECKPOINT``): the same run continues."""
+        checkpoint (``TRAINDECK_RESUME_CHECKPOINT``): the same run continues. A run
+        traindeck did not launch replays its recorded command in its recorded folder
+        (``recorded``)."""
         ck = self.store.get_checkpoint(ck_id)
-        run = self.store.get_run(ck.run_id)
-        if not run.launch_spec or "command" not in run.launch_spec:
-            raise Conflict(f"run {run.id!r} was not launched by traindeck; it cannot be "
-                           "resumed from here")
         with self._lock:
+            run = self.store.get_run(ck.run_id)
             if self._open_launch(run.id) is not None:
                 raise Conflict(f"run {run.id!r} is still launched; cancel it first")
-            spec = {**run.launch_spec, "resume_checkpoint": ck.path,
-                    "resume_checkpoint_id": ck.id}
+            base = run.launch_spec if run.launch_spec and "command" in run.launch_spec \
+                else recorded_spec(run)
+            spec = {**base, "resume_checkpoint": ck.path, "resume_checkpoint_id": ck.id}
             if grace_s is not None:
                 spec["grace_s"] = grace_s
             self.store.set_status(run.id, "queued")
