@@ -1,11 +1,14 @@
 // The checkpoints panel: the focused run's checkpoints in a sortable table (★ best, step,
 // kind, size, age, metrics, valid) with download, verify and delete; live rows from
-// checkpoint_saved and the checkpoint_* events.
+// checkpoint_saved and the checkpoint_* events. "resume" on a row launches the run again
+// from that checkpoint (the same run continues; asks to confirm).
 import { useMemo, useState } from "react";
 import { api, ApiError, url, type CheckpointOut, type EventOut } from "../api/client";
+import { layoutActions } from "../layout/layoutStore";
 import { useActions } from "../state/actions";
 import { live, useApp } from "../state/app";
 import { DEFAULT_SORT, applyCheckpointEvent, metricColumns, nextSort, sortCheckpoints, upsertCheckpoint, validMark, type SortCol, type SortSpec } from "./checkpoints-model";
+import { refusedText, resumeClick, resumedText, resumeOffer, type ResumeResult } from "./checkpoint-resume";
 import { useReconnects, useRunFeed } from "./events-live";
 import { useNow } from "../components/useNow";
 import type { PanelProps } from "./types";
@@ -21,6 +24,7 @@ function basename(p: string): string {
 
 export function CheckpointsPanel(_props: PanelProps) {
   const focused = useApp((s) => s.focused);
+  const run = useApp((s) => (s.focused ? s.runs.get(s.focused) : undefined));
   const reconnects = useReconnects();
   const now = useNow(10_000) / 1000;
   const [state, setState] = useState<{ run: string | null; list: CheckpointOut[]; error: string | null; loading: boolean }>({
@@ -30,11 +34,15 @@ export function CheckpointsPanel(_props: PanelProps) {
   const [confirmDel, setConfirmDel] = useState<string | null>(null);
   const [note, setNote] = useState<Record<string, string>>({});
   const [msg, setMsg] = useState<string | null>(null);
+  const [confirmResume, setConfirmResume] = useState<string | null>(null);
+  const [resuming, setResuming] = useState(false);
+  const [resumed, setResumed] = useState<ResumeResult | null>(null);
 
   useRunFeed<Push, CheckpointOut[]>(focused, reconnects, () => {
     const id = focused;
     setState((s) => (s.run === id ? { ...s, loading: true } : { run: id, list: [], error: null, loading: true }));
     setConfirmDel(null);
+    setConfirmResume(null);
     setNote({});
     setMsg(null);
     const apply = (list: CheckpointOut[], p: Push) =>
@@ -91,6 +99,21 @@ export function CheckpointsPanel(_props: PanelProps) {
       report(e);
     }
   };
+  const offer = resumeOffer(run);
+  const resume = async (ck: CheckpointOut) => {
+    const click = resumeClick(confirmResume, ck);
+    setConfirmResume(click.armed);
+    if (!click.fire) return;
+    setResuming(true);
+    try {
+      const launch = await api.post("/api/checkpoints/{ck_id}/resume", { path: { ck_id: ck.id } });
+      setResumed(resumedText(ck, launch));
+    } catch (e) {
+      setResumed(refusedText(ck, e instanceof ApiError ? e : { message: (e as Error).message }));
+    } finally {
+      setResuming(false);
+    }
+  };
   const verifyAll = async () => {
     for (const ck of rows) await verify(ck);
   };
@@ -108,9 +131,25 @@ export function CheckpointsPanel(_props: PanelProps) {
           if (newest) void markBest(newest);
         },
       },
-      { id: "checkpoints.resume", title: "Checkpoints: resume from (launching is not built yet)", group: "Checkpoints", enabled: false, run: () => {} },
+      {
+        id: "checkpoints.resume",
+        title: "Checkpoints: resume from the newest (confirm in the checkpoints panel)",
+        group: "Checkpoints",
+        enabled: offer.ok && list.length > 0,
+        run: () => {
+          const newest = [...list].sort((a, b) => b.step - a.step)[0];
+          if (!newest) return;
+          layoutActions.show("checkpoints");
+          setConfirmResume(newest.id);
+          requestAnimationFrame(() => {
+            const el = document.querySelector<HTMLButtonElement>(`[data-checkpoint-id="${newest.id}"] [data-testid="ckpt-resume"]`);
+            el?.scrollIntoView({ block: "nearest" });
+            el?.focus();
+          });
+        },
+      },
     ],
-    [rows, list],
+    [rows, list, offer.ok],
   );
 
   if (!focused) return <div className="muted ck-empty">select a run</div>;
@@ -132,9 +171,11 @@ export function CheckpointsPanel(_props: PanelProps) {
     <div className="ck-panel">
       <div className="ck-bar">
         <span className="dim">{rows.length} checkpoint{rows.length === 1 ? "" : "s"}</span>
-        <button type="button" disabled title="launching is not built yet">
-          resume
-        </button>
+        {resumed && resumed.run === focused && (
+          <span className={`ck-msg ${resumed.ok ? "good" : "bad"}`} data-testid="ckpt-resume-state" title={resumed.text} onClick={() => setResumed(null)}>
+            {resumed.text}
+          </span>
+        )}
         {msg && (
           <span className="bad ck-msg" title={msg} onClick={() => setMsg(null)}>
             {msg}
@@ -193,6 +234,17 @@ export function CheckpointsPanel(_props: PanelProps) {
                     <a data-testid="ckpt-download" href={url("/api/checkpoints/{checkpoint_id}/download", { checkpoint_id: ck.id })} download={basename(ck.path)} title={`download ${ck.path}`}>
                       ⤓
                     </a>
+                    <button
+                      type="button"
+                      data-testid="ckpt-resume"
+                      className={confirmResume === ck.id ? "ck-confirm" : ""}
+                      disabled={!offer.ok || resuming}
+                      onClick={() => void resume(ck)}
+                      onBlur={() => confirmResume === ck.id && setConfirmResume(null)}
+                      title={confirmResume === ck.id ? `click again to resume the run from step ${ck.step}` : offer.why}
+                    >
+                      {confirmResume === ck.id ? "resume here?" : "resume"}
+                    </button>
                     <button type="button" data-testid="ckpt-verify" title="verify the file (size, sha256)" onClick={() => void verify(ck)}>
                       ✓?
                     </button>
