@@ -1,13 +1,15 @@
 // The actions panel: the focused run's built-in commands (stop, pause/resume, checkpoint)
 // and the custom ones it offers, each with its latest state (from command_update pushes),
-// optional JSON args, and a short history. Every button is also a palette action.
+// optional JSON args, and a short history. Every button is also a palette action. Pause and
+// resume of a run traindeck launched go through the launcher's routes (the SDK's command
+// when the script offers it, else SIGSTOP/SIGCONT of its process group).
 import { useRef, useState } from "react";
 import { api, ApiError, type CommandOut } from "../api/client";
 import { layoutActions } from "../layout/layoutStore";
 import { useActions } from "../state/actions";
 import { live, useApp } from "../state/app";
 import {
-  commandEnabled, customCommands, describeCommand, history, latestByName, parseArgs, reduceCommands, statusClass,
+  commandEnabled, controlText, controlVia, customCommands, describeCommand, history, latestByName, parseArgs, reduceCommands, statusClass,
   type CommandMap,
 } from "./actions-model";
 import { useReconnects, useRunFeed } from "./events-live";
@@ -24,6 +26,8 @@ interface LocalError {
   name: string;
   message: string;
   at: number;
+  /** a route's answer (pause/resume of a launched run), not an error */
+  ok?: boolean;
 }
 
 export function ActionsPanel(_props: PanelProps) {
@@ -73,8 +77,18 @@ export function ActionsPanel(_props: PanelProps) {
       return rest;
     });
     try {
-      const c = await api.post("/api/runs/{run_id}/commands", { path: { run_id: id }, body: { name, args } });
-      setState((s) => (s.run === id ? { run: id, cmds: reduceCommands(s.cmds, [c]) } : s));
+      if (controlVia(name, run) === "route") {
+        const path = name === "pause" ? "/api/runs/{run_id}/pause" : "/api/runs/{run_id}/resume";
+        const r = await api.post(path, { path: { run_id: id } });
+        // The SDK's command (sent by the launcher) shows in this row by itself; a signal
+        // leaves no command, so its answer is shown here.
+        if (!r.commands_offered.includes(name)) {
+          setErrors((x) => ({ ...x, [name]: { name, message: controlText(name, r), at: Date.now(), ok: true } }));
+        }
+      } else {
+        const c = await api.post("/api/runs/{run_id}/commands", { path: { run_id: id }, body: { name, args } });
+        setState((s) => (s.run === id ? { run: id, cmds: reduceCommands(s.cmds, [c]) } : s));
+      }
     } catch (e) {
       const message = e instanceof ApiError ? `${e.code}: ${e.message}` : (e as Error).message;
       setErrors((x) => ({ ...x, [name]: { name, message, at: Date.now() } }));
@@ -145,8 +159,8 @@ export function ActionsPanel(_props: PanelProps) {
     const err = errors[name];
     const c = latest.get(name);
     const errNewer = err && (!c || err.at / 1000 >= c.created_at);
-    const text = argsError ?? (errNewer ? `error ${err.message}` : c ? describeCommand(c) : "");
-    const cls = argsError || errNewer ? "bad" : c ? statusClass(c.status) : "dim";
+    const text = argsError ?? (errNewer ? (err.ok ? err.message : `error ${err.message}`) : c ? describeCommand(c) : "");
+    const cls = argsError || (errNewer && !err.ok) ? "bad" : errNewer ? "good" : c ? statusClass(c.status) : "dim";
     const withResult = !argsError && !errNewer && c && c.result !== null && c.result !== undefined;
     return (
       <div className={`act-state ${cls}`} data-command-state={name} title={withResult ? undefined : text}>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CommandOut } from "../api/client";
 import {
-  commandEnabled, customCommands, describeCommand, history, latestByName, parseArgs, reduceCommands,
+  commandEnabled, controlText, controlVia, customCommands, describeCommand, history, latestByName, parseArgs, reduceCommands,
 } from "./actions-model";
 
 const cmd = (id: string, name: string, status: CommandOut["status"], seq: number, created_at = 1, extra: Partial<CommandOut> = {}): CommandOut => ({
@@ -61,5 +61,24 @@ describe("buttons", () => {
     const bad = parseArgs("{n:");
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.error).toMatch(/invalid JSON/);
+  });
+});
+
+describe("controlVia / controlText", () => {
+  const launched = { launch_spec: { command: ["python", "train.py"] } };
+  it("a launched run's pause and resume go through the launcher's routes", () => {
+    expect(controlVia("pause", launched)).toBe("route");
+    expect(controlVia("resume", launched)).toBe("route");
+    expect(controlVia("checkpoint", launched)).toBe("command");
+    expect(controlVia("stop", launched)).toBe("command");
+  });
+  it("a run traindeck did not launch keeps the SDK's commands", () => {
+    expect(controlVia("pause", { launch_spec: null })).toBe("command");
+    expect(controlVia("pause", undefined)).toBe("command");
+  });
+  it("says whether a signal or the SDK's command paused it", () => {
+    expect(controlText("pause", { status: "paused", commands_offered: [] })).toBe("SIGSTOP sent · paused");
+    expect(controlText("resume", { status: "running", commands_offered: [] })).toBe("SIGCONT sent · running");
+    expect(controlText("pause", { status: "running", commands_offered: ["pause", "resume"] })).toBe("command sent · running");
   });
 });

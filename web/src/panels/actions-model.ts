@@ -94,3 +94,16 @@ export function statusClass(status: CommandOut["status"] | "error"): string {
       return "dim";
   }
 }
+
+/** How pause/resume reach a run: a run traindeck launched goes through the launcher's
+ *  routes (`POST /api/runs/{id}/pause|resume`: the SDK's command when the script offers
+ *  it, else SIGSTOP/SIGCONT of its process group); any other run gets the SDK command. */
+export function controlVia(name: string, run: Pick<RunOut, "launch_spec"> | null | undefined): "route" | "command" {
+  return (name === "pause" || name === "resume") && !!run && run.launch_spec !== null ? "route" : "command";
+}
+
+/** What the state cell says after a pause/resume route answered with the run. */
+export function controlText(name: string, run: Pick<RunOut, "status" | "commands_offered">): string {
+  const how = run.commands_offered.includes(name) ? "command sent" : name === "pause" ? "SIGSTOP sent" : "SIGCONT sent";
+  return `${how} · ${run.status}`;
+}
