@@ -17,7 +17,7 @@ import pytest
 
 from traindeck.runfiles import RunFiles
 from traindeck.server.files import ServedFiles, open_no_links
-from traindeck.server.foldertar import FolderTar
+from traindeck.server.foldertar import MAX_DEPTH, FolderTar, FolderTooDeep
 
 SECRET = b"the secret outside every root"
 
@@ -119,6 +119,54 @@ def test_a_folder_tar_leaves_links_out(served: ServedFiles, outside: Path) -> No
     assert len(data) == tar.length
     assert members(data) == {"step_1": b"", "step_1/sub": b"", "step_1/sub/w.bin": b"w"}
     assert SECRET not in data
+
+
+def nest(folder: Path, depth: int) -> None:
+    """``depth`` folders ``d`` below ``folder``, a file in the deepest; made one level at a
+    time from descriptors (``Path.mkdir(parents=True)`` recurses once per level)."""
+    folder.mkdir(parents=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        sub = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = sub
+    leaf = os.open("leaf.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+    os.write(leaf, b"leaf")
+    os.close(leaf)
+    os.close(fd)
+
+
+def remove_nested(folder: Path, depth: int) -> None:
+    """Without recursion (``shutil.rmtree`` of 3.11 recurses once per level)."""
+    os.unlink(os.path.join(folder, *["d"] * depth, "leaf.txt"))
+    for level in range(depth, -1, -1):
+        os.rmdir(os.path.join(folder, *["d"] * level))
+
+
+def test_a_folder_as_deep_as_the_limit_is_archived_whole(served: ServedFiles) -> None:
+    folder = run_dir(served) / "deep"
+    nest(folder, MAX_DEPTH)
+    tar = tar_of(served, folder)
+    data = b"".join(tar.chunks())
+    assert len(data) == tar.length
+    got = members(data)
+    assert got["deep/" + "d/" * MAX_DEPTH + "leaf.txt"] == b"leaf"
+    assert len(got) == MAX_DEPTH + 2
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1000])
+def test_a_folder_nested_deeper_than_the_limit_is_refused(
+        served: ServedFiles, depth: int) -> None:
+    folder = run_dir(served) / "deep"
+    nest(folder, depth)
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(FolderTooDeep, match=f"more than {MAX_DEPTH} levels"):
+            tar_of(served, folder)
+        assert len(os.listdir("/proc/self/fd")) == before  # every folder opened is closed
+    finally:
+        remove_nested(folder, depth)
 
 
 def test_a_file_swapped_for_a_link_after_the_listing_is_sent_as_zeros(

@@ -6,6 +6,10 @@ anywhere. The listing walks the opened folder by descriptor (``scandir`` on a de
 ``lstat``-like entries, each sub-folder opened with ``O_NOFOLLOW`` and checked to be the
 one listed), never by name from the top.
 
+A folder more than :data:`MAX_DEPTH` levels deep is refused (``FolderTooDeep``, a 409
+naming the limit), as the artifacts listing walks no deeper; the walk keeps its own stack,
+so no depth of folders can exhaust Python's.
+
 The files are read later, while the response streams. Each is opened again from the folder
 (opened anew, checked to be the folder listed) one component at a time without following
 links, and read only when it is still the file listed (same device and inode). A file
@@ -24,9 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from traindeck.store import Conflict
+
 from .files import open_leaf, open_no_links, open_way
 
 CHUNK: Final = 1 << 20
+#: Most levels of folders below the one archived (and most parts of an artifact path).
+MAX_DEPTH: Final = 64
 _SUBDIR: Final = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
                   | getattr(os, "O_CLOEXEC", 0))
 
@@ -65,6 +73,14 @@ def _header(info: tarfile.TarInfo) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+class FolderTooDeep(Conflict):
+    """The folder has folders more than :data:`MAX_DEPTH` levels down: not archived."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the folder {name!r} is nested more than {MAX_DEPTH} levels deep; "
+                         "it cannot be downloaded as a tar")
+
+
 class FolderTar:
     """The tar of the folder at ``real`` (a real path, as checked by ``ServedFiles``),
     listed from ``fd``, a descriptor of that folder (not closed here)."""
@@ -74,30 +90,60 @@ class FolderTar:
         self.name = real.name
         self._root = os.fstat(fd)
         self.members: list[Member] = []
-        self._walk(fd, self._root, self.name, ())
+        self._walk(fd)
 
-    def _walk(self, fd: int, st: os.stat_result, name: str, parts: tuple[str, ...]) -> None:
-        info = _info(name, st)
+    def _walk(self, top: int) -> None:
+        """List the folder, depth first in name order, with a stack of open sub-folders
+        (closed as it unwinds, and all of them on an error)."""
+        info = _info(self.name, self._root)
         self.members.append(Member(info, _header(info)))
+        # One frame per open folder: its descriptor (``None``: the caller's), its name in
+        # the archive, its parts below the top, and its entries still to visit (reversed).
+        stack: list[tuple[int | None, str, tuple[str, ...], list[os.DirEntry[str]]]] = []
+        try:
+            stack.append((None, self.name, (), self._entries(top)))
+            while stack:
+                fd, name, parts, todo = stack[-1]
+                if not todo:
+                    stack.pop()
+                    if fd is not None:
+                        os.close(fd)
+                    continue
+                entry = todo.pop()
+                child = entry.stat(follow_symlinks=False)
+                child_name, child_parts = f"{name}/{entry.name}", (*parts, entry.name)
+                if stat.S_ISDIR(child.st_mode):
+                    if len(child_parts) > MAX_DEPTH:
+                        raise FolderTooDeep(self.name)
+                    try:
+                        sub = os.open(entry.name, _SUBDIR, dir_fd=top if fd is None else fd)
+                    except OSError:
+                        continue  # gone or swapped for a link since scandir: left out
+                    if not _same(os.fstat(sub), child):
+                        os.close(sub)
+                        continue
+                    info = _info(child_name, child)
+                    self.members.append(Member(info, _header(info)))
+                    try:
+                        entries = self._entries(sub)
+                    except BaseException:
+                        os.close(sub)
+                        raise
+                    stack.append((sub, child_name, child_parts, entries))
+                elif stat.S_ISREG(child.st_mode):
+                    info = _info(child_name, child)
+                    self.members.append(Member(info, _header(info), child_parts,
+                                               (child.st_dev, child.st_ino)))
+        finally:
+            for fd, *_ in stack:
+                if fd is not None:
+                    os.close(fd)
+
+    @staticmethod
+    def _entries(fd: int) -> list[os.DirEntry[str]]:
+        """The folder's entries, last name first (popped in name order)."""
         with os.scandir(fd) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            child = entry.stat(follow_symlinks=False)
-            child_name, child_parts = f"{name}/{entry.name}", (*parts, entry.name)
-            if stat.S_ISDIR(child.st_mode):
-                try:
-                    sub = os.open(entry.name, _SUBDIR, dir_fd=fd)
-                except OSError:
-                    continue  # gone or swapped for a link since scandir: left out
-                try:
-                    if _same(os.fstat(sub), child):
-                        self._walk(sub, child, child_name, child_parts)
-                finally:
-                    os.close(sub)
-            elif stat.S_ISREG(child.st_mode):
-                info = _info(child_name, child)
-                self.members.append(Member(info, _header(info), child_parts,
-                                           (child.st_dev, child.st_ino)))
+            return sorted(it, key=lambda e: e.name, reverse=True)
 
     @property
     def length(self) -> int:

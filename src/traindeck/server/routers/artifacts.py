@@ -40,6 +40,7 @@ from traindeck.store import Conflict, InvalidInput, NotFound, Store
 from ..deps import FilesDep, StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, UNAVAILABLE_RESPONSE, error_response
 from ..files import ServedFiles, ServedFilesDep, read_chunks
+from ..foldertar import MAX_DEPTH as FOLDER_MAX_DEPTH
 from ..schemas import ErrorBody, _Out
 from .checkpoints import content_disposition, folder_as_tar, parse_range
 
@@ -47,8 +48,9 @@ from .checkpoints import content_disposition, folder_as_tar, parse_range
 MAX_ARTIFACT_BYTES: Final = 8 * 1024**3
 #: Most entries one listing returns (a run folder with more is cut).
 MAX_LISTED: Final = 100_000
-#: Most parts a path may have; a listing does not walk below this depth.
-MAX_DEPTH: Final = 64
+#: Most parts a path may have; a listing does not walk below this depth (nor does a
+#: folder's tar: ``foldertar.MAX_DEPTH``).
+MAX_DEPTH: Final = FOLDER_MAX_DEPTH
 _DIR_FLAGS: Final = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
                      | getattr(os, "O_CLOEXEC", 0))
 _NEW_FILE: Final = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
