@@ -22,6 +22,8 @@ from traindeck.server.app import create_app
 from traindeck.store import Store
 
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+#: What the "loud" template prints (MiB, in lines of 1 KiB).
+LOUD_MIB = 100
 
 
 def template(root: Path, name: str, script: str, config: str = "steps: 3\n",
@@ -67,13 +69,14 @@ def templates(tmp_path: Path) -> Path:
         time.sleep(120)
         """)
     template(root, "loud", """
-        import sys
-        line = "x" * 99 + "\\n"
-        block = line * 10_000
-        for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 20):
-            sys.stdout.write(block)
-        sys.stdout.flush()
-        """)
+        import json, os
+        # `mib` MiB in numbered lines of 1 KiB, written in big blocks at the fd level.
+        cfg = json.load(open(os.environ["TRAINDECK_CONFIG"]))
+        for block in range(cfg["mib"]):
+            first = block * 1024
+            os.write(1, "".join(f"{first + i:09d} " + "x" * 1013 + "\\n"
+                                for i in range(1024)).encode())
+        """, f"mib: {LOUD_MIB}\n")
     return root
 
 
@@ -182,11 +185,37 @@ def test_cancel_kills_a_script_that_ignores_sigterm_after_the_grace_period(
 def test_lots_of_output_is_all_stored_and_the_server_answers(
         server: tuple[str, Store]) -> None:
     url, store = server
-    first = launch(url, "loud")  # 20 MB
-    assert httpx.get(f"{url}/api/runs", timeout=10).status_code == 200
-    run = ended(url, first["run_id"], 120)
+    other = store.create_run(project="other", name="quiet")
+    first = launch(url, "loud")  # 100 MiB, as fast as the script can write it
+    run_id, total = first["run_id"], LOUD_MIB * 1024
+    queued: list[dict[str, Any]] = []
+    rounds = 0
+    with httpx.Client(base_url=url, timeout=5) as client:
+        # While the output is stored, the server answers: health, another run, its
+        # console so far, and a new launch (queued behind this one).
+        while store.last_log_seq(run_id) < total:
+            rounds += 1
+            assert client.get("/health").status_code == 200
+            assert client.get(f"/api/runs/{other.id}").json()["name"] == "quiet"
+            assert client.get(f"/api/runs/{run_id}/logs", params={"limit": 10}
+                              ).status_code == 200
+            if not queued:
+                r = client.post("/api/launches", json={"template": "plain"})
+                assert r.status_code == 201, r.text
+                queued.append(r.json())
+    assert rounds >= 1
+    run = ended(url, run_id, 120)
     assert run["exit_code"] == 0
-    wait_for(lambda: store.last_log_seq(run["id"]) == 200_000, 60, "every line stored")
+    # Every line, once, in order, whole.
+    seen, after = 0, 0
+    while page := store.read_log_lines(run_id, after_seq=after, limit=10_000):
+        for line in page:
+            assert line.text == f"{seen:09d} " + "x" * 1013, line.text[:40]
+            assert line.stream == "stdout"
+            seen += 1
+        after = page[-1].seq
+    assert seen == total
+    ended(url, queued[0]["run_id"], 60)
 
 
 def test_invalid_overrides_are_refused_and_nothing_is_created(

@@ -11,6 +11,7 @@ that prints 100 MB is stored at the store's pace without holding the server up.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -84,6 +85,20 @@ class ConsoleCapture:
                       for name, path in (("stdout", stdout), ("stderr", stderr))]
         self._write = write
         self._clock = clock
+
+    def sizes(self) -> dict[str, int]:
+        """How long each file is now (0 when it is missing)."""
+        out = {}
+        for tail in self.tails:
+            try:
+                out[tail.stream] = os.path.getsize(tail.path)
+            except OSError:
+                out[tail.stream] = 0
+        return out
+
+    def read_up_to(self, sizes: Mapping[str, int]) -> bool:
+        """Whether each file has been read at least up to ``sizes``."""
+        return all(t.offset >= sizes.get(t.stream, 0) for t in self.tails)
 
     def offsets(self) -> dict[str, int]:
         return {t.stream: t.stored_offset for t in self.tails}

@@ -55,6 +55,10 @@ class _Active:
     #: CPU/RAM of the process tree as the run's ``sys/`` series (local processes that do
     #: not sample themselves); ``None`` for other executors.
     stats: RunTreeStats | None = None
+    #: Lines were stored since the launch row last recorded the offsets.
+    pumped: bool = False
+    #: The console files' sizes when the process was first seen ended.
+    end_sizes: dict[str, int] | None = None
 
 
 class Launcher:
@@ -218,18 +222,33 @@ class Launcher:
     # -- the background pass ----------------------------------------------------------------
 
     def tick(self) -> None:
+        # The consoles are stored outside the lock (only this pass touches them), so that
+        # a process printing 100 MB never holds up a request that needs the launcher.
+        with self._lock:
+            following = list(self._active.values())
+        for active in following:
+            if active.capture.pump():
+                active.pumped = True
         with self._lock:
             for active in list(self._active.values()):
                 self._follow(active)
             self._start_queued()
 
     def _follow(self, a: _Active) -> None:
-        if a.capture.pump():
+        if a.pumped:
+            a.pumped = False
             launch = self.store.get_launch(a.launch_id)
             self.store.update_launch(a.launch_id,
                                      state={**launch.state, "offsets": a.capture.offsets()})
         now = self._clock()
         ended, code = a.executor.poll(a.handle)
+        if ended:
+            # What it printed up to its end is stored by the next passes, outside the lock
+            # (not what a child left running keeps printing: it could go on forever).
+            if a.end_sizes is None:
+                a.end_sizes = a.capture.sizes()
+            if not a.capture.read_up_to(a.end_sizes):
+                return
         if not ended:
             if a.cancel_at is not None and now >= a.cancel_at:
                 a.executor.signal(a.handle, signal.SIGKILL)
