@@ -329,6 +329,14 @@ describe("buildData", () => {
     expect(l2).toBeCloseTo(1 - 0.15);
     expect(h2).toBeCloseTo(4 + 0.15);
     expect(yRange([], 0, 1, false)).toBe(null);
+    // a constant, and one that differs only by rounding (smoothed), get a usable span
+    const flat = (v: number[]) => {
+      const a = Float64Array.from(v);
+      return { x: Float64Array.from(v.map((_, i) => i)), line: a, raw: null, lo: a, hi: a, nan: [], pinf: [], ninf: [] };
+    };
+    expect(yRange([flat([1, 1])], 0, 1, false)).toEqual([0.9, 1.1]);
+    const [l3, h3] = yRange([flat([0.9999999999999999, 1])], 0, 1, false)!;
+    expect(h3 - l3).toBeGreaterThan(0.1);
     expect(lowerBound([1, 2, 3], 2.5)).toBe(2);
   });
 });

@@ -422,7 +422,10 @@ export function yRange(runs: RunDraw[], x0: number, x1: number, log: boolean): [
   }
   if (!(mx >= mn)) return null;
   if (log) return [mn / 1.25, mx * 1.25];
-  if (mx === mn) {
+  // Equal, or equal but for rounding (a smoothed constant: 0.9999999999999999 and 1): a
+  // span that small leaves uPlot's axis no step to tick by (it loops until "Invalid array
+  // length"), so it is widened like a constant.
+  if (mx - mn <= Math.max(Math.abs(mn), Math.abs(mx)) * 1e-9) {
     const d = Math.abs(mn) * 0.1 || 1;
     return [mn - d, mx + d];
   }
