@@ -7,6 +7,7 @@ saves checkpoints with the SDK and logs an artifact; cancel it from the actions 
 with the checkpoints panel's resume button: the same run continues after that checkpoint's
 step, and every step has one point, the ones after the checkpoint from the resumed process;
 download the artifact from the ARTIFACTS panel, byte-identical to the file the script logged.
+A script without the SDK is paused and resumed from the actions panel (SIGSTOP/SIGCONT).
 """
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ presets:
   long: ["steps=300", "sleep=0.05"]
 """
 
+PLAIN = """
+    import time
+
+    n = 0
+    while True:
+        print(f"tick {n}", flush=True)
+        n += 1
+        time.sleep(0.1)
+"""
+
 
 @pytest.fixture
 def served_templates(store: Store, tmp_path: Path) -> Iterator[tuple[str, Path]]:
@@ -80,6 +91,11 @@ def served_templates(store: Store, tmp_path: Path) -> Iterator[tuple[str, Path]]
     folder.mkdir(parents=True)
     (folder / "train.py").write_text(textwrap.dedent(TRAIN))
     (folder / "traindeck.yaml").write_text(SPEC)
+    plain = tmp_path / "templates" / "plain"
+    plain.mkdir()
+    (plain / "loop.py").write_text(textwrap.dedent(PLAIN))
+    (plain / "traindeck.yaml").write_text(
+        f"command: [{sys.executable!r}, loop.py]\nconfig: {{}}\n")
     sock = bound_socket()
     settings = Settings(dir=tmp_path, port=sock.getsockname()[1],
                         templates_dir=tmp_path / "templates")
@@ -211,3 +227,38 @@ def test_launch_cancel_resume_from_a_checkpoint_and_download(
     info.value.save_as(target)
     assert target.name == "weights.bin"
     assert target.read_bytes() == (folder / "out" / "weights.bin").read_bytes()
+
+
+def process_state(pid: int) -> str:
+    """R, S, T (stopped), ... from /proc."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_pause_and_resume_a_script_without_the_sdk(
+        served_templates: tuple[str, Path], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    url, _ = served_templates
+    r = httpx.post(url + "/api/launches", json={"template": "plain", "name": "no sdk"},
+                   timeout=10)
+    assert r.status_code == 201, r.text
+    run_id = r.json()["run_id"]
+    page.goto(f"{url}/?run={run_id}")
+    row = page.locator(f'[data-run-id="{run_id}"]')
+    expect(row).to_contain_text("RUNNING", timeout=30_000)
+    pid = api(url, "/api/launches", run_id=run_id)["launches"][-1]["pid"]
+    assert api(url, f"/api/runs/{run_id}")["commands_offered"] == []
+
+    actions = page.locator('[data-panel="actions"]')
+    actions.locator('[data-command="pause"]').click()
+    expect(actions.locator('[data-command-state="pause"]')).to_have_text("SIGSTOP sent · paused")
+    expect(row).to_contain_text("PAUSED")
+    wait_for(lambda: process_state(pid) == "T", 10, "the process to be stopped")
+    actions.locator('[data-command="resume"]').click()
+    expect(actions.locator('[data-command-state="resume"]')).to_have_text(
+        "SIGCONT sent · running")
+    expect(row).to_contain_text("RUNNING")
+    wait_for(lambda: process_state(pid) != "T", 10, "the process to run again")
+
+    httpx.post(url + f"/api/runs/{run_id}/cancel", timeout=10).raise_for_status()
+    wait_for(lambda: group_gone(pid), 30, "the process group to be gone")
