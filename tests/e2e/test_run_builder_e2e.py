@@ -117,7 +117,7 @@ def group_gone(pgid: int) -> bool:
     return False
 
 
-def test_build_launch_cancel_and_clone_a_run(page: Any, url: str) -> None:
+def test_build_launch_cancel_and_clone_a_run(url: str, page: Any) -> None:
     from playwright.sync_api import expect
 
     page.set_viewport_size({"width": 1400, "height": 900})
@@ -201,7 +201,7 @@ def test_build_launch_cancel_and_clone_a_run(page: Any, url: str) -> None:
     expect(builder.get_by_test_id("builder-verdict")).to_have_text("✓ valid")
 
 
-def test_new_run_is_on_the_keyboard_and_in_the_palette(page: Any, url: str) -> None:
+def test_new_run_is_on_the_keyboard_and_in_the_palette(url: str, page: Any) -> None:
     from playwright.sync_api import expect
 
     page.goto(url + "/")

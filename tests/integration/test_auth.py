@@ -70,7 +70,8 @@ def path_ids(store: Store, tmp_path: Path) -> dict[str, str]:
     media, _ = store.add_media(run.id, key="k", step=0, path="media/k/0_0.png")
     return {"run_id": run.id, "command_id": command.id, "checkpoint_id": checkpoint.id,
             "token_id": store.create_token("victim", "read")[0].id,
-            "media_id": str(media.id)}
+            "media_id": str(media.id), "name": "some_template", "launch_id": "nolaunch",
+            "path": f"artifacts/{ck_file.name}"}
 
 
 def routes(client_app: Any) -> list[tuple[str, str]]:

@@ -430,20 +430,20 @@ export interface Paths {
       response: unknown;
     };
   };
+  "/api/checkpoints/{checkpoint_id}/resume": {
+    post: {
+      path: { checkpoint_id: string };
+      query: {};
+      body: never;
+      response: LaunchOut;
+    };
+  };
   "/api/checkpoints/{checkpoint_id}/verify": {
     post: {
       path: { checkpoint_id: string };
       query: {};
       body: never;
       response: CheckpointVerified;
-    };
-  };
-  "/api/checkpoints/{ck_id}/resume": {
-    post: {
-      path: { ck_id: string };
-      query: {};
-      body: never;
-      response: LaunchOut;
     };
   };
   "/api/commands/{command_id}": {

@@ -106,7 +106,7 @@ export function CheckpointsPanel(_props: PanelProps) {
     if (!click.fire) return;
     setResuming(true);
     try {
-      const launch = await api.post("/api/checkpoints/{ck_id}/resume", { path: { ck_id: ck.id } });
+      const launch = await api.post("/api/checkpoints/{checkpoint_id}/resume", { path: { checkpoint_id: ck.id } });
       setResumed(resumedText(ck, launch));
     } catch (e) {
       setResumed(refusedText(ck, e instanceof ApiError ? e : { message: (e as Error).message }));

@@ -132,12 +132,12 @@ def resume_run(run_id: str, request: Request) -> Response:
     return json_response(_launcher(request).resume(run_id).to_dict())
 
 
-@router.post("/checkpoints/{ck_id}/resume", response_model=LaunchOut, status_code=201,
+@router.post("/checkpoints/{checkpoint_id}/resume", response_model=LaunchOut, status_code=201,
              responses=CONFLICT_RESPONSE,
              summary="Launch the checkpoint's run again, continuing from that checkpoint")
-def resume_checkpoint(ck_id: str, request: Request) -> Response:
+def resume_checkpoint(checkpoint_id: str, request: Request) -> Response:
     """The same run continues from the checkpoint: a launched run with its launch spec; a
     run started by hand by replaying its recorded command line in its recorded folder
     (409 with the reason when it cannot: none recorded, a secret blanked out of it, the
     folder gone, the run still going)."""
-    return json_response(_launcher(request).resume_from(ck_id).to_dict(), status_code=201)
+    return json_response(_launcher(request).resume_from(checkpoint_id).to_dict(), status_code=201)
