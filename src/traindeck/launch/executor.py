@@ -80,6 +80,9 @@ class Executor(Protocol):
     def signal(self, handle: Handle, sig: int) -> None:
         """Send ``sig`` to the whole process group (a no-op when it is gone)."""
 
+    def kill(self, handle: Handle) -> None:
+        """End the whole group now (SIGKILL), leaving no zombie behind where possible."""
+
     def adopt(self, state: Mapping[str, Any]) -> Handle | None:
         """The handle of a process started before a restart, when that same process (pid
         and start time match) is still there; ``None`` when it is gone."""

@@ -251,7 +251,7 @@ class Launcher:
                 return
         if not ended:
             if a.cancel_at is not None and now >= a.cancel_at:
-                a.executor.signal(a.handle, signal.SIGKILL)
+                a.executor.kill(a.handle)
             elif now - a.last_beat >= HEARTBEAT_EVERY:
                 a.last_beat = now
                 try:

@@ -28,9 +28,14 @@ from .executor import ExecutorError, Handle, ProcessSpec
 START_TIME_SLACK: Final = 1.0
 
 _WRAPPER: Final = r"""
-import os, signal, sys
+import os, signal, sys, time
 exit_file = sys.argv[1]
 argv = sys.argv[2:]
+try:  # a child subreaper: what the command leaves behind is reparented here and reaped
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except Exception:
+    pass
 pid = os.fork()
 if pid == 0:
     try:
@@ -51,6 +56,17 @@ tmp = exit_file + ".tmp"
 with open(tmp, "w") as f:
     f.write(str(code))
 os.replace(tmp, exit_file)
+# Reap what ended with the command (a killed group) for a moment; what still runs is left.
+deadline = time.monotonic() + 0.5
+while True:
+    try:
+        done, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        break
+    if done == 0:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
 sys.exit(code if code >= 0 else 128 - code)
 """
 
@@ -142,6 +158,24 @@ class LocalExecutor:
             os.killpg(handle.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def kill(self, handle: Handle) -> None:
+        """SIGKILL to every process of the group but its leader, the wrapper: it reaps them
+        (a child subreaper), records the exit and ends, so no zombie is left behind."""
+        members = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.pid != handle.pid and os.getpgid(proc.pid) == handle.pid:
+                    members.append(proc.pid)
+            except (ProcessLookupError, PermissionError, psutil.Error):
+                continue
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not members:  # nothing but the wrapper (or not ours any more): the whole group
+            self.signal(handle, signal.SIGKILL)
 
     def adopt(self, state: Mapping[str, Any]) -> Handle | None:
         handle = Handle.from_state(state)
