@@ -135,7 +135,11 @@ class Launcher:
         }
         with self._lock:
             run = self.store.create_run(
-                project=req.project or "default", name=req.name, status="queued",
+                # Found again by what was launched: the template names the project, the
+                # preset the run (the run id tells runs of one preset apart).
+                project=req.project or req.template,
+                name=req.name or "-".join(p for p in (req.template, req.preset) if p),
+                status="queued",
                 config=resolved.config, command=shlex.join(command), launch_spec=spec)
             launch = self.store.create_launch(run_id=run.id, spec=spec,
                                               executor=req.executor)
