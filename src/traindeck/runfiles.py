@@ -6,7 +6,8 @@ A files root holds one folder per run::
         checkpoints/      what save_checkpoint writes (and the sidecars of those files)
         media/<key>/      logged images (the key made safe for a folder name: safe_name)
         artifacts/        files the run or the launcher leaves
-        console/          captured console output, when kept as files
+        console/          a launched process's raw stdout and stderr (the launcher's)
+        launch/           the launcher's files (effective config, exit status)
         spool/            the remote SDK's durable queue of unsent batches
 
 The root does not have to sit beside the database: by default it is the store's folder
@@ -30,6 +31,11 @@ MEDIA: Final = "media"
 ARTIFACTS: Final = "artifacts"
 CONSOLE: Final = "console"
 SPOOL: Final = "spool"
+LAUNCH: Final = "launch"
+#: Folders of a run never served as artifacts: the SDK's queue of unsent batches, and the
+#: launcher's raw console files (unredacted: the console is served from the store,
+#: redacted) and its working files (the effective config, the exit status).
+PRIVATE: Final = frozenset({SPOOL, CONSOLE, LAUNCH})
 
 #: Characters a media key keeps in its folder name; any other becomes ``_``.
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")

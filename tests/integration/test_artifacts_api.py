@@ -75,19 +75,25 @@ def test_logged_artifacts_are_listed_and_downloaded_byte_identical(
     assert got == {"bundle/model.bin": PAYLOAD, "bundle/sub/notes.txt": b"deep"}
 
 
-def test_every_file_of_the_run_folder_is_listed_but_not_the_spool(
+def test_every_file_of_the_run_folder_is_listed_but_not_the_private_ones(
         url: str, store: Store, source: Path) -> None:
+    """Not the SDK's spool, nor the launcher's raw console (unredacted: the console is
+    served redacted from the store) and working files."""
     run_id = log_embedded(store, source)
     run_dir = RunFiles(store.files_root).run_dir(run_id)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     (run_dir / "checkpoints" / "c.pt").write_bytes(b"ck")
-    (run_dir / "spool").mkdir(exist_ok=True)
-    (run_dir / "spool" / "batch").write_bytes(b"secret")
+    for private, name in (("spool", "batch"), ("console", "stdout.log"),
+                          ("launch", "config.json")):
+        (run_dir / private).mkdir(exist_ok=True)
+        (run_dir / private / name).write_bytes(b"password=hunter2")
     paths = {f["path"] for f in httpx.get(f"{url}/api/runs/{run_id}/artifacts").json()["files"]}
     assert "checkpoints/c.pt" in paths
-    assert not any(p.startswith("spool") for p in paths)
-    r = httpx.get(f"{url}/api/runs/{run_id}/artifacts/spool/batch")
-    assert r.status_code == 403
+    assert not any(p.split("/")[0] in ("spool", "console", "launch") for p in paths)
+    for path in ("spool/batch", "console/stdout.log", "launch/config.json", "console"):
+        r = httpx.get(f"{url}/api/runs/{run_id}/artifacts/{path}")
+        assert r.status_code == 403, (path, r.status_code)
+        assert b"hunter2" not in r.content
 
 
 @pytest.mark.parametrize("path", ["..%2F..%2F..%2Fetc%2Fhostname", "artifacts%2F..%2F..%2Fx",

@@ -84,6 +84,8 @@ def test_update_fields_are_type_checked(server: tuple[str, Path], field: str,
 @pytest.mark.parametrize(("field", "value"), [
     ("tags", "x"), ("tags", [1]), ("config", 5), ("config", [1]), ("notes", {"a": 1}),
     ("project", 3), ("project", ""), ("launch_spec", [1]),
+    # Only the launcher writes a launch spec: resuming a run runs the command it names.
+    ("launch_spec", {"command": ["sh", "-c", "id"], "cwd": "/"}),
 ])
 def test_run_fields_are_type_checked(server: tuple[str, Path], field: str, value: Any) -> None:
     base, _ = server
@@ -106,7 +108,7 @@ def test_a_bad_batch_in_a_backlog_refuses_the_whole_request(server: tuple[str, P
 def test_good_fields_still_apply(server: tuple[str, Path]) -> None:
     base, _ = server
     body = {"batch_id": "g1", "run": {**RUN, "tags": ["a"], "config": {"lr": 0.1},
-                                      "git_dirty": False, "pid": 7, "launch_spec": None},
+                                      "git_dirty": False, "pid": 7},
             "update": {"notes": "n", "commands_offered": ["stop"]}}
     assert post_batch(base, "good", body).json()["applied"] is True
     run = httpx.get(f"{base}/api/runs/good", timeout=10).json()

@@ -77,6 +77,10 @@ def templates(tmp_path: Path) -> Path:
             os.write(1, "".join(f"{first + i:09d} " + "x" * 1013 + "\\n"
                                 for i in range(1024)).encode())
         """, f"mib: {LOUD_MIB}\n")
+    template(root, "hydra_echo", """
+        import sys
+        print("args", *sys.argv[1:], flush=True)
+        """, "tag: a\n", extra="hydra: true\n")
     return root
 
 
@@ -270,3 +274,18 @@ def test_a_new_server_adopts_a_running_launch(store: Store, templates: Path,
         assert ended(url, first["run_id"], 20)["status"] == "cancelled"
         wait_for(lambda: group_gone(pgid), 10, "the process group to go")
     assert console(store, first["run_id"]).count(("stdout", "ready")) == 1
+
+
+def test_a_launch_that_cannot_start_fails_alone_and_the_queue_goes_on(
+        server: tuple[str, Store]) -> None:
+    """A NUL byte cannot be in a command line: that launch fails with the reason, and the
+    launches after it still start (one bad launch never stops the launcher)."""
+    url, store = server
+    bad = launch(url, "hydra_echo", overrides=["tag=x\u0000y"])
+    good = launch(url, "hydra_echo", overrides=["tag=fine"])
+    assert ended(url, bad["run_id"])["status"] == "failed"
+    failed = httpx.get(f"{url}/api/launches/{bad['id']}").json()
+    assert failed["status"] == "failed" and "null" in (failed["error"] or "")
+    assert ended(url, good["run_id"])["status"] == "completed"
+    wait_for(lambda: ("stdout", "args tag=fine") in console(store, good["run_id"]), 10,
+             "the good launch's console")

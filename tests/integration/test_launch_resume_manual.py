@@ -149,3 +149,40 @@ def test_a_run_still_going_or_whose_folder_is_gone_is_refused(
     r = resume(server, store.list_checkpoints(run_id)[0].id)
     assert r.status_code == 409 and "no longer exists" in r.text, r.text
     assert not store.list_launches(run_id=run_id)
+
+
+def test_with_auth_replaying_a_recorded_command_needs_an_admin_token(
+        store: Store, tmp_path: Path) -> None:
+    """Whoever can write a run chooses the command line it records: replaying it is for
+    admins. A write token is refused (403) and nothing is launched; an admin's resumes."""
+    _, write = store.create_token("trainer", "write")
+    _, admin = store.create_token("boss", "admin")
+    by_hand(store, tmp_path / "work", "--steps", "4", "--sleep", "0")
+    run_id = only_run(store)
+    ck = next(c for c in store.list_checkpoints(run_id) if c.step == 2)
+    sock = bound_socket()
+    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], launch_interval=0.05,
+                        web_dir=tmp_path / "no-web", auth=True)
+    with served(create_app(settings, store=store), sock) as url:
+        refused = httpx.post(f"{url}/api/checkpoints/{ck.id}/resume", timeout=30,
+                             headers={"Authorization": f"Bearer {write}"})
+        assert refused.status_code == 403, refused.text
+        assert "admin" in refused.json()["error"]["message"]
+        assert store.list_launches(run_id=run_id) == []
+        assert store.get_run(run_id).status == "completed"
+        ok = httpx.post(f"{url}/api/checkpoints/{ck.id}/resume", timeout=30,
+                        headers={"Authorization": f"Bearer {admin}"})
+        assert ok.status_code == 201, ok.text
+        done = launch_ended_with(url, ok.json()["id"], admin)
+        assert done["status"] == "completed", done
+
+
+def launch_ended_with(url: str, launch_id: str, token: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def done() -> dict[str, Any] | None:
+        got: dict[str, Any] = httpx.get(f"{url}/api/launches/{launch_id}", timeout=30,
+                                        headers=headers).json()
+        return got if got["status"] in ("completed", "failed", "cancelled") else None
+    out: dict[str, Any] = wait_for(done, 120, "the launch to end")
+    return out

@@ -26,7 +26,7 @@ FULL: dict[str, Any] = {
     "run": {"project": "mnist", "name": None, "config": {"lr": 0.1}, "tags": ["a"],
             "notes": "n", "started_at": 1.5, "heartbeat_timeout": 30, "host": None,
             "pid": 12, "command": "python t.py", "git_commit": None, "git_dirty": False,
-            "env": {}, "commands_offered": ["stop"], "launch_spec": None},
+            "env": {}, "commands_offered": ["stop"]},
     "update": {"notes": "later", "tags": []},
     "metrics": {"loss": {"steps": [0, 1], "times": [1.0, 2], "values": [0.5, "NaN"]}},
     "summary": {"best": 1}, "heartbeat": 3.0,

@@ -142,3 +142,21 @@ def test_set_then_read_gives_the_parsed_value(keys: list[str], raw: str) -> None
 def test_add_then_remove_is_a_no_op(key: str, value: Any) -> None:
     text = json.dumps(value, ensure_ascii=False)
     assert apply_overrides({}, [f"+{key}={text}", f"~{key}"]) == {}
+
+
+@pytest.mark.parametrize("override", [
+    "a=" + "9" * 5000,                              # past Python's integer digits limit
+    "a=[" + "9" * 5000 + "]",
+    "a=" + "[" * 3000 + "]" * 3000,                 # nesting that would recurse away
+    "a=" + "[" * 40 + "]" * 40,                     # past the nesting allowed
+    "+" + ".".join(["z"] * 3000) + "=1",            # a key of 3,000 parts
+    # A YAML alias bomb: each level repeats the one before (billions of elements).
+    "a=[&l0 [1,1,1,1,1,1,1,1,1], &l1 [*l0,*l0,*l0,*l0,*l0,*l0,*l0,*l0,*l0], *l1]",
+])
+def test_strange_overrides_are_refused_not_crashes(override: str) -> None:
+    with pytest.raises(OverrideError):
+        apply_overrides({"a": 1}, [override])
+
+
+def test_a_non_ascii_digit_is_a_key_not_an_index() -> None:
+    assert apply_overrides({"a": {}}, ["+a.\u00b2=1"]) == {"a": {"\u00b2": 1}}

@@ -61,6 +61,11 @@ class _Active:
     end_sizes: dict[str, int] | None = None
 
 
+
+def launched(run: Run) -> bool:
+    """Whether the launcher started this run (its launch spec names the command)."""
+    return bool(run.launch_spec) and "command" in (run.launch_spec or {})
+
 class Launcher:
     def __init__(self, store: Store, files: RunFiles, *, url: str,
                  templates: TemplateSource | None, resolve: Resolve | None,
@@ -156,7 +161,7 @@ class Launcher:
             run = self.store.get_run(ck.run_id)
             if self._open_launch(run.id) is not None:
                 raise Conflict(f"run {run.id!r} is still launched; cancel it first")
-            base = run.launch_spec if run.launch_spec and "command" in run.launch_spec \
+            base = run.launch_spec if run.launch_spec and launched(run) \
                 else recorded_spec(run)
             spec = {**base, "resume_checkpoint": ck.path, "resume_checkpoint_id": ck.id}
             if grace_s is not None:
@@ -166,6 +171,11 @@ class Launcher:
                                               executor=str(spec.get("executor", "local")))
         self._wake.set()
         return launch
+
+    def replays_recorded(self, ck_id: str) -> bool:
+        """Whether resuming from this checkpoint replays a command line the run recorded
+        itself (a run started by hand), rather than a launch spec the launcher wrote."""
+        return not launched(self.store.get_run(self.store.get_checkpoint(ck_id).run_id))
 
     def _open_launch(self, run_id: str) -> Launch | None:
         open_ = self.store.list_launches(
@@ -331,7 +341,9 @@ class Launcher:
                                  token=secret,
                                  resume_checkpoint=self._resume_path(launch, run_id))
             handle = executor.start(pspec)
-        except (ExecutorError, OSError, NotFound, KeyError) as exc:
+        except Exception as exc:  # one bad launch must not stop the others
+            if not isinstance(exc, ExecutorError | OSError | NotFound):
+                log.exception("launch %s could not start", launch.id)
             if token_id is not None:
                 self.store.revoke_token(token_id)
             now = self._clock()

@@ -114,15 +114,35 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_ValueLoader)  # a SafeLoader: no arbitrary objects
 
 
-def _check_json(value: Any, text: str) -> None:
+class _OverrideValueLoader(_ValueLoader):
+    """The loader of an override's value: no aliases (``*a`` repeating an ``&a`` anchor),
+    which let a few hundred characters expand into billions of elements."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in an override",
+                self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)
+
+
+#: Deepest nesting of lists and mappings an override's value may have, and most parts of
+#: an override's key.
+MAX_DEPTH: Final = 32
+MAX_KEY_PARTS: Final = 64
+
+
+def _check_json(value: Any, text: str, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise OverrideError(text, f"the value nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise OverrideError(text, f"mapping keys must be strings, not {k!r}")
-            _check_json(v, text)
+            _check_json(v, text, depth + 1)
     elif isinstance(value, list):
         for v in value:
-            _check_json(v, text)
+            _check_json(v, text, depth + 1)
     elif value is not None and not isinstance(value, str | int | float | bool):
         raise OverrideError(text, f"unsupported value {value!r}")
 
@@ -133,15 +153,23 @@ def parse_value(value: str, text: str | None = None) -> Any:
     if not stripped:
         return ""
     if stripped[0] in "[{'\"":
-        try:
-            parsed = yaml.load(stripped, Loader=_ValueLoader)  # a SafeLoader: no arbitrary objects
+        if stripped.count("[") + stripped.count("{") > 10 * MAX_DEPTH:
+            raise OverrideError(text or value, f"the value nests deeper than {MAX_DEPTH} "
+                                               "levels")
+        try:  # a SafeLoader: no arbitrary objects
+            parsed = yaml.load(stripped, Loader=_OverrideValueLoader)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise OverrideError(text or value, f"cannot parse value {stripped!r}: "
+            raise OverrideError(text or value, f"cannot parse value {stripped[:80]!r}: "
                                                f"{problem}") from None
+        except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+            raise OverrideError(text or value, f"cannot parse value: {exc}"[:300]) from None
         _check_json(parsed, text or value)
         return parsed
-    return _scalar(stripped)
+    try:
+        return _scalar(stripped)
+    except ValueError as exc:  # e.g. an integer of 5,000 digits
+        raise OverrideError(text or value, f"cannot parse value: {exc}"[:300]) from None
 
 
 def parse_override(text: str) -> Override:
@@ -159,7 +187,10 @@ def parse_override(text: str) -> Override:
     if not _KEY.fullmatch(key):
         raise OverrideError(text, f"{key!r} is not a key (a dotted path like optim.lr)"
                             if key else "no key (expected key=value)")
-    path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+    parts = key.split(".")
+    if len(parts) > MAX_KEY_PARTS:
+        raise OverrideError(text, f"a key has at most {MAX_KEY_PARTS} parts")
+    path = tuple(int(p) if p.isascii() and p.isdigit() else p for p in parts)
     if not eq and op != "delete":
         raise OverrideError(text, f"no value: write {text.strip()}=VALUE"
                             + ("" if op != "set" else f" (or ~{key} to remove it)"), path)

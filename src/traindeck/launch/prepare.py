@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from traindeck.runfiles import RunFiles
+from traindeck.runfiles import LAUNCH, RunFiles
 
 from .executor import ProcessSpec
 
@@ -25,7 +25,7 @@ from .executor import ProcessSpec
 NOT_INHERITED: Final = ("TRAINDECK_RUN_ID", "TRAINDECK_TOKEN", "TRAINDECK_MODE",
                         "TRAINDECK_CONFIG", "TRAINDECK_PROJECT", "TRAINDECK_RESUME_CHECKPOINT")
 #: The launch's files inside the run folder.
-LAUNCH_DIR: Final = "launch"
+LAUNCH_DIR: Final = LAUNCH
 
 
 #: A template command starting with one of these runs with the server's interpreter.

@@ -290,6 +290,8 @@ def resolve(template: Template, overrides: Sequence[str], preset: str | None) ->
             apply_override(config, text)
         except OverrideError as exc:
             errors.append(ConfigError(json_path(exc.path), str(exc)))
+        except (ValueError, RecursionError) as exc:  # never a 500 for a strange override
+            errors.append(ConfigError("$", f"{text[:200]!r}: {exc}"[:500]))
     errors.extend(validate(config, template.schema))
     return Resolved(config=config, overrides=effective, errors=errors)
 

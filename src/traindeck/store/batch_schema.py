@@ -55,10 +55,6 @@ def _object(v: Any) -> bool:
     return isinstance(v, dict)
 
 
-def _opt_object(v: Any) -> bool:
-    return v is None or isinstance(v, dict)
-
-
 def _strings(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
@@ -103,7 +99,8 @@ EDITABLE: Final[Mapping[str, FieldSpec]] = {
 }
 
 #: Run fields a batch may set (``run`` upsert and ``update``). In ``run``, ``name`` may also
-#: be null (the run is named after its id).
+#: be null (the run is named after its id). Never ``launch_spec``: only the launcher (in the
+#: server) writes it, since resuming a run runs the command it names.
 RUN_FIELDS_SPEC: Final[Mapping[str, FieldSpec]] = {
     "project": FieldSpec(lambda v: isinstance(v, str) and 0 < len(v) <= MAX_PROJECT,
                          f"a string of 1 to {MAX_PROJECT} characters",
@@ -121,7 +118,6 @@ RUN_FIELDS_SPEC: Final[Mapping[str, FieldSpec]] = {
     "git_dirty": FieldSpec(_opt_bool, "true, false or null", {"type": ["boolean", "null"]}),
     "env": FieldSpec(_object, "an object", _OBJECT_JSON),
     "commands_offered": FieldSpec(_strings, "an array of strings", _STRINGS_JSON),
-    "launch_spec": FieldSpec(_opt_object, "an object or null", {"type": ["object", "null"]}),
 }
 
 
@@ -142,7 +138,6 @@ class RunFields(TypedDict, total=False):
     git_dirty: bool | None
     env: dict[str, Any]
     commands_offered: list[str]
-    launch_spec: dict[str, Any] | None
 
 
 # -- the parts of a batch ----------------------------------------------------------------

@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
 
-from traindeck.runfiles import ARTIFACTS, SPOOL, RunFiles, is_inside
+from traindeck.runfiles import ARTIFACTS, PRIVATE, RunFiles, is_inside
 from traindeck.store import Conflict, InvalidInput, NotFound, Store
 
 from ..deps import FilesDep, StoreDep, json_response
@@ -95,9 +95,10 @@ def check_path(path: str) -> tuple[str, ...]:
         raise InvalidInput(f"an artifact path has at most {MAX_DEPTH} parts")
     if any(p in ("", ".", "..") for p in parts):
         raise InvalidInput(f"an artifact path has no '.', '..' or empty parts, got {path!r:.200}")
-    if parts[0] == SPOOL:
-        raise HTTPException(403, "the run's spool (the SDK's queue of unsent batches) is "
-                                 "not served")
+    if parts[0] in PRIVATE:
+        raise HTTPException(403, f"{parts[0]}/ is not served: the SDK's spool, or the "
+                                 "launcher's raw console and working files (the console is "
+                                 "served redacted at /api/runs/{id}/logs)")
     return parts
 
 
@@ -122,7 +123,7 @@ def list_files(run_dir: Path) -> list[dict[str, Any]]:
         for entry in entries:
             if len(out) >= MAX_LISTED:
                 return
-            if not prefix and entry.name == SPOOL:
+            if not prefix and entry.name in PRIVATE:
                 continue
             try:
                 entry.name.encode("utf-8")
@@ -169,8 +170,10 @@ def _open_checked(served: ServedFiles, run_dir: Path, parts: tuple[str, ...]) ->
     if not os.path.lexists(path):
         raise NotFound(f"no file {'/'.join(parts)!r} in the run's folder")
     real_run = Path(os.path.realpath(run_dir))
-    if not is_inside(path, real_run) or is_inside(path, real_run / SPOOL) \
-            or os.path.realpath(path) == str(real_run / SPOOL):
+    real = os.path.realpath(path)
+    if not is_inside(path, real_run) or any(
+            is_inside(real, real_run / name) or real == str(real_run / name)
+            for name in PRIVATE):
         raise HTTPException(403, f"{'/'.join(parts)} is a link that leads out of the run's "
                                  "folder; it is not served")
     return served.open(path)  # the checked real path, opened without following links

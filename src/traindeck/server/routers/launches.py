@@ -15,7 +15,7 @@ from traindeck.launch.spec import LaunchRejected, LaunchRequest, Retry
 from traindeck.store.codec import dumps
 
 from ..deps import StoreDep, json_response
-from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, error_response
 from ..schemas import ConfigRejectedBody, RunOut
 
 router = APIRouter(prefix="/api", tags=["launches"], responses=ERROR_RESPONSES)
@@ -140,4 +140,12 @@ def resume_checkpoint(checkpoint_id: str, request: Request) -> Response:
     run started by hand by replaying its recorded command line in its recorded folder
     (409 with the reason when it cannot: none recorded, a secret blanked out of it, the
     folder gone, the run still going)."""
-    return json_response(_launcher(request).resume_from(checkpoint_id).to_dict(), status_code=201)
+    launcher = _launcher(request)
+    token = getattr(request.state, "token", None)
+    if token is not None and token.scope != "admin" and launcher.replays_recorded(checkpoint_id):
+        # A recorded command line is whatever the run's writer said it was: running it
+        # again is for admins (a write token may only launch templates).
+        return error_response(
+            403, "forbidden", "resuming a run started by hand replays the command line it "
+            "recorded, which needs an admin token (launch it from a template instead)")
+    return json_response(launcher.resume_from(checkpoint_id).to_dict(), status_code=201)
