@@ -186,3 +186,15 @@ def launch_ended_with(url: str, launch_id: str, token: str) -> dict[str, Any]:
         return got if got["status"] in ("completed", "failed", "cancelled") else None
     out: dict[str, Any] = wait_for(done, 120, "the launch to end")
     return out
+
+
+def test_a_checkpoint_that_failed_verification_is_not_resumed_from(
+        server: str, store: Store, tmp_path: Path) -> None:
+    by_hand(store, tmp_path / "work", "--steps", "4", "--sleep", "0")
+    run_id = only_run(store)
+    ck = next(c for c in store.list_checkpoints(run_id) if c.step == 2)
+    store.set_checkpoint_valid(ck.id, False, "sha256 mismatch")
+    r = resume(server, ck.id)
+    assert r.status_code == 409 and "verification" in r.json()["error"]["message"], r.text
+    assert store.list_launches(run_id=run_id) == []
+    assert store.get_run(run_id).status == "completed"

@@ -157,6 +157,9 @@ class Launcher:
         traindeck did not launch replays its recorded command in its recorded folder
         (``recorded``)."""
         ck = self.store.get_checkpoint(ck_id)
+        if ck.valid is False:
+            raise Conflict(f"checkpoint {ck_id!r} failed verification; resume from another "
+                           "(traindeck ckpt ls marks the valid ones)")
         with self._lock:
             run = self.store.get_run(ck.run_id)
             if self._open_launch(run.id) is not None:
