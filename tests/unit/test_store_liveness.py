@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -56,3 +57,35 @@ def test_sqlite_reader_connections_close_when_their_threads_end(tmp_path: Path) 
         t.join()
     assert len(store.core._readers) <= 2
     store.close()
+
+
+def test_sqlite_close_leaves_a_live_threads_reader_to_that_thread(tmp_path: Path) -> None:
+    """Closing the store while another thread holds its reader (a server worker thread
+    the shutdown did not wait for) does not close that connection under it: the thread's
+    next read is refused cleanly, and its connection closes when the thread ends."""
+    store = SQLiteStore(tmp_path / "t.db")
+    run = store.create_run(project="p")
+    ready, closed, done = threading.Event(), threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def worker() -> None:
+        seen.append(store.get_run(run.id).id)  # this thread's reader is open
+        ready.set()
+        closed.wait(10)
+        try:
+            store.get_run(run.id)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        done.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert ready.wait(10)
+    store.close()
+    assert len(store.core._readers) == 1  # the live thread's, left open for it
+    closed.set()
+    assert done.wait(10)
+    t.join(10)
+    assert seen == [run.id, "store is closed"]
+    gc.collect()
+    assert store.core._readers == []

@@ -55,6 +55,7 @@ class Follower:
         self.ticks = 0
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
 
     @property
@@ -82,21 +83,24 @@ class Follower:
             self._task = asyncio.create_task(self._loop(), name="traindeck-follow")
 
     async def stop(self) -> None:
+        """Stop after the round in progress. Not by cancelling it: a read runs in a worker
+        thread that a cancel would leave running, on a store about to be closed (SQLite
+        closing a connection another thread is reading through can crash the process)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep following: one bad read must not stop the feed
                 log.exception("reading the change feed failed")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     async def tick(self) -> Changes:
         """One round: read what changed, tell every listener, move the cursor."""

@@ -133,6 +133,7 @@ class SQLiteCore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._owners: dict[int, threading.Thread] = {}  # id(reader) -> the thread using it
         self._closed = False
         try:
             self._writer = self._connect()
@@ -178,15 +179,16 @@ class SQLiteCore:
 
     def reader(self) -> sqlite3.Connection:
         """This thread's reader connection (autocommit: each query sees the latest commit)."""
+        if self._closed:
+            raise RuntimeError("store is closed")
         holder: _ReaderHolder | None = getattr(self._local, "holder", None)
         if holder is None:
-            if self._closed:
-                raise RuntimeError("store is closed")
             conn = self._connect()
             holder = _ReaderHolder(conn)
             self._local.holder = holder
             with self._readers_lock:
                 self._readers.append(conn)
+                self._owners[id(conn)] = threading.current_thread()
             # Server worker threads come and go: when one ends, its thread-local holder
             # is freed and its connection closed, so connections never pile up.
             weakref.finalize(holder, self._drop_reader, conn)
@@ -194,6 +196,7 @@ class SQLiteCore:
 
     def _drop_reader(self, conn: sqlite3.Connection) -> None:
         with self._readers_lock:
+            self._owners.pop(id(conn), None)
             if conn in self._readers:
                 self._readers.remove(conn)
                 conn.close()
@@ -260,7 +263,15 @@ class SQLiteCore:
                 return
             self._closed = True
             self._writer.close()
+        # Another live thread's reader may be in the middle of a query (a worker thread the
+        # server's shutdown did not wait for): closing it under that thread can crash the
+        # process, so it is left to close when its thread ends (its finalizer); the store
+        # refuses every read from now on.
+        me = threading.current_thread()
         with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
+            for conn in list(self._readers):
+                owner = self._owners.get(id(conn))
+                if owner is None or owner is me or not owner.is_alive():
+                    self._readers.remove(conn)
+                    self._owners.pop(id(conn), None)
+                    conn.close()
