@@ -55,6 +55,9 @@ def bearer(secret: str) -> dict[str, str]:
     return {"authorization": f"Bearer {secret}"}
 
 
+#: The one route whose scope depends on the resource: resuming a run started by hand.
+RESUME = "/api/checkpoints/{checkpoint_id}/resume"
+
 def path_ids(store: Store, tmp_path: Path) -> dict[str, str]:
     """A real id for every path parameter a route may have."""
     run = store.create_run(project="p", name="live")
@@ -149,6 +152,11 @@ async def test_every_schema_route_needs_a_token_of_the_right_scope(
                 for scope in ("read", "write", "admin")[("read", "write", "admin")
                                                         .index(needed):]:
                     r = await call(c, method, fill(path, ids), bearer(secrets[scope]))
+                    if path == RESUME and scope == "write":
+                        # The checkpoint's run was started by hand: replaying the command
+                        # line it recorded is for admins (docs/security.md, Launching).
+                        assert r.status_code == 403 and "admin" in r.text, r.text
+                        continue
                     assert r.status_code not in (401, 403), (method, path, scope, r.text)
 
 

@@ -653,8 +653,6 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
-    /** an object or null */
-    launch_spec?: Record<string, unknown> | null;
   } | null;
   status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted" | null;
   summary?: Record<string, unknown> | null;
@@ -687,8 +685,6 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
-    /** an object or null */
-    launch_spec?: Record<string, unknown> | null;
   } | null;
 } | Array<{
   /** unique per batch: a batch id seen before changes nothing */
@@ -765,8 +761,6 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
-    /** an object or null */
-    launch_spec?: Record<string, unknown> | null;
   } | null;
   status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted" | null;
   summary?: Record<string, unknown> | null;
@@ -799,8 +793,6 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
-    /** an object or null */
-    launch_spec?: Record<string, unknown> | null;
   } | null;
 }>;
       response: {
