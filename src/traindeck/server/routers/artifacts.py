@@ -32,17 +32,17 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from traindeck.runfiles import ARTIFACTS, PRIVATE, RunFiles, is_inside
 from traindeck.store import Conflict, InvalidInput, NotFound, Store
 
 from ..deps import FilesDep, StoreDep, json_response
-from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, UNAVAILABLE_RESPONSE, error_response
-from ..files import ServedFiles, ServedFilesDep, read_chunks
+from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, UNAVAILABLE_RESPONSE
+from ..files import ServedFiles, ServedFilesDep
 from ..foldertar import MAX_DEPTH as FOLDER_MAX_DEPTH
 from ..schemas import ErrorBody, _Out
-from .checkpoints import content_disposition, folder_as_tar, parse_range
+from .checkpoints import folder_as_tar, send_file
 
 #: Largest artifact file one upload may carry (bytes).
 MAX_ARTIFACT_BYTES: Final = 8 * 1024**3
@@ -204,24 +204,7 @@ def download_artifact(
     opened = _open_checked(served, run_dir, parts)
     if opened.is_dir:
         return folder_as_tar(opened)
-    f = open(opened.fd, "rb")  # closed by the stream
-    size = opened.stat.st_size
-    headers = {"accept-ranges": "bytes", "content-disposition": content_disposition(parts[-1])}
-    wanted = parse_range(range, size)
-    if wanted is False:
-        f.close()
-        return error_response(416, "range_not_satisfiable",
-                              f"range {range!r} is outside the file's {size} bytes",
-                              headers={"content-range": f"bytes */{size}", **headers})
-    if wanted is None:
-        start, length, status = 0, size, 200
-    else:
-        start, end = wanted
-        length, status = end - start + 1, 206
-        headers["content-range"] = f"bytes {start}-{end}/{size}"
-    headers["content-length"] = str(length)
-    return StreamingResponse(read_chunks(f, start, length), status_code=status,
-                             media_type="application/octet-stream", headers=headers)
+    return send_file(opened, parts[-1], range)
 
 
 # -- upload ------------------------------------------------------------------------------

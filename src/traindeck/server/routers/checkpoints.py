@@ -69,6 +69,29 @@ def verify_file(ck: Checkpoint) -> tuple[bool, str]:
         return False, f"unreadable: {exc}"[:500]
 
 
+def send_file(opened: Opened, filename: str, range: str | None) -> Response:
+    """An opened (checked) regular file as the answer: whole, or the one byte range that
+    ``Range: bytes=…`` asks for (206; 416 when outside the file)."""
+    f = open(opened.fd, "rb")  # closed by the stream
+    size = opened.stat.st_size
+    headers = {"accept-ranges": "bytes", "content-disposition": content_disposition(filename)}
+    wanted = parse_range(range, size)
+    if wanted is False:
+        f.close()
+        return error_response(416, "range_not_satisfiable",
+                              f"range {range!r} is outside the file's {size} bytes",
+                              headers={"content-range": f"bytes */{size}", **headers})
+    if wanted is None:
+        start, length, status = 0, size, 200
+    else:
+        start, end = wanted
+        length, status = end - start + 1, 206
+        headers["content-range"] = f"bytes {start}-{end}/{size}"
+    headers["content-length"] = str(length)
+    return StreamingResponse(read_chunks(f, start, length), status_code=status,
+                             media_type="application/octet-stream", headers=headers)
+
+
 # -- routes ----------------------------------------------------------------------------
 
 
@@ -217,22 +240,4 @@ def download_checkpoint(
             "(moved or deleted?)") from None
     if opened.is_dir:
         return folder_as_tar(opened)
-    f = open(opened.fd, "rb")  # closed by the stream
-    st = opened.stat
-    size = st.st_size
-    headers = {"accept-ranges": "bytes", "content-disposition": content_disposition(path.name)}
-    wanted = parse_range(range, size)
-    if wanted is False:
-        f.close()
-        return error_response(416, "range_not_satisfiable",
-                              f"range {range!r} is outside the file's {size} bytes",
-                              headers={"content-range": f"bytes */{size}", **headers})
-    if wanted is None:
-        start, length, status = 0, size, 200
-    else:
-        start, end = wanted
-        length, status = end - start + 1, 206
-        headers["content-range"] = f"bytes {start}-{end}/{size}"
-    headers["content-length"] = str(length)
-    return StreamingResponse(read_chunks(f, start, length), status_code=status,
-                             media_type="application/octet-stream", headers=headers)
+    return send_file(opened, path.name, range)
