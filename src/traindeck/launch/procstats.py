@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import psutil
 
+from traindeck.nvml import Nvml
 from traindeck.store import NotFound, Store
 
 #: Seconds between two samples of a launched process tree.
@@ -35,20 +36,14 @@ class TreeStats:
         self._procs: dict[int, psutil.Process] = {}
         self._nvml: Any = None
         self._gpus: list[Any] = []
+        self._nvml_gpus: Nvml | None = None
         if gpus:
             self._init_gpus()
         self.processes()  # prime cpu_percent: its first call has nothing to compare with
 
     def _init_gpus(self) -> None:
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._gpus = [pynvml.nvmlDeviceGetHandleByIndex(i)
-                          for i in range(pynvml.nvmlDeviceGetCount())]
-            self._nvml = pynvml
-        except Exception:  # no library, no driver, no device: no GPU figures
-            self._gpus, self._nvml = [], None
+        self._nvml_gpus = Nvml()
+        self._gpus, self._nvml = self._nvml_gpus.handles, self._nvml_gpus.lib
 
     def processes(self) -> list[psutil.Process]:
         """The tree's live processes (the same ``Process`` objects from call to call, so
@@ -109,12 +104,9 @@ class TreeStats:
                 continue
 
     def close(self) -> None:
-        if self._nvml is not None:
-            try:
-                self._nvml.nvmlShutdown()
-            except Exception:
-                pass
-            self._nvml = None
+        if self._nvml_gpus is not None:
+            self._nvml_gpus.close()
+        self._nvml = None
 
 
 class RunTreeStats:

@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from ..nvml import Nvml
+
 _GB = 1024**3
 _MB = 1024**2
 
@@ -33,6 +35,7 @@ class SystemSampler:
         self._last_io: tuple[float, Any, Any] | None = None
         self._nvml: Any = None
         self._handles: list[Any] = []
+        self._gpu_lib: Nvml | None = None
         self.gpu_error: str | None = None
         psutil.cpu_percent(interval=None)  # prime: the first call has nothing to compare with
         self._proc.cpu_percent(interval=None)
@@ -42,18 +45,10 @@ class SystemSampler:
             self.gpu_error = "GPU sampling disabled"
 
     def _init_gpus(self) -> None:
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._handles = [
-                pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
-            ]
-            self._nvml = pynvml
-        except Exception as exc:  # no driver, no library, no device: carry on without GPUs
-            self.gpu_error = f"{type(exc).__name__}: {exc}"
-            self._handles = []
-            self._nvml = None
+        gpus = Nvml()
+        self._nvml, self._handles, self._gpu_lib = gpus.lib, gpus.handles, gpus
+        if gpus.error is not None:
+            self.gpu_error = gpus.error
 
     @property
     def gpu_count(self) -> int:
@@ -121,9 +116,6 @@ class SystemSampler:
                 pass
 
     def close(self) -> None:
-        if self._nvml is not None:
-            try:
-                self._nvml.nvmlShutdown()
-            except Exception:
-                pass
-            self._nvml = None
+        if self._gpu_lib is not None:
+            self._gpu_lib.close()
+        self._nvml = None
