@@ -120,14 +120,30 @@ def test_runs_appear_live_and_the_chart_grows(page: Any, demo: Demo) -> None:
     assert int(chart(page).get_attribute("data-points") or 0) > 0
 
 
+def send_and_wait(page: Any, demo: Demo, run_id: str, name: str) -> Any:
+    """Click the ``name`` button and return its state cell once it shows *this* click's
+    command as done (an earlier test may have left a done ``name`` command on the run)."""
+    from playwright.sync_api import expect
+
+    def ids() -> set[str]:
+        commands = demo.get(f"/api/runs/{run_id}/commands")["commands"]
+        return {c["id"] for c in commands if c["name"] == name}
+
+    before = ids()
+    page.locator(f'button[data-command="{name}"]').click()
+    new: list[str] = []
+    wait_for(lambda: bool(new.extend(ids() - before) or new), 30, f"the {name} command")
+    state = page.locator(f'[data-command-state="{name}"][data-command-id="{new[0]}"]')
+    expect(state).to_contain_text("done", timeout=WAIT)
+    return state
+
+
 def test_validate_runs_the_handler_and_its_result_shows(page: Any, demo: Demo) -> None:
     from playwright.sync_api import expect
 
     run = demo.runs()[0]
     open_run(page, demo, run["id"])
-    page.locator('button[data-command="validate"]').click()
-    state = page.locator('[data-command-state="validate"]')
-    expect(state).to_contain_text("done")
+    state = send_and_wait(page, demo, run["id"], "validate")
     expect(state).to_contain_text("val_acc")
     expect(page.locator('[data-testid="event"]', has_text="val_acc").first).to_be_visible()
     commands = demo.get(f"/api/runs/{run['id']}/commands")["commands"]
@@ -148,9 +164,7 @@ def test_a_command_result_is_formatted_not_raw_json(page: Any, demo: Demo) -> No
 
     run = demo.runs()[0]
     open_run(page, demo, run["id"])
-    page.locator('button[data-command="validate"]').click()
-    state = page.locator('[data-command-state="validate"]')
-    expect(state).to_contain_text("done")
+    state = send_and_wait(page, demo, run["id"], "validate")
     commands = demo.get(f"/api/runs/{run['id']}/commands")["commands"]
     result = next(c for c in reversed(commands)
                   if c["name"] == "validate" and c["status"] == "done")["result"]
@@ -199,8 +213,7 @@ def test_the_run_list_shows_the_last_logged_metric_and_the_column_is_choosable(
     chosen for it."""
     run = demo.runs()[0]
     open_run(page, demo, run["id"])
-    page.locator('button[data-command="validate"]').click()
-    page.locator('[data-command-state="validate"]', has_text="done").wait_for()
+    send_and_wait(page, demo, run["id"], "validate")
     wait_for(lambda: "best_val_acc" in demo.get(f"/api/runs/{run['id']}")["summary"], 60,
              "best_val_acc in the summary")
     cell = page.locator(f'[data-run-id="{run["id"]}"] [data-testid="metric-value"]')
@@ -343,8 +356,7 @@ def test_phone_width_stacks_the_panels(chromium: Any, demo: Demo) -> None:
 def test_readme_screenshot_of_the_demo(page: Any, demo: Demo, tmp_path: Path) -> None:
     a = demo.runs()[0]
     open_run(page, demo, a["id"])
-    page.locator('button[data-command="validate"]').click()
-    page.locator('[data-command-state="validate"]', has_text="done").wait_for()
+    send_and_wait(page, demo, a["id"], "validate")
     wait_for(lambda: chart_step(page, "chartB") >= 0, 60, "chart B drawn")
     wait_for(lambda: chart_step(page) >= 400, 120, "a few hundred steps on the chart")
     page.wait_for_timeout(1500)  # a few more live points and a system sample on screen

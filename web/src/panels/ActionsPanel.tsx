@@ -163,7 +163,7 @@ export function ActionsPanel(_props: PanelProps) {
     const cls = argsError || (errNewer && !err.ok) ? "bad" : errNewer ? "good" : c ? statusClass(c.status) : "dim";
     const withResult = !argsError && !errNewer && c && c.result !== null && c.result !== undefined;
     return (
-      <div className={`act-state ${cls}`} data-command-state={name} title={withResult ? undefined : text}>
+      <div className={`act-state ${cls}`} data-command-state={name} data-command-id={c?.id} title={withResult ? undefined : text}>
         {withResult ? <ResultView head={c.error ? `${c.status}: ${c.error}` : c.status} result={c.result} /> : text}
       </div>
     );
