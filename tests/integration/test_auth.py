@@ -301,6 +301,45 @@ async def test_a_write_token_can_post_sdk_batches(
     assert store.latest(run.id)["loss"] is not None
 
 
+async def test_a_token_bound_to_a_run_writes_to_that_run_only(
+    tmp_path: Path, store: Store, secrets: dict[str, str], client: Client
+) -> None:
+    """``token create --run`` / ``{"run_id"}``: the token a training script gets may write
+    to its run and read, and nothing else."""
+    mine, other = (store.create_run(project="p", name=n) for n in ("mine", "other"))
+    admin = bearer(secrets["admin"])
+    made = await client.post("/api/tokens", json={"name": "script", "scope": "write",
+                                                  "run_id": mine.id}, headers=admin)
+    assert made.status_code == 201 and made.json()["run_id"] == mine.id
+    bound = bearer(made.json()["secret"])
+    batch = {"batch_id": "b1", "metrics": {"loss": {"steps": [0], "times": [1.0],
+                                                    "values": [0.5]}}}
+    ok = await client.post(f"/api/runs/{mine.id}/batch", json=batch, headers=bound)
+    assert ok.status_code == 200, ok.text
+    refused = await client.post(f"/api/runs/{other.id}/batch", json=batch, headers=bound)
+    assert refused.status_code == 403 and mine.id in refused.json()["error"]["message"]
+    forbidden(await client.patch(f"/api/runs/{other.id}", json={"notes": "x"}, headers=bound))
+    forbidden(await client.post("/api/launches", json={"template": "t"}, headers=bound))
+    assert "loss" not in store.latest(other.id)
+    assert (await client.get(f"/api/runs/{other.id}", headers=bound)).status_code == 200
+    unknown = await client.post("/api/tokens", json={"name": "x", "run_id": "nope"},
+                                headers=admin)
+    assert unknown.status_code == 404
+    # the CLI makes the same kind of token
+    env: dict[str, str | None] = {"TRAINDECK_DIR": str(tmp_path / "cli"), "TERM": "dumb"}
+    runner = CliRunner()
+    with open_store(tmp_path / "cli") as cli_store:
+        run_id = cli_store.create_run(project="p", name="r").id
+    made_cli = runner.invoke(cli_app, ["token", "create", "job", "--scope", "write",
+                                       "--run", run_id], env=env)
+    assert made_cli.exit_code == 0, made_cli.output
+    with open_store(tmp_path / "cli") as cli_store:
+        assert [t.run_id for t in cli_store.list_tokens()] == [run_id]
+    assert run_id in runner.invoke(cli_app, ["token", "list"], env=env).stdout
+    refused_cli = runner.invoke(cli_app, ["token", "create", "job", "--run", "nope"], env=env)
+    assert refused_cli.exit_code != 0 and "nope" in refused_cli.output
+
+
 async def test_revoking_with_the_cli_makes_the_token_fail(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
     env: dict[str, str | None] = {"TRAINDECK_DIR": str(tdir), "TERM": "dumb"}

@@ -91,6 +91,22 @@ def templates(tmp_path: Path) -> Path:
         print("allocated", flush=True)
         time.sleep(120)
         """)
+    template(root, "prober", """
+        import json, os, urllib.error, urllib.request
+        cfg = json.load(open(os.environ["TRAINDECK_CONFIG"]))
+        base, token = os.environ["TRAINDECK_URL"], os.environ["TRAINDECK_TOKEN"]
+        own = os.environ["TRAINDECK_RUN_ID"]
+        for run_id in (own, cfg["other"]):
+            req = urllib.request.Request(
+                f"{base}/api/runs/{run_id}/commands", method="POST",
+                data=json.dumps({"name": "note"}).encode(),
+                headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+            try:
+                code = urllib.request.urlopen(req).status
+            except urllib.error.HTTPError as exc:
+                code = exc.code
+            print(f"{'own' if run_id == own else 'other'} {code}", flush=True)
+        """, "other: none\n")
     return root
 
 
@@ -286,7 +302,25 @@ def test_resume_of_a_run_still_launched_is_a_conflict(server: str, store: Store)
     launch_ended(server, first["id"])
 
 
-def test_with_auth_the_script_attaches_with_a_scoped_token_revoked_at_the_end(
+def test_a_launched_scripts_token_writes_to_its_own_run_only(
+        store: Store, templates: Path, tmp_path: Path) -> None:
+    """The token a launch hands its process is bound to the launch's run: a script (or
+    whoever reads its environment) cannot write to any other run with it."""
+    _, admin = store.create_token("test", "admin")
+    headers = {"authorization": f"Bearer {admin}"}
+    bystander = store.create_run(project="p", name="someone else's run")
+    for url in make_server(store, templates, tmp_path, auth=True):
+        first = launch(url, "prober", headers, overrides=[f"other={bystander.id}"])
+        done = launch_ended(url, first["id"], headers=headers)
+        assert done["status"] == "completed", done
+        lines = texts(store, first["run_id"])
+        assert "own 201" in lines and "other 403" in lines, lines
+        assert not store.list_commands(bystander.id)  # nothing reached the other run
+        token = store.get_token(store.get_launch(first["id"]).state["token_id"])
+        assert token.run_id == first["run_id"]
+
+
+def test_with_auth_the_script_attaches_with_a_write_token_revoked_at_the_end(
         store: Store, templates: Path, tmp_path: Path) -> None:
     _, admin = store.create_token("test", "admin")
     headers = {"authorization": f"Bearer {admin}"}
@@ -300,6 +334,7 @@ def test_with_auth_the_script_attaches_with_a_scoped_token_revoked_at_the_end(
         token_id = store.get_launch(first["id"]).state["token_id"]
         token = store.get_token(token_id)
         assert token.scope == "write" and token.revoked_at is not None
+        assert token.run_id == run_id
         assert store.list_runs()[1] == 1
 
 

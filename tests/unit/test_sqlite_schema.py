@@ -82,6 +82,8 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
     conn.execute("ALTER TABLE runs DROP COLUMN exit_code")
     for col in ("pid", "exit_code", "restarts", "error", "started_at", "ended_at"):
         conn.execute(f"ALTER TABLE launches DROP COLUMN {col}")
+    # ... and before migration 6 (tokens bound to a run).
+    conn.execute("ALTER TABLE tokens DROP COLUMN run_id")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

@@ -176,7 +176,8 @@ def test_list_shows_tokens_but_never_secrets(tmp_path: Path) -> None:
     as_json = invoke("token", "list", "--json", "--dir", tdir)
     rows = json.loads(as_json.stdout)
     assert [r["name"] for r in rows] == ["reader", "writer", "boss"]
-    assert set(rows[0]) == {"id", "name", "scope", "created_at", "last_used_at", "revoked_at"}
+    assert set(rows[0]) == {"id", "name", "scope", "created_at", "last_used_at", "revoked_at",
+                            "run_id"}
     for secret in secrets:
         assert SECRET.match(secret)
         assert secret not in listing.output and secret not in as_json.output

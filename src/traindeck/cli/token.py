@@ -34,6 +34,9 @@ def create(
     scope: Annotated[str, typer.Option(
         "--scope", "-s", help="read (dashboard, GETs), write (+ log runs, send commands) or "
                               "admin (+ token management).")] = "read",
+    run: Annotated[str | None, typer.Option(
+        "--run", help="Bind the token to this run: it may write to that run only (the "
+                      "token to give one training script).")] = None,
     dir: DirOption = DEFAULT_DIR,
 ) -> None:
     """Create a token and print it once (only its hash is stored).
@@ -43,10 +46,13 @@ def create(
     if scope not in TOKEN_SCOPES:
         fail(f"unknown scope {scope!r}; one of {', '.join(TOKEN_SCOPES)}")
     with open_store(dir) as store:
-        token, secret = store.create_token(name, scope)
+        if run is not None:
+            store.get_run(run)  # an unknown run is an error, not a useless token
+        token, secret = store.create_token(name, scope, run_id=run)
     typer.echo(secret)
+    bound = f", run {token.run_id} only" if token.run_id else ""
     console(stderr=True).print(
-        f"created token {token.id} ({token.name}, scope {token.scope}); it is shown once "
+        f"created token {token.id} ({token.name}, scope {token.scope}{bound}); it is shown once "
         "and cannot be shown again. Use it as 'Authorization: Bearer <token>', "
         "TRAINDECK_TOKEN=<token>, or log in at /login.",
         style="dim", soft_wrap=True,
@@ -67,16 +73,18 @@ def list_tokens(
     if as_json:
         out.print_json(json.dumps([
             {"id": t.id, "name": t.name, "scope": t.scope, "created_at": t.created_at,
-             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at} for t in tokens]))
+             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at, "run_id": t.run_id}
+            for t in tokens]))
         return
     if not tokens:
         out.print("no tokens yet (traindeck token create NAME --scope read)")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "name", "scope", "created", "last used", "revoked"):
+    for col in ("id", "name", "scope", "run", "created", "last used", "revoked"):
         table.add_column(col, no_wrap=True)
     for t in tokens:
-        table.add_row(t.id, t.name, t.scope, when(t.created_at), when(t.last_used_at),
+        table.add_row(t.id, t.name, t.scope, t.run_id or "any", when(t.created_at),
+                      when(t.last_used_at),
                       Text(when(t.revoked_at), style="red") if t.revoked else "-")
     out.print(table)
 

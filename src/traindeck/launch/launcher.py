@@ -336,7 +336,8 @@ class Launcher:
             return
         token_id, secret = None, None
         if self._auth_enabled():
-            token, secret = self.store.create_token(f"launch {run_id}"[:100], "write")
+            token, secret = self.store.create_token(f"launch {run_id}"[:100], "write",
+                                                    run_id=run_id)
             token_id = token.id
         try:
             run = self.store.get_run(run_id)

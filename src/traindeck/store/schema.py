@@ -248,6 +248,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX launches_status ON launches (status, created_at);
     CREATE INDEX launches_run ON launches (run_id, created_at);
     """,
+    # 6: tokens bound to one run (the token a launched process is given can only write to
+    # its own run).
+    """
+    ALTER TABLE tokens ADD COLUMN run_id TEXT;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
@@ -26,20 +27,22 @@ __all__ = [
     "TokenTable", "hash_secret", "looks_like_token",
 ]
 
-_COLS: Final = "id, name, scope, created_at, last_used_at, revoked_at"
+_COLS: Final = "id, name, scope, created_at, last_used_at, revoked_at, run_id"
 
 
 def _token(r: Sequence[Any]) -> Token:
     return Token(id=r[0], name=r[1], scope=r[2], created_at=r[3], last_used_at=r[4],
-                 revoked_at=r[5])
+                 revoked_at=r[5], run_id=r[6])
 
 
 class TokenTable:
     def __init__(self, core: SQLiteCore) -> None:
         self._core = core
 
-    def create_token(self, name: str, scope: str = "read") -> tuple[Token, str]:
-        """A new token and its secret (shown once: only its hash is kept)."""
+    def create_token(self, name: str, scope: str = "read", *,
+                     run_id: str | None = None) -> tuple[Token, str]:
+        """A new token and its secret (shown once: only its hash is kept); ``run_id``
+        binds it to that run (it may write to no other)."""
         name = name.strip()
         if not name:
             raise InvalidInput("a token needs a name")
@@ -50,11 +53,12 @@ class TokenTable:
         secret = new_secret()
         now = self._core.clock()
         token = Token(id=new_id(now), name=name, scope=scope, created_at=now,
-                      last_used_at=None, revoked_at=None)
+                      last_used_at=None, revoked_at=None, run_id=run_id)
         with self._core.write() as tx:
             tx.execute(
-                "INSERT INTO tokens (id, name, hash, scope, created_at) VALUES (?,?,?,?,?)",
-                (token.id, name, hash_secret(secret), scope, now),
+                "INSERT INTO tokens (id, name, hash, scope, created_at, run_id) "
+                "VALUES (?,?,?,?,?,?)",
+                (token.id, name, hash_secret(secret), scope, now, run_id),
             )
         return token, secret
 
@@ -109,6 +113,5 @@ class TokenTable:
             except sqlite3.OperationalError:  # busy: the next request will note it
                 pass
             else:
-                token = Token(token.id, token.name, token.scope, token.created_at, now,
-                              token.revoked_at)
+                token = dataclasses.replace(token, last_used_at=now)
         return token

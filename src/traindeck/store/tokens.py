@@ -36,6 +36,9 @@ class Token:
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
+    #: A token bound to one run (the one a launched process is given) may write to that
+    #: run only; ``None``: any run.
+    run_id: str | None = None
 
     @property
     def revoked(self) -> bool:
@@ -44,6 +47,10 @@ class Token:
     def allows(self, scope: str) -> bool:
         """Whether this token's scope covers ``scope`` (admin ⊇ write ⊇ read)."""
         return TOKEN_SCOPES.index(self.scope) >= TOKEN_SCOPES.index(scope)
+
+    def may_write_run(self, run_id: str) -> bool:
+        """Whether this token may change ``run_id`` (an unbound token: any run)."""
+        return self.run_id is None or self.run_id == run_id
 
 
 def hash_secret(secret: str) -> str:

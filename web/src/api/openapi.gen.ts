@@ -354,11 +354,13 @@ export interface TokenCreated {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  run_id?: string | null;
   secret: string;
 }
 export interface TokenIn {
   name: string;
   scope?: "read" | "write" | "admin";
+  run_id?: string | null;
 }
 export interface TokenInfo {
   id: string;
@@ -375,6 +377,7 @@ export interface TokenOut {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  run_id?: string | null;
 }
 export interface ValidateIn {
   /** key=value, +key=value, ++key=value, ~key */

@@ -61,6 +61,12 @@ def required_scope(method: str, path: str) -> str | None:
     return "read" if method in READ_METHODS else "write"
 
 
+def _within_run(path: str, run_id: str) -> bool:
+    """Whether a request path is about run ``run_id`` (``/api/runs/{run_id}[/…]``)."""
+    base = f"/api/runs/{run_id}"
+    return path == base or path.startswith(base + "/")
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     """What a request presented: a token's secret, or a login session's (the cookie)."""
@@ -189,6 +195,14 @@ class AuthMiddleware:
             response = error_response(
                 403, "forbidden",
                 f"this token's scope is {token.scope!r}; {method} {path} needs {needed!r}")
+            await response(scope, receive, send)
+            return
+        if token.run_id is not None and method not in READ_METHODS \
+                and not _within_run(path, token.run_id):
+            response = error_response(
+                403, "forbidden",
+                f"this token is bound to run {token.run_id!r} (a launched process's token); "
+                f"{method} {path} is outside it")
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

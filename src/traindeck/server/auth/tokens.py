@@ -41,6 +41,8 @@ class TokenOut(BaseModel):
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
+    #: The one run this token may write to (``null``: any run).
+    run_id: str | None = None
 
 
 class TokenCreated(TokenOut):
@@ -52,6 +54,8 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME)
     scope: Literal["read", "write", "admin"] = "read"
+    #: Bind the token to one run: it may write to that run only (a training script's token).
+    run_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class TokenList(BaseModel):
@@ -61,7 +65,7 @@ class TokenList(BaseModel):
 def _out(token: Token) -> TokenOut:
     return TokenOut(id=token.id, name=token.name, scope=token.scope,
                     created_at=token.created_at, last_used_at=token.last_used_at,
-                    revoked_at=token.revoked_at)
+                    revoked_at=token.revoked_at, run_id=token.run_id)
 
 
 @tokens_router.get("", response_model=TokenList, summary="List tokens (never their secrets)")
@@ -72,7 +76,9 @@ def list_tokens(store: StoreDep) -> TokenList:
 @tokens_router.post("", response_model=TokenCreated, status_code=201,
                     summary="Create a token (its secret is in this answer only)")
 def create_token(body: TokenIn, store: StoreDep, response: Response) -> TokenCreated:
-    token, secret = store.create_token(body.name, body.scope)
+    if body.run_id is not None:
+        store.get_run(body.run_id)  # 404 for an unknown run
+    token, secret = store.create_token(body.name, body.scope, run_id=body.run_id)
     response.headers["cache-control"] = "no-store"
     return TokenCreated(**_out(token).model_dump(), secret=secret)
 
