@@ -4,7 +4,9 @@ template (422), a failing estimate hook (200, ``ok: false``), no templates folde
 
 from __future__ import annotations
 
+import asyncio
 import json
+import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ import httpx
 import pytest
 import yaml
 from pydantic import BaseModel
+from support import wait_for
 
 from traindeck.server import Settings, create_app
 from traindeck.server.routers.configs import ConfigList, ConfigOut, ValidateOut
@@ -163,6 +166,39 @@ async def test_a_failing_estimate_is_shown_not_a_500(client: Client) -> None:
     assert "RuntimeError: cannot estimate this" in error and "td_secretsecret" not in error
 
 
+async def test_estimates_run_a_few_at_a_time_and_the_rest_hear_busy(
+        client: Client, templates_dir: Path, tmp_path: Path) -> None:
+    """Each estimate is a child process: a flood of validations runs at most
+    ``ESTIMATES_AT_ONCE`` of them; the others answer (valid config) with a busy estimate."""
+    from traindeck.server.app import ESTIMATES_AT_ONCE
+
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    started.mkdir()
+    spec = yaml.safe_load((templates_dir / "mlp" / "traindeck.yaml").read_text())
+    write_template(templates_dir, "slow", {**spec, "estimate": "waits:hook"})
+    (templates_dir / "slow" / "waits.py").write_text(textwrap.dedent(f"""
+        import os, time
+        def hook(config):
+            open(os.path.join({str(started)!r}, str(os.getpid())), "w").close()
+            while not os.path.exists({str(gate)!r}):
+                time.sleep(0.02)
+            return {{"ok": 1}}
+        """))
+    body = {"estimate": True}
+    running = [asyncio.create_task(client.post("/api/configs/slow/validate", json=body))
+               for _ in range(ESTIMATES_AT_ONCE)]
+    await asyncio.to_thread(wait_for, lambda: len(list(started.iterdir())) == ESTIMATES_AT_ONCE,
+                            30, "the estimates to start")
+    busy = ok(await client.post("/api/configs/slow/validate", json=body), ValidateOut)
+    assert busy["valid"] and busy["estimate"]["ok"] is False
+    assert "busy" in busy["estimate"]["error"]
+    gate.touch()
+    for task in running:
+        done = ok(await task, ValidateOut)
+        assert done["estimate"] == {"ok": True, "value": {"ok": 1}, "error": None}
+    assert len(list(started.iterdir())) == ESTIMATES_AT_ONCE  # the busy one never ran
+
+
 async def test_a_broken_template_is_422(client: Client) -> None:
     for r in (await client.get("/api/configs/broken"),
               await client.post("/api/configs/broken/validate", json={})):
@@ -170,6 +206,27 @@ async def test_a_broken_template_is_422(client: Client) -> None:
         assert body["error"]["code"] == "invalid_input"
         assert body["error"]["message"].startswith(
             "template 'broken': schema is not a valid JSON Schema: 'nope' is not valid")
+
+
+async def test_a_launch_of_a_bad_template_or_config_is_refused_and_makes_nothing(
+        client: Client, templates_dir: Path, store: Store) -> None:
+    """Issue 10 §5: a broken schema, a missing command, unknown keys or wrong types: each
+    a clear 4xx, and no run and no launch are left behind."""
+    spec = yaml.safe_load((templates_dir / "mlp" / "traindeck.yaml").read_text())
+    write_template(templates_dir, "headless", {k: v for k, v in spec.items() if k != "command"})
+    cases = [
+        ({"template": "broken"}, 422, "schema is not a valid JSON Schema"),
+        ({"template": "headless"}, 422, "no command"),
+        ({"template": "mlp", "overrides": ["depth=3"]}, 422, "depth"),
+        ({"template": "mlp", "overrides": ["width=wide"]}, 422, "width"),
+        ({"template": "mlp", "preset": "huge"}, 422, "huge"),
+        ({"template": "nope"}, 404, "nope"),
+    ]
+    for body, status, needle in cases:
+        r = await client.post("/api/launches", json=body)
+        assert r.status_code == status, (body, r.text)
+        assert needle in r.text, (body, r.text)
+    assert store.list_runs()[1] == 0 and store.list_launches() == []
 
 
 async def test_unknown_templates_and_bad_bodies(client: Client) -> None:

@@ -61,8 +61,8 @@ def templates(tmp_path: Path) -> Path:
         time.sleep(120)
         """)
     template(root, "stubborn", """
-        import signal, subprocess, sys, time
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        import os, signal, subprocess, sys, time
+        signal.signal(signal.SIGTERM, lambda *a: os.write(1, b"term ignored\\n"))
         child = subprocess.Popen([sys.executable, "-c",
             "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"])
         print("ready", flush=True)
@@ -176,10 +176,15 @@ def test_cancel_of_a_cooperative_script(server: tuple[str, Store]) -> None:
 def test_cancel_kills_a_script_that_ignores_sigterm_after_the_grace_period(
         server: tuple[str, Store]) -> None:
     url, store = server
-    first = launch(url, "stubborn", grace_s=1)
+    first = launch(url, "stubborn", grace_s=3)
     wait_for(lambda: ("stdout", "ready") in console(store, first["run_id"]), 30, "ready")
     pgid = httpx.get(f"{url}/api/launches/{first['id']}").json()["pid"]
     assert httpx.post(f"{url}/api/runs/{first['run_id']}/cancel").status_code == 202
+    # SIGTERM came first, and the script outlived it: the launch waits out its grace
+    wait_for(lambda: ("stdout", "term ignored") in console(store, first["run_id"]), 10,
+             "the script to get SIGTERM")
+    assert httpx.get(f"{url}/api/launches/{first['id']}").json()["status"] == "cancelling"
+    assert not group_gone(pgid)
     run = ended(url, first["run_id"], 20)
     assert run["status"] == "cancelled"
     # Cancelled means gone: no process of the group is left, not even a zombie (the

@@ -231,7 +231,7 @@ def test_pause_and_resume_of_a_plain_script_stop_and_continue_its_processes(
 
 
 def test_a_failing_script_is_restarted_up_to_max_restarts(server: str, store: Store) -> None:
-    first = launch(server, "flaky", retry={"max_restarts": 2})
+    first = launch(server, "flaky", retry={"max_restarts": 2, "backoff_s": 0.2})
     done = launch_ended(server, first["id"])
     assert (done["status"], done["restarts"], done["exit_code"]) == ("completed", 2, 0)
     run = get(server, f"/api/runs/{first['run_id']}")
@@ -240,9 +240,10 @@ def test_a_failing_script_is_restarted_up_to_max_restarts(server: str, store: St
         "attempt 1", "attempt 2", "attempt 3"]
     restarts = [e.payload for e in store.list_events(run["id"]) if e.kind == "restart"]
     assert [r["restarts"] for r in restarts] == [1, 2]
+    assert [r["in_s"] for r in restarts] == [0.2, 0.4]  # each restart waits twice as long
 
     # Too few restarts: the run fails with the script's code.
-    short = launch(server, "flaky", overrides=["tag=b"], retry={"max_restarts": 1})
+    short = launch(server, "flaky", overrides=["tag=b"], retry={"max_restarts": 1, "backoff_s": 0})
     done = launch_ended(server, short["id"])
     assert (done["status"], done["restarts"], done["exit_code"]) == ("failed", 1, 1)
     assert get(server, f"/api/runs/{short['run_id']}")["status"] == "failed"
@@ -250,18 +251,18 @@ def test_a_failing_script_is_restarted_up_to_max_restarts(server: str, store: St
 
 def test_an_exit_code_listed_in_exit_codes_always_retries(server: str) -> None:
     listed = launch(server, "flaky", overrides=["tag=c", "fail=1", "code=75"],
-                    retry={"max_restarts": 0, "exit_codes": [75]})
+                    retry={"max_restarts": 0, "exit_codes": [75], "backoff_s": 0})
     done = launch_ended(server, listed["id"])
     assert (done["status"], done["restarts"]) == ("completed", 1)
     other = launch(server, "flaky", overrides=["tag=d", "fail=1", "code=3"],
-                   retry={"max_restarts": 0, "exit_codes": [75]})
+                   retry={"max_restarts": 0, "exit_codes": [75], "backoff_s": 0})
     done = launch_ended(server, other["id"])
     assert (done["status"], done["restarts"], done["exit_code"]) == ("failed", 0, 3)
 
 
 def test_a_restart_resumes_the_same_run_from_its_last_valid_checkpoint(
         server: str, store: Store) -> None:
-    first = launch(server, "ckpt", retry={"max_restarts": 1})
+    first = launch(server, "ckpt", retry={"max_restarts": 1, "backoff_s": 0})
     done = launch_ended(server, first["id"])
     assert (done["status"], done["restarts"]) == ("completed", 1)
     run_id = first["run_id"]

@@ -212,6 +212,24 @@ def test_add_refuses_a_broken_template_and_creates_nothing(tmp_path: Path) -> No
     assert not (tmp_path / "templates").exists()
 
 
+def test_add_keeps_links_inside_and_refuses_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    source = make(tmp_path / "src", "linked", {"command": "python train.py", "config": {}})
+    (source / "train.py").write_text("print('hi')\n")
+    (source / "alias.py").symlink_to("train.py")
+    templates = Templates(tmp_path / "templates")
+    added = templates.add(source)
+    assert (added.folder / "alias.py").is_symlink()
+    assert (added.folder / "alias.py").read_text() == "print('hi')\n"
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("PRIVATE KEY")
+    (source / "key").symlink_to(secret)
+    with pytest.raises(InvalidInput, match="outside the template's folder"):
+        templates.add(source, name="leaky")
+    assert not (tmp_path / "templates" / "leaky").exists()
+    assert "PRIVATE KEY" not in "".join(
+        p.read_text() for p in (tmp_path / "templates").rglob("*") if p.is_file())
+
+
 def test_the_example_template_loads_and_every_preset_is_valid() -> None:
     from traindeck.launch.estimate import run_estimate
 

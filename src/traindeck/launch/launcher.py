@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from traindeck.runfiles import RunFiles
@@ -33,7 +32,8 @@ from .executor import Executor, ExecutorError, Handle
 from .prepare import process_spec
 from .procstats import RunTreeStats, TreeStats
 from .recorded import recorded_spec
-from .spec import LaunchRejected, LaunchRequest, Resolve, Retry, TemplateSource
+from .spec import LaunchRejected, LaunchRequest, Resolve, TemplateSource
+from .tracked import MAX_END_ATTEMPTS, Tracked, report_end
 
 log = logging.getLogger("traindeck.launch")
 
@@ -41,25 +41,6 @@ log = logging.getLogger("traindeck.launch")
 HEARTBEAT_EVERY: Final = 5.0
 NO_TEMPLATES: Final = ("this server has no templates folder: start it with "
                        "`traindeck serve --templates DIR`")
-
-
-@dataclass
-class _Active:
-    launch_id: str
-    run_id: str
-    handle: Handle
-    capture: ConsoleCapture
-    executor: Executor
-    cancel_at: float | None = None
-    last_beat: float = 0.0
-    #: CPU/RAM of the process tree as the run's ``sys/`` series (local processes that do
-    #: not sample themselves); ``None`` for other executors.
-    stats: RunTreeStats | None = None
-    #: Lines were stored since the launch row last recorded the offsets.
-    pumped: bool = False
-    #: The console files' sizes when the process was first seen ended.
-    end_sizes: dict[str, int] | None = None
-
 
 
 def launched(run: Run) -> bool:
@@ -79,7 +60,7 @@ class Launcher:
         self.executors = dict(executors)
         self.concurrency, self._auth_enabled = concurrency, auth_enabled
         self._tick_s, self._clock = tick, clock
-        self._active: dict[str, _Active] = {}
+        self._active: dict[str, Tracked] = {}
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -146,10 +127,21 @@ class Launcher:
                 name=req.name or "-".join(p for p in (req.template, req.preset) if p),
                 status="queued",
                 config=resolved.config, command=shlex.join(command), launch_spec=spec)
-            launch = self.store.create_launch(run_id=run.id, spec=spec,
-                                              executor=req.executor)
+            try:
+                launch = self.store.create_launch(run_id=run.id, spec=spec,
+                                                  executor=req.executor)
+            except BaseException:  # no run left queued with nothing to start it
+                self._forget_run(run.id)
+                raise
         self._wake.set()
         return launch
+
+    def _forget_run(self, run_id: str) -> None:
+        try:
+            self.store.delete_run(run_id)
+        except Exception:
+            log.exception("run %s was made for a launch that failed; it could not be removed",
+                          run_id)
 
     def resume_from(self, ck_id: str, grace_s: float | None = None) -> Launch:
         """A new launch of a checkpoint's run, with its spec and config, from that
@@ -169,9 +161,14 @@ class Launcher:
             spec = {**base, "resume_checkpoint": ck.path, "resume_checkpoint_id": ck.id}
             if grace_s is not None:
                 spec["grace_s"] = grace_s
-            self.store.set_status(run.id, "queued")
             launch = self.store.create_launch(run_id=run.id, spec=spec,
                                               executor=str(spec.get("executor", "local")))
+            try:
+                self.store.set_status(run.id, "queued")
+            except BaseException:  # no launch left queued for a run that is not
+                self.store.update_launch(launch.id, status="failed", ended_at=self._clock(),
+                                         error="the run could not be queued again")
+                raise
         self._wake.set()
         return launch
 
@@ -192,15 +189,18 @@ class Launcher:
                 self.store.update_launch(launch.id, status="cancelled",
                                          ended_at=self._clock())
                 return self.store.set_status(run_id, "cancelled")
+            if launch.status == "cancelling":
+                return self.store.get_run(run_id)  # asked already: the deadline stands
             active = self._active.get(launch.id)
-            if active is not None and launch.status != "cancelling":
-                grace = float(launch.spec.get("grace_s", 10.0))
-                active.executor.signal(active.handle, signal.SIGCONT)
-                active.executor.signal(active.handle, signal.SIGTERM)
-                active.cancel_at = self._clock() + grace
-                self.store.update_launch(
-                    launch.id, status="cancelling",
-                    state={**launch.state, "cancel_at": active.cancel_at})
+            if active is None:
+                raise Conflict(f"run {run_id!r}'s process is not followed by this server "
+                               f"(launch {launch.id} is {launch.status}); try again shortly")
+            grace = float(launch.spec.get("grace_s", 10.0))
+            active.executor.signal(active.handle, signal.SIGCONT)
+            active.executor.signal(active.handle, signal.SIGTERM)
+            active.cancel_at = self._clock() + grace
+            self.store.update_launch(launch.id, status="cancelling",
+                                     state={**launch.state, "cancel_at": active.cancel_at})
         self._wake.set()
         return self.store.get_run(run_id)
 
@@ -251,7 +251,7 @@ class Launcher:
                 self._follow(active)
             self._start_queued()
 
-    def _follow(self, a: _Active) -> None:
+    def _follow(self, a: Tracked) -> None:
         if a.pumped:
             a.pumped = False
             launch = self.store.get_launch(a.launch_id)
@@ -281,50 +281,35 @@ class Launcher:
         a.capture.pump(final=True)
         self._finish(a, code)
 
-    def _finish(self, a: _Active, code: int | None, error: str | None = None) -> None:
+    def _finish(self, a: Tracked, code: int | None, error: str | None = None) -> None:
+        """Record the end; on a store error keep following it, to try again next pass."""
+        try:
+            report_end(self.store, a, code, error, self._clock(), self._revoke_token)
+        except Exception:
+            a.end_attempts += 1
+            if a.end_attempts < MAX_END_ATTEMPTS:
+                if a.end_attempts == 1:
+                    log.exception("the end of launch %s could not be recorded yet; retrying",
+                                  a.launch_id)
+                return
+            log.error("giving up recording the end of launch %s", a.launch_id)
         del self._active[a.launch_id]
         if a.stats is not None:
             a.stats.close()
         a.executor.release(a.handle)
-        launch = self.store.get_launch(a.launch_id)
-        self._revoke(launch)
-        now = self._clock()
-        state = {**launch.state, "offsets": a.capture.offsets()}
-        try:
-            run: Run | None = self.store.get_run(a.run_id)
-        except NotFound:
-            run = None
-        if launch.status == "cancelling":
-            a.executor.signal(a.handle, signal.SIGKILL)  # what is left of the group
-            self.store.update_launch(launch.id, status="cancelled", exit_code=code,
-                                     ended_at=now, state=state)
-            if run is not None:
-                self.store.set_status(run.id, "cancelled", exit_code=code)
-            return
-        retry = Retry.parse(launch.spec.get("retry"))
-        if run is not None and error is None and retry.should_retry(code, launch.restarts):
-            self.store.update_launch(launch.id, status="queued", exit_code=code,
-                                     restarts=launch.restarts + 1, state=state, pid=None)
-            self.store.add_event(run.id, "restart", {"exit_code": code,
-                                                     "restarts": launch.restarts + 1})
-            self.store.set_status(run.id, "queued", exit_code=code)
-            return
-        status = "completed" if code == 0 else "failed"
-        self.store.update_launch(launch.id, status=status, exit_code=code, ended_at=now,
-                                 state=state, error=error)
-        if run is None:
-            return
-        if run.status in TERMINAL_STATUSES and run.status != "interrupted":
-            self.store.update_run(run.id, exit_code=code)
-        else:
-            self.store.set_status(run.id, status, exit_code=code)
 
     def _start_queued(self) -> None:
         free = self.concurrency - len(self._active)
         if free <= 0:
             return
-        for launch in self.store.list_launches(status="queued", limit=free):
+        now = self._clock()
+        for launch in self.store.list_launches(status="queued", limit=free + 100):
+            if free <= 0:
+                break
+            if float(launch.state.get("not_before", 0.0)) > now:
+                continue  # a restart waiting for its backoff
             self._start(launch)
+            free -= 1
 
     def _start(self, launch: Launch) -> None:
         executor = self.executors.get(launch.executor)
@@ -344,6 +329,11 @@ class Launcher:
             pspec = process_spec(self.files, run_id, launch.spec, run.config, url=self.url,
                                  token=secret,
                                  resume_checkpoint=self._resume_path(launch, run_id))
+            # Marked before the start: a server that dies in between leaves a launch that
+            # the next one finds again through these (``adopt_all``), not one left queued.
+            self.store.update_launch(launch.id, status="starting", state={
+                **launch.state, "token_id": token_id, "stdout": str(pspec.stdout),
+                "stderr": str(pspec.stderr), "exit_file": str(pspec.exit_file)})
             handle = executor.start(pspec)
         except Exception as exc:  # one bad launch must not stop the others
             if not isinstance(exc, ExecutorError | OSError | NotFound):
@@ -393,16 +383,19 @@ class Launcher:
                                  secrets=[secret] if secret else [], clock=self._clock)
         stats = RunTreeStats(store, run_id, TreeStats(handle.pid), clock=self._clock) \
             if executor.name == "local" else None
-        self._active[launch_id] = _Active(launch_id, run_id, handle, capture, executor,
+        self._active[launch_id] = Tracked(launch_id, run_id, handle, capture, executor,
                                           cancel_at=cancel_at, stats=stats)
+
+    def _revoke_token(self, token_id: str) -> None:
+        try:
+            self.store.revoke_token(token_id)
+        except NotFound:
+            pass
 
     def _revoke(self, launch: Launch) -> None:
         token_id = launch.state.get("token_id")
         if token_id:
-            try:
-                self.store.revoke_token(str(token_id))
-            except NotFound:
-                pass
+            self._revoke_token(str(token_id))
 
     def adopt_all(self) -> None:
         """Take over the launches an earlier server left running."""
@@ -413,13 +406,20 @@ class Launcher:
             handle = executor.adopt(launch.state) if executor is not None else None
             if executor is None or handle is None:
                 self._revoke(launch)
-                msg = "the process ended while the server was away; its exit code is unknown"
+                msg = ("the server stopped while starting it, and its process is not there"
+                       if launch.status == "starting" else
+                       "the process ended while the server was away; its exit code is unknown")
                 self.store.update_launch(launch.id, status="failed", ended_at=self._clock(),
                                          error=msg)
                 run = self.store.get_run(launch.run_id)
                 if run.status not in TERMINAL_STATUSES:
                     self.store.set_status(run.id, "failed")
                 continue
+            if launch.status == "starting":  # it did start: record what the start returned
+                self.store.update_launch(
+                    launch.id, status="running", pid=handle.pid,
+                    state={**launch.state, **handle.to_state()},
+                    started_at=launch.started_at or self._clock())
             cancel_at = launch.state.get("cancel_at") if launch.status == "cancelling" else None
             self._track(launch.id, launch.run_id, handle, executor,
                         launch.state.get("offsets", {}), None,

@@ -152,7 +152,7 @@ class LocalExecutor:
     def signal(self, handle: Handle, sig: int) -> None:
         with self._lock:
             ours = handle.pid in self._children
-        if not ours and not self._same_process(handle) and sig != signal.SIGKILL:
+        if not ours and not self._same_process(handle):
             return  # the pid may belong to someone else by now
         try:
             os.killpg(handle.pid, sig)
@@ -180,7 +180,7 @@ class LocalExecutor:
     def adopt(self, state: Mapping[str, Any]) -> Handle | None:
         handle = Handle.from_state(state)
         if handle is None:
-            return None
+            return _find_started(state)
         return handle if self._same_process(handle) or _read_exit(handle.exit_file) is not None \
             else None
 
@@ -198,6 +198,22 @@ class LocalExecutor:
             child = self._children.pop(handle.pid, None)
         if child is not None:
             child.poll()
+
+
+def _find_started(state: Mapping[str, Any]) -> Handle | None:
+    """The wrapper a server started but did not get to record (it stopped in between):
+    found by the exit file on its command line, which names one launch's start."""
+    exit_file, stdout, stderr = (state.get(k) for k in ("exit_file", "stdout", "stderr"))
+    if not (isinstance(exit_file, str) and isinstance(stdout, str) and isinstance(stderr, str)):
+        return None
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        cmdline = proc.info.get("cmdline") or []
+        # [python, -S, -c, _WRAPPER, exit_file, *argv]
+        if len(cmdline) > 4 and cmdline[1:3] == ["-S", "-c"] and cmdline[3] == _WRAPPER \
+                and cmdline[4] == exit_file and proc.pid > 0:
+            return Handle(pid=proc.pid, start_time=float(proc.info["create_time"] or 0.0),
+                          stdout=stdout, stderr=stderr, exit_file=exit_file)
+    return None
 
 
 def processes_of(handle: Handle) -> list[psutil.Process]:

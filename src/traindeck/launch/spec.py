@@ -16,6 +16,8 @@ from traindeck.store import InvalidInput
 #: Most restarts a retry policy may ask for.
 MAX_RESTARTS: Final = 100
 MAX_GRACE_S: Final = 3600.0
+#: The longest wait before a restart (seconds), however many restarts came before.
+MAX_BACKOFF_S: Final = 300.0
 
 
 class TemplateLike(Protocol):
@@ -63,8 +65,18 @@ class LaunchRejected(InvalidInput):
 
 @dataclass(frozen=True)
 class Retry:
+    """When an ended process starts again: up to ``max_restarts`` times after a failure, and
+    always (up to ``MAX_RESTARTS``) on one of ``exit_codes``; restart ``n`` (0-based) waits
+    ``backoff_s · 2ⁿ`` seconds first (at most ``MAX_BACKOFF_S``), so that a script that
+    fails at once does not spin."""
+
     max_restarts: int = 0
     exit_codes: tuple[int, ...] = ()
+    backoff_s: float = 1.0
+
+    def delay(self, restarts: int) -> float:
+        """Seconds to wait before restart number ``restarts`` (0: the first)."""
+        return float(min(self.backoff_s * 2.0 ** min(restarts, 30), MAX_BACKOFF_S))
 
     def should_retry(self, exit_code: int | None, restarts: int) -> bool:
         if exit_code == 0 or restarts >= MAX_RESTARTS:
@@ -74,22 +86,27 @@ class Retry:
         return restarts < self.max_restarts
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_restarts": self.max_restarts, "exit_codes": list(self.exit_codes)}
+        return {"max_restarts": self.max_restarts, "exit_codes": list(self.exit_codes),
+                "backoff_s": self.backoff_s}
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> Retry:
         raw = raw or {}
-        unknown = set(raw) - {"max_restarts", "exit_codes"}
+        unknown = set(raw) - {"max_restarts", "exit_codes", "backoff_s"}
         if unknown:
             raise InvalidInput(f"unknown retry fields {sorted(unknown)}")
         n = raw.get("max_restarts", 0)
         codes = raw.get("exit_codes", [])
+        backoff = raw.get("backoff_s", 1.0)
+        if isinstance(backoff, bool) or not isinstance(backoff, int | float) \
+                or not 0 <= backoff <= MAX_BACKOFF_S:
+            raise InvalidInput(f"retry.backoff_s is 0..{MAX_BACKOFF_S:g} seconds")
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RESTARTS:
             raise InvalidInput(f"retry.max_restarts is an integer 0..{MAX_RESTARTS}")
         if not isinstance(codes, list) or not all(
                 isinstance(c, int) and not isinstance(c, bool) for c in codes):
             raise InvalidInput("retry.exit_codes is a list of integers")
-        return cls(n, tuple(codes))
+        return cls(n, tuple(codes), float(backoff))
 
 
 @dataclass(frozen=True)

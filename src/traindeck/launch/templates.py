@@ -255,13 +255,15 @@ class Templates:
         if not source.is_dir():
             raise InvalidInput(f"{source} is not a folder")
         load(source, name)
+        _links_stay_inside(source)
         dest = self.root / name
         if dest.exists():
             raise Conflict(f"a template {name!r} already exists in {self.root}")
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".{name}.{uuid.uuid4().hex[:8]}.adding"
         try:
-            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+            shutil.copytree(source, staging, symlinks=True,
+                            ignore=shutil.ignore_patterns(*COPY_IGNORE))
             if dest.exists():
                 raise Conflict(f"a template {name!r} already exists in {self.root}")
             os.rename(staging, dest)
@@ -269,6 +271,19 @@ class Templates:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
         return self.get(name)
+
+
+def _links_stay_inside(source: Path) -> None:
+    """Refuse a template with a symbolic link that leads out of its folder (a copy would
+    carry the file it points to, e.g. a key, into the templates folder); links inside
+    the folder are copied as links."""
+    root = source.resolve()
+    for folder, dirs, files in os.walk(source):
+        for entry in (*dirs, *files):
+            path = Path(folder) / entry
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise InvalidInput(f"{path} is a link to {os.readlink(path)}, outside the "
+                                   "template's folder: copy that file in, or remove the link")
 
 
 def resolve(template: Template, overrides: Sequence[str], preset: str | None) -> Resolved:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Final
 
 import uvicorn
 from fastapi import FastAPI
@@ -39,6 +41,10 @@ from .routers import launches as launch_routes
 from .routers.artifacts import MAX_ARTIFACT_BYTES
 from .settings import Settings
 
+#: Estimate hooks (child processes) a server runs at once; more validations wait, then
+#: answer "busy".
+ESTIMATES_AT_ONCE: Final = 2
+
 
 def create_app(
     settings: Settings | None = None,
@@ -60,6 +66,8 @@ def create_app(
                                              store_folder=the_store.files_root)
         app.state.templates = (None if settings.templates_dir is None
                                else Templates(Path(settings.templates_dir)))
+        # Estimate hooks are child processes: only this many run at once (more: "busy").
+        app.state.estimate_slots = threading.BoundedSemaphore(ESTIMATES_AT_ONCE)
         follower = Follower(the_store, interval=settings.follow_interval)
         await follower.start(background=False)
         app.state.follower = follower

@@ -260,13 +260,15 @@ class Media:
 
 
 LaunchStatus = Literal[
-    "queued", "running", "paused", "cancelling", "completed", "failed", "cancelled"
+    "queued", "starting", "running", "paused", "cancelling", "completed", "failed", "cancelled"
 ]
 LAUNCH_STATUSES: Final[tuple[str, ...]] = (
-    "queued", "running", "paused", "cancelling", "completed", "failed", "cancelled",
+    "queued", "starting", "running", "paused", "cancelling", "completed", "failed", "cancelled",
 )
-#: Launch statuses with a process that may still be alive (the launcher watches them).
-ACTIVE_LAUNCH_STATUSES: Final[frozenset[str]] = frozenset({"running", "paused", "cancelling"})
+#: Launch statuses with a process that may still be alive (the launcher watches them;
+#: ``starting``: the executor was asked to start it, and may have).
+ACTIVE_LAUNCH_STATUSES: Final[frozenset[str]] = frozenset(
+    {"starting", "running", "paused", "cancelling"})
 #: Launch statuses that never change again.
 ENDED_LAUNCH_STATUSES: Final[frozenset[str]] = frozenset({"completed", "failed", "cancelled"})
 

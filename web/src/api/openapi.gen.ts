@@ -214,7 +214,7 @@ export interface LaunchList {
 export interface LaunchOut {
   id: string;
   run_id: string | null;
-  status: "queued" | "running" | "paused" | "cancelling" | "completed" | "failed" | "cancelled";
+  status: "queued" | "starting" | "running" | "paused" | "cancelling" | "completed" | "failed" | "cancelled";
   template: string | null;
   overrides: Array<string>;
   preset: string | null;
@@ -274,6 +274,8 @@ export interface RetryIn {
   max_restarts?: number;
   /** exit codes that always restart the run */
   exit_codes?: Array<number>;
+  /** restart n waits backoff_s·2ⁿ seconds (at most 300) */
+  backoff_s?: number;
 }
 export interface RunList {
   runs: Array<RunOut>;
@@ -484,7 +486,7 @@ export interface Paths {
   "/api/launches": {
     get: {
       path: {};
-      query: { run_id?: string | null; status?: "queued" | "running" | "paused" | "cancelling" | "completed" | "failed" | "cancelled" | null; limit?: number };
+      query: { run_id?: string | null; status?: "queued" | "starting" | "running" | "paused" | "cancelling" | "completed" | "failed" | "cancelled" | null; limit?: number };
       body: never;
       response: LaunchList;
     };

@@ -8,6 +8,7 @@ fails on bad overrides or values: they are listed in ``errors``, each with its J
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request
@@ -22,6 +23,8 @@ from ..deps import json_response
 from ..errors import ERROR_RESPONSES
 from ..schemas import ConfigErrorOut
 
+#: How long a validation waits for a free estimate slot before answering "busy" (s).
+ESTIMATE_WAIT_S: Final = 2.0
 #: Most overrides one validation takes, and the longest one.
 MAX_OVERRIDES: Final = 1000
 MAX_OVERRIDE_CHARS: Final = 10_000
@@ -122,9 +125,23 @@ def get_config(name: str, templates: TemplatesDep) -> Response:
                           "estimate": t.estimate is not None, "hydra": t.hydra})
 
 
+def _estimate(request: Request, t: Template, config: dict[str, Any]) -> dict[str, Any]:
+    """The hook's result, or "busy" when the server's estimate slots stay taken (each hook
+    is a child process: a flood of validations must not start a flood of them)."""
+    slots: threading.BoundedSemaphore = request.app.state.estimate_slots
+    if not slots.acquire(timeout=ESTIMATE_WAIT_S):
+        return {"ok": False, "value": None,
+                "error": "busy: other estimates are running on this server; try again"}
+    try:
+        return run_estimate(t.folder, t.estimate or "", config).to_json()
+    finally:
+        slots.release()
+
+
 @router.post("/configs/{name}/validate", response_model=ValidateOut,
              summary="The effective config of a preset and overrides, and its errors")
-def validate_config(name: str, body: ValidateIn, templates: TemplatesDep) -> Response:
+def validate_config(name: str, body: ValidateIn, templates: TemplatesDep,
+                    request: Request) -> Response:
     t = templates.get(name)
     resolved = resolve(t, body.overrides, body.preset)
     estimate: dict[str, Any] | None = None
@@ -133,7 +150,7 @@ def validate_config(name: str, body: ValidateIn, templates: TemplatesDep) -> Res
             estimate = {"ok": False, "value": None,
                         "error": "not run: the config has errors"}
         else:
-            estimate = run_estimate(t.folder, t.estimate, resolved.config).to_json()
+            estimate = _estimate(request, t, resolved.config)
     return json_response({
         "valid": not resolved.errors, "config": resolved.config,
         "overrides": resolved.overrides,

@@ -20,8 +20,8 @@ from ..schemas import ConfigRejectedBody, RunOut
 
 router = APIRouter(prefix="/api", tags=["launches"], responses=ERROR_RESPONSES)
 
-LaunchStatus = Literal["queued", "running", "paused", "cancelling", "completed", "failed",
-                       "cancelled"]
+LaunchStatus = Literal["queued", "starting", "running", "paused", "cancelling", "completed",
+                       "failed", "cancelled"]
 
 
 class RetryIn(BaseModel):
@@ -29,6 +29,8 @@ class RetryIn(BaseModel):
     max_restarts: int = Field(0, ge=0, le=100)
     exit_codes: list[int] = Field(default_factory=list, max_length=256,
                                   description="exit codes that always restart the run")
+    backoff_s: float = Field(1.0, ge=0, le=300,
+                             description="restart n waits backoff_s·2ⁿ seconds (at most 300)")
 
 
 class LaunchIn(BaseModel):
@@ -41,7 +43,7 @@ class LaunchIn(BaseModel):
     project: str | None = Field(None, min_length=1, max_length=200)
     executor: str = Field("local", max_length=100)
     resources: dict[str, Any] = Field(default_factory=dict)
-    retry: RetryIn = Field(default_factory=lambda: RetryIn(max_restarts=0))
+    retry: RetryIn = Field(default_factory=lambda: RetryIn(max_restarts=0, backoff_s=1.0))
     grace_s: float = Field(10.0, ge=0, le=3600, description="SIGTERM → SIGKILL (seconds)")
 
 
@@ -88,7 +90,8 @@ def create_launch(body: LaunchIn, request: Request) -> Response:
     req = LaunchRequest(
         template=body.template, overrides=tuple(body.overrides), preset=body.preset,
         name=body.name, executor=body.executor, resources=body.resources,
-        retry=Retry(body.retry.max_restarts, tuple(body.retry.exit_codes)),
+        retry=Retry(body.retry.max_restarts, tuple(body.retry.exit_codes),
+                    body.retry.backoff_s),
         grace_s=body.grace_s, project=body.project)
     try:
         launch = _launcher(request).launch(req)
