@@ -169,11 +169,16 @@ def test_launch_cancel_resume_from_a_checkpoint_and_download(
     page.locator('[role="tab"]', has_text="ACTIONS").click()
     actions = page.locator('[data-panel="actions"]')
     cancel = actions.locator('[data-command="cancel"]')
+    info = actions.get_by_test_id("launch-info")
+    expect(info).to_contain_text(f"launch running · pid {launch['pid']}")
     cancel.click()
     expect(cancel).to_have_text("confirm cancel?")
     cancel.click()
     expect(row).to_contain_text("CANCELLED", timeout=30_000)
     assert api(url, f"/api/runs/{run_id}")["status"] == "cancelled"
+    ended = api(url, "/api/launches", run_id=run_id)["launches"][-1]
+    expect(info).to_contain_text(f"launch cancelled · exit {ended['exit_code']}",
+                                 timeout=30_000)
     wait_for(lambda: group_gone(launch["pid"]), 30, "the process group to be gone")
     first_last = max(s for s, _, _ in points(url, run_id, "loss"))
     assert first_last >= 15

@@ -1,7 +1,7 @@
 // The builder's routes: templates (/api/configs), validation, launches and cancel.
 // Types are the server's (openapi.gen.ts). Errors carry the server's `{"error": {"code", "message"}}` and, for an invalid config,
 // its list of `{path, message}` wherever the answer puts it.
-import { ApiError, type ConfigList, type ConfigOut, type ConfigSummary, type EstimateOut, type LaunchIn, type LaunchOut, type ValidateIn, type ValidateOut } from "../api/client";
+import { ApiError, type ConfigList, type ConfigOut, type ConfigSummary, type EstimateOut, type LaunchIn, type LaunchList, type LaunchOut, type ValidateIn, type ValidateOut } from "../api/client";
 
 export type { ConfigSummary, EstimateOut, LaunchIn, LaunchOut, ValidateOut };
 
@@ -68,7 +68,20 @@ export const builderApi = {
     request<ValidateOut>("POST", `/api/configs/${enc(name)}/validate`, body, signal),
   launch: (body: LaunchIn) => request<LaunchOut>("POST", "/api/launches", body),
   cancel: (runId: string) => request<Record<string, unknown>>("POST", `/api/runs/${enc(runId)}/cancel`),
+  launchesOf: (runId: string, signal?: AbortSignal) =>
+    request<LaunchList>("GET", `/api/launches?run_id=${enc(runId)}`, undefined, signal),
 };
+
+/** One line on a run's latest launch: its status, process, restarts, exit and error. */
+export function describeLaunch(l: LaunchOut): string {
+  const parts: string[] = [`launch ${l.status}`];
+  if (l.executor !== "local") parts.push(l.executor);
+  if (l.pid !== null && !["completed", "failed", "cancelled"].includes(l.status)) parts.push(`pid ${l.pid}`);
+  if (l.restarts > 0) parts.push(`restarts ${l.restarts}`);
+  if (l.exit_code !== null) parts.push(`exit ${l.exit_code}`);
+  if (l.error) parts.push(l.error);
+  return parts.join(" · ");
+}
 
 /** What a run's `launch_spec` says about how it was launched (every field optional). */
 export interface LaunchSpec {

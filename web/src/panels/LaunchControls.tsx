@@ -3,7 +3,7 @@
 // (the builder, prefilled from this run) for any run.
 import { useEffect, useRef, useState } from "react";
 import type { RunOut } from "../api/client";
-import { builderApi } from "../builder/api";
+import { builderApi, describeLaunch, type LaunchOut } from "../builder/api";
 import { openBuilder, prefillFromRun } from "../builder/route";
 import { layoutActions } from "../layout/layoutStore";
 import { useActions } from "../state/actions";
@@ -23,6 +23,25 @@ export function LaunchControls({ run }: { run: RunOut }) {
   const enabled = cancelEnabled(run) && !busy;
 
   useEffect(() => setConfirm(false), [run.id]);
+
+  // The latest launch of a launched run (status, pid, restarts, exit code, error), read
+  // again whenever the run's pushed status or exit code changes (a restart queues it).
+  const [latest, setLatest] = useState<{ run: string; launch: LaunchOut } | null>(null);
+  useEffect(() => {
+    if (!launched) return;
+    const ctl = new AbortController();
+    builderApi
+      .launchesOf(run.id, ctl.signal)
+      .then((out) => {
+        const last = out.launches[out.launches.length - 1];
+        if (last) setLatest({ run: run.id, launch: last });
+      })
+      .catch(() => {
+        /* aborted, or the server is away: the line keeps what it showed */
+      });
+    return () => ctl.abort();
+  }, [run.id, run.status, run.exit_code, launched]);
+  const launchLine = latest && latest.run === run.id ? describeLaunch(latest.launch) : null;
 
   const cancel = async () => {
     const id = run.id;
@@ -83,6 +102,11 @@ export function LaunchControls({ run }: { run: RunOut }) {
       <button type="button" className="act-btn" data-command="clone" title="open the run builder with this run's template and config" onClick={() => openBuilder(prefillFromRun(run))}>
         clone
       </button>
+      {launchLine ? (
+        <span className={`act-state ${latest?.launch.status === "failed" ? "bad" : "dim"}`} data-testid="launch-info" title={launchLine}>
+          {launchLine}
+        </span>
+      ) : null}
       {shown ? (
         <span className={`act-state ${shown.ok ? "good" : "bad"}`} data-command-state="cancel">
           {shown.text}
