@@ -15,7 +15,6 @@ process tree that does not sample itself gets its CPU/RAM as the run's ``sys/`` 
 from __future__ import annotations
 
 import logging
-import shlex
 import signal
 import socket
 import threading
@@ -27,12 +26,12 @@ from traindeck.runfiles import RunFiles
 from traindeck.store import Conflict, InvalidInput, NotFound, Run, Store
 from traindeck.store.models import ACTIVE_LAUNCH_STATUSES, TERMINAL_STATUSES, Launch
 
+from .admission import admit, admit_resume, launch_spec, launched
 from .capture import ConsoleCapture
 from .executor import Executor, ExecutorError, Handle
 from .prepare import process_spec
 from .procstats import RunTreeStats, TreeStats
-from .recorded import recorded_spec
-from .spec import LaunchRejected, LaunchRequest, Resolve, TemplateSource
+from .spec import LaunchRequest, Resolve, TemplateSource
 from .tracked import MAX_END_ATTEMPTS, Tracked, report_end
 
 log = logging.getLogger("traindeck.launch")
@@ -42,10 +41,6 @@ HEARTBEAT_EVERY: Final = 5.0
 NO_TEMPLATES: Final = ("this server has no templates folder: start it with "
                        "`traindeck serve --templates DIR`")
 
-
-def launched(run: Run) -> bool:
-    """Whether the launcher started this run (its launch spec names the command)."""
-    return bool(run.launch_spec) and "command" in (run.launch_spec or {})
 
 class Launcher:
     def __init__(self, store: Store, files: RunFiles, *, url: str,
@@ -97,51 +92,18 @@ class Launcher:
     # -- requests -----------------------------------------------------------------------
 
     def launch(self, req: LaunchRequest) -> Launch:
-        executor = self.executors.get(req.executor)
-        if executor is None:
+        if req.executor not in self.executors:
             raise InvalidInput(f"unknown executor {req.executor!r}; one of "
                                f"{', '.join(sorted(self.executors))}")
         if self.templates is None or self._resolve is None:
             raise NotFound(NO_TEMPLATES)
         template = self.templates.get(req.template)
         resolved = self._resolve(template, list(req.overrides), req.preset)
-        if resolved.errors:
-            raise LaunchRejected(
-                f"the config of {req.template!r} is invalid",
-                [{"path": e.path, "message": e.message} for e in resolved.errors])
-        command = [str(c) for c in template.command]
-        if not command:
-            raise InvalidInput(f"template {req.template!r} has no command")
-        spec: dict[str, Any] = {
-            "template": req.template, "overrides": list(req.overrides), "preset": req.preset,
-            "effective_overrides": list(resolved.overrides), "executor": req.executor,
-            "resources": dict(req.resources), "retry": req.retry.to_dict(),
-            "grace_s": req.grace_s, "command": command, "cwd": str(template.folder),
-            "hydra": bool(template.hydra),
-        }
+        spec = launch_spec(req, template, resolved)
         with self._lock:
-            run = self.store.create_run(
-                # Found again by what was launched: the template names the project, the
-                # preset the run (the run id tells runs of one preset apart).
-                project=req.project or req.template,
-                name=req.name or "-".join(p for p in (req.template, req.preset) if p),
-                status="queued",
-                config=resolved.config, command=shlex.join(command), launch_spec=spec)
-            try:
-                launch = self.store.create_launch(run_id=run.id, spec=spec,
-                                                  executor=req.executor)
-            except BaseException:  # no run left queued with nothing to start it
-                self._forget_run(run.id)
-                raise
+            launch = admit(self.store, req, spec, resolved.config)
         self._wake.set()
         return launch
-
-    def _forget_run(self, run_id: str) -> None:
-        try:
-            self.store.delete_run(run_id)
-        except Exception:
-            log.exception("run %s was made for a launch that failed; it could not be removed",
-                          run_id)
 
     def resume_from(self, ck_id: str, grace_s: float | None = None) -> Launch:
         """A new launch of a checkpoint's run, with its spec and config, from that
@@ -149,26 +111,9 @@ class Launcher:
         traindeck did not launch replays its recorded command in its recorded folder
         (``recorded``)."""
         ck = self.store.get_checkpoint(ck_id)
-        if ck.valid is False:
-            raise Conflict(f"checkpoint {ck_id!r} failed verification; resume from another "
-                           "(traindeck ckpt ls marks the valid ones)")
         with self._lock:
-            run = self.store.get_run(ck.run_id)
-            if self._open_launch(run.id) is not None:
-                raise Conflict(f"run {run.id!r} is still launched; cancel it first")
-            base = run.launch_spec if run.launch_spec and launched(run) \
-                else recorded_spec(run)
-            spec = {**base, "resume_checkpoint": ck.path, "resume_checkpoint_id": ck.id}
-            if grace_s is not None:
-                spec["grace_s"] = grace_s
-            launch = self.store.create_launch(run_id=run.id, spec=spec,
-                                              executor=str(spec.get("executor", "local")))
-            try:
-                self.store.set_status(run.id, "queued")
-            except BaseException:  # no launch left queued for a run that is not
-                self.store.update_launch(launch.id, status="failed", ended_at=self._clock(),
-                                         error="the run could not be queued again")
-                raise
+            launch = admit_resume(self.store, ck, self._open_launch(ck.run_id), grace_s,
+                                  self._clock)
         self._wake.set()
         return launch
 
