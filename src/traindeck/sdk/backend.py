@@ -145,10 +145,16 @@ class Backend(Protocol):
     # -- commands ----------------------------------------------------------------------
 
     def take_commands(self) -> list[Command]:
-        """Commands that reached the run since the last call (marked delivered)."""
+        """Commands that reached the run since the last call (marked delivered; a rank
+        above 0 only reads them, see ``ranks.CommandFollower``)."""
 
     def finish_command(self, cmd_id: str, *, ok: bool, result: Any,
                        error: str | None) -> None: ...
+
+    def start_following(self) -> None:
+        """A rank above 0 has attached: read the run's commands now, so that every one
+        sent from here on reaches it (those finished already are history). A no-op for
+        rank 0's backend, which takes commands instead."""
 
     # -- the end -----------------------------------------------------------------------
 
@@ -170,8 +176,10 @@ class Locator(Protocol):
     def find_run(self, project: str, name: str) -> str | None:
         """The id of the newest run called ``name`` in ``project``, if any."""
 
-    def backend(self, run_id: str) -> Backend:
-        """The backend of run ``run_id`` (which may not exist yet)."""
+    def backend(self, run_id: str, *, rank: int = 0) -> Backend:
+        """The backend of run ``run_id`` (which may not exist yet), for process ``rank``
+        of its job: a rank above 0 reads commands without taking them and keeps its own
+        spool (``ranks.py``)."""
 
     def close(self) -> None:
         """Let go of what the locator opened (not of the backends it made)."""

@@ -66,15 +66,19 @@ from .policy import FailurePolicy
 
 class Checkpointer:
     """One per run. ``backend`` and ``files`` are None for a disabled run (files are
-    written, nothing is recorded)."""
+    written, nothing is recorded). ``leader`` False: a rank above 0 of a distributed job
+    (``ranks.py``), which writes and records nothing (saves answer None, the save handler
+    still runs for the ``checkpoint`` command, as collective saves need) but reads the
+    run's checkpoints like rank 0."""
 
     def __init__(self, identity: RunIdentity, *, backend: Backend | None,
                  files: RunFiles | None, policy: FailurePolicy,
                  submit: Callable[[str, Callable[[], Any]], None],
                  last_step: Callable[[], int], flush: Callable[[], bool],
                  signal_name: Callable[[], str | None],
-                 options: CheckpointOptions | None = None) -> None:
+                 options: CheckpointOptions | None = None, leader: bool = True) -> None:
         self.identity = identity
+        self.leader = leader
         self.backend = backend
         self.files = files
         self.policy = policy
@@ -92,7 +96,7 @@ class Checkpointer:
         self._host = socket.gethostname()
         self._swept = False
         self._saved_here = False  # a checkpoint recorded by this process
-        self._recorder = None if backend is None else Recorder(
+        self._recorder = None if backend is None or not leader else Recorder(
             identity, backend=backend, files=files, options=self.options, policy=policy,
             host=self._host, folder=self.folder, in_flight=self._in_flight)
 
@@ -124,6 +128,8 @@ class Checkpointer:
     def save(self, obj: Any, step: int | None, metrics: Mapping[str, Any] | None,
              metadata: Mapping[str, Any] | None, kind: str, ext: str | None) -> Path | None:
         """Write and record; None (reported) when the writer or the arguments fail."""
+        if not self.leader:
+            return None
         try:
             if self._emergency_step is not None and kind == "regular":
                 kind = "emergency"
@@ -154,6 +160,8 @@ class Checkpointer:
             metrics: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
             kind: str) -> Path | None:
         """Record a file the script wrote; None (reported) when it cannot be."""
+        if not self.leader:
+            return None
         try:
             if self._emergency_step is not None and kind == "regular":
                 kind = "emergency"
@@ -172,8 +180,9 @@ class Checkpointer:
         return self._register(p, step, metrics, metadata, kind)
 
     def _sweep(self) -> None:
-        """Once per run: delete temporaries that killed writers left in the folder."""
-        if self._swept:
+        """Once per run: delete temporaries that killed writers left in the folder (never
+        on a follower rank: rank 0 may be writing there, on another host)."""
+        if self._swept or not self.leader:
             return
         self._swept = True
         try:
@@ -257,6 +266,8 @@ class Checkpointer:
             raise RuntimeError("no save handler: register one with run.on_checkpoint(fn)")
         s = self.last_logged_step() if step is None else step
         obj, saved = self._call(self.handler, s)
+        if not self.leader:
+            return {"path": None, "step": s}  # rank 0 saves and answers
         path = self._keep(obj, saved, s, {"reason": "command"}, "regular")
         if path is None:
             raise RuntimeError("the save handler returned nothing and saved no checkpoint"
@@ -269,7 +280,7 @@ class Checkpointer:
 
         SIGTERM and SIGINT are ignored while it runs (a second Ctrl-C must not leave a half
         file), then the previous handlers come back."""
-        if self.handler is None or self._emergency_done:
+        if self.handler is None or self._emergency_done or not self.leader:
             return None
         self._emergency_done = True
         step = self.last_logged_step()
@@ -320,7 +331,7 @@ class Checkpointer:
 
     def mark_best(self, which: str | os.PathLike[str] | int) -> Checkpoint | None:
         """Mark a recorded checkpoint (by path, or the newest at a step) as the best."""
-        if self.backend is None:
+        if self.backend is None or not self.leader:
             return None
         for ck in self.list():
             if isinstance(which, int):

@@ -13,15 +13,23 @@ from typing import Any
 from ..runfiles import RunFiles, media_rel
 from ..store import Checkpoint, Command, NotFound, Run, Store
 from .backend import CheckpointEntry, MediaFile, Progress, Series
+from .ranks import CommandFollower
+
+#: The newest commands a rank above 0 reads each time it looks.
+FOLLOW_LIMIT = 50
 
 
 class EmbeddedBackend:
-    """One run in a store this process opened (or was given)."""
+    """One run in a store this process opened (or was given). ``follow_commands``: a rank
+    above 0, which reads the run's commands without taking them (``ranks.py``)."""
 
-    def __init__(self, store: Store, run_id: str, *, owns_store: bool) -> None:
+    def __init__(self, store: Store, run_id: str, *, owns_store: bool,
+                 follow_commands: bool = False) -> None:
         self.store = store
         self._run_id = run_id
         self._owns = owns_store
+        self._follower = CommandFollower() if follow_commands else None
+        self._early: list[Command] = []  # open when this rank attached
 
     @property
     def run_id(self) -> str:
@@ -105,7 +113,16 @@ class EmbeddedBackend:
 
     # -- commands ------------------------------------------------------------------------
 
+    def start_following(self) -> None:
+        if self._follower is not None:
+            self._early = self._follower.new(self.store.list_commands(self._run_id,
+                                                                      limit=FOLLOW_LIMIT))
+
     def take_commands(self) -> list[Command]:
+        if self._follower is not None:
+            early, self._early = self._early, []
+            return early + self._follower.new(self.store.list_commands(self._run_id,
+                                                                       limit=FOLLOW_LIMIT))
         if self.store.has_pending_commands(self._run_id):
             return self.store.take_pending_commands(self._run_id)
         return []
@@ -143,10 +160,10 @@ class EmbeddedLocator:
         runs, _ = self.store.list_runs(project=project, search=name, limit=100_000)
         return next((r.id for r in runs if r.name == name), None)
 
-    def backend(self, run_id: str) -> EmbeddedBackend:
+    def backend(self, run_id: str, *, rank: int = 0) -> EmbeddedBackend:
         self.store.reap_stale()
         owns, self._owns = self._owns, False  # the backend closes the store now
-        return EmbeddedBackend(self.store, run_id, owns_store=owns)
+        return EmbeddedBackend(self.store, run_id, owns_store=owns, follow_commands=rank > 0)
 
     def close(self) -> None:
         if self._owns:

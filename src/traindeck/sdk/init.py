@@ -15,6 +15,12 @@ Environment variables are read here, at the edge, and nowhere else in the SDK:
                        launcher); ``config=`` given too wins key by key.
 ``TRAINDECK_CONSOLE_CAPTURED``  ``1``: the launcher already stores this process's output,
                        so ``init`` does not tee it as well.
+``TRAINDECK_RANK0_RUN_ID``  ``<pid>:<run id>``, written (not read) by rank 0's ``init``
+                       for the ranks it starts itself; read by them (``ranks.py``).
+
+A distributed job's ranks (``RANK``/``WORLD_SIZE``, ``SLURM_PROCID``/``SLURM_NTASKS``,
+``LOCAL_RANK``, ``TORCHELASTIC_RUN_ID``, ``SLURM_JOB_ID``) are read here too and resolved
+by ``ranks.py``: rank 0 starts the run, the others attach to it.
 """
 
 from __future__ import annotations
@@ -37,6 +43,15 @@ from .checkpoint_options import CheckpointOptions
 from .embedded import EmbeddedLocator
 from .meta import collect
 from .policy import FailurePolicy
+from .rank_backend import RankBackend
+from .ranks import (
+    RANK0_RUN_ID,
+    Ranks,
+    exported_run_id,
+    resolve_ranks,
+    shared_run_id,
+    wait_for_leader,
+)
 from .remote import RemoteLocator
 from .run import Run
 
@@ -117,6 +132,8 @@ def init(
     keep_best: int | None = None,
     url: str | None = None,
     capture_console: bool = True,
+    rank: int | None = None,
+    log_all_ranks: bool = False,
 ) -> Run:
     """Start (or resume) a run and make it the current one.
 
@@ -140,6 +157,12 @@ def init(
     ``best`` (``"min:val_loss"``/``"max:acc"``: marks the best as they arrive),
     ``keep_last``/``keep_best`` (retention; older ones are deleted, never the best or
     the newest). See docs/checkpoints.md.
+
+    Distributed jobs (``ranks.py``; docs/sdk.md, "Distributed training"): every rank calls
+    ``init()``; ``rank`` overrides the rank the environment gives (``RANK``,
+    ``SLURM_PROCID``, ``LOCAL_RANK``). Rank 0 starts the run; the others attach to it and
+    record their system load; their ``log()`` keeps nothing unless ``log_all_ranks``
+    (then under ``rank{r}/``).
     """
     ck_options = CheckpointOptions.make(checkpoint_dir, checkpoint_template, best,
                                         keep_last, keep_best)
@@ -148,36 +171,52 @@ def init(
         ck_options = replace(ck_options, resume_from=env["TRAINDECK_RESUME_CHECKPOINT"])
     policy = FailurePolicy(strict=_flag(env.get("TRAINDECK_STRICT")) if strict is None else strict)
     project = project or env.get("TRAINDECK_PROJECT") or "default"
-    run_id = id or env.get("TRAINDECK_RUN_ID") or None
+    ranks = resolve_ranks(env, rank)
+    run_id = (id or env.get("TRAINDECK_RUN_ID")
+              or shared_run_id(env, project, ranks, parent_pid=os.getppid()) or None)
     prepared = id is None and run_id is not None
     cfg = {**_config_file(env.get("TRAINDECK_CONFIG")), **(config or {})}
     if _flag(env.get("TRAINDECK_CONSOLE_CAPTURED")):
         capture_console = False
     if _disabled_by(env):
-        return _set_current(_disabled(project, name, cfg, policy, ck_options))
+        return _set_current(_disabled(project, name, cfg, policy, ck_options, ranks))
     mode = "allow" if resume is True or prepared else ("never" if resume in (None, False)
                                                        else resume)
     if mode not in RESUME_MODES:
         raise ValueError(f"resume must be one of {RESUME_MODES} or a bool, got {resume!r}")
     if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
         raise ValueError("heartbeat_timeout must be longer than heartbeat_interval (> 0)")
+    if not ranks.leader and (run_id is None or env.get("TRAINDECK_MODE", "").strip().lower()
+                             == "offline"):
+        if run_id is None:
+            policy.report(f"rank {ranks.rank} joining the run", RuntimeError(
+                "no run id shared with rank 0: set TRAINDECK_RUN_ID (or init(id=...)) on "
+                "every rank, or start the job with torchrun --standalone/--rdzv-id or srun; "
+                "this rank records nothing"))
+        # Offline, a rank above 0 cannot see rank 0's run: only rank 0 records.
+        return _set_current(_disabled(project, name, cfg, policy, ck_options, ranks))
     try:
         locator = open_locator(env, dir=dir, store=store, url=url, policy=policy,
                                heartbeat_timeout=heartbeat_timeout)
     except Exception as exc:
         policy.report("opening the store", exc)
-        return _set_current(_disabled(project, name, cfg, policy, ck_options))
+        return _set_current(_disabled(project, name, cfg, policy, ck_options, ranks))
     try:
-        backend = locator.backend(run_id or new_id())
+        backend = locator.backend(run_id or new_id(), rank=ranks.rank)
+        if ranks.distributed:
+            backend = RankBackend(backend, ranks)
     except Exception as exc:
         locator.close()
         policy.report("opening the run", exc)
-        return _set_current(_disabled(project, name, cfg, policy, ck_options))
+        return _set_current(_disabled(project, name, cfg, policy, ck_options, ranks))
     secrets = [v for v in (env.get("TRAINDECK_TOKEN"),) if v]
     try:
-        record, resumed, start_step, system_step = _start(
-            backend, project, name, cfg, list(tags or []), notes,
-            mode if run_id is not None else "new", heartbeat_timeout, policy, secrets)
+        if ranks.leader:
+            record, resumed, start_step, system_step = _start(
+                backend, project, name, cfg, list(tags or []), notes,
+                mode if run_id is not None else "new", heartbeat_timeout, policy, secrets)
+        else:
+            record, resumed, start_step, system_step = _join(backend, ranks)
         try:
             locator.files.run_dir(record.id).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -190,7 +229,7 @@ def init(
             tick=tick, command_interval=command_interval, resumed=resumed,
             capture_console=capture_console,
             redact_values=secrets,
-            checkpoint_options=ck_options,
+            checkpoint_options=ck_options, ranks=ranks, log_all_ranks=log_all_ranks,
         )
     except (ValueError, TypeError):
         backend.close()
@@ -198,9 +237,25 @@ def init(
     except Exception as exc:
         backend.close()
         policy.report("starting the run", exc)
-        return _set_current(_disabled(project, name, cfg, policy, ck_options))
+        return _set_current(_disabled(project, name, cfg, policy, ck_options, ranks))
     run._install_exit_hooks()
+    if ranks.leader:
+        # For the ranks this process starts itself (Lightning's DDP launcher re-runs the
+        # script with LOCAL_RANK set): they find this run through it.
+        os.environ[RANK0_RUN_ID] = exported_run_id(run.id, os.getpid())
     return _set_current(run)
+
+
+def _join(backend: Backend, ranks: Ranks) -> tuple[RunRecord, bool, int, int]:
+    """A rank above 0 attaches to the run once rank 0 has started it: ``(record,
+    resumed, next step, next system step)``; ``resumed`` when it already had steps."""
+    record = wait_for_leader(backend.read_run)
+    if record is None:
+        raise RuntimeError(f"rank 0 did not start run {backend.run_id!r} in time; "
+                           f"rank {ranks.rank} records nothing")
+    backend.start_following()
+    progress = backend.progress()
+    return record, progress.step > 0, progress.step, progress.system_step
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
@@ -315,12 +370,13 @@ def resume_or_create(
 
 
 def _disabled(project: str, name: str | None, config: dict[str, Any],
-              policy: FailurePolicy, ck_options: CheckpointOptions | None = None) -> Run:
+              policy: FailurePolicy, ck_options: CheckpointOptions | None = None,
+              ranks: Ranks | None = None) -> Run:
     return Run(
         None, files=None, run_id="disabled", project=project, name=name or "disabled",
         config=config, summary={}, start_step=0, system_step=0, policy=policy,
         heartbeat_interval=1.0, system_interval=None, tick=1.0, command_interval=1.0,
-        resumed=False, checkpoint_options=ck_options,
+        resumed=False, checkpoint_options=ck_options, ranks=ranks,
     )
 
 

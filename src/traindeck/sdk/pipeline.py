@@ -50,7 +50,8 @@ class Pipeline:
                  policy: FailurePolicy, redact: Callable[[str, str], str],
                  on_command: Callable[[Command], None], heartbeat_interval: float,
                  system_interval: float | None, tick: float, command_interval: float,
-                 system_step: int, capture_console: bool) -> None:
+                 system_step: int, capture_console: bool,
+                 system_prefix: str = "sys/") -> None:
         self.backend = backend
         self.policy = policy
         #: ``(step, time, values)``, appended by ``log()`` (and flush fences).
@@ -62,7 +63,7 @@ class Pipeline:
         if system_interval:
             try:
                 self.sampler = SystemSampler(files.run_dir(run_id) if files is not None
-                                             else ".")
+                                             else ".", prefix=system_prefix)
             except Exception as exc:
                 policy.report("system sampling", exc, raise_in_strict=False)
         self.worker = Worker(

@@ -15,6 +15,11 @@ reaches a server as soon as it is back. Offline, nothing is sent: the spool wait
 Each batch carries an id (``<spool uid>:<seq>``) that the server keeps, so a batch re-sent
 after a lost answer is applied once. Checkpoint records carry their own id too.
 
+A rank above 0 of a distributed job (``ranks.py``) keeps its own spool,
+``<dir>/rank{r}/runs/<id>/spool/`` (``traindeck sync`` finds it like any other), and does
+not long-poll: it reads the run's command list (``GET /api/runs/{id}/commands``) so that it
+sees every command whatever rank 0 did with it.
+
 The few reads (the run's record, its last steps, its checkpoints: what resuming needs)
 are HTTP requests; checkpoints recorded by this process and not yet acknowledged are
 merged in from memory.
@@ -48,6 +53,7 @@ from ..store.codec import jsonable
 from . import artifacts
 from .backend import CheckpointEntry, MediaFile, Progress, Series
 from .policy import FailurePolicy
+from .ranks import CommandFollower
 from .spool import Spool
 from .transport import (
     GROUP_BATCHES,
@@ -69,6 +75,9 @@ DRAIN_TIMEOUT: Final = 10.0
 COMMAND_WAIT: Final = 1.0
 #: Seconds an HTTP read (resuming a run) may take.
 READ_TIMEOUT: Final = 10.0
+#: Seconds between a follower rank's reads of the run's commands, and how many it reads.
+FOLLOW_INTERVAL: Final = 0.5
+FOLLOW_LIMIT: Final = 50
 
 
 def _run_from(d: Mapping[str, Any]) -> Run:
@@ -84,8 +93,9 @@ def _checkpoint_from(d: Mapping[str, Any]) -> Checkpoint:
 def _command_from(c: Mapping[str, Any]) -> Command:
     return Command(id=c["id"], run_id=c["run_id"], name=c["name"], args=c.get("args") or {},
                    status=c["status"], created_at=c["created_at"],
-                   delivered_at=c.get("delivered_at"), finished_at=None, result=None,
-                   error=None, requested_by=c.get("requested_by"), seq=c.get("seq", 0))
+                   delivered_at=c.get("delivered_at"), finished_at=c.get("finished_at"),
+                   result=None, error=None, requested_by=c.get("requested_by"),
+                   seq=c.get("seq", 0))
 
 
 class Reader:
@@ -109,11 +119,12 @@ class Reader:
 
 
 class RemoteBackend:
-    """One run on a server, through its spool (see the module docstring)."""
+    """One run on a server, through its spool (see the module docstring). ``rank``: this
+    process's rank in its job; above 0, its own spool and commands read, not taken."""
 
     def __init__(self, run_id: str, files: RunFiles, *, url: str | None, token: str | None,
                  policy: FailurePolicy, heartbeat_timeout: float | None = None,
-                 drain_timeout: float = DRAIN_TIMEOUT) -> None:
+                 drain_timeout: float = DRAIN_TIMEOUT, rank: int = 0) -> None:
         self._run_id = run_id
         self.reader = Reader(url, token)
         self.url = self.reader.url
@@ -121,7 +132,7 @@ class RemoteBackend:
         self.policy = policy
         self.heartbeat_timeout = heartbeat_timeout
         self.drain_timeout = drain_timeout
-        folder = files.spool(run_id)
+        folder = (files if rank == 0 else RunFiles(files.root / f"rank{rank}")).spool(run_id)
         self.spool = Spool(folder)
         if self.spool.repaired:
             policy.report("opening the spool", OSError(
@@ -132,6 +143,8 @@ class RemoteBackend:
         self._retry = threading.Event()  # cut a backoff short
         self._stop = threading.Event()
         self._commands: deque[Command] = deque()
+        self._follower = CommandFollower() if rank > 0 else None
+        self._follow_lock = threading.Lock()  # start_following and the follow thread
         # Checkpoints recorded here, until the server lists them; ids deleted here.
         self._checkpoints: dict[str, Checkpoint] = {}
         self._deleted: set[str] = set()
@@ -142,7 +155,8 @@ class RemoteBackend:
         self._closed = False
         self._threads: list[threading.Thread] = []
         if self.url is not None:
-            for target, name in ((self._send_loop, "send"), (self._command_loop, "commands")):
+            commands = self._command_loop if self._follower is None else self._follow_loop
+            for target, name in ((self._send_loop, "send"), (commands, "commands")):
                 t = threading.Thread(target=target, name=f"traindeck-{name}-{run_id}",
                                      daemon=True)
                 t.start()
@@ -422,6 +436,31 @@ class RemoteBackend:
                         return
 
 
+    def start_following(self) -> None:
+        if self._follower is not None and self.url is not None:
+            with self._client(READ_TIMEOUT) as client:
+                self._follow(client)
+
+    def _follow(self, client: httpx.Client) -> None:
+        """Read the run's newest commands; queue those this rank has still to run."""
+        assert self._follower is not None
+        try:
+            resp = client.get(f"{self.url}/api/runs/{self._run_id}/commands",
+                              params={"limit": FOLLOW_LIMIT})
+            resp.raise_for_status()
+            listed = [_command_from(c) for c in resp.json()["commands"]]
+        except Exception:
+            return  # not there yet, or the server is away: the sender says so
+        with self._follow_lock:
+            self._commands.extend(self._follower.new(listed))
+
+    def _follow_loop(self) -> None:
+        """A rank above 0: read the run's newest commands every ``FOLLOW_INTERVAL``."""
+        with self._client(READ_TIMEOUT) as client:
+            while not self._stop.wait(FOLLOW_INTERVAL):
+                self._follow(client)
+
+
 class RemoteLocator:
     """Runs on one server (or offline). Finding a run by name asks the server."""
 
@@ -447,9 +486,10 @@ class RemoteLocator:
             return None
         return next((r["id"] for r in data.get("runs", []) if r.get("name") == name), None)
 
-    def backend(self, run_id: str) -> RemoteBackend:
+    def backend(self, run_id: str, *, rank: int = 0) -> RemoteBackend:
         return RemoteBackend(run_id, self._files, url=self.url, token=self.token,
-                             policy=self.policy, heartbeat_timeout=self.heartbeat_timeout)
+                             policy=self.policy, heartbeat_timeout=self.heartbeat_timeout,
+                             rank=rank)
 
     def close(self) -> None:
         pass

@@ -5,6 +5,11 @@ it touches no lock, file or socket. Everything else happens on the run's backgro
 (``worker.py``). The one thing ``log()`` may do besides is serve the dashboard: when a
 command is waiting (``_gate`` set by the background thread) it runs the handler first, and
 while the run is paused it blocks there until ``resume`` or ``stop``.
+
+In a distributed job (``ranks.py``) every rank holds a ``Run`` of the same run. On a rank
+above 0, ``log()`` and ``log_image()`` keep nothing unless ``log_all_ranks`` (then under
+``rank{r}/``), and checkpoints and artifacts are rank 0's alone; commands are served on
+every rank alike.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from .commands import (
 from .media import pending_image
 from .pipeline import ClosedQueue, Pipeline
 from .policy import FailurePolicy
+from .ranks import Ranks
 from .synced import SyncedDict
 from .values import NUMBER, coerce_step, convert
 from .worker import Worker
@@ -71,8 +77,13 @@ class Run:
         capture_console: bool = False,
         redact_values: Sequence[str] = (),
         checkpoint_options: CheckpointOptions | None = None,
+        ranks: Ranks | None = None,
+        log_all_ranks: bool = False,
     ) -> None:
         self.id = run_id
+        self._ranks = ranks = ranks or Ranks()
+        # A rank above 0 keeps its metrics only when asked to (log_all_ranks).
+        self._silent = not ranks.leader and not log_all_ranks
         self.project = project
         self.name = name
         self.dir: Path | None = files.run_dir(run_id) if files is not None else None
@@ -96,7 +107,7 @@ class Run:
         self._checkpoints = Checkpointer(
             RunIdentity(run_id, project, name), backend=backend, files=files, policy=policy,
             submit=self._submit, last_step=lambda: self._next_step - 1, flush=self.flush,
-            signal_name=self._signal_name, options=checkpoint_options)
+            signal_name=self._signal_name, options=checkpoint_options, leader=ranks.leader)
         self._media_counts: dict[tuple[str, int], int] = {}
         # A disabled run has no backend and no pipeline: nothing is ever written, and its
         # queue (maxlen=0) drops what log() appends for free.
@@ -108,9 +119,20 @@ class Run:
                 on_command=self._desk.receive, heartbeat_interval=heartbeat_interval,
                 system_interval=system_interval, tick=tick,
                 command_interval=command_interval, system_step=system_step,
-                capture_console=capture_console)
-            self._queue = self._pipe.points
+                capture_console=capture_console, system_prefix=ranks.system_prefix)
+            if not self._silent:
+                self._queue = self._pipe.points
             self._desk.offer()
+
+    @property
+    def rank(self) -> int:
+        """This process's rank in its job (0 outside a distributed job)."""
+        return self._ranks.rank
+
+    @property
+    def world_size(self) -> int:
+        """How many processes the job has (1 outside a distributed job)."""
+        return self._ranks.world_size
 
     @property
     def _worker(self) -> Worker | None:
@@ -320,7 +342,11 @@ class Run:
         (PNG) and writing ``<run dir>/media/<key>/<step>_<n>.<ext>`` happen on the background
         thread. Bad input is reported once and skipped (raised with ``strict=True``).
         """
+        if self._silent:
+            return  # a rank above 0 without log_all_ranks
         try:
+            if not self._ranks.leader and isinstance(key, str):
+                key = self._ranks.metric_prefix + key
             pending = pending_image(key, image, max(self._next_step - 1, 0) if step is None
                                     else step, caption)
         except (TypeError, ValueError, OSError) as exc:
@@ -337,6 +363,8 @@ class Run:
         a relative path, default the file's name); returns that path relative to the run's
         folder. The copy (and a remote run's upload) happens on the background thread; bad
         input is reported once and skipped (None; raised with ``strict=True``)."""
+        if not self._ranks.leader:
+            return None  # rank 0's artifacts are the run's
         try:
             pending = pending_artifact(path, name)
         except (TypeError, ValueError, OSError) as exc:

@@ -9,6 +9,9 @@ Keys: ``sys/cpu_percent``, ``sys/mem_percent``, ``sys/mem_used_gb``, ``sys/proc_
 ``sys/disk_write_mbps``, ``sys/net_sent_mbps``, ``sys/net_recv_mbps``, and per GPU *i*:
 ``sys/gpu{i}/util``, ``sys/gpu{i}/mem_used`` (bytes), ``sys/gpu{i}/mem_total`` (bytes),
 ``sys/gpu{i}/mem_percent``, ``sys/gpu{i}/temp_c``, ``sys/gpu{i}/power_w``.
+
+``prefix`` replaces ``sys/``: one rank of a distributed job samples under ``sys/rank{r}/``
+(``ranks.py``), so every rank's load has its own series in the shared run.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ _MB = 1024**2
 
 class SystemSampler:
     def __init__(self, disk_path: str | os.PathLike[str] = ".", *, gpus: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, prefix: str = "sys/") -> None:
         self._disk_path = os.fspath(disk_path)
+        self._prefix = prefix
         self._clock = clock
         self._proc = psutil.Process()
         self._last_io: tuple[float, Any, Any] | None = None
@@ -71,6 +75,9 @@ class SystemSampler:
             pass
         self._io_rates(out)
         self._gpus(out)
+        if self._prefix != "sys/":
+            prefix = self._prefix
+            return {prefix + k[4:]: v for k, v in out.items()}
         return out
 
     def _io_rates(self, out: dict[str, float]) -> None:
