@@ -84,6 +84,8 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
         conn.execute(f"ALTER TABLE launches DROP COLUMN {col}")
     # ... and before migration 6 (tokens bound to a run).
     conn.execute("ALTER TABLE tokens DROP COLUMN run_id")
+    # ... and before migration 7 (SSH hosts).
+    conn.execute("DROP TABLE hosts")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
 class ProcessSpec:
     """What to start: ``argv`` in ``cwd`` with ``env`` (the whole environment), its
     stdout and stderr written to ``stdout``/``stderr`` (files), its exit status to
-    ``exit_file``."""
+    ``exit_file``. ``resources``: what the launch asks of the executor (Slurm: partition,
+    nodes, tasks, cpus, gpus, mem, time, account; checked by the executor that takes them,
+    ignored by the local one)."""
 
     argv: Sequence[str]
     cwd: Path
@@ -27,6 +29,13 @@ class ProcessSpec:
     stdout: Path
     stderr: Path
     exit_file: Path
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    #: The host the launch names (``traindeck hosts``): the SSH executor's machine, or the
+    #: Slurm login node; ``None``: this machine.
+    host: str | None = None
+    #: The template's ``remote:`` settings (datasets, excludes, result patterns, venv, setup
+    #: command), for executors that run elsewhere.
+    remote: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,11 @@ class ExecutorError(Exception):
 
 
 class Executor(Protocol):
-    """Starts and controls launched processes. Methods may be called from any thread."""
+    """Starts and controls launched processes. Methods may be called from any thread.
+
+    An executor may also have ``detail(handle) -> str | None`` (:class:`Detailed`), a short
+    line saying what the process is waiting for; :func:`detail_of` asks for it.
+    """
 
     name: str
 
@@ -92,3 +105,17 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Let go of every process (the server stops; they run on)."""
+
+
+@runtime_checkable
+class Detailed(Protocol):
+    """The optional part of :class:`Executor`: a short human line on where a launch stands
+    ("pending: Resources", "waiting for SSH on host:22 (12 s)"), ``None`` when there is
+    nothing to add to its status."""
+
+    def detail(self, handle: Handle) -> str | None: ...
+
+
+def detail_of(executor: Executor, handle: Handle) -> str | None:
+    """``executor.detail(handle)`` when the executor has it, else ``None``."""
+    return executor.detail(handle) if isinstance(executor, Detailed) else None

@@ -305,3 +305,27 @@ class Launch:
             "restarts": self.restarts, "error": self.error, "created_at": self.created_at,
             "started_at": self.started_at, "ended_at": self.ended_at,
         }
+
+
+@dataclass(slots=True, frozen=True)
+class Host:
+    """A machine launches can run on over SSH (``traindeck hosts add``): who to log in as,
+    where, with which key (``None``: the ssh-agent), and the folder launches work in. No
+    password is ever kept."""
+
+    name: str
+    user: str
+    address: str
+    port: int
+    key_path: str | None
+    workdir: str
+    created_at: float
+    #: What ``hosts check`` last found (``None``: never checked).
+    checked_at: float | None = None
+    check_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "user": self.user, "address": self.address,
+                "port": self.port, "key_path": self.key_path, "workdir": self.workdir,
+                "created_at": self.created_at, "checked_at": self.checked_at,
+                "check_error": self.check_error}

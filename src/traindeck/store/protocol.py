@@ -21,6 +21,7 @@ from .models import (
     Checkpoint,
     Command,
     Event,
+    Host,
     Launch,
     LogLine,
     Media,
@@ -190,3 +191,12 @@ class Store(Protocol):
     def update_launch(self, launch_id: str, **fields: Any) -> Launch:
         """Set ``status``, ``spec``, ``state`` (the executor's), ``pid``, ``exit_code``,
         ``restarts``, ``error``, ``started_at``, ``ended_at`` or ``run_id``."""
+
+    # -- SSH hosts (``traindeck hosts``) -----------------------------------------------------
+
+    def add_host(self, name: str, *, user: str, address: str, port: int = 22,
+                 key_path: str | None = None, workdir: str = "traindeck") -> Host: ...
+    def get_host(self, name: str) -> Host: ...
+    def list_hosts(self) -> list[Host]: ...
+    def remove_host(self, name: str) -> None: ...
+    def note_host_check(self, name: str, error: str | None) -> Host: ...

@@ -253,6 +253,20 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE tokens ADD COLUMN run_id TEXT;
     """,
+    # 7: SSH hosts launches run on (issue 11).
+    """
+    CREATE TABLE hosts (
+        name TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        key_path TEXT,
+        workdir TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        checked_at REAL,
+        check_error TEXT
+    );
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

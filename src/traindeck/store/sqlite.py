@@ -19,6 +19,7 @@ from traindeck.runfiles import RunFiles
 from . import batch_apply
 from .batch_wire import Batch
 from .checkpoint_rows import CheckpointTable
+from .host_rows import HostTable
 from .launch_rows import LaunchTable
 from .log_rows import LogTable
 from .media_rows import MediaTable
@@ -116,6 +117,13 @@ class SQLiteStore:
         self.get_launch = guard(launches.get_launch)
         self.list_launches = guard(launches.list_launches)
         self.update_launch = guard(launches.update_launch)
+
+        hosts = HostTable(core)
+        self.add_host = guard(hosts.add_host)
+        self.get_host = guard(hosts.get_host)
+        self.list_hosts = guard(hosts.list_hosts)
+        self.remove_host = guard(hosts.remove_host)
+        self.note_host_check = guard(hosts.note_host_check)
 
         self.schema_version = guard(core.schema_version)
         self.close = core.close
