@@ -2,7 +2,8 @@
 
 ``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py),
 ``ckpt ls|pick|verify|prune`` (ckpt.py), ``token create|list|revoke`` (token.py),
-``templates ls|show|check|add`` (templates.py), ``tail``
+``templates ls|show|check|add`` (templates.py), ``hosts add|ls|trust|check|rm``
+(hosts.py), ``tail``
 (tail.py), ``launch``, ``cancel``, ``resume`` (launch.py, through a server's API),
 ``version`` (version.py). Environment variables (``TRAINDECK_DIR``) are read
 here, at the edge, through the options' ``envvar``, and passed down as plain values.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from . import ckpt, demo, launch, runs, serve, sync, tail, templates, token, version
+from . import ckpt, demo, hosts, launch, runs, serve, sync, tail, templates, token, version
 
 app = typer.Typer(
     name="traindeck",
@@ -28,6 +29,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(ckpt.app, name="ckpt")
 app.add_typer(token.app, name="token")
 app.add_typer(templates.app, name="templates")
+app.add_typer(hosts.app, name="hosts")
 app.command("tail")(tail.tail)
 app.command("launch")(launch.launch)
 app.command("cancel")(launch.cancel)
