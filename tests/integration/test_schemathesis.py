@@ -71,7 +71,9 @@ def seed(folder: Path, *, tokens: bool) -> dict[str, str]:
         ck = store.add_checkpoint(run.id, step=10, path=str(ck_path), size=len(data),
                                   sha256=hashlib.sha256(data).hexdigest(),
                                   metrics={"loss": 0.25})
-        ids.update(run_id=run.id, command_id=cmd.id, checkpoint_id=ck.id)
+        # an SSH host where nothing listens: checking it fails at once, not after a DNS wait
+        host = store.add_host("real-host", user="u", address="127.0.0.1", port=free_port())
+        ids.update(run_id=run.id, command_id=cmd.id, checkpoint_id=ck.id, name=host.name)
         if tokens:
             _admin, secret = store.create_token("schema-admin", "admin")
             victim, _ = store.create_token("schema-victim", "read")

@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from traindeck.launch.executor import ExecutorError
-from traindeck.store import db_path, open_store
+from traindeck.store import Store, open_store
 from traindeck.store.hosts import parse_destination
 
 from .output import cli_errors, console, fail, when
@@ -43,8 +43,9 @@ def _remote() -> ModuleType:
     return hosts
 
 
-def _known_hosts(dir: str) -> Path:
-    path: Path = _remote().known_hosts_file(db_path(dir).parent)
+def _known_hosts(store: Store) -> Path:
+    """Where the server looks too: beside the store (``known_hosts``)."""
+    path: Path = _remote().known_hosts_file(Path(store.files_root))
     return path
 
 
@@ -114,9 +115,9 @@ def trust(
     dir: DirOption = DEFAULT_DIR,
 ) -> None:
     """Show the host's key and trust it (replacing a key trusted before for this host)."""
-    remote_hosts, known = _remote(), _known_hosts(dir)
+    remote_hosts = _remote()
     with open_existing_store(dir) as store:
-        host = store.get_host(name)
+        host, known = store.get_host(name), _known_hosts(store)
     try:
         key = remote_hosts.presented_key(host)
     except ExecutorError as exc:
@@ -145,7 +146,7 @@ def check(name: NameArg, dir: DirOption = DEFAULT_DIR) -> None:
     """Log in and look for python, tmux and traindeck; exit 1 when a launch cannot run."""
     with open_existing_store(dir) as store:
         host = store.get_host(name)
-        result = _remote().check(host, _known_hosts(dir))
+        result = _remote().check(host, _known_hosts(store))
         store.note_host_check(name, None if result.ok else result.message)
     if not result.ok:
         fail(result.message)

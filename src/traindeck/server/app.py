@@ -37,6 +37,7 @@ from .reaper import Reaper
 from .routers import ALL as ROUTERS
 from .routers import batch as batch_routes
 from .routers import checkpoints as checkpoint_routes
+from .routers import hosts as host_routes
 from .routers import launches as launch_routes
 from .routers.artifacts import MAX_ARTIFACT_BYTES
 from .settings import Settings
@@ -64,6 +65,9 @@ def create_app(
         app.state.served_files = ServedFiles(app.state.files, settings.serve_roots,
                                              protected=the_store.is_engine_file,
                                              store_folder=the_store.files_root)
+        # Trusted SSH host keys (traindeck hosts trust), beside the store's database.
+        app.state.known_hosts = Path(settings.known_hosts or
+                                     Path(the_store.files_root) / "known_hosts")
         app.state.templates = (None if settings.templates_dir is None
                                else Templates(Path(settings.templates_dir)))
         # Estimate hooks are child processes: only this many run at once (more: "busy").
@@ -111,6 +115,7 @@ def create_app(
     app.include_router(checkpoint_routes.router)
     app.include_router(batch_routes.router)
     app.include_router(launch_routes.router)
+    app.include_router(host_routes.router)
     app.include_router(ws.router)
     app.include_router(auth.router)
     app.include_router(auth.tokens_router)

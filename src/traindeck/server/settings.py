@@ -61,6 +61,8 @@ class Settings:
     #: The templates folder (``traindeck serve --templates DIR``, see ``docs/launch.md``);
     #: ``None``: no templates, ``/api/configs`` answers 404.
     templates_dir: str | Path | None = None
+    #: traindeck's known_hosts file (trusted SSH host keys); default: beside the store.
+    known_hosts: str | Path | None = None
     #: Launched processes running at once; more launches wait ``queued``, in order.
     max_concurrent_launches: int = 4
     #: How often the launcher looks at its processes (exits, output, cancel deadlines).

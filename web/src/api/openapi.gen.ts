@@ -46,6 +46,13 @@ export interface BucketsOut {
   count: number;
   buckets: BucketColumns;
 }
+export interface CheckOut {
+  ok: boolean;
+  message: string;
+  python: string | null;
+  tmux: string | null;
+  traindeck: string | null;
+}
 export interface CheckpointDeleted {
   /** the row as it was */
   checkpoint: CheckpointOut;
@@ -186,6 +193,34 @@ export interface EventOut {
 }
 export interface Health {
   status: "ok";
+}
+export interface HostIn {
+  name: string;
+  /** user@host[:port] */
+  destination: string;
+  /** a private key file on the server's machine (none: its ssh-agent) */
+  key_path?: string | null;
+  workdir?: string;
+}
+export interface HostKeyOut {
+  algorithm: string | null;
+  fingerprint: string | null;
+  trusted: boolean;
+  error?: string | null;
+}
+export interface HostList {
+  hosts: Array<HostOut>;
+}
+export interface HostOut {
+  name: string;
+  user: string;
+  address: string;
+  port: number;
+  key_path: string | null;
+  workdir: string;
+  created_at: number;
+  checked_at: number | null;
+  check_error: string | null;
 }
 export interface LatestOut {
   run_id: string;
@@ -381,6 +416,10 @@ export interface TokenOut {
   revoked_at: number | null;
   run_id?: string | null;
 }
+export interface TrustIn {
+  /** SHA256:… of the key GET …/key showed */
+  fingerprint: string;
+}
 export interface ValidateIn {
   /** key=value, +key=value, ++key=value, ~key */
   overrides?: Array<string>;
@@ -481,6 +520,58 @@ export interface Paths {
       query: {};
       body: ValidateIn;
       response: ValidateOut;
+    };
+  };
+  "/api/hosts": {
+    get: {
+      path: {};
+      query: {};
+      body: never;
+      response: HostList;
+    };
+    post: {
+      path: {};
+      query: {};
+      body: HostIn;
+      response: HostOut;
+    };
+  };
+  "/api/hosts/{name}": {
+    get: {
+      path: { name: string };
+      query: {};
+      body: never;
+      response: HostOut;
+    };
+    delete: {
+      path: { name: string };
+      query: {};
+      body: never;
+      response: null;
+    };
+  };
+  "/api/hosts/{name}/check": {
+    post: {
+      path: { name: string };
+      query: {};
+      body: never;
+      response: CheckOut;
+    };
+  };
+  "/api/hosts/{name}/key": {
+    get: {
+      path: { name: string };
+      query: {};
+      body: never;
+      response: HostKeyOut;
+    };
+  };
+  "/api/hosts/{name}/trust": {
+    post: {
+      path: { name: string };
+      query: {};
+      body: TrustIn;
+      response: HostKeyOut;
     };
   };
   "/api/launches": {

@@ -39,8 +39,9 @@ PUBLIC: Final = (
     ("GET", "/login"), ("HEAD", "/login"),
     ("POST", "/api/session"), ("DELETE", "/api/session"),
 )
-#: Paths needing the ``admin`` scope (token management).
-ADMIN_PREFIXES: Final = ("/api/tokens",)
+#: Paths needing the ``admin`` scope (tokens; SSH hosts, whose keys and folders decide
+#: where code runs).
+ADMIN_PREFIXES: Final = ("/api/tokens", "/api/hosts")
 READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _UNAUTHORIZED_MESSAGE: Final = (
