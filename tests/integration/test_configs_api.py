@@ -221,6 +221,8 @@ async def test_a_launch_of_a_bad_template_or_config_is_refused_and_makes_nothing
         ({"template": "mlp", "overrides": ["width=wide"]}, 422, "width"),
         ({"template": "mlp", "preset": "huge"}, 422, "huge"),
         ({"template": "nope"}, 404, "nope"),
+        ({"template": "mlp", "host": "gpu"}, 422, "local executor runs on this machine"),
+        ({"template": "mlp", "executor": "teleport"}, 422, "unknown executor"),
     ]
     for body, status, needle in cases:
         r = await client.post("/api/launches", json=body)

@@ -243,3 +243,30 @@ def test_the_example_template_loads_and_every_preset_is_valid() -> None:
     assert t.estimate is not None
     result = run_estimate(t.folder, t.estimate, resolve(t, [], "small").config)
     assert result.ok and result.value is not None and result.value["params"] == 371
+
+
+def test_remote_settings_load_with_datasets_as_absolute_folders(tmp_path: Path) -> None:
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    mlp(tmp_path, remote={"datasets": {"mnist": "../data/mnist"}, "exclude": ["*.log"],
+                          "results": ["*.npz"], "python": "python3.11",
+                          "setup": "pip install -r requirements.txt"})
+    t = Templates(tmp_path).get("mlp")
+    assert t.remote == {"datasets": {"mnist": str((tmp_path / "data" / "mnist").resolve())},
+                        "exclude": ["*.log"], "results": ["*.npz"], "python": "python3.11",
+                        "setup": "pip install -r requirements.txt"}
+    assert Templates(tmp_path).get("mlp").remote["datasets"]["mnist"].startswith("/")
+
+
+@pytest.mark.parametrize("remote, message", [
+    ("ssh please", "remote must be a mapping"),
+    ({"datasets": {"x": "nowhere"}}, "no folder"),
+    ({"datasets": {"../x": "."}}, "not a dataset name"),
+    ({"exclude": "*.log"}, "list of patterns"),
+    ({"setup": ""}, "non-empty string"),
+    ({"password": "hunter2"}, "unknown keys password"),
+])
+def test_bad_remote_settings_name_what_is_wrong(tmp_path: Path, remote: Any,
+                                                 message: str) -> None:
+    mlp(tmp_path, remote=remote)
+    with pytest.raises(InvalidInput, match=message):
+        Templates(tmp_path).get("mlp")

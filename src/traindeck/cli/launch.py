@@ -105,6 +105,15 @@ def launch(
     follow: Annotated[bool, typer.Option(
         "--follow", "-f", help="Print the run's console until it ends; exit 0 only when "
         "it completed.")] = False,
+    host: Annotated[str | None, typer.Option(
+        "--host", metavar="NAME", help="Run on this SSH host (traindeck hosts); with "
+        "--executor slurm: the cluster's login node.", show_default=False)] = None,
+    executor: Annotated[str | None, typer.Option(
+        "--executor", "-e", metavar="E", help="local, ssh or slurm (default: ssh with "
+        "--host, else local).", show_default=False)] = None,
+    resources: Annotated[list[str] | None, typer.Option(
+        "--resource", "-r", metavar="K=V", help="A resource for the executor, e.g. -r gpus=2 "
+        "-r partition=debug -r time=1:00:00 (repeatable).", show_default=False)] = None,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
@@ -114,7 +123,9 @@ def launch(
     `PATH: message` and exits 1; nothing is created.
     """
     body = {"template": template, "overrides": list(overrides or []), "preset": preset,
-            "name": name, "grace_s": grace, "retry": {"max_restarts": max_restarts}}
+            "name": name, "grace_s": grace, "retry": {"max_restarts": max_restarts},
+            "executor": executor or ("ssh" if host else "local"), "host": host,
+            "resources": parse_resources(resources or [])}
     with api(url, token) as server:
         launched = server.call("POST", "/api/launches", json=body)
         out = console()
@@ -126,15 +137,33 @@ def launch(
                 raise typer.Exit(1)
 
 
+def parse_resources(items: list[str]) -> dict[str, object]:
+    """``-r gpus=2 -r partition=debug`` → ``{"gpus": 2, "partition": "debug"}`` (whole
+    numbers become ints; the executor checks the rest)."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            fail(f"--resource {item!r} is not KEY=VALUE")
+        out[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+    return out
+
+
 def follow_run(server: Api, run_id: str, interval: float = 0.25) -> str:
     """Print the run's console lines (stderr ones to stderr) until its launch has ended
     and every line is printed; the run's final status."""
     out, err = sys.stdout, sys.stderr
     after = 0
+    said: str | None = None
     try:
         while True:
             launches = server.call("GET", "/api/launches", params={"run_id": run_id})
             last = launches["launches"][-1] if launches["launches"] else None
+            detail = last.get("detail") if last else None
+            if detail and detail != said:  # waiting for SSH, uploading 45%, pending: …
+                said = detail
+                err.write(f"traindeck: {detail}\n")
+                err.flush()
             run = server.call("GET", f"/api/runs/{run_id}")
             over = (last is None or last["status"] in LAUNCH_ENDED) \
                 and run["status"] in TERMINAL_STATUSES

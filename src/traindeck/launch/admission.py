@@ -41,7 +41,8 @@ def launch_spec(req: LaunchRequest, template: Any, resolved: ResolvedLike) -> di
         "effective_overrides": list(resolved.overrides), "executor": req.executor,
         "resources": dict(req.resources), "retry": req.retry.to_dict(),
         "grace_s": req.grace_s, "command": command, "cwd": str(template.folder),
-        "hydra": bool(template.hydra),
+        "hydra": bool(template.hydra), "host": req.host,
+        "remote": dict(getattr(template, "remote", {}) or {}),
     }
 
 

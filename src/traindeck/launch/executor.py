@@ -116,6 +116,15 @@ class Detailed(Protocol):
     def detail(self, handle: Handle) -> str | None: ...
 
 
+@runtime_checkable
+class RequestChecked(Protocol):
+    """The optional part of :class:`Executor` that checks a launch request before anything
+    is made (unknown or badly typed resources, a host it cannot use): ``ExecutorError``
+    saying what is wrong."""
+
+    def check_request(self, resources: Mapping[str, Any], host: str | None) -> None: ...
+
+
 def detail_of(executor: Executor, handle: Handle) -> str | None:
     """``executor.detail(handle)`` when the executor has it, else ``None``."""
     return executor.detail(handle) if isinstance(executor, Detailed) else None

@@ -28,7 +28,7 @@ from traindeck.store.models import ACTIVE_LAUNCH_STATUSES, TERMINAL_STATUSES, La
 
 from .admission import admit, admit_resume, launch_spec, launched
 from .capture import ConsoleCapture
-from .executor import Executor, ExecutorError, Handle
+from .executor import Executor, ExecutorError, Handle, RequestChecked, detail_of
 from .prepare import process_spec
 from .procstats import RunTreeStats, TreeStats
 from .spec import LaunchRequest, Resolve, TemplateSource
@@ -97,6 +97,7 @@ class Launcher:
                                f"{', '.join(sorted(self.executors))}")
         if self.templates is None or self._resolve is None:
             raise NotFound(NO_TEMPLATES)
+        self._check_target(req)
         template = self.templates.get(req.template)
         resolved = self._resolve(template, list(req.overrides), req.preset)
         spec = launch_spec(req, template, resolved)
@@ -104,6 +105,23 @@ class Launcher:
             launch = admit(self.store, req, spec, resolved.config)
         self._wake.set()
         return launch
+
+    def _check_target(self, req: LaunchRequest) -> None:
+        """Where a launch runs: its host exists, and its executor takes its resources."""
+        executor = self.executors[req.executor]
+        if req.host is not None:
+            if req.executor == "local":
+                raise InvalidInput("the local executor runs on this machine: name a host with "
+                                   "executor ssh (or slurm, for a login node)")
+            try:
+                self.store.get_host(req.host)
+            except NotFound as exc:
+                raise InvalidInput(str(exc)) from None
+        if isinstance(executor, RequestChecked):
+            try:
+                executor.check_request(req.resources, req.host)
+            except ExecutorError as exc:
+                raise InvalidInput(str(exc)) from None
 
     def resume_from(self, ck_id: str, grace_s: float | None = None) -> Launch:
         """A new launch of a checkpoint's run, with its spec and config, from that
@@ -204,6 +222,11 @@ class Launcher:
                                      state={**launch.state, "offsets": a.capture.offsets()})
         now = self._clock()
         ended, code = a.executor.poll(a.handle)
+        detail = detail_of(a.executor, a.handle)
+        if detail != a.detail:  # waiting for SSH, uploading, pending: Resources…
+            a.detail = detail
+            launch = self.store.get_launch(a.launch_id)
+            self.store.update_launch(a.launch_id, state={**launch.state, "detail": detail})
         if ended:
             # What it printed up to its end is stored by the next passes, outside the lock
             # (not what a child left running keeps printing: it could go on forever).
@@ -224,7 +247,8 @@ class Launcher:
                 a.stats.tick(now)
             return
         a.capture.pump(final=True)
-        self._finish(a, code)
+        # An end with no exit status: the executor's last word is why (its start failed).
+        self._finish(a, code, error=a.detail if code is None else None)
 
     def _finish(self, a: Tracked, code: int | None, error: str | None = None) -> None:
         """Record the end; on a store error keep following it, to try again next pass."""
@@ -297,11 +321,14 @@ class Launcher:
         offsets = launch.state.get("offsets", {})
         state = {**handle.to_state(), "offsets": offsets, "token_id": token_id}
         now = self._clock()
-        self.store.update_launch(launch.id, status="running", pid=handle.pid, state=state,
+        # A remote executor may not know its process's pid yet (0): none is recorded.
+        pid = handle.pid or None
+        self.store.update_launch(launch.id, status="running", pid=pid, state=state,
                                  started_at=launch.started_at or now)
         run = self.store.get_run(run_id)
         if run.status not in ("running", "paused"):
-            self.store.set_status(run_id, "running", pid=handle.pid, host=socket.gethostname())
+            self.store.set_status(run_id, "running", pid=pid,
+                                  host=launch.spec.get("host") or socket.gethostname())
         self._track(launch.id, run_id, handle, executor, offsets, secret)
 
     def _resume_path(self, launch: Launch, run_id: str) -> str | None:

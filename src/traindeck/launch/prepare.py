@@ -64,4 +64,6 @@ def process_spec(files: RunFiles, run_id: str, spec: Mapping[str, Any], config: 
     console = files.console(run_id)
     return ProcessSpec(argv=argv, cwd=Path(spec["cwd"]), env=env,
                        stdout=console / "stdout.log", stderr=console / "stderr.log",
-                       exit_file=launch_dir / "exit_code")
+                       exit_file=launch_dir / "exit_code",
+                       resources=dict(spec.get("resources") or {}), host=spec.get("host"),
+                       remote=dict(spec.get("remote") or {}))

@@ -29,6 +29,8 @@ class TemplateLike(Protocol):
     def command(self) -> list[str]: ...
     @property
     def hydra(self) -> bool: ...
+    @property
+    def remote(self) -> dict[str, Any]: ...
 
 
 class ErrorLike(Protocol):
@@ -120,6 +122,9 @@ class LaunchRequest:
     retry: Retry = field(default_factory=Retry)
     grace_s: float = 10.0
     project: str | None = None
+    #: The host (``traindeck hosts``) an ``ssh`` launch runs on, or a ``slurm`` launch's login
+    #: node (none: ``sbatch`` on the server's machine).
+    host: str | None = None
 
     def __post_init__(self) -> None:
         if not self.template:

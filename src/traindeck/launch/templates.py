@@ -10,6 +10,7 @@ A template's folder holds ``traindeck.yaml``::
     estimate: estimate:params         # optional: module:function(config) -> dict
     description: A small MLP          # optional
     hydra: false                      # optional: true passes the overrides on the command line
+    remote: {datasets: …, setup: …}   # optional: running elsewhere (remote_settings.py)
 
 Templates are read from disk on each call (an edit shows at once). A broken one (no
 ``traindeck.yaml``, no command, a config that is not a mapping, a schema that is not a JSON
@@ -29,7 +30,7 @@ import shlex
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,13 +40,15 @@ from traindeck.runfiles import is_inside
 from traindeck.store import Conflict, InvalidInput, NotFound
 
 from .overrides import OverrideError, apply_override, apply_overrides, load_yaml
+from .remote_settings import RemoteSettingsError, parse_remote
 from .schema import ConfigError, check_schema, infer_schema, json_path, validate
 
 __all__ = ["SPEC_FILE", "ConfigError", "Resolved", "Template", "Templates", "resolve"]
 
 #: The file that makes a folder a template.
 SPEC_FILE: Final = "traindeck.yaml"
-KEYS: Final = ("command", "config", "schema", "presets", "estimate", "description", "hydra")
+KEYS: Final = ("command", "config", "schema", "presets", "estimate", "description", "hydra",
+               "remote")
 NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 HOOK: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: Left out when a template is copied in (``Templates.add``).
@@ -66,6 +69,8 @@ class Template:
     estimate: str | None
     hydra: bool
     description: str
+    #: How it runs on another machine (``remote_settings``); ``{}``: nothing special.
+    remote: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -206,9 +211,14 @@ def _load(folder: Path, name: str) -> Template:
     description = spec.get("description") or ""
     if not isinstance(description, str):
         raise _Broken("description must be a string")
+    try:
+        remote = parse_remote(spec.get("remote"), folder)
+    except RemoteSettingsError as exc:
+        raise _Broken(str(exc)) from None
     return Template(name=name, folder=folder, command=command, config=config, schema=schema,
                     schema_inferred=inferred, presets=_presets(spec.get("presets"), config),
-                    estimate=estimate, hydra=hydra, description=description.strip())
+                    estimate=estimate, hydra=hydra, description=description.strip(),
+                    remote=remote)
 
 
 class Templates:

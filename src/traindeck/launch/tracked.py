@@ -45,6 +45,8 @@ class Tracked:
     end_sizes: dict[str, int] | None = None
     #: Passes that failed to record the end (see ``MAX_END_ATTEMPTS``).
     end_attempts: int = 0
+    #: The executor's last word on where it stands (``detail_of``), as the launch shows it.
+    detail: str | None = None
 
 
 def report_end(store: Store, t: Tracked, code: int | None, error: str | None,

@@ -304,6 +304,7 @@ class Launch:
             "grace_s": spec.get("grace_s"), "pid": self.pid, "exit_code": self.exit_code,
             "restarts": self.restarts, "error": self.error, "created_at": self.created_at,
             "started_at": self.started_at, "ended_at": self.ended_at,
+            "host": spec.get("host"), "detail": self.state.get("detail"),
         }
 
 

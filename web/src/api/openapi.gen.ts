@@ -242,6 +242,8 @@ export interface LaunchIn {
   retry?: RetryIn;
   /** SIGTERM → SIGKILL (seconds) */
   grace_s?: number;
+  /** ssh: the host to run on; slurm: its login node */
+  host?: string | null;
 }
 export interface LaunchList {
   launches: Array<LaunchOut>;
@@ -264,6 +266,8 @@ export interface LaunchOut {
   created_at: number;
   started_at: number | null;
   ended_at: number | null;
+  host?: string | null;
+  detail?: string | null;
 }
 export interface LogLineOut {
   /** the line's number in its run: 1, 2, 3, … */

@@ -45,6 +45,8 @@ class LaunchIn(BaseModel):
     resources: dict[str, Any] = Field(default_factory=dict)
     retry: RetryIn = Field(default_factory=lambda: RetryIn(max_restarts=0, backoff_s=1.0))
     grace_s: float = Field(10.0, ge=0, le=3600, description="SIGTERM → SIGKILL (seconds)")
+    host: str | None = Field(None, min_length=1, max_length=64,
+                             description="ssh: the host to run on; slurm: its login node")
 
 
 class LaunchOut(BaseModel):
@@ -66,6 +68,10 @@ class LaunchOut(BaseModel):
     created_at: float
     started_at: float | None
     ended_at: float | None
+    host: str | None = None
+    #: Where it stands, in a few words ("waiting for SSH on gpu:22 (12 s)", "pending:
+    #: Resources", "uploading 45%"), when the executor says more than the status.
+    detail: str | None = None
 
 
 class LaunchList(BaseModel):
@@ -92,7 +98,7 @@ def create_launch(body: LaunchIn, request: Request) -> Response:
         name=body.name, executor=body.executor, resources=body.resources,
         retry=Retry(body.retry.max_restarts, tuple(body.retry.exit_codes),
                     body.retry.backoff_s),
-        grace_s=body.grace_s, project=body.project)
+        grace_s=body.grace_s, project=body.project, host=body.host)
     try:
         launch = _launcher(request).launch(req)
     except LaunchRejected as exc:
