@@ -231,6 +231,15 @@ async def test_a_launch_of_a_bad_template_or_config_is_refused_and_makes_nothing
     assert store.list_runs()[1] == 0 and store.list_launches() == []
 
 
+async def test_executors_list_where_launches_can_run(client: Client, store: Store) -> None:
+    store.add_host("gpu", user="ml", address="127.0.0.1")
+    body = (await client.get("/api/executors")).json()
+    local = next(e for e in body["executors"] if e["name"] == "local")
+    assert local == {"name": "local", "needs_host": False, "hosts": [], "resources": []}
+    remote = [e for e in body["executors"] if e["name"] != "local"]
+    assert all(e["hosts"] == ["gpu"] for e in remote)
+
+
 async def test_unknown_templates_and_bad_bodies(client: Client) -> None:
     assert (await client.get("/api/configs/nope")).status_code == 404
     assert (await client.get("/api/configs/..%2Fetc")).status_code == 404

@@ -191,6 +191,18 @@ export interface EventOut {
   kind: string;
   payload: Record<string, unknown>;
 }
+export interface ExecutorList {
+  executors: Array<ExecutorOut>;
+}
+export interface ExecutorOut {
+  name: string;
+  /** a launch on it names a host (ssh) */
+  needs_host: boolean;
+  /** the hosts it can use (empty: this machine only) */
+  hosts: Array<string>;
+  /** the resources it takes (empty: none) */
+  resources: Array<string>;
+}
 export interface Health {
   status: "ok";
 }
@@ -524,6 +536,14 @@ export interface Paths {
       query: {};
       body: ValidateIn;
       response: ValidateOut;
+    };
+  };
+  "/api/executors": {
+    get: {
+      path: {};
+      query: {};
+      body: never;
+      response: ExecutorList;
     };
   };
   "/api/hosts": {

@@ -79,6 +79,19 @@ class LaunchList(BaseModel):
     launches: list[LaunchOut]
 
 
+class ExecutorOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    needs_host: bool = Field(description="a launch on it names a host (ssh)")
+    hosts: list[str] = Field(description="the hosts it can use (empty: this machine only)")
+    resources: list[str] = Field(description="the resources it takes (empty: none)")
+
+
+class ExecutorList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    executors: list[ExecutorOut]
+
+
 def _launcher(request: Request) -> Launcher:
     launcher: Launcher = request.app.state.launcher
     return launcher
@@ -87,6 +100,19 @@ def _launcher(request: Request) -> Launcher:
 def _rejected(exc: LaunchRejected) -> Response:
     body = {"error": {"code": "invalid_input", "message": str(exc)}, "errors": exc.errors}
     return Response(dumps(body), status_code=422, media_type="application/json")
+
+
+@router.get("/executors", response_model=ExecutorList,
+            summary="Where launches can run: each executor, its hosts and resources")
+def list_executors(request: Request, store: StoreDep) -> Response:
+    hosts = [h.name for h in store.list_hosts()]
+    out = []
+    for name, executor in sorted(_launcher(request).executors.items()):
+        remote = name != "local"
+        out.append({"name": name, "needs_host": bool(getattr(executor, "needs_host", False)),
+                    "hosts": hosts if remote else [],
+                    "resources": list(getattr(executor, "resource_keys", ()))})
+    return json_response({"executors": out})
 
 
 @router.post("/launches", response_model=LaunchOut, status_code=201,
