@@ -128,6 +128,12 @@ def test_build_launch_cancel_and_clone_a_run(url: str, page: Any) -> None:
     verdict = builder.get_by_test_id("builder-verdict")
     expect(verdict).to_have_text("✓ valid")
 
+    # where it runs: the server's executors, local chosen (this machine: no host to pick)
+    executor = builder.get_by_test_id("builder-executor")
+    expect(executor.locator('option[value="local"]')).to_have_count(1)
+    expect(executor).to_have_value("local")
+    expect(builder.get_by_test_id("builder-host")).to_have_count(0)
+
     # a preset: its values show in the form, the YAML marks them changed
     builder.locator('[data-preset="long"]').click()
     expect(builder.locator('[data-field="steps"]')).to_have_value("100000")

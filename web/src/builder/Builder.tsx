@@ -1,13 +1,15 @@
 // The run builder: pick a template, fill the form generated from its schema (or press a
 // preset), see the server's verdict by each field and the effective config as YAML marked
-// against the defaults, ask for the estimate, set executor and resources, and Launch: the
-// new run opens live. Shown at `/new` (full page) and as the "builder" panel.
+// against the defaults, ask for the estimate, say where it runs (executor, host, resources:
+// BuilderLaunch), and Launch: the new run opens live. Shown at `/new` (full page) and as
+// the "builder" panel.
 import { useMemo } from "react";
 import { layoutActions } from "../layout/layoutStore";
 import { useActions } from "../state/actions";
 import { focusRun } from "../state/app";
 import { useStore } from "../state/store";
 import { BuilderForm } from "./BuilderForm";
+import { BuilderLaunch } from "./BuilderLaunch";
 import { fieldPaths, formFields, placeErrors } from "./schema-form";
 import { builderRoute, closeBuilder } from "./route";
 import { useBuilder, type BuilderModel } from "./useBuilder";
@@ -35,13 +37,13 @@ export function Builder({ page }: { page: boolean }) {
 
   useActions(
     () => [
-      { id: "builder.launch", title: "Builder: launch", group: "Builder", keys: "Ctrl-Enter", enabled: !!m.detail && !m.launching, run: launch },
+      { id: "builder.launch", title: "Builder: launch", group: "Builder", keys: "Ctrl-Enter", enabled: !!m.detail && !m.launching && m.target.ok, run: launch },
       { id: "builder.estimate", title: "Builder: estimate", group: "Builder", enabled: !!m.detail?.estimate, run: m.runEstimate },
       { id: "builder.reset", title: "Builder: reset to the defaults", group: "Builder", enabled: m.overrides.length > 0, run: m.resetEdits },
       ...(page ? [{ id: "builder.close", title: "Builder: back to the runs", group: "Builder", run: () => closeBuilder() }] : []),
       ...Object.keys(m.detail?.presets ?? {}).map((p) => ({ id: `builder.preset.${p}`, title: `Builder: preset ${p}`, group: "Builder", run: () => m.setPreset(p) })),
     ],
-    [m.detail, m.launching, m.key, m.runName, m.executor, m.resources, page],
+    [m.detail, m.launching, m.key, m.runName, m.target, page],
   );
 
   return (
@@ -163,7 +165,7 @@ function Body({
             {[m.preset ? `preset ${m.preset}` : "", ...m.overrides].filter(Boolean).join("  ") || "(defaults)"}
           </code>
           {d.estimate ? <Estimate m={m} /> : null}
-          <Launch m={m} valid={valid} onLaunch={onLaunch} />
+          <BuilderLaunch m={m} valid={valid} onLaunch={onLaunch} />
         </div>
       </div>
     </>
@@ -210,58 +212,6 @@ function Estimate({ m }: { m: BuilderModel }) {
             ))}
           </tbody>
         </table>
-      ) : null}
-    </div>
-  );
-}
-
-function Launch({ m, valid, onLaunch }: { m: BuilderModel; valid: boolean; onLaunch: () => Promise<void> }) {
-  const rows = m.resources;
-  const setRow = (i: number, at: 0 | 1, v: string) => m.setResources(rows.map((r, j) => (j === i ? ((at === 0 ? [v, r[1]] : [r[0], v]) as [string, string]) : r)));
-  return (
-    <div className="bld-launch">
-      <div className="bld-sec">launch</div>
-      <div className="bld-row">
-        <label htmlFor="bld-run-name">name</label>
-        <input id="bld-run-name" data-testid="builder-name" placeholder="(generated)" value={m.runName} onChange={(e) => m.setRunName(e.target.value)} />
-      </div>
-      <div className="bld-row">
-        <label htmlFor="bld-executor">executor</label>
-        <select id="bld-executor" data-testid="builder-executor" value={m.executor} onChange={(e) => m.setExecutor(e.target.value)}>
-          <option value="local">local</option>
-        </select>
-      </div>
-      <div className="bld-row bld-res">
-        <span>resources</span>
-        <div>
-          {rows.map((r, i) => (
-            <div key={i} className="bld-kv">
-              <input aria-label="resource name" placeholder="gpus" value={r[0]} onChange={(e) => setRow(i, 0, e.target.value)} />
-              <input aria-label="resource value" placeholder="1" value={r[1]} onChange={(e) => setRow(i, 1, e.target.value)} />
-              <button type="button" title="remove" onClick={() => m.setResources(rows.filter((_, j) => j !== i))}>
-                ×
-              </button>
-            </div>
-          ))}
-          <button type="button" onClick={() => m.setResources([...rows, ["", ""]])}>
-            + resource
-          </button>
-        </div>
-      </div>
-      <button
-        type="button"
-        className="bld-go"
-        data-testid="builder-launch"
-        disabled={m.launching || m.checking || !valid}
-        title={valid ? "launch (Ctrl-Enter)" : "fix the config first"}
-        onClick={() => void onLaunch()}
-      >
-        {m.launching ? "launching…" : "▶ Launch"}
-      </button>
-      {m.launchError ? (
-        <div className="bad bld-msg" data-testid="builder-launch-error">
-          {m.launchError}
-        </div>
       ) : null}
     </div>
   );

@@ -1,7 +1,7 @@
 // The builder's routes: templates (/api/configs), validation, launches and cancel.
 // Types are the server's (openapi.gen.ts). Errors carry the server's `{"error": {"code", "message"}}` and, for an invalid config,
 // its list of `{path, message}` wherever the answer puts it.
-import { ApiError, type ConfigList, type ConfigOut, type ConfigSummary, type EstimateOut, type LaunchIn, type LaunchList, type LaunchOut, type ValidateIn, type ValidateOut } from "../api/client";
+import { ApiError, type ConfigList, type ConfigOut, type ConfigSummary, type EstimateOut, type ExecutorList, type LaunchIn, type LaunchList, type LaunchOut, type ValidateIn, type ValidateOut } from "../api/client";
 
 export type { ConfigSummary, EstimateOut, LaunchIn, LaunchOut, ValidateOut };
 
@@ -68,18 +68,33 @@ export const builderApi = {
     request<ValidateOut>("POST", `/api/configs/${enc(name)}/validate`, body, signal),
   launch: (body: LaunchIn) => request<LaunchOut>("POST", "/api/launches", body),
   cancel: (runId: string) => request<Record<string, unknown>>("POST", `/api/runs/${enc(runId)}/cancel`),
+  executors: (signal?: AbortSignal) => request<ExecutorList>("GET", "/api/executors", undefined, signal),
   launchesOf: (runId: string, signal?: AbortSignal) =>
     request<LaunchList>("GET", `/api/launches?run_id=${enc(runId)}`, undefined, signal),
 };
 
-/** One line on a run's latest launch: its status, process, restarts, exit and error. */
+const ENDED: ReadonlyArray<LaunchOut["status"]> = ["completed", "failed", "cancelled"];
+
+/** How often the actions panel reads a remote launch again while it is live (its detail,
+ *  "waiting for SSH…", "uploading 45%", "pending: Resources", changes without a run status change). */
+export const LAUNCH_POLL_MS = 2000;
+
+/** Whether a launch's line is worth reading again: live on an executor that reports a detail (not local). */
+export function pollsLaunch(l: Pick<LaunchOut, "status" | "executor">): boolean {
+  return l.executor !== "local" && ["queued", "starting", "running", "cancelling"].includes(l.status);
+}
+
+/** One line on a run's latest launch: its status, where it runs, process, restarts, exit,
+ *  error, and while it is not ended the executor's live detail. */
 export function describeLaunch(l: LaunchOut): string {
+  const ended = ENDED.includes(l.status);
   const parts: string[] = [`launch ${l.status}`];
-  if (l.executor !== "local") parts.push(l.executor);
-  if (l.pid !== null && !["completed", "failed", "cancelled"].includes(l.status)) parts.push(`pid ${l.pid}`);
+  if (l.executor !== "local") parts.push(l.host ? `${l.executor} on ${l.host}` : l.executor);
+  if (l.pid !== null && !ended) parts.push(`pid ${l.pid}`);
   if (l.restarts > 0) parts.push(`restarts ${l.restarts}`);
   if (l.exit_code !== null) parts.push(`exit ${l.exit_code}`);
   if (l.error) parts.push(l.error);
+  if (l.detail && !ended) parts.push(l.detail);
   return parts.join(" · ");
 }
 
@@ -89,6 +104,8 @@ export interface LaunchSpec {
   overrides: string[];
   preset: string | null;
   executor: string | null;
+  /** ssh: the host it ran on; slurm: its login node (null: this machine). */
+  host: string | null;
   resources: Record<string, unknown>;
 }
 
@@ -101,6 +118,7 @@ export function readLaunchSpec(spec: Record<string, unknown> | null | undefined)
     overrides: Array.isArray(spec.overrides) ? spec.overrides.filter((o): o is string => typeof o === "string") : [],
     preset: str(spec.preset),
     executor: str(spec.executor),
+    host: str(spec.host),
     resources,
   };
 }

@@ -1,6 +1,7 @@
 // The builder's page (`/new`) and what it opens prefilled with. The URL path says which page
 // shows: `/new` the builder, anything else the panel grid. "Clone" on a run opens it with
-// that run's template, preset and overrides (from its launch_spec), or its config alone.
+// that run's template, preset, overrides and where it ran (executor, host, resources: from
+// its launch_spec), or its config alone.
 import type { RunOut } from "../api/client";
 import type { Config } from "./overrides";
 import { Store } from "../state/store";
@@ -16,6 +17,9 @@ export interface Prefill {
   overrides: string[];
   /** A run's config, to prefill from when there is no launch to copy (template unknown). */
   config: Config | null;
+  /** Where it ran (null: the builder's default executor). */
+  executor: string | null;
+  host: string | null;
   resources: Record<string, unknown>;
 }
 
@@ -40,9 +44,12 @@ export const builderRoute = new Store<BuilderRoute>({
 export function prefillFromRun(run: Pick<RunOut, "id" | "config" | "launch_spec">): Prefill {
   const spec = readLaunchSpec(run.launch_spec);
   if (spec?.template) {
-    return { from: run.id, template: spec.template, preset: spec.preset, overrides: spec.overrides, config: null, resources: spec.resources };
+    return {
+      from: run.id, template: spec.template, preset: spec.preset, overrides: spec.overrides, config: null,
+      executor: spec.executor, host: spec.host, resources: spec.resources,
+    };
   }
-  return { from: run.id, template: null, preset: null, overrides: [], config: run.config, resources: {} };
+  return { from: run.id, template: null, preset: null, overrides: [], config: run.config, executor: null, host: null, resources: {} };
 }
 
 /** Show the builder (pushing `/new` onto the history), optionally prefilled. */

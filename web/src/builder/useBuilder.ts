@@ -1,14 +1,13 @@
 // The builder's state: the templates, the chosen one, its preset, the form's edits and
-// hand-typed overrides, the server's (debounced) validation, the estimate, and launching.
+// hand-typed overrides, the server's (debounced) validation, the estimate, where it runs
+// (executor, host, resources: see target.ts), and launching.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { builderApi, BuilderError, type ConfigDetail, type ConfigSummary, type EstimateOut, type LaunchOut, type ValidateOut } from "./api";
 import { applyOverrides, editsFromConfig, editsToOverrides, overridesToEdits, type Config } from "./overrides";
 import type { Prefill } from "./route";
-import { parseLiteral } from "./literal";
+import { LOCAL, checkTarget, defaultExecutor, findExecutor, hostAfterSwitch, rowsFrom, type ExecutorOut, type ResourceRow } from "./target";
 
 export const VALIDATE_DELAY_MS = 250;
-
-export type Row = [string, string];
 
 const errText = (e: unknown) => (e instanceof BuilderError ? e.message : (e as Error).message);
 
@@ -22,8 +21,11 @@ export function useBuilder(prefill: Prefill | null, seq: number) {
   const [edits, setEdits] = useState<Map<string, unknown>>(new Map());
   const [extra, setExtra] = useState<string[]>([]);
   const [runName, setRunName] = useState("");
-  const [executor, setExecutor] = useState("local");
-  const [resources, setResources] = useState<Row[]>([]);
+  const [executors, setExecutors] = useState<ExecutorOut[] | null>(null);
+  const [executorsError, setExecutorsError] = useState<string | null>(null);
+  const [executor, setExecutorName] = useState<string | null>(null);
+  const [host, setHost] = useState<string | null>(null);
+  const [resources, setResources] = useState<ResourceRow[]>([]);
   const [check, setCheck] = useState<{ key: string; out: ValidateOut | null; error: string | null } | null>(null);
   const [estimate, setEstimate] = useState<{ key: string; out: EstimateOut | null; error: string | null; busy: boolean } | null>(null);
   const [launching, setLaunching] = useState(false);
@@ -36,13 +38,26 @@ export function useBuilder(prefill: Prefill | null, seq: number) {
       (r) => setTemplates(r.configs),
       (e) => ctl.signal.aborted || setListError(errText(e)),
     );
+    // Where launches can run; a server without the list runs them here.
+    builderApi.executors(ctl.signal).then(
+      (r) => setExecutors(r.executors),
+      (e) => {
+        if (ctl.signal.aborted) return;
+        setExecutors([LOCAL]);
+        setExecutorsError(`the server lists no executors (${errText(e)}): local only`);
+      },
+    );
     return () => ctl.abort();
   }, []);
 
   // A (new) prefill: pick its template; the rest applies once that template's detail is in.
   useEffect(() => {
     pending.current = prefill;
-    if (prefill?.resources) setResources(Object.entries(prefill.resources).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    if (prefill) {
+      setExecutorName(prefill.executor);
+      setHost(prefill.host);
+      setResources(rowsFrom(prefill.resources));
+    }
     if (prefill?.template && prefill.template === name && detail) applyPrefill(detail);
     else if (prefill?.template) pick(prefill.template, true);
     else if (prefill && detail) applyPrefill(detail);
@@ -134,19 +149,23 @@ export function useBuilder(prefill: Prefill | null, seq: number) {
     setExtra([]);
   };
 
-  const resourceObject = (): Record<string, unknown> => {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of resources) if (k.trim()) out[k.trim()] = parseLiteral(v);
-    return out;
+  // The executor shown: the one chosen (or cloned), else the server's default once listed.
+  const offered = executors ?? [];
+  const executorName = executor ?? defaultExecutor(offered);
+  const executorOut = findExecutor(offered, executorName);
+  const target = useMemo(() => checkTarget(offered, { executor: executorName, host, rows: resources }), [executors, executorName, host, resources]); // eslint-disable-line react-hooks/exhaustive-deps
+  const setExecutor = (n: string) => {
+    setExecutorName(n);
+    setHost((h) => hostAfterSwitch(findExecutor(offered, n), h));
   };
 
   const launch = async (): Promise<LaunchOut | null> => {
-    if (!name || launching) return null;
+    if (!name || launching || !executors || !target.ok) return null;
     setLaunching(true);
     setLaunchError(null);
     try {
       return await builderApi.launch({
-        template: name, overrides, preset, name: runName.trim() || null, executor, resources: resourceObject(),
+        template: name, overrides, preset, name: runName.trim() || null, ...target.body,
       });
     } catch (e) {
       if (e instanceof BuilderError && e.errors.length) {
@@ -163,7 +182,8 @@ export function useBuilder(prefill: Prefill | null, seq: number) {
   return {
     templates, listError, name, pick, detail, detailError, preset, setPreset, edits, edit, resetEdits, extra, setExtra,
     key, overrides, defaults, base, preview, check: current, checking: !!detail && !current, estimate: estimate && estimate.key === key ? estimate : null,
-    runEstimate, runName, setRunName, executor, setExecutor, resources, setResources, launch, launching, launchError,
+    runEstimate, runName, setRunName, launch, launching, launchError,
+    executors, executorsError, executor: executorName, executorOut, setExecutor, host, setHost, resources, setResources, target,
   };
 }
 

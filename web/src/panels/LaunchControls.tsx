@@ -3,7 +3,7 @@
 // (the builder, prefilled from this run) for any run.
 import { useEffect, useRef, useState } from "react";
 import type { RunOut } from "../api/client";
-import { builderApi, describeLaunch, type LaunchOut } from "../builder/api";
+import { LAUNCH_POLL_MS, builderApi, describeLaunch, pollsLaunch, type LaunchOut } from "../builder/api";
 import { openBuilder, prefillFromRun } from "../builder/route";
 import { layoutActions } from "../layout/layoutStore";
 import { useActions } from "../state/actions";
@@ -24,22 +24,39 @@ export function LaunchControls({ run }: { run: RunOut }) {
 
   useEffect(() => setConfirm(false), [run.id]);
 
-  // The latest launch of a launched run (status, pid, restarts, exit code, error), read
-  // again whenever the run's pushed status or exit code changes (a restart queues it).
+  // The latest launch of a launched run (status, host, pid, restarts, exit code, error,
+  // detail), read again whenever the run's pushed status or exit code changes (a restart
+  // queues it), and every LAUNCH_POLL_MS while a remote launch is live: its detail
+  // ("waiting for SSH…", "uploading 45%", "pending: Resources") changes on its own. The
+  // polling ends with the launch, or when another run is opened (the effect's cleanup).
   const [latest, setLatest] = useState<{ run: string; launch: LaunchOut } | null>(null);
   useEffect(() => {
     if (!launched) return;
     const ctl = new AbortController();
-    builderApi
-      .launchesOf(run.id, ctl.signal)
-      .then((out) => {
-        const last = out.launches[out.launches.length - 1];
-        if (last) setLatest({ run: run.id, launch: last });
-      })
-      .catch(() => {
-        /* aborted, or the server is away: the line keeps what it showed */
-      });
-    return () => ctl.abort();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let live = false;
+    const again = () => {
+      if (live && !ctl.signal.aborted) timer = setTimeout(read, LAUNCH_POLL_MS);
+    };
+    const read = () => {
+      builderApi
+        .launchesOf(run.id, ctl.signal)
+        .then((out) => {
+          const last = out.launches[out.launches.length - 1];
+          if (last) setLatest({ run: run.id, launch: last });
+          live = !!last && pollsLaunch(last);
+          again();
+        })
+        .catch(() => {
+          /* aborted, or the server is away: the line keeps what it showed (and a live one is tried again) */
+          again();
+        });
+    };
+    read();
+    return () => {
+      ctl.abort();
+      clearTimeout(timer);
+    };
   }, [run.id, run.status, run.exit_code, launched]);
   const launchLine = latest && latest.run === run.id ? describeLaunch(latest.launch) : null;
 

@@ -1,5 +1,6 @@
 // System metrics: the open run's sys/* series as sparklines with current values (REST
-// history, then live metric_update points), or the server host when no run is open.
+// history, then live metric_update points), grouped per GPU and, for a run of several
+// processes, per rank; or the server host when no run is open.
 import { Fragment, useEffect, useMemo, useRef, useState } from "react";
 import { api, type SystemHistory, type SystemStatus } from "../api/client";
 import { Sparkline } from "../components/Sparkline";
@@ -12,6 +13,7 @@ import {
   fmtSys,
   fromBuckets,
   lastValue,
+  ranksOf,
   sortSysKeys,
   sysMeta,
   type SysSeries,
@@ -110,11 +112,13 @@ function useRunSys(runId: string): { series: Map<string, SysSeries>; loaded: boo
 function RunSystem({ runId, host, live: isLive }: { runId: string; host: string | null; live: boolean }) {
   const { series, loaded, error } = useRunSys(runId);
   const keys = useMemo(() => sortSysKeys(series.keys()), [series]);
+  const ranks = useMemo(() => ranksOf(keys), [keys]);
   let group = "";
   return (
     <>
       <div className="sys-head">
         run on <span className="info">{host ?? "?"}</span>
+        {ranks.length ? <span data-testid="sys-ranks"> · {ranks.length} rank{ranks.length === 1 ? "" : "s"}</span> : null}
         {isLive ? "" : " · history"}
       </div>
       {error ? <div className="bad">{error}</div> : null}
@@ -134,7 +138,11 @@ function RunSystem({ runId, host, live: isLive }: { runId: string; host: string 
         }
         return (
           <Fragment key={k}>
-            {header ? <div className="sys-group">{header}</div> : null}
+            {header ? (
+              <div className="sys-group" data-sys-group={header}>
+                {header}
+              </div>
+            ) : null}
             <div className="sys-row" data-sys-key={k} title={k}>
               <span className="sys-label">{meta.label}</span>
               <Sparkline values={s.values} min={meta.min} max={meta.max} color={meta.unit === "%" ? "var(--good)" : "var(--fg)"} />

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_POINTS, appendPoints, fmtSys, fromBuckets, lastValue, sortSysKeys, sysMeta } from "./SystemPanelModel";
+import { MAX_POINTS, appendPoints, fmtSys, fromBuckets, lastValue, ranksOf, sortSysKeys, sysMeta } from "./SystemPanelModel";
 
 describe("system panel model", () => {
   it("labels host, process and per-GPU keys", () => {
@@ -16,6 +16,26 @@ describe("system panel model", () => {
       "sys/gpu0/temp_c",
       "sys/gpu1/util",
     ]);
+  });
+
+  it("groups the series of a run of several ranks per rank", () => {
+    expect(sysMeta("sys/rank1/cpu_percent")).toMatchObject({ group: "rank 1", label: "cpu", unit: "%", min: 0, max: 100, rank: 1 });
+    expect(sysMeta("sys/rank1/gpu0/util")).toMatchObject({ group: "rank 1", label: "GPU 0 util", unit: "%", rank: 1 });
+    expect(sysMeta("sys/rank0/gpu1/mem_used")).toMatchObject({ group: "rank 0", label: "GPU 1 mem used", unit: "B" });
+    expect(sysMeta("sys/rank12/proc_rss_gb")).toMatchObject({ group: "rank 12", label: "proc rss", unit: "GB" });
+    // a single-process run is unchanged
+    expect(sysMeta("sys/gpu0/util")).toMatchObject({ group: "GPU 0", label: "util", rank: null });
+    const keys = ["sys/rank10/cpu_percent", "sys/rank1/gpu0/util", "sys/rank0/gpu0/util", "sys/rank1/cpu_percent", "sys/rank2/mem_percent", "sys/rank0/cpu_percent"];
+    expect(sortSysKeys(keys)).toEqual([
+      "sys/rank0/cpu_percent",
+      "sys/rank0/gpu0/util",
+      "sys/rank1/cpu_percent",
+      "sys/rank1/gpu0/util",
+      "sys/rank2/mem_percent",
+      "sys/rank10/cpu_percent",
+    ]);
+    expect(ranksOf(keys)).toEqual([0, 1, 2, 10]);
+    expect(ranksOf(["sys/cpu_percent", "sys/gpu0/util"])).toEqual([]);
   });
 
   it("merges buckets then live points by step, without duplicates", () => {

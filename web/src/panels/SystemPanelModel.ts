@@ -1,5 +1,6 @@
-// System metrics (sys/* series) for the system panel: labels, units, grouping per GPU, and
-// a small history per key merged from REST buckets and live points by step.
+// System metrics (sys/* series) for the system panel: labels, units, grouping per GPU (and
+// per rank for a run of several processes, whose SDK logs `sys/rank{r}/…`), and a small
+// history per key merged from REST buckets and live points by step.
 import type { BucketColumns } from "../api/client";
 import { toNumber } from "../api/client";
 import { fmtBytes } from "../format";
@@ -12,9 +13,12 @@ export interface SysSeries {
 }
 
 export interface SysMeta {
-  /** "host", "process", "GPU 0", … */
+  /** "host", "process", "GPU 0", …; "rank 1" for every series of rank 1. */
   group: string;
+  /** "cpu", "util"; within a rank the GPU's too ("GPU 0 util"). */
   label: string;
+  /** The rank of a `sys/rank{r}/…` series, else null. */
+  rank: number | null;
   unit: string;
   /** Fixed sparkline range (percentages). */
   min?: number;
@@ -54,8 +58,28 @@ function unitOf(name: string): string {
   return "";
 }
 
+/** Series of one rank are ordered after the single-process ones, rank by rank. */
+const RANK_ORDER = 10_000;
+
 export function sysMeta(key: string): SysMeta {
   const rest = key.replace(/^sys\//, "");
+  const ranked = /^rank(\d+)\/(.+)$/.exec(rest);
+  if (ranked) {
+    const rank = Number(ranked[1]);
+    const inner = processMeta(ranked[2]!);
+    return {
+      ...inner,
+      group: `rank ${rank}`,
+      label: inner.group.startsWith("GPU") ? `${inner.group} ${inner.label}` : inner.label,
+      rank,
+      order: RANK_ORDER * (rank + 1) + inner.order,
+    };
+  }
+  return processMeta(rest);
+}
+
+/** The meta of one process's series (the key without `sys/` and the rank). */
+function processMeta(rest: string): SysMeta {
   const gpu = /^gpu(\d+)\/(.+)$/.exec(rest);
   if (gpu) {
     const n = Number(gpu[1]);
@@ -65,6 +89,7 @@ export function sysMeta(key: string): SysMeta {
     return {
       group: `GPU ${n}`,
       label: known?.[0] ?? name.replace(/_/g, " "),
+      rank: null,
       unit,
       ...(unit === "%" ? { min: 0, max: 100 } : {}),
       order: 1000 + n * 100 + (known?.[2] ?? 50),
@@ -76,10 +101,21 @@ export function sysMeta(key: string): SysMeta {
   return {
     group,
     label: known?.[0] ?? rest.replace(/_/g, " ").replace(/\//g, " "),
+    rank: null,
     unit,
     ...(unit === "%" ? { min: 0, max: 100 } : {}),
     order: (group === "process" ? 500 : 0) + (known?.[2] ?? 50),
   };
+}
+
+/** The ranks among a run's sys/* keys, in order (empty: a single-process run). */
+export function ranksOf(keys: Iterable<string>): number[] {
+  const out = new Set<number>();
+  for (const k of keys) {
+    const r = sysMeta(k).rank;
+    if (r !== null) out.add(r);
+  }
+  return [...out].sort((a, b) => a - b);
 }
 
 /** Keys in display order. */
