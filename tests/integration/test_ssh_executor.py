@@ -390,9 +390,16 @@ def test_it_waits_for_an_sshd_that_starts_late(env: Env) -> None:
         wait_for(lambda: (ex.detail(handle) or "").startswith(
             f"waiting for SSH on {late.host}:{late.port} ("), 60, "the wait to show")
         assert ex.poll(handle) == (False, None)
+        # a launch cancelled while it waits stops there: nothing runs later
+        cancelled = spec_for(env, late, folder, {"lines": 1, "code": 0})
+        stopped = ex.start(cancelled)
+        ex.signal(stopped, signal.SIGTERM)
+        assert ended(ex, stopped) == -signal.SIGTERM
+        assert "cancelled before it started" in (ex.error(stopped) or "")
         late.start()
-        assert ended(ex, handle) == 0
+        assert ended(ex, handle) == 0, ex.error(handle)
         assert text(spec.stdout) == "line 0\n"
+        assert text(cancelled.stdout) == ""
 
 
 def test_an_unknown_host_key_and_a_wrong_key_fail_with_clear_errors(

@@ -217,11 +217,10 @@ def status_command(d: LaunchDir, pid: int) -> str:
     q = shlex.quote
     return (f"d={q(d.td)}; p={int(pid)}; "
             'if [ -e "$d/exit" ]; then echo exit; '
-            'elif [ -r /proc/$p/cmdline ]; then '
-            '  if grep -qF "$d/run.sh" /proc/$p/cmdline 2>/dev/null; then echo alive; '
+            'elif [ -d /proc/self ]; then '
+            '  if grep -qF "$d/run.sh" "/proc/$p/cmdline" 2>/dev/null; then echo alive; '
             "  else echo gone; fi; "
-            'elif [ ! -d /proc ] && kill -0 "$p" 2>/dev/null; then echo alive; '
-            'elif [ -e "$d/exit" ]; then echo exit; '
+            'elif kill -0 "$p" 2>/dev/null; then echo alive; '
             "else echo gone; fi")
 
 

@@ -57,7 +57,13 @@ class LinkPool:
         counted as one more user; raises what waiting and connecting raise."""
         with self._lock:
             entry = self._entries.setdefault(target.name, _Entry())
-        with entry.opening:
+        began = time.monotonic()
+        # Another launch may be opening this host's link: wait for it, calling on_wait
+        # meanwhile (which may raise to give up: a launch cancelled while it waits).
+        while not entry.opening.acquire(timeout=min(1.0, self.probe_interval)):
+            if on_wait is not None:
+                on_wait(time.monotonic() - began)
+        try:
             with self._lock:
                 link = entry.link
             if link is None or link.state.startswith(("failed", "closed")) \
@@ -71,6 +77,8 @@ class LinkPool:
                 entry.users += 1
                 assert entry.link is not None
                 return entry.link
+        finally:
+            entry.opening.release()
 
     def _open(self, target: SSHTarget, on_wait: Callable[[float], None] | None) -> SSHLink:
         began = time.monotonic()
