@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from slurm_service import SlurmService, slurm_session
 from support import DEFAULT_STORE_URL, STORE_URL_ENV, MakeStore
 
 from traindeck.store import Clock, Store, open_store
@@ -77,3 +78,10 @@ def make_store(store_url_template: str, tmp_path: Path) -> Iterator[MakeStore]:
 @pytest.fixture
 def store(make_store: MakeStore) -> Store:
     return make_store()
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmService]:
+    """A real one-node Slurm on 127.0.0.1 (tests/slurm_service.py), shared by the session:
+    it takes seconds to start."""
+    yield from slurm_session(tmp_path_factory)

@@ -286,7 +286,9 @@ def test_resume_from_a_chosen_checkpoint_continues_the_same_run(
     assert launch_ended(server, again["id"])["status"] == "completed"
     assert store.list_runs()[1] == 1
     assert get(server, f"/api/runs/{run_id}")["status"] == "completed"
-    assert [t for t in texts(store, run_id) if t.startswith("start 6")]
+    # the console: the first process's lines once, then the resumed one's
+    assert [t for t in texts(store, run_id) if t.startswith("start")] == [
+        "start 0 last None", "start 6 last 5"]
     got = steps(store, run_id, "loss")
     assert got == list(range(10))  # strictly increasing, no step twice
     assert httpx.post(f"{server}/api/checkpoints/nope/resume").status_code == 404

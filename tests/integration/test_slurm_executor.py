@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
-from slurm_service import SlurmService, slurm_session
+from slurm_service import SlurmService
 from support import wait_for
 
 from traindeck.launch.executor import ExecutorError, Handle, ProcessSpec, detail_of
@@ -53,11 +53,6 @@ while not os.path.exists(os.path.join(folder, "go")):
     time.sleep(0.05)
 print("rank %s done" % rank, flush=True)
 """
-
-
-@pytest.fixture(scope="session")
-def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmService]:
-    yield from slurm_session(tmp_path_factory)
 
 
 @pytest.fixture

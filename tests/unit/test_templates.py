@@ -249,11 +249,11 @@ def test_remote_settings_load_with_datasets_as_absolute_folders(tmp_path: Path) 
     (tmp_path / "data" / "mnist").mkdir(parents=True)
     mlp(tmp_path, remote={"datasets": {"mnist": "../data/mnist"}, "exclude": ["*.log"],
                           "results": ["*.npz"], "python": "python3.11",
-                          "setup": "pip install -r requirements.txt"})
+                          "setup": "pip install -r requirements.txt", "env": {"HF_HOME": "/x"}})
     t = Templates(tmp_path).get("mlp")
     assert t.remote == {"datasets": {"mnist": str((tmp_path / "data" / "mnist").resolve())},
                         "exclude": ["*.log"], "results": ["*.npz"], "python": "python3.11",
-                        "setup": "pip install -r requirements.txt"}
+                        "setup": "pip install -r requirements.txt", "env": {"HF_HOME": "/x"}}
     assert Templates(tmp_path).get("mlp").remote["datasets"]["mnist"].startswith("/")
 
 
@@ -264,6 +264,8 @@ def test_remote_settings_load_with_datasets_as_absolute_folders(tmp_path: Path) 
     ({"exclude": "*.log"}, "list of patterns"),
     ({"setup": ""}, "non-empty string"),
     ({"password": "hunter2"}, "unknown keys password"),
+    ({"env": {"TRAINDECK_TOKEN": "x"}}, "not a variable it may set"),
+    ({"env": ["A=1"]}, "must map variable names"),
 ])
 def test_bad_remote_settings_name_what_is_wrong(tmp_path: Path, remote: Any,
                                                  message: str) -> None:

@@ -56,6 +56,12 @@ def serve(
     serve_root: ServeRootOption = None,
     files_root: FilesRootOption = None,
     templates: TemplatesOption = None,
+    ssh_wheel: Annotated[Path | None, typer.Option(
+        "--ssh-wheel", envvar="TRAINDECK_WHEEL", metavar="WHEEL", exists=True,
+        dir_okay=False, resolve_path=True,
+        help="The traindeck wheel to install on an SSH host whose python lacks traindeck "
+             "(default: built from this installation's source tree, when it has one).")]
+    = None,
 ) -> None:
     """Serve the dashboard and the HTTP API for the runs in --dir (until Ctrl-C).
 
@@ -85,4 +91,4 @@ def serve(
 
     run_server(Settings(dir=dir, host=host, port=port, log_level=log_level, auth=auth,
                         serve_roots=tuple(serve_root or ()), files_root=files_root,
-                        templates_dir=templates_folder(templates, dir)))
+                        templates_dir=templates_folder(templates, dir), ssh_wheel=ssh_wheel))

@@ -125,6 +125,33 @@ class RequestChecked(Protocol):
     def check_request(self, resources: Mapping[str, Any], host: str | None) -> None: ...
 
 
+@runtime_checkable
+class Staged(Protocol):
+    """The optional part of :class:`Executor` whose start takes a while (a Slurm queue, an
+    SSH host coming up, an upload): ``False`` until the process itself runs. Until then
+    the launch is ``starting`` and its run ``queued``."""
+
+    def started(self, handle: Handle) -> bool: ...
+
+
+def started_of(executor: Executor, handle: Handle) -> bool:
+    """``executor.started(handle)`` when the executor has it, else ``True``."""
+    return executor.started(handle) if isinstance(executor, Staged) else True
+
+
+@runtime_checkable
+class Explained(Protocol):
+    """The optional part of :class:`Executor` that says why a launch ended without an exit
+    status (its start failed on the way: the host key is unknown, the upload failed…)."""
+
+    def error(self, handle: Handle) -> str | None: ...
+
+
+def error_of(executor: Executor, handle: Handle) -> str | None:
+    """``executor.error(handle)`` when the executor has it, else ``None``."""
+    return executor.error(handle) if isinstance(executor, Explained) else None
+
+
 def detail_of(executor: Executor, handle: Handle) -> str | None:
     """``executor.detail(handle)`` when the executor has it, else ``None``."""
     return executor.detail(handle) if isinstance(executor, Detailed) else None

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from traindeck.runfiles import RunFiles
@@ -28,7 +29,15 @@ from traindeck.store.models import ACTIVE_LAUNCH_STATUSES, TERMINAL_STATUSES, La
 
 from .admission import admit, admit_resume, launch_spec, launched
 from .capture import ConsoleCapture
-from .executor import Executor, ExecutorError, Handle, RequestChecked, detail_of
+from .executor import (
+    Executor,
+    ExecutorError,
+    Handle,
+    RequestChecked,
+    detail_of,
+    error_of,
+    started_of,
+)
 from .prepare import process_spec
 from .procstats import RunTreeStats, TreeStats
 from .spec import LaunchRequest, Resolve, TemplateSource
@@ -40,6 +49,13 @@ log = logging.getLogger("traindeck.launch")
 HEARTBEAT_EVERY: Final = 5.0
 NO_TEMPLATES: Final = ("this server has no templates folder: start it with "
                        "`traindeck serve --templates DIR`")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class Launcher:
@@ -222,6 +238,8 @@ class Launcher:
                                      state={**launch.state, "offsets": a.capture.offsets()})
         now = self._clock()
         ended, code = a.executor.poll(a.handle)
+        if not a.running and not ended and started_of(a.executor, a.handle):
+            self._mark_running(a)
         detail = detail_of(a.executor, a.handle)
         if detail != a.detail:  # waiting for SSH, uploading, pending: Resources…
             a.detail = detail
@@ -247,8 +265,9 @@ class Launcher:
                 a.stats.tick(now)
             return
         a.capture.pump(final=True)
-        # An end with no exit status: the executor's last word is why (its start failed).
-        self._finish(a, code, error=a.detail if code is None else None)
+        # An end with no exit status: the executor says why (its start failed on the way).
+        error = (error_of(a.executor, a.handle) or a.detail) if code is None else None
+        self._finish(a, code, error=error)
 
     def _finish(self, a: Tracked, code: int | None, error: str | None = None) -> None:
         """Record the end; on a store error keep following it, to try again next pass."""
@@ -298,11 +317,19 @@ class Launcher:
             pspec = process_spec(self.files, run_id, launch.spec, run.config, url=self.url,
                                  token=secret,
                                  resume_checkpoint=self._resume_path(launch, run_id))
+            # A new launch of a run (a resume) appends to the run's console files: what an
+            # earlier launch printed there is stored already, so its capture starts at
+            # their end (a restart of the same launch goes on from its own offsets).
+            offsets = launch.state.get("offsets") or {
+                name: _size(path) for name, path in (("stdout", pspec.stdout),
+                                                     ("stderr", pspec.stderr))}
             # Marked before the start: a server that dies in between leaves a launch that
             # the next one finds again through these (``adopt_all``), not one left queued.
             self.store.update_launch(launch.id, status="starting", state={
                 **launch.state, "token_id": token_id, "stdout": str(pspec.stdout),
-                "stderr": str(pspec.stderr), "exit_file": str(pspec.exit_file)})
+                "stderr": str(pspec.stderr), "exit_file": str(pspec.exit_file),
+                "offsets": offsets})
+            launch = self.store.get_launch(launch.id)
             handle = executor.start(pspec)
         except Exception as exc:  # one bad launch must not stop the others
             if not isinstance(exc, ExecutorError | OSError | NotFound):
@@ -318,18 +345,30 @@ class Launcher:
             except NotFound:
                 pass
             return
-        offsets = launch.state.get("offsets", {})
-        state = {**handle.to_state(), "offsets": offsets, "token_id": token_id}
-        now = self._clock()
-        # A remote executor may not know its process's pid yet (0): none is recorded.
-        pid = handle.pid or None
-        self.store.update_launch(launch.id, status="running", pid=pid, state=state,
-                                 started_at=launch.started_at or now)
-        run = self.store.get_run(run_id)
-        if run.status not in ("running", "paused"):
-            self.store.set_status(run_id, "running", pid=pid,
+        offsets = launch.state["offsets"]
+        self.store.update_launch(launch.id, state={
+            **launch.state, **handle.to_state(), "offsets": offsets, "token_id": token_id})
+        tracked = self._track(launch.id, run_id, handle, executor, offsets, secret)
+        if started_of(executor, handle):
+            self._mark_running(tracked)
+
+    def _mark_running(self, a: Tracked) -> None:
+        """The process runs (not waiting in Slurm's queue, for SSH, or for an upload any
+        more): the launch and its run say so."""
+        a.running = True
+        launch = self.store.get_launch(a.launch_id)
+        # A remote executor may not know its process's pid (0): none is recorded.
+        pid = a.handle.pid or None
+        if launch.status == "starting":
+            self.store.update_launch(launch.id, status="running", pid=pid,
+                                     started_at=launch.started_at or self._clock())
+        try:
+            run = self.store.get_run(a.run_id)
+        except NotFound:
+            return
+        if run.status not in ("running", "paused") and run.status not in TERMINAL_STATUSES:
+            self.store.set_status(run.id, "running", pid=pid,
                                   host=launch.spec.get("host") or socket.gethostname())
-        self._track(launch.id, run_id, handle, executor, offsets, secret)
 
     def _resume_path(self, launch: Launch, run_id: str) -> str | None:
         """The checkpoint a start continues from: the one asked for, or on a restart the
@@ -345,7 +384,7 @@ class Launcher:
 
     def _track(self, launch_id: str, run_id: str, handle: Handle, executor: Executor,
                offsets: Mapping[str, int], secret: str | None,
-               cancel_at: float | None = None) -> None:
+               cancel_at: float | None = None) -> Tracked:
         store = self.store
 
         def write(lines: Any) -> object:
@@ -355,8 +394,10 @@ class Launcher:
                                  secrets=[secret] if secret else [], clock=self._clock)
         stats = RunTreeStats(store, run_id, TreeStats(handle.pid), clock=self._clock) \
             if executor.name == "local" else None
-        self._active[launch_id] = Tracked(launch_id, run_id, handle, capture, executor,
-                                          cancel_at=cancel_at, stats=stats)
+        tracked = self._active[launch_id] = Tracked(launch_id, run_id, handle, capture,
+                                                    executor, cancel_at=cancel_at,
+                                                    stats=stats)
+        return tracked
 
     def _revoke_token(self, token_id: str) -> None:
         try:
@@ -388,11 +429,12 @@ class Launcher:
                     self.store.set_status(run.id, "failed")
                 continue
             if launch.status == "starting":  # it did start: record what the start returned
-                self.store.update_launch(
-                    launch.id, status="running", pid=handle.pid,
-                    state={**launch.state, **handle.to_state()},
-                    started_at=launch.started_at or self._clock())
+                self.store.update_launch(launch.id,
+                                         state={**launch.state, **handle.to_state()})
             cancel_at = launch.state.get("cancel_at") if launch.status == "cancelling" else None
-            self._track(launch.id, launch.run_id, handle, executor,
-                        launch.state.get("offsets", {}), None,
-                        cancel_at=float(cancel_at) if cancel_at is not None else None)
+            tracked = self._track(launch.id, launch.run_id, handle, executor,
+                                  launch.state.get("offsets", {}), None,
+                                  cancel_at=float(cancel_at) if cancel_at is not None else None)
+            tracked.running = launch.status != "starting"
+            if not tracked.running and started_of(executor, handle):
+                self._mark_running(tracked)

@@ -10,6 +10,7 @@ cluster). All optional::
       python: python3            # the interpreter on the host (a venv's, say)
       venv: ~/venvs/train        # a venv on the host, made when missing
       setup: pip install -r requirements.txt   # run once per uploaded code+data
+      env: {HF_HOME: /scratch/hf}  # variables set for the process (not TRAINDECK_*)
 
 Checked when the template loads; :func:`parse_remote` returns the settings with each dataset
 as an absolute path (what a launch row keeps).
@@ -21,7 +22,8 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-KEYS: Final = ("datasets", "exclude", "results", "python", "venv", "setup")
+KEYS: Final = ("datasets", "exclude", "results", "python", "venv", "setup", "env")
+ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 DATASET_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_TEXT: Final = 4096
 
@@ -67,6 +69,21 @@ def _datasets(raw: Any, folder: Path) -> dict[str, str]:
     return out
 
 
+def _env(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RemoteSettingsError("remote.env must map variable names to strings")
+    for name, value in raw.items():
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name) \
+                or name.startswith("TRAINDECK_"):
+            raise RemoteSettingsError(f"remote.env: {name!r} is not a variable it may set")
+        if not isinstance(value, str | int | float) or isinstance(value, bool) \
+                or "\0" in str(value):
+            raise RemoteSettingsError(f"remote.env.{name} must be a string")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 def parse_remote(raw: Any, folder: Path) -> dict[str, Any]:
     """The checked settings (``{}`` when there are none)."""
     if raw is None:
@@ -81,6 +98,7 @@ def parse_remote(raw: Any, folder: Path) -> dict[str, Any]:
         "datasets": _datasets(raw.get("datasets"), folder),
         "exclude": _strings(raw.get("exclude"), "exclude"),
         "results": _strings(raw.get("results"), "results"),
+        "env": _env(raw.get("env")),
     }
     for key in ("python", "venv", "setup"):
         value = _text(raw.get(key), key)

@@ -30,6 +30,7 @@ spec's paths are used as they are on the submitting side (a shared file system).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shlex
@@ -111,6 +112,11 @@ class SlurmExecutor:
     """Launches as Slurm batch jobs (see the module's doc)."""
 
     name = "slurm"
+    #: ``sbatch`` runs on this machine; a launch names no host (a login node: not yet).
+    needs_host = False
+    #: The resources a launch may ask for (``/api/executors``).
+    resource_keys: tuple[str, ...] = tuple(
+        f.name for f in dataclasses.fields(SlurmResources))
 
     def __init__(self, runner: CommandRunner | None = None, *, refresh_s: float = 1.0,
                  timeout_s: float = 30.0) -> None:
@@ -280,6 +286,12 @@ class SlurmExecutor:
 
     def group_alive(self, handle: Handle) -> bool:
         return not self.poll(handle)[0]
+
+    def started(self, handle: Handle) -> bool:
+        """Whether the job left Slurm's queue (it runs, or ran)."""
+        job = self._job(handle)
+        with self._lock:
+            return job.ended or (job.state is not None and job.state != "PENDING")
 
     def detail(self, handle: Handle) -> str | None:
         """Where the job stands: "pending: Resources (waiting for free resources)",

@@ -47,6 +47,8 @@ class Tracked:
     end_attempts: int = 0
     #: The executor's last word on where it stands (``detail_of``), as the launch shows it.
     detail: str | None = None
+    #: Its process runs (``started_of``): the launch is ``running``, not ``starting``.
+    running: bool = False
 
 
 def report_end(store: Store, t: Tracked, code: int | None, error: str | None,

@@ -38,7 +38,8 @@ from typing import Final
 
 #: Environment variables passed to the host besides ``TRAINDECK_*``.
 PASSED: Final = frozenset({"PYTHONUNBUFFERED"})
-#: ``TRAINDECK_*`` variables that only make sense on the server's machine.
+#: ``TRAINDECK_*`` variables that only make sense on the server's machine (the host gets
+#: its own ``TRAINDECK_DIR``: :func:`sdk_dir`).
 DROPPED: Final = frozenset({"TRAINDECK_DIR"})
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -107,8 +108,16 @@ def launch_key(run_id: str, nonce: str) -> str:
     return f"{safe}-{nonce}"
 
 
+def sdk_dir(workdir: str) -> str:
+    """The SDK's traindeck folder on a host (``TRAINDECK_DIR``): one per workdir, shared by
+    every launch there, so a run's files (its checkpoints, its spool) outlive the launch
+    that made them: a resume on the same host finds them at ``runs/<run id>/…``."""
+    return f"{workdir}/td"
+
+
 def remote_env(env: Mapping[str, str], *, url: str, config: str | None,
-               checkpoint: str | None, extra: Mapping[str, str] = {}) -> dict[str, str]:
+               checkpoint: str | None, extra: Mapping[str, str] = {},
+               td_dir: str | None = None) -> dict[str, str]:
     """The launch's environment on the host: only ``TRAINDECK_*`` and ``PYTHONUNBUFFERED``
     of ``env`` (the server's own PATH, HOME… must not leak to the host: it has its own),
     without ``TRAINDECK_DIR``, with ``TRAINDECK_URL`` = ``url`` (the reverse forward),
@@ -117,6 +126,8 @@ def remote_env(env: Mapping[str, str], *, url: str, config: str | None,
     out = {k: v for k, v in env.items()
            if (k.startswith("TRAINDECK_") or k in PASSED) and k not in DROPPED}
     out["TRAINDECK_URL"] = url
+    if td_dir is not None:
+        out["TRAINDECK_DIR"] = td_dir
     for name, value in (("TRAINDECK_CONFIG", config),
                         ("TRAINDECK_RESUME_CHECKPOINT", checkpoint)):
         if value is None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shlex
 import signal as signals
 import sys
 import tempfile
@@ -69,6 +70,10 @@ class SSHExecutor:
     ``wheel``: a traindeck wheel to install on a host that lacks it."""
 
     name = "ssh"
+    #: A launch on it names its host (``/api/executors``).
+    needs_host = True
+    #: It takes no resources (the host is what it is): a launch asking for some is refused.
+    resource_keys: tuple[str, ...] = ()
 
     def __init__(self, *, hosts: Callable[[str], Host], known_hosts: Path,
                  server: tuple[str, int], files: RunFiles,
@@ -93,6 +98,17 @@ class SSHExecutor:
         self._lock = threading.Lock()
 
     # -- starting ------------------------------------------------------------------------
+
+    def check_request(self, resources: Mapping[str, Any], host: str | None) -> None:
+        """Before anything is made: a host is named, and no resources are asked for (an
+        SSH host runs what it is given; Slurm is the executor that allocates)."""
+        if not host:
+            raise ExecutorError("the ssh executor runs a launch on a host: name one "
+                                "(--host NAME, \"host\": NAME; see traindeck hosts ls)")
+        if resources:
+            raise ExecutorError(f"the ssh executor takes no resources (got "
+                                f"{', '.join(sorted(resources))}); use executor slurm to ask "
+                                "a cluster for them")
 
     def start(self, spec: ProcessSpec) -> Handle:
         if not spec.argv:
@@ -191,14 +207,16 @@ class SSHExecutor:
         if made.exit_status != 0:
             raise ExecutorError(f"could not make the launch folder {d.folder} on {st.host}: "
                                 f"{made.stderr.strip()[-500:]}")
+        uploads, on_host = self._inputs(spec, link, st.workdir, st.run_id)
         inputs = retried(link, w, "uploading the config",
-                         lambda: deploy.upload_inputs(link, d, self._inputs(spec)))
+                         lambda: deploy.upload_inputs(link, d, uploads))
+        inputs.update(on_host)
         report.check()
         port = retried(link, w, "forwarding the server's port",
                        lambda: link.reverse_forward(0, *self._server))
         env = job.remote_env(spec.env, url=f"http://127.0.0.1:{port}",
                              config=inputs.get(_INPUTS[0]), checkpoint=inputs.get(_INPUTS[1]),
-                             extra=settings.env)
+                             extra=settings.env, td_dir=job.sdk_dir(st.workdir))
         argv = job.remote_argv(spec.argv, python, self._pythons)
         with la.lock:
             st.python, st.remote_port, la.forwarded = python, port, True
@@ -217,15 +235,36 @@ class SSHExecutor:
             la.save()
         self._follow(la)
 
-    def _inputs(self, spec: ProcessSpec) -> list[tuple[str, Path]]:
-        out = []
+    def _inputs(self, spec: ProcessSpec, link: SSHLink, workdir: str,
+                run_id: str) -> tuple[list[tuple[str, Path]], dict[str, str]]:
+        """The launch's input files: those here to upload, and a resume checkpoint that
+        is on the host already (written there by an earlier launch of the run, under the
+        host's SDK folder: its path relative to the run's folder is the same)."""
+        uploads: list[tuple[str, Path]] = []
+        on_host: dict[str, str] = {}
         for variable in _INPUTS:
             value = spec.env.get(variable)
-            if value:
-                if not Path(value).is_file():
-                    raise ExecutorError(f"{variable} names {value}, which is not a file here")
-                out.append((variable, Path(value)))
-        return out
+            if not value:
+                continue
+            if Path(value).is_file():
+                uploads.append((variable, Path(value)))
+                continue
+            remote = self._on_host(Path(value), link, workdir, run_id) \
+                if variable == "TRAINDECK_RESUME_CHECKPOINT" else None
+            if remote is None:
+                raise ExecutorError(f"{variable} names {value}, which is neither here nor on "
+                                    f"{link.target.name}")
+            on_host[variable] = remote
+        return uploads, on_host
+
+    def _on_host(self, local: Path, link: SSHLink, workdir: str, run_id: str) -> str | None:
+        try:
+            rel = local.relative_to(self._files.run_dir(run_id))
+        except ValueError:
+            return None
+        remote = f"{job.sdk_dir(workdir)}/runs/{run_id}/{rel.as_posix()}"
+        found = link.run(f"test -f {shlex.quote(remote)}", timeout=30)
+        return remote if found.exit_status == 0 else None
 
     def _upload_lock(self, host: str) -> threading.Lock:
         with self._lock:
@@ -274,6 +313,12 @@ class SSHExecutor:
     def detail(self, handle: Handle) -> str | None:
         la = self._get(handle)
         return la.line if la is not None else None
+
+    def started(self, handle: Handle) -> bool:
+        """Whether the process runs (or ran) on the host: past waiting, uploading and
+        preparing."""
+        la = self._get(handle)
+        return la is None or la.st.stage in ("running", "ended", "failed") or la.ended
 
     def error(self, handle: Handle) -> str | None:
         """Why the launch could not run (``None``: it ran, or runs)."""

@@ -23,12 +23,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from traindeck._version import __version__
 from traindeck.launch.launcher import Launcher
-from traindeck.launch.local import LocalExecutor
 from traindeck.launch.templates import Templates, resolve
 from traindeck.runfiles import RunFiles
 from traindeck.store import Store, open_store
 
 from . import auth, errors, static, ws
+from .executors import build_executors
 from .feed import Follower
 from .files import ServedFiles
 from .hub import Hub
@@ -84,7 +84,9 @@ def create_app(
         follower.run()
         app.state.launcher = launcher = Launcher(
             the_store, app.state.files, url=settings.url, templates=app.state.templates,
-            resolve=resolve, executors={"local": LocalExecutor()},
+            resolve=resolve,
+            executors=build_executors(settings, the_store, app.state.files,
+                                      app.state.known_hosts),
             concurrency=settings.max_concurrent_launches,
             auth_enabled=lambda: settings.auth if settings.auth is not None
             else the_store.has_tokens(include_revoked=True),

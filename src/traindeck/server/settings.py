@@ -63,6 +63,12 @@ class Settings:
     templates_dir: str | Path | None = None
     #: traindeck's known_hosts file (trusted SSH host keys); default: beside the store.
     known_hosts: str | Path | None = None
+    #: The traindeck wheel installed on an SSH host that lacks traindeck; ``None``: built
+    #: from this installation's source tree when it has one.
+    ssh_wheel: str | Path | None = None
+    #: Environment for the Slurm commands (``sbatch``, ``squeue``…), e.g. ``SLURM_CONF``
+    #: and a ``PATH`` that finds them; the server's own environment otherwise.
+    slurm_env: tuple[tuple[str, str], ...] = ()
     #: Launched processes running at once; more launches wait ``queued``, in order.
     max_concurrent_launches: int = 4
     #: How often the launcher looks at its processes (exits, output, cancel deadlines).
