@@ -159,3 +159,33 @@ def test_resume_continues_the_same_run_from_the_checkpoint(server: str,
              30, "the resumed run")
     points = store.read_points(run_id, "loss")
     assert list(points.steps) == [0, 1, 2, 3, 4]
+
+
+def test_a_launchs_detail_is_printed_once_each_and_an_upload_is_a_bar_on_a_terminal() -> None:
+    import io
+
+    from traindeck.cli.launch import DetailLine
+
+    plain = io.StringIO()
+    line = DetailLine(plain)
+    for detail in ("waiting for SSH on gpu:22 (3 s)", "waiting for SSH on gpu:22 (3 s)", None,
+                   "uploading 10% (1/10 MB)", "uploading 90% (9/10 MB)", "running (tmux td-x)"):
+        line.show(detail)
+    line.close()
+    assert plain.getvalue().splitlines() == [
+        "traindeck: waiting for SSH on gpu:22 (3 s)", "traindeck: uploading 10% (1/10 MB)",
+        "traindeck: uploading 90% (9/10 MB)", "traindeck: running (tmux td-x)"]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Terminal()
+    line = DetailLine(tty)
+    for detail in ("uploading 10% (1/10 MB)", "uploading 90% (9/10 MB)", "preparing"):
+        line.show(detail)
+    line.close()
+    out = tty.getvalue()
+    assert "traindeck: uploading" in out and "9/10 MB" in out  # drawn as a bar
+    assert "traindeck: uploading 10%" not in out  # not as lines
+    assert out.rstrip().endswith("traindeck: preparing")

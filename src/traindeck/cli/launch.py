@@ -9,14 +9,17 @@ console as it comes until the run ends, and exits 0 only when it completed.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TextIO
 
 import httpx
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from traindeck.sdk.transport import auth_headers
 from traindeck.store import TERMINAL_STATUSES
@@ -149,21 +152,56 @@ def parse_resources(items: list[str]) -> dict[str, object]:
     return out
 
 
+class DetailLine:
+    """A launch's live detail on stderr: each new one on a line of its own ("waiting for
+    SSH on gpu:22 (12 s)", "pending: Resources"); an upload as a progress bar on a
+    terminal."""
+
+    _UPLOAD: Final = re.compile(r"uploading (\d+)%")
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._last: str | None = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def show(self, detail: str | None) -> None:
+        if not detail or detail == self._last:
+            return
+        self._last = detail
+        upload = self._UPLOAD.match(detail)
+        if upload and self._stream.isatty():
+            if self._bar is None:
+                self._bar = Progress(TextColumn("traindeck: uploading"), BarColumn(),
+                                     TextColumn("{task.description}"),
+                                     console=Console(file=self._stream), transient=True)
+                self._bar.start()
+                self._task = self._bar.add_task("", total=100)
+            if self._task is not None:
+                self._bar.update(self._task, completed=int(upload.group(1)),
+                                 description=detail.removeprefix("uploading "))
+            return
+        self.close()
+        self._stream.write(f"traindeck: {detail}\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = self._task = None
+
+
 def follow_run(server: Api, run_id: str, interval: float = 0.25) -> str:
     """Print the run's console lines (stderr ones to stderr) until its launch has ended
     and every line is printed; the run's final status."""
     out, err = sys.stdout, sys.stderr
     after = 0
-    said: str | None = None
+    said = DetailLine(err)
     try:
         while True:
             launches = server.call("GET", "/api/launches", params={"run_id": run_id})
             last = launches["launches"][-1] if launches["launches"] else None
-            detail = last.get("detail") if last else None
-            if detail and detail != said:  # waiting for SSH, uploading 45%, pending: …
-                said = detail
-                err.write(f"traindeck: {detail}\n")
-                err.flush()
+            said.show(last.get("detail") if last else None)
             run = server.call("GET", f"/api/runs/{run_id}")
             over = (last is None or last["status"] in LAUNCH_ENDED) \
                 and run["status"] in TERMINAL_STATUSES
@@ -182,6 +220,8 @@ def follow_run(server: Api, run_id: str, interval: float = 0.25) -> str:
             time.sleep(interval)
     except KeyboardInterrupt:
         return "running"
+    finally:
+        said.close()
     status = str(run["status"])
     code = "" if run.get("exit_code") is None else f" (exit code {run['exit_code']})"
     console().print(f"run {run_id} ended: {status}{code}", markup=False, highlight=False)
