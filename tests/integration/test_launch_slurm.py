@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redaction_corpus import PEM_BLOCK, SECRETS
 from serving import bound_socket, served
 from slurm_service import SlurmService
 from support import wait_for
@@ -52,6 +53,16 @@ def url(store: Store, slurm: SlurmService, tmp_path: Path) -> Iterator[str]:
     (folder / "traindeck.yaml").write_text(
         f"command: [{sys.executable!r}, train.py]\n"
         "config: {steps: 20, code: 0, gate: ''}\n")
+    leaky = folder.parent / "leaky"
+    leaky.mkdir()
+    (leaky / "train.py").write_text(
+        "import sys\n"
+        f"for i, line in enumerate({[t for t, _ in SECRETS]!r}):\n"
+        "    print(line, file=sys.stderr if i % 2 else sys.stdout, flush=True)\n"
+        f"for line in {list(PEM_BLOCK)!r}:\n"
+        "    print(line, file=sys.stderr, flush=True)\n"
+        "print('done', flush=True)\n")
+    (leaky / "traindeck.yaml").write_text(f"command: [{sys.executable!r}, train.py]\n")
     sock = bound_socket()
     settings = Settings(dir=store.files_root, port=sock.getsockname()[1],
                         templates_dir=folder.parent, launch_interval=0.05,
@@ -134,6 +145,23 @@ def test_a_failing_job_reports_its_exit_code(url: str, store: Store) -> None:
     done = ended(url, first["id"])
     assert (done["status"], done["exit_code"]) == ("failed", 3), done
     assert store.get_run(first["run_id"]).exit_code == 3
+
+
+def test_every_console_line_of_a_job_is_redacted(url: str, store: Store) -> None:
+    r = httpx.post(f"{url}/api/launches", timeout=30,
+                   json={"template": "leaky", "executor": "slurm"})
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert ended(url, first["id"])["status"] == "completed"
+    stored = [x.text for x in store.read_log_lines(first["run_id"], limit=1000)]
+    assert "done" in stored
+    text = "\n".join(stored)
+    leaked = [part for _, part in SECRETS if part in text]
+    leaked += [p for p in ("MIIEpAIBAAKCAQEA7bq9", "Xk2mQ9vL4pR7", "AES-128-CBC") if p in text]
+    assert not leaked, leaked
+    state = store.get_launch(first["id"]).state  # printed for real: the raw files hold them
+    raw = Path(state["stdout"]).read_text() + Path(state["stderr"]).read_text()
+    assert all(part in raw for _, part in SECRETS[:3])
 
 
 def test_resources_slurm_cannot_be_asked_for_are_refused(url: str, store: Store) -> None:

@@ -9,6 +9,7 @@ Nothing is mocked: server, store, sshd, tmux and processes are real.
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from redaction_corpus import PEM_BLOCK, SECRETS
 from serving import bound_socket, served
 from sshd_service import SSHD, running_sshd
 from support import wait_for
@@ -49,6 +51,19 @@ SCRIPT = """
     """
 
 
+# Prints every secret of the corpus, on stdout and stderr, the way scripts leak them.
+LEAKY = """import json, sys
+corpus = json.load(open("secrets.json"))
+for i, line in enumerate(corpus["lines"]):
+    print(line, file=sys.stderr if i % 2 else sys.stdout, flush=True)
+for line in corpus["pem"]:
+    print(line, file=sys.stderr, flush=True)
+print("done", flush=True)
+"""
+#: What must not be left of the key block.
+KEY_MATERIAL = ("MIIEpAIBAAKCAQEA7bq9", "Xk2mQ9vL4pR7", "AES-128-CBC")
+
+
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[SSHD]:
     with running_sshd() as server:
@@ -66,6 +81,13 @@ def templates(tmp_path: Path, sshd: SSHD) -> Path:
         config: {{steps: 12, sleep: 0.02}}
         remote: {{venv: {str(venv)!r}}}
         """))
+    leaky = folder.parent / "leaky"
+    leaky.mkdir()
+    (leaky / "secrets.json").write_text(json.dumps({"lines": [t for t, _ in SECRETS],
+                                                    "pem": list(PEM_BLOCK)}))
+    (leaky / "train.py").write_text(LEAKY)
+    (leaky / "traindeck.yaml").write_text(
+        f"command: python train.py\nremote: {{venv: {str(venv)!r}}}\n")
     return folder.parent
 
 
@@ -197,6 +219,23 @@ def test_a_restarted_server_reattaches_and_nothing_is_lost(
     console = lines(store, run_id)
     assert len(console) > seen
     assert [t for t in console if t.startswith("step")] == [f"step {i}" for i in range(150)]
+
+
+def test_every_console_line_from_a_host_is_redacted(
+        store: Store, templates: Path, tmp_path: Path, admin: dict[str, str]) -> None:
+    with server(store, templates, tmp_path) as url:
+        first = launch(url, admin, template="leaky")
+        assert launch_ended(url, admin, first["id"])["status"] == "completed"
+    stored = lines(store, first["run_id"])
+    assert "done" in stored and len(stored) >= len(SECRETS)
+    text = "\n".join(stored)
+    leaked = [part for _, part in SECRETS if part in text]
+    leaked += [part for part in KEY_MATERIAL if part in text]
+    assert not leaked, leaked
+    # they were printed for real: the raw console files (private, never served) hold them
+    state = store.get_launch(first["id"]).state
+    raw = Path(state["stdout"]).read_text() + Path(state["stderr"]).read_text()
+    assert all(part in raw for _, part in SECRETS[:3])
 
 
 def test_an_untrusted_host_fails_the_launch_with_what_to_do(
