@@ -10,6 +10,7 @@ that doing it twice does no harm (extraction, folder copy and start check marker
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypeVar
 
 from traindeck.launch.executor import ExecutorError
+from traindeck.redact import redact
 from traindeck.remote import job
 from traindeck.remote.archive import ArchiveError, extract_command, fingerprint, pack
 from traindeck.remote.errors import Disconnected
@@ -50,9 +52,13 @@ class Report(Protocol):
 class RemoteSettings:
     """The template's ``remote:`` settings, checked: ``datasets`` (name → local folder, or
     a list of folders named after themselves; relative to the template folder), ``exclude``
-    (gitignore-style patterns), ``results`` (extra result patterns), ``venv`` (a path on the
-    host, relative to the user's home unless absolute; made when missing), ``setup`` (a
-    shell command run once per archive in its code folder), ``env`` (variables to set)."""
+    (gitignore-style patterns), ``results`` (extra result patterns), ``python`` (the host's
+    interpreter, a name on its PATH or a path; default ``python3``, else ``python``),
+    ``venv`` (a path on the host, relative to the user's home unless absolute; made with
+    ``python`` when missing), ``setup`` (a shell command run once per archive in its code
+    folder), ``env`` (variables set for everything traindeck runs on the host for the
+    launch: the checks, traindeck's install, the setup command and the command itself, so
+    that ``PIP_INDEX_URL``, ``PIP_NO_INDEX`` or a proxy there apply to the install too)."""
 
     datasets: dict[str, Path] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
@@ -60,6 +66,7 @@ class RemoteSettings:
     venv: str | None = None
     setup: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    python: str | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], base: Path) -> RemoteSettings:
@@ -88,12 +95,34 @@ class RemoteSettings:
         env = raw.get("env") or {}
         if not isinstance(env, dict):
             raise ExecutorError("remote.env must map names to values")
-        venv, setup = raw.get("venv"), raw.get("setup")
-        for key, value in (("venv", venv), ("setup", setup)):
+        try:
+            job.env_file({str(k): str(v) for k, v in env.items()})
+        except ValueError as exc:
+            raise ExecutorError(f"remote.env: {exc}") from None
+        venv, setup, python = raw.get("venv"), raw.get("setup"), raw.get("python")
+        for key, value in (("venv", venv), ("setup", setup), ("python", python)):
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ExecutorError(f"remote.{key} must be a non-empty string")
         return cls(datasets, strings("exclude"), strings("results"),
-                   venv, setup, {str(k): str(v) for k, v in env.items()})
+                   venv, setup, {str(k): str(v) for k, v in env.items()}, python)
+
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|KEY|CREDENTIAL|AUTH", re.I)
+
+
+def _secret_values(env: Mapping[str, str]) -> list[str]:
+    """The values of ``env`` whose names say they are secret (blanked in messages)."""
+    return [v for k, v in env.items() if v and _SECRET_NAME.search(k)]
+
+
+def with_env(command: str, env: Mapping[str, str]) -> tuple[str, str | None]:
+    """``command`` to run with ``env`` exported first, and the stdin that carries it: the
+    values go through stdin (``eval "$(cat)"``), never on a command line, where the host's
+    other users could read them in ``ps`` (``remote.env`` may hold a hub token). The
+    command's own stdin is then empty, as it is without ``env``."""
+    if not env:
+        return command, None
+    return f'eval "$(cat)"; {command}', job.env_file(env)
 
 
 def retried(link: SSHLink, wait_s: float, what: str, op: Callable[[], T]) -> T:
@@ -186,33 +215,51 @@ def upload(link: SSHLink, settings: RemoteSettings, code: Path, workdir: str, sc
     return archive, False
 
 
-def find_python(link: SSHLink, venv: str | None) -> str:
-    """The host's interpreter for the launch: ``venv``'s (made with the host's python3 when
-    missing), else ``python3`` (or ``python``) on the host's PATH, as an absolute path."""
+def find_python(link: SSHLink, venv: str | None, python: str | None = None,
+                env: Mapping[str, str] = {}) -> str:
+    """The host's interpreter for the launch: ``venv``'s (made with ``python`` when
+    missing), else ``python`` (default: ``python3``, or ``python``, on the host's PATH), as
+    an absolute path; ``env`` (``remote.env``) is set meanwhile."""
     name = link.target.name
-    first = "p=$(command -v python3 || command -v python) || exit 5"
+    if python is None:
+        first = "p=$(command -v python3 || command -v python) || exit 5"
+        missing = "neither python3 nor python is on its PATH"
+    else:
+        first = f"p=$(command -v {shlex.quote(python)}) || exit 5"
+        missing = f"remote.python {python} is not there"
     if venv is None:
         command = f'{first}; echo "$p"'
     else:
         v = shlex.quote(venv)
         command = (f'if [ ! -x {v}/bin/python ]; then {first}; "$p" -m venv {v} >&2 || exit 6; '
                    f"fi; echo {v}/bin/python")
-    done = link.run(command, timeout=600)
+    command, stdin = with_env(command, env)
+    done = link.run(command, input=stdin, timeout=600)
     if done.exit_status == 5:
-        raise ExecutorError(f"no python on {name} (neither python3 nor python is on its PATH): "
-                            "install python3 there, or name a venv with remote.venv")
+        raise ExecutorError(f"no python on {name} ({missing}): install python3 there, or "
+                            "name an interpreter with remote.python or a venv with "
+                            "remote.venv")
     if done.exit_status != 0:
         raise ExecutorError(f"could not make the venv {venv} on {name}: "
                             f"{done.stderr.strip()[-500:]}")
     return done.stdout.strip().splitlines()[-1]
 
 
+#: What a host's python must import to count as having traindeck (``import traindeck``
+#: alone also succeeds for a stray ``traindeck/`` folder, a namespace package).
+_HAS_TRAINDECK = "from traindeck import init"
+
+
 def ensure_traindeck(link: SSHLink, python: str, workdir: str,
-                     wheel: Callable[[], Path] | None, report: Report) -> None:
+                     wheel: Callable[[], Path] | None, report: Report,
+                     env: Mapping[str, str] = {}) -> None:
     """Install traindeck (the server's own wheel, uploaded) for ``python`` when it cannot
-    import it."""
+    import it, with ``env`` (``remote.env``) set for the check and for pip (its
+    ``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``PIP_NO_INDEX``… apply: a host without a route
+    to an index installs from what it has). pip never prompts."""
     name, py = link.target.name, shlex.quote(python)
-    if link.run(f"{py} -c 'import traindeck'", timeout=120).exit_status == 0:
+    check, stdin = with_env(f"{py} -c {shlex.quote(_HAS_TRAINDECK)}", env)
+    if link.run(check, input=stdin, timeout=120).exit_status == 0:
         return
     if wheel is None:
         raise ExecutorError(
@@ -223,33 +270,41 @@ def ensure_traindeck(link: SSHLink, python: str, workdir: str,
     report.line(f"installing traindeck ({local.name}) on {name}")
     link.run(f"mkdir -p {shlex.quote(workdir)}/wheels", timeout=30)
     link.put(local, remote)
-    done = link.run(f"{py} -m pip install --quiet {shlex.quote(remote)}", timeout=1800)
+    install, stdin = with_env(f"{py} -m pip install --quiet --no-input "
+                              f"--disable-pip-version-check {shlex.quote(remote)}", env)
+    done = link.run(install, input=stdin, timeout=1800)
     if done.exit_status != 0:
-        raise ExecutorError(f"could not install traindeck for {python} on {name}: "
-                            f"{(done.stderr or done.stdout).strip()[-800:]}")
+        said = redact((done.stderr or done.stdout).strip()[-800:], _secret_values(env))
+        raise ExecutorError(f"could not install traindeck for {python} on {name}: {said}")
 
 
 def run_setup(link: SSHLink, setup: str, python: str, archive: job.Archive,
-              console: Path) -> None:
-    """The template's setup command, once per archive and interpreter, in the archive's
-    code folder with the interpreter's folder first on PATH; its output is appended to the
-    local console file (the launcher stores and redacts it)."""
-    digest = hashlib.sha256(f"{python}\0{setup}".encode()).hexdigest()[:16]
-    marker = shlex.quote(archive.setup_marker(digest))
+              console: Path, env: Mapping[str, str] = {}) -> bool:
+    """The template's setup command, once per archive, interpreter and ``env``, in the
+    archive's code folder with the interpreter's folder first on PATH and ``env``
+    (``remote.env``) set; its output is appended to the local console file (the launcher
+    stores and redacts it). Whether it ran (``False``: it had run for this content). A
+    failing setup raises with its exit status and its output's last line."""
+    key = "\0".join([python, setup, *(f"{k}={v}" for k, v in sorted(env.items()))])
+    marker = shlex.quote(archive.setup_marker(hashlib.sha256(key.encode()).hexdigest()[:16]))
     if link.run(f"test -e {marker}", timeout=30).exit_status == 0:
-        return
+        return False
     bindir = shlex.quote(python.rsplit("/", 1)[0])
-    done = link.run(f"cd {shlex.quote(archive.folder)}/code && PATH={bindir}:$PATH "
-                    f"sh -c {shlex.quote(setup)} 2>&1", timeout=3600)
+    command, stdin = with_env(f"cd {shlex.quote(archive.folder)}/code && PATH={bindir}:$PATH "
+                              f"sh -c {shlex.quote(setup)} 2>&1", env)
+    done = link.run(command, input=stdin, timeout=3600)
     with console.open("a", encoding="utf-8") as out:
         out.write(f"traindeck: the setup command on {link.target.name} (exit "
                   f"{done.exit_status}):\n{done.stdout}")
         if done.stdout and not done.stdout.endswith("\n"):
             out.write("\n")
     if done.exit_status != 0:
+        last = redact((done.stdout.strip().splitlines() or [""])[-1][-300:], _secret_values(env))
         raise ExecutorError(f"the template's setup command failed on {link.target.name} "
-                            f"(exit {done.exit_status}); its output is in the console")
+                            f"(exit {done.exit_status})" + (f": {last}" if last else "") +
+                            "; its output is in the console")
     link.run(f": > {marker}", timeout=30)
+    return True
 
 
 def upload_inputs(link: SSHLink, d: job.LaunchDir,

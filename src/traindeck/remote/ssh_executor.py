@@ -158,14 +158,21 @@ class SSHExecutor:
     def _guarded(self, la: RemoteLaunch, work: Callable[[RemoteLaunch], None]) -> None:
         try:
             work(la)
-        except Cancelled:
-            sig = la.cancel or signals.SIGTERM
-            self._fail(la, f"cancelled before it started on {la.st.host}", code=-sig)
-        except ExecutorError as exc:
-            self._fail(la, str(exc))
         except Exception as exc:
-            log.exception("launch %s on %s failed", la.key, la.st.host)
-            self._fail(la, f"the launch on {la.st.host} failed unexpectedly: {exc}")
+            if la.stop.is_set() and la.cancel is None:
+                # The executor is closing (the server stops), not a cancel: the state file
+                # stays as it is for the next server's adopt, which says what happened.
+                log.info("launch %s on %s left at its stage %s (the executor closed): %s",
+                         la.key, la.st.host, la.st.stage, exc)
+                return
+            if isinstance(exc, Cancelled):
+                sig = la.cancel or signals.SIGTERM
+                self._fail(la, f"cancelled before it started on {la.st.host}", code=-sig)
+            elif isinstance(exc, ExecutorError):
+                self._fail(la, str(exc))
+            else:
+                log.exception("launch %s on %s failed", la.key, la.st.host)
+                self._fail(la, f"the launch on {la.st.host} failed unexpectedly: {exc}")
 
     def _link(self, la: RemoteLaunch, report: Reporter | None = None) -> SSHLink:
         def waiting(seconds: float) -> None:
@@ -197,10 +204,12 @@ class SSHExecutor:
         report.stage("preparing", "preparing (code and data " + (
             "already on the host)" if reused else "uploaded)"))
         venv = deploy.host_path(home, settings.venv) if settings.venv else None
-        python = retried(link, w, "finding python", lambda: deploy.find_python(link, venv))
-        deploy.ensure_traindeck(link, python, st.workdir, self._wheel, report)
+        python = retried(link, w, "finding python", lambda: deploy.find_python(
+            link, venv, settings.python, settings.env))
+        deploy.ensure_traindeck(link, python, st.workdir, self._wheel, report, settings.env)
         if settings.setup:
-            deploy.run_setup(link, settings.setup, python, archive, la.stdout)
+            report.line(f"preparing: running the setup command on {st.host}")
+            deploy.run_setup(link, settings.setup, python, archive, la.stdout, settings.env)
         d = la.dir
         made = retried(link, w, "making the launch folder",
                        lambda: link.run(job.prepare_folder(d, archive), timeout=600))
