@@ -1,16 +1,21 @@
 """A real one-node Slurm on 127.0.0.1 for tests (importable as ``slurm_service``).
 
-``slurmctld`` and ``slurmd`` are started from a ``slurm.conf`` written into a temp folder
-(state, spool, pid and log files there too), on free ports, with ``AuthType=auth/none``
+``slurmctld`` and ``slurmd`` are started from a ``slurm.conf`` (their state, pid and log files
+in a temp folder), on free ports, with ``AuthType=auth/none``
 (no munged to run: a loopback-only test cluster), and stopped by their PIDs. The node
 claims at least 4 CPUs whatever this machine has (``SlurmdParameters=config_overrides``),
 so two-rank jobs and a job filling the node work on a 2-core runner too. Starting it takes
 about a second: share one per session (:func:`slurm_session`).
 
 Commands reach it through ``SLURM_CONF`` (:attr:`SlurmService.env`, or
-:meth:`SlurmService.runner`). A machine without Slurm, or a user other than root (slurmd
-runs jobs as their users), skips, or fails under ``TRAINDECK_REQUIRE_ALL=1``
-(``support.missing``).
+:meth:`SlurmService.runner`). The config file and slurmd's spool (where a job's script
+lives while it runs) are in a folder of their own that every user can reach (``public``:
+mode 0711, the config 0644; it holds no secret), so that a job another user submits (the
+sshd fixture's ``tdssh``, on a "login node") runs as that user and finds both; state, pid
+and log files stay in the private ``folder``.
+
+A machine without Slurm, or a user other than root (slurmd runs jobs as their users), skips,
+or fails under ``TRAINDECK_REQUIRE_ALL=1`` (``support.missing``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,7 +56,7 @@ def _mem_mb() -> int:
     return 4096
 
 
-def _conf(folder: Path, cpus: int, ctld_port: int, slurmd_port: int) -> str:
+def _conf(folder: Path, public: Path, cpus: int, ctld_port: int, slurmd_port: int) -> str:
     return "\n".join([
         "ClusterName=traindeck",
         "SlurmctldHost=localhost(127.0.0.1)",
@@ -60,7 +66,7 @@ def _conf(folder: Path, cpus: int, ctld_port: int, slurmd_port: int) -> str:
         "AuthType=auth/none",
         "CredType=cred/none",
         f"StateSaveLocation={folder}/state",
-        f"SlurmdSpoolDir={folder}/spool",
+        f"SlurmdSpoolDir={public}/spool",
         f"SlurmctldPidFile={folder}/slurmctld.pid",
         f"SlurmdPidFile={folder}/slurmd.pid",
         f"SlurmctldLogFile={folder}/slurmctld.log",
@@ -112,6 +118,8 @@ class SlurmService:
     conf: Path
     partition: str
     cpus: int
+    #: The config and spool, reachable by every user (removed by :meth:`stop`).
+    public: Path | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -143,11 +151,14 @@ class SlurmService:
         """Start slurmctld and slurmd in ``folder`` and wait for the node to be idle."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "state").mkdir(exist_ok=True)
-        (folder / "spool").mkdir(exist_ok=True)
+        public = Path(tempfile.mkdtemp(prefix="td-slurm-"))
+        public.chmod(0o711)
+        (public / "spool").mkdir(mode=0o755)
         cpus = max(os.cpu_count() or 1, NODE_CPUS_AT_LEAST)
-        conf = folder / "slurm.conf"
-        conf.write_text(_conf(folder, cpus, free_port(), free_port()))
-        service = cls(folder=folder, conf=conf, partition=PARTITION, cpus=cpus)
+        conf = public / "slurm.conf"
+        conf.write_text(_conf(folder, public, cpus, free_port(), free_port()))
+        conf.chmod(0o644)
+        service = cls(folder=folder, conf=conf, partition=PARTITION, cpus=cpus, public=public)
         env = {**os.environ, **service.env}
         for daemon in (["slurmctld", "-f", str(conf), "-i"],
                        ["slurmd", "-f", str(conf), "-N", "localhost"]):
@@ -170,9 +181,12 @@ class SlurmService:
         return service
 
     def cancel_all(self) -> None:
-        """Cancel every job of this cluster and wait until none runs."""
-        self.command("scancel", "--full", "--signal=KILL", "-u", str(os.getuid()))
-        self.command("scancel", "-u", str(os.getuid()))
+        """Cancel every job of this cluster (whoever submitted it) and wait until none
+        runs."""
+        ids = self.command("squeue", "-h", "-o", "%i").stdout.split()
+        if ids:
+            self.command("scancel", "--full", "--signal=KILL", *ids)
+            self.command("scancel", *ids)
 
         def quiet() -> bool:
             out = self.command("squeue", "-h", "-o", "%T").stdout.split()
@@ -208,6 +222,8 @@ class SlurmService:
                 time.sleep(0.05)
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        if self.public is not None:
+            shutil.rmtree(self.public, ignore_errors=True)
 
 
 def slurm_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmService]:

@@ -38,6 +38,9 @@ program in /usr/bin except ``tmux``, then /usr/sbin: ``command -v tmux`` finds n
 so an executor's nohup fallback runs for real (a session could still call ``/usr/bin/tmux``
 by its full path; nothing of ours does). With ``tmux=True`` the PATH is ``bin_dir`` then
 /usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin.
+
+``env``: more variables for the sessions (sshd's ``SetEnv``), e.g. ``SLURM_CONF`` for a
+"login node" that submits to the Slurm fixture.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psutil
@@ -129,7 +132,8 @@ def _path_without_tmux(folder: Path) -> Path:
 class SSHD:
     """One sshd (see the module docstring). Made by :func:`running_sshd`."""
 
-    def __init__(self, folder: Path, *, user: str = USER, tmux: bool = True) -> None:
+    def __init__(self, folder: Path, *, user: str = USER, tmux: bool = True,
+                 env: Mapping[str, str] | None = None) -> None:
         self.folder = folder
         self.host = "127.0.0.1"
         self.user = user
@@ -157,6 +161,7 @@ class SSHD:
         else:
             path = f"{_path_without_tmux(self.bin_dir)}:/usr/sbin:/sbin"
         self.tmux = tmux
+        set_env = " ".join(f"{k}={v}" for k, v in {"PATH": path, **(env or {})}.items())
         self.python = _user_python(user, folder)
         self.workdir = Path(tempfile.mkdtemp(prefix="work-", dir=self.home))
         shutil.chown(self.workdir, user, user)
@@ -166,7 +171,7 @@ class SSHD:
             "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
             "AllowTcpForwarding yes", "ClientAliveInterval 0", "MaxStartups 50",
-            "Subsystem sftp internal-sftp", f"SetEnv PATH={path}", "",
+            "Subsystem sftp internal-sftp", f"SetEnv {set_env}", "",
         ]))
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd refuses to run without it
         _run([str(SSHD_BIN), "-t", "-f", str(self._config)])
@@ -259,8 +264,10 @@ def available() -> str | None:
 
 
 @contextlib.contextmanager
-def running_sshd(*, tmux: bool = True, start: bool = True) -> Iterator[SSHD]:
-    """An :class:`SSHD`, started unless ``start=False`` (for "sshd started late"),
+def running_sshd(*, tmux: bool = True, start: bool = True,
+                 env: Mapping[str, str] | None = None) -> Iterator[SSHD]:
+    """An :class:`SSHD`, started unless ``start=False`` (for "sshd started late"), with
+    ``env`` set in its sessions,
     stopped and removed at the end. Skips (fails under ``TRAINDECK_REQUIRE_ALL=1``) when sshd
     cannot run here; with ``tmux=True`` tmux is required too."""
     lacking = available()
@@ -271,7 +278,7 @@ def running_sshd(*, tmux: bool = True, start: bool = True) -> Iterator[SSHD]:
     folder = Path(tempfile.mkdtemp(prefix="td-sshd-"))
     folder.chmod(0o711)
     try:
-        server = SSHD(folder, tmux=tmux)
+        server = SSHD(folder, tmux=tmux, env=env)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -24,8 +24,16 @@
   that id writes to the handle's stdout file (ids are reused after a controller reset).
 
 Every command runs through a :class:`~traindeck.launch.runner.CommandRunner`: this machine
-today (:class:`~traindeck.launch.runner.LocalRunner`), a login node over SSH later. The
-spec's paths are used as they are on the submitting side (a shared file system).
+(:class:`~traindeck.launch.runner.LocalRunner`), or a login node over SSH
+(:class:`traindeck.remote.ssh_runner.SSHRunner`). The spec's paths are used as they are on
+the submitting side (a shared file system).
+
+**A login node** (a launch naming ``host``): the executor hands the launch to ``login``, an
+executor for launches through login nodes (:class:`traindeck.remote.slurm_login.
+SlurmLogins`: code and data uploaded to the host, the job submitted there by a
+``SlurmExecutor`` whose runner is that host's SSH link, its output mirrored into the local
+console files), and every later call for that launch's handle (``extra["login"]``) too.
+Without ``login`` (no asyncssh) a host is refused.
 """
 
 from __future__ import annotations
@@ -42,7 +50,16 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Final
 
-from .executor import ExecutorError, Handle, ProcessSpec
+from .executor import (
+    Executor,
+    ExecutorError,
+    Handle,
+    ProcessSpec,
+    RequestChecked,
+    detail_of,
+    error_of,
+    started_of,
+)
 from .runner import CommandRunner, LocalRunner, read_text, write_private
 from .slurm_script import BatchJob, SlurmResources, render_env_file, render_script
 
@@ -70,8 +87,9 @@ _CANCEL_SIGNALS: Final = frozenset({signals.SIGTERM, signals.SIGINT, signals.SIG
 _INVALID_JOB: Final = "Invalid job id"
 _MIN_GAP: Final = 0.2
 _KILL_TRIES: Final = 4
-_NO_LOGIN_NODE: Final = ("submitting to Slurm through a login node ({host}) is not supported "
-                         "yet: leave the host out to submit with sbatch on the server's machine")
+_NO_LOGIN_NODE: Final = ("submitting to Slurm through a login node ({host}) needs traindeck's "
+                         "[ssh] extra (pip install 'traindeck[ssh]'); leave the host out to "
+                         "submit with sbatch on the server's machine")
 _KILL_RETRY_S: Final = 0.25
 
 
@@ -112,15 +130,16 @@ class SlurmExecutor:
     """Launches as Slurm batch jobs (see the module's doc)."""
 
     name = "slurm"
-    #: ``sbatch`` runs on this machine; a launch names no host (a login node: not yet).
+    #: ``sbatch`` runs on this machine unless a launch names a host (a login node).
     needs_host = False
     #: The resources a launch may ask for (``/api/executors``).
     resource_keys: tuple[str, ...] = tuple(
         f.name for f in dataclasses.fields(SlurmResources))
 
     def __init__(self, runner: CommandRunner | None = None, *, refresh_s: float = 1.0,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, login: Executor | None = None) -> None:
         self._runner: CommandRunner = runner if runner is not None else LocalRunner()
+        self._login = login
         self._refresh_s = refresh_s
         self._timeout = timeout_s
         self._jobs: dict[str, _Job] = {}
@@ -134,15 +153,28 @@ class SlurmExecutor:
     def check_request(self, resources: Mapping[str, Any], host: str | None) -> None:
         """Before anything is made: the resources are ones Slurm can be asked for
         (:class:`~traindeck.launch.slurm_script.ResourcesError` saying which is wrong), and
-        no login node is named (``sbatch`` runs on this machine for now)."""
+        a login node only where there is a ``login`` executor (which checks it too)."""
         SlurmResources.parse(resources)
         if host:
-            raise ExecutorError(_NO_LOGIN_NODE.format(host=host))
+            if self._login is None:
+                raise ExecutorError(_NO_LOGIN_NODE.format(host=host))
+            if isinstance(self._login, RequestChecked):
+                self._login.check_request(resources, host)
+
+    def _login_of(self, handle: Handle | Mapping[str, Any]) -> Executor | None:
+        """The ``login`` executor when ``handle`` (or a handle's state) is one of its
+        launches, else ``None``."""
+        extra = handle.extra if isinstance(handle, Handle) else handle.get("extra")
+        if self._login is None or not isinstance(extra, Mapping) or not extra.get("login"):
+            return None
+        return self._login
 
     def start(self, spec: ProcessSpec) -> Handle:
         resources = SlurmResources.parse(spec.resources)
         if spec.host:
-            raise ExecutorError(_NO_LOGIN_NODE.format(host=spec.host))
+            if self._login is None:
+                raise ExecutorError(_NO_LOGIN_NODE.format(host=spec.host))
+            return self._login.start(spec)
         if not spec.argv:
             raise ExecutorError("the command is empty")
         folder = PurePosixPath(spec.exit_file).parent
@@ -280,6 +312,8 @@ class SlurmExecutor:
     # -- the Executor interface -------------------------------------------------------------
 
     def poll(self, handle: Handle) -> tuple[bool, int | None]:
+        if (login := self._login_of(handle)) is not None:
+            return login.poll(handle)
         job = self._job(handle)
         with self._lock:
             return job.ended, job.code
@@ -289,6 +323,8 @@ class SlurmExecutor:
 
     def started(self, handle: Handle) -> bool:
         """Whether the job left Slurm's queue (it runs, or ran)."""
+        if (login := self._login_of(handle)) is not None:
+            return started_of(login, handle)
         job = self._job(handle)
         with self._lock:
             return job.ended or (job.state is not None and job.state != "PENDING")
@@ -297,6 +333,8 @@ class SlurmExecutor:
         """Where the job stands: "pending: Resources (waiting for free resources)",
         "running on node1", "paused", "Slurm is not answering: …"; ``None`` before the
         first answer."""
+        if (login := self._login_of(handle)) is not None:
+            return detail_of(login, handle)
         job = self._job(handle)
         with self._lock:
             state, reason, nodes, trouble = job.state, job.reason, job.nodes, job.trouble
@@ -314,7 +352,16 @@ class SlurmExecutor:
             return f"paused ({state.lower()})"
         return state.lower().replace("_", " ")
 
+    def error(self, handle: Handle) -> str | None:
+        """Why a launch through a login node could not be submitted (``None`` here: a
+        local ``sbatch`` that refuses raises from :meth:`start`)."""
+        login = self._login_of(handle)
+        return error_of(login, handle) if login is not None else None
+
     def signal(self, handle: Handle, sig: int) -> None:
+        if (login := self._login_of(handle)) is not None:
+            login.signal(handle, sig)
+            return
         job = self._job(handle, follow=False)
         with self._lock:
             ended, state = job.ended, job.state
@@ -344,6 +391,9 @@ class SlurmExecutor:
         """SIGKILL now to the command's processes (its steps), then ``scancel`` for what is
         left (the batch shell; a job still queued). Not ``scancel --signal=KILL`` alone:
         Slurm takes that as a cancel (SIGTERM, then SIGKILL only after its ``KillWait``)."""
+        if (login := self._login_of(handle)) is not None:
+            login.kill(handle)
+            return
         job = self._job(handle, follow=False)
         for attempt in range(_KILL_TRIES):
             steps = self._steps(job.job_id)
@@ -389,6 +439,8 @@ class SlurmExecutor:
         return None
 
     def adopt(self, state: Mapping[str, Any]) -> Handle | None:
+        if (login := self._login_of(state)) is not None:
+            return login.adopt(state)
         handle = Handle.from_state(state)
         if handle is None:
             return None
@@ -416,11 +468,16 @@ class SlurmExecutor:
         return handle
 
     def release(self, handle: Handle) -> None:
+        if (login := self._login_of(handle)) is not None:
+            login.release(handle)
+            return
         with self._lock:
             self._jobs.pop(str(handle.extra.get("job_id") or handle.pid), None)
 
     def close(self) -> None:
         """Stop following (the jobs run on: they are Slurm's)."""
+        if self._login is not None:
+            self._login.close()
         self._stop.set()
         self._wake.set()
         with self._lock:
