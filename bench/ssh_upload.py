@@ -10,7 +10,9 @@ text) is sent to the tests' loopback sshd (tests/sshd_service.py) twice in the s
 - **per file**: one asyncssh SFTP client, each folder made once, then ``put`` of each file,
   one after the other (what copying the folder file by file does).
 
-Then the same data again through ``deploy.upload`` (a second launch): bytes uploaded.
+``--rtt-ms N`` puts a relay in this process between the client and sshd that delays every
+chunk by N/2 ms each way (a link with latency, as to a rented host; nothing system-wide
+changes). Then the same data again through ``deploy.upload`` (a second launch): bytes uploaded.
 With ``--levels`` the archive path is also timed with ``pack(level=N)`` for each N (the
 same functions ``deploy.upload`` calls), for when compression costs more than loopback
 saves. Bar: archive at least 5 times faster than per file; the second launch uploads nothing.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -36,12 +39,11 @@ from pathlib import Path
 
 import asyncssh
 from _remote import sshd, target
-from sshd_service import SSHD
 
 from traindeck.remote import deploy, job
 from traindeck.remote.archive import extract_command, fingerprint, pack
 from traindeck.remote.deploy import RemoteSettings
-from traindeck.remote.ssh import Progress, SSHLink
+from traindeck.remote.ssh import Progress, SSHLink, SSHTarget
 
 
 class CountingLink(SSHLink):
@@ -94,12 +96,56 @@ def make_dataset(root: Path, files: int, total: int) -> list[Path]:
     return out
 
 
-async def per_file(server: SSHD, known: Path, files: list[Path], root: Path,
-                   dest: str) -> float:
+class DelayProxy:
+    """A TCP relay on 127.0.0.1 that holds every chunk ``one_way_s`` seconds in each
+    direction (a link with that much latency and no bandwidth limit), on a thread of its
+    own; nothing outside this process changes."""
+
+    def __init__(self, upstream: tuple[str, int], one_way_s: float) -> None:
+        self.upstream, self.delay = upstream, one_way_s
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", 0), self.loop).result(10)
+        self.port: int = self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def deliver() -> None:
+            while True:
+                at, data = await queue.get()
+                if at > loop.time():
+                    await asyncio.sleep(at - loop.time())
+                if not data:
+                    dst.close()
+                    return
+                dst.write(data)
+                await dst.drain()
+
+        task = loop.create_task(deliver())
+        try:
+            while data := await src.read(1 << 16):
+                queue.put_nowait((loop.time() + self.delay, data))
+        finally:
+            queue.put_nowait((loop.time() + self.delay, b""))
+            await task
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+
+
+async def per_file(t: SSHTarget, files: list[Path], root: Path, dest: str) -> float:
     t0 = time.perf_counter()
-    async with asyncssh.connect(server.host, server.port, username=server.user,
-                                client_keys=[str(server.client_key)],
-                                known_hosts=str(known), config=None) as conn:
+    async with asyncssh.connect(t.host, t.port, username=t.user,
+                                client_keys=[str(t.key)],
+                                known_hosts=str(t.known_hosts), config=None) as conn:
         async with conn.start_sftp_client() as sftp:
             made: set[str] = set()
             for path in files:
@@ -140,6 +186,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--levels", default="0,1", help="archive levels also timed ('' for none)")
+    ap.add_argument("--rtt-ms", type=float, default=0.0,
+                    help="round-trip latency added by a relay in this process (0: plain "
+                         "loopback)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d, sshd() as server:
         tmp = Path(d)
@@ -150,6 +199,12 @@ def main() -> None:
         code.mkdir()
         (code / "train.py").write_text("print('train')\n")
         t = target(server, tmp)
+        proxy = None
+        if args.rtt_ms > 0:
+            proxy = DelayProxy((server.host, server.port), args.rtt_ms / 2000)
+            line = server.known_hosts_line.replace(f"]:{server.port} ", f"]:{proxy.port} ")
+            t.known_hosts.write_text(line + "\n")
+            t = dataclasses.replace(t, port=proxy.port)
         link = CountingLink.open(t)
         try:
             home = str(server.workdir)
@@ -158,7 +213,7 @@ def main() -> None:
 
             # per file first: the page cache then holds the dataset for both
             dest = f"{home}/perfile-{uuid.uuid4().hex[:6]}"
-            per_file_s = asyncio.run(per_file(server, t.known_hosts, files, data, dest))
+            per_file_s = asyncio.run(per_file(t, files, data, dest))
             link.run(f"rm -rf {shlex.quote(dest)}", timeout=600)
 
             workdir = f"{home}/archive-{uuid.uuid4().hex[:6]}"
@@ -183,6 +238,8 @@ def main() -> None:
                     link, {"code": code, "data/bench": data}, wd, tmp, level))
         finally:
             link.close()
+            if proxy is not None:
+                proxy.close()
     print(json.dumps({
         "benchmark": "ssh_upload",
         "files": args.files,
@@ -196,7 +253,8 @@ def main() -> None:
         "second_launch": {"reused": reused_again, "uploaded_bytes": second_sent,
                           "s": round(second_s, 2)},
         "archive_by_level": levels,
-        "link": "loopback sshd (tests/sshd_service.py)",
+        "link": "loopback sshd (tests/sshd_service.py)" + (
+            f" through a relay adding {args.rtt_ms:g} ms of round trip" if args.rtt_ms else ""),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_1min": round(os.getloadavg()[0], 2)},
     }))
