@@ -206,7 +206,7 @@ def test_metrics_come_home_through_the_tunnel_and_the_token_stays_secret(
         run = td.init()
         for step in range(5):
             run.log({"loss": 1.0 / (step + 1)}, step=step)
-        print("url", os.environ["TRAINDECK_URL"], "TRAINDECK_DIR" not in os.environ)
+        print("url", os.environ["TRAINDECK_URL"], os.environ["TRAINDECK_DIR"])
         print("path is the host's", "/root" not in os.environ.get("PATH", ""))
         while not os.path.exists(run.config["gate"]):
             time.sleep(0.02)
@@ -225,7 +225,8 @@ def test_metrics_come_home_through_the_tunnel_and_the_token_stays_secret(
              "the metrics through the reverse forward")
     wait_for(lambda: "path is the host's" in text(spec.stdout), 30, "the prints")
     out = text(spec.stdout)
-    assert f"url http://127.0.0.1:{state.remote_port} True" in out
+    # the SDK's folder is the host's (under its workdir), not the server's
+    assert f"url http://127.0.0.1:{state.remote_port} {state.workdir}/td" in out
     assert "path is the host's True" in out
     # while it runs: no command line on the host holds the token, no file either
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
