@@ -36,6 +36,7 @@ from traindeck.launch.executor import Handle, ProcessSpec, error_of, started_of
 from traindeck.launch.prepare import process_spec
 from traindeck.launch.slurm import SlurmExecutor
 from traindeck.remote.slurm_login import SlurmLogins
+from traindeck.remote.ssh_state import SSHState
 from traindeck.runfiles import RunFiles
 from traindeck.server import Settings
 from traindeck.server.app import create_app
@@ -45,8 +46,8 @@ pytestmark = pytest.mark.slow
 HOST = "login1"
 TERMINAL = ("completed", "failed", "cancelled")
 
-#: Logs `steps` metric points, says who runs it and where, waits for `gate` (a file) when
-#: given, exits with `code`.
+#: Says who runs it and where, logs `steps` metric points, waits for `gate` (a file) when
+#: given, logs `more` points, exits with `code`.
 SCRIPT = """
     import getpass, hashlib, os, sys, time
     import traindeck as td
@@ -62,6 +63,9 @@ SCRIPT = """
     while cfg["gate"] and not os.path.exists(cfg["gate"]):
         time.sleep(0.05)
     print("after the gate", flush=True)
+    for step in range(cfg["steps"], cfg["steps"] + cfg.get("more", 0)):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+        print(f"step {step}", flush=True)
     run.finish()
     sys.exit(cfg["code"])
     """
@@ -87,6 +91,8 @@ class Env:
     slurm: SlurmService
     sshd: SSHD
     executors: list[SlurmExecutor]
+    #: Each executor's login-node part, by the executor's id (for its state files).
+    logins: dict[int, SlurmLogins] = dataclasses.field(default_factory=dict)
 
     def executor(self) -> SlurmExecutor:
         login = SlurmLogins(hosts=self.store.get_host, known_hosts=self.known_hosts,
@@ -95,7 +101,12 @@ class Env:
                             refresh_s=0.3, link_options={"backoff_cap": 1.0})
         ex = SlurmExecutor(self.slurm.runner(), refresh_s=0.3, login=login)
         self.executors.append(ex)
+        self.logins[id(ex)] = login
         return ex
+
+    def state(self, ex: SlurmExecutor, handle: Handle) -> SSHState | None:
+        """The launch's state file (its folder on the login node, its job id)."""
+        return self.logins[id(ex)].state(handle)
 
     def template(self, script: str = SCRIPT) -> Path:
         folder = self.tmp / f"tpl-{uuid.uuid4().hex[:6]}"
@@ -165,10 +176,8 @@ def steps_of(store: Store, run_id: str) -> list[int]:
         return []
 
 
-def job_id(ex: SlurmExecutor, handle: Handle) -> int:
-    login = ex._login
-    assert isinstance(login, SlurmLogins)
-    state = wait_for(lambda: (st := login.state(handle)) is not None and st.pid and st, 90,
+def job_id(env: Env, ex: SlurmExecutor, handle: Handle) -> int:
+    state = wait_for(lambda: (st := env.state(ex, handle)) is not None and st.pid and st, 90,
                      "the job id")
     return int(state.pid)
 
@@ -184,10 +193,15 @@ def fill_the_node(slurm: SlurmService) -> str:
     return filler
 
 
-def login_processes(sshd: SSHD, marker: str) -> list[psutil.Process]:
+def job_processes(env: Env, ex: SlurmExecutor, handle: Handle) -> list[psutil.Process]:
+    """The login user's processes that run in the launch's folder (other tests' processes
+    of the same user, in other folders, are not counted)."""
+    state = env.state(ex, handle)
+    assert state is not None and state.folder is not None
     found = []
-    for proc in psutil.process_iter(["username", "cmdline"]):
-        if proc.info["username"] == sshd.user and marker in " ".join(proc.info["cmdline"] or []):
+    for proc in psutil.process_iter(["username", "cwd"]):
+        cwd = str(proc.info["cwd"] or "")
+        if proc.info["username"] == env.sshd.user and cwd.startswith(state.folder):
             found.append(proc)
     return found
 
@@ -215,7 +229,7 @@ def test_a_job_waits_in_the_queue_then_runs_as_the_login_user_and_everything_com
                for s in seen), seen
     assert any(s.startswith("preparing") for s in seen), seen
     assert not started_of(ex, handle) and ex.poll(handle) == (False, None)
-    job = job_id(ex, handle)
+    job = job_id(env, ex, handle)
     shown = slurm.command("scontrol", "show", "job", str(job)).stdout
     assert f"UserId={sshd.user}(" in shown and "JobState=PENDING" in shown
     assert "TimeLimit=00:10:00" in shown and f"JobName=td-{run_id_of(spec)}" in shown
@@ -230,7 +244,7 @@ def test_a_job_waits_in_the_queue_then_runs_as_the_login_user_and_everything_com
              "the metrics, through the forward on the login node")
     # the token: in the job's environment, never in its script, Slurm's view or a file left
     token = spec.env["TRAINDECK_TOKEN"]
-    state = ex._login.state(handle)  # type: ignore[union-attr]
+    state = env.state(ex, handle)
     assert state is not None and state.folder is not None
     td = Path(state.folder) / ".td"
     assert token not in (td / "slurm.sh").read_text()
@@ -266,13 +280,13 @@ def test_cancel_ends_a_queued_job_and_a_running_one(env: Env, slurm: SlurmServic
     spec = env.spec(folder, {"steps": 2, "code": 0, "gate": f"/nonexistent/{marker}"})
     handle = ex.start(spec)
     wait_for(lambda: "step 1" in text(spec.stdout), 120, "the job to run")
-    assert login_processes(sshd, "train.py")
+    assert job_processes(env, ex, handle)
     ex.signal(handle, signal.SIGCONT)  # what the launcher's cancel sends first
     ex.signal(handle, signal.SIGTERM)
     code = ended(ex, handle)
     assert code == -signal.SIGTERM, (code, text(spec.stderr))
-    wait_for(lambda: not login_processes(sshd, "train.py"), 30, "the job's processes gone")
-    job = job_id(ex, handle)
+    wait_for(lambda: not job_processes(env, ex, handle), 30, "the job's processes gone")
+    job = job_id(env, ex, handle)
     assert slurm.command("squeue", "-h", "-j", str(job), "-o", "%T").stdout.strip() in (
         "", "COMPLETED", "FAILED", "CANCELLED")
     ex.release(handle)
@@ -297,6 +311,28 @@ def test_a_new_executor_follows_a_running_job_again(env: Env, sshd: SSHD) -> Non
     assert out.count("step 2\n") == 1 and out.endswith("after the gate\n")
     assert spec.exit_file.read_text() == "0"
     assert steps_of(env.store, run_id_of(spec)) == [0, 1, 2]
+
+
+def test_a_dropped_connection_ends_nothing_and_pause_holds_the_job(
+        env: Env, sshd: SSHD) -> None:
+    ex = env.executor()
+    gate = f"{sshd.workdir}/gate-{uuid.uuid4().hex[:6]}"
+    spec = env.spec(env.template(), {"steps": 3, "code": 0, "gate": gate, "more": 3})
+    handle = ex.start(spec)
+    wait_for(lambda: "step 2" in text(spec.stdout), 120, "the job to run")
+    ex.signal(handle, signal.SIGSTOP)  # pause: Slurm stops the job's steps
+    detail_is(ex, handle, "paused")
+    ex.signal(handle, signal.SIGCONT)
+    detail_is(ex, handle, "running on localhost")
+
+    assert sshd.drop_connections() > 0  # a network cut: the job runs on
+    Path(gate).touch()
+    assert ended(ex, handle) == 0
+    out = text(spec.stdout)
+    assert [line for line in out.splitlines() if line.startswith("step")] == [
+        f"step {i}" for i in range(6)]  # every line once
+    wait_for(lambda: steps_of(env.store, run_id_of(spec)) == list(range(6)), 60,
+             "every metric, once, after the reconnect")
 
 
 def test_the_launch_waits_for_ssh_and_a_failed_start_says_why(env: Env, sshd: SSHD) -> None:

@@ -87,6 +87,9 @@ class SlurmLogins:
     address the reverse forwards lead to (the server's own); ``files``: where runs'
     artifacts go; ``wheel``: a traindeck wheel to install where it is missing."""
 
+    #: It is the Slurm executor's part for login nodes (an :class:`Executor` of its own).
+    name = "slurm"
+
     def __init__(self, *, hosts: Callable[[str], Host], known_hosts: Path,
                  server: tuple[str, int], files: RunFiles,
                  wheel: Callable[[], Path] | None = None, probe_interval: float = 3.0,
