@@ -10,7 +10,8 @@ cluster). All optional::
       python: python3            # the interpreter on the host (a venv's, say)
       venv: ~/venvs/train        # a venv on the host, made when missing
       setup: pip install -r requirements.txt   # run once per uploaded code+data
-      env: {HF_HOME: /scratch/hf}  # variables set for the process (not TRAINDECK_*)
+      env: {HF_HOME: /scratch/hf}  # variables set on the host for the process and its
+                                   #   preparation (venv, install, setup); not TRAINDECK_*
 
 Checked when the template loads; :func:`parse_remote` returns the settings with each dataset
 as an absolute path (what a launch row keeps).
