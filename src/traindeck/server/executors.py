@@ -28,15 +28,21 @@ def build_executors(settings: Settings, store: Store, files: RunFiles,
                                       "slurm": SlurmExecutor(LocalRunner(
                                           dict(settings.slurm_env)))}
     try:
+        from traindeck.remote.slurm_login import SlurmLogins
         from traindeck.remote.ssh_executor import SSHExecutor
         from traindeck.remote.wheel import server_wheel
     except ImportError as exc:  # no asyncssh: local (and Slurm on this machine) only
         log.info("no ssh executor (pip install 'traindeck[ssh]'): %s", exc)
     else:
         host = "127.0.0.1" if settings.host in _ANY else settings.host
-        executors["ssh"] = SSHExecutor(
-            hosts=store.get_host, known_hosts=known_hosts, server=(host, settings.port),
-            files=files, wheel=server_wheel(
-                Path(store.files_root) / "wheels",
-                None if settings.ssh_wheel is None else Path(settings.ssh_wheel)))
+        server = (host, settings.port)
+        wheel = server_wheel(Path(store.files_root) / "wheels",
+                             None if settings.ssh_wheel is None else Path(settings.ssh_wheel))
+        executors["ssh"] = SSHExecutor(hosts=store.get_host, known_hosts=known_hosts,
+                                       server=server, files=files, wheel=wheel)
+        # A Slurm launch naming a host submits on that login node over SSH.
+        executors["slurm"] = SlurmExecutor(
+            LocalRunner(dict(settings.slurm_env)),
+            login=SlurmLogins(hosts=store.get_host, known_hosts=known_hosts, server=server,
+                              files=files, wheel=wheel))
     return executors
