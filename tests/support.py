@@ -112,3 +112,14 @@ def series_checksum(values: Any) -> str:
     import numpy as np
 
     return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()
+
+
+def group_gone(pgid: int) -> bool:
+    """Whether no process of process group ``pgid`` is left (zombies count as left)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: still there
+        return False
+    return False

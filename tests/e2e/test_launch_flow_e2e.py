@@ -12,7 +12,6 @@ A script without the SDK is paused and resumed from the actions panel (SIGSTOP/S
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import textwrap
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from serving import bound_socket, served
-from support import wait_for
+from support import group_gone, wait_for
 
 from traindeck.server import Settings
 from traindeck.server.app import create_app
@@ -108,13 +107,6 @@ def api(url: str, path: str, **params: Any) -> Any:
     r.raise_for_status()
     return r.json()
 
-
-def group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def points(url: str, run_id: str, key: str) -> list[tuple[int, int, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from serving import bound_socket, served
-from support import wait_for
+from support import group_gone, wait_for
 
 from traindeck.server import Settings
 from traindeck.server.app import create_app
@@ -108,13 +108,6 @@ def shot(page: Any, name: str) -> None:
     if folder:
         page.screenshot(path=str(Path(folder) / name))
 
-
-def group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_build_launch_cancel_and_clone_a_run(url: str, page: Any) -> None:

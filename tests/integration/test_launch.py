@@ -5,7 +5,6 @@ the concurrency queue."""
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from serving import bound_socket, served
-from support import wait_for
+from support import group_gone, wait_for
 
 from traindeck.server import Settings
 from traindeck.server.app import create_app
@@ -120,13 +119,6 @@ def ended(url: str, run_id: str, timeout: float = 60) -> dict[str, Any]:
 def console(store: Store, run_id: str) -> list[tuple[str, str]]:
     return [(x.stream, x.text) for x in store.read_log_lines(run_id, limit=10_000)]
 
-
-def group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_a_script_without_traindeck_gets_console_status_and_exit_code(

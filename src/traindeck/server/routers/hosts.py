@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from traindeck.launch.executor import ExecutorError
-from traindeck.store import Conflict, InvalidInput
+from traindeck.store import Conflict, Host, InvalidInput
 from traindeck.store.hosts import parse_destination
 
 from ..deps import StoreDep, json_response
@@ -96,6 +96,19 @@ def _known_hosts(request: Request) -> Path:
     return path
 
 
+async def _presented(remote: ModuleType, host: Host) -> tuple[Any, str | None]:
+    """The key ``host`` presents now (a handshake in a worker thread), or why not."""
+    try:
+        return await anyio.to_thread.run_sync(remote.presented_key, host), None
+    except ExecutorError as exc:
+        return None, str(exc)
+
+
+def _key_out(key: Any, trusted: bool) -> Response:
+    return json_response({"algorithm": key.algorithm, "fingerprint": key.fingerprint,
+                          "trusted": trusted, "error": None})
+
+
 @router.get("", response_model=HostList, summary="List hosts")
 def list_hosts(store: StoreDep) -> Response:
     return json_response({"hosts": [h.to_dict() for h in store.list_hosts()]})
@@ -129,14 +142,11 @@ async def host_key(name: str, store: StoreDep, request: Request) -> Response:
     if remote is None:
         return _no_ssh()
     host = store.get_host(name)
-    try:
-        key = await anyio.to_thread.run_sync(remote.presented_key, host)
-    except ExecutorError as exc:
+    key, error = await _presented(remote, host)
+    if key is None:
         return json_response({"algorithm": None, "fingerprint": None, "trusted": False,
-                              "error": str(exc)})
-    return json_response({"algorithm": key.algorithm, "fingerprint": key.fingerprint,
-                          "trusted": remote.is_trusted(host, _known_hosts(request), key),
-                          "error": None})
+                              "error": error})
+    return _key_out(key, remote.is_trusted(host, _known_hosts(request), key))
 
 
 @router.post("/{name}/trust", response_model=HostKeyOut, responses=CONFLICT_RESPONSE,
@@ -146,15 +156,13 @@ async def trust_host(name: str, body: TrustIn, store: StoreDep, request: Request
     if remote is None:
         return _no_ssh()
     host = store.get_host(name)
-    try:
-        key = await anyio.to_thread.run_sync(remote.presented_key, host)
-    except ExecutorError as exc:
-        raise Conflict(f"cannot read the host key of {name} now: {exc}") from exc
+    key, error = await _presented(remote, host)
+    if key is None:
+        raise Conflict(f"cannot read the host key of {name} now: {error}")
     if not remote.fingerprint_matches(key, body.fingerprint):
         raise Conflict(f"{name} presents {key}, not {body.fingerprint}: not trusted")
     remote.trust(host, _known_hosts(request), key)
-    return json_response({"algorithm": key.algorithm, "fingerprint": key.fingerprint,
-                          "trusted": True, "error": None})
+    return _key_out(key, True)
 
 
 @router.post("/{name}/check", response_model=CheckOut,
