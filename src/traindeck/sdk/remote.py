@@ -54,6 +54,7 @@ from . import artifacts
 from .backend import CheckpointEntry, MediaFile, Progress, Series
 from .policy import FailurePolicy
 from .ranks import CommandFollower
+from .remote_reads import READ_TIMEOUT, Reader, checkpoint_from, command_from, run_from
 from .spool import Spool
 from .transport import (
     GROUP_BATCHES,
@@ -73,49 +74,9 @@ DRAIN_TIMEOUT: Final = 10.0
 #: Seconds the server may hold a command long-poll (it answers at once when one comes;
 #: short so that a finished run's poller, a daemon thread, is gone soon after).
 COMMAND_WAIT: Final = 1.0
-#: Seconds an HTTP read (resuming a run) may take.
-READ_TIMEOUT: Final = 10.0
 #: Seconds between a follower rank's reads of the run's commands, and how many it reads.
 FOLLOW_INTERVAL: Final = 0.5
 FOLLOW_LIMIT: Final = 50
-
-
-def _run_from(d: Mapping[str, Any]) -> Run:
-    fields = {k: d[k] for k in Run.__dataclass_fields__ if k in d}
-    return Run(**fields)
-
-
-def _checkpoint_from(d: Mapping[str, Any]) -> Checkpoint:
-    fields = {k: d[k] for k in Checkpoint.__dataclass_fields__ if k in d}
-    return Checkpoint(**fields)
-
-
-def _command_from(c: Mapping[str, Any]) -> Command:
-    return Command(id=c["id"], run_id=c["run_id"], name=c["name"], args=c.get("args") or {},
-                   status=c["status"], created_at=c["created_at"],
-                   delivered_at=c.get("delivered_at"), finished_at=c.get("finished_at"),
-                   result=None, error=None, requested_by=c.get("requested_by"),
-                   seq=c.get("seq", 0))
-
-
-class Reader:
-    """HTTP reads against a server (None: offline, nothing is asked)."""
-
-    def __init__(self, url: str | None, token: str | None) -> None:
-        self.url = url.rstrip("/") if url else None
-        self.token = token
-
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """The JSON answer; ``NotFound`` for a 404 or offline, ``httpx.HTTPError``/
-        ``OSError`` when the server cannot answer."""
-        if self.url is None:
-            raise NotFound("offline: the server is not asked")
-        resp = httpx.get(f"{self.url}{path}", params=params, headers=auth_headers(self.token),
-                         timeout=READ_TIMEOUT)
-        if resp.status_code == 404:
-            raise NotFound(resp.text[:300])
-        resp.raise_for_status()
-        return resp.json()
 
 
 class RemoteBackend:
@@ -170,7 +131,7 @@ class RemoteBackend:
 
     def read_run(self) -> Run | None:
         try:
-            return _run_from(self.reader.get(f"/api/runs/{self._run_id}"))
+            return run_from(self.reader.get(f"/api/runs/{self._run_id}"))
         except NotFound:
             return None
 
@@ -195,7 +156,7 @@ class RemoteBackend:
         try:
             data = self.reader.get(f"/api/runs/{self._run_id}/checkpoints",
                                    {"limit": 10000})
-            listed = [_checkpoint_from(c) for c in data.get("checkpoints", [])]
+            listed = [checkpoint_from(c) for c in data.get("checkpoints", [])]
         except NotFound:
             pass
         except Exception as exc:
@@ -230,7 +191,7 @@ class RemoteBackend:
         if record.get("name") is None:
             record["name"] = self._run_id
         self.append({"run": record, "status": "running", "heartbeat": now})
-        return _run_from({"id": self._run_id, "status": "running", "created_at": now,
+        return run_from({"id": self._run_id, "status": "running", "created_at": now,
                           "started_at": now, "heartbeat_at": now, **record})
 
     def update_run(self, fields: Mapping[str, Any]) -> None:
@@ -424,7 +385,7 @@ class RemoteBackend:
                         f"{self.url}/api/runs/{self._run_id}/commands/deliver",
                         params={"wait": COMMAND_WAIT})
                     resp.raise_for_status()
-                    self._commands.extend(_command_from(c) for c in resp.json()["commands"])
+                    self._commands.extend(command_from(c) for c in resp.json()["commands"])
                     if attempt:
                         self._retry.set()  # the server is back: send what waits now
                     attempt = 0
@@ -448,7 +409,7 @@ class RemoteBackend:
             resp = client.get(f"{self.url}/api/runs/{self._run_id}/commands",
                               params={"limit": FOLLOW_LIMIT})
             resp.raise_for_status()
-            listed = [_command_from(c) for c in resp.json()["commands"]]
+            listed = [command_from(c) for c in resp.json()["commands"]]
         except Exception:
             return  # not there yet, or the server is away: the sender says so
         with self._follow_lock:
