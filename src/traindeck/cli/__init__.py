@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from . import ckpt, demo, hosts, launch, runs, serve, sync, tail, templates, token, version
+from . import ckpt, demo, export, hosts, launch, runs, serve, sync, tail, templates, token, version
 
 app = typer.Typer(
     name="traindeck",
@@ -35,6 +35,7 @@ app.command("launch")(launch.launch)
 app.command("cancel")(launch.cancel)
 app.command("resume")(launch.resume)
 app.command("sync")(sync.sync)
+app.command("export")(export.export)
 app.command("version")(version.version)
 
 

@@ -970,6 +970,14 @@ export interface Paths {
       response: EventList;
     };
   };
+  "/api/runs/{run_id}/export": {
+    get: {
+      path: { run_id: string };
+      query: { format?: "csv" | "parquet"; keys?: Array<string> | null; buckets?: number | null };
+      body: never;
+      response: unknown;
+    };
+  };
   "/api/runs/{run_id}/logs": {
     get: {
       path: { run_id: string };

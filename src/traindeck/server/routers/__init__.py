@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from . import artifacts, commands, configs, events, logs, media, meta, metrics, runs, system
+from . import artifacts, commands, configs, events, export, logs, media, meta, metrics, runs, system
 
 ALL = (meta.router, runs.router, metrics.router, events.router, commands.router, system.router,
-       logs.router, media.router, artifacts.router, configs.router)
+       logs.router, media.router, artifacts.router, configs.router,
+       export.router)
 
 __all__ = ["ALL"]
