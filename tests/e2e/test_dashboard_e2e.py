@@ -206,6 +206,23 @@ def test_the_system_panel_without_a_run_shows_whole_values(page: Any, demo: Demo
     assert len(value("load").inner_text().split()) == 3
 
 
+def test_a_charts_download_link_gives_the_metric_as_csv(page: Any, demo: Demo) -> None:
+    """Issue 13: each run in a chart's legend has a download link: its metric, every
+    point, as CSV from the export route."""
+    run = demo.runs()[0]
+    open_run(page, demo, run["id"])
+    wait_for(lambda: chart_step(page) >= 0, 60, "points drawn")
+    link = chart(page).locator(f'[data-legend-run="{run["id"]}"] [data-testid="chart-download"]')
+    href = link.get_attribute("href")
+    assert href and f"/api/runs/{run['id']}/export" in href and "format=csv" in href
+    r = httpx.get(demo.url + href, timeout=30)
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    rows = r.text.splitlines()
+    key = chart(page).get_attribute("data-key")
+    assert rows[0] == "run_id,key,step,time,value"
+    assert len(rows) > 2 and all(row.split(",")[1] == key for row in rows[1:]), rows[:3]
+
+
 def test_the_run_list_shows_the_last_logged_metric_and_the_column_is_choosable(
         page: Any, demo: Demo) -> None:
     """Defect 8: the run list's metric column shows the last logged value of ``loss`` (not

@@ -49,6 +49,11 @@ function savePrefs(panel: string, p: Prefs): void {
 
 const EMPTY_STATUS: ChartStatus = { loading: false, points: 0, keys: [], zoomed: false, error: null };
 
+/** The CSV of one run's metric, every point (``GET /api/runs/{id}/export``). */
+export function exportUrl(runId: string, key: string): string {
+  return `/api/runs/${encodeURIComponent(runId)}/export?format=csv&keys=${encodeURIComponent(key)}`;
+}
+
 export function ChartPanel({ id, active }: PanelProps) {
   const label = id === "chartB" ? "Chart B" : "Chart A";
   const runsKey = useApp((s) => chartRuns(s).join(","));
@@ -205,6 +210,17 @@ export function ChartPanel({ id, active }: PanelProps) {
             <i className="td-chart-swatch" style={{ background: `var(--s${i % 10})` }} />
             <span className="td-chart-name">{runInfo.get(r)?.name ?? r}</span>
             <span className="td-chart-value num" data-legend-value="" />
+            {key ? (
+              <a
+                className="td-chart-dl dim"
+                data-testid="chart-download"
+                href={exportUrl(r, key)}
+                download
+                title={`download ${key} of ${runInfo.get(r)?.name ?? r} as CSV (every point)`}
+              >
+                ⤓
+              </a>
+            ) : null}
           </span>
         ))}
       </div>
