@@ -113,6 +113,17 @@ def test_summary_config_and_metadata(tdir: Path, store: Store) -> None:
     assert "numpy" in rec.env["frameworks"]
 
 
+def test_events_and_edits_reach_the_run(tdir: Path, store: Store) -> None:
+    with start(tdir) as run:
+        run.event("alert", {"title": "loss spiked", "value": math.inf})
+        run.update(name="renamed", tags=["a", "b"], notes="tried lr 3e-4")
+        run.update()  # nothing asked: nothing written
+    rec = store.get_run(run.id)
+    assert (rec.name, rec.tags, rec.notes) == ("renamed", ["a", "b"], "tried lr 3e-4")
+    alerts = [e.payload for e in store.list_events(run.id) if e.kind == "alert"]
+    assert alerts == [{"title": "loss spiked", "value": "Infinity"}]
+
+
 def test_module_level_functions_follow_the_current_run(tdir: Path, store: Store) -> None:
     run = start(tdir)
     assert td.current_run() is run

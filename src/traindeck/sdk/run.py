@@ -229,6 +229,22 @@ class Run:
         if self._pipe is not None:
             self._pipe.call(what, call)
 
+    def event(self, kind: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Record an event on the run (the dashboard's event list), e.g. ``run.event("alert",
+        {"text": "loss is NaN"})``; written by the background thread like everything else."""
+        encoded = self._encode(f"event {kind!r}", dict(payload or {}))
+        self._call(f"recording the event {kind!r}", lambda b: b.add_event(kind, encoded))
+
+    def update(self, *, name: str | None = None, tags: Sequence[str] | None = None,
+               notes: str | None = None) -> None:
+        """Rename the run, or set its tags or notes (what the dashboard can edit too)."""
+        fields: dict[str, Any] = {k: v for k, v in (("name", name), ("notes", notes))
+                                  if v is not None}
+        if tags is not None:
+            fields["tags"] = [str(t) for t in tags]
+        if fields:
+            self._call("updating the run", lambda b: b.update_run(fields))
+
     def _signal_name(self) -> str | None:
         return None if self._signal is None else signal.Signals(self._signal).name
 

@@ -333,8 +333,7 @@ class WandbRun:
         """An ``alert`` event on the run (shown in the dashboard's event list)."""
         payload = {"title": str(title), "text": str(text),
                    "level": str(getattr(level, "value", level or "INFO"))}
-        self._td._call("recording an alert",  # no public Run method adds an event yet
-                       lambda b: b.add_event("alert", payload))
+        self._td.event("alert", payload)
 
     def save(self, glob_str: str | os.PathLike[str] | None = None,
              base_path: str | os.PathLike[str] | None = None, policy: str = "live"
@@ -423,8 +422,8 @@ class WandbRun:
     # -- the rest ------------------------------------------------------------------
 
     def _write(self, what: str, fields: dict[str, Any]) -> None:
-        # no public Run method updates name or tags after init yet
-        self._td._call(what, lambda b: b.update_run(fields))
+        self._td.update(name=fields.get("name"), tags=fields.get("tags"),
+                        notes=fields.get("notes"))
 
     def _warn(self, key: str, message: str) -> None:
         self._warner.warn(key, message)
