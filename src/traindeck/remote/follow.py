@@ -1,71 +1,56 @@
 """Following a launch that runs on a host, on the launch's own thread: mirror its logs,
 send the signals the launcher asked for, notice its end, bring its results home.
 
-A round every ``mirror_s`` seconds (sooner when a signal is queued): copy what is new in the
-remote logs, then look for the exit file. When the connection is down nothing ends: the
-line says so and the round waits for the link (which reconnects by itself); a link that gave
-up (its host key changed, say) is opened again from scratch every few seconds, and a
-reverse forward is set up again on a fresh link (same port when free). Every
-``status_s`` seconds the wrapper is checked to still exist: a wrapper gone without an exit
-file (the host rebooted, or someone killed it) ends the launch with no exit code.
+The pieces both executors on hosts use: :func:`connected_link` (a link that gave up, its
+host key changed say, is opened again from scratch every ``retry_s`` seconds; while the
+connection is down the round waits for the link, which reconnects by itself), :func:`forward`
+(a reverse forward set up again on a fresh link, on the same port when free), and
+:func:`finish` (results home, the exit code in the local exit file, then the end is known).
+The Slurm executor's part for login nodes follows its job with them
+(:mod:`~traindeck.remote.slurm_login_work`); :func:`follow` is the SSH executor's loop.
+
+:func:`follow`: a round every ``mirror_s`` seconds (sooner when a signal is queued): copy
+what is new in the remote logs, then look for the exit file. When the connection is down
+nothing ends: the line says so. Every ``status_s`` seconds the wrapper is checked to still
+exist: a wrapper gone without an exit file (the host rebooted, or someone killed it) ends
+the launch with no exit code.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from traindeck.launch.executor import ExecutorError
 from traindeck.remote import job
+from traindeck.remote.context import L, LaunchContext
 from traindeck.remote.deploy import PID_WAIT_S, retried
 from traindeck.remote.errors import Disconnected, SSHError
-from traindeck.remote.mirror import LogMirror
-from traindeck.remote.results import ResultFile
+from traindeck.remote.mirror import LogMirror, drain
+from traindeck.remote.results import Progress, ResultFile, download_results, list_results
 from traindeck.remote.ssh import SSHLink
 from traindeck.remote.tracked import RemoteLaunch, append, deliver
+from traindeck.runfiles import RunFiles
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FollowEnv:
-    """What the loop needs of its executor."""
-
-    acquire: Callable[[RemoteLaunch], SSHLink]
-    release: Callable[[str], None]
-    results: Callable[[RemoteLaunch, SSHLink, Callable[[int, int], None]], list[ResultFile]]
-    server: tuple[str, int]
-    mirror_s: float
-    status_s: float
-    wait_s: float
-    retry_s: float
-    clock: Callable[[], float] = time.monotonic
-
-
-def follow(la: RemoteLaunch, env: FollowEnv) -> None:
+def follow(la: RemoteLaunch, ctx: LaunchContext[RemoteLaunch]) -> None:
+    """The SSH executor's launch, from its start (or adopt) to its end."""
     mirrors: list[LogMirror] | None = None
-    last_status = env.clock()
-    adopted_at = env.clock()
+    last_status = ctx.clock()
+    adopted_at = ctx.clock()
     while not la.stop.is_set():
-        link = la.link
-        if link is None or link.state.startswith(("failed", "closed")):
-            link = _relink(la, env)
-            if link is None:
-                la.stop.wait(env.retry_s)
-                continue
-        if not link.connected:
-            la.line = f"{la.running_line()}; {link.state}"
-            link.wait_connected(env.mirror_s * 4)
+        link = connected_link(la, ctx, la.running_line)
+        if link is None:
             continue
         try:
             if not la.forwarded:
-                _forward(la, link, env.server)
-            if la.st.pid is None and not _found_pid(la, link, env.clock() - adopted_at):
+                forward(la, link, ctx.server)
+            if la.st.pid is None and not _found_pid(la, link, ctx.clock() - adopted_at):
                 if la.ended:
                     return
-                la.wake.wait(env.mirror_s)
+                la.wake.wait(ctx.mirror_s)
                 continue
             _send_queued(la, link)
             if mirrors is None:
@@ -74,21 +59,19 @@ def follow(la: RemoteLaunch, env: FollowEnv) -> None:
             code = _exit_code(link, la.dir)
             for m in mirrors:
                 m.pump(link)
-            if code is None and env.clock() - last_status >= env.status_s:
-                last_status = env.clock()
+            if code is None and ctx.clock() - last_status >= ctx.status_s:
+                last_status = ctx.clock()
                 status = link.run(job.status_command(la.dir, la.st.pid or 0), timeout=30)
                 if status.stdout.strip() == "gone":
                     code = _exit_code(link, la.dir)
                     if code is None:
-                        while any(m.pump(link) for m in mirrors):
-                            pass
+                        drain(mirrors, link)
                         la.fail(f"the process on {la.st.host} is gone and left no exit status "
                                "(the host restarted, or its wrapper was killed)")
                         return
             if code is not None:
-                while any(m.pump(link) for m in mirrors):
-                    pass
-                _finish(la, link, code, env)
+                drain(mirrors, link)
+                finish(la, link, code, ctx, progress=True)
                 return
             la.line = la.running_line()
         except Disconnected:
@@ -96,30 +79,50 @@ def follow(la: RemoteLaunch, env: FollowEnv) -> None:
         except SSHError as exc:
             log.warning("following launch %s on %s: %s", la.key, la.st.host, exc)
             la.line = f"{la.running_line()}; {exc}"
-        la.wake.wait(env.mirror_s)
+        la.wake.wait(ctx.mirror_s)
         la.wake.clear()
 
 
-def _relink(la: RemoteLaunch, env: FollowEnv) -> SSHLink | None:
-    """A fresh link for a launch whose link gave up (or that has none yet: adopted)."""
-    if la.link is not None:
-        la.link, la.forwarded = None, False
-        env.release(la.st.host)
-    try:
-        link = env.acquire(la)
-    except SSHError as exc:
-        la.line = f"{la.running_line()}; cannot reach {la.st.host}: {exc}"
+def connected_link(la: L, ctx: LaunchContext[L],
+                   prefix: Callable[[], str] | None) -> SSHLink | None:
+    """The launch's link when it is connected; ``None`` (after a wait: the caller's round
+    starts again) when it is not. A link that gave up, or none (adopted), is opened again.
+    ``prefix``: the launch's line says the trouble after it (``None``: only a host that
+    cannot be reached is said)."""
+    link = la.link
+    if link is None or link.state.startswith(("failed", "closed")):
+        link = _relink(la, ctx, prefix)
+        if link is None:
+            la.stop.wait(ctx.retry_s)
+            return None
+    if not link.connected:
+        if prefix is not None:
+            la.line = f"{prefix()}; {link.state}"
+        link.wait_connected(ctx.mirror_s * 4)
         return None
-    if la.stop.is_set():
-        env.release(la.st.host)
-        return None
-    la.link = link
     return link
 
 
-def _forward(la: RemoteLaunch, link: SSHLink, server: tuple[str, int]) -> None:
-    """The launch's reverse forward on ``link``: on its old port when free (the script
-    still sends there), else on a new one (its batches wait in its spool: logged)."""
+def _relink(la: L, ctx: LaunchContext[L], prefix: Callable[[], str] | None) -> SSHLink | None:
+    """A fresh link for a launch whose link gave up (or that has none yet: adopted)."""
+    if la.link is not None:
+        la.link, la.forwarded = None, False
+        ctx.release(la.st.host)
+    try:
+        link = ctx.acquire(la, None)
+    except SSHError as exc:
+        said = f"cannot reach {la.st.host}: {exc}"
+        la.line = said if prefix is None else f"{prefix()}; {said}"
+        return None
+    if la.stop.is_set():
+        ctx.release(la.st.host)
+        return None
+    return link
+
+
+def forward(la: RemoteLaunch, link: SSHLink, server: tuple[str, int]) -> None:
+    """The launch's reverse forward on ``link``: on its old port when free (its script or
+    job still sends there), else on a new one (its batches wait in its spool: logged)."""
     old = la.st.remote_port or 0
     try:
         port = link.reverse_forward(old, *server)
@@ -128,7 +131,8 @@ def _forward(la: RemoteLaunch, link: SSHLink, server: tuple[str, int]) -> None:
     except SSHError:
         port = link.reverse_forward(0, *server)
         log.warning("launch %s on %s: port %s is taken; its metrics tunnel is on %s now, "
-                    "but its script still sends to %s", la.key, la.st.host, old, port, old)
+                    "but its %s still sends to %s", la.key, la.st.host, old, port, la.RUNS,
+                    old)
     with la.lock:
         la.st.remote_port, la.forwarded = port, True
         la.save()
@@ -186,20 +190,43 @@ def _exit_code(link: SSHLink, d: job.LaunchDir) -> int | None:
         return None
 
 
-def _finish(la: RemoteLaunch, link: SSHLink, code: int, env: FollowEnv) -> None:
-    """The process ended with ``code``: results home, then the end is known."""
-    def progress(done: int, total: int) -> None:
-        pct = 100 * done // total if total else 100
-        la.line = f"downloading results {pct}% ({done / 1e6:.1f}/{total / 1e6:.1f} MB)"
+def finish(la: L, link: SSHLink, code: int | None, ctx: LaunchContext[L], *,
+           progress: bool) -> None:
+    """The process (or job) ended with ``code`` (``None``: it left no exit status): results
+    home (``progress``: the line shows the download's), the code in the local exit file,
+    then the end is known. A download that fails is said in the console; the end stands."""
+    st = la.st
+    if st.python is not None and st.fingerprint is not None and st.folder is not None:
+        def downloading(done: int, total: int) -> None:
+            pct = 100 * done // total if total else 100
+            la.line = f"downloading results {pct}% ({done / 1e6:.1f}/{total / 1e6:.1f} MB)"
 
-    la.line = "looking for results"
-    try:
-        retried(link, env.wait_s, "downloading the results",
-                lambda: env.results(la, link, progress))
-    except ExecutorError as exc:
-        append(la.stderr, f"traindeck: the results could not be downloaded: {exc}\n")
-    la.exit_file.write_text(str(code))
+        la.line = "looking for results"
+        try:
+            retried(link, ctx.wait_s, "downloading the results", lambda: bring_results(
+                la, link, ctx.files, downloading if progress else None))
+        except ExecutorError as exc:
+            append(la.stderr, f"traindeck: the results could not be downloaded: {exc}\n")
+    if code is not None:
+        la.exit_file.write_text(str(code))
     with la.lock:
-        la.st.stage, la.st.exit_code = "ended", code
+        st.stage, st.exit_code = "ended", code
         la.save()
-        la.ended, la.code, la.line = True, code, f"ended (exit {code})"
+        la.ended, la.code = True, code
+        la.line = f"ended (exit {code})" if code is not None else "ended (no exit status)"
+
+
+def bring_results(la: RemoteLaunch, link: SSHLink, files: RunFiles,
+                  progress: Progress | None = None) -> list[ResultFile]:
+    """List the launch's result files on the host and download those not in the run's
+    artifacts yet (see :mod:`~traindeck.remote.results`); recorded in its state."""
+    st = la.st
+    assert st.folder is not None and st.python is not None and st.fingerprint is not None
+    original = f"{job.Archive(la.dir.workdir, st.fingerprint).folder}/code"
+    dest = files.artifacts(st.run_id) if st.run_id else la.exit_file.parent / "results"
+    found = list_results(link, st.python, st.folder, original, st.result_patterns)
+    got = download_results(link, st.folder, found, dest, progress=progress)
+    with la.lock:
+        st.results = [r.to_dict() for r in got]
+        la.save()
+    return got

@@ -1,6 +1,7 @@
 """What ``traindeck hosts`` and ``/api/hosts`` do beyond storing a record: where the
-known_hosts file is, reaching a host as an :class:`SSHTarget`, checking that a launch can
-run there, and trusting its host key.
+known_hosts file is, checking that a launch can run there (reached as
+:func:`~traindeck.remote.links.target_of` says, like every launch), and trusting its host
+key.
 
 Trusting is explicit: the key the host presents is shown (type and SHA256 fingerprint) and
 entered into traindeck's known_hosts only when the caller confirms it, or names the
@@ -17,7 +18,8 @@ from traindeck.store.models import Host
 
 from .errors import HostKey, SSHError
 from .known_hosts import scan_host_key, trust_host_key, trusted_keys
-from .ssh import SSHLink, SSHTarget
+from .links import target_of
+from .ssh import SSHLink
 
 #: traindeck's known_hosts file, beside the store's database.
 KNOWN_HOSTS: Final = "known_hosts"
@@ -34,13 +36,6 @@ def known_hosts_file(store_folder: Path) -> Path:
     return store_folder / KNOWN_HOSTS
 
 
-def target(host: Host, known_hosts: Path) -> SSHTarget:
-    """How to reach ``host`` (its key file, else the ssh-agent)."""
-    return SSHTarget(name=host.name, host=host.address, port=host.port, user=host.user,
-                     key=Path(host.key_path).expanduser() if host.key_path else None,
-                     known_hosts=known_hosts)
-
-
 @dataclass(frozen=True)
 class CheckResult:
     """What ``hosts check`` found: whether a launch can run there, and what is missing."""
@@ -55,7 +50,7 @@ class CheckResult:
 def check(host: Host, known_hosts: Path, *, timeout: float = 15.0) -> CheckResult:
     """Log in (host key checked), and look for python, tmux and traindeck there."""
     try:
-        link = SSHLink.open(target(host, known_hosts), connect_timeout=timeout,
+        link = SSHLink.open(target_of(host, known_hosts), connect_timeout=timeout,
                             retry_for=timeout)
     except SSHError as exc:
         return CheckResult(False, str(exc))

@@ -11,6 +11,7 @@ none missing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -51,3 +52,9 @@ class LogMirror:
             if len(data) < self.chunk:
                 return copied
         return copied
+
+
+def drain(mirrors: Sequence[LogMirror], link: SSHLink) -> None:
+    """Copy what is left of each log to its end (the process ended: nothing is added)."""
+    while any(m.pump(link) for m in mirrors):
+        pass

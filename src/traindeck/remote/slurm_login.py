@@ -33,35 +33,24 @@ slurm.SlurmExecutor` hands such launches (and every later call for their handles
   ``submitting`` → ``queued`` → ``running`` → ``ended``/``failed``). :meth:`adopt` (a new
   server) reads it, reconnects and follows the job again; a launch whose server stopped
   before its job was submitted is failed with what to do.
+
+What it shares with the SSH executor (the launches' threads, links, start, adopt, release)
+is :class:`~traindeck.remote.launches.HostLaunches`; what is its own is here.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
-import signal as signals
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-from traindeck.launch.executor import ExecutorError, Handle, ProcessSpec
+from traindeck.launch.executor import Handle, ProcessSpec
 from traindeck.launch.slurm import SlurmExecutor
 from traindeck.launch.slurm_script import SlurmResources
-from traindeck.remote import job
-from traindeck.remote.deploy import Cancelled, RemoteSettings
-from traindeck.remote.errors import SSHError
-from traindeck.remote.links import LinkPool, target_of
-from traindeck.remote.slurm_login_work import (
-    LoginLaunch,
-    LoginNode,
-    WorkEnv,
-    follow_job,
-    submit,
-)
+from traindeck.remote.launches import HostLaunches
+from traindeck.remote.slurm_login_work import LoginLaunch, LoginNode, follow_job, submit
 from traindeck.remote.ssh import SSHLink, SSHTarget
 from traindeck.remote.ssh_runner import SSHRunner
 from traindeck.remote.ssh_state import SSHState, read_state
@@ -69,26 +58,25 @@ from traindeck.remote.tracked import Reporter
 from traindeck.runfiles import RunFiles
 from traindeck.store.models import Host
 
-log = logging.getLogger(__name__)
 STATE_FILE: Final = "slurm-login.json"
 #: Stages before the job exists in Slurm's queue.
 UNSUBMITTED: Final = frozenset({"connecting", "uploading", "preparing", "submitting"})
-_CANCELLING: Final = frozenset({signals.SIGTERM, signals.SIGINT, signals.SIGHUP,
-                                signals.SIGKILL})
 
 
-def state_path(exit_file: str | Path) -> Path:
-    return Path(exit_file).with_name(STATE_FILE)
-
-
-class SlurmLogins:
-    """Slurm launches through login nodes (see the module docstring). ``hosts``: the
-    store's ``get_host``; ``known_hosts``: traindeck's known_hosts file; ``server``: the
-    address the reverse forwards lead to (the server's own); ``files``: where runs'
-    artifacts go; ``wheel``: a traindeck wheel to install where it is missing."""
+class SlurmLogins(HostLaunches[LoginLaunch]):
+    """Slurm launches through login nodes (see the module docstring; the constructor's
+    arguments are :class:`~traindeck.remote.launches.HostLaunches`', and the host's
+    ``SlurmExecutor``'s ``refresh_s`` and ``timeout_s``)."""
 
     #: It is the Slurm executor's part for login nodes (an :class:`Executor` of its own).
     name = "slurm"
+    STATE_FILE = STATE_FILE
+    UNSTARTED = UNSUBMITTED
+    NO_HOST = "a launch through a login node names its host"
+    THREAD = "slurm-login"
+    CANCELLED_BEFORE = "was submitted"
+    RUNNER = "slurm"
+    EXTRA: ClassVar[Mapping[str, Any]] = {"login": True}
 
     def __init__(self, *, hosts: Callable[[str], Host], known_hosts: Path,
                  server: tuple[str, int], files: RunFiles,
@@ -98,19 +86,12 @@ class SlurmLogins:
                  link_options: Mapping[str, Any] | None = None,
                  local_pythons: Iterable[str] = (sys.executable,),
                  wall: Callable[[], float] = time.time) -> None:
-        self._hosts, self._known_hosts = hosts, known_hosts
-        self._refresh_s, self._timeout_s, self._wall = refresh_s, timeout_s, wall
-        self._pool = LinkPool(probe_interval=probe_interval, wait_s=ssh_wait_s,
-                              options=link_options, on_moved=self._moved)
-        self._env = WorkEnv(acquire=self._acquire, release=self._pool.release, host=self._host,
-                            upload_lock=self._upload_lock, files=files, server=server,
-                            scratch=scratch or Path(tempfile.gettempdir()), wheel=wheel,
-                            pythons=tuple(local_pythons), wait_s=ssh_wait_s,
-                            mirror_s=mirror_interval, retry_s=max(1.0, probe_interval))
+        super().__init__(hosts=hosts, known_hosts=known_hosts, server=server, files=files,
+                         wheel=wheel, probe_interval=probe_interval, ssh_wait_s=ssh_wait_s,
+                         mirror_interval=mirror_interval, scratch=scratch,
+                         link_options=link_options, local_pythons=local_pythons, wall=wall)
+        self._refresh_s, self._timeout_s = refresh_s, timeout_s
         self._nodes: dict[str, LoginNode] = {}
-        self._launches: dict[str, LoginLaunch] = {}
-        self._upload_locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
 
     # -- starting ------------------------------------------------------------------------
 
@@ -120,38 +101,13 @@ class SlurmLogins:
         if host:
             self._host(host)
 
-    def start(self, spec: ProcessSpec) -> Handle:
-        if not spec.argv:
-            raise ExecutorError("the command is empty")
-        if not spec.host:
-            raise ExecutorError("a launch through a login node names its host")
+    def _check(self, spec: ProcessSpec) -> None:
         SlurmResources.parse(spec.resources)
-        host = self._host(spec.host)
-        if not spec.cwd.is_dir():
-            raise ExecutorError(f"the working folder {spec.cwd} does not exist")
-        settings = RemoteSettings.parse(spec.remote, spec.cwd)
-        for path in (spec.stdout, spec.stderr, spec.exit_file):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        spec.exit_file.unlink(missing_ok=True)
-        run_id = spec.env.get("TRAINDECK_RUN_ID", "")
-        key = job.launch_key(run_id or "run", secrets.token_hex(3))
-        st = SSHState(host=host.name, key=key, started_at=self._wall(), run_id=run_id,
-                      result_patterns=list(settings.results), runner="slurm")
-        la = LoginLaunch(key, st, state_path(spec.exit_file), spec.stdout, spec.stderr,
-                         spec.exit_file, target_of(host, self._known_hosts), spec=spec,
-                         settings=settings, line=f"connecting to {host.name}",
-                         node=self._node(host.name))
-        la.save()
-        self._spawn(la, self._submit_and_follow)
-        return self._handle(la)
 
-    def _host(self, name: str) -> Host:
-        try:
-            return self._hosts(name)
-        except ExecutorError:
-            raise
-        except Exception as exc:  # the store's NotFound: its message says what to do
-            raise ExecutorError(str(exc)) from None
+    def _launch(self, st: SSHState, state_file: Path, stdout: Path, stderr: Path,
+                exit_file: Path, target: SSHTarget) -> LoginLaunch:
+        return LoginLaunch(st.key, st, state_file, stdout, stderr, exit_file, target,
+                           node=self._node(st.host))
 
     def _node(self, name: str) -> LoginNode:
         with self._lock:
@@ -165,86 +121,29 @@ class SlurmLogins:
                 self._nodes[name] = node
             return node
 
-    def _handle(self, la: LoginLaunch) -> Handle:
-        return Handle(pid=la.st.pid or 0, start_time=la.st.started_at, stdout=str(la.stdout),
-                      stderr=str(la.stderr), exit_file=str(la.exit_file),
-                      extra={"login": True, "host": la.st.host, "key": la.key,
-                             "state_file": str(la.state_file)})
+    def _work(self, la: LoginLaunch) -> None:
+        submit(la, self._ctx)
+        follow_job(la, self._ctx)
 
-    def _spawn(self, la: LoginLaunch, work: Callable[[LoginLaunch], None]) -> None:
-        with self._lock:
-            self._launches[la.key] = la
-        la.thread = threading.Thread(target=self._guarded, args=(la, work),
-                                     name=f"slurm-login-{la.key}", daemon=True)
-        la.thread.start()
+    def _follow(self, la: LoginLaunch) -> None:
+        follow_job(la, self._ctx)
 
-    def _guarded(self, la: LoginLaunch, work: Callable[[LoginLaunch], None]) -> None:
-        try:
-            work(la)
-        except Exception as exc:
-            if la.stop.is_set() and la.cancel is None:
-                # The executor closes (the server stops), no cancel: the state file stays
-                # as it is for the next server's adopt, which says what happened.
-                log.info("launch %s on %s left at its stage %s (the executor closed): %s",
-                         la.key, la.st.host, la.st.stage, exc)
-                return
-            if isinstance(exc, Cancelled):
-                sig = la.cancel or signals.SIGTERM
-                la.fail(f"cancelled before it was submitted on {la.st.host}", code=-sig)
-            elif isinstance(exc, ExecutorError):
-                la.fail(str(exc))
-            else:
-                log.exception("launch %s on %s failed", la.key, la.st.host)
-                la.fail(f"the launch on {la.st.host} failed unexpectedly: {exc}")
-
-    def _submit_and_follow(self, la: LoginLaunch) -> None:
-        submit(la, self._env)
-        follow_job(la, self._env)
-
-    def _acquire(self, la: LoginLaunch, report: Reporter | None) -> SSHLink:
-        def waiting(seconds: float) -> None:
-            if report is not None:
-                report.check()
-            la.line = (f"waiting for SSH on {la.target.host}:{la.target.port} "
-                       f"({seconds:.0f} s)")
-
-        link = self._pool.acquire(la.target, on_wait=waiting)
-        la.link = link
+    def _acquire(self, la: LoginLaunch, report: Reporter | None = None) -> SSHLink:
+        link = super()._acquire(la, report)
         if la.node is not None:
             la.node.link = link
         return link
 
-    def _upload_lock(self, host: str) -> threading.Lock:
-        with self._lock:
-            return self._upload_locks.setdefault(host, threading.Lock())
+    def _stopped_while(self, st: SSHState) -> str:
+        maybe = (f"; if squeue on {st.host} shows a job named td-{st.run_id}, cancel it "
+                 "(scancel)") if st.stage == "submitting" else ""
+        return (f"the server stopped while this launch was {st.stage} (before its job "
+                f"was known to be submitted on {st.host}); launch it again{maybe}")
 
-    def _moved(self, host: str, old: int, new: int) -> None:
-        with self._lock:
-            launches = [la for la in self._launches.values()
-                        if la.st.host == host and la.st.remote_port == old]
-        for la in launches:
-            log.warning("the metrics tunnel of launch %s on %s moved from port %s to %s "
-                        "(taken); its job still sends to %s and spools meanwhile",
-                        la.key, host, old, new, old)
-            with la.lock:
-                la.st.remote_port = new
-                la.save()
+    def _reconnecting(self, st: SSHState) -> str:
+        return f"reconnecting to {st.host} (job {st.pid})"
 
     # -- the Executor protocol -------------------------------------------------------------
-
-    def _get(self, handle: Handle) -> LoginLaunch | None:
-        with self._lock:
-            return self._launches.get(str(handle.extra.get("key", "")))
-
-    def poll(self, handle: Handle) -> tuple[bool, int | None]:
-        la = self._get(handle)
-        if la is None:
-            st = read_state(state_path(handle.exit_file))
-            if st is not None and st.stage in ("ended", "failed"):
-                return True, st.exit_code
-            return False, None
-        with la.lock:
-            return la.ended, la.code
 
     def group_alive(self, handle: Handle) -> bool:
         return not self.poll(handle)[0]
@@ -268,21 +167,6 @@ class SlurmLogins:
             return True
         return la.st.stage == "running"
 
-    def error(self, handle: Handle) -> str | None:
-        """Why the launch could not be submitted or followed (``None``: it ran, or runs)."""
-        la = self._get(handle)
-        return la.error if la is not None else None
-
-    def state(self, handle: Handle) -> SSHState | None:
-        """The launch's state file as it is now (for tests and the API)."""
-        return read_state(state_path(handle.exit_file))
-
-    def signal(self, handle: Handle, sig: int) -> None:
-        self._act(handle, "signal", sig)
-
-    def kill(self, handle: Handle) -> None:
-        self._act(handle, "kill", signals.SIGKILL)
-
     def _act(self, handle: Handle, kind: str, sig: int) -> None:
         """Queue a signal for the launch's thread (never blocks on the login node). Before
         the job is submitted a cancelling signal stops the start, SIGSTOP/SIGCONT are kept
@@ -294,10 +178,7 @@ class SlurmLogins:
             if la.ended:
                 return
             if la.st.pid is None:
-                if sig in _CANCELLING:
-                    la.cancel = sig
-                elif sig in (signals.SIGSTOP, signals.SIGCONT):
-                    la.paused = sig == signals.SIGSTOP
+                la.keep(sig)
             else:
                 la.actions.append((kind, sig))
         la.wake.set()
@@ -307,64 +188,21 @@ class SlurmLogins:
         if not (isinstance(exit_file, str) and isinstance(stdout, str)
                 and isinstance(stderr, str)):
             return None
-        st = read_state(state_path(exit_file))
+        st = read_state(self._state_path(exit_file))
         extra = state.get("extra")
         if st is None or (isinstance(extra, Mapping) and extra.get("key") not in (None, st.key)):
             return None  # no record, or an earlier start's
-        with self._lock:
-            if st.key in self._launches:
-                return self._handle(self._launches[st.key])
-        try:
-            target = target_of(self._host(st.host), self._known_hosts)
-        except ExecutorError:
-            target = SSHTarget(st.host, st.host, "?", self._known_hosts)
-        la = LoginLaunch(st.key, st, state_path(exit_file), Path(stdout), Path(stderr),
-                         Path(exit_file), target, node=self._node(st.host))
-        if st.stage in UNSUBMITTED:
-            with self._lock:
-                self._launches[la.key] = la
-            maybe = (f"; if squeue on {st.host} shows a job named td-{st.run_id}, cancel it "
-                     "(scancel)") if st.stage == "submitting" else ""
-            la.fail(f"the server stopped while this launch was {st.stage} (before its job "
-                    f"was known to be submitted on {st.host}); launch it again{maybe}")
-        elif st.stage in ("ended", "failed"):
-            la.ended, la.code, la.error = True, st.exit_code, st.error
-            la.line = f"failed: {st.error}" if st.stage == "failed" else "ended"
-            with self._lock:
-                self._launches[la.key] = la
-        else:
-            la.line = f"reconnecting to {st.host} (job {st.pid})"
-            self._spawn(la, lambda launch: follow_job(launch, self._env))
-        return self._handle(la)
+        if (known := self._known(st.key)) is not None:
+            return known
+        return self._take_up(st, self._state_path(exit_file), stdout, stderr, exit_file)
 
-    def release(self, handle: Handle) -> None:
-        with self._lock:
-            la = self._launches.pop(str(handle.extra.get("key", "")), None)
-        if la is None:
-            return
-        la.stop.set()
-        la.wake.set()
+    def _let_go(self, la: LoginLaunch) -> None:
         if la.job is not None and la.node is not None:
             la.node.slurm.release(la.job)
-        link, port = la.link, la.st.remote_port
-        if link is not None:
-            if port is not None and la.forwarded:
-                try:
-                    link.cancel_forward(port)
-                except (SSHError, OSError, TimeoutError):
-                    pass
-            la.link = None
-            self._pool.release(la.st.host)
 
-    def close(self) -> None:
-        """Let go of every launch (the jobs run on; a new executor adopts them), every
-        login node's follower and every link."""
+    def _closing(self) -> None:
+        """Every login node's follower too."""
         with self._lock:
-            launches, self._launches = list(self._launches.values()), {}
             nodes, self._nodes = list(self._nodes.values()), {}
-        for la in launches:
-            la.stop.set()
-            la.wake.set()
         for node in nodes:
             node.slurm.close()
-        self._pool.close()

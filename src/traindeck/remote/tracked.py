@@ -1,6 +1,8 @@
-"""One launch as the SSH executor follows it: its state file's contents, its local console
-files, its link, and what the launcher asked of it (signals, a cancel before it started).
-Shared by the executor (``ssh_executor``) and its following loop (``follow``)."""
+"""One launch on a host as its executor follows it: its state file's contents, its local
+console files, its link, and what the launcher asked of it (signals, a cancel before it
+started). Shared by both executors on hosts (``ssh_executor``, ``slurm_login``), the steps
+that bring a launch there (``staging``) and the loops that follow it (``follow``,
+``slurm_login_work``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import signal as signals
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Final
 
 from traindeck.launch.executor import ProcessSpec
 from traindeck.remote import job
@@ -15,11 +18,17 @@ from traindeck.remote.deploy import Cancelled, RemoteSettings
 from traindeck.remote.ssh import SSHLink, SSHTarget
 from traindeck.remote.ssh_state import SSHState, write_state
 
+#: Signals that, before the process exists, stop its start.
+CANCELLING: Final = frozenset({signals.SIGTERM, signals.SIGINT, signals.SIGHUP,
+                               signals.SIGKILL})
+
 
 @dataclass
 class RemoteLaunch:
     """What the executor knows of one launch (``st`` and the flags guarded by ``lock``)."""
 
+    #: What runs on the host and sends the metrics (log lines say it).
+    RUNS: ClassVar[str] = "script"
     key: str
     st: SSHState
     state_file: Path
@@ -59,6 +68,22 @@ class RemoteLaunch:
     def running_line(self) -> str:
         how = f"tmux {self.st.session}" if self.st.runner == "tmux" else "nohup"
         return f"running ({how})"
+
+    def keep(self, sig: int) -> None:
+        """A signal that came before the process existed (under :attr:`lock`): a cancelling
+        one stops the start, SIGSTOP/SIGCONT are kept for the process."""
+        if sig in CANCELLING:
+            self.cancel = sig
+        elif sig in (signals.SIGSTOP, signals.SIGCONT):
+            self.paused = sig == signals.SIGSTOP
+
+    def queue_kept(self) -> None:
+        """The process exists now (under :attr:`lock`): what :meth:`keep` kept is queued
+        for it (a cancel, else a pause)."""
+        if self.cancel is not None:
+            self.actions.append(("signal", self.cancel))
+        elif self.paused:
+            self.actions.append(("signal", signals.SIGSTOP))
 
     def fail(self, message: str, code: int | None = None) -> None:
         """The launch ends without running (or without an exit status): the reason goes to
