@@ -161,7 +161,13 @@ class SSHD:
         else:
             path = f"{_path_without_tmux(self.bin_dir)}:/usr/sbin:/sbin"
         self.tmux = tmux
-        set_env = " ".join(f"{k}={v}" for k, v in {"PATH": path, **(env or {})}.items())
+        # A tmux server of this sshd's own (its socket in this folder): sessions of one test
+        # never join a server another test, or a killed earlier run, left behind.
+        self.tmux_dir = folder / "tmux"
+        self.tmux_dir.mkdir(mode=0o700)
+        shutil.chown(self.tmux_dir, user, user)
+        set_env = " ".join(f"{k}={v}" for k, v in {
+            "PATH": path, "TMUX_TMPDIR": str(self.tmux_dir), **(env or {})}.items())
         self.python = _user_python(user, folder)
         self.workdir = Path(tempfile.mkdtemp(prefix="work-", dir=self.home))
         shutil.chown(self.workdir, user, user)
@@ -244,9 +250,32 @@ class SSHD:
                         conn.send_signal(signal.SIGKILL)
                 psutil.wait_procs(connections, timeout=10)
 
+    def leftovers(self) -> list[psutil.Process]:
+        """The user's processes this sshd's sessions left running: its tmux server, and what
+        runs in (or names) its workdir or folder."""
+        mine = (str(self.workdir), str(self.folder))
+        found = []
+        for proc in psutil.process_iter(["username", "cmdline"]):
+            if proc.info["username"] != self.user:
+                continue
+            try:
+                cwd = proc.cwd()
+            except psutil.Error:
+                cwd = ""
+            line = " ".join(proc.info["cmdline"] or [])
+            if cwd.startswith(mine) or any(m in line for m in mine):
+                found.append(proc)
+        return found
+
     def close(self) -> None:
-        """Stop everything and remove the folders (the user stays)."""
+        """Stop everything (what its sessions left running too, by PID) and remove the
+        folders (the user stays)."""
         self.stop()
+        left = self.leftovers()
+        for proc in left:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGKILL)
+        psutil.wait_procs(left, timeout=10)
         shutil.rmtree(self.workdir, ignore_errors=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 

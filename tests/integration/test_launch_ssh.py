@@ -144,12 +144,19 @@ def lines(store: Store, run_id: str) -> list[str]:
     return [x.text for x in store.read_log_lines(run_id, limit=10_000)]
 
 
-def host_processes(sshd: SSHD, marker: str) -> list[psutil.Process]:
-    """The host user's processes whose command line holds ``marker``."""
+def host_processes(sshd: SSHD, marker: str, workdir: str) -> list[psutil.Process]:
+    """The host user's processes under ``workdir`` (this test's host folder) whose command
+    line holds ``marker``."""
     found = []
     for proc in psutil.process_iter(["username", "cmdline"]):
-        if proc.info["username"] == sshd.user and marker in " ".join(proc.info["cmdline"] or []):
-            found.append(proc)
+        if proc.info["username"] != sshd.user or marker not in " ".join(
+                proc.info["cmdline"] or []):
+            continue
+        try:
+            if proc.cwd().startswith(workdir):
+                found.append(proc)
+        except psutil.Error:
+            continue
     return found
 
 
@@ -178,12 +185,13 @@ def test_cancel_ends_the_remote_process_group_and_resume_continues_the_run(
         first = launch(url, admin, overrides=["steps=100000", "sleep=0.05"])
         run_id = first["run_id"]
         wait_for(lambda: len(store.list_checkpoints(run_id)) >= 2, 120, "two checkpoints")
-        assert host_processes(sshd, "train.py")
+        workdir = store.get_host("gpu").workdir
+        assert host_processes(sshd, "train.py", workdir)
         r = httpx.post(f"{url}/api/runs/{run_id}/cancel", headers=admin, timeout=30)
         assert r.status_code == 202, r.text
         assert launch_ended(url, admin, first["id"])["status"] == "cancelled"
         assert get(url, f"/api/runs/{run_id}", admin)["status"] == "cancelled"
-        wait_for(lambda: not host_processes(sshd, "train.py"), 30,
+        wait_for(lambda: not host_processes(sshd, "train.py", workdir), 30,
                  "the remote processes to be gone")
 
         # resume from the older of the checkpoints: the same run continues on the host

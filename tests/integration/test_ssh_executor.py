@@ -176,7 +176,8 @@ def test_a_launch_runs_in_tmux_with_its_console_and_exit_code(env: Env, sshd: SS
     assert state is not None and state.runner == "tmux" and state.pid
     assert line == f"running (tmux {state.session})"
     # the session is there on the host, as its user sees it
-    has = subprocess.run(["runuser", "-u", sshd.user, "--", "tmux", "has-session", "-t",
+    has = subprocess.run(["runuser", "-u", sshd.user, "--", "env",
+                          f"TMUX_TMPDIR={sshd.tmux_dir}", "tmux", "has-session", "-t",
                           str(state.session)], capture_output=True)
     assert has.returncode == 0
     wait_for(lambda: "line 2" in text(spec.stdout), 30, "the console")
