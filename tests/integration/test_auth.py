@@ -321,6 +321,22 @@ async def test_a_token_bound_to_a_run_writes_to_that_run_only(
     forbidden(await client.patch(f"/api/runs/{other.id}", json={"notes": "x"}, headers=bound))
     forbidden(await client.post("/api/launches", json={"template": "t"}, headers=bound))
     assert "loss" not in store.latest(other.id)
+    # nor through its own run's batch: another run's checkpoint or command ids are ignored
+    ck = store.add_checkpoint(other.id, step=1, path="c.pt")
+    store.set_status(other.id, "running")
+    cmd = store.create_command(other.id, "validate")
+    sneaky = {"batch_id": "b2", "checkpoints_deleted": [{"id": ck.id, "reason": "x"}],
+              "checkpoint_best": ck.id,
+              "command_results": [{"id": cmd.id, "ok": True, "result": {"forged": 1}}],
+              "checkpoints": [{"id": ck.id, "step": 9, "path": "mine.pt", "kind": "regular",
+                               "metrics": {}, "metadata": {}, "size": None, "sha256": None,
+                               "host": None, "is_best": True}]}
+    r = await client.post(f"/api/runs/{mine.id}/batch", json=sneaky, headers=bound)
+    assert r.status_code == 200, r.text
+    kept = store.list_checkpoints(other.id)
+    assert [(c.id, c.step, c.is_best) for c in kept] == [(ck.id, 1, False)]
+    assert store.get_command(cmd.id).status != "done"
+    assert store.list_checkpoints(mine.id) == []
     assert (await client.get(f"/api/runs/{other.id}", headers=bound)).status_code == 200
     unknown = await client.post("/api/tokens", json={"name": "x", "run_id": "nope"},
                                 headers=admin)

@@ -13,7 +13,7 @@ join) and the record of applied batch ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -71,23 +71,30 @@ def apply_batch(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
             save_media(store, files, run_id, key=m.key, step=m.step, filename=m.filename,
                        data=m.data, caption=m.caption)
         for ck in batch.checkpoints:
+            if _elsewhere(store.get_checkpoint, ck["id"], run_id):
+                continue  # another run's id: a batch writes its own run only
             store.add_checkpoint(
                 run_id, id=ck["id"], step=ck["step"], path=ck["path"], kind=ck["kind"],
                 metrics=ck["metrics"], metadata=ck["metadata"], size=ck["size"],
                 sha256=ck["sha256"], host=ck["host"])
             if ck["is_best"]:
                 store.mark_best(ck["id"])
-        if batch.checkpoint_best is not None:
+        if batch.checkpoint_best is not None \
+                and _owned(store.get_checkpoint, batch.checkpoint_best, run_id):
             try:
                 store.mark_best(batch.checkpoint_best)
             except NotFound:
                 pass  # deleted meanwhile
         for ck_id, reason in batch.checkpoints_deleted:
+            if not _owned(store.get_checkpoint, ck_id, run_id):
+                continue  # gone meanwhile (the dashboard, the CLI), or not this run's
             try:
                 store.delete_checkpoint(ck_id, reason=reason)
             except NotFound:
                 pass  # deleted meanwhile (the dashboard, the CLI)
         for result in batch.command_results:
+            if not _owned(store.get_command, result["id"], run_id):
+                continue  # deleted, or another run's command: not this run's to answer
             try:
                 store.finish_command(result["id"], ok=bool(result.get("ok")),
                                      result=result.get("result"), error=result.get("error"))
@@ -96,6 +103,23 @@ def apply_batch(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
         if batch.status is not None:
             store.set_status(run_id, batch.status)
     return True
+
+
+def _owned(get: Callable[[str], Any], item_id: str, run_id: str) -> bool:
+    """Whether the checkpoint or command ``item_id`` exists and is ``run_id``'s: a batch
+    (and the token that sent it, which may be bound to its run) touches its own run only."""
+    try:
+        return bool(get(item_id).run_id == run_id)
+    except NotFound:
+        return False
+
+
+def _elsewhere(get: Callable[[str], Any], item_id: str, run_id: str) -> bool:
+    """Whether ``item_id`` is taken by another run's checkpoint."""
+    try:
+        return bool(get(item_id).run_id != run_id)
+    except NotFound:
+        return False
 
 
 def apply_batches(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
