@@ -223,6 +223,8 @@ async def test_a_launch_of_a_bad_template_or_config_is_refused_and_makes_nothing
         ({"template": "nope"}, 404, "nope"),
         ({"template": "mlp", "host": "gpu"}, 422, "local executor runs on this machine"),
         ({"template": "mlp", "executor": "teleport"}, 422, "unknown executor"),
+        # another machine reaches this server through a forwarded port: tokens first
+        ({"template": "mlp", "executor": "ssh", "host": "gpu"}, 422, "needs authentication"),
     ]
     for body, status, needle in cases:
         r = await client.post("/api/launches", json=body)

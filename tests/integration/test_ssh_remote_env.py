@@ -115,18 +115,24 @@ def template(root: Path, name: str, script: str, remote: dict[str, Any]) -> Path
     return folder
 
 
+#: The admin credential of each server (auth is on: launches on hosts need it).
+_HEADERS: dict[str, dict[str, str]] = {}
+
+
 @contextmanager
 def server(store: Store, templates: Path, tmp_path: Path) -> Iterator[str]:
     sock = bound_socket()
     settings = Settings(dir=store.files_root, port=sock.getsockname()[1],
-                        templates_dir=templates, launch_interval=0.05,
+                        templates_dir=templates, launch_interval=0.05, auth=True,
                         web_dir=tmp_path / "no-web")
+    _, secret = store.create_token("admin", "admin")
     with served(create_app(settings, store=store), sock) as url:
+        _HEADERS[url] = {"authorization": f"Bearer {secret}"}
         yield url
 
 
 def launch(url: str, name: str) -> dict[str, Any]:
-    r = httpx.post(f"{url}/api/launches", timeout=30,
+    r = httpx.post(f"{url}/api/launches", timeout=30, headers=_HEADERS[url],
                    json={"template": name, "executor": "ssh", "host": "gpu"})
     assert r.status_code == 201, r.text
     out: dict[str, Any] = r.json()
@@ -135,10 +141,12 @@ def launch(url: str, name: str) -> dict[str, Any]:
 
 def launch_ended(url: str, launch_id: str, timeout: float = 240) -> dict[str, Any]:
     def status() -> Any:
-        return httpx.get(f"{url}/api/launches/{launch_id}", timeout=30).json()["status"]
+        return httpx.get(f"{url}/api/launches/{launch_id}", timeout=30,
+                         headers=_HEADERS[url]).json()["status"]
 
     wait_for(lambda: status() in TERMINAL, timeout, "the launch to end", 0.1)
-    out: dict[str, Any] = httpx.get(f"{url}/api/launches/{launch_id}", timeout=30).json()
+    out: dict[str, Any] = httpx.get(f"{url}/api/launches/{launch_id}", timeout=30,
+                                    headers=_HEADERS[url]).json()
     return out
 
 

@@ -125,3 +125,13 @@ def test_the_env_file_gives_bash_every_value_exactly(tmp_path: Path) -> None:
     *values, slurm = out.stdout.split("\0")
     assert values == [env[n] for n in names]
     assert slurm == "unset"  # the submitting side's SLURM_* are not carried over
+
+
+@pytest.mark.parametrize("resources", [{"partition": "gpu\n"}, {"account": "a\n#SBATCH x"},
+                                       {"gpus": "2\n"}])
+def test_a_newline_never_reaches_an_sbatch_line(resources: dict[str, str]) -> None:
+    with pytest.raises(ResourcesError):
+        SlurmResources.parse(resources)
+    # sizes and times are trimmed: what goes into the script has no newline
+    parsed = SlurmResources.parse({"mem": "16G\n", "time": "10\n"})
+    assert (parsed.mem, parsed.time) == ("16G", "10")

@@ -45,6 +45,8 @@ from .tracked import MAX_END_ATTEMPTS, Tracked, report_end
 
 log = logging.getLogger("traindeck.launch")
 
+#: After the grace period, how long a kill is given before it is sent again (seconds).
+KILL_AGAIN_S: Final = 5.0
 #: How often the runs of live launches are heartbeated (seconds).
 HEARTBEAT_EVERY: Final = 5.0
 NO_TEMPLATES: Final = ("this server has no templates folder: start it with "
@@ -123,12 +125,21 @@ class Launcher:
         return launch
 
     def _check_target(self, req: LaunchRequest) -> None:
-        """Where a launch runs: its host exists, and its executor takes its resources."""
+        """Where a launch runs: its host exists, the server requires tokens (a run on another
+        machine reaches it through a port forwarded there), and its executor takes its
+        resources."""
         executor = self.executors[req.executor]
+        if req.host is not None and req.executor == "local":
+            raise InvalidInput("the local executor runs on this machine: name a host with "
+                               "executor ssh (or slurm, for a login node)")
+        if (req.host is not None or getattr(executor, "needs_host", False)) \
+                and not self._auth_enabled():
+            # The run reaches the server through a port forwarded onto the host, where any
+            # user of that machine can connect: only with tokens required.
+            raise InvalidInput("launching on another machine needs authentication on: the "
+                               "server is reachable there through a forwarded port. Create "
+                               "a token first (traindeck token create NAME --scope admin)")
         if req.host is not None:
-            if req.executor == "local":
-                raise InvalidInput("the local executor runs on this machine: name a host with "
-                                   "executor ssh (or slurm, for a login node)")
             try:
                 self.store.get_host(req.host)
             except NotFound as exc:
@@ -255,6 +266,7 @@ class Launcher:
         if not ended:
             if a.cancel_at is not None and now >= a.cancel_at:
                 a.executor.kill(a.handle)
+                a.cancel_at = now + KILL_AGAIN_S  # not every pass: a remote kill queues
             elif now - a.last_beat >= HEARTBEAT_EVERY:
                 a.last_beat = now
                 try:

@@ -49,12 +49,12 @@ from typing import Any, Final
 from .executor import ExecutorError
 
 #: Slurm names (partitions, accounts): letters, digits and ``_ . - ,`` (a partition list).
-_NAME: Final = re.compile(r"^[A-Za-z0-9_.,-]{1,128}$")
-_MEM: Final = re.compile(r"^[1-9][0-9]{0,12}[KMGT]?$")
-_GPUS: Final = re.compile(r"^([A-Za-z0-9_.-]{1,64}:)?[0-9]{1,4}$")
+_NAME: Final = re.compile(r"^[A-Za-z0-9_.,-]{1,128}\Z")
+_MEM: Final = re.compile(r"^[1-9][0-9]{0,12}[KMGT]?\Z")
+_GPUS: Final = re.compile(r"^([A-Za-z0-9_.-]{1,64}:)?[0-9]{1,4}\Z")
 #: ``[D-]A[:B[:C]]``; which forms are allowed and their ranges are checked in ``_time``.
-_TIME: Final = re.compile(r"^(?:([0-9]{1,5})-)?([0-9]{1,7})(?::([0-9]{1,2}))?(?::([0-9]{1,2}))?$")
-_ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TIME: Final = re.compile(r"^(?:([0-9]{1,5})-)?([0-9]{1,7})(?::([0-9]{1,2}))?(?::([0-9]{1,2}))?\Z")
+_ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _MAX_COUNT: Final = 1_000_000
 
 
