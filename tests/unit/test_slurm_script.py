@@ -135,3 +135,17 @@ def test_a_newline_never_reaches_an_sbatch_line(resources: dict[str, str]) -> No
     # sizes and times are trimmed: what goes into the script has no newline
     parsed = SlurmResources.parse({"mem": "16G\n", "time": "10\n"})
     assert (parsed.mem, parsed.time) == ("16G", "10")
+
+
+def test_slurms_exit_code_reads_as_the_batch_script_records_it() -> None:
+    """``ExitCode=X:Y`` from ``scontrol``: a signal as ``-Y``; a shell's ``128+N`` (a step
+    SIGKILLed before the script could record it) as ``-N`` too, like the exit file."""
+    from traindeck.launch.slurm import _exit_code
+
+    def code(text: str) -> int | None:
+        return _exit_code(f"JobId=7 JobName=td-x {text} Reboot=No")
+
+    assert [code("ExitCode=0:0"), code("ExitCode=3:0"), code("ExitCode=0:9"),
+            code("ExitCode=137:0"), code("ExitCode=143:0"), code("ExitCode=255:0")] == [
+        0, 3, -9, -9, -15, 255]
+    assert code("State=RUNNING") is None

@@ -115,15 +115,19 @@ def _field(text: str, key: str) -> str | None:
 
 
 def _exit_code(scontrol: str) -> int | None:
-    """``ExitCode=X:Y`` as one status: ``-Y`` when a signal ended it, else ``X``."""
+    """``ExitCode=X:Y`` as one status: ``-Y`` when a signal ended it, else ``X`` (a shell's
+    ``128+N``, a step killed by signal N, as ``-N``, the way the batch script records it)."""
     value = _field(scontrol, "ExitCode")
     if value is None or ":" not in value:
         return None
     status, _, sig = value.partition(":")
     try:
-        return -int(sig) if int(sig) else int(status)
+        code, signum = int(status), int(sig)
     except ValueError:
         return None
+    if signum:
+        return -signum
+    return 128 - code if 128 < code < 193 else code
 
 
 class SlurmExecutor:
