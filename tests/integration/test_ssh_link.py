@@ -57,7 +57,9 @@ def make_target(sshd: SSHD, folder: Path, *, trusted: bool = True,
 
 @pytest.fixture
 def link(sshd: SSHD, tmp_path: Path) -> Iterator[SSHLink]:
-    opened = SSHLink.open(make_target(sshd, tmp_path), backoff_cap=1.0)
+    # keepalives every 2 s: a connection whose end went silent is noticed in seconds too
+    opened = SSHLink.open(make_target(sshd, tmp_path), backoff_cap=1.0,
+                          keepalive_interval=2.0, keepalive_count_max=2)
     yield opened
     opened.close()
 
@@ -296,7 +298,7 @@ def test_calls_while_sshd_is_down_fail_fast_then_work_again(link: SSHLink,
                                                             sshd: SSHD) -> None:
     sshd.stop()
     try:
-        wait_for(lambda: not link.connected, 30, "the link to notice")
+        wait_for(lambda: not link.connected, 60, "the link to notice")
         with pytest.raises(Disconnected, match="not connected"):
             link.run("true")
         assert link.state.startswith("reconnecting to")
