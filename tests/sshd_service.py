@@ -207,16 +207,23 @@ class SSHD:
         """The per-connection sshd processes: the listener's children (one privileged
         monitor per connection) and theirs (the user's session process, whose children are
         the user's commands, left alone)."""
-        if self._pid is None:
-            return []
-        try:
-            monitors = psutil.Process(self._pid).children()
-        except psutil.NoSuchProcess:
-            return []
-        found = list(monitors)
-        for monitor in monitors:
+        found: list[psutil.Process] = []
+        if self._pid is not None:
             with contextlib.suppress(psutil.NoSuchProcess):
-                found.extend(monitor.children())
+                monitors = psutil.Process(self._pid).children()
+                found.extend(monitors)
+                for monitor in monitors:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        found.extend(monitor.children())
+        # ... and whatever holds a connection to this port (one accepted by an earlier
+        # listener of this sshd, stopped and started again since, is no child of this one)
+        pids = {c.pid for c in psutil.net_connections(kind="tcp")
+                if c.pid and c.laddr and c.laddr.port == self.port and c.raddr
+                and c.status == psutil.CONN_ESTABLISHED and c.pid != os.getpid()}
+        known = {p.pid for p in found}
+        for pid in pids - known:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append(psutil.Process(pid))
         return found
 
     def drop_connections(self) -> int:
