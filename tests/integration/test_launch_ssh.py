@@ -10,7 +10,6 @@ Nothing is mocked: server, store, sshd, tmux and processes are real.
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -259,6 +258,3 @@ def test_an_untrusted_host_fails_the_launch_with_what_to_do(
                        json={"template": "remote_loop", "executor": "ssh", "host": "nope"})
         assert r.status_code == 422 and "no host 'nope'" in r.text
 
-
-if sys.platform != "linux":  # pragma: no cover
-    pytestmark = pytest.mark.skip("the sshd fixture runs on Linux")

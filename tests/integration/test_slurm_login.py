@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -403,6 +402,3 @@ def test_a_slurm_launch_through_a_login_node_from_the_api(
     assert "step 3" in console and "after the gate" in console
     slurm.cancel_all()
 
-
-if sys.platform != "linux":  # pragma: no cover
-    pytestmark = pytest.mark.skip("the sshd and Slurm fixtures run on Linux")

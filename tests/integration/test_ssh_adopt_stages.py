@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import os
 import signal
-import sys
 import textwrap
 import threading
 import uuid
@@ -260,6 +259,3 @@ def test_processes_killed_on_the_host_end_the_launch_failed(env: Env, sshd: SSHD
     assert ended(second, adopted) is None
     assert "is gone and left no exit status" in (second.error(adopted) or "")
 
-
-if sys.platform != "linux":  # pragma: no cover
-    pytestmark = pytest.mark.skip("the sshd fixture runs on Linux")

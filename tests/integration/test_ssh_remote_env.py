@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -243,6 +242,3 @@ def test_setup_runs_once_per_upload_shows_in_the_console_and_fails_the_launch(
         assert "the command ran" not in console  # nothing was started
         assert store.get_run(bad["run_id"]).status == "failed"
 
-
-if sys.platform != "linux":  # pragma: no cover
-    pytestmark = pytest.mark.skip("the sshd fixture runs on Linux")
