@@ -78,6 +78,28 @@ def test_bad_values_are_reported_once_and_skipped(
     assert [k.key for k in store.metric_keys(run.id)] == ["ok"]
 
 
+def test_log_keeps_a_given_wall_time_and_reports_a_bad_one(
+    tdir: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with start(tdir, strict=False) as run:
+        run.log({"x": 1.0}, step=0, time=1_600_000_000.25)
+        run.log({"x": 2.0}, step=1, time=np.float64(1_600_000_001.5))
+        for bad in (math.nan, math.inf, -1.0, "noon", True):
+            run.log({"x": 9.0}, step=2, time=bad)  # type: ignore[arg-type]
+        run.log({"x": 3.0}, step=3)
+    p = store.read_points(run.id, "x")
+    assert p.steps.tolist() == [0, 1, 3]
+    assert p.times.tolist()[:2] == [1_600_000_000.25, 1_600_000_001.5]
+    assert p.times[2] > 1_700_000_000  # now
+    assert capsys.readouterr().err.count("time must be a finite number") == 1
+    assert run.step == 4  # a refused call takes no step
+
+
+def test_strict_mode_raises_on_a_bad_time(tdir: Path) -> None:
+    with start(tdir) as run, pytest.raises(ValueError, match="time must be"):
+        run.log({"x": 1.0}, time=math.nan)
+
+
 def test_strict_mode_raises_on_bad_values(tdir: Path) -> None:
     with start(tdir) as run, pytest.raises(TypeError, match="must be a number"):
         run.log({"bad": "text"})

@@ -392,9 +392,9 @@ def _require() -> Run:
     return run
 
 
-def log(data: Mapping[str, Any], step: int | None = None) -> None:
+def log(data: Mapping[str, Any], step: int | None = None, time: float | None = None) -> None:
     """``log()`` on the current run."""
-    _require().log(data, step=step)
+    _require().log(data, step=step, time=time)
 
 
 def log_image(key: str, image: Any, step: int | None = None,

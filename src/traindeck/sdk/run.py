@@ -46,10 +46,11 @@ from .pipeline import ClosedQueue, Pipeline
 from .policy import FailurePolicy
 from .ranks import Ranks
 from .synced import SyncedDict
-from .values import NUMBER, coerce_step, convert
+from .values import NUMBER, coerce_step, coerce_time, convert
 from .worker import Worker
 
 _time = time.time
+_INF = float("inf")
 F = TypeVar("F", bound=Handler)
 
 
@@ -140,14 +141,27 @@ class Run:
 
     # -- the hot path --------------------------------------------------------------
 
-    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+    def log(self, data: Mapping[str, Any], step: int | None = None,
+            time: float | None = None) -> None:
         """Record scalar values at ``step`` (default: the last step + 1). Never blocks on I/O.
 
         Values are numbers (int, float, bool, numpy or torch scalars); NaN and ±Inf are kept
         exactly. Anything else is reported once and skipped (raised with ``strict=True``).
+        ``time``: the points' wall time in seconds since the epoch (default: now), for
+        importers that keep a log's original times; a time that is not a finite number
+        >= 0 is reported and the call skipped.
         """
         if self._gate:
             self._service()
+        if time is None:
+            t = _time()
+        elif time.__class__ is float and 0.0 <= time < _INF:  # NaN fails both
+            t = time
+        else:
+            checked = coerce_time(time, self._policy)
+            if checked is None:
+                return
+            t = checked
         if step is None:
             step = self._next_step
         elif step.__class__ is not int:
@@ -168,7 +182,7 @@ class Run:
                     f"log() takes a dict of metric values, got {type(data).__name__}"))
                 return
             data = convert(data, self._policy)
-        self._queue.append((step, _time(), data))  # type: ignore[arg-type]
+        self._queue.append((step, t, data))  # type: ignore[arg-type]
 
     def poll(self) -> bool:
         """Serve waiting commands (and block while paused); returns ``should_stop``.

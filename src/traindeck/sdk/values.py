@@ -6,6 +6,7 @@ the rest is here, for the values that need it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -21,6 +22,23 @@ def coerce_step(step: Any, policy: FailurePolicy) -> int | None:
         policy.report("log(step=...)", TypeError(f"step must be an integer, got {step!r}"))
         return None
     return int(step.__index__())
+
+
+def coerce_time(time: Any, policy: FailurePolicy) -> float | None:
+    """``time`` (seconds since the epoch: an int, a float, a numpy or torch scalar) as a
+    float, or None (reported) when it is not a finite number >= 0."""
+    if isinstance(time, bool | str | bytes) or time is None:
+        t = math.nan
+    else:
+        try:
+            t = float(time)
+        except (TypeError, ValueError):
+            t = math.nan
+    if not (math.isfinite(t) and t >= 0.0):
+        policy.report("log(time=...)", ValueError(
+            f"time must be a finite number of seconds since the epoch (>= 0), got {time!r:.80}"))
+        return None
+    return t
 
 
 def convert(data: Mapping[str, Any], policy: FailurePolicy) -> dict[str, Any]:
