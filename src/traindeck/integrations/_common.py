@@ -54,7 +54,8 @@ class RunHolder:
 
     ``run``: a run the script started itself (the script finishes it); else the holder
     calls ``traindeck.init(**init_kwargs)`` the first time :attr:`run` is read on rank
-    zero and finishes that run in :meth:`finish`. ``is_rank_zero`` (default: the
+    zero and finishes that run in :meth:`finish` (read again after that, it continues the
+    same run: ``trainer.fit`` then ``trainer.test``). ``is_rank_zero`` (default: the
     ``RANK`` environment variable is unset or 0) is asked before starting one; on other
     ranks :attr:`run` is None and every call of the integration does nothing.
     """
@@ -74,7 +75,10 @@ class RunHolder:
         if self._made is None or self._made.finished:
             if not self._rank_zero():
                 return None
-            self._made = init(**self.init_kwargs)
+            kwargs = dict(self.init_kwargs)
+            if self._made is not None:  # finished, then used again (fit, then test)
+                kwargs.update(id=self._made.id, resume="allow")
+            self._made = init(**kwargs)
         return self._made
 
     @property
@@ -138,10 +142,15 @@ def plain(value: Any) -> Any:
     numpy/torch scalars as numbers; enums by value; lists, tuples and sets of them as
     lists; a class or function by its qualified name; anything else as its ``str()``
     (at most :data:`MAX_TEXT` characters)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or type(value) in (bool, int, float, str):
         return value
     if isinstance(value, enum.Enum):
         return plain(value.value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool | int | float):  # numpy's float64 is a float too
+        item = value.item() if hasattr(value, "item") else value
+        return item if type(item) in (bool, int, float) else float(value)
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
         return [plain(v) for v in items]
