@@ -8,6 +8,8 @@ import "./chart.css";
 import { useActions, type Action } from "../state/actions";
 import { chartRuns, useApp } from "../state/app";
 import type { PanelProps } from "../panels/types";
+import { exportUrl } from "../download/links";
+import { ChartDownload } from "./ChartDownload";
 import { ChartController, type ChartStatus } from "./controller";
 import { chooseKey, pickerKeys, type Axis } from "./model";
 
@@ -48,11 +50,6 @@ function savePrefs(panel: string, p: Prefs): void {
 }
 
 const EMPTY_STATUS: ChartStatus = { loading: false, points: 0, keys: [], zoomed: false, error: null };
-
-/** The CSV of one run's metric, every point (``GET /api/runs/{id}/export``). */
-export function exportUrl(runId: string, key: string): string {
-  return `/api/runs/${encodeURIComponent(runId)}/export?format=csv&keys=${encodeURIComponent(key)}`;
-}
 
 export function ChartPanel({ id, active }: PanelProps) {
   const label = id === "chartB" ? "Chart B" : "Chart A";
@@ -157,6 +154,14 @@ export function ChartPanel({ id, active }: PanelProps) {
             </option>
           ))}
         </select>
+        <ChartDownload
+          id={id}
+          label={label}
+          runs={runs}
+          name={(r) => runInfo.get(r)?.name ?? r}
+          metric={key}
+          buckets={() => ctl.current?.bucketTarget() ?? 1000}
+        />
         <button
           type="button"
           className={prefs.axis === "time" ? "on" : ""}
@@ -214,7 +219,7 @@ export function ChartPanel({ id, active }: PanelProps) {
               <a
                 className="td-chart-dl dim"
                 data-testid="chart-download"
-                href={exportUrl(r, key)}
+                href={exportUrl(r, { keys: [key] })}
                 download
                 title={`download ${key} of ${runInfo.get(r)?.name ?? r} as CSV (every point)`}
               >

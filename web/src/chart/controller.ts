@@ -206,6 +206,11 @@ export class ChartController {
     };
   }
 
+  /** About how many buckets per run the chart reads (its plot's width in device pixels). */
+  bucketTarget(): number {
+    return this.widthTarget();
+  }
+
   private widthTarget(): number {
     // about one bucket per pixel, but not fewer than 1,000: the server may answer a small n
     // with far fewer buckets (its rollup levels), and 1,000 per run draw in a few ms

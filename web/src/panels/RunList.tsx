@@ -9,6 +9,7 @@ import { stepRun } from "../keyboard/Keyboard";
 import { focusRun, live, toggleCompare, useApp } from "../state/app";
 import { DEFAULT_METRIC_KEY, LastValues, readLastByCompare } from "./last-values";
 import "./RunList.css";
+import { RunListDownload } from "./RunListDownload";
 import {
   clickSort,
   duration,
@@ -91,6 +92,7 @@ export function RunListPanel(_props: PanelProps) {
           {view.length === runs.size ? runs.size : `${view.length}/${runs.size}`}
           {loaded && total > runs.size ? ` of ${total}` : ""}
         </span>
+        <RunListDownload view={view} values={lastValues} />
       </div>
       <div className="rl-grid rl-head" role="row">
         {COLUMNS.map((c, i) =>

@@ -1,0 +1,81 @@
+// The run list's download menu (⤓ in its bar): the table as shown, as CSV made here, and
+// the metrics of the selected runs (the compared ones, else the open one) from the
+// export route, one file per run.
+import { useCallback, useState } from "react";
+import type { RunOut } from "../api/client";
+import { Choice, DownloadMenu } from "../download/DownloadMenu";
+import { saveText, downloadEach, exportUrl, EXPORT_FORMATS, type ExportFormat } from "../download/links";
+import { useActions } from "../state/actions";
+import { useApp } from "../state/app";
+import { readLastByCompare, type LastValues } from "./last-values";
+import { lastValuesOf, runTableCsv, runTableFileName } from "./run-table";
+
+export interface RunListDownloadProps {
+  /** The rows shown, in order. */
+  view: readonly RunOut[];
+  values: LastValues;
+}
+
+export function RunListDownload({ view, values }: RunListDownloadProps) {
+  const [open, setOpen] = useState(false);
+  const [format, setFormat] = useState<ExportFormat>("csv");
+  const [busy, setBusy] = useState<string | null>(null);
+  const onOpen = useCallback((v: boolean) => setOpen(v), []);
+  const runs = useApp((s) => s.runs);
+  const compare = useApp((s) => s.compare);
+  const focused = useApp((s) => s.focused);
+  const selected = compare.length ? compare : focused ? [focused] : [];
+  const name = (id: string) => runs.get(id)?.name ?? id;
+
+  const saveTable = async () => {
+    setBusy("reading the metric column…");
+    try {
+      const key = values.key;
+      const last = await lastValuesOf(view.map((r) => r.id), (id) => values.get(id), readLastByCompare, key);
+      saveText(runTableFileName(new Date()), runTableCsv(view, key, (id) => last.get(id), Date.now() / 1000));
+      setBusy(null);
+    } catch (e) {
+      setBusy(`cannot read ${values.key}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  const saveMetrics = () => void downloadEach(selected.map((id) => exportUrl(id, { format })));
+
+  useActions(
+    () => [
+      { id: "runs.download-table", group: "Runs", title: "Runs: download the table as CSV", enabled: view.length > 0, run: saveTable },
+      { id: "runs.download-metrics", group: "Runs", title: `Runs: download the metrics of the selected runs (${format})`, enabled: selected.length > 0, run: saveMetrics },
+    ],
+    [view, values, selected.join(","), format],
+  );
+
+  return (
+    <DownloadMenu open={open} onOpen={onOpen} testId="runs-dl" title="download the table (csv) or the selected runs' metrics">
+      <div className="td-dl-row">
+        <span className="dim">table</span>
+        <button type="button" data-testid="runs-dl-table" disabled={!view.length} title="the rows shown, as CSV (id, name, project, status, tags, times, the metric column)" onClick={() => void saveTable()}>
+          ⤓ {view.length} rows, csv
+        </button>
+      </div>
+      {busy ? <span className="dim">{busy}</span> : null}
+      <div className="td-dl-sep" />
+      <div className="td-dl-row">
+        <span className="dim">metrics</span>
+        <Choice name="format" value={format} options={EXPORT_FORMATS} onChange={setFormat} />
+      </div>
+      {selected.length === 0 ? <span className="dim">no run selected (tick or open one)</span> : null}
+      {selected.map((id) => (
+        <a key={id} href={exportUrl(id, { format })} download="" data-testid="runs-dl-run" data-run={id} title={`every metric of ${name(id)}, every point, ${format}`}>
+          ⤓ {name(id)}
+          <span className="dim">{id.slice(0, 8)}</span>
+        </a>
+      ))}
+      {selected.length > 1 ? (
+        <div className="td-dl-row">
+          <button type="button" data-testid="runs-dl-metrics" title={`one ${format} file per run`} onClick={saveMetrics}>
+            ⤓ all {selected.length} selected
+          </button>
+        </div>
+      ) : null}
+    </DownloadMenu>
+  );
+}
