@@ -63,7 +63,8 @@ class TraindeckLogger(pl.loggers.Logger):  # type: ignore[misc]
     def __init__(self, project: str | None = None, name: str | None = None,
                  run: Run | None = None, *, prefix: str = "", **init_kwargs: Any) -> None:
         super().__init__()
-        kwargs = {k: v for k, v in (("project", project), ("name", name)) if v is not None}
+        kwargs: dict[str, Any] = {k: v for k, v in (("project", project), ("name", name))
+                                  if v is not None}
         self._holder = RunHolder(run, is_rank_zero=_is_rank_zero, **kwargs, **init_kwargs)
         self._prefix = prefix
         self._recorded: dict[str, int] = {}  # checkpoint path -> mtime_ns recorded
