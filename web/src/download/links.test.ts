@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { exportUrl, fileSafe } from "./links";
+import { exportUrl } from "./links";
 
 describe("exportUrl", () => {
   it("asks the export route for one run's metric as CSV by default, escaped", () => {
@@ -14,12 +14,5 @@ describe("exportUrl", () => {
       "/api/runs/r1/export?format=tensorboard&keys=loss,lr&buckets=1234",
     );
     expect(exportUrl("r1", { buckets: null })).toBe("/api/runs/r1/export?format=csv");
-  });
-});
-
-describe("fileSafe", () => {
-  it("keeps letters, digits and ._- and replaces the rest", () => {
-    expect(fileSafe("val/loss (ema)")).toBe("val_loss_ema");
-    expect(fileSafe("///")).toBe("x");
   });
 });

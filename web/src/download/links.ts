@@ -54,8 +54,3 @@ export async function downloadEach(hrefs: readonly string[], gapMs = 400): Promi
     clickDownload(hrefs[i]!);
   }
 }
-
-/** A file name part from free text: letters, digits, `._-`; the rest as `_`. */
-export function fileSafe(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^_+|_+$/g, "") || "x";
-}

@@ -1,7 +1,7 @@
 // The run list's download menu (⤓ in its bar): the table as shown, as CSV made here, and
 // the metrics of the selected runs (the compared ones, else the open one) from the
 // export route, one file per run.
-import { useCallback, useState } from "react";
+import { useCallback, useRef, useState } from "react";
 import type { RunOut } from "../api/client";
 import { Choice, DownloadMenu } from "../download/DownloadMenu";
 import { saveText, downloadEach, exportUrl, EXPORT_FORMATS, type ExportFormat } from "../download/links";
@@ -27,7 +27,12 @@ export function RunListDownload({ view, values }: RunListDownloadProps) {
   const selected = compare.length ? compare : focused ? [focused] : [];
   const name = (id: string) => runs.get(id)?.name ?? id;
 
+  // the palette's action reads the rows shown when it runs (not re-registered per update)
+  const latest = useRef({ view, values });
+  latest.current = { view, values };
+
   const saveTable = async () => {
+    const { view, values } = latest.current;
     setBusy("reading the metric column…");
     try {
       const key = values.key;
@@ -35,7 +40,7 @@ export function RunListDownload({ view, values }: RunListDownloadProps) {
       saveText(runTableFileName(new Date()), runTableCsv(view, key, (id) => last.get(id), Date.now() / 1000));
       setBusy(null);
     } catch (e) {
-      setBusy(`cannot read ${values.key}: ${e instanceof Error ? e.message : String(e)}`);
+      setBusy(`cannot read ${latest.current.values.key}: ${e instanceof Error ? e.message : String(e)}`);
     }
   };
   const saveMetrics = () => void downloadEach(selected.map((id) => exportUrl(id, { format })));
@@ -45,7 +50,7 @@ export function RunListDownload({ view, values }: RunListDownloadProps) {
       { id: "runs.download-table", group: "Runs", title: "Runs: download the table as CSV", enabled: view.length > 0, run: saveTable },
       { id: "runs.download-metrics", group: "Runs", title: `Runs: download the metrics of the selected runs (${format})`, enabled: selected.length > 0, run: saveMetrics },
     ],
-    [view, values, selected.join(","), format],
+    [view.length > 0, selected.join(","), format],
   );
 
   return (
