@@ -23,10 +23,10 @@ from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from traindeck.integrations.keras import TraindeckCallback  # noqa: E402
+from traindeck.integrations.keras import TraindeckCallback
 
 
 class Slow(keras.callbacks.Callback):  # type: ignore[misc]

@@ -260,7 +260,9 @@ class TraindeckCallback(pl.Callback):  # type: ignore[misc]
         if not outputs:
             raise CommandError("no validation ran: the Trainer has no validation data "
                                "(no val_dataloader, or limit_val_batches=0)")
-        return {"step": int(trainer.global_step), "metrics": metrics}
+        # the step Lightning logged them at (its logger step, not yet advanced past this batch)
+        step = getattr(loop, "_batches_that_stepped", trainer.global_step)
+        return {"step": int(step), "metrics": metrics}
 
     def _save(self, step: int | None = None) -> Path:
         """Save the Trainer's full checkpoint into the run's checkpoint folder."""
