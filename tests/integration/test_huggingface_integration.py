@@ -16,15 +16,15 @@ import httpx
 import pytest
 from support import free_port, require_module, start_server, wait_for
 
-from traindeck.store import Store, open_store
+from traindeck.store import NotFound, Store, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hf_tiny_bert.py"
 CHILD = Path(__file__).parent / "scripts" / "hf_train_child.py"
 
 
-@pytest.fixture(autouse=True)
-def _libraries() -> None:
+@pytest.fixture
+def libraries() -> None:
     require_module("transformers")
     require_module("torch")
     require_module("accelerate")  # the Trainer needs it (transformers[torch])
@@ -38,10 +38,25 @@ def child_env(tdir: Path) -> dict[str, str]:
 
 
 def points(store: Store, run_id: str, key: str) -> list[tuple[int, float]]:
-    p = store.read_points(run_id, key)
+    """The series' points; none when the run has no such series (yet)."""
+    try:
+        p = store.read_points(run_id, key)
+    except NotFound:
+        return []
     return list(zip(p.steps.tolist(), p.values.tolist(), strict=True))
 
 
+def test_without_transformers_the_import_says_which_extra_to_install() -> None:
+    code = ("import sys; sys.modules['transformers'] = None\n"
+            "import traindeck\n"
+            "import traindeck.integrations.huggingface")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "pip install 'traindeck[huggingface]'" in done.stderr
+
+
+@pytest.mark.usefixtures("libraries")
 def test_the_example_records_metrics_config_and_checkpoints(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
     done = subprocess.run([sys.executable, str(EXAMPLE)], env=child_env(tdir), cwd=tmp_path,
@@ -114,6 +129,7 @@ def post(url: str, run_id: str, name: str) -> dict[str, Any]:
     return cmd
 
 
+@pytest.mark.usefixtures("libraries")
 def test_dashboard_commands_steer_the_trainer(server: tuple[str, Path], tmp_path: Path) -> None:
     url, tdir = server
     out = tmp_path / "out"
@@ -167,4 +183,58 @@ def test_dashboard_commands_steer_the_trainer(server: tuple[str, Path], tmp_path
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+        store.close()
+
+
+GIVEN_RUN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from hf_tiny_bert import RandomTokens, tiny_model
+from transformers import Trainer, TrainingArguments
+import traindeck as td
+from traindeck.integrations.huggingface import TraindeckCallback
+
+args = TrainingArguments(output_dir="out", max_steps=8, logging_steps=4, save_strategy="no",
+                         use_cpu=True, disable_tqdm=True, report_to="none")
+data = dict(train_dataset=RandomTokens(64, seed=1), eval_dataset=RandomTokens(32, seed=2))
+# Given a run: recorded into it, left for the script to finish.
+run = td.init(project="hf-given", name="mine", config={"learning_rate": "mine"})
+trainer = Trainer(model=tiny_model(), args=args, callbacks=[TraindeckCallback(run=run)], **data)
+trainer.train()
+assert not run.finished
+trainer.evaluate()                        # logged into the given run, at the last step
+run.log({"after": 1.0}, step=100)
+run.finish()
+# Made by the callback: an evaluate() after training starts no second run.
+callback = TraindeckCallback(project="hf-made", name="made")
+trainer = Trainer(model=tiny_model(), args=args, callbacks=[callback], **data)
+trainer.train()
+assert callback.run is not None and callback.run.finished
+trainer.evaluate()
+"""
+
+
+@pytest.mark.usefixtures("libraries")
+def test_a_given_run_is_left_to_the_script(tmp_path: Path) -> None:
+    tdir = tmp_path / "td"
+    done = subprocess.run([sys.executable, "-c", GIVEN_RUN, str(EXAMPLE.parent)],
+                          env=child_env(tdir), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    store = open_store(tdir)
+    try:
+        found, _ = store.list_runs()
+        runs = {r.project: store.get_run(r.id) for r in found}
+        assert sorted(runs) == ["hf-given", "hf-made"]
+        given, made = runs["hf-given"], runs["hf-made"]
+        assert given.status == made.status == "completed"
+        # the script's own config key wins over the Trainer's argument of the same name
+        assert given.config["learning_rate"] == "mine" and given.config["max_steps"] == 8
+        assert [s for s, _ in points(store, given.id, "train/loss")] == [4, 8]
+        assert [s for s, _ in points(store, given.id, "eval/loss")] == [8]
+        assert points(store, given.id, "after") == [(100, 1.0)]
+        assert made.config["learning_rate"] == 5e-05
+        assert [s for s, _ in points(store, made.id, "train/loss")] == [4, 8]
+        assert points(store, made.id, "eval/loss") == []
+    finally:
         store.close()

@@ -92,7 +92,7 @@ class TraindeckCallback(_Base):  # type: ignore[misc]
             kwargs["name"] = name
         self._zero = True
         self._holder = RunHolder(run, is_rank_zero=lambda: self._zero, **kwargs)
-        #: Config keys the script gave ``init`` itself: the Trainer's never replace them.
+        #: Config keys the script gave ``init``: the Trainer's arguments never replace them.
         self._given_config = set(kwargs.get("config") or {})
         self._configured: Run | None = None
         self._args: Any = None
@@ -139,7 +139,9 @@ class TraindeckCallback(_Base):  # type: ignore[misc]
             model_config = getattr(model, "config", None)
             if model_config is not None:
                 config.update(flatten_params(model_config, prefix="model"))
-            run.config.update({k: v for k, v in config.items() if k not in self._given_config})
+            # The script's own keys win: those given to init, or already in a given run.
+            mine = self._given_config | (set() if self._holder.owns_run else set(run.config))
+            run.config.update({k: v for k, v in config.items() if k not in mine})
         if not self._steer:
             return
         offered = run.commands
