@@ -5,7 +5,8 @@
 ``templates ls|show|check|add`` (templates.py), ``hosts add|ls|trust|check|rm``
 (hosts.py), ``tail``
 (tail.py), ``launch``, ``cancel``, ``resume`` (launch.py, through a server's API),
-``version`` (version.py). Environment variables (``TRAINDECK_DIR``) are read
+``version`` (version.py),
+``import tensorboard`` (importing.py). Environment variables (``TRAINDECK_DIR``) are read
 here, at the edge, through the options' ``envvar``, and passed down as plain values.
 """
 
@@ -13,7 +14,21 @@ from __future__ import annotations
 
 import typer
 
-from . import ckpt, demo, export, hosts, launch, runs, serve, sync, tail, templates, token, version
+from . import (
+    ckpt,
+    demo,
+    export,
+    hosts,
+    importing,
+    launch,
+    runs,
+    serve,
+    sync,
+    tail,
+    templates,
+    token,
+    version,
+)
 
 app = typer.Typer(
     name="traindeck",
@@ -36,6 +51,7 @@ app.command("cancel")(launch.cancel)
 app.command("resume")(launch.resume)
 app.command("sync")(sync.sync)
 app.command("export")(export.export)
+app.add_typer(importing.app, name="import")
 app.command("version")(version.version)
 
 

@@ -1,4 +1,5 @@
-"""Exporting runs' metrics to files: CSV and Parquet, raw points or exact buckets.
+"""Exporting runs' metrics to files: CSV and Parquet, raw points or exact buckets, and
+TensorBoard event files (``tensorboard.py``).
 
 Engine-neutral: everything goes through the ``Store`` interface (``metric_keys``,
 ``read_points`` in step windows, ``read_buckets``). ``blocks.py`` reads, ``csv.py`` and

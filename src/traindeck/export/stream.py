@@ -9,40 +9,60 @@ a whole run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from traindeck.store import InvalidInput, SeriesInfo, Store
 
-from . import csv, parquet
+from . import csv, parquet, tensorboard
 from .blocks import Block, blocks, select_series
 
 #: The formats, each with its media type and file suffix.
 FORMATS: Final = {
     "csv": (csv.MEDIA_TYPE, csv.SUFFIX),
     "parquet": (parquet.MEDIA_TYPE, parquet.SUFFIX),
+    "tensorboard": (tensorboard.MEDIA_TYPE, tensorboard.SUFFIX),
 }
 #: Most buckets one series may be exported as (the store's own bound).
 MAX_BUCKETS: Final = 100_000
 
 
 class Writer(Protocol):
-    """Turns blocks into a file's bytes: header, rows per block, then the end."""
+    """Turns blocks into a file's bytes: header, rows per block, then the end; each
+    returns the bytes that are ready, at once or in pieces."""
 
     def header(self) -> bytes: ...
-    def rows(self, block: Block) -> bytes: ...
-    def close(self) -> bytes: ...
+    def rows(self, block: Block) -> bytes | Iterable[bytes]: ...
+    def close(self) -> bytes | Iterable[bytes]: ...
 
 
-def writer_for(fmt: str, *, bucketed: bool) -> Writer:
+def writer_for(fmt: str, *, bucketed: bool, store: Store | None = None,
+               run_ids: Sequence[str] = ()) -> Writer:
     """The writer of ``fmt``; ``InvalidInput`` for an unknown format, ``MissingDependency``
-    when its library is not installed."""
+    when its library is not installed. TensorBoard's (a tar of one event file per run)
+    names the run folders after the runs of ``store``."""
     if fmt == "csv":
         return csv.CsvWriter(bucketed=bucketed)
     if fmt == "parquet":
         return parquet.ParquetWriter(bucketed=bucketed)
+    if fmt == "tensorboard":
+        if bucketed:
+            raise InvalidInput("the tensorboard format exports raw points (no buckets)")
+        runs = [] if store is None else [store.get_run(r) for r in dict.fromkeys(run_ids)]
+        return tensorboard.TarWriter(tensorboard.run_folders({r.id: r.name for r in runs}),
+                                     {r.id: r.created_at for r in runs})
     raise InvalidInput(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def _pieces(data: bytes | Iterable[bytes]) -> Iterator[bytes]:
+    if isinstance(data, bytes):
+        if data:
+            yield data
+        return
+    for piece in data:
+        if piece:
+            yield piece
 
 
 @dataclass(slots=True)
@@ -67,15 +87,13 @@ class Export:
 
     def chunks(self, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
         """The file's bytes, as they are made; ``progress(rows)`` after each block."""
-        yield self.writer.header()
+        yield from _pieces(self.writer.header())
         for block in blocks(self.store, self.series, self.buckets):
-            data = self.writer.rows(block)
+            yield from _pieces(self.writer.rows(block))
             self.rows += len(block)
             if progress is not None:
                 progress(len(block))
-            if data:
-                yield data
-        yield self.writer.close()
+        yield from _pieces(self.writer.close())
 
 
 def prepare(store: Store, run_ids: Sequence[str], fmt: str, *,
@@ -92,6 +110,6 @@ def prepare(store: Store, run_ids: Sequence[str], fmt: str, *,
         raise InvalidInput(f"buckets must be between 1 and {MAX_BUCKETS}")
     series = [s for run_id in dict.fromkeys(run_ids)
               for s in select_series(store, run_id, keys)]
-    writer = writer_for(fmt, bucketed=buckets is not None)
+    writer = writer_for(fmt, bucketed=buckets is not None, store=store, run_ids=run_ids)
     media_type, suffix = FORMATS[fmt]
     return Export(store, series, writer, buckets, media_type, suffix)

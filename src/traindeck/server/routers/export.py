@@ -1,4 +1,5 @@
-"""``GET /api/runs/{id}/export``: a run's metrics as a CSV or Parquet file, streamed.
+"""``GET /api/runs/{id}/export``: a run's metrics as a CSV or Parquet file, or as a tar
+of a TensorBoard log directory (``<run name>/events.out.tfevents.…``), streamed.
 
 The same export as ``traindeck export`` (``traindeck.export``): long format, raw points
 read in step windows or N exact buckets per series, the bytes sent as they are made, so a
@@ -26,14 +27,16 @@ router = APIRouter(prefix="/api", tags=["export"], responses=ERROR_RESPONSES)
 @router.get(
     "/runs/{run_id}/export",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {},
+                                 "application/x-tar": {}},
                      "description": "the file, streamed (no Content-Length)"}},
-    summary="A run's metrics as a CSV or Parquet file (long format, or buckets), streamed",
+    summary="A run's metrics as a CSV or Parquet file (long format, or buckets), or a "
+            "tar of TensorBoard event files, streamed",
 )
 def export_run(
     run_id: str,
     store: StoreDep,
-    format: Literal["csv", "parquet"] = "csv",
+    format: Literal["csv", "parquet", "tensorboard"] = "csv",
     keys: Annotated[list[str] | None, Query(
         max_length=1000,
         description="only these keys: exact keys or globs, repeated or comma-separated")]
