@@ -213,6 +213,21 @@ def test_the_rest_route_streams_the_same_file(store: Store, url: str, tmp_path: 
     assert {line.split(",")[1] for line in globbed.splitlines()[1:]} == {"acc"}
 
 
+def test_key_takes_a_name_with_a_comma_or_glob_characters_literally(
+        store: Store, url: str) -> None:
+    log(store, "r1", {"a,b": [1.0], "a*": [2.0], "ab": [3.0], "a": [4.0]})
+
+    def keys(query: str) -> set[str]:
+        r = httpx.get(f"{url}/api/runs/r1/export?{query}")
+        assert r.status_code == 200
+        return {next(csv.reader([line]))[1] for line in r.text.splitlines()[1:]}
+
+    assert keys("key=a%2Cb") == {"a,b"}  # keys=a,b would mean "a" and "b"
+    assert keys("key=a*") == {"a*"}      # keys=a* would be every key starting with a
+    assert keys("keys=a,b") == {"a"}
+    assert keys("key=a*&keys=ab") == {"a*", "ab"}
+
+
 def test_the_rest_route_refuses_unknown_runs_and_bad_requests(store: Store, url: str) -> None:
     log(store, "r1", {"loss": [1.0]})
     missing = httpx.get(f"{url}/api/runs/nope/export")

@@ -51,13 +51,21 @@ class Block:
         return len(next(iter(self.columns.values())))
 
 
-def parse_keys(values: Iterable[str] | None) -> list[str]:
+def parse_keys(values: Iterable[str] | None, exact: Iterable[str] | None = None
+               ) -> list[str]:
     """Key patterns from repeated and comma-separated values (``loss,val/*``), blanks
-    dropped; empty means every key."""
+    dropped, then ``exact`` keys taken as they are (a comma, ``*``, ``?`` or ``[`` in one
+    is part of the name); empty means every key."""
     out: list[str] = []
     for v in values or ():
         out.extend(p.strip() for p in v.split(",") if p.strip())
+    out.extend(literal(k) for k in exact or () if k)
     return out
+
+
+def literal(key: str) -> str:
+    """A glob that matches ``key`` alone (its ``*``, ``?`` and ``[`` bracketed)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in key)
 
 
 def matches(key: str, patterns: Sequence[str]) -> bool:

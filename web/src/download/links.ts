@@ -12,7 +12,8 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number]["id"];
 
 export interface ExportOptions {
   format?: ExportFormat;
-  /** Only these keys (exact keys or globs); all when absent or empty. */
+  /** Only these keys, each exact (sent as `key=`, so a comma or `*` in a name is literal);
+   * all when absent or empty. */
   keys?: readonly string[];
   /** At most this many exact buckets per series instead of raw points. */
   buckets?: number | null;
@@ -21,7 +22,7 @@ export interface ExportOptions {
 /** The export route's URL for one run. */
 export function exportUrl(runId: string, opts: ExportOptions = {}): string {
   const q = [`format=${opts.format ?? "csv"}`];
-  if (opts.keys?.length) q.push(`keys=${opts.keys.map(encodeURIComponent).join(",")}`);
+  for (const k of opts.keys ?? []) q.push(`key=${encodeURIComponent(k)}`);
   if (opts.buckets != null) q.push(`buckets=${Math.max(1, Math.round(opts.buckets))}`);
   return `/api/runs/${encodeURIComponent(runId)}/export?${q.join("&")}`;
 }

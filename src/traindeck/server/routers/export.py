@@ -41,12 +41,16 @@ def export_run(
         max_length=1000,
         description="only these keys: exact keys or globs, repeated or comma-separated")]
     = None,
+    key: Annotated[list[str] | None, Query(
+        max_length=1000,
+        description="only these keys, each taken literally (a key with a comma or a glob "
+                    "character in its name); repeatable, added to `keys`")] = None,
     buckets: Annotated[int | None, Query(
         ge=1, le=MAX_BUCKETS, description="at most this many exact buckets per series "
                                           "instead of raw points")] = None,
 ) -> Response:
     store.get_run(run_id)  # unknown run: 404
-    job = prepare(store, [run_id], format, keys=parse_keys(keys), buckets=buckets)
+    job = prepare(store, [run_id], format, keys=parse_keys(keys, key), buckets=buckets)
     name = run_id + ("-buckets" if buckets is not None else "") + job.suffix
     return StreamingResponse(job.chunks(), media_type=job.media_type, headers={
         "content-disposition": content_disposition(name),
