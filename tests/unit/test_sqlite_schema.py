@@ -86,11 +86,15 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
     conn.execute("ALTER TABLE tokens DROP COLUMN run_id")
     # ... and before migration 7 (SSH hosts).
     conn.execute("DROP TABLE hosts")
+    # ... and before migration 8 (project numbers).
+    conn.execute("DROP TABLE projects")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
     with SQLiteStore(path) as store:
         assert store.schema_version() == SCHEMA_VERSION
+        # the projects of existing runs are numbered, `default` is 0
+        assert [(p.id, p.name) for p in store.list_projects()] == [(0, "default"), (1, "p")]
         cols = store.read_buckets("r", "m", n=1).columns()
         assert cols["count"] == [20_000] and cols["max"] == [19_999.0] and cols["min"] == [0.0]
         plan = store.core.reader().execute(

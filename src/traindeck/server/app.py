@@ -33,6 +33,7 @@ from .feed import Follower
 from .files import ServedFiles
 from .hub import Hub
 from .limits import BodySizeLimit
+from .mlflow import routes as mlflow_routes
 from .reaper import Reaper
 from .routers import ALL as ROUTERS
 from .routers import batch as batch_routes
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(batch_routes.router)
     app.include_router(launch_routes.router)
     app.include_router(host_routes.router)
+    app.include_router(mlflow_routes.router)
     app.include_router(ws.router)
     app.include_router(auth.router)
     app.include_router(auth.tokens_router)

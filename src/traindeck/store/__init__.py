@@ -26,6 +26,7 @@ from .models import (
     Launch,
     LogLine,
     Media,
+    Project,
     Run,
     SeriesInfo,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Media",
     "NotFound",
     "Points",
+    "Project",
     "Run",
     "SQLiteStore",
     "SeriesInfo",

@@ -330,3 +330,16 @@ class Host:
                 "port": self.port, "key_path": self.key_path, "workdir": self.workdir,
                 "created_at": self.created_at, "checked_at": self.checked_at,
                 "check_error": self.check_error}
+
+
+@dataclass(slots=True, frozen=True)
+class Project:
+    """A project's stable number (what MLflow calls an experiment id): made with the
+    project's first run, or on its own. Project ``0`` is ``default``."""
+
+    id: int
+    name: str
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created_at": self.created_at}

@@ -25,6 +25,7 @@ from .models import (
     Launch,
     LogLine,
     Media,
+    Project,
     Run,
     SeriesInfo,
 )
@@ -78,6 +79,15 @@ class Store(Protocol):
     def heartbeat(self, run_id: str, at: float | None = None) -> None: ...
     def reap_stale(self) -> list[str]: ...
     def delete_run(self, run_id: str) -> None: ...
+
+    # -- projects: a stable number per name (registered with a project's first run) -------
+
+    def create_project(self, name: str) -> Project:
+        """Number a project that has none yet (``Conflict`` when it has one)."""
+    def get_project(self, project_id: int) -> Project: ...
+    def find_project(self, name: str) -> Project: ...
+    def list_projects(self) -> list[Project]:
+        """Every numbered project (runs or not), by number; ``default`` is 0."""
 
     # -- metrics ------------------------------------------------------------------------
 

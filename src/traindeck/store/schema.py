@@ -267,6 +267,22 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         check_error TEXT
     );
     """,
+    # 8: a stable number for every project (the MLflow API's experiment ids). A project is
+    # registered with its first run (or on its own); ``default`` is 0; the projects of
+    # existing runs are numbered in the order they began.
+    """
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    INSERT INTO projects (id, name, created_at)
+        VALUES (0, 'default', COALESCE((SELECT min(created_at) FROM runs
+                                        WHERE project = 'default'),
+                                       CAST(strftime('%s', 'now') AS REAL)));
+    INSERT OR IGNORE INTO projects (name, created_at)
+        SELECT project, min(created_at) FROM runs GROUP BY project ORDER BY min(created_at);
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

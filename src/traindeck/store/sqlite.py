@@ -31,6 +31,7 @@ from .sqlite_core import BUSY_TIMEOUT_MS, Clock, SQLiteCore, engine_version, gua
 from .sqlite_events import EventTable
 from .sqlite_feed import ChangeFeed
 from .sqlite_metrics import MetricTable
+from .sqlite_projects import ProjectTable
 from .sqlite_runs import RunTable
 from .token_rows import TokenTable
 
@@ -66,6 +67,11 @@ class SQLiteStore:
         self.heartbeat = guard(runs.heartbeat)
         self.reap_stale = guard(runs.reap_stale)
         self.delete_run = guard(runs.delete_run)
+        projects = ProjectTable(core)
+        self.create_project = guard(projects.create_project)
+        self.get_project = guard(projects.get_project)
+        self.find_project = guard(projects.find_project)
+        self.list_projects = guard(projects.list_projects)
 
         self.write_metrics = guard(metrics.write_metrics)
         self.metric_keys = guard(metrics.metric_keys)

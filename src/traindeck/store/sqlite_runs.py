@@ -25,6 +25,7 @@ from .lifecycle import (
 from .models import Run
 from .sqlite_commands import expire_commands
 from .sqlite_core import SQLiteCore, Tx
+from .sqlite_projects import register_project
 from .sqlite_rows import RUN_COLS, fetch_run, insert_event, run_row
 
 RUN_SORT_KEYS: Final = ("created_at", "name", "status", "project", "heartbeat_at", "ended_at")
@@ -85,6 +86,7 @@ class RunTable:
                 f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [column(c, values[c]) for c in cols],
             )
+            register_project(tx, project, clock())
             # The tombstone of an earlier run with this id stays: a follower must still hear
             # of that deletion (it sees it before the new run; see changes_since).
             insert_event(tx, clock(), run_id, "status_change",
@@ -145,6 +147,8 @@ class RunTable:
         check_fields(fields)
         with self._core.write() as tx:
             fetch_run(tx.conn, run_id)
+            if isinstance(fields.get("project"), str):
+                register_project(tx, fields["project"], self._core.clock())
             sets = [f"{c} = ?" for c in fields] + ["seq = ?"]
             tx.execute(
                 f"UPDATE runs SET {', '.join(sets)} WHERE id = ?",

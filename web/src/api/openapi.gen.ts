@@ -460,6 +460,382 @@ export interface Version {
 }
 /** Every route: its path and query parameters, JSON body and response. */
 export interface Paths {
+  "/api/2.0/mlflow/experiments/create": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  name: string;
+  artifact_location?: string;
+  tags?: Array<{
+    key: string;
+    value?: string;
+  }>;
+};
+      response: {
+  experiment_id: string;
+};
+    };
+  };
+  "/api/2.0/mlflow/experiments/get": {
+    get: {
+      path: {};
+      query: { experiment_id: string };
+      body: never;
+      response: {
+  experiment: {
+    experiment_id: string;
+    name: string;
+    artifact_location?: string;
+    lifecycle_stage: string;
+    creation_time?: number;
+    last_update_time?: number;
+    tags?: Array<{
+      key: string;
+      value?: string;
+    }>;
+  };
+};
+    };
+  };
+  "/api/2.0/mlflow/experiments/get-by-name": {
+    get: {
+      path: {};
+      query: { experiment_name: string };
+      body: never;
+      response: {
+  experiment: {
+    experiment_id: string;
+    name: string;
+    artifact_location?: string;
+    lifecycle_stage: string;
+    creation_time?: number;
+    last_update_time?: number;
+    tags?: Array<{
+      key: string;
+      value?: string;
+    }>;
+  };
+};
+    };
+  };
+  "/api/2.0/mlflow/experiments/search": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  max_results?: number;
+  page_token?: string;
+  filter?: string;
+  order_by?: Array<string>;
+  view_type?: string;
+};
+      response: {
+  experiments: Array<{
+    experiment_id: string;
+    name: string;
+    artifact_location?: string;
+    lifecycle_stage: string;
+    creation_time?: number;
+    last_update_time?: number;
+    tags?: Array<{
+      key: string;
+      value?: string;
+    }>;
+  }>;
+  next_page_token?: string;
+};
+    };
+  };
+  "/api/2.0/mlflow/metrics/get-history": {
+    get: {
+      path: {};
+      query: { run_id?: string; run_uuid?: string; metric_key: string; max_results?: number; page_token?: string };
+      body: never;
+      response: {
+  metrics?: Array<{
+    key: string;
+    value: number | "NaN" | "Infinity" | "-Infinity";
+    timestamp: number;
+    step?: number;
+  }>;
+  next_page_token?: string;
+};
+    };
+  };
+  "/api/2.0/mlflow/runs/create": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  experiment_id: string;
+  user_id?: string;
+  start_time?: number;
+  tags?: Array<{
+    key: string;
+    value?: string;
+  }>;
+  run_name?: string;
+};
+      response: {
+  run: {
+    info: {
+      run_id: string;
+      run_uuid: string;
+      run_name?: string;
+      experiment_id: string;
+      user_id?: string;
+      status: "RUNNING" | "SCHEDULED" | "FINISHED" | "FAILED" | "KILLED";
+      start_time: number;
+      end_time?: number;
+      artifact_uri?: string;
+      lifecycle_stage?: string;
+    };
+    data: {
+      metrics?: Array<{
+        key: string;
+        value: number | "NaN" | "Infinity" | "-Infinity";
+        timestamp: number;
+        step?: number;
+      }>;
+      params?: Array<{
+        key: string;
+        value?: string;
+      }>;
+      tags?: Array<{
+        key: string;
+        value?: string;
+      }>;
+    };
+    inputs?: Record<string, unknown>;
+  };
+};
+    };
+  };
+  "/api/2.0/mlflow/runs/delete": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/delete-tag": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  key: string;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/get": {
+    get: {
+      path: {};
+      query: { run_id?: string; run_uuid?: string };
+      body: never;
+      response: {
+  run: {
+    info: {
+      run_id: string;
+      run_uuid: string;
+      run_name?: string;
+      experiment_id: string;
+      user_id?: string;
+      status: "RUNNING" | "SCHEDULED" | "FINISHED" | "FAILED" | "KILLED";
+      start_time: number;
+      end_time?: number;
+      artifact_uri?: string;
+      lifecycle_stage?: string;
+    };
+    data: {
+      metrics?: Array<{
+        key: string;
+        value: number | "NaN" | "Infinity" | "-Infinity";
+        timestamp: number;
+        step?: number;
+      }>;
+      params?: Array<{
+        key: string;
+        value?: string;
+      }>;
+      tags?: Array<{
+        key: string;
+        value?: string;
+      }>;
+    };
+    inputs?: Record<string, unknown>;
+  };
+};
+    };
+  };
+  "/api/2.0/mlflow/runs/log-batch": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  metrics?: Array<{
+    key: string;
+    value: number | "NaN" | "Infinity" | "-Infinity";
+    timestamp: number;
+    step?: number;
+  }>;
+  params?: Array<{
+    key: string;
+    value?: string;
+  }>;
+  tags?: Array<{
+    key: string;
+    value?: string;
+  }>;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/log-inputs": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  datasets?: Array<{
+    tags?: Array<{
+      key: string;
+      value?: string;
+    }>;
+    dataset?: {
+      name?: string;
+      digest?: string;
+      source_type?: string;
+      source?: string;
+    };
+  }>;
+  models?: Array<Record<string, unknown>>;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/log-metric": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  run_uuid?: string;
+  key: string;
+  value: number | "NaN" | "Infinity" | "-Infinity";
+  timestamp: number;
+  step?: number;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/log-parameter": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  run_uuid?: string;
+  key: string;
+  value: string;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/search": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  experiment_ids?: Array<string>;
+  filter?: string;
+  run_view_type?: string;
+  max_results?: number;
+  order_by?: Array<string>;
+  page_token?: string;
+};
+      response: {
+  runs?: Array<{
+    info: {
+      run_id: string;
+      run_uuid: string;
+      run_name?: string;
+      experiment_id: string;
+      user_id?: string;
+      status: "RUNNING" | "SCHEDULED" | "FINISHED" | "FAILED" | "KILLED";
+      start_time: number;
+      end_time?: number;
+      artifact_uri?: string;
+      lifecycle_stage?: string;
+    };
+    data: {
+      metrics?: Array<{
+        key: string;
+        value: number | "NaN" | "Infinity" | "-Infinity";
+        timestamp: number;
+        step?: number;
+      }>;
+      params?: Array<{
+        key: string;
+        value?: string;
+      }>;
+      tags?: Array<{
+        key: string;
+        value?: string;
+      }>;
+    };
+    inputs?: Record<string, unknown>;
+  }>;
+  next_page_token?: string;
+};
+    };
+  };
+  "/api/2.0/mlflow/runs/set-tag": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  run_uuid?: string;
+  key: string;
+  value: string;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/update": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  run_uuid?: string;
+  status?: "RUNNING" | "SCHEDULED" | "FINISHED" | "FAILED" | "KILLED";
+  end_time?: number;
+  run_name?: string;
+};
+      response: {
+  run_info: {
+    run_id: string;
+    run_uuid: string;
+    run_name?: string;
+    experiment_id: string;
+    user_id?: string;
+    status: "RUNNING" | "SCHEDULED" | "FINISHED" | "FAILED" | "KILLED";
+    start_time: number;
+    end_time?: number;
+    artifact_uri?: string;
+    lifecycle_stage?: string;
+  };
+};
+    };
+  };
   "/api/checkpoints/{checkpoint_id}": {
     get: {
       path: { checkpoint_id: string };
@@ -973,7 +1349,7 @@ export interface Paths {
   "/api/runs/{run_id}/export": {
     get: {
       path: { run_id: string };
-      query: { format?: "csv" | "parquet"; keys?: Array<string> | null; buckets?: number | null };
+      query: { format?: "csv" | "parquet" | "tensorboard"; keys?: Array<string> | null; key?: Array<string> | null; buckets?: number | null };
       body: never;
       response: unknown;
     };

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from traindeck.store import Store
@@ -25,6 +25,7 @@ from traindeck.store.sessions import looks_like_session
 from traindeck.store.tokens import Token, looks_like_token
 
 from ..errors import error_response
+from ..mlflow.errors import mlflow_error_response
 from ..settings import Settings
 
 #: The dashboard's session cookie (HttpOnly, SameSite=Strict; Secure over https).
@@ -43,6 +44,11 @@ PUBLIC: Final = (
 #: where code runs).
 ADMIN_PREFIXES: Final = ("/api/tokens", "/api/hosts")
 READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+#: MLflow's REST API (``server/mlflow``): its errors are MLflow-shaped, and its searches
+#: are POSTs that only read.
+MLFLOW_PREFIX: Final = "/api/2.0/mlflow/"
+MLFLOW_READS: Final = frozenset({MLFLOW_PREFIX + "runs/search",
+                                 MLFLOW_PREFIX + "experiments/search"})
 
 _UNAUTHORIZED_MESSAGE: Final = (
     "authentication required: send 'Authorization: Bearer td_…' (traindeck token create) "
@@ -59,6 +65,8 @@ def required_scope(method: str, path: str) -> str | None:
             return None
     if any(path == p or path.startswith(p + "/") for p in ADMIN_PREFIXES):
         return "admin"
+    if method == "POST" and path in MLFLOW_READS:
+        return "read"
     return "read" if method in READ_METHODS else "write"
 
 
@@ -126,6 +134,16 @@ class AuthState:
         return await anyio.to_thread.run_sync(store.verify_session, credential.secret)
 
 
+def _refuse(path: str, status: int, code: str, message: str,
+            headers: dict[str, str] | None = None) -> Response:
+    """A 401 or 403, in MLflow's error shape on MLflow's routes (its client reads it)."""
+    if path.startswith(MLFLOW_PREFIX):
+        return mlflow_error_response(
+            status, "UNAUTHENTICATED" if status == 401 else "PERMISSION_DENIED", message,
+            headers)
+    return error_response(status, code, message, headers=headers)
+
+
 def auth_state(app: Any) -> AuthState:
     state: AuthState = app.state.auth
     return state
@@ -188,20 +206,20 @@ class AuthMiddleware:
             challenge = 'Bearer realm="traindeck"' + (', error="invalid_token"' if bad else "")
             message = ("invalid or revoked token, or the session is over (log in again)"
                        if bad else _UNAUTHORIZED_MESSAGE)
-            response = error_response(401, "unauthorized", message,
-                                      headers={"www-authenticate": challenge})
+            response = _refuse(path, 401, "unauthorized", message,
+                               headers={"www-authenticate": challenge})
             await response(scope, receive, send)
             return
         if not token.allows(needed):
-            response = error_response(
-                403, "forbidden",
+            response = _refuse(
+                path, 403, "forbidden",
                 f"this token's scope is {token.scope!r}; {method} {path} needs {needed!r}")
             await response(scope, receive, send)
             return
         if token.run_id is not None and method not in READ_METHODS \
                 and not _within_run(path, token.run_id):
-            response = error_response(
-                403, "forbidden",
+            response = _refuse(
+                path, 403, "forbidden",
                 f"this token is bound to run {token.run_id!r} (a launched process's token); "
                 f"{method} {path} is outside it")
             await response(scope, receive, send)
