@@ -272,3 +272,46 @@ def test_bad_input_answers_mlflow_errors(url: str, store: Store) -> None:
     mlflow_error(post("runs/delete", {"run_id": run_id}), 400, "INVALID_STATE")  # running
     mlflow_error(post("runs/restore", {"run_id": run_id}), 404, "ENDPOINT_NOT_FOUND")
     assert store.get_run(run_id).status == "running"
+
+
+def test_the_other_calls_rename_untag_page_and_record_inputs(url: str, store: Store) -> None:
+    post = lambda path, body: httpx.post(f"{url}{API}/{path}", json=body)  # noqa: E731
+    exp = post("experiments/create", {"name": "paged"}).json()["experiment_id"]
+    run_id = post("runs/create", {"experiment_id": exp, "start_time": T0_MS, "tags": [
+        {"key": "keep", "value": "1"}, {"key": "drop", "value": "2"}]}).json()["run"][
+        "info"]["run_id"]
+    run = store.get_run(run_id)
+    assert run.started_at == T0_MS / 1000 and run.project == "paged"
+    assert run.heartbeat_at is None  # no heartbeat: the reaper never interrupts it
+    assert post("runs/update", {"run_id": run_id, "run_name": "renamed"}).json()[
+        "run_info"]["run_name"] == "renamed"
+    assert store.get_run(run_id).name == "renamed"
+    assert post("runs/delete-tag", {"run_id": run_id, "key": "drop"}).status_code == 200
+    assert store.get_run(run_id).config["mlflow.tags"] == {"keep": "1"}
+    mlflow_error(post("runs/delete-tag", {"run_id": run_id, "key": "drop"}), 404,
+                 "RESOURCE_DOES_NOT_EXIST")
+    assert post("runs/log-batch", {"run_id": run_id, "metrics": [
+        {"key": "loss", "value": s / 10, "timestamp": T0_MS + s, "step": s}
+        for s in range(5)]}).status_code == 200
+    pages, token = [], None
+    while True:
+        params = {"run_id": run_id, "metric_key": "loss", "max_results": "2",
+                  **({"page_token": token} if token else {})}
+        page = httpx.get(f"{url}{API}/metrics/get-history", params=params).json()
+        pages.append([p["step"] for p in page["metrics"]])
+        token = page.get("next_page_token")
+        if not token:
+            break
+    assert pages == [[0, 1], [2, 3], [4]]
+    assert post("runs/log-inputs", {"run_id": run_id, "datasets": [{
+        "dataset": {"name": "mnist", "digest": "abc", "source_type": "local"},
+        "tags": [{"key": "mlflow.data.context", "value": "train"}]}]}).status_code == 200
+    events = store.list_events(run_id, kind="mlflow_inputs")
+    assert [e.payload for e in events] == [{"datasets": [
+        {"name": "mnist", "digest": "abc", "source_type": "local", "context": "train"}]}]
+    found = post("experiments/search", {"filter": "name LIKE 'pag%'"}).json()
+    assert [e["experiment_id"] for e in found["experiments"]] == [exp]
+    assert post("runs/update", {"run_id": run_id, "status": "KILLED",
+                                "end_time": T0_MS + 60_000}).status_code == 200
+    ended = store.get_run(run_id)
+    assert ended.status == "cancelled" and ended.ended_at == (T0_MS + 60_000) / 1000
