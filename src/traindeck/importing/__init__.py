@@ -3,8 +3,9 @@
 ``core.py`` is what every importer shares (a run per source, exactly-once commits with a
 cursor, original wall times; read its docstring to write an importer). ``tensorboard.py``
 imports TensorBoard event files (``tfrecord.py`` frames them, ``tfevents.py`` decodes
-them). Nothing here is imported by ``import traindeck``; the ``tensorboard`` package is
-imported only when an event file needs its protos.
+them); ``mlflow.py`` imports an MLflow tracking store through MLflow's client. Nothing here
+is imported by ``import traindeck``; the ``tensorboard`` package is imported only when an
+event file needs its protos, ``mlflow`` only when an MLflow import starts.
 """
 
 from __future__ import annotations
