@@ -283,6 +283,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     INSERT OR IGNORE INTO projects (name, created_at)
         SELECT project, min(created_at) FROM runs GROUP BY project ORDER BY min(created_at);
     """,
+    # 9: progress, speed and ETA (issue 12): the steps a run expects (``total_steps``, from
+    # the SDK or the launcher's config), and what the server's progress tracker last
+    # computed from the points it saw (``server/progress.py``).
+    """
+    ALTER TABLE runs ADD COLUMN total_steps INTEGER;
+    ALTER TABLE runs ADD COLUMN progress REAL;
+    ALTER TABLE runs ADD COLUMN steps_per_s REAL;
+    ALTER TABLE runs ADD COLUMN eta_s REAL;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
