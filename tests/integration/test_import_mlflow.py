@@ -54,7 +54,7 @@ out["broken"] = r.info.run_id
 r = c.create_run(vision, run_name="deleted")
 c.log_metric(r.info.run_id, "loss", 1.0)
 c.delete_run(r.info.run_id)
-r = c.create_run(nlp, run_name="bert", start_time=T0)
+r = c.create_run(nlp, run_name="bert [base]", start_time=T0)
 c.log_param(r.info.run_id, "heads", 12)
 c.log_metric(r.info.run_id, "acc", 0.5, timestamp=T0 + 1234, step=7)
 c.set_terminated(r.info.run_id, "KILLED", end_time=T0 + 5_000)
@@ -109,7 +109,8 @@ def test_import_keeps_experiments_params_tags_status_and_metric_histories(
     (line,) = [x for x in out.splitlines() if x.startswith("vision/resnet")]
     assert line.startswith(f"vision/resnet [{ids['resnet'][:8]}]: imported as run")
     assert line.endswith("(20 points)"), line
-    assert "vision/broken" in out and "(failed)" in out and "nlp/bert" in out
+    assert "vision/broken" in out and "(failed)" in out
+    assert f"nlp/bert [base] [{ids['bert'][:8]}]: imported as run" in out  # printed as is
     assert "deleted" not in out
     assert set(store.projects()) >= {"vision", "nlp"}
 
@@ -143,7 +144,8 @@ def test_import_keeps_experiments_params_tags_status_and_metric_histories(
     assert (p.steps.tolist(), p.values.tolist()) == ([0, 5], [2.0, 3.0])
 
     (bert,), _ = store.list_runs(project="nlp")
-    assert bert.name == "bert" and bert.status == "cancelled" and bert.tags == ["from-mlflow"]
+    assert bert.name == "bert [base]" and bert.status == "cancelled"
+    assert bert.tags == ["from-mlflow"]
     assert bert.config["heads"] == 12
     p = store.read_points(bert.id, "acc")
     assert (p.steps.tolist(), p.times.tolist(), p.values.tolist()) == (
@@ -156,7 +158,7 @@ def test_project_and_experiment_options(store: Store,
     out = cli(store, uri, "--experiment", "nlp", "--project", "imported")
     assert "nlp/bert" in out and "vision/" not in out
     runs, total = store.list_runs(project="imported")
-    assert total == 1 and runs[0].name == "bert"
+    assert total == 1 and runs[0].name == "bert [base]"
     assert store.list_runs(project="nlp")[1] == 0
 
 

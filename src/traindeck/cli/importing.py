@@ -83,7 +83,7 @@ def tensorboard(
                             f"images to run {res.run_id}")
                 if got.corrupt:
                     line += f" ({got.corrupt} corrupt records skipped)"
-                out.print(line, highlight=False, soft_wrap=True)
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("mlflow")
@@ -143,5 +143,5 @@ def mlflow(
                 if got.status is not None:  # FAILED, KILLED; or ended since the last import
                     line += f" ({got.status})" if res is not None and res.created \
                         else f"; now {got.status}"
-                out.print(line, highlight=False, soft_wrap=True)
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
                 bar.advance(task)
