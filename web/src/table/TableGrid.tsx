@@ -1,0 +1,224 @@
+// The table itself: a sticky header (click sorts, shift-click adds a sort key), a filter
+// row (one filter per column), and virtualised rows in one scroller (both directions).
+// Rows are absolutely placed and keyed by run id, so scrolling moves nodes, not rebuilds.
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from "react";
+import type { RunOut } from "../api/client";
+import { StatusBadge } from "../components/StatusBadge";
+import { visibleRange } from "../components/virtualRange";
+import { focusRun, setCompare, toggleCompare, app } from "../state/app";
+import type { TableRun } from "./api";
+import { cellText, cellValue } from "./cells";
+import type { ColumnSpec } from "./columns";
+import { clickSort, defaultDesc } from "./query";
+import type { PagedRows } from "./rows";
+import { tableUi, type TableState } from "./state";
+
+export const ROW = 18;
+const OVERSCAN = 10;
+
+export function gridTemplate(specs: readonly ColumnSpec[]): string {
+  return `16px ${specs.map((s) => `${s.width}ch`).join(" ")}`;
+}
+
+interface GridProps {
+  rows: PagedRows;
+  specs: ColumnSpec[];
+  sort: TableState["sort"];
+  filters: TableState["filters"];
+  runs: Map<string, RunOut>;
+  focused: string | null;
+  compare: string[];
+  now: number;
+}
+
+export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, now }: GridProps) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [range, setRange] = useState<[number, number]>([0, 40]);
+  const count = rows.count();
+  const anchor = useRef<number | null>(null);
+
+  const measure = () => {
+    const el = ref.current;
+    if (!el) return;
+    const [a, b] = visibleRange(el.scrollTop, el.clientHeight || 400, ROW, count, OVERSCAN);
+    setRange((r) => (r[0] === a && r[1] === b ? r : [a, b]));
+  };
+  useLayoutEffect(() => {
+    measure();
+    const el = ref.current;
+    if (!el) return;
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [count]);
+  useEffect(() => rows.ensure(range[0], range[1]), [rows, range, rows.version]);
+
+  const template = gridTemplate(specs);
+  const compareSet = new Set(compare);
+  const sortRank = new Map(sort.map((s, i) => [s.col, { i, desc: s.desc }]));
+
+  const onCheck = useCallback((e: MouseEvent, i: number, id: string) => {
+    e.stopPropagation();
+    if (e.shiftKey && anchor.current !== null) {
+      const [a, b] = anchor.current < i ? [anchor.current, i] : [i, anchor.current];
+      const ids = rows.loaded(a, b + 1).map((r) => r.id);
+      const cur = app.get().compare;
+      setCompare([...cur, ...ids.filter((x) => !cur.includes(x))]);
+    } else {
+      toggleCompare(id);
+    }
+    anchor.current = i;
+  }, [rows]);
+
+  const body = [];
+  for (let i = range[0]; i < Math.min(range[1], count); i++) {
+    const r = rows.get(i);
+    if (!r) {
+      body.push(
+        <div key={`p${i}`} className="rt-row rt-pending" style={{ top: i * ROW, gridTemplateColumns: template }}>
+          <span />
+          <span className="dim">…</span>
+        </div>,
+      );
+      continue;
+    }
+    body.push(
+      <Row
+        key={r.id}
+        index={i}
+        row={r}
+        live={runs.get(r.id)}
+        specs={specs}
+        template={template}
+        focused={r.id === focused}
+        compared={compareSet.has(r.id)}
+        now={specs.some((s) => s.id === "duration") ? now : 0}
+        onCheck={onCheck}
+      />,
+    );
+  }
+
+  return (
+    <div
+      ref={ref}
+      className="rt-scroll"
+      onScroll={measure}
+      data-testid="table-body"
+      data-sort-shown={rows.shown?.sort ?? ""}
+      data-q-shown={rows.shown?.q ?? ""}
+      data-count={count}
+    >
+      <div className="rt-head" style={{ gridTemplateColumns: template }} role="row">
+        <span />
+        {specs.map((s) => {
+          const rank = sortRank.get(s.id);
+          return (
+            <span
+              key={s.id}
+              role={s.sortable ? "button" : undefined}
+              data-col={s.id}
+              className={`${s.kind === "number" || s.kind === "duration" ? "num" : ""} ${rank ? "rt-sorted" : ""}`}
+              title={`${s.title}${s.sortable ? " — click to sort, shift-click to add" : ""}`}
+              onClick={(e) => s.sortable && tableUi.set((st) => ({ sort: clickSort(st.sort, s.id, e.shiftKey, defaultDesc(s)) }))}
+            >
+              {s.label}
+              {rank ? (rank.desc ? "▼" : "▲") : ""}
+              {rank && sort.length > 1 ? <sub>{rank.i + 1}</sub> : null}
+            </span>
+          );
+        })}
+      </div>
+      <div className="rt-filters" style={{ gridTemplateColumns: template }}>
+        <span />
+        {specs.map((s) => (
+          <FilterInput key={s.id} spec={s} value={filters[s.id] ?? ""} />
+        ))}
+      </div>
+      <div className="rt-rows" style={{ height: count * ROW }}>
+        {body}
+      </div>
+      {count === 0 && rows.total !== null ? <div className="rt-empty dim">no run matches</div> : null}
+    </div>
+  );
+}
+
+const PLACEHOLDER: Record<ColumnSpec["kind"], string> = {
+  status: "running,failed",
+  text: "text",
+  tags: "tag",
+  number: "0.1..0.5 >0.9",
+  duration: ">5m",
+  time: "> unix s",
+  any: "=v 1..8",
+};
+
+function FilterInput({ spec, value }: { spec: ColumnSpec; value: string }) {
+  const [text, setText] = useState(value);
+  useEffect(() => setText(value), [value]);
+  useEffect(() => {
+    if (text === value) return;
+    const t = setTimeout(() => tableUi.set((s) => ({ filters: { ...s.filters, [spec.id]: text } })), 350);
+    return () => clearTimeout(t);
+  }, [text, value, spec.id]);
+  if (!spec.queryKey) return <span />;
+  return (
+    <input
+      data-testid="column-filter"
+      data-col={spec.id}
+      placeholder={PLACEHOLDER[spec.kind]}
+      value={text}
+      spellCheck={false}
+      onChange={(e) => setText(e.target.value)}
+      onKeyDown={(e) => {
+        if (e.key === "Enter") tableUi.set((s) => ({ filters: { ...s.filters, [spec.id]: text } }));
+      }}
+    />
+  );
+}
+
+interface RowProps {
+  index: number;
+  row: TableRun;
+  live: RunOut | undefined;
+  specs: ColumnSpec[];
+  template: string;
+  focused: boolean;
+  compared: boolean;
+  now: number;
+  onCheck: (e: MouseEvent, i: number, id: string) => void;
+}
+
+const Row = memo(function Row({ index, row, live, specs, template, focused, compared, now, onCheck }: RowProps) {
+  return (
+    <div
+      className={`rt-row ${focused ? "rt-focus" : ""} ${compared ? "rt-cmp" : ""}`}
+      style={{ top: index * ROW, gridTemplateColumns: template }}
+      role="row"
+      data-run-id={row.id}
+      onClick={() => focusRun(row.id)}
+    >
+      <span>
+        <input type="checkbox" data-testid="table-select" checked={compared} title="select (compare); shift-click a range" onClick={(e) => onCheck(e, index, row.id)} onChange={() => {}} />
+      </span>
+      {specs.map((s) => {
+        const v = cellValue(row, live, s.id, now);
+        if (s.kind === "status" && typeof v === "string") {
+          return (
+            <span key={s.id} data-col={s.id}>
+              <StatusBadge status={v as RunOut["status"]} />
+            </span>
+          );
+        }
+        const text = cellText(s, v);
+        const num = s.kind === "number" || s.kind === "duration";
+        return (
+          <span key={s.id} data-col={s.id} className={`${num ? "num" : ""} ${s.id === "name" ? "rt-name" : ""}`} title={text}>
+            {s.id === "progress" && typeof v === "number" ? <i className="rt-bar-fill" style={{ width: `${Math.max(0, Math.min(1, v)) * 100}%` }} /> : null}
+            {text}
+          </span>
+        );
+      })}
+    </div>
+  );
+});
