@@ -15,7 +15,7 @@ from traindeck.cli import app
 from traindeck.cli.output import duration, number
 from traindeck.cli.serve import is_loopback
 from traindeck.cli.tail import SPARK_CHARS, sparkline
-from traindeck.store import Store, db_path
+from traindeck.store import RunProgress, Store, db_path
 
 # Environment that would change what the CLI prints is cleared for every invocation.
 CLEAN_ENV: dict[str, str | None] = {
@@ -86,12 +86,29 @@ def test_ls_lists_runs_newest_first(store_dir: Path, runs: dict[str, str]) -> No
     result = invoke("runs", "ls", "--dir", str(store_dir))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "project", "name", "status", "steps", "created",
-                                "duration"]
+    assert lines[0].split() == ["id", "project", "name", "status", "steps", "progress",
+                                "speed", "eta", "created", "duration"]
     assert [line.split()[0] for line in lines[1:]] == [runs["c"], runs["b"], runs["a"]]
     row_a = lines[3].split()
-    assert row_a[1:5] == ["mnist", "baseline", "completed", "100"]
+    assert row_a[1:8] == ["mnist", "baseline", "completed", "100", "-", "-", "-"]
     assert lines[1].split()[4] == "-"  # a run with no metrics has no steps
+
+
+def test_ls_shows_progress_speed_and_eta(store_dir: Path, store: Store) -> None:
+    running = add_run(store, "p", "long", status="running", steps=250)
+    store.update_run(running, total_steps=1000)
+    # What a server following the store writes (server/progress.py).
+    store.set_progress([RunProgress(running, 0.249, 12.5, 60.1)])
+    done = add_run(store, "p", "short", steps=50)
+    store.update_run(done, total_steps=50)
+    result = invoke("runs", "ls", "--dir", str(store_dir), env={"COLUMNS": "1000"})
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows[running][4:8] == ["250/1000", "25%", "12.5/s", "1m00s"]
+    assert rows[done][4:8] == ["50/50", "100%", "-", "-"]
+    shown = json.loads(invoke("runs", "ls", "--dir", str(store_dir), "--json").stdout)
+    [run] = [r for r in shown["runs"] if r["id"] == running]
+    assert (run["total_steps"], run["progress"], run["steps_per_s"], run["eta_s"]) == (
+        1000, 0.249, 12.5, 60.1)
 
 
 def test_ls_reads_traindeck_dir_from_the_environment(store_dir: Path,

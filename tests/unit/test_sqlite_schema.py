@@ -88,6 +88,9 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
     conn.execute("DROP TABLE hosts")
     # ... and before migration 8 (project numbers).
     conn.execute("DROP TABLE projects")
+    # ... and before migration 9 (progress, speed and ETA).
+    for col in ("total_steps", "progress", "steps_per_s", "eta_s"):
+        conn.execute(f"ALTER TABLE runs DROP COLUMN {col}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

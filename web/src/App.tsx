@@ -5,6 +5,7 @@ import { builderRoute, followHistory } from "./builder/route";
 import { Keyboard, openHelp, openPalette } from "./keyboard/Keyboard";
 import { Layout } from "./layout/Layout";
 import { TopBar } from "./layout/TopBar";
+import { WideRunTable } from "./table/RunTable";
 import { app, focusRun, live, setCompare } from "./state/app";
 import { startRunsSync } from "./state/runs-sync";
 import { useStore } from "./state/store";
@@ -60,6 +61,7 @@ export function App() {
     <div className="td-app">
       <TopBar onHelp={openHelp} onPalette={openPalette} />
       {page === "new" ? <Builder page /> : <Layout />}
+      {page === "new" ? null : <WideRunTable />}
       <Keyboard />
       <BuilderActions />
     </div>

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from traindeck.runfiles import RunFiles
+from traindeck.speed import progress as progress_of
 from traindeck.store import LIVE_STATUSES, RUN_STATUSES, Run, Store
 
 from .output import (
@@ -57,6 +58,17 @@ def steps_of(store: Store, run: Run) -> int | None:
     latest = store.latest(run.id)
     steps = [step for key, (step, _, _) in latest.items() if not key.startswith("sys/")]
     return max(steps) + 1 if steps else None
+
+
+def pace_cells(run: Run, steps: int | None) -> tuple[str, str, str]:
+    """The progress (``42%``), speed (``12.3/s``) and ETA (``3m20s``) columns: the progress
+    from the run's last step and total, the speed and ETA as the server last computed them
+    (``-`` when unknown)."""
+    done = progress_of(None if steps is None else steps - 1, run.total_steps,
+                       completed=run.status == "completed")
+    return ("-" if done is None else f"{done:.0%}",
+            "-" if run.steps_per_s is None else f"{run.steps_per_s:.3g}/s",
+            duration(run.eta_s))
 
 
 def json_safe(value: Any) -> Any:
@@ -102,16 +114,19 @@ def list_runs(
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "project", "name", "status"):
         table.add_column(col, no_wrap=True)
-    table.add_column("steps", justify="right", no_wrap=True)
+    for col in ("steps", "progress", "speed", "eta"):
+        table.add_column(col, justify="right", no_wrap=True)
     table.add_column("created", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
     now = time.time()
     for r in runs:
         took = run_duration(r.started_at, r.ended_at, now=lambda: now)
+        n = steps[r.id]
         table.add_row(
             r.id, r.project, r.name, status_badge(r.status),
-            "-" if steps[r.id] is None else str(steps[r.id]), when(r.created_at),
-            duration(took),
+            "-" if n is None else str(n) + ("" if r.total_steps is None
+                                            else f"/{r.total_steps}"),
+            *pace_cells(r, n), when(r.created_at), duration(took),
         )
     out.print(table)
     if total > len(runs):
@@ -135,6 +150,10 @@ def _fields(run: Run, files: RunFiles) -> Table:
         ("started", when(run.started_at)),
         ("ended", when(run.ended_at)),
         ("duration", duration(took)),
+        ("total steps", None if run.total_steps is None else str(run.total_steps)),
+        ("progress", None if run.progress is None else f"{run.progress:.1%}"),
+        ("speed", None if run.steps_per_s is None else f"{run.steps_per_s:.3g} steps/s"),
+        ("eta", None if run.eta_s is None else duration(run.eta_s)),
         ("heartbeat", when(run.heartbeat_at)),
         ("host", run.host),
         ("pid", None if run.pid is None else str(run.pid)),

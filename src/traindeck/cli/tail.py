@@ -1,8 +1,9 @@
 """``traindeck tail RUN``: a live terminal view of one run, read from the store.
 
-Each frame shows the run's status, the latest value of every metric with a sparkline of its
-recent points, and the newest events. The view refreshes about four times a second until
-the run ends (or Ctrl-C); ``--once`` prints a single frame and exits.
+Each frame shows the run's status, its progress, speed and ETA, the latest value of
+every metric with a sparkline of its recent points, and the newest events. The view
+refreshes about four times a second until the run ends (or Ctrl-C); ``--once`` prints a
+single frame and exits.
 
 When stdout is not a terminal (a pipe, a file, ``| grep``) there is no screen to redraw:
 the first frame is printed as ``--once`` prints it, then the run is followed with plain
@@ -27,6 +28,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from traindeck.speed import Speed, estimate, observe
 from traindeck.store import TERMINAL_STATUSES, Event, Run, Store
 
 from .output import cli_errors, console, duration, number, run_duration, status_badge, when
@@ -65,6 +67,8 @@ class MetricView:
     min: float | None
     max: float | None
     recent: list[float]
+    #: When the last point was logged.
+    time: float | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +100,8 @@ class Frame:
     now: float
     #: Events read for this frame that earlier frames did not have.
     new_events: list[Event] = field(default_factory=list)
+    #: The speed ``tail`` measured itself, from frame to frame (see :func:`pace`).
+    speed: Speed | None = None
 
 
 def recent_points(store: Store, run_id: str, key: str, count: int,
@@ -109,7 +115,9 @@ def recent_points(store: Store, run_id: str, key: str, count: int,
     return [float(v) for v in points.values[-n:]]
 
 
-def read_frame(store: Store, run_id: str, feed: EventFeed, *, spark: int = SPARK_POINTS) -> Frame:
+def read_frame(store: Store, run_id: str, feed: EventFeed, *, spark: int = SPARK_POINTS,
+               speed: Speed | None = None) -> Frame:
+    """A frame of the run; ``speed`` is the previous frame's, carried on."""
     run = store.get_run(run_id)
     views = []
     for s in store.metric_keys(run_id):
@@ -117,12 +125,39 @@ def read_frame(store: Store, run_id: str, feed: EventFeed, *, spark: int = SPARK
             key=s.key, step=s.last_step, value=s.last_value, min=s.min, max=s.max,
             recent=recent_points(store, run_id, s.key, s.count, s.first_step, s.last_step,
                                  spark),
+            time=s.last_time,
         ))
     # Training metrics first, system load after.
     views.sort(key=lambda v: (v.key.startswith("sys/"), v.key))
+    tops = [(v.step, v.time) for v in views
+            if not v.key.startswith("sys/") and v.step is not None and v.time is not None]
+    if tops:
+        speed = observe(speed, *max(tops))
     new = feed.update(store)
     return Frame(run=run, metrics=views, events=list(feed.recent), now=time.time(),
-                 new_events=new)
+                 new_events=new, speed=speed)
+
+
+def pace(frame: Frame) -> tuple[float | None, float | None, float | None]:
+    """``(progress, steps_per_s, eta_s)``: measured by ``tail`` itself from frame to frame
+    (so it needs no server), and until it has one, the speed a server stored on the run."""
+    run = frame.run
+    rate = None if frame.speed is None else frame.speed.rate
+    return estimate(run.status, training_step(frame), run.total_steps,
+                    run.steps_per_s if rate is None else rate)
+
+
+def pace_text(frame: Frame) -> str:
+    """``42% of 1000  12.3 steps/s  ETA 3m20s``: what is known of it ('' for nothing)."""
+    progress, rate, eta = pace(frame)
+    parts = []
+    if progress is not None:
+        parts.append(f"{progress:.0%} of {frame.run.total_steps}")
+    if rate is not None:
+        parts.append(f"{rate:.3g} steps/s")
+    if eta is not None:
+        parts.append(f"ETA {duration(eta)}")
+    return "  ".join(parts)
 
 
 def describe_event(event: Event) -> str:
@@ -165,7 +200,9 @@ class PlainFollower:
             self.last_step = step
             values = "  ".join(f"{m.key} {number(m.value)}" for m in frame.metrics
                                if not m.key.startswith("sys/") and m.value is not None)
-            self.out.print(f"step {step}  {values}", highlight=False, soft_wrap=True)
+            paced = pace_text(frame)
+            self.out.print(f"step {step}  {values}" + (f"  | {paced}" if paced else ""),
+                           highlight=False, soft_wrap=True)
         self.out.file.flush()
 
 
@@ -179,9 +216,11 @@ def render(frame: Frame) -> RenderableType:
     run = frame.run
     step = training_step(frame)
     beat = "-" if run.heartbeat_at is None else duration(frame.now - run.heartbeat_at) + " ago"
+    paced = pace_text(frame)
     head = Text.assemble(
         (run.id, "bold"), f"  {run.project}/{run.name}  ", status_badge(run.status),
         f"  step {'-' if step is None else step}",
+        (f"  {paced}", "cyan") if paced else "",
         f"  elapsed {duration(run_duration(run.started_at, run.ended_at, now=lambda: frame.now))}",
         f"  heartbeat {beat}" if run.status not in TERMINAL_STATUSES else "",
     )
@@ -239,7 +278,7 @@ def tail(
                       auto_refresh=False) as live:
                 while frame.run.status not in TERMINAL_STATUSES:
                     time.sleep(interval)
-                    frame = read_frame(store, run_id, feed)
+                    frame = read_frame(store, run_id, feed, speed=frame.speed)
                     live.update(render(frame), refresh=True)
         except KeyboardInterrupt:
             return
@@ -254,7 +293,7 @@ def follow_plain(store: Store, run_id: str, feed: EventFeed, frame: Frame, out: 
     try:
         while frame.run.status not in TERMINAL_STATUSES:
             time.sleep(interval)
-            frame = read_frame(store, run_id, feed)
+            frame = read_frame(store, run_id, feed, speed=frame.speed)
             follower.update(frame)
     except (KeyboardInterrupt, BrokenPipeError):
         return

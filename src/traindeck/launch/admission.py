@@ -17,6 +17,7 @@ from traindeck.store.models import Checkpoint, Launch
 
 from .recorded import recorded_spec
 from .spec import LaunchRejected, LaunchRequest, ResolvedLike
+from .templates import Template, total_steps
 
 log = logging.getLogger("traindeck.launch")
 
@@ -43,6 +44,8 @@ def launch_spec(req: LaunchRequest, template: Any, resolved: ResolvedLike) -> di
         "grace_s": req.grace_s, "command": command, "cwd": str(template.folder),
         "hydra": bool(template.hydra), "host": req.host,
         "remote": dict(getattr(template, "remote", {}) or {}),
+        "total_steps": total_steps(template, resolved.config)
+        if isinstance(template, Template) else None,
     }
 
 
@@ -56,7 +59,7 @@ def admit(store: Store, req: LaunchRequest, spec: dict[str, Any],
         project=req.project or req.template,
         name=req.name or "-".join(p for p in (req.template, req.preset) if p),
         status="queued", config=config, command=shlex.join(spec["command"]),
-        launch_spec=spec)
+        launch_spec=spec, total_steps=spec.get("total_steps"))
     try:
         return store.create_launch(run_id=run.id, spec=spec, executor=req.executor)
     except BaseException:

@@ -11,6 +11,7 @@ A template's folder holds ``traindeck.yaml``::
     description: A small MLP          # optional
     hydra: false                      # optional: true passes the overrides on the command line
     remote: {datasets: …, setup: …}   # optional: running elsewhere (remote_settings.py)
+    total_steps: trainer.max_steps    # optional: the config key holding the run's total
 
 Templates are read from disk on each call (an edit shows at once). A broken one (no
 ``traindeck.yaml``, no command, a config that is not a mapping, a schema that is not a JSON
@@ -48,7 +49,9 @@ __all__ = ["SPEC_FILE", "ConfigError", "Resolved", "Template", "Templates", "res
 #: The file that makes a folder a template.
 SPEC_FILE: Final = "traindeck.yaml"
 KEYS: Final = ("command", "config", "schema", "presets", "estimate", "description", "hydra",
-               "remote")
+               "remote", "total_steps")
+#: Config keys a run's ``total_steps`` is read from when the template names none.
+TOTAL_KEYS: Final = ("total_steps", "max_steps", "steps")
 NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 HOOK: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: Left out when a template is copied in (``Templates.add``).
@@ -71,6 +74,8 @@ class Template:
     description: str
     #: How it runs on another machine (``remote_settings``); ``{}``: nothing special.
     remote: dict[str, Any] = field(default_factory=dict)
+    #: Config keys (dotted paths) whose first positive integer is the run's total steps.
+    total_keys: tuple[str, ...] = TOTAL_KEYS
 
 
 @dataclass(frozen=True)
@@ -218,7 +223,41 @@ def _load(folder: Path, name: str) -> Template:
     return Template(name=name, folder=folder, command=command, config=config, schema=schema,
                     schema_inferred=inferred, presets=_presets(spec.get("presets"), config),
                     estimate=estimate, hydra=hydra, description=description.strip(),
-                    remote=remote)
+                    remote=remote, total_keys=_total_keys(spec, config))
+
+
+def _total_keys(spec: dict[str, Any], config: dict[str, Any]) -> tuple[str, ...]:
+    """``total_steps:`` of a template: a config key (dotted), or null/false for none."""
+    if "total_steps" not in spec:
+        return TOTAL_KEYS
+    key = spec["total_steps"]
+    if key is None or key is False:
+        return ()
+    if not isinstance(key, str) or not key:
+        raise _Broken("total_steps must name a config key (e.g. total_steps: "
+                      "trainer.max_steps), or be null")
+    if _lookup(config, key) is None:
+        raise _Broken(f"total_steps names {key!r}, which the config does not have")
+    return (key,)
+
+
+def _lookup(config: dict[str, Any], key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def total_steps(template: Template, config: dict[str, Any]) -> int | None:
+    """The steps a run of ``template`` with ``config`` expects: the first of the template's
+    total keys that holds a positive integer; None when none does."""
+    for key in template.total_keys:
+        value = _lookup(config, key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+            return value
+    return None
 
 
 class Templates:

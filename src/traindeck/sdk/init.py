@@ -54,6 +54,7 @@ from .ranks import (
 )
 from .remote import RemoteLocator
 from .run import Run
+from .values import check_total
 
 DEFAULT_DIR: Final = "traindeck"
 RESUME_MODES: Final = ("allow", "must", "never")
@@ -134,6 +135,7 @@ def init(
     capture_console: bool = True,
     rank: int | None = None,
     log_all_ranks: bool = False,
+    total_steps: int | None = None,
 ) -> Run:
     """Start (or resume) a run and make it the current one.
 
@@ -148,6 +150,11 @@ def init(
     ``store`` lets tests and embedding applications pass an open store.
     ``url`` (or ``TRAINDECK_URL``): a traindeck server to send to over HTTP; every batch is
     spooled to ``<dir>/runs/<id>/spool/`` first, so nothing is lost while it is away.
+
+    ``total_steps``: the steps the run will take (the last step it logs, counted from 0 or
+    1): the server shows its progress and an ETA from its speed (``run.set_total`` changes
+    it later). Without it, a run the launcher prepared keeps the total its template's
+    config gives, if any.
 
     ``capture_console``: tee ``sys.stdout``/``sys.stderr`` into the run's console log
     (lines redacted of secrets, see ``redact.py``; the output itself is unchanged).
@@ -166,6 +173,7 @@ def init(
     """
     ck_options = CheckpointOptions.make(checkpoint_dir, checkpoint_template, best,
                                         keep_last, keep_best)
+    total_steps = check_total(total_steps)
     env = os.environ
     if env.get("TRAINDECK_RESUME_CHECKPOINT"):
         ck_options = replace(ck_options, resume_from=env["TRAINDECK_RESUME_CHECKPOINT"])
@@ -214,7 +222,8 @@ def init(
         if ranks.leader:
             record, resumed, start_step, system_step = _start(
                 backend, project, name, cfg, list(tags or []), notes,
-                mode if run_id is not None else "new", heartbeat_timeout, policy, secrets)
+                mode if run_id is not None else "new", heartbeat_timeout, policy, secrets,
+                total_steps)
         else:
             record, resumed, start_step, system_step = _join(backend, ranks)
         try:
@@ -225,6 +234,7 @@ def init(
             backend, files=locator.files, run_id=record.id, project=record.project,
             name=record.name, config=record.config, summary=record.summary,
             start_step=start_step, system_step=system_step, policy=policy,
+            total_steps=record.total_steps,
             heartbeat_interval=heartbeat_interval, system_interval=system_interval,
             tick=tick, command_interval=command_interval, resumed=resumed,
             capture_console=capture_console,
@@ -277,7 +287,7 @@ def _config_file(path: str | None) -> dict[str, Any]:
 
 def _start(backend: Backend, project: str, name: str | None, config: dict[str, Any],
            tags: list[str], notes: str | None, mode: str, heartbeat_timeout: float,
-           policy: FailurePolicy, secrets: Sequence[str] = ()
+           policy: FailurePolicy, secrets: Sequence[str] = (), total_steps: int | None = None,
            ) -> tuple[RunRecord, bool, int, int]:
     """Create or resume the run: ``(record, resumed, next step, next system step)``."""
     if not all(isinstance(t, str) for t in tags):
@@ -307,6 +317,8 @@ def _start(backend: Backend, project: str, name: str | None, config: dict[str, A
             f"run {run_id!r} already exists ({existing.status}); pass resume='allow' to continue it"
         )
     fields = {**collect(redact_values=secrets), "heartbeat_timeout": heartbeat_timeout}
+    if total_steps is not None:
+        fields["total_steps"] = total_steps
     if existing is None:
         record = backend.create_run({
             "project": project, "name": name, "config": jsonable(config), "tags": tags,

@@ -46,7 +46,7 @@ from .pipeline import ClosedQueue, Pipeline
 from .policy import FailurePolicy
 from .ranks import Ranks
 from .synced import SyncedDict
-from .values import NUMBER, coerce_step, coerce_time, convert
+from .values import NUMBER, check_total, coerce_step, coerce_time, convert
 from .worker import Worker
 
 _time = time.time
@@ -80,8 +80,11 @@ class Run:
         checkpoint_options: CheckpointOptions | None = None,
         ranks: Ranks | None = None,
         log_all_ranks: bool = False,
+        total_steps: int | None = None,
     ) -> None:
         self.id = run_id
+        #: The steps the run expects (``init(total_steps=…)``, :meth:`set_total`).
+        self.total_steps = total_steps
         self._ranks = ranks = ranks or Ranks()
         # A rank above 0 keeps its metrics only when asked to (log_all_ranks).
         self._silent = not ranks.leader and not log_all_ranks
@@ -249,6 +252,25 @@ class Run:
         encoded = self._encode(f"event {kind!r}", dict(payload or {}))
         self._call(f"recording the event {kind!r}", lambda b: b.add_event(kind, encoded))
 
+    def alert(self, title: str, text: str = "", level: str = "warning") -> None:
+        """Raise an alert: an event of kind ``alert`` (``rule_id`` null, ``kind`` ``sdk``)
+        that the server sends to every dashboard and posts to its webhooks, like the
+        alerts of its rules. ``level``: ``info``, ``warning`` or ``error``. Bad arguments
+        are reported under the run's failure policy, never raised into training."""
+        severity = str(level).lower() if isinstance(level, str) else ""
+        severity = {"warn": "warning"}.get(severity, severity)
+        if severity not in ("info", "warning", "error") or not isinstance(title, str) \
+                or not isinstance(text, str):
+            self._policy.report("raising an alert", ValueError(
+                f"run.alert(title: str, text: str, level='info'|'warning'|'error'), not "
+                f"({type(title).__name__}, {type(text).__name__}, {level!r})"))
+            return
+        last = self._next_step - 1
+        payload = {"rule_id": None, "kind": "sdk", "key": None, "severity": severity,
+                   "title": title[:1000], "text": text[:10_000],
+                   "step": last if last >= 0 else None, "value": None}
+        self._call("raising an alert", lambda b: b.add_event("alert", payload))
+
     def update(self, *, name: str | None = None, tags: Sequence[str] | None = None,
                notes: str | None = None) -> None:
         """Rename the run, or set its tags or notes (what the dashboard can edit too)."""
@@ -258,6 +280,18 @@ class Run:
             fields["tags"] = [str(t) for t in tags]
         if fields:
             self._call("updating the run", lambda b: b.update_run(fields))
+
+    def set_total(self, total_steps: int | None) -> None:
+        """Set (or with ``None`` clear) the steps the run expects: the server shows its
+        progress and ETA against it. A value that is not a positive integer is reported
+        (raised with ``strict=True``) and ignored."""
+        try:
+            total = check_total(total_steps)
+        except (TypeError, ValueError) as exc:
+            self._policy.report("set_total()", exc)
+            return
+        self.total_steps = total
+        self._call("setting total_steps", lambda b: b.update_run({"total_steps": total}))
 
     def _signal_name(self) -> str | None:
         return None if self._signal is None else signal.Signals(self._signal).name

@@ -24,6 +24,19 @@ def coerce_step(step: Any, policy: FailurePolicy) -> int | None:
     return int(step.__index__())
 
 
+def check_total(total: Any) -> int | None:
+    """``total_steps`` as an int (numpy and torch integers too) or None; ``TypeError`` /
+    ``ValueError`` saying what it must be."""
+    if total is None:
+        return None
+    if isinstance(total, bool) or not hasattr(total, "__index__"):
+        raise TypeError(f"total_steps must be a positive integer or None, got {total!r:.80}")
+    value = int(total.__index__())
+    if not 0 < value < 2**63:
+        raise ValueError(f"total_steps must be a positive integer or None, got {value}")
+    return value
+
+
 def coerce_time(time: Any, policy: FailurePolicy) -> float | None:
     """``time`` (seconds since the epoch: an int, a float, a numpy or torch scalar) as a
     float, or None (reported) when it is not a finite number >= 0."""

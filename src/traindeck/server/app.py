@@ -34,6 +34,7 @@ from .files import ServedFiles
 from .hub import Hub
 from .limits import BodySizeLimit
 from .mlflow import routes as mlflow_routes
+from .progress import ProgressTracker
 from .reaper import Reaper
 from .routers import ALL as ROUTERS
 from .routers import batch as batch_routes
@@ -82,6 +83,9 @@ def create_app(
                                   min_grace=settings.reap_grace, clock=clock)
         follower.add_listener(hub)
         follower.add_listener(app.state.reaper)
+        # Progress, speed and ETA of every run, from the points the feed names.
+        app.state.progress = ProgressTracker(the_store)
+        follower.add_listener(app.state.progress)
         follower.run()
         app.state.launcher = launcher = Launcher(
             the_store, app.state.files, url=settings.url, templates=app.state.templates,

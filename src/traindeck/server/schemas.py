@@ -79,6 +79,18 @@ class RunOut(_Out):
     launch_spec: dict[str, Any] | None
     seq: int
     exit_code: int | None = Field(None, description="exit status of a launched process")
+    total_steps: int | None = Field(
+        None, description="the steps the run expects (td.init(total_steps=…), "
+                          "run.set_total(…), or the launcher's config); null: unknown")
+    progress: float | None = Field(
+        None, description="the last training step / total_steps, 0-1 (1 once a completed "
+                          "run reached its total); null without total_steps")
+    steps_per_s: float | None = Field(
+        None, description="training steps per second, smoothed over the last ~20 s of "
+                          "points; kept after the run ends; null until known")
+    eta_s: float | None = Field(
+        None, description="seconds left at steps_per_s; null unless running with "
+                          "total_steps and a speed")
 
 
 class RunList(_Out):

@@ -28,6 +28,7 @@ from .models import (
     Media,
     Project,
     Run,
+    RunProgress,
     SeriesInfo,
 )
 from .protocol import Store
@@ -60,6 +61,7 @@ __all__ = [
     "Points",
     "Project",
     "Run",
+    "RunProgress",
     "SQLiteStore",
     "SeriesInfo",
     "Store",

@@ -118,6 +118,9 @@ RUN_FIELDS_SPEC: Final[Mapping[str, FieldSpec]] = {
     "git_dirty": FieldSpec(_opt_bool, "true, false or null", {"type": ["boolean", "null"]}),
     "env": FieldSpec(_object, "an object", _OBJECT_JSON),
     "commands_offered": FieldSpec(_strings, "an array of strings", _STRINGS_JSON),
+    "total_steps": FieldSpec(lambda v: v is None or (opt_int(v) and 0 < v < 2**63),
+                             "a positive integer or null",
+                             {"type": ["integer", "null"], "minimum": 1}),
 }
 
 
@@ -138,6 +141,7 @@ class RunFields(TypedDict, total=False):
     git_dirty: bool | None
     env: dict[str, Any]
     commands_offered: list[str]
+    total_steps: int | None
 
 
 # -- the parts of a batch ----------------------------------------------------------------

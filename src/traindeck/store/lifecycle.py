@@ -24,7 +24,7 @@ UPDATABLE_RUN_FIELDS: Final = frozenset(
     {
         "project", "name", "config", "tags", "notes", "started_at", "ended_at", "heartbeat_at",
         "heartbeat_timeout", "host", "pid", "command", "git_commit", "git_dirty", "env",
-        "commands_offered", "summary", "launch_spec", "exit_code",
+        "commands_offered", "summary", "launch_spec", "exit_code", "total_steps",
     }
 )
 #: What a lost heartbeat writes in its ``status_change`` event.
@@ -40,6 +40,15 @@ def check_fields(fields: Mapping[str, Any], verb: str = "update") -> None:
     unknown = set(fields) - UPDATABLE_RUN_FIELDS
     if unknown:
         raise InvalidInput(f"cannot {verb} run fields {sorted(unknown)}")
+    if not valid_total(fields.get("total_steps")):
+        raise InvalidInput(f"total_steps must be a positive integer or null, not "
+                           f"{fields['total_steps']!r}")
+
+
+def valid_total(value: Any) -> bool:
+    """Whether ``value`` can be a run's ``total_steps``: a positive integer, or None."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool)
+                             and 0 < value < 2**63)
 
 
 def new_run_fields(run_id: str, project: str, name: str | None, status: str, now: float,
@@ -59,6 +68,8 @@ def new_run_fields(run_id: str, project: str, name: str | None, status: str, now
 def status_fields(old: Run, status: str, now: float, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The fields a move of ``old`` to ``status`` sets besides ``fields`` (which win)."""
     out = dict(fields)
+    if status != "running":
+        out.setdefault("eta_s", None)  # an ETA only while running (``speed.estimate``)
     if status in TERMINAL_STATUSES and old.ended_at is None:
         out.setdefault("ended_at", now)
     if status in LIVE_STATUSES:

@@ -57,6 +57,14 @@ class Run:
     #: The exit status of the process the launcher started (``None``: not launched, or
     #: still running).
     exit_code: int | None = None
+    #: The steps the run expects (the SDK's ``total_steps``, ``set_total``, or the
+    #: launcher's config); ``None``: unknown.
+    total_steps: int | None = None
+    #: What the server's progress tracker last computed (``server/progress.py``): the last
+    #: step over ``total_steps`` (0-1), the smoothed steps per second, and the seconds left.
+    progress: float | None = None
+    steps_per_s: float | None = None
+    eta_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,7 +91,21 @@ class Run:
             "launch_spec": self.launch_spec,
             "seq": self.seq,
             "exit_code": self.exit_code,
+            "total_steps": self.total_steps,
+            "progress": self.progress,
+            "steps_per_s": self.steps_per_s,
+            "eta_s": self.eta_s,
         }
+
+
+@dataclass(slots=True, frozen=True)
+class RunProgress:
+    """What the server's progress tracker writes on a run (``Store.set_progress``)."""
+
+    run_id: str
+    progress: float | None
+    steps_per_s: float | None
+    eta_s: float | None
 
 
 @dataclass(slots=True, frozen=True)

@@ -23,6 +23,7 @@ from .host_rows import HostTable
 from .launch_rows import LaunchTable
 from .log_rows import LogTable
 from .media_rows import MediaTable
+from .progress_rows import ProgressTable
 from .protocol import Store
 from .session_rows import SessionTable
 from .sqlite_batches import SQLiteBatchLedger
@@ -63,6 +64,7 @@ class SQLiteStore:
         self.list_runs = guard(runs.list_runs)
         self.projects = guard(runs.projects)
         self.update_run = guard(runs.update_run)
+        self.set_progress = guard(ProgressTable(core).set_progress)
         self.set_status = guard(runs.set_status)
         self.heartbeat = guard(runs.heartbeat)
         self.reap_stale = guard(runs.reap_stale)

@@ -20,7 +20,8 @@ EVENT_COLS: Final = "seq, run_id, time, kind, payload"
 RUN_COLS: Final = (
     "id, project, name, status, config, tags, notes, created_at, started_at, ended_at, "
     "heartbeat_at, heartbeat_timeout, host, pid, command, git_commit, git_dirty, env, "
-    "commands_offered, summary, launch_spec, seq, exit_code"
+    "commands_offered, summary, launch_spec, seq, exit_code, total_steps, progress, "
+    "steps_per_s, eta_s"
 )
 
 
@@ -36,7 +37,8 @@ def run_row(row: Sequence[Any]) -> Run:
         pid=row[13], command=row[14], git_commit=row[15],
         git_dirty=None if row[16] is None else bool(row[16]), env=loads(row[17], {}),
         commands_offered=loads(row[18], []), summary=loads(row[19], {}),
-        launch_spec=loads(row[20]), seq=row[21], exit_code=row[22],
+        launch_spec=loads(row[20]), seq=row[21], exit_code=row[22], total_steps=row[23],
+        progress=row[24], steps_per_s=row[25], eta_s=row[26],
     )
 
 

@@ -214,7 +214,8 @@ class RunTable:
                 if row is None:
                     continue
                 tx.execute(
-                    "UPDATE runs SET status = 'interrupted', ended_at = ?, seq = ? WHERE id = ?",
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?, eta_s = NULL, "
+                    "seq = ? WHERE id = ?",
                     (now, tx.seq, run_id),
                 )
                 insert_event(tx, self._core.clock(), run_id, "status_change", {

@@ -16,6 +16,7 @@ export const ALL_PANELS: PanelId[] = [
   "images",
   "artifacts",
   "builder",
+  "table",
 ];
 
 export interface Cell {
@@ -42,7 +43,7 @@ export function defaultLayout(): LayoutState {
     ["chartA"],
     ["chartB"],
     ["config"],
-    ["checkpoints"],
+    ["checkpoints", "table"],
     ["actions", "builder"],
     ["console", "images", "artifacts"],
   ];

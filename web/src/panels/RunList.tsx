@@ -10,6 +10,7 @@ import { focusRun, live, toggleCompare, useApp } from "../state/app";
 import { DEFAULT_METRIC_KEY, LastValues, readLastByCompare } from "./last-values";
 import "./RunList.css";
 import { RunListDownload } from "./RunListDownload";
+import { tableUi } from "../table/state";
 import {
   clickSort,
   duration,
@@ -93,6 +94,9 @@ export function RunListPanel(_props: PanelProps) {
           {loaded && total > runs.size ? ` of ${total}` : ""}
         </span>
         <RunListDownload view={view} values={lastValues} />
+        <button type="button" className="rl-widen" data-testid="runs-widen" title="widen into the run table (any columns, sort, group, compare)" onClick={() => tableUi.set({ wide: true })}>
+          ⇔
+        </button>
       </div>
       <div className="rl-grid rl-head" role="row">
         {COLUMNS.map((c, i) =>

@@ -1,6 +1,7 @@
 // Every panel the layout can place, by id.
 import type { ComponentType } from "react";
 import { BuilderPanel } from "../builder/BuilderPanel";
+import { RunTablePanel } from "../table/RunTable";
 import { ChartPanel } from "../chart/ChartPanel";
 import { ActionsPanel } from "./ActionsPanel";
 import { ArtifactsPanel } from "./ArtifactsPanel";
@@ -31,4 +32,5 @@ export const PANELS: Record<PanelId, PanelSpec> = {
   images: { title: "IMAGES", component: ImagesPanel },
   artifacts: { title: "ARTIFACTS", component: ArtifactsPanel },
   builder: { title: "NEW RUN", component: BuilderPanel },
+  table: { title: "TABLE", component: RunTablePanel },
 };

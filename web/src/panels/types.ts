@@ -12,7 +12,8 @@ export type PanelId =
   | "console"
   | "images"
   | "artifacts"
-  | "builder";
+  | "builder"
+  | "table";
 
 export interface PanelProps {
   /** Which panel this is (chartA and chartB share a component). */

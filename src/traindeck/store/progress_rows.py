@@ -1,0 +1,32 @@
+"""The progress columns of runs (``progress``, ``steps_per_s``, ``eta_s``), which only the
+server's progress tracker writes (``server/progress.py``); ``total_steps`` is an ordinary
+run field (``update_run``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .models import RunProgress
+from .sqlite_core import SQLiteCore
+
+
+class ProgressTable:
+    def __init__(self, core: SQLiteCore) -> None:
+        self._core = core
+
+    def set_progress(self, values: Sequence[RunProgress]) -> int:
+        """Store each run's values, in one transaction stamped with the store's ``seq`` (a
+        follower hears of the runs: the live hub sends ``run_update``). Runs deleted
+        meanwhile are skipped; returns how many runs were written."""
+        if not values:
+            return 0
+        written = 0
+        with self._core.write() as tx:
+            for v in values:
+                written += tx.execute(
+                    # An ETA only while running, whatever the tracker last saw.
+                    "UPDATE runs SET progress = ?, steps_per_s = ?, "
+                    "eta_s = CASE WHEN status = 'running' THEN ? END, seq = ? WHERE id = ?",
+                    (v.progress, v.steps_per_s, v.eta_s, tx.seq, v.run_id),
+                ).rowcount
+        return written
