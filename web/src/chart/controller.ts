@@ -4,12 +4,13 @@
 // pan). This file keeps the legend, the size, the instrumentation attributes that the
 // benchmarks and e2e tests read, and the status React shows. React only renders the
 // toolbar, legend shell and empty states; everything per-frame happens on the DOM directly.
-import { fmtClock, fmtValue } from "../format";
 import { live } from "../state/app";
 import { ChartPainter } from "./draw";
 import { ChartFeed, restReader, type Zoom } from "./feed";
 import { ChartInteraction } from "./interaction";
+import { fillLegend } from "./legend";
 import type { Axis, BuiltData } from "./model";
+import { axisTitles } from "./units";
 
 export interface ChartStatus {
   /** Reading the first buckets. */
@@ -21,11 +22,6 @@ export interface ChartStatus {
   zoomed: boolean;
   /** Why the last read failed (it is retried), or null. */
   error: string | null;
-}
-
-function fmtX(axis: Axis, x: number): string {
-  if (axis === "step") return `step ${Math.round(x)}`;
-  return fmtClock(x);
 }
 
 export class ChartController {
@@ -152,6 +148,7 @@ export class ChartController {
       log: this.log,
       zoom: this.zoom,
       series: (r) => this.feed.series(r),
+      titles: axisTitles(this.axis, this.key),
     });
   }
 
@@ -172,29 +169,7 @@ export class ChartController {
 
   /** The value of each run at x (the cursor), or its last value. */
   private updateLegend(x: number | null): void {
-    const xEl = this.legendEl.querySelector<HTMLElement>("[data-legend-x]");
-    if (xEl) xEl.textContent = x === null ? "" : fmtX(this.axis, x);
-    this.runs.forEach((r) => {
-      const el = this.legendEl.querySelector<HTMLElement>(`[data-legend-run="${CSS.escape(r)}"] [data-legend-value]`);
-      if (!el) return;
-      const s = this.feed.series(r);
-      if (!s || !s.length) {
-        el.textContent = "—";
-        return;
-      }
-      const i = x === null ? s.length - 1 : s.nearest(x);
-      const nonFinite = s.nan[i]! + s.pinf[i]! + s.ninf[i]!;
-      let text = x === null ? fmtValue(s.last[i]) : fmtValue(s.finiteCount(i) ? s.mean[i] : s.last[i]);
-      if (x !== null && nonFinite) {
-        const parts: string[] = [];
-        if (s.nan[i]) parts.push(`NaN×${s.nan[i]}`);
-        if (s.pinf[i]) parts.push(`+Inf×${s.pinf[i]}`);
-        if (s.ninf[i]) parts.push(`-Inf×${s.ninf[i]}`);
-        text += ` (${parts.join(" ")})`;
-      }
-      el.textContent = text;
-      el.classList.toggle("bad", x === null ? !Number.isFinite(s.last[i]!) : nonFinite > 0);
-    });
+    fillLegend(this.legendEl, this.runs, this.axis, x, (r) => this.feed.series(r));
   }
 
   // ---- size ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import uPlot from "uplot";
 import { fmtClock, fmtValue } from "../format";
 import { logSplits } from "./controller-axes";
 import type { Zoom } from "./feed";
-import { BucketSeries, buildData, lowerBound, yRange, type Axis, type BuiltData } from "./model";
+import { BucketSeries, bandAlpha, buildData, lowerBound, yRange, type Axis, type BuiltData } from "./model";
 
 export interface DrawInput {
   runs: string[];
@@ -18,6 +18,13 @@ export interface DrawInput {
   zoom: Zoom | null;
   /** The series of a run (undefined: nothing yet). */
   series: (runId: string) => BucketSeries | undefined;
+  /** Axis titles (x: "step"/"time", y: the key and its unit); none when absent. */
+  titles?: { x: string; y: string };
+}
+
+/** How a painter looks: full size (a chart panel) or compact (a cell of the metrics grid). */
+export interface PainterOptions {
+  compact?: boolean;
 }
 
 export interface PainterHost {
@@ -59,6 +66,7 @@ export class ChartPainter {
     private readonly root: HTMLElement,
     private readonly plotEl: HTMLElement,
     private readonly host: PainterHost,
+    private readonly opts: PainterOptions = {},
   ) {}
 
   /** The uPlot instance (null before the first draw): scales, cursor, selection, overlay. */
@@ -82,7 +90,7 @@ export class ChartPainter {
     const built = buildData(runs, input.smooth, input.log);
     this.built = built;
     const data = this.frameData(built);
-    const sig = `${input.runs.length}|${input.axis}|${input.log}`;
+    const sig = `${input.runs.length}|${input.axis}|${input.log}|${input.titles?.x ?? ""}|${input.titles?.y ?? ""}`;
     this.pendingT0 = t0;
     if (!this.u || sig !== this.signature) {
       this.u?.destroy();
@@ -110,6 +118,18 @@ export class ChartPainter {
     const sc = this.u?.scales.x;
     if (!sc || sc.min === undefined || sc.max === undefined || sc.min === null || sc.max === null) return null;
     return { min: sc.min, max: sc.max };
+  }
+
+  /**
+   * Put the cursor at x (a cursor synchronized from another chart), or hide it (null);
+   * the host's cursor() is not called back.
+   */
+  showCursor(x: number | null): void {
+    const u = this.u;
+    if (!u) return;
+    const left = x === null ? -10 : u.valToPos(x, "x");
+    const inside = x !== null && left >= 0 && left <= u.over.clientWidth;
+    u.setCursor({ left: inside ? left : -10, top: inside ? u.over.clientHeight / 2 : -10 }, false);
   }
 
   /** The x value under the cursor, or null when it is outside the plot. */
@@ -150,22 +170,28 @@ export class ChartPainter {
     const fg = cssVar(el, "--fg", "#ffb000");
     const grid = cssVar(el, "--chart-grid", "#222222");
     const border = cssVar(el, "--border", "#333333");
-    const font = `11px ${cssVar(el, "--font", "monospace")}`;
+    const compact = this.opts.compact === true;
+    const font = `${compact ? 10 : 11}px ${cssVar(el, "--font", "monospace")}`;
+    const titles = this.input.titles;
     this.bad = cssVar(el, "--bad", this.bad);
     this.colors = this.input.runs.map((_, i) => cssVar(el, `--s${i % 10}`, fg));
     const series: uPlot.Series[] = [{}, { show: true, stroke: "transparent", points: { show: false } }];
     const axisOpts = {
       stroke: fg,
       font,
+      labelFont: font,
       grid: { stroke: grid, width: 1 },
-      ticks: { stroke: border, width: 1, size: 4 },
+      ticks: { stroke: border, width: 1, size: compact ? 3 : 4 },
     };
+    // axis titles: x says step or time, y the key and its unit (when the key tells one)
+    const xTitle = titles ? { label: titles.x, labelSize: compact ? 12 : 14, labelGap: 0 } : {};
+    const yTitle = titles ? { label: titles.y, labelSize: compact ? 12 : 14, labelGap: 0 } : {};
     const { width, height } = this.host.size();
     const opts: uPlot.Options = {
       width,
       height,
       pxAlign: 0,
-      padding: [10, 16, 0, 0],
+      padding: compact ? [6, 8, 0, 0] : [10, 16, 0, 0],
       legend: { show: false },
       scales: {
         x: { time: this.input.axis === "time" },
@@ -174,11 +200,13 @@ export class ChartPainter {
       series,
       axes: [
         this.input.axis === "time"
-          ? { ...axisOpts, size: 24, space: 70, values: (_u, vals) => vals.map((v) => fmtClock(v)) }
-          : { ...axisOpts, size: 24, values: (_u, vals) => vals.map((v) => fmtValue(v)) },
+          ? { ...axisOpts, ...xTitle, size: compact ? 18 : 24, space: 70, values: (_u, vals) => vals.map((v) => fmtClock(v)) }
+          : { ...axisOpts, ...xTitle, size: compact ? 18 : 24, space: compact ? 50 : 40, values: (_u, vals) => vals.map((v) => fmtValue(v)) },
         {
           ...axisOpts,
-          size: 56,
+          ...yTitle,
+          size: compact ? 44 : 56,
+          space: compact ? 20 : 30,
           values: (_u, vals) => vals.map((v) => fmtValue(v)),
           // log scale: decades only (uPlot's 2..9 minors make a wall of lines)
           ...(this.input.log
@@ -233,8 +261,7 @@ export class ChartPainter {
       const a = Math.max(0, lowerBound(r.x, x0) - 1);
       const e = Math.min(n, lowerBound(r.x, x1) + 1);
       const color = this.colors[ri] ?? "#ffb000";
-      ctx.fillStyle = withAlpha(color, 0.14);
-      this.fillBand(ctx, r.x, r.lo, r.hi, a, e, px, py);
+      this.fillBand(ctx, r.x, r.lo, r.hi, a, e, px, py, color, this.input.log, height);
       if (r.raw) this.strokeLine(ctx, r.x, r.raw, a, e, px, py, withAlpha(color, 0.3), 1 * dpr);
       this.strokeLine(ctx, r.x, r.line, a, e, px, py, color, 1.25 * dpr);
     });
@@ -255,14 +282,21 @@ export class ChartPainter {
     e: number,
     px: (v: number) => number,
     py: (v: number) => number,
+    color: string,
+    log: boolean,
+    plotHeight: number,
   ): void {
     const cx = this.colX;
+    let spans = 0; // summed band height (px) of the columns, for its opacity
+    let cols = 0;
     const top = this.colTop;
     const bot = this.colBot;
     let n = 0;
     ctx.beginPath();
     const flush = () => {
       if (!n) return;
+      for (let k = 0; k < n; k++) spans += bot[k]! - top[k]!;
+      cols += n;
       ctx.moveTo(cx[0]!, top[0]!);
       for (let k = 1; k < n; k++) ctx.lineTo(cx[k]!, top[k]!);
       for (let k = n - 1; k >= 0; k--) ctx.lineTo(cx[k]!, bot[k]!);
@@ -290,6 +324,7 @@ export class ChartPainter {
       }
     }
     flush();
+    ctx.fillStyle = withAlpha(color, bandAlpha(log, cols ? spans / cols : 0, plotHeight));
     ctx.fill();
   }
 

@@ -388,6 +388,22 @@ export function buildData(runs: RunData[], smooth: number, log: boolean): BuiltD
   return { runs: out, points, lastStep, xMin, xMax };
 }
 
+/** How far (in decades) the min/max band may widen a log scale beyond the line. */
+export const LOG_BAND_DECADES = 0.5;
+
+/**
+ * The band's opacity. Linear scale: a constant. Log scale: the band of a noisy series spans
+ * much of the plot (its lows are decades down) and would swamp the line, so its opacity
+ * falls with its mean height (`meanPx`, in pixels of a plot `plotPx` high): full while the
+ * band stays within a tenth of the plot, down to a fifth of that when it fills it.
+ */
+export function bandAlpha(log: boolean, meanPx: number, plotPx: number): number {
+  const base = 0.14;
+  if (!log || !(meanPx > 0) || !(plotPx > 0)) return base;
+  const k = Math.min(1, Math.max(0.2, (0.1 * plotPx) / meanPx));
+  return base * k;
+}
+
 /** First index with x[i] >= v in a sorted array. */
 export function lowerBound(x: ArrayLike<number>, v: number): number {
   let lo = 0;
@@ -407,6 +423,8 @@ export function lowerBound(x: ArrayLike<number>, v: number): number {
 export function yRange(runs: RunDraw[], x0: number, x1: number, log: boolean): [number, number] | null {
   let mn = Number.POSITIVE_INFINITY;
   let mx = Number.NEGATIVE_INFINITY;
+  let lmn = Number.POSITIVE_INFINITY; // the line alone
+  let lmx = Number.NEGATIVE_INFINITY;
   for (const r of runs) {
     const a = Math.max(0, lowerBound(r.x, x0) - 1);
     const b = Math.min(r.x.length, lowerBound(r.x, x1) + 1);
@@ -415,13 +433,25 @@ export function yRange(runs: RunDraw[], x0: number, x1: number, log: boolean): [
       const h = r.hi[i]!;
       const m = r.line[i]!;
       if (l < mn) mn = l;
-      if (m < mn) mn = m;
       if (h > mx) mx = h;
-      if (m > mx) mx = m;
+      if (m < lmn) lmn = m;
+      if (m > lmx) lmx = m;
     }
   }
+  if (lmn < mn) mn = lmn;
+  if (lmx > mx) mx = lmx;
   if (!(mx >= mn)) return null;
-  if (log) return [mn / 1.25, mx * 1.25];
+  if (log) {
+    // The band may reach decades below the line (a bucket holding one tiny value): it
+    // may widen the scale by at most LOG_BAND_DECADES beyond the line, so the line keeps
+    // the height of the plot; the rest of the band is clipped at the edge.
+    if (lmx >= lmn) {
+      const k = 10 ** LOG_BAND_DECADES;
+      mn = Math.max(mn, lmn / k);
+      mx = Math.min(mx, lmx * k);
+    }
+    return [mn / 1.25, mx * 1.25];
+  }
   // Equal, or equal but for rounding (a smoothed constant: 0.9999999999999999 and 1): a
   // span that small leaves uPlot's axis no step to tick by (it loops until "Invalid array
   // length"), so it is widened like a constant.

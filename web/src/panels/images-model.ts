@@ -62,3 +62,32 @@ export function mergeKeys(keys: string[], more: string[]): string[] {
 export function isSmall(m: Pick<MediaItem, "width" | "height">, limit = 128): boolean {
   return m.width !== null && m.height !== null && m.width <= limit && m.height <= limit;
 }
+
+/** The keys shown side by side: the chosen ones the run has, else its first `max`. */
+export function shownKeys(keys: string[], chosen: string[] | null, max = 4): string[] {
+  const kept = chosen ? chosen.filter((k) => keys.includes(k)) : [];
+  return kept.length ? keys.filter((k) => kept.includes(k)) : keys.slice(0, max);
+}
+
+/** Show or hide one key (the last one shown stays). */
+export function toggleShown(shown: string[], key: string): string[] {
+  if (!shown.includes(key)) return [...shown, key];
+  return shown.length > 1 ? shown.filter((k) => k !== key) : shown;
+}
+
+/**
+ * How large to draw an image of `w`×`h` in a `boxW`×`boxH` box: as large as fits, keeping
+ * its aspect; scaled up 2× or more, by a whole factor (every source pixel becomes the
+ * same square of screen pixels: an even upscale). `pixelated`: scaled up (drawn
+ * nearest-neighbour, crisp); scaled down, it is smoothed as usual.
+ */
+export function fitImage(w: number, h: number, boxW: number, boxH: number): { width: number; height: number; pixelated: boolean } {
+  if (!(w > 0) || !(h > 0) || !(boxW > 0) || !(boxH > 0)) return { width: w, height: h, pixelated: false };
+  const k = Math.min(boxW / w, boxH / h);
+  if (k >= 2) {
+    const n = Math.floor(k);
+    return { width: w * n, height: h * n, pixelated: true };
+  }
+  if (k > 1) return { width: Math.floor(w * k), height: Math.floor(h * k), pixelated: true };
+  return { width: Math.max(1, Math.floor(w * k)), height: Math.max(1, Math.floor(h * k)), pixelated: false };
+}

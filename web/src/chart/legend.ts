@@ -1,0 +1,46 @@
+// The legend's values: per run the value at the cursor's x (the bucket's mean, with its
+// NaN/±Inf counts) or, without a cursor, the last value. Written into the DOM directly
+// (it changes per mouse move); shared by the chart panels and the metrics grid.
+import { fmtClock, fmtValue } from "../format";
+import type { Axis, BucketSeries } from "./model";
+
+export function fmtX(axis: Axis, x: number): string {
+  if (axis === "step") return `step ${Math.round(x)}`;
+  return fmtClock(x);
+}
+
+/**
+ * Fill `legendEl`: its `[data-legend-x]` gets x, each `[data-legend-run="<id>"]
+ * [data-legend-value]` the run's value (class `bad` when it is not finite).
+ */
+export function fillLegend(
+  legendEl: HTMLElement,
+  runs: string[],
+  axis: Axis,
+  x: number | null,
+  series: (runId: string) => BucketSeries | undefined,
+): void {
+  const xEl = legendEl.querySelector<HTMLElement>("[data-legend-x]");
+  if (xEl) xEl.textContent = x === null ? "" : fmtX(axis, x);
+  for (const r of runs) {
+    const el = legendEl.querySelector<HTMLElement>(`[data-legend-run="${CSS.escape(r)}"] [data-legend-value]`);
+    if (!el) continue;
+    const s = series(r);
+    if (!s || !s.length) {
+      el.textContent = "—";
+      continue;
+    }
+    const i = x === null ? s.length - 1 : s.nearest(x);
+    const nonFinite = s.nan[i]! + s.pinf[i]! + s.ninf[i]!;
+    let text = x === null ? fmtValue(s.last[i]) : fmtValue(s.finiteCount(i) ? s.mean[i] : s.last[i]);
+    if (x !== null && nonFinite) {
+      const parts: string[] = [];
+      if (s.nan[i]) parts.push(`NaN×${s.nan[i]}`);
+      if (s.pinf[i]) parts.push(`+Inf×${s.pinf[i]}`);
+      if (s.ninf[i]) parts.push(`-Inf×${s.ninf[i]}`);
+      text += ` (${parts.join(" ")})`;
+    }
+    el.textContent = text;
+    el.classList.toggle("bad", x === null ? !Number.isFinite(s.last[i]!) : nonFinite > 0);
+  }
+}

@@ -1,0 +1,238 @@
+// One chart of the metrics grid: the chart engine's pieces (feed: reads, live pushes and
+// zoom reads; painter: uPlot and the bucket drawing; interaction: drag-zoom, shift-pan,
+// double-click reset) joined for a grid cell. It reads nothing until it is first visible,
+// draws only while visible (a live point on a hidden chart only marks it stale), draws
+// live points in the grid's shared animation frame, and follows the grid's synchronized
+// cursor and x window.
+import { ChartPainter } from "../chart/draw";
+import { ChartFeed, type FeedLive, type FeedReader, type Zoom } from "../chart/feed";
+import { ChartInteraction } from "../chart/interaction";
+import { fillLegend } from "../chart/legend";
+import type { Axis, BuiltData } from "../chart/model";
+import { axisTitles } from "../chart/units";
+import type { FrameBatch } from "./frames";
+import type { GridSync, SyncMember } from "./sync";
+
+export interface GridView {
+  runs: string[];
+  axis: Axis;
+  smooth: number;
+  log: boolean;
+}
+
+export interface GridEnv {
+  live: FeedLive;
+  reader: FeedReader;
+  sync: GridSync;
+  frames: FrameBatch;
+}
+
+export interface CellElements {
+  root: HTMLElement;
+  plot: HTMLElement;
+  legend: HTMLElement;
+}
+
+const SETTLE_MS = 150;
+
+export class GridChart implements SyncMember {
+  private readonly feed: ChartFeed;
+  private readonly painter: ChartPainter;
+  private readonly interaction: ChartInteraction;
+  private readonly leave: () => void;
+  private ro: ResizeObserver | null = null;
+  private view: GridView;
+  private zoom: Zoom | null = null;
+  private visible = false;
+  private stale = true;
+  private settleTimer: ReturnType<typeof setTimeout> | null = null;
+  private destroyed = false;
+  /** When it was last visible (performance.now()), for evicting hidden charts. */
+  lastSeen = 0;
+  private readonly drawFn = () => this.drawNow();
+
+  constructor(
+    private readonly key: string,
+    private readonly els: CellElements,
+    private readonly env: GridEnv,
+    view: GridView,
+  ) {
+    this.view = { ...view, runs: [...view.runs] };
+    this.feed = new ChartFeed(
+      env.live,
+      env.reader,
+      {
+        redraw: () => this.request(true),
+        grew: () => this.request(false),
+        status: () => this.status(),
+      },
+      () => this.bucketTarget(),
+    );
+    this.painter = new ChartPainter(
+      els.root,
+      els.plot,
+      {
+        size: () => ({
+          width: Math.max(50, Math.floor(els.plot.clientWidth)),
+          height: Math.max(40, Math.floor(els.plot.clientHeight)),
+        }),
+        drawn: (t0, built) => this.onDrawn(t0, built),
+        cursor: (x) => {
+          this.legend(x);
+          env.sync.moveCursor(this, x);
+        },
+      },
+      { compact: true },
+    );
+    this.interaction = new ChartInteraction(els.plot, {
+      plot: () => this.painter.plot,
+      shown: () => this.painter.shownWindow(),
+      show: (z) => {
+        this.applyWindow(z);
+        env.sync.setWindow(this, z);
+      },
+      reset: () => {
+        this.applyWindow(null);
+        env.sync.setWindow(this, null);
+      },
+      settled: () => void this.feed.readWindow(),
+    });
+    if (typeof ResizeObserver !== "undefined") {
+      this.ro = new ResizeObserver(() => this.painter.resize());
+      this.ro.observe(els.plot);
+    }
+    els.root.dataset.state = "loading";
+    this.leave = env.sync.join(this);
+    this.feed.configure({ runs: this.view.runs, key, axis: this.view.axis });
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.leave();
+    this.env.frames.cancel(this.drawFn);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.ro?.disconnect();
+    this.interaction.destroy();
+    this.feed.destroy();
+    this.painter.destroy();
+    const d = this.els.root.dataset;
+    delete d.lastStep;
+    delete d.points;
+    delete d.drawMs;
+    d.state = "idle";
+  }
+
+  /** Runs, axis, smoothing or scale changed (a change of runs or axis reads again). */
+  configure(view: GridView): void {
+    const reread = view.runs.join(",") !== this.view.runs.join(",") || view.axis !== this.view.axis;
+    this.view = { ...view, runs: [...view.runs] };
+    if (reread) {
+      this.zoom = null;
+      this.interaction.cancelSettle();
+      this.feed.configure({ runs: this.view.runs, key: this.key, axis: this.view.axis });
+    } else {
+      this.request(true);
+    }
+  }
+
+  /** Shown on screen or not: a hidden chart does not draw; shown again, it catches up. */
+  setVisible(v: boolean): void {
+    this.visible = v;
+    this.lastSeen = performance.now();
+    if (!v) {
+      this.env.frames.cancel(this.drawFn);
+      return;
+    }
+    if (this.stale) this.env.frames.draw(this.drawFn);
+    if (this.zoom && this.settleTimer === null) void this.feed.readWindow();
+  }
+
+  get isVisible(): boolean {
+    return this.visible;
+  }
+
+  // ---- the grid's synchronization ---------------------------------------------------------
+
+  showCursor(x: number | null): void {
+    if (!this.visible) return;
+    this.painter.showCursor(x);
+    this.legend(x);
+  }
+
+  showWindow(z: Zoom | null): void {
+    this.applyWindow(z);
+    if (!z) return;
+    // read finer buckets once the window settles (and only while visible)
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = null;
+      if (this.visible && !this.destroyed) void this.feed.readWindow();
+    }, SETTLE_MS);
+  }
+
+  private applyWindow(z: Zoom | null): void {
+    this.zoom = z;
+    this.feed.setWindow(z);
+    if (z === null) this.interaction.cancelSettle();
+    this.els.root.classList.toggle("td-mcell-zoomed", z !== null);
+    if (!this.visible) {
+      this.stale = true;
+      return;
+    }
+    if (z && this.painter.plot) this.painter.setWindow(z);
+    else this.drawNow();
+  }
+
+  // ---- drawing --------------------------------------------------------------------------
+
+  /** New data: draw now (`now`: a read came in) or on the grid's next frame; later if hidden. */
+  private request(now: boolean): void {
+    if (this.destroyed) return;
+    this.stale = true;
+    if (!this.visible) return;
+    if (now) this.drawNow();
+    else this.env.frames.draw(this.drawFn);
+  }
+
+  private drawNow(): void {
+    if (this.destroyed || !this.visible) return;
+    this.env.frames.cancel(this.drawFn);
+    this.stale = false;
+    const v = this.view;
+    this.painter.draw({
+      runs: v.runs,
+      axis: v.axis,
+      smooth: v.smooth,
+      log: v.log,
+      zoom: this.zoom,
+      series: (r) => this.feed.series(r),
+      titles: axisTitles(v.axis, this.key),
+    });
+  }
+
+  private onDrawn(t0: number, b: BuiltData | null): void {
+    const d = this.els.root.dataset;
+    d.drawMs = (performance.now() - t0).toFixed(1);
+    d.points = String(b?.points ?? 0);
+    if (b && b.lastStep >= 0) d.lastStep = String(b.lastStep);
+    else delete d.lastStep;
+    this.legend(this.env.sync.cursor);
+  }
+
+  private legend(x: number | null): void {
+    fillLegend(this.els.legend, this.view.runs, this.view.axis, x, (r) => this.feed.series(r));
+  }
+
+  private status(): void {
+    const d = this.els.root.dataset;
+    d.state = this.feed.error ? "error" : this.feed.loading ? "loading" : this.feed.points() ? "ok" : "empty";
+    if (this.feed.error) d.error = this.feed.error;
+    else delete d.error;
+  }
+
+  /** About one bucket per device pixel of the cell, within [200, 1000]. */
+  private bucketTarget(): number {
+    const w = this.els.plot.clientWidth * (globalThis.devicePixelRatio || 1);
+    return Math.min(1000, Math.max(200, Math.round(w)));
+  }
+}
