@@ -95,7 +95,11 @@ def list_runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first, with their steps, progress, speed and ETA.
+
+    Progress is the last step over the run's total_steps; speed (steps/s) and ETA are
+    what a traindeck server following the store last computed ('-' when none did).
+    """
     for s in status or []:
         if s not in RUN_STATUSES:
             fail(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")

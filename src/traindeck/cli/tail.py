@@ -257,7 +257,8 @@ def tail(
     interval: Annotated[float, typer.Option(
         "--interval", min=0.05, help="Seconds between refreshes.")] = 0.25,
 ) -> None:
-    """Watch a run live: status, latest metrics with sparklines, recent events.
+    """Watch a run live: status, progress, speed and ETA, latest metrics with sparklines,
+    recent events.
 
     Into a pipe or a file it prints the first view, then plain lines (new events, new
     steps) as the run goes, until it ends.

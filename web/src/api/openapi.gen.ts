@@ -2,6 +2,27 @@
 // change the server's models and run `python scripts/gen_web_types.py`.
 /* eslint-disable */
 
+export interface AlertList {
+  alerts: Array<AlertOut>;
+}
+export interface AlertOut {
+  /** the alert event's seq */
+  seq: number;
+  run_id: string;
+  run_name: string;
+  project: string;
+  time: number;
+  /** null: from run.alert() in the training process */
+  rule_id: string | null;
+  /** the rule's kind, or `sdk` */
+  kind: string;
+  key: string | null;
+  severity: "info" | "warning" | "error";
+  title: string;
+  text: string;
+  step: number | null;
+  value: number | "NaN" | "Infinity" | "-Infinity" | null;
+}
 export interface ArtifactFile {
   /** relative to the run's folder, '/' between folders */
   path: string;
@@ -203,6 +224,9 @@ export interface ExecutorOut {
   /** the resources it takes (empty: none) */
   resources: Array<string>;
 }
+export interface HTTPValidationError {
+  detail?: Array<ValidationError>;
+}
 export interface Health {
   status: "ok";
 }
@@ -328,8 +352,52 @@ export interface RetryIn {
   /** restart n waits backoff_s·2ⁿ seconds (at most 300) */
   backoff_s?: number;
 }
+export interface RuleIn {
+  /** the project's runs (none, and no run_id: every run) */
+  project?: string | null;
+  /** one run */
+  run_id?: string | null;
+  kind: "nan" | "spike" | "plateau" | "threshold" | "stall" | "heartbeat" | "gpu_idle" | "disk";
+  /** the metric, or a glob (`train/*`); nan: every key by default, gpu_idle `sys/*gpu*\/util`, disk `sys/*disk_percent`; none for stall and heartbeat */
+  key?: string | null;
+  /** per kind (defaults in brackets): nan {}; spike {k [6], window [100], min_points [20]}; plateau {steps, min_delta [0], direction min|max [min]}; threshold {op < <= > >= == !=, value, after_step [0]}; stall {minutes}; heartbeat {}; gpu_idle {below [10], minutes}; disk {min_free_percent} */
+  params?: Record<string, unknown>;
+  severity?: "info" | "warning" | "error";
+  /** seconds the same rule stays quiet on the same run after firing */
+  cooldown_s?: number;
+}
+export interface RuleList {
+  rules: Array<RuleOut>;
+}
+export interface RuleOut {
+  id: string;
+  project: string | null;
+  run_id: string | null;
+  kind: "nan" | "spike" | "plateau" | "threshold" | "stall" | "heartbeat" | "gpu_idle" | "disk";
+  key: string | null;
+  params: Record<string, unknown>;
+  severity: "info" | "warning" | "error";
+  cooldown_s: number;
+  created_at: number;
+}
+export interface RunColumns {
+  /** metric keys of the runs matching, sorted */
+  metrics: Array<string>;
+  /** config keys (dotted leaves) of the runs matching */
+  config: Array<string>;
+}
+export interface RunGroupOut {
+  /** the group's value (null: runs without one) */
+  value: number | boolean | string | null;
+  count: number;
+  /** per column id: {min, max, mean} over its numeric values (null: none) */
+  aggregates: Record<string, Record<string, number | null>>;
+}
+export interface RunGroups {
+  groups: Array<RunGroupOut>;
+}
 export interface RunList {
-  runs: Array<RunOut>;
+  runs: Array<RunRow>;
   /** runs matching the filters, before limit/offset */
   total: number;
 }
@@ -359,12 +427,57 @@ export interface RunOut {
   seq: number;
   /** exit status of a launched process */
   exit_code?: number | null;
+  /** the steps the run expects (td.init(total_steps=…), run.set_total(…), or the launcher's config); null: unknown */
+  total_steps?: number | null;
+  /** the last training step / total_steps, 0-1 (1 once a completed run reached its total); null without total_steps */
+  progress?: number | null;
+  /** training steps per second, smoothed over the last ~20 s of points; kept after the run ends; null until known */
+  steps_per_s?: number | null;
+  /** seconds left at steps_per_s; null unless running with total_steps and a speed */
+  eta_s?: number | null;
 }
 /** The fields a user may change (``traindeck.store.batch_schema.EDITABLE``, whose limits the batch route applies too). Absent fields are left alone. */
 export interface RunPatch {
   name?: string | null;
   tags?: Array<string> | null;
   notes?: string | null;
+}
+export interface RunRow {
+  id: string;
+  project: string;
+  name: string;
+  status: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
+  config: Record<string, unknown>;
+  tags: Array<string>;
+  notes: string;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  heartbeat_at: number | null;
+  heartbeat_timeout: number;
+  host: string | null;
+  pid: number | null;
+  command: string | null;
+  git_commit: string | null;
+  git_dirty: boolean | null;
+  env: Record<string, unknown>;
+  commands_offered: Array<string>;
+  /** last/best values; non-finite numbers spelled */
+  summary: Record<string, unknown>;
+  launch_spec: Record<string, unknown> | null;
+  seq: number;
+  /** exit status of a launched process */
+  exit_code?: number | null;
+  /** the steps the run expects (td.init(total_steps=…), run.set_total(…), or the launcher's config); null: unknown */
+  total_steps?: number | null;
+  /** the last training step / total_steps, 0-1 (1 once a completed run reached its total); null without total_steps */
+  progress?: number | null;
+  /** training steps per second, smoothed over the last ~20 s of points; kept after the run ends; null until known */
+  steps_per_s?: number | null;
+  /** seconds left at steps_per_s; null unless running with total_steps and a speed */
+  eta_s?: number | null;
+  /** the value of each column asked for in `columns`, by column id */
+  values?: Record<string, number | boolean | string | null>;
 }
 export interface SeriesOut {
   key: string;
@@ -452,14 +565,70 @@ export interface ValidateOut {
   errors: Array<ConfigErrorOut>;
   estimate: EstimateOut | null;
 }
+export interface ValidationError {
+  loc: Array<string | number>;
+  msg: string;
+  type: string;
+  input?: unknown;
+  ctx?: Record<string, unknown>;
+}
 export interface Version {
   version: string;
   schema_version: number;
   /** version of the REST/WebSocket protocol */
   api: number;
 }
+export interface WebhookIn {
+  /** http(s) URL alerts are posted to */
+  url: string;
+  format?: "json" | "slack" | "discord";
+}
+export interface WebhookList {
+  webhooks: Array<WebhookOut>;
+}
+export interface WebhookOut {
+  id: string;
+  /** with its secret parts masked (`***`) */
+  url: string;
+  format: "json" | "slack" | "discord";
+  created_at: number;
+}
 /** Every route: its path and query parameters, JSON body and response. */
 export interface Paths {
+  "/api/2.0/mlflow-artifacts/artifacts": {
+    get: {
+      path: {};
+      query: { path?: string | null; path?: string };
+      body: never;
+      response: {
+  files?: Array<{
+    path: string;
+    is_dir: boolean;
+    file_size?: number;
+  }>;
+};
+    };
+  };
+  "/api/2.0/mlflow-artifacts/artifacts/{artifact_path}": {
+    get: {
+      path: { artifact_path: string };
+      query: {};
+      body: never;
+      response: unknown;
+    };
+    put: {
+      path: { artifact_path: string };
+      query: {};
+      body: never;
+      response: Record<string, unknown>;
+    };
+    delete: {
+      path: { artifact_path: string };
+      query: {};
+      body: never;
+      response: Record<string, unknown>;
+    };
+  };
   "/api/2.0/mlflow/experiments/create": {
     post: {
       path: {};
@@ -543,6 +712,22 @@ export interface Paths {
       value?: string;
     }>;
   }>;
+  next_page_token?: string;
+};
+    };
+  };
+  "/api/2.0/mlflow/logged-models/search": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  experiment_ids?: Array<string>;
+  filter?: string;
+  max_results?: number;
+  page_token?: string;
+};
+      response: {
+  models?: Array<Record<string, unknown>>;
   next_page_token?: string;
 };
     };
@@ -836,6 +1021,14 @@ export interface Paths {
 };
     };
   };
+  "/api/alerts": {
+    get: {
+      path: {};
+      query: { after_seq?: number; before_seq?: number | null; limit?: number; project?: string | null };
+      body: never;
+      response: AlertList;
+    };
+  };
   "/api/checkpoints/{checkpoint_id}": {
     get: {
       path: { checkpoint_id: string };
@@ -1020,12 +1213,50 @@ export interface Paths {
       response: Array<string>;
     };
   };
+  "/api/rules": {
+    get: {
+      path: {};
+      query: { project?: string | null; run_id?: string | null };
+      body: never;
+      response: RuleList;
+    };
+    post: {
+      path: {};
+      query: {};
+      body: RuleIn;
+      response: RuleOut;
+    };
+  };
+  "/api/rules/{rule_id}": {
+    delete: {
+      path: { rule_id: string };
+      query: {};
+      body: never;
+      response: null;
+    };
+  };
   "/api/runs": {
     get: {
       path: {};
-      query: { project?: string | null; status?: string | null; tag?: string | null; q?: string | null; sort?: "created_at" | "name" | "status" | "project" | "heartbeat_at" | "ended_at"; order?: "asc" | "desc"; limit?: number; offset?: number };
+      query: { project?: string | null; status?: string | null; tag?: string | null; q?: string | null; sort?: string | null; order?: "asc" | "desc" | null; columns?: string | null; limit?: number; offset?: number };
       body: never;
       response: RunList;
+    };
+  };
+  "/api/runs/columns": {
+    get: {
+      path: {};
+      query: { project?: string | null; q?: string | null };
+      body: never;
+      response: RunColumns;
+    };
+  };
+  "/api/runs/groups": {
+    get: {
+      path: {};
+      query: { by: string; project?: string | null; q?: string | null; columns?: string | null };
+      body: never;
+      response: RunGroups;
     };
   };
   "/api/runs/{run_id}": {
@@ -1149,6 +1380,8 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
+    /** a positive integer or null */
+    total_steps?: number | null;
   } | null;
   status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted" | null;
   summary?: Record<string, unknown> | null;
@@ -1181,6 +1414,8 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
+    /** a positive integer or null */
+    total_steps?: number | null;
   } | null;
 } | Array<{
   /** unique per batch: a batch id seen before changes nothing */
@@ -1257,6 +1492,8 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
+    /** a positive integer or null */
+    total_steps?: number | null;
   } | null;
   status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted" | null;
   summary?: Record<string, unknown> | null;
@@ -1289,6 +1526,8 @@ export interface Paths {
     env?: Record<string, unknown>;
     /** an array of strings */
     commands_offered?: Array<string>;
+    /** a positive integer or null */
+    total_steps?: number | null;
   } | null;
 }>;
       response: {
@@ -1482,6 +1721,28 @@ export interface Paths {
       query: {};
       body: never;
       response: Version;
+    };
+  };
+  "/api/webhooks": {
+    get: {
+      path: {};
+      query: {};
+      body: never;
+      response: WebhookList;
+    };
+    post: {
+      path: {};
+      query: {};
+      body: WebhookIn;
+      response: WebhookOut;
+    };
+  };
+  "/api/webhooks/{webhook_id}": {
+    delete: {
+      path: { webhook_id: string };
+      query: {};
+      body: never;
+      response: null;
     };
   };
   "/api/ws/schema": {

@@ -29,6 +29,31 @@ export interface Unsubscribe {
   type: "unsubscribe";
 }
 
+/** Sent to every WebSocket client for each new alert event (no subscription needed). */
+export interface AlertMessage {
+  type: "alert";
+  alert: AlertOut;
+}
+
+export interface AlertOut {
+  /** the alert event's seq */
+  seq: number;
+  run_id: string;
+  run_name: string;
+  project: string;
+  time: number;
+  /** null: from run.alert() in the training process */
+  rule_id: string | null;
+  /** the rule's kind, or `sdk` */
+  kind: string;
+  key: string | null;
+  severity: "info" | "warning" | "error";
+  title: string;
+  text: string;
+  step: number | null;
+  value: number | "NaN" | "Infinity" | "-Infinity" | null;
+}
+
 export interface CheckpointSaved {
   type: "checkpoint_saved";
   run_id: string;
@@ -141,6 +166,14 @@ export interface RunOut {
   seq: number;
   /** exit status of a launched process */
   exit_code?: number | null;
+  /** the steps the run expects (td.init(total_steps=…), run.set_total(…), or the launcher's config); null: unknown */
+  total_steps?: number | null;
+  /** the last training step / total_steps, 0-1 (1 once a completed run reached its total); null without total_steps */
+  progress?: number | null;
+  /** training steps per second, smoothed over the last ~20 s of points; kept after the run ends; null until known */
+  steps_per_s?: number | null;
+  /** seconds left at steps_per_s; null unless running with total_steps and a speed */
+  eta_s?: number | null;
 }
 
 export interface RunUpdate {
@@ -187,4 +220,5 @@ export type ServerMessage =
   | RunUpdate
   | RunDeleted
   | ErrorMessage
-  | Pong;
+  | Pong
+  | AlertMessage;

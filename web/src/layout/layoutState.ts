@@ -17,7 +17,6 @@ export const ALL_PANELS: PanelId[] = [
   "artifacts",
   "builder",
   "table",
-  "alerts",
 ];
 
 export interface Cell {
@@ -40,7 +39,7 @@ export function defaultLayout(): LayoutState {
   const order: PanelId[][] = [
     ["runs"],
     ["system"],
-    ["events", "alerts"],
+    ["events"],
     ["chartA"],
     ["chartB"],
     ["config"],

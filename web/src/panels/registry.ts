@@ -4,7 +4,6 @@ import { BuilderPanel } from "../builder/BuilderPanel";
 import { RunTablePanel } from "../table/RunTable";
 import { ChartPanel } from "../chart/ChartPanel";
 import { ActionsPanel } from "./ActionsPanel";
-import { AlertsPanel } from "./AlertsPanel";
 import { ArtifactsPanel } from "./ArtifactsPanel";
 import { CheckpointsPanel } from "./CheckpointsPanel";
 import { ConfigPanel } from "./ConfigPanel";
@@ -34,5 +33,4 @@ export const PANELS: Record<PanelId, PanelSpec> = {
   artifacts: { title: "ARTIFACTS", component: ArtifactsPanel },
   builder: { title: "NEW RUN", component: BuilderPanel },
   table: { title: "TABLE", component: RunTablePanel },
-  alerts: { title: "ALERTS", component: AlertsPanel },
 };

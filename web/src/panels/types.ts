@@ -13,8 +13,7 @@ export type PanelId =
   | "images"
   | "artifacts"
   | "builder"
-  | "table"
-  | "alerts";
+  | "table";
 
 export interface PanelProps {
   /** Which panel this is (chartA and chartB share a component). */
