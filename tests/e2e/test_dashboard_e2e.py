@@ -191,7 +191,15 @@ def test_a_command_result_is_formatted_not_raw_json(page: Any, demo: Demo) -> No
 def test_the_system_panel_without_a_run_shows_whole_values(page: Any, demo: Demo) -> None:
     """Defect 13: with no run open, memory (``820 MiB/24 GiB``) and the load average are
     shown whole, not cut off by their column."""
+    from playwright.sync_api import expect
+
     page.goto(demo.url + "/")
+    # the landing page opens the newest live run (issue 12 §5): close it for the host's
+    expect(page.locator(".td-focus")).not_to_contain_text("no run open")
+    page.keyboard.press("Control+k")
+    page.get_by_test_id("palette").locator("input").fill("close the open run")
+    page.keyboard.press("Enter")
+    expect(page.locator(".td-focus")).to_contain_text("no run open")
     panel = page.locator('section[data-panel="system"]')
     def value(label: str) -> Any:
         row = panel.locator(".sys-row", has=page.get_by_text(label, exact=True))

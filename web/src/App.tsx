@@ -6,6 +6,8 @@ import { Keyboard, openHelp, openPalette } from "./keyboard/Keyboard";
 import { Layout } from "./layout/Layout";
 import { TopBar } from "./layout/TopBar";
 import { WideRunTable } from "./table/RunTable";
+import { startLanding } from "./layout/landing";
+import { alerts, startAlertsSync } from "./panels/alerts-sync";
 import { app, focusRun, live, setCompare } from "./state/app";
 import { startRunsSync } from "./state/runs-sync";
 import { useStore } from "./state/store";
@@ -45,11 +47,15 @@ export function App() {
     closeTimer = null;
     live.connect();
     const stop = startRunsSync(app, live);
+    const stopLanding = startLanding(app, window.location.search);
+    const stopAlerts = startAlertsSync(alerts, live);
     const stopParam = syncRunParam();
     const stopHistory = followHistory();
     return () => {
       stopHistory();
       stopParam();
+      stopAlerts();
+      stopLanding();
       stop();
       closeTimer = setTimeout(() => {
         closeTimer = null;

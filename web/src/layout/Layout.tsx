@@ -5,6 +5,8 @@ import { useEffect, useRef, useState, useSyncExternalStore, type DragEvent, type
 import { PANELS } from "../panels/registry";
 import type { PanelId } from "../panels/types";
 import { useActions } from "../state/actions";
+import { useStore } from "../state/store";
+import { fitHeight, runsFit } from "./fit";
 import { layoutActions, useLayout } from "./layoutStore";
 import { ALL_PANELS, MIN_FRACTION, template, type Cell } from "./layoutState";
 
@@ -39,6 +41,7 @@ export function Layout() {
   const state = useLayout((s) => s.state);
   const activeCell = useLayout((s) => s.activeCell);
   const [drop, setDrop] = useState<{ cell: number; zone: "tabs" | "body" } | null>(null);
+  const fit = fitHeight(useStore(runsFit, (s) => s.rows));
 
   useActions(
     () => [
@@ -76,7 +79,12 @@ export function Layout() {
         {order.map((id) => {
           const P = PANELS[id].component;
           return (
-            <section key={id} data-panel={id} className="td-cell" style={{ height: STACK_HEIGHT[id] ?? "240px" }}>
+            <section
+              key={id}
+              data-panel={id}
+              className="td-cell"
+              style={{ height: id === "runs" && fit !== null ? `min(${STACK_HEIGHT.runs}, ${fit}px)` : (STACK_HEIGHT[id] ?? "240px") }}
+            >
               <div className="td-tabs">
                 <span className="td-tab td-tab-on">{PANELS[id].title}</span>
               </div>
@@ -90,18 +98,37 @@ export function Layout() {
     );
   }
 
+  // The run list's cell shrinks to its rows when a panel is below it: the two share a
+  // column slot two rows high, the one below taking what the list leaves.
+  const runsAt = state.cells.findIndex((c) => c.active === "runs");
+  const below = runsAt >= 0 && runsAt + 3 < state.cells.length && state.cells[runsAt + 3]!.active ? runsAt + 3 : -1;
+  const cellView = (i: number, style?: React.CSSProperties) => (
+    <CellView
+      key={i}
+      index={i}
+      cell={state.cells[i]!}
+      active={activeCell === i}
+      drop={drop?.cell === i ? drop.zone : null}
+      setDrop={setDrop}
+      style={style}
+    />
+  );
+  const place = (i: number): React.CSSProperties => ({ gridColumn: (i % 3) + 1, gridRow: Math.floor(i / 3) + 1 });
   return (
     <Grid cols={state.cols} rows={state.rows}>
-      {state.cells.map((cell, i) => (
-        <CellView
-          key={i}
-          index={i}
-          cell={cell}
-          active={activeCell === i}
-          drop={drop?.cell === i ? drop.zone : null}
-          setDrop={setDrop}
-        />
-      ))}
+      {state.cells.map((_, i) => {
+        if (fit === null || below < 0) return cellView(i, place(i));
+        if (i === below) return null;
+        if (i !== runsAt) return cellView(i, place(i));
+        const r = Math.floor(i / 3);
+        const share = state.rows[r]! / (state.rows[r]! + state.rows[r + 1]!);
+        return (
+          <div key={`fit${i}`} className="td-fit" style={{ gridColumn: (i % 3) + 1, gridRow: `${r + 1} / span 2` }}>
+            {cellView(i, { flex: "0 0 auto", height: `${fit}px`, maxHeight: `${(share * 100).toFixed(3)}%` })}
+            {cellView(below, { flex: "1 1 0" })}
+          </div>
+        );
+      })}
     </Grid>
   );
 }
@@ -112,12 +139,14 @@ function CellView({
   active,
   drop,
   setDrop,
+  style,
 }: {
   index: number;
   cell: Cell;
   active: boolean;
   drop: "tabs" | "body" | null;
   setDrop: (d: { cell: number; zone: "tabs" | "body" } | null) => void;
+  style?: React.CSSProperties | undefined;
 }) {
   const over = (zone: "tabs" | "body") => (e: DragEvent) => {
     if (!dragging && !e.dataTransfer.types.includes(DND_TYPE)) return;
@@ -167,6 +196,7 @@ function CellView({
     onDragOver: over("body"),
     onDrop: onDrop("body"),
     "data-cell": index,
+    style,
   };
   if (!cell.active) {
     return (

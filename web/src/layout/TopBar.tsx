@@ -1,11 +1,14 @@
 // The one-line bar above the grid: product, connection, run counts, the open run, hint, clock.
 import { useMemo } from "react";
+import { ProgressLine } from "../components/Progress";
+import { fmtEta, lastEta } from "../components/progress-format";
 import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../components/useNow";
 import { countByStatus, runListUi, type RunStatus } from "../panels/RunListModel";
 import { layoutActions } from "./layoutStore";
 import { useApp } from "../state/app";
 import { openBuilder } from "../builder/route";
+import { AlertsBadge } from "./AlertsBadge";
 
 const ORDER: RunStatus[] = ["running", "paused", "queued", "completed", "failed", "interrupted", "cancelled"];
 
@@ -17,6 +20,7 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
   const error = useApp((s) => s.error);
   const loaded = useApp((s) => s.loaded);
   const counts = useMemo(() => countByStatus(runs.values()), [runs]);
+  const allDone = useMemo(() => lastEta(runs.values()), [runs]);
   const now = useNow(1000);
   const clock = new Date(now).toLocaleTimeString([], { hour12: false });
   return (
@@ -25,6 +29,7 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
       <span data-testid="conn" className={`td-conn td-conn-${conn}`} title={`websocket: ${conn}`}>
         {conn === "open" ? "● live" : conn === "connecting" ? "○ reconnecting" : "○ offline"}
       </span>
+      <AlertsBadge />
       <span className="td-counts">
         <span className="dim">{runs.size} runs</span>
         {ORDER.filter((s) => counts[s]).map((s) => (
@@ -48,7 +53,7 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
         {focused ? (
           <>
             <span className="dim">▸ </span>
-            {focused.name} <StatusBadge status={focused.status} />
+            {focused.name} <StatusBadge status={focused.status} /> <ProgressLine run={focused} bar={8} />
           </>
         ) : focusedId ? (
           <span className="dim">
@@ -59,6 +64,11 @@ export function TopBar({ onHelp, onPalette }: { onHelp: () => void; onPalette: (
           <span className="dim">no run open</span>
         )}
       </span>
+      {allDone !== null && (counts.running ?? 0) > 1 ? (
+        <span className="td-alldone dim num" data-testid="all-done-eta" title="when the last running run should be done">
+          all done in {fmtEta(allDone)}
+        </span>
+      ) : null}
       {error ? <span className="bad td-err">{error}</span> : null}
       <span className="td-spacer" />
       <span className="td-hint dim">

@@ -59,7 +59,7 @@ describe("layout state", () => {
     let s = joinTab(defaultLayout(), "system", 0);
     s = movePanel(s, "events", 1);
     expect(s.cells[1]).toEqual({ panels: ["events"], active: "events" });
-    expect(s.cells[2]).toEqual({ panels: [], active: null });
+    expect(s.cells[2]).toEqual({ panels: ["alerts"], active: "alerts" }); // events left, alerts stays
     const t = movePanel(defaultLayout(), "images", 8);
     expect(t.cells[8]!.active).toBe("images");
   });

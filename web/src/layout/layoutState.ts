@@ -17,6 +17,7 @@ export const ALL_PANELS: PanelId[] = [
   "artifacts",
   "builder",
   "table",
+  "alerts",
 ];
 
 export interface Cell {
@@ -39,7 +40,7 @@ export function defaultLayout(): LayoutState {
   const order: PanelId[][] = [
     ["runs"],
     ["system"],
-    ["events"],
+    ["events", "alerts"],
     ["chartA"],
     ["chartB"],
     ["config"],

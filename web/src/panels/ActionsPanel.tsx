@@ -18,6 +18,7 @@ import type { PanelProps } from "./types";
 import "./ActionsPanel.css";
 import { fmtClock } from "../format";
 import { ResultView } from "../components/ResultView";
+import { ProgressLine } from "../components/Progress";
 import { resultText } from "../result-format";
 
 const BUILTIN_ORDER = ["pause", "resume", "checkpoint", "stop"];
@@ -175,6 +176,7 @@ export function ActionsPanel(_props: PanelProps) {
       <div className="act-head">
         <span className="dim">{run.name}</span>
         <span className={`act-status st-${status}`}>{status}</span>
+        <ProgressLine run={run} />
         {!live_ && <span className="muted">commands need a running or paused run</span>}
       </div>
       <LaunchControls run={run} />

@@ -64,7 +64,7 @@ export function EventsPanel(_props: PanelProps) {
 
   const source = focused ? (runEvents.run === focused ? runEvents.list : []) : global;
   const shown = frozen ?? source;
-  const kinds = useMemo(() => eventKinds(source, ["command", "status_change", "checkpoint_saved"]), [source]);
+  const kinds = useMemo(() => eventKinds(source, ["alert", "command", "status_change", "checkpoint_saved"]), [source]);
   const rows = useMemo(() => (kind ? shown.filter((e) => e.kind === kind) : shown), [shown, kind]);
   const newer = frozen && source[0] && frozen[0] !== source[0] ? source.findIndex((e) => e === frozen[0]) : 0;
 
@@ -101,7 +101,7 @@ export function EventsPanel(_props: PanelProps) {
       <div className="ev-list" ref={scroller} onScroll={onScroll}>
         {rows.length === 0 && <div className="muted ev-empty">{focused ? "no events yet" : "no events since the page opened — select a run for its history"}</div>}
         {rows.map((e) => (
-          <div key={`${e.run_id}:${e.seq}`} className="ev-row" data-testid="event" data-kind={e.kind} data-seq={e.seq}>
+          <div key={`${e.run_id}:${e.seq}`} className={e.kind === "alert" ? `ev-row ev-alert-row ev-sev-${String(e.payload?.severity ?? "warning")}` : "ev-row"} data-testid="event" data-kind={e.kind} data-seq={e.seq}>
             <span className="dim ev-time">{fmtClock(e.time)}</span>
             <span className={`ev-kind ${eventClass(e)}`} title={e.kind}>
               {kindLabel(e.kind)}

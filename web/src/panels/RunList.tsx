@@ -1,8 +1,11 @@
 // The run list: virtualised rows (fixed height) over the filtered+sorted runs; click
 // focuses a run, the checkbox adds it to the comparison, j/k (keyboard/) walk it.
-import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import { api, type RunOut } from "../api/client";
+import { ProgressCell } from "../components/Progress";
 import { StatusBadge } from "../components/StatusBadge";
+import { runsFit } from "../layout/fit";
+import { anyProgress, chooseColumns, type ColumnChoice, type RunColumn } from "./run-columns";
 import { useNow } from "../components/useNow";
 import { VirtualList } from "../components/VirtualList";
 import { stepRun } from "../keyboard/Keyboard";
@@ -25,14 +28,38 @@ import { fmtAge, fmtDuration, fmtValue } from "../format";
 const ROW = 18;
 let painted = false;
 
-const COLUMNS: Array<{ label: string; sort?: SortKey; title?: string; cls?: string }> = [
-  { label: "" },
-  { label: "STATUS", sort: "status" },
-  { label: "NAME", sort: "name" },
-  { label: "PROJECT" },
-  { label: "AGE", sort: "created", title: "since created", cls: "num" },
-  { label: "DUR", sort: "duration", title: "run time", cls: "num" },
-];
+const COLUMNS: Record<Exclude<RunColumn, "metric">, { label: string; sort?: SortKey; title?: string; cls?: string }> = {
+  check: { label: "" },
+  status: { label: "STATUS", sort: "status" },
+  name: { label: "NAME", sort: "name" },
+  project: { label: "PROJECT" },
+  progress: { label: "ETA", title: "progress (bar) and time left", cls: "num" },
+  age: { label: "AGE", sort: "created", title: "since created", cls: "num" },
+  dur: { label: "DUR", sort: "duration", title: "run time", cls: "num" },
+};
+
+/** The list's width and a character's, measured (the columns follow them). */
+function useColumns(hasProgress: boolean): [React.RefObject<HTMLDivElement | null>, React.RefObject<HTMLSpanElement | null>, ColumnChoice] {
+  const root = useRef<HTMLDivElement>(null);
+  const probe = useRef<HTMLSpanElement>(null);
+  const [size, setSize] = useState<{ w: number; ch: number }>({ w: Infinity, ch: 7.2 });
+  useLayoutEffect(() => {
+    const el = root.current;
+    if (!el) return;
+    const measure = () => {
+      const ch = (probe.current?.getBoundingClientRect().width ?? 72) / 10 || 7.2;
+      const w = el.clientWidth;
+      setSize((s) => (s.w === w && s.ch === ch ? s : { w: w || Infinity, ch }));
+    };
+    measure();
+    if (typeof ResizeObserver === "undefined") return;
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  const choice = useMemo(() => chooseColumns(size.w, size.ch, hasProgress), [size, hasProgress]);
+  return [root, probe, choice];
+}
 
 export function RunListPanel(_props: PanelProps) {
   const runs = useApp((s) => s.runs);
@@ -46,6 +73,10 @@ export function RunListPanel(_props: PanelProps) {
   const compareSet = useMemo(() => new Set(compare), [compare]);
   const focusIndex = useMemo(() => (focused ? view.findIndex((r) => r.id === focused) : -1), [view, focused]);
   const lastValues = useMemo(() => new LastValues(readLastByCompare), []);
+  const hasProgress = useMemo(() => anyProgress(runs.values()), [runs]);
+  const [rootRef, probeRef, cols] = useColumns(hasProgress);
+  useEffect(() => runsFit.set({ rows: loaded ? view.length : -1 }), [loaded, view.length]);
+  useEffect(() => () => runsFit.set({ rows: -1 }), []);
   useEffect(() => {
     const off = live.on("metric_update", (m) => lastValues.push(m.run_id, m.points));
     return () => {
@@ -65,13 +96,16 @@ export function RunListPanel(_props: PanelProps) {
   const renderRow = useCallback(
     (i: number) => {
       const r = view[i]!;
-      return <Row key={r.id} run={r} focused={r.id === focused} compared={compareSet.has(r.id)} now={now} values={lastValues} />;
+      return <Row key={r.id} run={r} focused={r.id === focused} compared={compareSet.has(r.id)} now={now} values={lastValues} cols={cols} />;
     },
-    [view, focused, compareSet, now, lastValues],
+    [view, focused, compareSet, now, lastValues, cols],
   );
 
   return (
-    <div className="rl">
+    <div className="rl" ref={rootRef} style={{ "--rl-cols": cols.template } as React.CSSProperties} data-columns={cols.columns.join(" ")}>
+      <span className="rl-probe" ref={probeRef} aria-hidden>
+        0000000000
+      </span>
       <div className="rl-bar">
         <input
           data-testid="run-filter"
@@ -99,7 +133,7 @@ export function RunListPanel(_props: PanelProps) {
         </button>
       </div>
       <div className="rl-grid rl-head" role="row">
-        {COLUMNS.map((c, i) =>
+        {cols.columns.map((id) => [id, id === "status" && cols.shortStatus ? { ...COLUMNS.status, label: "ST" } : COLUMNS[id as Exclude<RunColumn, "metric">]] as const).filter(([id]) => id !== "metric").map(([i, c]) =>
           c.sort ? (
             <span
               key={i}
@@ -117,7 +151,7 @@ export function RunListPanel(_props: PanelProps) {
             </span>
           ),
         )}
-        <MetricPicker focused={focused} metric={ui.metric} />
+        {cols.columns.includes("metric") && <MetricPicker focused={focused} metric={ui.metric} />}
       </div>
       <div className="rl-body">
         <VirtualList
@@ -144,7 +178,7 @@ export function RunListPanel(_props: PanelProps) {
   );
 }
 
-function Row({ run, focused, compared, now, values }: { run: RunOut; focused: boolean; compared: boolean; now: number; values: LastValues }) {
+function Row({ run, focused, compared, now, values, cols }: { run: RunOut; focused: boolean; compared: boolean; now: number; values: LastValues; cols: ColumnChoice }) {
   const isLive = run.status === "running" || run.status === "paused";
   useEffect(() => values.watch(run.id, isLive), [values, run.id, isLive]);
   const last = useSyncExternalStore(
@@ -170,20 +204,31 @@ function Row({ run, focused, compared, now, values }: { run: RunOut; focused: bo
           onChange={() => toggleCompare(run.id)}
         />
       </span>
-      <StatusBadge status={run.status} />
+      <StatusBadge status={run.status} short={cols.shortStatus} />
       <span className="rl-name" title={`${run.name} (${run.id})${run.tags.length ? ` [${run.tags.join(", ")}]` : ""}`}>
         {run.name}
       </span>
-      <span className="dim" title={run.project}>
-        {run.project}
-      </span>
-      <span className="num dim" title={new Date(run.created_at * 1000).toLocaleString()}>
-        {fmtAge(now - run.created_at)}
-      </span>
-      <span className="num">{fmtDuration(duration(run, now))}</span>
-      <span className="num" data-testid="metric-value" title={last ? `${values.key} at step ${last.step}` : last === null ? `no ${values.key}` : ""}>
-        {last ? fmtValue(last.value) : ""}
-      </span>
+      {cols.columns.includes("project") && (
+        <span className="dim" title={run.project}>
+          {run.project}
+        </span>
+      )}
+      {cols.columns.includes("progress") && (
+        <span className="num">
+          <ProgressCell run={run} />
+        </span>
+      )}
+      {cols.columns.includes("age") && (
+        <span className="num dim" title={new Date(run.created_at * 1000).toLocaleString()}>
+          {fmtAge(now - run.created_at)}
+        </span>
+      )}
+      {cols.columns.includes("dur") && <span className="num">{fmtDuration(duration(run, now))}</span>}
+      {cols.columns.includes("metric") && (
+        <span className="num" data-testid="metric-value" title={last ? `${values.key} at step ${last.step}` : last === null ? `no ${values.key}` : ""}>
+          {last ? fmtValue(last.value) : ""}
+        </span>
+      )}
     </div>
   );
 }

@@ -71,3 +71,16 @@ describe("kindLabel", () => {
     expect(kindLabel("my_event")).toBe("my_event");
   });
 });
+
+describe("alert events (issue 12)", () => {
+  it("read as what fired, with its value and step, coloured by severity", () => {
+    const rule = { kind: "alert", payload: { rule_id: "r1", kind: "nan", key: "loss", severity: "error", title: null, text: "loss became NaN", step: 120, value: "NaN" } };
+    expect(summarizeEvent(rule)).toBe("✗ nan loss — loss became NaN (loss = NaN at step 120)");
+    expect(eventClass(rule)).toContain("bad");
+    const sdk = { kind: "alert", payload: { rule_id: null, kind: "sdk", key: null, severity: "info", title: "epoch done", text: "", step: null, value: null } };
+    expect(summarizeEvent(sdk)).toBe("● epoch done");
+    expect(eventClass(sdk)).toContain("info");
+    expect(eventClass({ kind: "alert", payload: {} })).toContain("warn");
+    expect(kindLabel("alert")).toBe("▲ ALERT");
+  });
+});

@@ -50,6 +50,13 @@ export function summarizeEvent(e: Pick<EventOut, "kind" | "payload">): string {
       return `signal ${str(p.signal)}`;
     case "error":
       return `error ${str(p.error).split("\n")[0]}`;
+    case "alert": {
+      // issue 12: a rule's firing or the SDK's run.alert
+      const what = p.title ? str(p.title) : [str(p.kind), str(p.key)].filter(Boolean).join(" ");
+      const text = p.text ? ` — ${str(p.text)}` : "";
+      const at = p.value !== undefined && p.value !== null ? ` (${str(p.key) || "value"} = ${str(p.value)}${p.step !== undefined && p.step !== null ? ` at step ${str(p.step)}` : ""})` : "";
+      return `${alertGlyph(p.severity)} ${what}${text}${at}`;
+    }
     default: {
       const keys = Object.keys(p);
       return keys.length ? `${e.kind} ${compactJson(p)}` : e.kind;
@@ -87,12 +94,20 @@ export function eventClass(e: Pick<EventOut, "kind" | "payload">): string {
       return "bad";
     case "signal":
       return "warn";
+    case "alert":
+      return p.severity === "error" ? "bad ev-alert" : p.severity === "info" ? "info ev-alert" : "warn ev-alert";
     default:
       return "";
   }
 }
 
+/** ✗ error, ▲ warning (the default), ● info. */
+export function alertGlyph(severity: unknown): string {
+  return severity === "error" ? "✗" : severity === "info" ? "●" : "▲";
+}
+
 const KIND_LABEL: Record<string, string> = {
+  alert: "▲ ALERT",
   status_change: "status",
   checkpoint_saved: "ckpt saved",
   checkpoint_best: "ckpt best",

@@ -4,6 +4,7 @@ import { BuilderPanel } from "../builder/BuilderPanel";
 import { RunTablePanel } from "../table/RunTable";
 import { ChartPanel } from "../chart/ChartPanel";
 import { ActionsPanel } from "./ActionsPanel";
+import { AlertsPanel } from "./AlertsPanel";
 import { ArtifactsPanel } from "./ArtifactsPanel";
 import { CheckpointsPanel } from "./CheckpointsPanel";
 import { ConfigPanel } from "./ConfigPanel";
@@ -33,4 +34,5 @@ export const PANELS: Record<PanelId, PanelSpec> = {
   artifacts: { title: "ARTIFACTS", component: ArtifactsPanel },
   builder: { title: "NEW RUN", component: BuilderPanel },
   table: { title: "TABLE", component: RunTablePanel },
+  alerts: { title: "ALERTS", component: AlertsPanel },
 };

@@ -13,7 +13,8 @@ export type PanelId =
   | "images"
   | "artifacts"
   | "builder"
-  | "table";
+  | "table"
+  | "alerts";
 
 export interface PanelProps {
   /** Which panel this is (chartA and chartB share a component). */

@@ -1,0 +1,58 @@
+// Rules and webhooks as the API has them (contract C of issue 12), and the small helpers
+// of the alerts panel's rule form.
+export const RULE_KINDS = ["nan", "spike", "plateau", "threshold", "stall", "heartbeat", "gpu_idle", "disk"] as const;
+export type RuleKind = (typeof RULE_KINDS)[number];
+
+export interface RuleOut {
+  id: string;
+  project: string | null;
+  run_id: string | null;
+  kind: string;
+  key: string | null;
+  params: Record<string, unknown>;
+  severity: string;
+  cooldown_s: number;
+  created_at: number;
+}
+
+export interface WebhookOut {
+  id: string;
+  url: string;
+  format: string;
+  created_at: number;
+}
+
+const HINTS: Record<RuleKind, string> = {
+  nan: "{}",
+  spike: '{"k": 5, "window": 50}',
+  plateau: '{"min_delta": 0.001, "steps": 1000}',
+  threshold: '{"op": "<", "value": 0.5, "after_step": 10000}',
+  stall: '{"minutes": 10}',
+  heartbeat: "{}",
+  gpu_idle: '{"percent": 10, "minutes": 5}',
+  disk: '{"free_gb": 10}',
+};
+
+export function ruleParamsHint(kind: RuleKind): string {
+  return HINTS[kind];
+}
+
+/** The params box: empty is `{}`, otherwise a JSON object. */
+export function parseParams(text: string): { ok: true; params: Record<string, unknown> } | { ok: false; error: string } {
+  const t = text.trim();
+  if (!t) return { ok: true, params: {} };
+  let v: unknown;
+  try {
+    v = JSON.parse(t);
+  } catch (e) {
+    return { ok: false, error: `params: ${(e as Error).message}` };
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) return { ok: false, error: "params: a JSON object, e.g. {\"value\": 0.5}" };
+  return { ok: true, params: v as Record<string, unknown> };
+}
+
+export function ruleScopeLabel(r: Pick<RuleOut, "project" | "run_id">): string {
+  if (r.run_id) return `run ${r.run_id.slice(0, 8)}`;
+  if (r.project) return `project ${r.project}`;
+  return "every run";
+}
