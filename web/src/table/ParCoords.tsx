@@ -10,7 +10,7 @@ import { columnSpec, parseColumn } from "./columns";
 import { axisX, buildAxis, polylines, position, rampColor, ticks, valueAt, type Axis } from "./parcoords";
 import { tableUi, useTable } from "./state";
 
-const LIMIT = 2000;
+const LIMIT = 1000;
 const TOP = 22;
 const BOTTOM = 16;
 

@@ -86,6 +86,31 @@ describe("PagedRows", () => {
     expect(rows.get(260)!.id).toBe("r260");
   });
 
+  it("a refused query keeps the rows shown and is not sent again", async () => {
+    const s = server(50);
+    let refuse = false;
+    let calls = 0;
+    const rows = new PagedRows(async (p) => {
+      calls += 1;
+      if (refuse) throw new Error("val/acc> at 8: expected a value");
+      return s.load(p);
+    }, 100);
+    rows.ensure(0, 20);
+    rows.setRequest({ q: "", sort: "id", columns: "x" });
+    await settle();
+    refuse = true;
+    rows.setRequest({ q: "val/acc>", sort: "id", columns: "x" });
+    await settle();
+    expect(rows.error).toMatch(/at 8/);
+    expect(rows.get(0)!.id).toBe("r0");
+    expect(rows.count()).toBe(50);
+    const before = calls;
+    rows.ensure(0, 30);
+    rows.refresh();
+    await settle();
+    expect(calls).toBe(before);
+  });
+
   it("an error is kept to show, and the request can be sent again", async () => {
     let fail = true;
     const rows = new PagedRows(async () => {

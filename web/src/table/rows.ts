@@ -68,7 +68,7 @@ export class PagedRows {
   /** Rows [first, last) are in view: read the pages they fall in (and one either side). */
   ensure(first: number, last: number): void {
     this.window = [first, Math.max(first, last)];
-    if (!this.req) return;
+    if (!this.req || this.error !== null) return; // a request the server refused is not sent again
     const size = this.pageSize;
     const total = this.total ?? Number.POSITIVE_INFINITY;
     let p0 = Math.max(0, Math.floor(first / size) - 1);
@@ -84,7 +84,7 @@ export class PagedRows {
 
   /** Read again the pages in view (live values, new runs), keeping the rows shown meanwhile. */
   refresh(): void {
-    if (!this.req) return;
+    if (!this.req || this.error !== null) return;
     const size = this.pageSize;
     const p0 = Math.max(0, Math.floor(this.window[0] / size));
     const p1 = Math.floor(Math.max(this.window[0], this.window[1] - 1) / size);
@@ -114,7 +114,7 @@ export class PagedRows {
       if (gen !== this.gen) return;
       this.inflight.delete(page);
       this.error = e instanceof Error ? e.message : String(e);
-      this.stale = null;
+      // the rows shown (stale) stay: a mistyped query does not empty the table
       this.changed();
     }
   }
