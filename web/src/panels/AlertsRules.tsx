@@ -3,7 +3,7 @@
 import { useEffect, useState } from "react";
 import { useApp } from "../state/app";
 import { jsonCall } from "./alerts-sync";
-import { parseParams, RULE_KINDS, ruleParamsHint, ruleScopeLabel, type RuleKind, type RuleOut, type WebhookOut } from "./rules-model";
+import { parseParams, RULE_KINDS, ruleKeyHint, ruleParamsHint, ruleScopeLabel, type RuleKind, type RuleOut, type WebhookOut } from "./rules-model";
 
 export function AlertsRules() {
   const focusedRun = useApp((s) => (s.focused ? (s.runs.get(s.focused) ?? null) : null));
@@ -13,7 +13,7 @@ export function AlertsRules() {
   const [gen, setGen] = useState(0);
   const [scope, setScope] = useState<"project" | "run">("project");
   const [kind, setKind] = useState<RuleKind>("nan");
-  const [key, setKey] = useState("loss");
+  const [key, setKey] = useState("");
   const [params, setParams] = useState("");
   const [severity, setSeverity] = useState("warning");
   const [cooldown, setCooldown] = useState("300");
@@ -52,7 +52,7 @@ export function AlertsRules() {
     const body: Record<string, unknown> = { kind, params: parsed.params, severity };
     if (scope === "run") body.run_id = focusedRun.id;
     else body.project = focusedRun.project;
-    if (key.trim()) body.key = key.trim();
+    if (key.trim() && ruleKeyHint(kind) !== null) body.key = key.trim();
     const cd = Number(cooldown);
     if (cooldown.trim() && Number.isFinite(cd)) body.cooldown_s = cd;
     void act(jsonCall("POST", "/api/rules", { body }));
@@ -78,7 +78,17 @@ export function AlertsRules() {
             </option>
           ))}
         </select>
-        <input aria-label="metric key" data-testid="rule-key" placeholder="key" value={key} size={10} onChange={(e) => setKey(e.target.value)} spellCheck={false} />
+        <input
+          aria-label="metric key"
+          data-testid="rule-key"
+          placeholder={ruleKeyHint(kind) ?? "no key"}
+          disabled={ruleKeyHint(kind) === null}
+          title="the metric, or a glob (train/*)"
+          value={ruleKeyHint(kind) === null ? "" : key}
+          size={14}
+          onChange={(e) => setKey(e.target.value)}
+          spellCheck={false}
+        />
         <input
           aria-label="params"
           data-testid="rule-params"

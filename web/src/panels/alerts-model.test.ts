@@ -3,6 +3,7 @@ import {
   alertDetail, alertTitle, badgeText, createAlertsStore, loadSeen, markSeen, mergeAlerts, notificationOf, SEEN_KEY, shouldNotify, unseenCount, worstUnseen,
   type AlertOut,
 } from "./alerts-model";
+import { parseParams, RULE_KINDS, ruleKeyHint, ruleParamsHint } from "./rules-model";
 
 const al = (seq: number, severity = "warning", extra: Partial<AlertOut> = {}): AlertOut => ({ seq, run_id: `r${seq}`, time: 1000 + seq, kind: "nan", severity, ...extra });
 
@@ -87,5 +88,17 @@ describe("alerts", () => {
     expect(alertTitle(sdk)).toBe("epoch done");
     expect(alertDetail(sdk)).toBe("val 0.91");
     expect(notificationOf(sdk).title).toBe("● epoch done — r6");
+  });
+});
+
+describe("the rule form", () => {
+  it("takes params as a JSON object (empty: none) and knows which kinds take no key", () => {
+    expect(parseParams("")).toEqual({ ok: true, params: {} });
+    expect(parseParams(' {"value": 0.5, "op": "<"} ')).toEqual({ ok: true, params: { value: 0.5, op: "<" } });
+    for (const bad of ["{nope", "[1]", "3", "null"]) expect(parseParams(bad).ok).toBe(false);
+    for (const k of RULE_KINDS) expect(parseParams(ruleParamsHint(k)).ok).toBe(true); // every example is valid
+    expect(ruleKeyHint("stall")).toBeNull();
+    expect(ruleKeyHint("heartbeat")).toBeNull();
+    expect(ruleKeyHint("threshold")).toContain("key");
   });
 });

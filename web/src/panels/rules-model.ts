@@ -24,14 +24,30 @@ export interface WebhookOut {
 
 const HINTS: Record<RuleKind, string> = {
   nan: "{}",
-  spike: '{"k": 5, "window": 50}',
-  plateau: '{"min_delta": 0.001, "steps": 1000}',
+  spike: '{"k": 6, "window": 100}',
+  plateau: '{"steps": 1000, "min_delta": 0.001, "direction": "min"}',
   threshold: '{"op": "<", "value": 0.5, "after_step": 10000}',
   stall: '{"minutes": 10}',
   heartbeat: "{}",
-  gpu_idle: '{"percent": 10, "minutes": 5}',
-  disk: '{"free_gb": 10}',
+  gpu_idle: '{"below": 10, "minutes": 5}',
+  disk: '{"min_free_percent": 10}',
 };
+
+/** What the key box says when empty (the server's default for the kind), or null: the kind takes no key. */
+const KEY_HINTS: Record<RuleKind, string | null> = {
+  nan: "key (every key)",
+  spike: "key, e.g. loss",
+  plateau: "key, e.g. val/loss",
+  threshold: "key, e.g. val/acc",
+  stall: null,
+  heartbeat: null,
+  gpu_idle: "key (sys/*gpu*/util)",
+  disk: "key (sys/*disk_percent)",
+};
+
+export function ruleKeyHint(kind: RuleKind): string | null {
+  return KEY_HINTS[kind];
+}
 
 export function ruleParamsHint(kind: RuleKind): string {
   return HINTS[kind];
