@@ -91,6 +91,11 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
     # ... and before migration 9 (progress, speed and ETA).
     for col in ("total_steps", "progress", "steps_per_s", "eta_s"):
         conn.execute(f"ALTER TABLE runs DROP COLUMN {col}")
+    # ... and before migration 10 (alert rules and webhooks).
+    conn.execute("DROP TABLE rules")
+    conn.execute("DROP TABLE webhooks")
+    conn.execute("DROP INDEX events_kind")
+    conn.execute("DELETE FROM meta WHERE key = 'rules_seq'")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

@@ -3,7 +3,7 @@
 ``serve`` (serve.py), ``demo`` (demo.py), ``runs ls|show|rm`` (runs.py),
 ``ckpt ls|pick|verify|prune`` (ckpt.py), ``token create|list|revoke`` (token.py),
 ``templates ls|show|check|add`` (templates.py), ``hosts add|ls|trust|check|rm``
-(hosts.py), ``tail``
+(hosts.py), ``rules add|ls|rm`` and ``webhooks add|ls|rm`` (alerts.py), ``tail``
 (tail.py), ``launch``, ``cancel``, ``resume`` (launch.py, through a server's API),
 ``version`` (version.py),
 ``import tensorboard`` (importing.py). Environment variables (``TRAINDECK_DIR``) are read
@@ -15,6 +15,7 @@ from __future__ import annotations
 import typer
 
 from . import (
+    alerts,
     ckpt,
     demo,
     export,
@@ -45,6 +46,8 @@ app.add_typer(ckpt.app, name="ckpt")
 app.add_typer(token.app, name="token")
 app.add_typer(templates.app, name="templates")
 app.add_typer(hosts.app, name="hosts")
+app.add_typer(alerts.rules_app, name="rules")
+app.add_typer(alerts.webhooks_app, name="webhooks")
 app.command("tail")(tail.tail)
 app.command("launch")(launch.launch)
 app.command("cancel")(launch.cancel)

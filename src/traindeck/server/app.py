@@ -28,6 +28,9 @@ from traindeck.runfiles import RunFiles
 from traindeck.store import Store, open_store
 
 from . import auth, errors, static, ws
+from .alerts.delivery import AlertDelivery
+from .alerts.evaluator import Evaluator
+from .alerts.webhooks import WebhookSender
 from .executors import build_executors
 from .feed import Follower
 from .files import ServedFiles
@@ -83,6 +86,14 @@ def create_app(
                                   min_grace=settings.reap_grace, clock=clock)
         follower.add_listener(hub)
         follower.add_listener(app.state.reaper)
+        # Rules → ``alert`` events; every alert event → WebSocket clients and webhooks.
+        app.state.rules = rules = Evaluator(the_store, clock=clock,
+                                            timer_interval=settings.rules_timer_interval)
+        await rules.start()
+        app.state.webhooks = webhooks = WebhookSender(
+            the_store, timeout=settings.webhook_timeout, attempts=settings.webhook_attempts)
+        follower.add_listener(rules)
+        follower.add_listener(AlertDelivery(the_store, hub, webhooks))
         # Progress, speed and ETA of every run, from the points the feed names.
         app.state.progress = ProgressTracker(the_store)
         follower.add_listener(app.state.progress)
@@ -102,6 +113,7 @@ def create_app(
         finally:
             launcher.stop()
             await follower.stop()
+            await webhooks.close()
             hub.close()
             if own_store:
                 the_store.close()

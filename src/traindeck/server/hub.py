@@ -133,6 +133,12 @@ class Hub:
 
     # -- clients -------------------------------------------------------------------
 
+    def send_all(self, message: dict[str, Any]) -> None:
+        """One message to every connected client, subscribed or not (``alert``)."""
+        data = dumps(message)
+        for client in list(self.clients):
+            client.send(data)
+
     def connect(self, *, max_queue_bytes: int, max_subscriptions: int) -> Client:
         client = Client(max_queue_bytes=max_queue_bytes, max_subscriptions=max_subscriptions)
         self.clients.add(client)

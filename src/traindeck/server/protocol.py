@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from traindeck.store import Event, Points
 from traindeck.store.codec import float_list
 
+from .alerts.models import AlertMessage
 from .schemas import CommandOut, EventOut, LogLineOut, RunOut, RunStatus, Value
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
@@ -154,7 +155,8 @@ class Pong(_Msg):
 
 ServerMessage = Annotated[
     Subscribed | Unsubscribed | MetricUpdate | LogMessage | StatusChange | EventMessage
-    | CommandUpdate | CheckpointSaved | RunUpdate | RunDeleted | ErrorMessage | Pong,
+    | CommandUpdate | CheckpointSaved | RunUpdate | RunDeleted | ErrorMessage | Pong
+    | AlertMessage,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[Any] = TypeAdapter(ServerMessage)

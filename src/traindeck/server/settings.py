@@ -49,6 +49,11 @@ class Settings:
     ws_max_subscriptions: int = 64
     #: Most points read for one series in one follow tick (catch-up continues next tick).
     ws_max_points_per_read: int = 50_000
+    #: Rules (``server/alerts``): how often time-based rules (stall, gpu_idle) are judged.
+    rules_timer_interval: float = 1.0
+    #: Webhooks: seconds one request may take in all; tries per alert (backoff between).
+    webhook_timeout: float = 10.0
+    webhook_attempts: int = 5
     #: The built dashboard; the package's ``web/`` folder unless given. When it has no
     #: ``index.html`` the server answers pages with a short note on how to build it.
     web_dir: str | Path = field(default=PACKAGE_WEB_DIR)

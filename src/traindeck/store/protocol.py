@@ -31,6 +31,7 @@ from .models import (
     SeriesInfo,
 )
 from .rollup import Buckets
+from .rules import Alert, Rule, Webhook
 from .sessions import Session
 from .tokens import Token
 
@@ -215,3 +216,26 @@ class Store(Protocol):
     def list_hosts(self) -> list[Host]: ...
     def remove_host(self, name: str) -> None: ...
     def note_host_check(self, name: str, error: str | None) -> Host: ...
+
+    # -- alert rules, webhooks and alerts (issue 12; checks in ``rules.py``) ----------------
+
+    def create_rule(self, *, kind: str, project: str | None = None,
+                    run_id: str | None = None, key: str | None = None,
+                    params: Mapping[str, Any] | None = None, severity: str = "warning",
+                    cooldown_s: float = 300.0) -> Rule:
+        """A new rule, checked (``InvalidInput`` says why not), params completed."""
+    def get_rule(self, rule_id: str) -> Rule: ...
+    def list_rules(self, *, project: str | None = None,
+                   run_id: str | None = None) -> list[Rule]: ...
+    def delete_rule(self, rule_id: str) -> None: ...
+    def rules_version(self) -> int:
+        """Changes whenever a rule or webhook is added or removed (by anyone)."""
+    def create_webhook(self, url: str, format: str = "json") -> Webhook: ...
+    def list_webhooks(self) -> list[Webhook]: ...
+    def delete_webhook(self, webhook_id: str) -> None: ...
+    def new_points(self, reads: Sequence[tuple[str, str, int | None]], *,
+                   limit: int = 10_000) -> dict[tuple[str, str], Points]:
+        """Points of many series after a step each, in one snapshot (the evaluator)."""
+    def list_alerts(self, *, after_seq: int = 0, before_seq: int | None = None,
+                    limit: int = 100, project: str | None = None) -> list[Alert]:
+        """Events of kind ``alert`` with their run's name and project, newest first."""

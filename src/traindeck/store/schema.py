@@ -292,6 +292,31 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE runs ADD COLUMN steps_per_s REAL;
     ALTER TABLE runs ADD COLUMN eta_s REAL;
     """,
+    # 10: alert rules and webhooks (issue 12, ``rules.py``). ``meta.rules_seq`` changes with
+    # every rule or webhook written, so an evaluator re-reads them only then. Alerts are
+    # events of kind ``alert``: listing them across runs, newest first, wants (kind, seq).
+    """
+    CREATE TABLE rules (
+        id TEXT PRIMARY KEY,
+        project TEXT,
+        run_id TEXT REFERENCES runs (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        key TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        severity TEXT NOT NULL,
+        cooldown_s REAL NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX rules_run ON rules (run_id);
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        format TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('rules_seq', 0);
+    CREATE INDEX events_kind ON events (kind, seq);
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -25,6 +25,7 @@ from .log_rows import LogTable
 from .media_rows import MediaTable
 from .progress_rows import ProgressTable
 from .protocol import Store
+from .rule_rows import RuleTable
 from .session_rows import SessionTable
 from .sqlite_batches import SQLiteBatchLedger
 from .sqlite_commands import CommandTable
@@ -132,6 +133,18 @@ class SQLiteStore:
         self.list_hosts = guard(hosts.list_hosts)
         self.remove_host = guard(hosts.remove_host)
         self.note_host_check = guard(hosts.note_host_check)
+
+        rules = RuleTable(core)
+        self.create_rule = guard(rules.create_rule)
+        self.get_rule = guard(rules.get_rule)
+        self.list_rules = guard(rules.list_rules)
+        self.delete_rule = guard(rules.delete_rule)
+        self.rules_version = guard(rules.rules_version)
+        self.create_webhook = guard(rules.create_webhook)
+        self.list_webhooks = guard(rules.list_webhooks)
+        self.delete_webhook = guard(rules.delete_webhook)
+        self.new_points = guard(rules.new_points)
+        self.list_alerts = guard(rules.list_alerts)
 
         self.schema_version = guard(core.schema_version)
         self.close = core.close

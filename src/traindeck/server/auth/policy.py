@@ -41,8 +41,8 @@ PUBLIC: Final = (
     ("POST", "/api/session"), ("DELETE", "/api/session"),
 )
 #: Paths needing the ``admin`` scope (tokens; SSH hosts, whose keys and folders decide
-#: where code runs).
-ADMIN_PREFIXES: Final = ("/api/tokens", "/api/hosts")
+#: where code runs; webhooks, which decide where alerts, and their URLs' secrets, go).
+ADMIN_PREFIXES: Final = ("/api/tokens", "/api/hosts", "/api/webhooks")
 READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: MLflow's REST API (``server/mlflow``): its errors are MLflow-shaped, and its searches
 #: are POSTs that only read.
