@@ -83,6 +83,7 @@ def test_the_example_records_metrics_config_and_checkpoints(tmp_path: Path) -> N
                 cfg["eval_strategy"], cfg["metric_for_best_model"]) == (
             0.001, 60, 16, "steps", "eval_loss")
         assert (cfg["model.hidden_size"], cfg["model.num_hidden_layers"]) == (32, 2)
+        assert run.total_steps == 60  # state.max_steps: progress and ETA
         assert run.commands_offered == ["stop", "pause", "resume", "checkpoint", "validate"]
         # The Trainer's checkpoint folders, with their step, eval metrics and the best.
         out = tmp_path / "hf_tiny_bert_out"

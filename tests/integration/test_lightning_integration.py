@@ -28,6 +28,8 @@ def test_the_example_records_metrics_hyperparameters_and_its_checkpoints(tmp_pat
         assert (run.status, run.project, run.name) == ("completed", "lightning-demo",
                                                        "mnist-like")
         assert run.config == {"width": 32, "lr": 0.05, "sleep": 0.0}
+        # the Trainer's estimated_stepping_batches: progress and ETA in the dashboard
+        assert run.total_steps == 60
         # 20 batches an epoch, logged every 5 steps at Lightning's step
         assert [s for s, _ in points(store, run.id, "train/loss")] == list(range(4, 60, 5))
         val = points(store, run.id, "val/loss")

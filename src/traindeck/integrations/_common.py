@@ -210,6 +210,20 @@ def _flatten(mapping: Mapping[str, Any], sep: str, prefix: str,
             yield name, plain(value)
 
 
+def expect_total(run: Run, total: Any) -> None:
+    """Tell the run how many steps the framework will train (for progress and ETA), unless
+    the script said so itself (``init(total_steps=…)``) or the framework does not know
+    (an unsized dataset: None, 0, infinity)."""
+    if run.total_steps is not None or isinstance(total, bool):
+        return
+    try:
+        n = int(total)
+    except (TypeError, ValueError, OverflowError):
+        return
+    if n > 0:
+        run.set_total(n)
+
+
 def finite_or_none(value: float | None) -> float | None:
     """``value`` unless it is None or not finite (a monitored metric that is NaN is
     no "best")."""

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..sdk.run import Run
-from ._common import RunHolder, flatten_params, require, scalars
+from ._common import RunHolder, expect_total, flatten_params, require, scalars
 
 _transformers = require("transformers", "huggingface")
 _Base: Any = _transformers.TrainerCallback
@@ -177,7 +177,10 @@ class TraindeckCallback(_Base):  # type: ignore[misc]
         self._asked.clear()
         self._acting.clear()
         self._stopped_at = self._best = None
-        self._training = self._open(args, state, kwargs.get("model"), new=True) is not None
+        run = self._open(args, state, kwargs.get("model"), new=True)
+        self._training = run is not None
+        if run is not None and self._zero:
+            expect_total(run, state.max_steps)  # global steps (the metrics' step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._zero = bool(state.is_world_process_zero)

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..sdk.commands import CommandError
 from ..sdk.run import Run
-from ._common import RunHolder, flatten_params, plain, require, scalar, scalars
+from ._common import RunHolder, expect_total, flatten_params, plain, require, scalar, scalars
 
 keras: Any = require("keras", "keras")
 
@@ -82,6 +82,9 @@ class TraindeckCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._step = max(self._step, run.step)
         self._since = time.time_ns()  # ModelCheckpoint files older than this are not ours
         run.config.update(self._config())
+        params = self.params or {}
+        if params.get("epochs") and params.get("steps"):  # steps per epoch (None: unsized)
+            expect_total(run, self._step + int(params["epochs"]) * int(params["steps"]))
         if run.id not in self._registered:
             self._registered.add(run.id)
             run.command("validate")(self._validate)

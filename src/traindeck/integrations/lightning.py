@@ -31,7 +31,15 @@ from typing import Any
 
 from ..sdk.commands import CommandError
 from ..sdk.run import Run
-from ._common import RunHolder, final_status, flatten_params, require, scalar, scalars
+from ._common import (
+    RunHolder,
+    expect_total,
+    final_status,
+    flatten_params,
+    require,
+    scalar,
+    scalars,
+)
 
 
 def _framework() -> ModuleType:
@@ -215,6 +223,11 @@ class TraindeckCallback(pl.Callback):  # type: ignore[misc]
             run.command("validate")(self._validate)
         if self._offer_checkpoint:
             run.on_checkpoint(self._save)
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # optimizer steps (the logger's step counts them too); inf for an unsized loader
+        if self._run is not None:
+            expect_total(self._run, trainer.estimated_stepping_batches)
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._trainer = None
