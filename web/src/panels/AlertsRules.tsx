@@ -2,8 +2,8 @@
 // (POST /api/rules, /api/webhooks), the current ones listed with a delete button.
 import { useEffect, useState } from "react";
 import { useApp } from "../state/app";
-import { jsonCall } from "./alerts-sync";
-import { parseParams, RULE_KINDS, ruleKeyHint, ruleParamsHint, ruleScopeLabel, type RuleKind, type RuleOut, type WebhookOut } from "./rules-model";
+import { api, type RuleIn, type RuleOut, type WebhookIn, type WebhookOut } from "../api/client";
+import { parseParams, RULE_KINDS, ruleKeyHint, ruleParamsHint, ruleScopeLabel, type RuleKind } from "./rules-model";
 
 export function AlertsRules() {
   const focusedRun = useApp((s) => (s.focused ? (s.runs.get(s.focused) ?? null) : null));
@@ -23,8 +23,8 @@ export function AlertsRules() {
   useEffect(() => {
     const ctl = new AbortController();
     Promise.all([
-      jsonCall<{ rules: RuleOut[] }>("GET", "/api/rules", { signal: ctl.signal }),
-      jsonCall<{ webhooks: WebhookOut[] }>("GET", "/api/webhooks", { signal: ctl.signal }),
+      api.get("/api/rules", { signal: ctl.signal }),
+      api.get("/api/webhooks", { signal: ctl.signal }),
     ])
       .then(([r, w]) => {
         setRules(r.rules ?? []);
@@ -49,17 +49,17 @@ export function AlertsRules() {
   const addRule = () => {
     if (!parsed.ok) return setError(parsed.error);
     if (!focusedRun) return setError("open a run first: the rule applies to its project or to it");
-    const body: Record<string, unknown> = { kind, params: parsed.params, severity };
+    const body: RuleIn = { kind, params: parsed.params, severity: severity as RuleIn["severity"] };
     if (scope === "run") body.run_id = focusedRun.id;
     else body.project = focusedRun.project;
     if (key.trim() && ruleKeyHint(kind) !== null) body.key = key.trim();
     const cd = Number(cooldown);
     if (cooldown.trim() && Number.isFinite(cd)) body.cooldown_s = cd;
-    void act(jsonCall("POST", "/api/rules", { body }));
+    void act(api.post("/api/rules", { body }));
   };
   const addHook = () => {
     if (!url.trim()) return setError("a webhook needs a URL");
-    void act(jsonCall("POST", "/api/webhooks", { body: { url: url.trim(), format } }).then(() => setUrl("")));
+    void act(api.post("/api/webhooks", { body: { url: url.trim(), format: format as WebhookIn["format"] } }).then(() => setUrl("")));
   };
 
   return (
@@ -118,7 +118,7 @@ export function AlertsRules() {
           <span className="dim">
             {r.severity} · {r.cooldown_s}s
           </span>
-          <button type="button" title="delete the rule" onClick={() => void act(jsonCall("DELETE", `/api/rules/${encodeURIComponent(r.id)}`))}>
+          <button type="button" title="delete the rule" onClick={() => void act(api.del("/api/rules/{rule_id}", { path: { rule_id: r.id } }))}>
             ✕
           </button>
         </div>
@@ -140,7 +140,7 @@ export function AlertsRules() {
         <div key={h.id} className="al-item" data-testid="webhook">
           <span>{h.url}</span>
           <span className="dim">{h.format}</span>
-          <button type="button" title="delete the webhook" onClick={() => void act(jsonCall("DELETE", `/api/webhooks/${encodeURIComponent(h.id)}`))}>
+          <button type="button" title="delete the webhook" onClick={() => void act(api.del("/api/webhooks/{webhook_id}", { path: { webhook_id: h.id } }))}>
             ✕
           </button>
         </div>

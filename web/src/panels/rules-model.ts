@@ -1,26 +1,9 @@
-// Rules and webhooks as the API has them (contract C of issue 12), and the small helpers
-// of the alerts panel's rule form.
+// The small helpers of the alerts panel's rule form (the API's shapes: RuleIn, RuleOut,
+// WebhookIn, WebhookOut in api/openapi.gen.ts).
+import type { RuleOut } from "../api/client";
+
 export const RULE_KINDS = ["nan", "spike", "plateau", "threshold", "stall", "heartbeat", "gpu_idle", "disk"] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
-
-export interface RuleOut {
-  id: string;
-  project: string | null;
-  run_id: string | null;
-  kind: string;
-  key: string | null;
-  params: Record<string, unknown>;
-  severity: string;
-  cooldown_s: number;
-  created_at: number;
-}
-
-export interface WebhookOut {
-  id: string;
-  url: string;
-  format: string;
-  created_at: number;
-}
 
 const HINTS: Record<RuleKind, string> = {
   nan: "{}",
