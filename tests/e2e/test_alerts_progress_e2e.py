@@ -29,6 +29,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60_000
+RUNS = 'section[data-panel="runs"]'  # the run list (the run table has rows by run id too)
 LIVE_NAME = "resnet50-lr3e-4-b256"
 LIVE = """
 import sys, time, math
@@ -121,7 +122,7 @@ def test_landing_opens_the_live_run_and_the_run_list_fits_its_rows(page: Any, si
 
     page.goto(site.url + "/")
     # the newest run is finished; the live one is opened
-    row = page.locator(f'[data-run-id="{site.live}"]')
+    row = page.locator(f'{RUNS} [data-run-id="{site.live}"]')
     expect(row).to_have_attribute("aria-selected", "true")
     expect(page.locator(".td-focus")).to_contain_text(LIVE_NAME)
     assert "run=" + site.live in page.url
@@ -133,14 +134,15 @@ def test_landing_opens_the_live_run_and_the_run_list_fits_its_rows(page: Any, si
     assert below["height"] > 720 / 3, below
     # a run named in the URL wins
     page.goto(f"{site.url}/?run={site.done}")
-    expect(page.locator(f'[data-run-id="{site.done}"]')).to_have_attribute("aria-selected", "true")
+    done = page.locator(f'{RUNS} [data-run-id="{site.done}"]')
+    expect(done).to_have_attribute("aria-selected", "true")
 
 
 def test_progress_speed_and_eta_show_and_change(page: Any, site: Site) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{site.url}/?run={site.live}")
-    cell = page.locator(f'[data-run-id="{site.live}"] [data-testid="progress-cell"]')
+    cell = page.locator(f'{RUNS} [data-run-id="{site.live}"] [data-testid="progress-cell"]')
     expect(cell).to_have_attribute("data-progress", re.compile(r"0\.\d{4}"))
     first = float(cell.get_attribute("data-progress") or 0)
     assert 0 < first < 1
@@ -155,7 +157,7 @@ def test_progress_speed_and_eta_show_and_change(page: Any, site: Site) -> None:
     header = page.locator('section[data-panel="actions"]')
     expect(header.get_by_test_id("progress-eta")).to_contain_text("ETA ")
     # the finished run: its bar, no ETA
-    done = page.locator(f'[data-run-id="{site.done}"] [data-testid="progress-cell"]')
+    done = page.locator(f'{RUNS} [data-run-id="{site.done}"] [data-testid="progress-cell"]')
     expect(done).not_to_contain_text("ETA")
 
 
@@ -225,7 +227,7 @@ def test_phone_width_shows_whole_names(chromium: Any, site: Site) -> None:
         problems: list[str] = []
         pg.on("pageerror", lambda e: problems.append(str(e)))
         pg.goto(site.url + "/")
-        name = pg.locator(f'[data-run-id="{site.live}"] .rl-name')
+        name = pg.locator(f'{RUNS} [data-run-id="{site.live}"] .rl-name')
         name.wait_for(timeout=WAIT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the columns follow the measured width
