@@ -16,6 +16,7 @@ Measured over ``--loads`` page loads (fresh contexts):
 Prints one JSON object.
 
     .venv/bin/python bench/web_table.py [--runs 10000] [--points 20] [--loads 3] [--sorts 10]
+        [--store DIR]   # keep the filled store there, and reuse it
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=20)
     ap.add_argument("--loads", type=int, default=3)
     ap.add_argument("--sorts", type=int, default=10)
+    ap.add_argument("--store", type=Path, default=None,
+                    help="keep the filled store in this folder (filled only when absent)")
     args = ap.parse_args()
     require_browser()
     sorts: list[float] = []
@@ -130,9 +133,10 @@ def main() -> None:
     stored = json.dumps({"columns": COLUMNS, "sort": [{"col": "created_at", "desc": True}],
                          "groupBy": None, "pcMetric": None})
     with tempfile.TemporaryDirectory() as d:
-        folder = Path(d) / "td"
+        folder = args.store or Path(d) / "td"
         t0 = time.perf_counter()
-        fill(folder, args.runs, args.points)
+        if not (args.store and folder.exists()):
+            fill(folder, args.runs, args.points)
         fill_s = time.perf_counter() - t0
         with server(folder) as url, browser() as b:
             for _ in range(args.loads):

@@ -3,6 +3,7 @@
 // Rows are absolutely placed and keyed by run id, so scrolling moves nodes, not rebuilds.
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from "react";
 import type { RunOut } from "../api/client";
+import { ProgressCell } from "../components/Progress";
 import { StatusBadge } from "../components/StatusBadge";
 import { visibleRange } from "../components/virtualRange";
 import { focusRun, setCompare, toggleCompare, app } from "../state/app";
@@ -18,6 +19,11 @@ const OVERSCAN = 10;
 
 export function gridTemplate(specs: readonly ColumnSpec[]): string {
   return `16px ${specs.map((s) => `${s.width}ch`).join(" ")}`;
+}
+
+/** A row's whole width (columns, 6px gaps, 4px padding each side): rows are contained. */
+export function rowWidth(specs: readonly ColumnSpec[]): string {
+  return `calc(${specs.reduce((a, s) => a + s.width, 0)}ch + ${16 + 6 * specs.length + 8}px)`;
 }
 
 interface GridProps {
@@ -56,7 +62,6 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
 
   const template = gridTemplate(specs);
   const compareSet = new Set(compare);
-  const sortRank = new Map(sort.map((s, i) => [s.col, { i, desc: s.desc }]));
 
   const onCheck = useCallback((e: MouseEvent, i: number, id: string) => {
     e.stopPropagation();
@@ -71,6 +76,7 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
     anchor.current = i;
   }, [rows]);
 
+  const rowNow = specs.some((s) => s.id === "duration") ? now : 0;
   const body = [];
   for (let i = range[0]; i < Math.min(range[1], count); i++) {
     const r = rows.get(i);
@@ -93,7 +99,7 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
         template={template}
         focused={r.id === focused}
         compared={compareSet.has(r.id)}
-        now={specs.some((s) => s.id === "duration") ? now : 0}
+        now={rowNow}
         onCheck={onCheck}
       />,
     );
@@ -109,39 +115,52 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
       data-q-shown={rows.shown?.q ?? ""}
       data-count={count}
     >
-      <div className="rt-head" style={{ gridTemplateColumns: template }} role="row">
-        <span />
-        {specs.map((s) => {
-          const rank = sortRank.get(s.id);
-          return (
-            <span
-              key={s.id}
-              role={s.sortable ? "button" : undefined}
-              data-col={s.id}
-              className={`${s.kind === "number" || s.kind === "duration" ? "num" : ""} ${rank ? "rt-sorted" : ""}`}
-              title={`${s.title}${s.sortable ? " — click to sort, shift-click to add" : ""}`}
-              onClick={(e) => s.sortable && tableUi.set((st) => ({ sort: clickSort(st.sort, s.id, e.shiftKey, defaultDesc(s)) }))}
-            >
-              {s.label}
-              {rank ? (rank.desc ? "▼" : "▲") : ""}
-              {rank && sort.length > 1 ? <sub>{rank.i + 1}</sub> : null}
-            </span>
-          );
-        })}
-      </div>
-      <div className="rt-filters" style={{ gridTemplateColumns: template }}>
-        <span />
-        {specs.map((s) => (
-          <FilterInput key={s.id} spec={s} value={filters[s.id] ?? ""} />
-        ))}
-      </div>
-      <div className="rt-rows" style={{ height: count * ROW }}>
+      <HeaderRow specs={specs} sort={sort} template={template} />
+      <FilterRow specs={specs} filters={filters} template={template} />
+      <div className="rt-rows" style={{ height: count * ROW, ["--rt-w" as string]: rowWidth(specs) }}>
         {body}
       </div>
       {count === 0 && rows.total !== null ? <div className="rt-empty dim">no run matches</div> : null}
     </div>
   );
 }
+
+const HeaderRow = memo(function HeaderRow({ specs, sort, template }: { specs: ColumnSpec[]; sort: TableState["sort"]; template: string }) {
+  const sortRank = new Map(sort.map((s, i) => [s.col, { i, desc: s.desc }]));
+  return (
+    <div className="rt-head" style={{ gridTemplateColumns: template }} role="row">
+      <span />
+      {specs.map((s) => {
+        const rank = sortRank.get(s.id);
+        return (
+          <span
+            key={s.id}
+            role={s.sortable ? "button" : undefined}
+            data-col={s.id}
+            className={`${s.kind === "number" || s.kind === "duration" ? "num" : ""} ${rank ? "rt-sorted" : ""}`}
+            title={`${s.title}${s.sortable ? " — click to sort, shift-click to add" : ""}`}
+            onClick={(e) => s.sortable && tableUi.set((st) => ({ sort: clickSort(st.sort, s.id, e.shiftKey, defaultDesc(s)) }))}
+          >
+            {s.label}
+            {rank ? (rank.desc ? "▼" : "▲") : ""}
+            {rank && sort.length > 1 ? <sub>{rank.i + 1}</sub> : null}
+          </span>
+        );
+      })}
+    </div>
+  );
+});
+
+const FilterRow = memo(function FilterRow({ specs, filters, template }: { specs: ColumnSpec[]; filters: TableState["filters"]; template: string }) {
+  return (
+    <div className="rt-filters" style={{ gridTemplateColumns: template }}>
+      <span />
+      {specs.map((s) => (
+        <FilterInput key={s.id} spec={s} value={filters[s.id] ?? ""} />
+      ))}
+    </div>
+  );
+});
 
 const PLACEHOLDER: Record<ColumnSpec["kind"], string> = {
   status: "running,failed",
@@ -210,11 +229,17 @@ const Row = memo(function Row({ index, row, live, specs, template, focused, comp
             </span>
           );
         }
+        if (s.id === "progress") {
+          return (
+            <span key={s.id} data-col={s.id}>
+              <ProgressCell run={{ ...row, ...live, progress: typeof v === "number" ? v : null }} />
+            </span>
+          );
+        }
         const text = cellText(s, v);
         const num = s.kind === "number" || s.kind === "duration";
         return (
           <span key={s.id} data-col={s.id} className={`${num ? "num" : ""} ${s.id === "name" ? "rt-name" : ""}`} title={text}>
-            {s.id === "progress" && typeof v === "number" ? <i className="rt-bar-fill" style={{ width: `${Math.max(0, Math.min(1, v)) * 100}%` }} /> : null}
             {text}
           </span>
         );

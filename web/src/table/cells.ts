@@ -1,6 +1,7 @@
 // What a table cell shows: built-in fields from the live run (kept current by the run_update
 // pushes), everything else from the values the server sent with the row.
 import type { RunOut } from "../api/client";
+import { fmtEta, fmtPercent, fmtSpeed } from "../components/progress-format";
 import { fmtDuration, fmtValue } from "../format";
 import { duration } from "../panels/RunListModel";
 import type { TableRun } from "./api";
@@ -35,9 +36,11 @@ export function cellText(spec: ColumnSpec, v: unknown): string {
     case "time":
       return fmtTime(v);
     case "duration":
+      if (spec.id === "eta_s") return typeof v === "number" ? fmtEta(v) : "";
       return typeof v === "number" ? fmtDuration(v) : fmtValue(v);
     default:
-      if (spec.id === "progress" && typeof v === "number") return `${Math.round(v * 100)}%`;
+      if (spec.id === "progress" && typeof v === "number") return fmtPercent(v);
+      if (spec.id === "steps_per_s" && typeof v === "number") return fmtSpeed(v);
       return fmtValue(v);
   }
 }
