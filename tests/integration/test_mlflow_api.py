@@ -3,8 +3,8 @@
 that traindeck shows (runs API, store, change feed), and reads back what it wrote. Auth
 works with ``MLFLOW_TRACKING_TOKEN``; bad input answers MLflow's error shape, never 5xx.
 
-Autologging is not exercised: it calls the same routes (``log_batch``, ``log_param``…)
-as the plain calls here, plus artifacts, which this API does not serve.
+Artifacts are tested in ``test_mlflow_artifacts.py``. Autologging is not exercised: every
+``mlflow.<flavour>`` module imports pandas, which ``mlflow-skinny`` does not install.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ from .feed import Follower
 from .files import ServedFiles
 from .hub import Hub
 from .limits import BodySizeLimit
+from .mlflow import artifacts as mlflow_artifacts
+from .mlflow import models as mlflow_models
 from .mlflow import routes as mlflow_routes
 from .progress import ProgressTracker
 from .reaper import Reaper
@@ -135,7 +137,9 @@ def create_app(
     app.include_router(batch_routes.router)
     app.include_router(launch_routes.router)
     app.include_router(host_routes.router)
+    app.include_router(mlflow_models.router)  # before the MLflow catch-all
     app.include_router(mlflow_routes.router)
+    app.include_router(mlflow_artifacts.router)
     app.include_router(ws.router)
     app.include_router(auth.router)
     app.include_router(auth.tokens_router)
@@ -150,7 +154,8 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        larger=(("/batch", settings.max_batch_bytes),
                                ("/media", settings.max_batch_bytes),
-                               ("/artifacts", MAX_ARTIFACT_BYTES)))
+                               ("/artifacts", MAX_ARTIFACT_BYTES)),
+                       own_limit=(mlflow_artifacts.PREFIX + "/artifacts/",))
     return app
 
 

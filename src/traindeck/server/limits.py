@@ -27,11 +27,15 @@ class BodyTooLarge(Exception):
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int,
-                 larger: tuple[tuple[str, int], ...] = ()) -> None:
+                 larger: tuple[tuple[str, int], ...] = (),
+                 own_limit: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         #: (path suffix, limit): routes that take larger bodies (the SDK's batches).
         self.larger = larger
+        #: Path prefixes whose routes count their bodies themselves (MLflow's artifact
+        #: uploads, which answer 413 in MLflow's error shape).
+        self.own_limit = own_limit
 
     @staticmethod
     async def _drain(receive: Receive) -> None:
@@ -56,7 +60,7 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.own_limit):
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes

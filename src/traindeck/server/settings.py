@@ -40,6 +40,8 @@ class Settings:
     max_body_bytes: int = 1 * MIB
     #: Largest SDK batch accepted by ``POST /api/runs/{id}/batch`` (bytes).
     max_batch_bytes: int = 64 * MIB
+    #: Largest file one upload to MLflow's artifacts service may carry (bytes).
+    max_artifact_bytes: int = 8 * 1024 * MIB
     #: Origins allowed by CORS and by the WebSocket Origin check, besides the server's own.
     #: Empty (closed) by default.
     cors_origins: tuple[str, ...] = ()
@@ -93,7 +95,8 @@ class Settings:
         for name in ("follow_interval", "reap_interval", "session_max_age", "launch_interval"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("max_body_bytes", "max_batch_bytes", "ws_max_queue_bytes",
+        for name in ("max_body_bytes", "max_batch_bytes", "max_artifact_bytes",
+                     "ws_max_queue_bytes",
                      "ws_max_subscriptions", "ws_max_points_per_read",
                      "max_concurrent_launches"):
             if getattr(self, name) < 1:

@@ -47,8 +47,11 @@ READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: MLflow's REST API (``server/mlflow``): its errors are MLflow-shaped, and its searches
 #: are POSTs that only read.
 MLFLOW_PREFIX: Final = "/api/2.0/mlflow/"
+#: MLflow's artifacts service (``server/mlflow/artifacts.py``): MLflow-shaped errors too.
+MLFLOW_ARTIFACTS_PREFIX: Final = "/api/2.0/mlflow-artifacts/"
 MLFLOW_READS: Final = frozenset({MLFLOW_PREFIX + "runs/search",
-                                 MLFLOW_PREFIX + "experiments/search"})
+                                 MLFLOW_PREFIX + "experiments/search",
+                                 MLFLOW_PREFIX + "logged-models/search"})
 
 _UNAUTHORIZED_MESSAGE: Final = (
     "authentication required: send 'Authorization: Bearer td_…' (traindeck token create) "
@@ -137,7 +140,7 @@ class AuthState:
 def _refuse(path: str, status: int, code: str, message: str,
             headers: dict[str, str] | None = None) -> Response:
     """A 401 or 403, in MLflow's error shape on MLflow's routes (its client reads it)."""
-    if path.startswith(MLFLOW_PREFIX):
+    if path.startswith((MLFLOW_PREFIX, MLFLOW_ARTIFACTS_PREFIX)):
         return mlflow_error_response(
             status, "UNAUTHENTICATED" if status == 401 else "PERMISSION_DENIED", message,
             headers)
