@@ -96,6 +96,8 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
     conn.execute("DROP TABLE webhooks")
     conn.execute("DROP INDEX events_kind")
     conn.execute("DELETE FROM meta WHERE key = 'rules_seq'")
+    # ... and before migration 11 (series by key).
+    conn.execute("DROP INDEX series_key")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

@@ -440,7 +440,9 @@ class RemoteLocator:
 
     def find_run(self, project: str, name: str) -> str | None:
         try:
-            data = self.reader.get("/api/runs", {"project": project, "q": name,
+            # ``q`` is a query: the name quoted is one plain word, whatever it holds.
+            quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            data = self.reader.get("/api/runs", {"project": project, "q": quoted,
                                                  "limit": 1000, "sort": "created_at",
                                                  "order": "desc"})
         except NotFound:

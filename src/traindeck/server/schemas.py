@@ -93,9 +93,35 @@ class RunOut(_Out):
                           "total_steps and a speed")
 
 
+#: A run table cell: a number (NaN/±Inf spelled), a string, a boolean or null.
+CellValue = float | int | bool | str | None
+
+
+class RunRow(RunOut):
+    values: dict[str, CellValue] = Field(
+        default_factory=dict,
+        description="the value of each column asked for in `columns`, by column id")
+
+
 class RunList(_Out):
-    runs: list[RunOut]
+    runs: list[RunRow]
     total: int = Field(description="runs matching the filters, before limit/offset")
+
+
+class RunColumns(_Out):
+    metrics: list[str] = Field(description="metric keys of the runs matching, sorted")
+    config: list[str] = Field(description="config keys (dotted leaves) of the runs matching")
+
+
+class RunGroupOut(_Out):
+    value: CellValue = Field(description="the group's value (null: runs without one)")
+    count: int
+    aggregates: dict[str, dict[str, float | None]] = Field(
+        description="per column id: {min, max, mean} over its numeric values (null: none)")
+
+
+class RunGroups(_Out):
+    groups: list[RunGroupOut]
 
 
 class RunPatch(BaseModel):

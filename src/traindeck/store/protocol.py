@@ -32,6 +32,7 @@ from .models import (
 )
 from .rollup import Buckets
 from .rules import Alert, Rule, Webhook
+from .run_query import Column, RunGroup, RunPage, RunQuery, SortKey
 from .sessions import Session
 from .tokens import Token
 
@@ -75,6 +76,17 @@ class Store(Protocol):
         tag: str | None = None, search: str | None = None, sort: str = "created_at",
         descending: bool = True, limit: int = 100, offset: int = 0,
     ) -> tuple[list[Run], int]: ...
+    def query_runs(self, query: RunQuery, *, sort: Sequence[SortKey] = (),
+                   columns: Sequence[Column] = (), limit: int = 100,
+                   offset: int = 0) -> RunPage:
+        """The run table: runs matching a parsed query (``run_query``), sorted by any
+        columns (nulls last), one page, the total, and each run's values of ``columns``."""
+    def run_columns(self, query: RunQuery) -> tuple[list[str], list[str]]:
+        """The metric keys and config keys (dotted leaves) of the runs matching."""
+    def group_runs(self, query: RunQuery, by: Column,
+                   columns: Sequence[Column] = ()) -> list[RunGroup]:
+        """Runs matching grouped by a config key, status, project or tag, with the
+        min/max/mean of each numeric column per group."""
     def projects(self) -> list[str]: ...
     def update_run(self, run_id: str, **fields: Any) -> Run: ...
     def set_progress(self, values: Sequence[RunProgress]) -> int:

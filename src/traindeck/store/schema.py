@@ -317,6 +317,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     INSERT OR IGNORE INTO meta (key, value) VALUES ('rules_seq', 0);
     CREATE INDEX events_kind ON events (kind, seq);
     """,
+    # 11: series by key (issue 12, the run table): which keys exist (the column chooser) and
+    # whether a bare key in a query names a metric, without reading every series row.
+    """
+    CREATE INDEX series_key ON series (key);
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

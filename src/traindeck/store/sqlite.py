@@ -34,6 +34,7 @@ from .sqlite_events import EventTable
 from .sqlite_feed import ChangeFeed
 from .sqlite_metrics import MetricTable
 from .sqlite_projects import ProjectTable
+from .sqlite_run_table import RunTableQueries
 from .sqlite_runs import RunTable
 from .token_rows import TokenTable
 
@@ -64,6 +65,10 @@ class SQLiteStore:
         self.get_run = guard(runs.get_run)
         self.list_runs = guard(runs.list_runs)
         self.projects = guard(runs.projects)
+        table = RunTableQueries(core)
+        self.query_runs = guard(table.query_runs)
+        self.run_columns = guard(table.run_columns)
+        self.group_runs = guard(table.group_runs)
         self.update_run = guard(runs.update_run)
         self.set_progress = guard(ProgressTable(core).set_progress)
         self.set_status = guard(runs.set_status)

@@ -13,12 +13,14 @@ from . import (
     media,
     meta,
     metrics,
+    run_table,
     runs,
     system,
 )
 
-ALL = (meta.router, runs.router, metrics.router, events.router, commands.router, system.router,
-       logs.router, media.router, artifacts.router, configs.router,
+# run_table before runs: /api/runs/columns is not a run id.
+ALL = (meta.router, run_table.router, runs.router, metrics.router, events.router,
+       commands.router, system.router, logs.router, media.router, artifacts.router, configs.router,
        export.router, alerts.router)
 
 __all__ = ["ALL"]

@@ -15,7 +15,17 @@ from traindeck.store import RUN_STATUSES, Conflict, InvalidInput
 
 from ..deps import FilesDep, StoreDep, json_response
 from ..errors import CONFLICT_RESPONSE, ERROR_RESPONSES, error_response
-from ..schemas import RunList, RunOut, RunPatch, RunSort
+from ..schemas import RunList, RunOut, RunPatch
+from .run_table import (
+    COLUMNS_HELP,
+    MAX_COLUMNS_TEXT,
+    MAX_QUERY,
+    Q_HELP,
+    SORT_HELP,
+    parse_columns,
+    parse_query,
+    parse_sort,
+)
 
 router = APIRouter(prefix="/api", tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -38,17 +48,23 @@ def list_runs(
     status: Annotated[str | None, Query(
         description="one status or several, comma-separated (running,paused)")] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="in name or id")] = None,
-    sort: RunSort = "created_at",
-    order: Literal["asc", "desc"] = "desc",
+    q: Annotated[str | None, Query(max_length=MAX_QUERY, description=Q_HELP)] = None,
+    sort: Annotated[str | None, Query(max_length=MAX_QUERY, description=SORT_HELP)] = None,
+    order: Annotated[Literal["asc", "desc"] | None, Query(
+        description="direction of a single unprefixed sort column (default: asc; "
+                    "no sort at all: newest first)")] = None,
+    columns: Annotated[str | None, Query(max_length=MAX_COLUMNS_TEXT,
+                                         description=COLUMNS_HELP)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
-    runs, total = store.list_runs(
-        project=project, status=parse_statuses(status), tag=tag, search=q, sort=sort,
-        descending=order == "desc", limit=limit, offset=offset,
-    )
-    return json_response({"runs": [r.to_dict() for r in runs], "total": total})
+    query = parse_query(q).with_filters(project=project, status=parse_statuses(status),
+                                        tag=tag)
+    page = store.query_runs(query, sort=parse_sort(sort, order),
+                            columns=parse_columns(columns), limit=limit, offset=offset)
+    return json_response({"runs": [{**r.to_dict(), "values": v}
+                                    for r, v in zip(page.runs, page.values, strict=True)],
+                          "total": page.total})
 
 
 @router.get("/projects", response_model=list[str], summary="Project names")
