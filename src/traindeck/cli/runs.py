@@ -18,6 +18,7 @@ from rich.text import Text
 from traindeck.runfiles import RunFiles
 from traindeck.speed import progress as progress_of
 from traindeck.store import LIVE_STATUSES, RUN_STATUSES, Run, Store
+from traindeck.store.run_query import parse_query, parse_sort
 
 from .output import (
     cli_errors,
@@ -90,12 +91,20 @@ def list_runs(
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")]
     = None,
     status: RunStatusOption = None,
+    query: Annotated[str | None, typer.Option(
+        "--q", "--query",
+        help="Only runs matching this query, as the dashboard's run table takes it: "
+             "'lr<0.01 status:running val/acc>0.9' (docs/api.md, 'Run table').")] = None,
+    sort: Annotated[str | None, typer.Option(
+        "--sort",
+        help="Sort by these columns, comma-separated, '-' for descending: "
+             "'-metric:val/acc:max,config:lr', 'duration' (default: newest first).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")]
     = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
-    """List runs, newest first, with their steps, progress, speed and ETA.
+    """List runs, newest first (or as --sort says), with their steps, progress, speed and ETA.
 
     Progress is the last step over the run's total_steps; speed (steps/s) and ETA are
     what a traindeck server following the store last computed ('-' when none did).
@@ -104,7 +113,10 @@ def list_runs(
         if s not in RUN_STATUSES:
             fail(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")
     with open_existing_store(dir) as store:
-        runs, total = store.list_runs(project=project, status=status or None, limit=limit)
+        page = store.query_runs(
+            parse_query(query).with_filters(project=project, status=status or None),
+            sort=parse_sort(sort), limit=limit)
+        runs, total = page.runs, page.total
         steps = {r.id: steps_of(store, r) for r in runs}
     out = console()
     if as_json:
@@ -113,7 +125,7 @@ def list_runs(
         }), default=str))
         return
     if not runs:
-        out.print("no runs" + (" match" if project or status else " yet"))
+        out.print("no runs" + (" match" if project or status or query else " yet"))
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "project", "name", "status"):
