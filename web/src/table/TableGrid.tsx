@@ -16,6 +16,27 @@ import { tableUi, type TableState } from "./state";
 
 export const ROW = 18;
 const OVERSCAN = 10;
+/** Rows are keyed by slot (index modulo this, more than ever in view): a row scrolled in
+ *  reuses the DOM of one scrolled out, text changes instead of new nodes. */
+const SLOTS = 512;
+
+/** Columns [first, last) that meet the view sideways (with `margin` px either side), for
+ *  columns `specs` at `ch` px per ch (gaps 6px; the check box column 16px; padding 4px). */
+export function visibleColumns(specs: readonly ColumnSpec[], ch: number, scrollLeft: number, width: number, margin = 300): [number, number] {
+  let x = 4 + 16 + 6;
+  let first = -1;
+  let last = specs.length;
+  for (let k = 0; k < specs.length; k++) {
+    const end = x + specs[k]!.width * ch;
+    if (first < 0 && end >= scrollLeft - margin) first = k;
+    if (x > scrollLeft + width + margin) {
+      last = k;
+      break;
+    }
+    x = end + 6;
+  }
+  return first < 0 ? [specs.length, specs.length] : [first, Math.max(first, last)];
+}
 
 export function gridTemplate(specs: readonly ColumnSpec[]): string {
   return `16px ${specs.map((s) => `${s.width}ch`).join(" ")}`;
@@ -43,11 +64,16 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
   const count = rows.count();
   const anchor = useRef<number | null>(null);
 
+  const chRef = useRef<HTMLSpanElement>(null);
+  const [cols, setCols] = useState<[number, number]>([0, specs.length]);
   const measure = () => {
     const el = ref.current;
     if (!el) return;
     const [a, b] = visibleRange(el.scrollTop, el.clientHeight || 400, ROW, count, OVERSCAN);
     setRange((r) => (r[0] === a && r[1] === b ? r : [a, b]));
+    const ch = (chRef.current?.offsetWidth ?? 0) / 10;
+    const [c0, c1] = ch > 0 ? visibleColumns(specs, ch, el.scrollLeft, el.clientWidth || 1000) : [0, specs.length];
+    setCols((c) => (c[0] === c0 && c[1] === c1 ? c : [c0, c1]));
   };
   useLayoutEffect(() => {
     measure();
@@ -57,7 +83,7 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
     ro.observe(el);
     return () => ro.disconnect();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [count]);
+  }, [count, specs]);
   useEffect(() => rows.ensure(range[0], range[1]), [rows, range, rows.version]);
 
   const template = gridTemplate(specs);
@@ -82,7 +108,7 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
     const r = rows.get(i);
     if (!r) {
       body.push(
-        <div key={`p${i}`} className="rt-row rt-pending" style={{ top: i * ROW, gridTemplateColumns: template }}>
+        <div key={i % SLOTS} className="rt-row rt-pending" style={{ top: i * ROW, gridTemplateColumns: template }}>
           <span />
           <span className="dim">…</span>
         </div>,
@@ -91,7 +117,7 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
     }
     body.push(
       <Row
-        key={r.id}
+        key={i % SLOTS}
         index={i}
         row={r}
         live={runs.get(r.id)}
@@ -101,6 +127,8 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
         compared={compareSet.has(r.id)}
         now={rowNow}
         onCheck={onCheck}
+        c0={cols[0]}
+        c1={Math.min(cols[1], specs.length)}
       />,
     );
   }
@@ -115,6 +143,9 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
       data-q-shown={rows.shown?.q ?? ""}
       data-count={count}
     >
+      <span ref={chRef} className="rt-ch-probe" aria-hidden>
+        0000000000
+      </span>
       <HeaderRow specs={specs} sort={sort} template={template} />
       <FilterRow specs={specs} filters={filters} template={template} />
       <div className="rt-rows" style={{ height: count * ROW, ["--rt-w" as string]: rowWidth(specs) }}>
@@ -206,9 +237,12 @@ interface RowProps {
   compared: boolean;
   now: number;
   onCheck: (e: MouseEvent, i: number, id: string) => void;
+  /** Only columns [c0, c1) are drawn (the others are out of view sideways). */
+  c0: number;
+  c1: number;
 }
 
-const Row = memo(function Row({ index, row, live, specs, template, focused, compared, now, onCheck }: RowProps) {
+const Row = memo(function Row({ index, row, live, specs, template, focused, compared, now, onCheck, c0, c1 }: RowProps) {
   return (
     <div
       className={`rt-row ${focused ? "rt-focus" : ""} ${compared ? "rt-cmp" : ""}`}
@@ -220,7 +254,8 @@ const Row = memo(function Row({ index, row, live, specs, template, focused, comp
       <span>
         <input type="checkbox" data-testid="table-select" checked={compared} title="select (compare); shift-click a range" onClick={(e) => onCheck(e, index, row.id)} onChange={() => {}} />
       </span>
-      {specs.map((s) => {
+      {c0 > 0 ? <span style={{ gridColumn: `2 / span ${c0}` }} /> : null}
+      {specs.slice(c0, c1).map((s) => {
         const v = cellValue(row, live, s.id, now);
         if (s.kind === "status" && typeof v === "string") {
           return (
