@@ -43,7 +43,7 @@ def base(tmp_path: Path, store: Store) -> Iterator[str]:
     for k, (name, (config, metrics, tags, status)) in enumerate(RUNS.items()):
         run = store.create_run(project="p" if name != "d" else "q", id=name,
                                name=f"run-{name}", config=config, tags=tags,
-                               started_at=t + k)
+                               started_at=t + 1000 * k)
         for key, values in metrics.items():
             steps = list(range(len(values)))
             store.write_metrics(run.id, {key: (steps, [t + s for s in steps], values)})
@@ -106,7 +106,7 @@ def test_sort_by_built_ins_and_the_older_order(base: str) -> None:
     assert ids(base, sort="name", order="desc") == ["d", "c", "b", "a"]
     assert ids(base, sort="-step,name") == ["a", "b", "c", "d"]  # sys/ steps do not count
     assert ids(base, sort="status,-name") == ["d", "a", "c", "b"]
-    # started a second apart, ended (or still running) at about the same time
+    # started 1,000 s apart, ended (or still running) at about the same time
     assert ids(base, sort="-duration") == ["a", "b", "c", "d"]
 
 

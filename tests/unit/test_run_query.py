@@ -135,6 +135,7 @@ def test_group_by() -> None:
     ("loss>nan", 0, "nan compares"),
     ("metric:loss:min=nan", 0, "never nan"),
     ("x name:~(unclosed", 2, "bad regular expression"),
+    ("name:~^(a+)+$", 0, "is refused"),
     ("  stauts:running", 2, "unknown field 'stauts'"),
     ("metric:loss", 0, "needs a comparison"),
     ("config:a..b=1", 9, "empty part"),

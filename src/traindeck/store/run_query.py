@@ -48,6 +48,8 @@ MAX_TERMS: Final = 64
 MAX_COLUMNS: Final = 200
 MAX_SORT: Final = 8
 
+#: A quantified group holding a quantifier: ``(a+)+``, ``(a*)*``, ``(a|b+){2,}``.
+_NESTED = re.compile(r"\([^()]*(?:[*+]|\{\d*,?\d*\})[^()]*\)\s*(?:[*+]|\{\d*,\d*\})")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _INT = re.compile(r"[+-]?\d+\Z")
 _SPECIAL = {"nan": float("nan"), "inf": float("inf"), "+inf": float("inf"),
@@ -401,6 +403,11 @@ def _term(segs: list[_Seg], at: int, source: str) -> Term:
                 re.compile(pattern)
             except re.error as exc:
                 raise QueryError("query", at, f"bad regular expression: {exc}") from None
+            if _NESTED.search(pattern):
+                # (a+)+ and the like backtrack exponentially: one request could hold a
+                # server thread for minutes
+                raise QueryError("query", at, "a repeated group that repeats inside, like "
+                                              "(a+)+, is refused (slow to match)")
             return FieldTerm("name", (pattern,), regex=True)
         text = _joined(rest)
         if not rest:
