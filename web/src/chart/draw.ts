@@ -25,6 +25,12 @@ export interface DrawInput {
 /** How a painter looks: full size (a chart panel) or compact (a cell of the metrics grid). */
 export interface PainterOptions {
   compact?: boolean;
+  /**
+   * Where the theme's colours are read (computed style with the `--fg`, `--s0`… custom
+   * properties); by default the root's own, read at each (re)creation. A grid of charts
+   * passes one cached for all, sparing a style recalculation per chart.
+   */
+  style?: () => CSSStyleDeclaration;
 }
 
 export interface PainterHost {
@@ -36,8 +42,8 @@ export interface PainterHost {
   cursor(x: number | null): void;
 }
 
-function cssVar(el: Element, name: string, fallback: string): string {
-  return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
+function cssVar(cs: CSSStyleDeclaration, name: string, fallback: string): string {
+  return cs.getPropertyValue(name).trim() || fallback;
 }
 
 function withAlpha(color: string, alpha: number): string {
@@ -166,7 +172,7 @@ export class ChartPainter {
   }
 
   private create(data: uPlot.AlignedData): uPlot {
-    const el = this.root;
+    const el = this.opts.style ? this.opts.style() : getComputedStyle(this.root);
     const fg = cssVar(el, "--fg", "#ffb000");
     const grid = cssVar(el, "--chart-grid", "#222222");
     const border = cssVar(el, "--border", "#333333");

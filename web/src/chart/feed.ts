@@ -53,6 +53,11 @@ export interface FeedOptions {
   /** Waits before re-reading after a failed read: doubling from min to max. */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /**
+   * Keep the runs' key lists (REST + live) for keys(): a chart with a key picker does; a
+   * metrics grid, which keeps one list for all its charts, does not (default true).
+   */
+  trackKeys?: boolean;
 }
 
 const READY_TIMEOUT_MS = 3000;
@@ -124,6 +129,7 @@ export class ChartFeed {
   private readonly readyTimeoutMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
+  private readonly trackKeys: boolean;
   /** Reading the first buckets (also while retrying a failed read). */
   loading = false;
   /** Why the last read failed (it is retried), or null. */
@@ -140,6 +146,7 @@ export class ChartFeed {
     this.readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
     this.retryMinMs = opts.retryMinMs ?? RETRY_MIN_MS;
     this.retryMaxMs = opts.retryMaxMs ?? RETRY_MAX_MS;
+    this.trackKeys = opts.trackKeys ?? true;
     this.retryMs = this.retryMinMs;
     this.offLive = live.on("metric_update", (m) => this.onMetrics(m));
   }
@@ -248,7 +255,7 @@ export class ChartFeed {
     for (const id of this.runs) {
       if (this.subs.has(id)) continue;
       this.subs.set(id, this.live.subscribeRun(id));
-      void this.readKeys(id);
+      if (this.trackKeys) void this.readKeys(id);
     }
     this.listener.status();
   }
@@ -342,13 +349,15 @@ export class ChartFeed {
 
   private onMetrics(m: MessageOf<"metric_update">): void {
     if (!this.subs.has(m.run_id)) return;
-    let set = this.keysByRun.get(m.run_id);
-    if (!set) this.keysByRun.set(m.run_id, (set = new Set()));
     let newKey = false;
-    for (const k of Object.keys(m.points)) {
-      if (!set.has(k)) {
-        set.add(k);
-        newKey = true;
+    if (this.trackKeys) {
+      let set = this.keysByRun.get(m.run_id);
+      if (!set) this.keysByRun.set(m.run_id, (set = new Set()));
+      for (const k of Object.keys(m.points)) {
+        if (!set.has(k)) {
+          set.add(k);
+          newKey = true;
+        }
       }
     }
     const pts = m.points[this.key];

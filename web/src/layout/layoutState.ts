@@ -18,6 +18,7 @@ export const ALL_PANELS: PanelId[] = [
   "builder",
   "table",
   "alerts",
+  "metrics",
 ];
 
 export interface Cell {
@@ -41,7 +42,7 @@ export function defaultLayout(): LayoutState {
     ["runs"],
     ["system"],
     ["events", "alerts"],
-    ["chartA"],
+    ["chartA", "metrics"],
     ["chartB"],
     ["config"],
     ["checkpoints", "table"],

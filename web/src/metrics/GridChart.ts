@@ -25,6 +25,8 @@ export interface GridEnv {
   reader: FeedReader;
   sync: GridSync;
   frames: FrameBatch;
+  /** The theme's computed style, shared by the grid's charts. */
+  style: () => CSSStyleDeclaration;
 }
 
 export interface CellElements {
@@ -67,6 +69,7 @@ export class GridChart implements SyncMember {
         status: () => this.status(),
       },
       () => this.bucketTarget(),
+      { trackKeys: false }, // the grid's KeyIndex keeps the keys, once for all charts
     );
     this.painter = new ChartPainter(
       els.root,
@@ -82,7 +85,7 @@ export class GridChart implements SyncMember {
           env.sync.moveCursor(this, x);
         },
       },
-      { compact: true },
+      { compact: true, style: env.style },
     );
     this.interaction = new ChartInteraction(els.plot, {
       plot: () => this.painter.plot,

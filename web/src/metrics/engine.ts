@@ -12,6 +12,11 @@ import { GridSync } from "./sync";
 const MAX_CHARTS = 64;
 /** Cells this far outside the scrolled view count as shown. */
 const MARGIN = "150px 0px";
+/** While the grid scrolls faster than this (px per ms, over the last FLING_WINDOW_MS), new charts wait for it to slow. */
+const FLING_PX_PER_MS = 0.25;
+const FLING_WINDOW_MS = 200;
+/** How often a deferred creation looks again whether the scrolling slowed. */
+const FLING_RECHECK_MS = 120;
 
 interface Cell {
   els: CellElements;
@@ -28,6 +33,10 @@ export class GridEngine {
   private cells = new Map<string, Cell>();
   private byEl = new Map<Element, string>();
   private io: IntersectionObserver | null = null;
+  private scroller: HTMLElement | null = null;
+  private style: CSSStyleDeclaration | null = null;
+  private scrolls: Array<{ top: number; t: number }> = [];
+  private recheck: ReturnType<typeof setTimeout> | null = null;
   private view: GridView = { runs: [], axis: "step", smooth: 0, log: false };
   private readonly leaveSync: () => void;
 
@@ -37,7 +46,7 @@ export class GridEngine {
     private readonly windowChanged: (z: Zoom | null) => void,
   ) {
     this.keys = new KeyIndex(live, restReader, keysChanged);
-    // the charts read their runs' keys through the index (one read per run, not per chart)
+    // the charts' reads of bucket; their feeds keep no key lists (the index does)
     this.reader = { keys: (id) => this.keys.keysOf(id), buckets: restReader.buckets };
     // the toolbar hears of every zoom and reset (to enable its reset button)
     this.leaveSync = this.sync.join({ showCursor: () => {}, showWindow: (z) => this.windowChanged(z) });
@@ -46,6 +55,10 @@ export class GridEngine {
   /** The scrolling element the cells live in (the IntersectionObserver's root). */
   observe(scroller: HTMLElement): void {
     this.io?.disconnect();
+    this.scroller?.removeEventListener("scroll", this.onScroll);
+    this.scroller = scroller;
+    this.style = null;
+    scroller.addEventListener("scroll", this.onScroll, { passive: true });
     if (typeof IntersectionObserver === "undefined") return;
     this.io = new IntersectionObserver((entries) => this.onIntersect(entries), { root: scroller, rootMargin: MARGIN });
     for (const c of this.cells.values()) this.io.observe(c.els.root);
@@ -54,6 +67,8 @@ export class GridEngine {
   destroy(): void {
     this.io?.disconnect();
     this.io = null;
+    this.scroller?.removeEventListener("scroll", this.onScroll);
+    if (this.recheck) clearTimeout(this.recheck);
     for (const c of this.cells.values()) c.chart?.destroy();
     this.cells.clear();
     this.byEl.clear();
@@ -122,12 +137,53 @@ export class GridEngine {
     if (!shown || cell.queued) return;
     cell.queued = true;
     // creating a chart (uPlot, a read) is spread over frames: scrolling stays smooth
-    this.frames.later(() => {
-      cell.queued = false;
-      if (this.cells.get(key) !== cell || cell.chart || !cell.shown) return;
-      cell.chart = new GridChart(key, cell.els, { live: this.live, reader: this.reader, sync: this.sync, frames: this.frames }, this.view);
-      cell.chart.setVisible(true);
-    });
+    this.frames.later(() => this.create(key, cell));
+  }
+
+  private create(key: string, cell: Cell): void {
+    cell.queued = false;
+    if (this.cells.get(key) !== cell || cell.chart || !cell.shown) return;
+    if (this.flinging()) {
+      // scrolled past at speed: a chart (uPlot, a read) for every cell flying by would
+      // cost frames; the cell waits (its frame shows) until the scrolling slows
+      cell.queued = true;
+      this.recheck ??= setTimeout(() => {
+        this.recheck = null;
+        for (const [k, c] of this.cells) {
+          if (!c.queued || c.chart) continue;
+          if (c.shown) this.frames.later(() => this.create(k, c));
+          else c.queued = false; // scrolled away meanwhile: created when it shows again
+        }
+      }, FLING_RECHECK_MS);
+      return;
+    }
+    const env = { live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme() };
+    cell.chart = new GridChart(key, cell.els, env, this.view);
+    cell.chart.setVisible(true);
+  }
+
+  private theme(): CSSStyleDeclaration {
+    this.style ??= getComputedStyle(this.scroller ?? document.documentElement);
+    return this.style;
+  }
+
+  private onScroll = (): void => {
+    const el = this.scroller;
+    if (!el) return;
+    const t = performance.now();
+    this.scrolls.push({ top: el.scrollTop, t });
+    while (this.scrolls.length > 2 && t - this.scrolls[0]!.t > FLING_WINDOW_MS) this.scrolls.shift();
+  };
+
+  /** Scrolling fast now: the speed over the last FLING_WINDOW_MS (0 once it stopped). */
+  private flinging(): boolean {
+    const s = this.scrolls;
+    const t = performance.now();
+    if (s.length < 2 || t - s[s.length - 1]!.t > FLING_RECHECK_MS) return false;
+    const a = s[0]!;
+    const b = s[s.length - 1]!;
+    const dt = Math.max(t - a.t, 16);
+    return Math.abs(b.top - a.top) / dt > FLING_PX_PER_MS;
   }
 
   /** Past the cap, drop the charts hidden longest (their data is read again if they show). */

@@ -3,6 +3,7 @@ import type { ComponentType } from "react";
 import { BuilderPanel } from "../builder/BuilderPanel";
 import { RunTablePanel } from "../table/RunTable";
 import { ChartPanel } from "../chart/ChartPanel";
+import { MetricsPanel } from "../metrics/MetricsPanel";
 import { ActionsPanel } from "./ActionsPanel";
 import { AlertsPanel } from "./AlertsPanel";
 import { ArtifactsPanel } from "./ArtifactsPanel";
@@ -34,5 +35,6 @@ export const PANELS: Record<PanelId, PanelSpec> = {
   artifacts: { title: "ARTIFACTS", component: ArtifactsPanel },
   builder: { title: "NEW RUN", component: BuilderPanel },
   table: { title: "TABLE", component: RunTablePanel },
+  metrics: { title: "METRICS", component: MetricsPanel },
   alerts: { title: "ALERTS", component: AlertsPanel },
 };

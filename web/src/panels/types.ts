@@ -14,7 +14,8 @@ export type PanelId =
   | "artifacts"
   | "builder"
   | "table"
-  | "alerts";
+  | "alerts"
+  | "metrics";
 
 export interface PanelProps {
   /** Which panel this is (chartA and chartB share a component). */
