@@ -282,3 +282,18 @@ def test_any_query_sort_or_columns_answers_200_or_422(tmp_path: Path, store: Sto
                 ErrorBody.model_validate(r.json())
 
         check()
+
+
+def test_a_regular_expression_that_backtracks_forever_is_cut_off_with_a_422(
+        tmp_path: Path, store: Store) -> None:
+    # (a|aa)+$ has no quantifier inside its group, so the (a+)+ check lets it through;
+    # against 40 a's and a '!' it backtracks for hours (Fibonacci many ways to split)
+    store.create_run(project="p", id="slow", name="a" * 40 + "!")
+    store.create_run(project="p", id="fine", name="abc")
+    app = create_app(Settings(dir=store.files_root, web_dir=tmp_path / "no-web"), store=store)
+    with served(app) as url:
+        assert "takes too long" in bad(url, "/api/runs", q="name:~(a|aa)+$")
+        assert "takes too long" in bad(url, "/api/runs/groups", by="status",
+                                       q="name:~(a|aa)+$")
+        # the server goes on answering, and a plain expression still matches
+        assert ids(url, q="name:~^ab") == ["fine"]

@@ -11,11 +11,13 @@ both directions; config values sort numbers (and booleans) before strings.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import struct
+import time
 from collections.abc import Callable
 from typing import Any, Final
+
+import regex  # like re, and a match can be given a time limit
 
 from .run_query import Column, Compare, FieldTerm, RunQuery, SortKey, Text
 
@@ -45,21 +47,46 @@ def _rank(blob: bytes | None) -> int:
     return 2 if value is None else 1 if value != value else 0
 
 
-def install_functions(conn: sqlite3.Connection) -> None:
-    """The SQL functions these queries use, on ``conn`` (cheap; done before each query)."""
-    patterns: dict[str, re.Pattern[str]] = {}
+#: How long one query may spend matching ``name:~regex`` against run names, in all.
+REGEX_BUDGET_S: Final = 1.0
+
+
+class RegexBudget:
+    """The time a query's regular expressions may take; ``exceeded`` once they took it
+    (a pattern that backtracks exponentially ends there instead of holding a thread)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.exceeded = False
+
+
+def install_functions(conn: sqlite3.Connection,
+                      budget_s: float = REGEX_BUDGET_S) -> RegexBudget:
+    """The SQL functions these queries use, on ``conn`` (cheap; done before each query).
+    When the regular expressions run out of ``budget_s``, ``td_regexp`` raises (the
+    statement fails) and the returned budget says so."""
+    patterns: dict[str, Any] = {}
+    budget = RegexBudget(budget_s)
 
     def regexp(pattern: str, text: str | None) -> int:
         if text is None:
             return 0
         compiled = patterns.get(pattern)
         if compiled is None:
-            compiled = patterns[pattern] = re.compile(pattern)
-        return 1 if compiled.search(text) else 0
+            compiled = patterns[pattern] = regex.compile(pattern)
+        left = budget.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError("regular expression budget spent")
+            return 1 if compiled.search(text, timeout=left) else 0
+        except TimeoutError:
+            budget.exceeded = True
+            raise
 
     conn.create_function("td_f8", 1, f8, deterministic=True)
     conn.create_function("td_rank", 1, _rank, deterministic=True)
     conn.create_function("td_regexp", 2, regexp, deterministic=True)
+    return budget
 
 
 def json_path(path: tuple[str, ...]) -> str:

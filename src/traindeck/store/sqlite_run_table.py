@@ -8,12 +8,14 @@ the page is chosen, so a sort over 10,000 runs computes only the sort key for ea
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 from .codec import dumps_str
 from .run_query import (
     Column,
+    QueryError,
     RunGroup,
     RunPage,
     RunQuery,
@@ -23,7 +25,7 @@ from .run_query import (
 )
 from .sqlite_core import SQLiteCore
 from .sqlite_rows import RUN_COLS, run_row
-from .sqlite_run_query import RunSql, f8, install_functions
+from .sqlite_run_query import REGEX_BUDGET_S, RunSql, f8, install_functions
 
 #: The column chooser lists at most this many keys of each kind.
 MAX_KEYS: Final = 2000
@@ -81,9 +83,20 @@ class RunTableQueries:
     def __init__(self, core: SQLiteCore) -> None:
         self._core = core
 
-    def _sql(self, conn: sqlite3.Connection) -> RunSql:
-        install_functions(conn)
-        return RunSql(self._core.clock())
+    @contextmanager
+    def _querying(self) -> Iterator[tuple[sqlite3.Connection, RunSql]]:
+        """A read connection with the query functions, and a regular expression that runs
+        out of its time budget turned into a ``QueryError`` (422), not a store error."""
+        with self._core.read() as conn:
+            budget = install_functions(conn)
+            try:
+                yield conn, RunSql(self._core.clock())
+            except sqlite3.OperationalError:
+                if budget.exceeded:
+                    raise QueryError("query", 0, "the regular expression takes too long to "
+                                     f"match (over {REGEX_BUDGET_S:g} s): make it "
+                                     "simpler") from None
+                raise
 
     def _resolver(self, conn: sqlite3.Connection, query: RunQuery) -> Any:
         """Bare keys: a metric key when a run in scope has such a series, else config."""
@@ -113,8 +126,7 @@ class RunTableQueries:
                    offset: int = 0) -> RunPage:
         """Runs matching ``query``, sorted by ``sort`` (then id), one page, how many match
         in all, and the ``columns``' values of each run of the page."""
-        with self._core.read() as conn:
-            q = self._sql(conn)
+        with self._querying() as (conn, q):
             where, args = q.where(query, self._resolver(conn, query))
             total = int(conn.execute(f"SELECT count(*) FROM runs r{where}", args).fetchone()[0])
             joins, join_args, order, order_args = q.order_by(list(sort) or [
@@ -162,8 +174,7 @@ class RunTableQueries:
 
     def run_columns(self, query: RunQuery) -> tuple[list[str], list[str]]:
         """The metric keys and the config keys (dotted, leaves) of the runs matching."""
-        with self._core.read() as conn:
-            q = self._sql(conn)
+        with self._querying() as (conn, q):
             where, args = q.where(query, self._resolver(conn, query))
             if where:
                 metrics = [row[0] for row in conn.execute(
@@ -187,8 +198,7 @@ class RunTableQueries:
                    columns: Sequence[Column] = ()) -> list[RunGroup]:
         """Runs matching ``query`` grouped by a config key, status, project or tag (a run
         with several tags is in each of their groups; none: the ``null`` group)."""
-        with self._core.read() as conn:
-            q = self._sql(conn)
+        with self._querying() as (conn, q):
             where, args = q.where(query, self._resolver(conn, query))
             joins, kind_sql = "", "NULL"
             g_args: list[Any] = []
