@@ -66,7 +66,17 @@ FILE_INFOS: Final[dict[str, Any]] = {"type": "array", "items": oa.obj(
     ["path", "is_dir"], path=oa.STR, is_dir={"type": "boolean"},
     file_size={"type": "integer", "minimum": 0})}
 
-router = APIRouter(prefix=PREFIX, tags=["mlflow"], responses=ERROR_RESPONSES)
+#: A path no route matches (one with a line break, which no path parameter takes) is the
+#: server's plain 404 (``{"error": {code, message}}``); any other 404 is MLflow's.
+_NOT_FOUND: Final[dict[str, Any]] = {
+    "description": "RESOURCE_DOES_NOT_EXIST: unknown run or file (a path with a line break "
+                   "matches no route: the server's own 404)",
+    "content": {"application/json": {"schema": {"anyOf": [ERROR_SCHEMA, {
+        "type": "object", "required": ["error"], "properties": {"error": oa.obj(
+            ["code", "message"], code=oa.STR, message=oa.STR)}}]}}}}
+
+router = APIRouter(prefix=PREFIX, tags=["mlflow"],
+                   responses={**ERROR_RESPONSES, 404: _NOT_FOUND})
 
 
 def split(path: str | None) -> tuple[str, tuple[str, ...]] | None:
