@@ -37,7 +37,7 @@ def test_the_example_records_batches_epochs_config_and_its_checkpoints(tmp_path:
             "epochs": 3, "steps": 16, "model.name": "mlp", "model.params": 676,
             "optimizer.name": "adam", "optimizer.beta_1": 0.9}
         assert abs(run.config["optimizer.learning_rate"] - 0.01) < 1e-6
-        assert run.total_steps == 48  # epochs × steps per epoch: progress and ETA
+        assert run.total_steps == 48  # epochs times steps per epoch: progress and ETA
         # 512 points in batches of 32: 16 global batch steps an epoch
         assert [s for s, _ in points(store, run.id, "loss")] == list(range(48))
         assert [s for s, _ in points(store, run.id, "accuracy")] == list(range(48))
