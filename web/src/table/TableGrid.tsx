@@ -1,7 +1,7 @@
 // The table itself: a sticky header (click sorts, shift-click adds a sort key), a filter
 // row (one filter per column), and virtualised rows in one scroller (both directions).
 // Rows are absolutely placed and keyed by run id, so scrolling moves nodes, not rebuilds.
-import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from "react";
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type MouseEvent, type ReactNode } from "react";
 import type { RunOut } from "../api/client";
 import { ProgressCell } from "../components/Progress";
 import { StatusBadge } from "../components/StatusBadge";
@@ -16,9 +16,6 @@ import { tableUi, type TableState } from "./state";
 
 export const ROW = 18;
 const OVERSCAN = 10;
-/** Rows are keyed by slot (index modulo this, more than ever in view): a row scrolled in
- *  reuses the DOM of one scrolled out, text changes instead of new nodes. */
-const SLOTS = 512;
 
 /** Columns [first, last) that meet the view sideways (with `margin` px either side), for
  *  columns `specs` at `ch` px per ch (gaps 6px; the check box column 16px; padding 4px). */
@@ -103,21 +100,25 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
   }, [rows]);
 
   const rowNow = specs.some((s) => s.id === "duration") ? now : 0;
-  const body = [];
+  // Rows are keyed by slot (index modulo the rows drawn): a row scrolled in takes the slot,
+  // and the DOM, of the one scrolled out — its text changes, no nodes are made.
+  const slots = Math.max(1, range[1] - range[0]);
+  // (children in slot order, so no DOM node moves either)
+  const body: ReactNode[] = new Array<ReactNode>(slots).fill(null);
   for (let i = range[0]; i < Math.min(range[1], count); i++) {
     const r = rows.get(i);
     if (!r) {
-      body.push(
-        <div key={i % SLOTS} className="rt-row rt-pending" style={{ top: i * ROW, gridTemplateColumns: template }}>
+      body[i % slots] = (
+        <div key={i % slots} className="rt-row rt-pending" style={{ top: i * ROW, gridTemplateColumns: template }}>
           <span />
           <span className="dim">…</span>
-        </div>,
+        </div>
       );
       continue;
     }
-    body.push(
+    body[i % slots] = (
       <Row
-        key={i % SLOTS}
+        key={i % slots}
         index={i}
         row={r}
         live={runs.get(r.id)}
@@ -129,7 +130,7 @@ export function TableGrid({ rows, specs, sort, filters, runs, focused, compare, 
         onCheck={onCheck}
         c0={cols[0]}
         c1={Math.min(cols[1], specs.length)}
-      />,
+      />
     );
   }
 
