@@ -67,8 +67,9 @@ const MetricCell = memo(function MetricCell({ k, engine, runs, names, big, onBig
 export function MetricsPanel({ active }: PanelProps) {
   const runsKey = useApp((s) => chartRuns(s).join(","));
   const runs = useMemo(() => (runsKey ? runsKey.split(",") : []), [runsKey]);
-  const runInfo = useApp((s) => s.runs);
-  const names = useMemo(() => runs.map((r) => runInfo.get(r)?.name ?? r), [runs, runInfo]);
+  // the runs' names as one string: a run's progress updates must not re-render every cell
+  const namesKey = useApp((s) => chartRuns(s).map((r) => s.runs.get(r)?.name ?? r).join("\u0000"));
+  const names = useMemo(() => namesKey.split("\u0000"), [namesKey]);
   const [prefs, setPrefs] = useState<MetricsPrefs>(loadPrefs);
   const [filter, setFilter] = useState("");
   const [keys, setKeys] = useState<string[]>([]);
