@@ -1,13 +1,13 @@
 """What server-side rules cost, and how soon a NaN reaches a webhook (issue 12's bar).
 
-1,000 rules (10 per run: nan on every key, spike ×2, plateau, threshold ×2, stall, gpu_idle,
+1,000 rules (10 per run: nan on every key, spike x2, plateau, threshold x2, stall, gpu_idle,
 disk, heartbeat) over 100 live runs, each logging 5 keys at ``--hz`` points per second
 (flushed ``--flush`` times a second, as the SDK's background thread does), for
 ``--seconds``. Writer processes write the SQLite store as embedded training processes do;
 a real server (uvicorn, in this process) follows it and evaluates the rules; a webhook
 receiver on 127.0.0.1 (in this process) takes the alerts. Every ``--nan-every`` seconds a
 writer logs one NaN on a random run; latency = the receiver's clock when the webhook
-arrives − the writer's clock just before the write that carried the NaN.
+arrives - the writer's clock just before the write that carried the NaN.
 
 Figures: ``evaluator_cpu_pct`` = the evaluator's own CPU time (``time.thread_time`` in its
 worker thread, reads of new points included) over the window, as % of one core;

@@ -154,3 +154,21 @@ def test_disk_gpu_idle_and_stall_on_the_clock() -> None:
     assert stall.due(59.0) is None and stall.due(61.0) is not None and stall.due(99) is None
     stall.progressed(100.0)
     assert stall.due(170.0) is not None
+
+
+def test_new_points_after_a_step_of_dense_and_sparse_series(store: Store) -> None:
+    run = store.create_run(project="p")
+    dense = np.arange(5000)
+    store.write_metrics(run.id, {
+        "dense": (dense, np.zeros(5000), dense * 1.0),
+        "sparse": (dense[::7] * 3, np.zeros(len(dense[::7])), dense[::7] * 2.0)})
+    got = store.new_points([(run.id, "dense", 4090), (run.id, "sparse", 100),
+                            (run.id, "nope", None)])
+    steps, values = got[(run.id, "dense")]
+    assert steps.tolist() == list(range(4091, 5000)) and values.tolist() == list(
+        map(float, range(4091, 5000)))
+    steps, values = got[(run.id, "sparse")]
+    assert steps[0] == 105 and steps[-1] == 3 * 4998 and (values == steps / 1.5).all()
+    assert (run.id, "nope") not in got
+    assert store.new_points([(run.id, "dense", None)])[(run.id, "dense")][0].tolist() == \
+        dense.tolist()

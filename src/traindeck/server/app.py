@@ -95,7 +95,7 @@ def create_app(
         app.state.webhooks = webhooks = WebhookSender(
             the_store, timeout=settings.webhook_timeout, attempts=settings.webhook_attempts)
         follower.add_listener(rules)
-        follower.add_listener(AlertDelivery(the_store, hub, webhooks))
+        follower.add_listener(AlertDelivery(the_store, hub, webhooks, evaluator=rules))
         # Progress, speed and ETA of every run, from the points the feed names.
         app.state.progress = ProgressTracker(the_store)
         follower.add_listener(app.state.progress)

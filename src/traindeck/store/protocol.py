@@ -31,6 +31,7 @@ from .models import (
     SeriesInfo,
 )
 from .rollup import Buckets
+from .rule_rows import NewPoints
 from .rules import Alert, Rule, Webhook
 from .run_query import Column, RunGroup, RunPage, RunQuery, SortKey
 from .sessions import Session
@@ -246,8 +247,9 @@ class Store(Protocol):
     def list_webhooks(self) -> list[Webhook]: ...
     def delete_webhook(self, webhook_id: str) -> None: ...
     def new_points(self, reads: Sequence[tuple[str, str, int | None]], *,
-                   limit: int = 10_000) -> dict[tuple[str, str], Points]:
-        """Points of many series after a step each, in one snapshot (the evaluator)."""
+                   limit: int = 10_000) -> dict[tuple[str, str], NewPoints]:
+        """``(steps, values)`` of many series after a step each, in one snapshot (the rule
+        evaluator)."""
     def list_alerts(self, *, after_seq: int = 0, before_seq: int | None = None,
                     limit: int = 100, project: str | None = None) -> list[Alert]:
         """Events of kind ``alert`` with their run's name and project, newest first."""

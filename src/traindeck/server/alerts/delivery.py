@@ -8,6 +8,9 @@ wandb shim's ``wandb.alert``), each new event of kind ``alert`` becomes the obje
   ``{"type": "alert", "alert": {...}}``;
 - posted to every webhook (the leader only, ``leader.py``), by the background
   :class:`~.webhooks.WebhookSender`.
+
+The evaluator's alerts are taken from it in the tick that wrote them (one follow tick
+sooner); the feed brings them again next tick, and those are skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from traindeck.store import Changes, Event, NotFound, Store
 from traindeck.store.rules import Alert
 
 from ..hub import Hub
+from .evaluator import Evaluator
 from .leader import Leadership, SingleServer
 from .webhooks import WebhookSender
 
@@ -31,8 +35,11 @@ class AlertDelivery:
     """Made by the app factory and added to its follower after the evaluator."""
 
     def __init__(self, store: Store, hub: Hub, sender: WebhookSender, *,
-                 leadership: Leadership | None = None) -> None:
+                 leadership: Leadership | None = None,
+                 evaluator: Evaluator | None = None) -> None:
         self.store = store
+        self.evaluator = evaluator
+        self._early: set[int] = set()  # seqs sent before the feed brought them
         self.hub = hub
         self.sender = sender
         self.leadership = leadership or SingleServer()
@@ -46,7 +53,12 @@ class AlertDelivery:
             self._names[run.id] = (run.name, run.project)
         for run_id in changes.deleted_runs:
             self._names.pop(run_id, None)
-        events = [e for e in changes.events if e.kind == "alert"]
+        events = [e for e in changes.events if e.kind == "alert" and e.seq not in self._early]
+        self._early.difference_update(e.seq for e in changes.events)
+        if self.evaluator is not None:
+            fired = self.evaluator.take_fired()
+            self._early.update(e.seq for e in fired)
+            events += fired
         if not events:
             return
         unknown = {e.run_id for e in events} - self._names.keys()
