@@ -181,9 +181,14 @@ def test_zoom_and_cursor_follow_across_the_grid(page: Any, trained: Live) -> Non
     box = over.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.3, y)
-    # the cursor shows in another chart too: its legend names the same step
-    other_x = cell(page, "train/acc").locator("[data-legend-x]")
-    expect(other_x).to_have_text(cell(page, "train/loss").locator("[data-legend-x]").inner_text())
+    # the cursor shows in another chart too: its legend names the same step (the step under
+    # the mouse moves while the x axis grows with live points; the other chart follows)
+    def same_step() -> bool:
+        here = cell(page, "train/loss").locator("[data-legend-x]").inner_text()
+        there = cell(page, "train/acc").locator("[data-legend-x]").inner_text()
+        return here.startswith("step ") and here == there
+
+    wait_for(same_step, 30, "the cursor's step shown on both charts")
     # drag-zoom one chart: the others show the same window; reset brings all back
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)

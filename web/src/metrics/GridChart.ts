@@ -52,6 +52,16 @@ export class GridChart implements SyncMember {
   /** When it was last visible (performance.now()), for evicting hidden charts. */
   lastSeen = 0;
   private readonly drawFn = () => this.drawNow();
+  /** The mouse is over this chart: its cursor leads the grid's. */
+  private hovered = false;
+  private readonly onEnter = (): void => {
+    this.hovered = true;
+  };
+  private readonly onLeave = (): void => {
+    this.hovered = false;
+    this.env.sync.moveCursor(this, null);
+    this.legend(null);
+  };
 
   constructor(
     private readonly key: string,
@@ -81,6 +91,9 @@ export class GridChart implements SyncMember {
         }),
         drawn: (t0, built) => this.onDrawn(t0, built),
         cursor: (x) => {
+          // only the chart under the mouse leads; uPlot also reports its cursor after a
+          // redraw, which for a follower is the old pixel at a new x scale, not a move
+          if (!this.hovered) return;
           this.legend(x);
           env.sync.moveCursor(this, x);
         },
@@ -104,6 +117,8 @@ export class GridChart implements SyncMember {
       this.ro = new ResizeObserver(() => this.painter.resize());
       this.ro.observe(els.plot);
     }
+    els.plot.addEventListener("mouseenter", this.onEnter);
+    els.plot.addEventListener("mouseleave", this.onLeave);
     els.root.dataset.state = "loading";
     this.leave = env.sync.join(this);
     this.feed.configure({ runs: this.view.runs, key, axis: this.view.axis });
@@ -111,6 +126,9 @@ export class GridChart implements SyncMember {
 
   destroy(): void {
     this.destroyed = true;
+    this.els.plot.removeEventListener("mouseenter", this.onEnter);
+    this.els.plot.removeEventListener("mouseleave", this.onLeave);
+    if (this.hovered) this.env.sync.moveCursor(this, null);
     this.leave();
     this.env.frames.cancel(this.drawFn);
     if (this.settleTimer) clearTimeout(this.settleTimer);
@@ -219,7 +237,13 @@ export class GridChart implements SyncMember {
     d.points = String(b?.points ?? 0);
     if (b && b.lastStep >= 0) d.lastStep = String(b.lastStep);
     else delete d.lastStep;
-    this.legend(this.env.sync.cursor);
+    if (this.hovered) {
+      this.legend(this.painter.cursorX());
+    } else {
+      // a follower keeps the grid's cursor at its x value as the scale moves
+      this.painter.showCursor(this.env.sync.cursor);
+      this.legend(this.env.sync.cursor);
+    }
   }
 
   private legend(x: number | null): void {
