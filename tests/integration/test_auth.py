@@ -74,7 +74,9 @@ def path_ids(store: Store, tmp_path: Path) -> dict[str, str]:
     return {"run_id": run.id, "command_id": command.id, "checkpoint_id": checkpoint.id,
             "token_id": store.create_token("victim", "read")[0].id,
             "media_id": str(media.id), "name": "some_template", "launch_id": "nolaunch",
-            "path": f"artifacts/{ck_file.name}"}
+            "path": f"artifacts/{ck_file.name}",
+            "rule_id": store.create_rule(kind="heartbeat").id,
+            "webhook_id": store.create_webhook("http://127.0.0.1:9/hook").id}
 
 
 def routes(client_app: Any) -> list[tuple[str, str]]:
