@@ -36,6 +36,8 @@ export interface CellElements {
 }
 
 const SETTLE_MS = 150;
+/** The compact painter's y axis with its title, in CSS pixels (draw.ts: 44 + 12). */
+const Y_AXIS_PX = 56;
 
 export class GridChart implements SyncMember {
   private readonly feed: ChartFeed;
@@ -257,9 +259,13 @@ export class GridChart implements SyncMember {
     else delete d.error;
   }
 
-  /** About one bucket per device pixel of the cell, within [200, 1000]. */
+  /**
+   * About one bucket per device pixel of the plotting area (the cell less its y axis and
+   * title), within [100, 1000]: a small chart reads (and the server encodes) no more than
+   * it can show.
+   */
   private bucketTarget(): number {
-    const w = this.els.plot.clientWidth * (globalThis.devicePixelRatio || 1);
-    return Math.min(1000, Math.max(200, Math.round(w)));
+    const w = Math.max(0, this.els.plot.clientWidth - Y_AXIS_PX) * (globalThis.devicePixelRatio || 1);
+    return Math.min(1000, Math.max(100, Math.round(w)));
   }
 }
