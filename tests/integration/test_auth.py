@@ -75,6 +75,7 @@ def path_ids(store: Store, tmp_path: Path) -> dict[str, str]:
             "token_id": store.create_token("victim", "read")[0].id,
             "media_id": str(media.id), "name": "some_template", "launch_id": "nolaunch",
             "path": f"artifacts/{ck_file.name}",
+            "artifact_path": f"0/{run.id}/artifacts/notes.txt",
             "rule_id": store.create_rule(kind="heartbeat").id,
             "webhook_id": store.create_webhook("http://127.0.0.1:9/hook").id}
 
@@ -96,7 +97,7 @@ def fill(path: str, ids: dict[str, str]) -> str:
 
 def refused(r: httpx.Response, code: str, mlflow_code: str) -> None:
     """The error shape: MLflow's on MLflow's routes (its client reads it), else ours."""
-    if r.request.url.path.startswith("/api/2.0/mlflow/"):
+    if r.request.url.path.startswith(("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/")):
         assert r.json()["error_code"] == mlflow_code, r.text
         return
     ErrorBody.model_validate(r.json())

@@ -28,3 +28,15 @@ def test_every_server_message_type_is_in_the_generated_union() -> None:
         if kind is not None:
             assert f'type: "{kind}";' in text, kind
             assert schema["title"] in union, kind
+
+
+def test_no_route_names_a_parameter_twice(tmp_path: Path) -> None:
+    # a parameter declared in the signature and again in openapi_extra appears twice in
+    # the schema, and the generated TypeScript no longer compiles
+    from traindeck.server import Settings, create_app
+
+    spec = create_app(Settings(dir=tmp_path, web_dir=tmp_path / "no-web")).openapi()
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            names = [(p["in"], p["name"]) for p in op.get("parameters", [])]
+            assert len(names) == len(set(names)), (method, path, names)

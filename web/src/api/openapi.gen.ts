@@ -598,7 +598,7 @@ export interface Paths {
   "/api/2.0/mlflow-artifacts/artifacts": {
     get: {
       path: {};
-      query: { path?: string | null; path?: string };
+      query: { path?: string | null };
       body: never;
       response: {
   files?: Array<{
@@ -716,6 +716,57 @@ export interface Paths {
 };
     };
   };
+  "/api/2.0/mlflow/logged-models": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  experiment_id: string;
+  name?: string;
+  model_type?: string;
+  source_run_id?: string;
+  params?: Array<{
+    key: string;
+    value?: string;
+  }>;
+  tags?: Array<{
+    key: string;
+    value?: string;
+  }>;
+};
+      response: {
+  model: {
+    info: {
+      model_id: string;
+      experiment_id: string;
+      name: string;
+      creation_timestamp_ms?: number;
+      last_updated_timestamp_ms?: number;
+      artifact_uri: string;
+      status: "LOGGED_MODEL_PENDING" | "LOGGED_MODEL_READY" | "LOGGED_MODEL_UPLOAD_FAILED";
+      model_type?: string;
+      source_run_id: string;
+      tags?: Array<{
+        key: string;
+        value?: string;
+      }>;
+    };
+    data: {
+      params?: Array<{
+        key: string;
+        value?: string;
+      }>;
+      metrics?: Array<{
+        key: string;
+        value: number | "NaN" | "Infinity" | "-Infinity";
+        timestamp: number;
+        step?: number;
+      }>;
+    };
+  };
+};
+    };
+  };
   "/api/2.0/mlflow/logged-models/search": {
     post: {
       path: {};
@@ -723,13 +774,169 @@ export interface Paths {
       body: {
   experiment_ids?: Array<string>;
   filter?: string;
+  datasets?: Array<{
+    dataset_name: string;
+    dataset_digest?: string;
+  }>;
   max_results?: number;
   page_token?: string;
+  order_by?: Array<{
+    field_name: string;
+    ascending?: boolean;
+    dataset_name?: string;
+    dataset_digest?: string;
+  }>;
 };
       response: {
-  models?: Array<Record<string, unknown>>;
+  models?: Array<{
+    info: {
+      model_id: string;
+      experiment_id: string;
+      name: string;
+      creation_timestamp_ms?: number;
+      last_updated_timestamp_ms?: number;
+      artifact_uri: string;
+      status: "LOGGED_MODEL_PENDING" | "LOGGED_MODEL_READY" | "LOGGED_MODEL_UPLOAD_FAILED";
+      model_type?: string;
+      source_run_id: string;
+      tags?: Array<{
+        key: string;
+        value?: string;
+      }>;
+    };
+    data: {
+      params?: Array<{
+        key: string;
+        value?: string;
+      }>;
+      metrics?: Array<{
+        key: string;
+        value: number | "NaN" | "Infinity" | "-Infinity";
+        timestamp: number;
+        step?: number;
+      }>;
+    };
+  }>;
   next_page_token?: string;
 };
+    };
+  };
+  "/api/2.0/mlflow/logged-models/{model_id}": {
+    get: {
+      path: { model_id: string };
+      query: { allow_deleted?: boolean };
+      body: never;
+      response: {
+  model: {
+    info: {
+      model_id: string;
+      experiment_id: string;
+      name: string;
+      creation_timestamp_ms?: number;
+      last_updated_timestamp_ms?: number;
+      artifact_uri: string;
+      status: "LOGGED_MODEL_PENDING" | "LOGGED_MODEL_READY" | "LOGGED_MODEL_UPLOAD_FAILED";
+      model_type?: string;
+      source_run_id: string;
+      tags?: Array<{
+        key: string;
+        value?: string;
+      }>;
+    };
+    data: {
+      params?: Array<{
+        key: string;
+        value?: string;
+      }>;
+      metrics?: Array<{
+        key: string;
+        value: number | "NaN" | "Infinity" | "-Infinity";
+        timestamp: number;
+        step?: number;
+      }>;
+    };
+  };
+};
+    };
+    patch: {
+      path: { model_id: string };
+      query: {};
+      body: {
+  model_id?: string;
+  status: "LOGGED_MODEL_PENDING" | "LOGGED_MODEL_READY" | "LOGGED_MODEL_UPLOAD_FAILED" | 1 | 2 | 3;
+};
+      response: {
+  model: {
+    info: {
+      model_id: string;
+      experiment_id: string;
+      name: string;
+      creation_timestamp_ms?: number;
+      last_updated_timestamp_ms?: number;
+      artifact_uri: string;
+      status: "LOGGED_MODEL_PENDING" | "LOGGED_MODEL_READY" | "LOGGED_MODEL_UPLOAD_FAILED";
+      model_type?: string;
+      source_run_id: string;
+      tags?: Array<{
+        key: string;
+        value?: string;
+      }>;
+    };
+    data: {
+      params?: Array<{
+        key: string;
+        value?: string;
+      }>;
+      metrics?: Array<{
+        key: string;
+        value: number | "NaN" | "Infinity" | "-Infinity";
+        timestamp: number;
+        step?: number;
+      }>;
+    };
+  };
+};
+    };
+    delete: {
+      path: { model_id: string };
+      query: {};
+      body: never;
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/logged-models/{model_id}/params": {
+    post: {
+      path: { model_id: string };
+      query: {};
+      body: {
+  model_id?: string;
+  params?: Array<{
+    key: string;
+    value?: string;
+  }>;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/logged-models/{model_id}/tags": {
+    patch: {
+      path: { model_id: string };
+      query: {};
+      body: {
+  tags?: Array<{
+    key: string;
+    value?: string;
+  }>;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}": {
+    delete: {
+      path: { model_id: string; tag_key: string };
+      query: {};
+      body: never;
+      response: Record<string, unknown>;
     };
   };
   "/api/2.0/mlflow/metrics/get-history": {
@@ -929,6 +1136,20 @@ export interface Paths {
   run_uuid?: string;
   key: string;
   value: string;
+};
+      response: Record<string, unknown>;
+    };
+  };
+  "/api/2.0/mlflow/runs/outputs": {
+    post: {
+      path: {};
+      query: {};
+      body: {
+  run_id: string;
+  models?: Array<{
+    model_id: string;
+    step?: number;
+  }>;
 };
       response: Record<string, unknown>;
     };

@@ -186,7 +186,6 @@ def list_folder(files: RunFiles, run_id: str, parts: tuple[str, ...]) -> list[di
 
 
 @router.get("/artifacts", summary="MLflow ListArtifacts (artifacts service): one folder",
-            openapi_extra=oa.query(("path", oa.STR, False)),
             responses=oa.answer(oa.obj([], files=FILE_INFOS), "{files}"))
 def mlflow_list_artifacts(store: StoreDep, files: FilesDep,
                           path: str | None = None) -> Response:
