@@ -77,7 +77,10 @@ def path_ids(store: Store, tmp_path: Path) -> dict[str, str]:
             "path": f"artifacts/{ck_file.name}",
             "artifact_path": f"0/{run.id}/artifacts/notes.txt",
             "rule_id": store.create_rule(kind="heartbeat").id,
-            "webhook_id": store.create_webhook("http://127.0.0.1:9/hook").id}
+            "webhook_id": store.create_webhook("http://127.0.0.1:9/hook").id,
+            "model_id": store.create_logged_model(project="p", run_id=run.id,
+                                                  name="net", tags={"k": "v"}).id,
+            "tag_key": "k"}
 
 
 def routes(client_app: Any) -> list[tuple[str, str]]:

@@ -73,7 +73,10 @@ def seed(folder: Path, *, tokens: bool) -> dict[str, str]:
                                   metrics={"loss": 0.25})
         # an SSH host where nothing listens: checking it fails at once, not after a DNS wait
         host = store.add_host("real-host", user="u", address="127.0.0.1", port=free_port())
-        ids.update(run_id=run.id, command_id=cmd.id, checkpoint_id=ck.id, name=host.name)
+        model = store.create_logged_model(project="schema", run_id=run.id, name="net",
+                                          tags={"k": "v"})
+        ids.update(run_id=run.id, command_id=cmd.id, checkpoint_id=ck.id, name=host.name,
+                   model_id=model.id)
         if tokens:
             _admin, secret = store.create_token("schema-admin", "admin")
             victim, _ = store.create_token("schema-victim", "read")

@@ -98,6 +98,8 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
     conn.execute("DELETE FROM meta WHERE key = 'rules_seq'")
     # ... and before migration 11 (series by key).
     conn.execute("DROP INDEX series_key")
+    # ... and before migration 12 (MLflow's logged models).
+    conn.execute("DROP TABLE logged_models")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

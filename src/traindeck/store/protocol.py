@@ -16,6 +16,7 @@ from traindeck.runfiles import RunFiles
 
 from .batch_wire import Batch
 from .chunks import Points
+from .logged_models import LoggedModel
 from .models import (
     Changes,
     Checkpoint,
@@ -229,6 +230,23 @@ class Store(Protocol):
     def list_hosts(self) -> list[Host]: ...
     def remove_host(self, name: str) -> None: ...
     def note_host_check(self, name: str, error: str | None) -> Host: ...
+
+    # -- MLflow's logged models (``logged_models.py``) ----------------------------------------
+
+    def create_logged_model(self, *, project: str, run_id: str, name: str,
+                            model_type: str | None = None,
+                            params: Mapping[str, str] | None = None,
+                            tags: Mapping[str, str] | None = None) -> LoggedModel:
+        """A new ``pending`` model made by ``run_id`` (``NotFound``: no such run)."""
+    def get_logged_model(self, model_id: str) -> LoggedModel: ...
+    def list_logged_models(self, *, projects: Sequence[str] | None = None,
+                           run_id: str | None = None) -> list[LoggedModel]:
+        """Oldest first."""
+    def update_logged_model(self, model_id: str, *, status: str | None = None,
+                            params: Mapping[str, str] | None = None,
+                            tags: Mapping[str, str] | None = None,
+                            drop_tags: Sequence[str] = ()) -> LoggedModel: ...
+    def delete_logged_model(self, model_id: str) -> None: ...
 
     # -- alert rules, webhooks and alerts (issue 12; checks in ``rules.py``) ----------------
 

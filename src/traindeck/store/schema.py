@@ -322,6 +322,24 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     CREATE INDEX series_key ON series (key);
     """,
+    # 12: MLflow 3's logged models (``logged_models.py``): a model of a project, made by a
+    # run (deleted with it); params and tags are JSON objects of strings.
+    """
+    CREATE TABLE logged_models (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        model_type TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        tags TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX logged_models_project ON logged_models (project, created_at);
+    CREATE INDEX logged_models_run ON logged_models (run_id);
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

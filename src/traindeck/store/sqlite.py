@@ -22,6 +22,7 @@ from .checkpoint_rows import CheckpointTable
 from .host_rows import HostTable
 from .launch_rows import LaunchTable
 from .log_rows import LogTable
+from .logged_model_rows import LoggedModelTable
 from .media_rows import MediaTable
 from .progress_rows import ProgressTable
 from .protocol import Store
@@ -138,6 +139,13 @@ class SQLiteStore:
         self.list_hosts = guard(hosts.list_hosts)
         self.remove_host = guard(hosts.remove_host)
         self.note_host_check = guard(hosts.note_host_check)
+
+        models = LoggedModelTable(core)
+        self.create_logged_model = guard(models.create_logged_model)
+        self.get_logged_model = guard(models.get_logged_model)
+        self.list_logged_models = guard(models.list_logged_models)
+        self.update_logged_model = guard(models.update_logged_model)
+        self.delete_logged_model = guard(models.delete_logged_model)
 
         rules = RuleTable(core)
         self.create_rule = guard(rules.create_rule)
