@@ -121,3 +121,35 @@ def test_serve_takes_a_files_root_apart_from_the_store(tmp_path: Path) -> None:
         finally:
             proc.send_signal(signal.SIGINT)
             proc.communicate(timeout=60)
+
+
+def test_a_long_request_line_sent_in_pieces_gets_an_answer_not_a_reset(
+        tmp_path: Path) -> None:
+    # a run table asking for many columns: a 45 KiB request line that reaches the server
+    # in several reads (h11 alone resets the connection past 16 KiB)
+    import socket
+    from urllib.parse import quote
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    with subprocess.Popen([*traindeck_command(), "serve", "--port", str(port),
+                           "--dir", str(tmp_path / "td")], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            first_get(proc, f"http://127.0.0.1:{port}/health")
+            # 190 columns of metric keys with accents, percent-encoded: a valid request
+            columns = ",".join(f"metric:{'é' * 40}{i}:last" for i in range(190))
+            head = (f"GET /api/runs?columns={quote(columns, safe=',:')} HTTP/1.1\r\n"
+                    "Host: x\r\nConnection: close\r\n\r\n").encode()
+            assert len(head) > 40_000
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                for i in range(0, len(head), 4096):
+                    sock.sendall(head[i:i + 4096])
+                    time.sleep(0.01)  # each piece its own read
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)

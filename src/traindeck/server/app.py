@@ -174,6 +174,10 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         ws="websockets-sansio", lifespan="on",
+        # a request line and headers may arrive in several reads; h11 gives up (and resets
+        # the connection) past 16 KiB by default, shorter than a long but valid query
+        # (a run table's columns, percent-encoded): allow what a body may be
+        h11_max_incomplete_event_size=settings.max_body_bytes,
     )
     auth.install_log_redaction()  # after uvicorn.Config: it (re)configures the loggers
     print(f"traindeck serving {settings.dir} at {settings.url}", flush=True)
