@@ -4,8 +4,8 @@ them back, and traindeck shows them under the run's ``artifacts/``. Paths that w
 the run's folder, links, unknown runs and bodies over the limit answer MLflow's error
 shape, never 5xx; uploads need the ``write`` scope.
 
-Autologging is not exercised: every ``mlflow.<flavour>`` module (``pytorch``, ``keras``,
-``transformers``…) imports pandas, which ``mlflow-skinny`` does not install.
+Autologging and ``log_model`` (which upload through this service) are tested in
+``test_mlflow_autolog.py``.
 """
 
 from __future__ import annotations
