@@ -262,7 +262,8 @@ def assert_chunks_sane(store: Store, chunk_max: int) -> None:
         return
     conn = store.core.reader()
     rows = conn.execute(
-        "SELECT step_lo, step_hi, n, stride, steps FROM chunks ORDER BY step_lo"
+        # full chunks and open ones (migration 13) alike: together they never overlap
+        "SELECT step_lo, step_hi, n, stride, steps FROM all_chunks ORDER BY step_lo"
     ).fetchall()
     for (lo, hi, n, stride, steps), nxt in zip(rows, [*rows[1:], None], strict=True):
         assert 1 <= n <= chunk_max
@@ -407,3 +408,50 @@ def test_empty_and_missing_windows(small_geometry: Geometry) -> None:
         assert len(store.read_buckets(RUN, KEY, step_min=30, step_max=20)) == 0
         assert len(store.read_buckets(RUN, KEY, time_min=1e6)) == 0
         assert store.read_buckets(RUN, KEY, n=1).columns()["count"] == [40]
+
+
+def test_sqlite_appending_point_by_point_rewrites_small_open_chunks_then_full_ones() -> None:
+    # a training loop: one point a flush. The open chunks (migration 13) take them, and
+    # each whole CHUNK_MAX becomes one full chunk; what is read is exact throughout.
+    g = Geometry(chunk_max=64, sub_block=4, raw_factor=4, sub_factor=32)
+    with geometry(g), fresh_store() as store:
+        if not isinstance(store, SQLiteStore):
+            pytest.skip("the chunk tables are the SQLite engine's")
+        values = np.sin(np.arange(1000) * 0.1)
+        values[[7, 300]] = [math.nan, math.inf]
+        for step, v in enumerate(values):
+            store.write_metrics(RUN, {KEY: ([step], [1e9 + step], [v])})
+        conn = store.core.reader()
+        full = conn.execute("SELECT n FROM chunks").fetchall()
+        open_ = conn.execute("SELECT n FROM open_chunks").fetchall()
+        assert full and all(n == 64 for (n,) in full)
+        assert open_ and all(n < 64 for (n,) in open_)
+        assert sum(n for (n,) in full + open_) == 1000
+        assert len(open_) <= 64 // chunks.tail_max() + 1  # bounded, whatever the length
+        assert_chunks_sane(store, 64)
+        got = store.read_points(RUN, KEY)
+        assert got.steps.tolist() == list(range(1000))
+        assert got.values.tobytes() == values.tobytes()
+        b = store.read_buckets(RUN, KEY, n=7).columns()
+        assert sum(b["count"]) == 1000 and sum(b["nan"]) == 1 and sum(b["pinf"]) == 1
+
+
+def test_sqlite_a_partial_chunk_among_the_full_ones_takes_appends_and_moves() -> None:
+    # a file written before migration 13 keeps its last, partial chunk in `chunks`
+    g = Geometry(chunk_max=64, sub_block=4, raw_factor=4, sub_factor=32)
+    with geometry(g), fresh_store() as store:
+        if not isinstance(store, SQLiteStore):
+            pytest.skip("the chunk tables are the SQLite engine's")
+        store.write_metrics(RUN, {KEY: (np.arange(65), 1e9 + np.arange(65), np.arange(65.0))})
+        with store.core.write() as tx:
+            tx.execute("INSERT INTO chunks SELECT * FROM open_chunks")
+            tx.execute("DELETE FROM open_chunks")
+        assert store.core.reader().execute(
+            "SELECT n FROM chunks ORDER BY step_lo").fetchall() == [(64,), (1,)]
+        for step in range(65, 200):
+            store.write_metrics(RUN, {KEY: ([step], [1e9 + step], [float(step)])})
+        assert_chunks_sane(store, 64)
+        got = store.read_points(RUN, KEY)
+        assert got.values.tolist() == [float(s) for s in range(200)]
+        assert store.core.reader().execute(
+            "SELECT count(*) FROM chunks WHERE n < 64").fetchone() == (0,)

@@ -34,6 +34,9 @@ from .rollup import F64, I64, UNIT_DTYPE, Units
 
 #: Points per chunk.
 CHUNK_MAX: Final = 4096
+#: An appended point rewrites the newest chunk only while it is smaller than
+#: ``CHUNK_MAX // TAIL_PARTS`` points (:func:`tail_max`).
+TAIL_PARTS: Final = 32
 #: Windows with at most this many points x N buckets are read from raw points.
 RAW_FACTOR: Final = 32
 #: Windows with at most this many points x N buckets are read from sub-block rollups.
@@ -77,6 +80,11 @@ class Points:
         return Points(
             self.steps[mask_or_index], self.times[mask_or_index], self.values[mask_or_index]
         )
+
+
+def tail_max() -> int:
+    """The size below which the newest chunk takes appended points (see ``TAIL_PARTS``)."""
+    return max(1, CHUNK_MAX // TAIL_PARTS)
 
 
 def prepare(key: str, steps: object, times: object, values: object) -> Points:

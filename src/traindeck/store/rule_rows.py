@@ -31,8 +31,8 @@ _SKIP: Final = ("CASE WHEN c.stride > 0 AND ? > c.step_lo THEN "
 _NEW_POINTS: Final = (
     f"SELECT c.step_lo, c.n, c.stride, {_SKIP}, CASE WHEN c.stride > 0 THEN NULL "
     f"ELSE c.steps END, substr(c.vals, 8 * {_SKIP} + 1) FROM series s "
-    "JOIN chunks c ON c.series_id = s.id WHERE s.run_id = ? AND s.key = ? AND c.step_lo >= "
-    "COALESCE((SELECT step_lo FROM chunks WHERE series_id = s.id AND step_lo <= ? "
+    "JOIN all_chunks c ON c.series_id = s.id WHERE s.run_id = ? AND s.key = ? AND c.step_lo >= "
+    "COALESCE((SELECT step_lo FROM all_chunks WHERE series_id = s.id AND step_lo <= ? "
     "ORDER BY step_lo DESC LIMIT 1), ?) ORDER BY c.step_lo")
 #: Most alerts one listing returns.
 MAX_ALERTS: Final = 1000

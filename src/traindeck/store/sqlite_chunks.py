@@ -35,9 +35,17 @@ _CHUNK_COLS: Final = (
     "series_id, step_lo, step_hi, n, stride, steps, times, vals, rollup, nf, vmin, vmax, vsum, "
     "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf"
 )
-_INSERT_CHUNK: Final = (
-    f"INSERT OR REPLACE INTO chunks ({_CHUNK_COLS}) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_VALUES: Final = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#: Where a chunk is written: full ones (CHUNK_MAX points) among the full, the others apart
+#: (schema migration 13: appending to them rewrites small rows packed together).
+_INSERT_FULL: Final = f"INSERT OR REPLACE INTO chunks ({_CHUNK_COLS}) {_VALUES}"
+_INSERT_OPEN: Final = f"INSERT OR REPLACE INTO open_chunks ({_CHUNK_COLS}) {_VALUES}"
+_DELETE: Final = ("DELETE FROM chunks WHERE series_id = ? AND step_lo = ?",
+                  "DELETE FROM open_chunks WHERE series_id = ? AND step_lo = ?")
+#: A series' chunks by step, each with the table holding it (0: chunks, 1: open_chunks).
+_LIST: Final = (
+    "SELECT step_lo, n, 0 FROM chunks WHERE series_id = ? UNION ALL "
+    "SELECT step_lo, n, 1 FROM open_chunks WHERE series_id = ? ORDER BY step_lo"
 )
 # The chunk summary as the fields of rollup.UNIT_DTYPE, in order (last_value is a blob).
 _UNIT_COLS: Final = (
@@ -46,17 +54,68 @@ _UNIT_COLS: Final = (
 )
 
 
-def _load(conn: sqlite3.Connection, series_id: int, step_lo: int) -> Points:
+
+def _load(conn: sqlite3.Connection, series_id: int, step_lo: int, table: int) -> Points:
     row = conn.execute(
-        "SELECT step_lo, n, stride, steps, times, vals FROM chunks "
-        "WHERE series_id = ? AND step_lo = ?",
+        "SELECT step_lo, n, stride, steps, times, vals FROM "
+        f"{'open_chunks' if table else 'chunks'} WHERE series_id = ? AND step_lo = ?",
         (series_id, step_lo),
     ).fetchone()
     return decode(*row)
 
 
+def _drop(conn: sqlite3.Connection, series_id: int, found: list[tuple[int, int, int]]) -> None:
+    """Delete chunks ``(step_lo, n, table)`` from the tables holding them."""
+    for table in (0, 1):
+        los = [(series_id, lo) for lo, _, t in found if t == table]
+        if los:
+            conn.executemany(_DELETE[table], los)
+
+
 def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
-    conn.executemany(_INSERT_CHUNK, [(series_id, *encode(part)) for part in pieces(p)])
+    """``p`` as chunks: the full ones into ``chunks``, a partial one into ``open_chunks``
+    (the caller deleted whatever held those steps before)."""
+    full, partial = [], []
+    for part in pieces(p):
+        (full if len(part) >= chunks.CHUNK_MAX else partial).append((series_id, *encode(part)))
+    if full:
+        conn.executemany(_INSERT_FULL, full)
+    if partial:
+        conn.executemany(_INSERT_OPEN, partial)
+
+
+def _append(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
+    """Points after the series' last step: the cost follows what is appended, not the
+    chunk size (a training loop appends one point per key per flush).
+
+    The chunks at the end holding fewer than ``CHUNK_MAX`` points are *open*. The newest is
+    rewritten with the new points while it holds fewer than ``chunks.tail_max()``; past
+    that the points start a new open chunk. Once the open chunks and the new points make a
+    whole chunk, they are merged into full chunks (and a small remainder): each point is
+    rewritten a bounded number of times, and a series keeps at most about
+    ``CHUNK_MAX / tail_max`` open chunks besides its full ones.
+    """
+    tail_max = chunks.tail_max()
+    open_: list[tuple[int, int, int]] = []  # (step_lo, n, table), newest first
+    for lo, n, table in conn.execute(
+        f"{_LIST} DESC LIMIT ?", (series_id, series_id, chunks.CHUNK_MAX // tail_max + 2),
+    ):
+        if n >= chunks.CHUNK_MAX:
+            break
+        open_.append((lo, n, table))
+    if open_ and sum(n for _, n, _ in open_) + len(p) >= chunks.CHUNK_MAX:
+        merged = Points.concat([*(_load(conn, series_id, lo, t) for lo, _, t in reversed(open_)),
+                                p])
+        _drop(conn, series_id, open_)
+        _write_pieces(conn, series_id, merged)
+    elif open_ and open_[0][1] < tail_max:
+        lo, _, table = open_[0]
+        tail = _load(conn, series_id, lo, table)
+        if table == 0:  # a partial chunk among the full (written before migration 13)
+            _drop(conn, series_id, open_[:1])
+        _write_pieces(conn, series_id, Points.concat([tail, p]))
+    else:
+        _write_pieces(conn, series_id, p)
 
 
 def write_series(
@@ -66,31 +125,22 @@ def write_series(
     if len(p) == 0:
         return
     if last_step is None or int(p.steps[0]) > last_step:
-        tail = conn.execute(
-            "SELECT step_lo, n, stride, steps, times, vals FROM chunks "
-            "WHERE series_id = ? ORDER BY step_lo DESC LIMIT 1",
-            (series_id,),
-        ).fetchone()
-        if tail is not None and tail[1] < chunks.CHUNK_MAX:
-            p = Points.concat([decode(*tail), p])
+        _append(conn, series_id, p)
+        return
+    found = [(int(lo), int(n), int(t)) for lo, n, t in
+             conn.execute(_LIST, (series_id, series_id))]
+    if not found:
         _write_pieces(conn, series_id, p)
         return
-    los = np.array(
-        [r[0] for r in conn.execute(
-            "SELECT step_lo FROM chunks WHERE series_id = ? ORDER BY step_lo", (series_id,)
-        )],
-        dtype=_I8,
-    )
-    if len(los) == 0:
-        _write_pieces(conn, series_id, p)
-        return
+    los = np.array([lo for lo, _, _ in found], dtype=_I8)
     which = np.clip(np.searchsorted(los, p.steps, side="right") - 1, 0, None)
     bounds = np.flatnonzero(np.diff(which, prepend=-1))
     for i, start in enumerate(bounds):
         end = bounds[i + 1] if i + 1 < len(bounds) else len(p)
-        lo = int(los[which[start]])
-        merged = merge_points(_load(conn, series_id, lo), p.take(slice(start, end)))
-        conn.execute("DELETE FROM chunks WHERE series_id = ? AND step_lo = ?", (series_id, lo))
+        chunk = found[int(which[start])]
+        merged = merge_points(_load(conn, series_id, chunk[0], chunk[2]),
+                              p.take(slice(start, end)))
+        _drop(conn, series_id, [chunk])
         _write_pieces(conn, series_id, merged)
 
 
@@ -113,7 +163,7 @@ def _where(window: Window, series_id: int) -> tuple[str, list[object]]:
     where = " AND " + " AND ".join(clauses) if clauses else ""
     if window.axis == "step" and window.lo is not None:
         where += (
-            " AND step_lo >= COALESCE((SELECT step_lo FROM chunks WHERE series_id = ? "
+            " AND step_lo >= COALESCE((SELECT step_lo FROM all_chunks WHERE series_id = ? "
             "AND step_lo <= ? ORDER BY step_lo DESC LIMIT 1), ?)"
         )
         args += [series_id, window.lo, window.lo]
@@ -123,7 +173,7 @@ def _where(window: Window, series_id: int) -> tuple[str, list[object]]:
 def _summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]) -> Units:
     """The chunk summaries (one unit a chunk), read from the covering index."""
     rows = conn.execute(
-        f"SELECT {_UNIT_COLS} FROM chunks WHERE series_id = ?{where} ORDER BY step_lo",
+        f"SELECT {_UNIT_COLS} FROM all_chunks WHERE series_id = ?{where} ORDER BY step_lo",
         [series_id, *args],
     ).fetchall()
     units = np.empty(len(rows), dtype=UNIT_DTYPE)
@@ -145,7 +195,7 @@ def read_points(
     parts: list[Points] = []
     got = 0
     cur = conn.execute(
-        "SELECT step_lo, n, stride, steps, times, vals FROM chunks "
+        "SELECT step_lo, n, stride, steps, times, vals FROM all_chunks "
         f"WHERE series_id = ?{where} ORDER BY step_lo",
         [series_id, *args],
     )
@@ -178,7 +228,7 @@ def read_buckets(
     # level are all those between the first and the last: one range scan.
     if level != "chunk" and window.axis == "step":
         for r in conn.execute(
-            f"SELECT {cols} FROM chunks WHERE series_id = ? AND step_lo BETWEEN ? AND ?",
+            f"SELECT {cols} FROM all_chunks WHERE series_id = ? AND step_lo BETWEEN ? AND ?",
             [series_id, step_los[0], step_los[-1]],
         ):
             rows[int(r[0])] = tuple(r)
@@ -190,7 +240,7 @@ def read_buckets(
             part = wanted[i:i + 500]
             marks = ",".join("?" * len(part))
             for r in conn.execute(
-                f"SELECT {cols} FROM chunks WHERE series_id = ? AND step_lo IN ({marks})",
+                f"SELECT {cols} FROM all_chunks WHERE series_id = ? AND step_lo IN ({marks})",
                 [series_id, *part],
             ):
                 rows[int(r[0])] = tuple(r)

@@ -24,7 +24,7 @@ _F8: Final = np.dtype("<f8")
 SERIES_SQL: Final = (
     "SELECT s.run_id, s.key, COALESCE(SUM(c.n), 0), MIN(c.step_lo), s.last_step, "
     "s.last_time, s.last_value, MIN(c.vmin), MAX(c.vmax), s.seq "
-    "FROM series s LEFT JOIN chunks c ON c.series_id = s.id "
+    "FROM series s LEFT JOIN all_chunks c ON c.series_id = s.id "
 )
 
 

@@ -27,7 +27,7 @@ _UNPACK: Final = struct.Struct("<d").unpack_from
 STEP_SQL: Final = ("(SELECT MAX(s.last_step) FROM series s WHERE s.run_id = r.id "
                    "AND substr(s.key, 1, 4) != 'sys/')")
 _LAST: Final = "(SELECT s.last_value FROM series s WHERE s.run_id = r.id AND s.key = ?)"
-_MINMAX: Final = ("(SELECT {fn}(c.{col}) FROM series s JOIN chunks c ON c.series_id = s.id "
+_MINMAX: Final = ("(SELECT {fn}(c.{col}) FROM series s JOIN all_chunks c ON c.series_id = s.id "
                   "WHERE s.run_id = r.id AND s.key = ?)")
 #: Built-ins that are run columns (progress, speed and ETA: the progress tracker's).
 _PLAIN: Final = frozenset({"id", "name", "status", "project", "created_at", "started_at",
@@ -157,7 +157,7 @@ class RunSql:
                     parts += [f"td_rank(o{n}.last_value)", f"td_f8(o{n}.last_value) {d}"]
                     continue
                 fn, c = ("MIN", "vmin") if col.agg == "min" else ("MAX", "vmax")
-                sql = f"(SELECT {fn}(c.{c}) FROM chunks c WHERE c.series_id = o{n}.id)"
+                sql = f"(SELECT {fn}(c.{c}) FROM all_chunks c WHERE c.series_id = o{n}.id)"
                 parts += [f"{sql} IS NULL", f"{sql} {d}"]
                 continue
             sql, a = self.raw(col)
