@@ -75,7 +75,8 @@ def _drop(conn: sqlite3.Connection, series_id: int, found: list[tuple[int, int, 
 def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
     """``p`` as chunks: the full ones into ``chunks``, a partial one into ``open_chunks``
     (the caller deleted whatever held those steps before)."""
-    full, partial = [], []
+    full: list[tuple[object, ...]] = []
+    partial: list[tuple[object, ...]] = []
     for part in pieces(p):
         (full if len(part) >= chunks.CHUNK_MAX else partial).append((series_id, *encode(part)))
     if full:
