@@ -55,6 +55,16 @@ _UNIT_COLS: Final = (
 
 
 
+def both_chunks(fn: str, col: str, series: str = "s.id") -> str:
+    """SQL for ``fn(col)`` (SUM, MIN or MAX) over the chunks of the series ``series`` names,
+    in both tables, each read from its covering index: a join with the ``all_chunks`` view
+    (or an aggregate over it in a join) would materialize the whole view."""
+    a, b = (f"(SELECT {fn}({col}) FROM {t} WHERE series_id = {series})"
+            for t in ("chunks", "open_chunks"))
+    combined = f"{a} + {b}" if fn == "SUM" else f"{fn.lower()}({a}, {b})"
+    return f"COALESCE({combined}, {a}, {b})"
+
+
 def _load(conn: sqlite3.Connection, series_id: int, step_lo: int, table: int) -> Points:
     row = conn.execute(
         "SELECT step_lo, n, stride, steps, times, vals FROM "

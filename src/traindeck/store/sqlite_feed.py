@@ -37,7 +37,7 @@ class ChangeFeed:
             runs = [run_row(r) for r in conn.execute(
                 f"SELECT {RUN_COLS} FROM runs WHERE seq > ? ORDER BY seq", (seq,))]
             series = [series_row(r) for r in conn.execute(
-                SERIES_SQL + "WHERE s.seq > ? GROUP BY s.id ORDER BY s.seq", (seq,))]
+                SERIES_SQL + "WHERE s.seq > ? ORDER BY s.seq", (seq,))]
             events = [event_row(r) for r in conn.execute(
                 f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (event_seq, limit))]

@@ -15,16 +15,19 @@ from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
 from .models import SeriesInfo
 from .rollup import Buckets
+from .sqlite_chunks import both_chunks
 from .sqlite_core import SQLiteCore
 from .sqlite_rows import fetch_run
 from .sqlite_runs import revive
 
 _F8: Final = np.dtype("<f8")
 
+#: A series' row with its chunks' count, first step, min and max: append ``WHERE …``.
 SERIES_SQL: Final = (
-    "SELECT s.run_id, s.key, COALESCE(SUM(c.n), 0), MIN(c.step_lo), s.last_step, "
-    "s.last_time, s.last_value, MIN(c.vmin), MAX(c.vmax), s.seq "
-    "FROM series s LEFT JOIN all_chunks c ON c.series_id = s.id "
+    f"SELECT s.run_id, s.key, COALESCE({both_chunks('SUM', 'n')}, 0), "
+    f"{both_chunks('MIN', 'step_lo')}, s.last_step, s.last_time, s.last_value, "
+    f"{both_chunks('MIN', 'vmin')}, "
+    f"{both_chunks('MAX', 'vmax')}, s.seq FROM series s "
 )
 
 
@@ -137,7 +140,7 @@ class MetricTable:
         with self._core.read() as conn:
             fetch_run(conn, run_id)
             rows = conn.execute(
-                SERIES_SQL + "WHERE s.run_id = ? GROUP BY s.id ORDER BY s.key", (run_id,)
+                SERIES_SQL + "WHERE s.run_id = ? ORDER BY s.key", (run_id,)
             ).fetchall()
         return [series_row(r) for r in rows]
 

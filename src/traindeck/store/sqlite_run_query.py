@@ -20,6 +20,7 @@ from typing import Any, Final
 import regex  # like re, and a match can be given a time limit
 
 from .run_query import Column, Compare, FieldTerm, RunQuery, SortKey, Text
+from .sqlite_chunks import both_chunks
 
 Sql = tuple[str, list[Any]]
 
@@ -27,8 +28,9 @@ _UNPACK: Final = struct.Struct("<d").unpack_from
 STEP_SQL: Final = ("(SELECT MAX(s.last_step) FROM series s WHERE s.run_id = r.id "
                    "AND substr(s.key, 1, 4) != 'sys/')")
 _LAST: Final = "(SELECT s.last_value FROM series s WHERE s.run_id = r.id AND s.key = ?)"
-_MINMAX: Final = ("(SELECT {fn}(c.{col}) FROM series s JOIN all_chunks c ON c.series_id = s.id "
-                  "WHERE s.run_id = r.id AND s.key = ?)")
+_MINMAX: Final = {(fn, col): f"(SELECT {both_chunks(fn, col)} FROM series s "
+                            "WHERE s.run_id = r.id AND s.key = ?)"
+                  for fn, col in (("MIN", "vmin"), ("MAX", "vmax"))}
 #: Built-ins that are run columns (progress, speed and ETA: the progress tracker's).
 _PLAIN: Final = frozenset({"id", "name", "status", "project", "created_at", "started_at",
                            "ended_at", "heartbeat_at", "progress", "steps_per_s", "eta_s"})
@@ -118,7 +120,7 @@ class RunSql:
             if col.agg == "last":
                 return _LAST, [col.name]
             fn, c = ("MIN", "vmin") if col.agg == "min" else ("MAX", "vmax")
-            return _MINMAX.format(fn=fn, col=c), [col.name]
+            return _MINMAX[fn, c], [col.name]
         if col.kind == "config":
             return "json_extract(r.config, ?)", [json_path(col.path)]
         if col.kind == "builtin":
@@ -157,7 +159,7 @@ class RunSql:
                     parts += [f"td_rank(o{n}.last_value)", f"td_f8(o{n}.last_value) {d}"]
                     continue
                 fn, c = ("MIN", "vmin") if col.agg == "min" else ("MAX", "vmax")
-                sql = f"(SELECT {fn}(c.{c}) FROM all_chunks c WHERE c.series_id = o{n}.id)"
+                sql = both_chunks(fn, c, f"o{n}.id")
                 parts += [f"{sql} IS NULL", f"{sql} {d}"]
                 continue
             sql, a = self.raw(col)
