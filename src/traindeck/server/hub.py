@@ -100,6 +100,10 @@ ReadKey = tuple[str, str, int | None]  # (run_id, key, after_step)
 __all__ = ["ALL_PROJECTS", "Client", "Hub", "Subscription"]
 
 
+def _read_order(read: ReadKey) -> tuple[str, str, int]:
+    return read[0], read[1], -1 if read[2] is None else read[2]
+
+
 class Hub:
     """Serves any number of WebSocket clients; a listener of the change feed.
 
@@ -379,12 +383,9 @@ class Hub:
                 client.send(data)
 
     def _read_points(self, reads: set[ReadKey]) -> dict[ReadKey, Points]:
-        out = {}
-        for run_id, key, after in reads:
-            with contextlib.suppress(NotFound):  # deleted meanwhile
-                out[(run_id, key, after)] = self.store.read_points(
-                    run_id, key, after_step=after, limit=self.max_points_per_read)
-        return out
+        # one snapshot for the tick's reads; series deleted meanwhile are left out
+        return self.store.read_points_many(sorted(reads, key=_read_order),
+                                           limit=self.max_points_per_read)
 
     async def _send_logs(self, changes: Changes) -> None:
         """New console lines of the changed runs, one ``log`` message per client and run.

@@ -35,8 +35,9 @@ from .rollup import F64, I64, UNIT_DTYPE, Units
 #: Points per chunk.
 CHUNK_MAX: Final = 4096
 #: An appended point rewrites the newest chunk only while it is smaller than
-#: ``CHUNK_MAX // TAIL_PARTS`` points (:func:`tail_max`).
-TAIL_PARTS: Final = 32
+#: ``CHUNK_MAX // TAIL_PARTS`` points (:func:`tail_max`): one sub-block (64 points), so an
+#: open chunk's summary is its one sub-block's.
+TAIL_PARTS: Final = 64
 #: Windows with at most this many points x N buckets are read from raw points.
 RAW_FACTOR: Final = 32
 #: Windows with at most this many points x N buckets are read from sub-block rollups.
@@ -147,7 +148,9 @@ def encode(p: Points) -> tuple[object, ...]:
         if first > 0 and bool(np.all(d == first)):
             stride = first
     steps_blob = b"" if stride else p.steps.astype(_I8).tobytes()
-    w = rollup.whole(p.steps, p.times, p.values)[0]
+    sub = rollup.sub_blocks(p.steps, p.times, p.values)
+    # one sub-block (an open chunk, mostly) is its own summary, computed the same way
+    w = sub[0] if len(sub) == 1 else rollup.whole(p.steps, p.times, p.values)[0]
     nf = int(w["nf"])
     return (
         int(p.steps[0]),
@@ -157,7 +160,7 @@ def encode(p: Points) -> tuple[object, ...]:
         steps_blob,
         p.times.astype(_F8).tobytes(),
         p.values.astype(_F8).tobytes(),
-        rollup.sub_blocks(p.steps, p.times, p.values).tobytes(),
+        sub.tobytes(),
         nf,
         float(w["vmin"]) if nf else None,
         float(w["vmax"]) if nf else None,

@@ -125,6 +125,11 @@ class Store(Protocol):
     ) -> Buckets: ...
     def read_points(self, run_id: str, key: str, *, after_step: int | None = None,
                     step_max: int | None = None, limit: int | None = None) -> Points: ...
+    def read_points_many(
+        self, reads: Sequence[tuple[str, str, int | None]], *, limit: int | None = None,
+    ) -> dict[tuple[str, str, int | None], Points]:
+        """``read_points`` after a step of many ``(run_id, key, after_step)`` in one
+        snapshot; series that do not exist are left out."""
 
     # -- SDK batches (exactly once) -----------------------------------------------------
 

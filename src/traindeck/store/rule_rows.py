@@ -13,27 +13,18 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from .chunks import Window
 from .codec import dumps_str, loads
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .rules import DEFAULT_COOLDOWN_S, Alert, Rule, Webhook, check_rule, check_webhook
+from .sqlite_chunks import read_points
 from .sqlite_core import SQLiteCore, Tx
 
 _RULE_COLS: Final = "id, project, run_id, kind, key, params, severity, cooldown_s, created_at"
 _HOOK_COLS: Final = "id, url, format, created_at"
 #: What ``new_points`` answers per series: steps and values, by step.
 NewPoints = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
-_F8: Final = np.dtype("<f8")
-#: Of a chunk with evenly spaced steps, how many points come before the step asked.
-_SKIP: Final = ("CASE WHEN c.stride > 0 AND ? > c.step_lo THEN "
-                "min(c.n, (? - c.step_lo + c.stride - 1) / c.stride) ELSE 0 END")
-#: The chunks of a series from the one holding a step on (``new_points``).
-_NEW_POINTS: Final = (
-    f"SELECT c.step_lo, c.n, c.stride, {_SKIP}, CASE WHEN c.stride > 0 THEN NULL "
-    f"ELSE c.steps END, substr(c.vals, 8 * {_SKIP} + 1) FROM series s "
-    "JOIN all_chunks c ON c.series_id = s.id WHERE s.run_id = ? AND s.key = ? AND c.step_lo >= "
-    "COALESCE((SELECT step_lo FROM all_chunks WHERE series_id = s.id AND step_lo <= ? "
-    "ORDER BY step_lo DESC LIMIT 1), ?) ORDER BY c.step_lo")
 #: Most alerts one listing returns.
 MAX_ALERTS: Final = 1000
 
@@ -136,36 +127,20 @@ class RuleTable:
     def new_points(self, reads: Sequence[tuple[str, str, int | None]], *,
                    limit: int = 10_000) -> dict[tuple[str, str], NewPoints]:
         """The ``(steps, values)`` of many series after a step each (``None``: from the
-        first), at most ``limit`` per series (about: whole chunks), in one snapshot
-        (series gone are left out). One statement per series: the chunk holding the step,
-        found by one index seek, and those after it; of a chunk of evenly spaced steps only
-        the values after the step leave SQLite (``substr`` on the blob)."""
+        first), at most ``limit`` per series, in one snapshot (series gone are left out):
+        the chunks are found in the summary indexes and read by key from the table holding
+        each (``sqlite_chunks.read_points``)."""
         out: dict[tuple[str, str], NewPoints] = {}
         with self._core.read() as conn:
             for run_id, key, after in reads:
-                lo = -(2**63) if after is None else after + 1
-                steps: list[npt.NDArray[np.int64]] = []
-                values: list[npt.NDArray[np.float64]] = []
-                got = 0
-                for step_lo, _n, stride, skip, raw_steps, vals in conn.execute(
-                        _NEW_POINTS, (lo, lo, lo, lo, run_id, key, lo, lo)):
-                    v = np.frombuffer(vals, dtype=_F8)
-                    if stride:
-                        s = step_lo + (skip + np.arange(len(v), dtype=np.int64)) * stride
-                    else:
-                        s = np.frombuffer(raw_steps, dtype=np.int64)
-                        if len(s) and s[0] < lo:
-                            keep = s >= lo
-                            s, v = s[keep], v[keep]
-                    steps.append(s)
-                    values.append(v)
-                    got += len(v)
-                    if got >= limit:
-                        break
-                if steps:
-                    out[(run_id, key)] = (
-                        steps[0] if len(steps) == 1 else np.concatenate(steps),
-                        values[0] if len(values) == 1 else np.concatenate(values))
+                row = conn.execute("SELECT id FROM series WHERE run_id = ? AND key = ?",
+                                   (run_id, key)).fetchone()
+                if row is None:
+                    continue
+                lo = None if after is None else after + 1
+                p = read_points(conn, int(row[0]), Window("step", lo, None), limit)
+                if len(p):
+                    out[(run_id, key)] = (p.steps, p.values)
         return out
 
     # -- alerts (events of kind ``alert``) -------------------------------------------------

@@ -87,6 +87,7 @@ class SQLiteStore:
         self.latest = guard(metrics.latest)
         self.read_buckets = guard(metrics.read_buckets)
         self.read_points = guard(metrics.read_points)
+        self.read_points_many = guard(metrics.read_points_many)
 
         self.add_event = guard(events.add_event)
         self.list_events = guard(events.list_events)

@@ -10,6 +10,7 @@ are fetched by key only, for the same reason.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -35,6 +36,8 @@ _CHUNK_COLS: Final = (
     "series_id, step_lo, step_hi, n, stride, steps, times, vals, rollup, nf, vmin, vmax, vsum, "
     "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf"
 )
+#: Chunk rows fetched by key at a time (read_points).
+_FETCH: Final = 32
 _VALUES: Final = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 #: Where a chunk is written: full ones (CHUNK_MAX points) among the full, the others apart
 #: (schema migration 13: appending to them rewrites small rows packed together).
@@ -181,44 +184,64 @@ def _where(window: Window, series_id: int) -> tuple[str, list[object]]:
     return where, args
 
 
-def _summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]) -> Units:
-    """The chunk summaries (one unit a chunk), read from the covering index."""
+def _fetch(conn: sqlite3.Connection, series_id: int, cols: str,
+           located: Sequence[tuple[int, int]]) -> dict[int, ChunkRow]:
+    """The rows (``cols``, ``step_lo`` first) of the chunks ``(step_lo, tbl)``, each read
+    by key from the table holding it."""
+    rows: dict[int, ChunkRow] = {}
+    for table, name in enumerate(("chunks", "open_chunks")):
+        los = [lo for lo, t in located if t == table]
+        for i in range(0, len(los), 500):
+            part = los[i:i + 500]
+            for r in conn.execute(
+                f"SELECT {cols} FROM {name} WHERE series_id = ? "
+                f"AND step_lo IN ({','.join('?' * len(part))})", [series_id, *part]):
+                rows[int(r[0])] = tuple(r)
+    return rows
+
+
+def _summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]
+               ) -> tuple[Units, list[int]]:
+    """The chunk summaries (one unit a chunk), read from the covering indexes, and the
+    table holding each chunk (``tbl``)."""
     rows = conn.execute(
-        f"SELECT {_UNIT_COLS} FROM all_chunks WHERE series_id = ?{where} ORDER BY step_lo",
+        f"SELECT {_UNIT_COLS}, tbl FROM all_chunks WHERE series_id = ?{where} ORDER BY step_lo",
         [series_id, *args],
     ).fetchall()
+    tables = [int(r[-1]) for r in rows]
     units = np.empty(len(rows), dtype=UNIT_DTYPE)
     if rows:
         names = UNIT_DTYPE.names or ()
-        for name, col in zip(names, zip(*rows, strict=True), strict=True):
+        for name, col in zip(names, list(zip(*rows, strict=True))[:-1], strict=True):
             if name == "last_value":
                 units[name] = np.frombuffer(b"".join(col), dtype=_F8)
             else:
                 units[name] = col
-    return units
+    return units, tables
 
 
 def read_points(
     conn: sqlite3.Connection, series_id: int, window: Window, limit: int | None = None
 ) -> Points:
-    """Raw points of one series inside ``window``, by step (at most ``limit``)."""
+    """Raw points of one series inside ``window``, by step (at most ``limit``): the chunks
+    are found in the summary indexes, then fetched by key from the table holding each."""
     where, args = _where(window, series_id)
+    located = [(int(lo), int(t)) for lo, t in conn.execute(
+        f"SELECT step_lo, tbl FROM all_chunks WHERE series_id = ?{where} ORDER BY step_lo",
+        [series_id, *args])]
     parts: list[Points] = []
     got = 0
-    cur = conn.execute(
-        "SELECT step_lo, n, stride, steps, times, vals FROM all_chunks "
-        f"WHERE series_id = ?{where} ORDER BY step_lo",
-        [series_id, *args],
-    )
-    for row in cur:
-        p = decode(*row)
-        p = p.take(window.mask(p))
-        parts.append(p)
-        got += len(p)
-        if limit is not None and got >= limit:
-            break
-    out = Points.concat(parts)
-    return out.take(slice(0, limit)) if limit is not None else out
+    for i in range(0, len(located), _FETCH):
+        wanted = located[i:i + _FETCH]
+        rows = _fetch(conn, series_id, "step_lo, n, stride, steps, times, vals", wanted)
+        for lo, _ in wanted:
+            p = decode(*rows[lo])  # type: ignore[arg-type]
+            p = p.take(window.mask(p))
+            parts.append(p)
+            got += len(p)
+            if limit is not None and got >= limit:
+                return Points.concat(parts).take(slice(0, limit))
+    return Points.concat(parts)
 
 
 def read_buckets(
@@ -226,7 +249,7 @@ def read_buckets(
 ) -> rollup.Buckets:
     """At most ``n_buckets`` exact buckets of one series inside ``window``."""
     where, args = _where(window, series_id)
-    chunk_units = _summaries(conn, series_id, where, args)
+    chunk_units, tables = _summaries(conn, series_id, where, args)
     if len(chunk_units) == 0:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
     level = bucket_level(int(chunk_units["n"].sum()), n_buckets)
@@ -234,25 +257,21 @@ def read_buckets(
     step_los: list[int] = chunk_units["first_step"].tolist()
     rows: dict[int, ChunkRow] = {}
     cols = "step_lo, n, stride, steps, times, vals" + (", rollup" if level == "sub" else "")
-    # Chunk rows are fetched by key: a condition on other columns (the time window) would
-    # read every row's blobs to test it. On the step axis the chunks wanted below the chunk
-    # level are all those between the first and the last: one range scan.
+    # Chunk rows are fetched by key, from the table holding them: a condition on other
+    # columns (the time window) would read every row's blobs to test it. On the step axis
+    # the chunks wanted below the chunk level are all those between the first and the
+    # last: one range scan a table.
     if level != "chunk" and window.axis == "step":
-        for r in conn.execute(
-            f"SELECT {cols} FROM all_chunks WHERE series_id = ? AND step_lo BETWEEN ? AND ?",
-            [series_id, step_los[0], step_los[-1]],
-        ):
-            rows[int(r[0])] = tuple(r)
+        for table, name in enumerate(("chunks", "open_chunks")):
+            los = [lo for lo, t in zip(step_los, tables, strict=True) if t == table]
+            if los:
+                for r in conn.execute(
+                    f"SELECT {cols} FROM {name} WHERE series_id = ? "
+                    "AND step_lo BETWEEN ? AND ?", [series_id, los[0], los[-1]],
+                ):
+                    rows[int(r[0])] = tuple(r)
     else:
-        wanted = step_los if level != "chunk" else [
-            s for s, f in zip(step_los, is_full, strict=True) if not f
-        ]
-        for i in range(0, len(wanted), 500):
-            part = wanted[i:i + 500]
-            marks = ",".join("?" * len(part))
-            for r in conn.execute(
-                f"SELECT {cols} FROM all_chunks WHERE series_id = ? AND step_lo IN ({marks})",
-                [series_id, *part],
-            ):
-                rows[int(r[0])] = tuple(r)
+        wanted = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True)
+                  if level != "chunk" or not f]
+        rows = _fetch(conn, series_id, cols, wanted)
     return assemble_buckets(chunk_units, is_full, level, rows, window, n_buckets, x_axis)

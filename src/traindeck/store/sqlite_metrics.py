@@ -185,6 +185,24 @@ class MetricTable:
             series_id = _series_id(conn, run_id, key)
             return sqlite_chunks.read_buckets(conn, series_id, n, window, x)
 
+    def read_points_many(
+        self, reads: Sequence[tuple[str, str, int | None]], *, limit: int | None = None,
+    ) -> dict[tuple[str, str, int | None], chunks.Points]:
+        """``read_points(run_id, key, after_step=…, limit=…)`` of many series in one
+        snapshot (what a live view reads every tick: one transaction, not one a series);
+        series or runs that do not exist are left out."""
+        out: dict[tuple[str, str, int | None], chunks.Points] = {}
+        with self._core.read() as conn:
+            for read in reads:
+                run_id, key, after = read
+                row = conn.execute("SELECT id FROM series WHERE run_id = ? AND key = ?",
+                                   (run_id, key)).fetchone()
+                if row is not None:
+                    lo = None if after is None else after + 1
+                    out[read] = sqlite_chunks.read_points(
+                        conn, int(row[0]), chunks.Window("step", lo, None), limit)
+        return out
+
     def read_points(
         self,
         run_id: str,
