@@ -3,8 +3,9 @@
 // export route, one file per run.
 import { useCallback, useRef, useState } from "react";
 import type { RunOut } from "../api/client";
-import { Choice, DownloadMenu } from "../download/DownloadMenu";
-import { saveText, downloadEach, exportUrl, EXPORT_FORMATS, type ExportFormat } from "../download/links";
+import { DownloadMenu } from "../download/DownloadMenu";
+import { saveText, type ExportFormat } from "../download/links";
+import { downloadSelected, SelectedMetrics } from "../download/SelectedMetrics";
 import { useActions } from "../state/actions";
 import { useApp } from "../state/app";
 import { readLastByCompare, type LastValues } from "./last-values";
@@ -43,7 +44,7 @@ export function RunListDownload({ view, values }: RunListDownloadProps) {
       setBusy(`cannot read ${latest.current.values.key}: ${e instanceof Error ? e.message : String(e)}`);
     }
   };
-  const saveMetrics = () => void downloadEach(selected.map((id) => exportUrl(id, { format })));
+  const saveMetrics = () => void downloadSelected(selected, format);
 
   useActions(
     () => [
@@ -63,24 +64,7 @@ export function RunListDownload({ view, values }: RunListDownloadProps) {
       </div>
       {busy ? <span className="dim">{busy}</span> : null}
       <div className="td-dl-sep" />
-      <div className="td-dl-row">
-        <span className="dim">metrics</span>
-        <Choice name="format" value={format} options={EXPORT_FORMATS} onChange={setFormat} />
-      </div>
-      {selected.length === 0 ? <span className="dim">no run selected (tick or open one)</span> : null}
-      {selected.map((id) => (
-        <a key={id} href={exportUrl(id, { format })} download="" data-testid="runs-dl-run" data-run={id} title={`every metric of ${name(id)}, every point, ${format}`}>
-          ⤓ {name(id)}
-          <span className="dim">{id.slice(0, 8)}</span>
-        </a>
-      ))}
-      {selected.length > 1 ? (
-        <div className="td-dl-row">
-          <button type="button" data-testid="runs-dl-metrics" title={`one ${format} file per run`} onClick={saveMetrics}>
-            ⤓ all {selected.length} selected
-          </button>
-        </div>
-      ) : null}
+      <SelectedMetrics selected={selected} format={format} onFormat={setFormat} name={name} testId="runs-dl" />
     </DownloadMenu>
   );
 }

@@ -2,9 +2,10 @@
 // as CSV (read from the server page by page, values exact); and the selected runs'
 // metrics from the export route, as the run list's ⤓ offers.
 import { useState } from "react";
-import { Choice, DownloadMenu } from "../download/DownloadMenu";
+import { DownloadMenu } from "../download/DownloadMenu";
 import { csvText } from "../download/csv";
-import { downloadEach, EXPORT_FORMATS, exportUrl, saveText, type ExportFormat } from "../download/links";
+import { saveText, type ExportFormat } from "../download/links";
+import { SelectedMetrics } from "../download/SelectedMetrics";
 import { runTableFileName } from "../panels/run-table";
 import { useApp } from "../state/app";
 import { loadRunsPage, type TableRun } from "./api";
@@ -48,24 +49,7 @@ export function TableDownload({ q, sort, specs, count }: { q: string; sort: stri
       </div>
       {busy ? <span className="dim">{busy}</span> : null}
       <div className="td-dl-sep" />
-      <div className="td-dl-row">
-        <span className="dim">metrics</span>
-        <Choice name="format" value={format} options={EXPORT_FORMATS} onChange={setFormat} />
-      </div>
-      {selected.length === 0 ? <span className="dim">no run selected (tick or open one)</span> : null}
-      {selected.map((id) => (
-        <a key={id} href={exportUrl(id, { format })} download="" data-testid="table-dl-run" data-run={id} title={`every metric of ${runs.get(id)?.name ?? id}, ${format}`}>
-          ⤓ {runs.get(id)?.name ?? id}
-          <span className="dim">{id.slice(0, 8)}</span>
-        </a>
-      ))}
-      {selected.length > 1 ? (
-        <div className="td-dl-row">
-          <button type="button" data-testid="table-dl-metrics" title={`one ${format} file per run`} onClick={() => void downloadEach(selected.map((id) => exportUrl(id, { format })))}>
-            ⤓ all {selected.length} selected
-          </button>
-        </div>
-      ) : null}
+      <SelectedMetrics selected={selected} format={format} onFormat={setFormat} name={(id) => runs.get(id)?.name ?? id} testId="table-dl" />
     </DownloadMenu>
   );
 }
