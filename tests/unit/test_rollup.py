@@ -101,3 +101,25 @@ def test_buckets_columns_masks_empty_min_max() -> None:
     assert cols["last"] == [1.0, "NaN", 3.0, "Infinity"]
     assert Buckets(units).count == 4 and len(Buckets(units)) == 4
     assert Buckets(np.empty(0, dtype=rollup.UNIT_DTYPE)).columns()["count"] == []
+
+
+@given(series_st(), st.data())
+def test_buckets_columns_are_json_exact(series: tuple[np.ndarray, np.ndarray, np.ndarray],
+                                        data: st.DataObject) -> None:
+    # The routes write the columns with orjson as they are (no walk spelling non-finite
+    # floats): that must give what codec.dumps writes, non-finite values spelled, never null.
+    import orjson
+
+    from traindeck.store.codec import dumps
+
+    steps, times, values = series
+    cols = Buckets(rollup.summarize(steps, times, values, cut_points(data.draw, len(steps))))
+    assert orjson.dumps(cols.columns()) == dumps(cols.columns())
+
+
+def test_buckets_columns_spell_a_mean_that_overflowed() -> None:
+    units = rollup.summarize(np.arange(2), np.array([0.0, 1.0]), np.array([1e308, 1e308]),
+                             np.array([0, 1], dtype=np.int64))
+    units["vsum"][0] = math.inf  # as a sum of large values would overflow
+    cols = Buckets(units).columns()
+    assert cols["mean"] == ["Infinity", 1e308] and cols["max"] == [1e308, 1e308]

@@ -200,6 +200,11 @@ class CompareOut(_Out):
     runs: list[CompareSeries]
 
 
+class CompareManyOut(_Out):
+    x: Literal["step", "time"]
+    results: list[CompareOut] = Field(description="one per key, in the order asked")
+
+
 class EventOut(_Out):
     seq: int
     run_id: str

@@ -256,12 +256,28 @@ def read_buckets(
     is_full: list[bool] = full_chunks(chunk_units, window).tolist()
     step_los: list[int] = chunk_units["first_step"].tolist()
     rows: dict[int, ChunkRow] = {}
-    cols = "step_lo, n, stride, steps, times, vals" + (", rollup" if level == "sub" else "")
+    cols = "step_lo, n, stride, steps, times, vals"
     # Chunk rows are fetched by key, from the table holding them: a condition on other
     # columns (the time window) would read every row's blobs to test it. On the step axis
-    # the chunks wanted below the chunk level are all those between the first and the
-    # last: one range scan a table.
-    if level != "chunk" and window.axis == "step":
+    # the chunks wanted at the raw level are all those between the first and the last: one
+    # range scan a table.
+    if level == "sub":
+        # Whole chunks merge from their sub-block summaries alone (one range scan a
+        # table, reading only the rollup column); only the edge chunks are decoded.
+        # Reading every chunk's points as well copied all of the series' blobs: 150
+        # series of 100k points at 250 buckets took 260 ms, now 175 ms.
+        full = {lo for lo, f in zip(step_los, is_full, strict=True) if f}
+        for table, name in enumerate(("chunks", "open_chunks")):
+            los = [lo for lo, t in zip(step_los, tables, strict=True) if t == table and lo in full]
+            if los:
+                for lo, roll in conn.execute(
+                    f"SELECT step_lo, rollup FROM {name} WHERE series_id = ? "
+                    "AND step_lo BETWEEN ? AND ?", [series_id, los[0], los[-1]],
+                ):
+                    rows[int(lo)] = (lo, None, None, None, None, None, roll)
+        edges = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True) if not f]
+        rows.update(_fetch(conn, series_id, cols, edges))
+    elif level == "raw" and window.axis == "step":
         for table, name in enumerate(("chunks", "open_chunks")):
             los = [lo for lo, t in zip(step_los, tables, strict=True) if t == table]
             if los:

@@ -132,6 +132,11 @@ export interface CommandOut {
   requested_by: string | null;
   seq: number;
 }
+export interface CompareManyOut {
+  x: "step" | "time";
+  /** one per key, in the order asked */
+  results: Array<CompareOut>;
+}
 export interface CompareOut {
   key: string;
   x: "step" | "time";
@@ -1424,6 +1429,14 @@ export interface Paths {
       query: { key: string; run_ids: string; n?: number; step_min?: number | null; step_max?: number | null; time_min?: number | null; time_max?: number | null; x?: "step" | "time" };
       body: never;
       response: CompareOut;
+    };
+  };
+  "/api/metrics/compare/many": {
+    get: {
+      path: {};
+      query: { keys: Array<string>; run_ids: string; n?: number; step_min?: number | null; step_max?: number | null; time_min?: number | null; time_max?: number | null; x?: "step" | "time" };
+      body: never;
+      response: CompareManyOut;
     };
   };
   "/api/projects": {
