@@ -40,13 +40,15 @@ export function fillPath(template: string, params: Record<string, unknown> | und
   });
 }
 
-/** `?a=1&b=x` from an object, leaving out undefined and null. */
+/** `?a=1&b=x` from an object, leaving out undefined and null; an array repeats its name. */
 export function queryString(query: Record<string, unknown> | undefined): string {
   if (!query) return "";
   const parts: string[] = [];
   for (const [k, v] of Object.entries(query)) {
     if (v === undefined || v === null) continue;
-    parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
+    for (const one of Array.isArray(v) ? (v as unknown[]) : [v]) {
+      parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(one))}`);
+    }
   }
   return parts.length ? `?${parts.join("&")}` : "";
 }

@@ -64,13 +64,9 @@ const READY_TIMEOUT_MS = 3000;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
-/**
- * One compare read for all runs (a run without the key comes back empty, not as a 404:
- * the browser logs every failed request, and the page must stay free of console errors).
- */
-async function readBuckets(q: BucketQuery, signal: AbortSignal): Promise<Map<string, BucketColumns | null>> {
-  const out = new Map<string, BucketColumns | null>();
-  const query: Record<string, string | number> = { key: q.key, run_ids: q.runs.join(","), n: q.n, x: q.axis };
+/** The query of a compare read but its key(s): runs, buckets, axis and x window. */
+export function windowQuery(q: Omit<BucketQuery, "key">): Record<string, string | number> {
+  const query: Record<string, string | number> = { run_ids: q.runs.join(","), n: q.n, x: q.axis };
   if (q.win) {
     if (q.axis === "step") {
       query.step_min = Math.floor(q.win.min);
@@ -80,6 +76,16 @@ async function readBuckets(q: BucketQuery, signal: AbortSignal): Promise<Map<str
       query.time_max = q.win.max;
     }
   }
+  return query;
+}
+
+/**
+ * One compare read for all runs (a run without the key comes back empty, not as a 404:
+ * the browser logs every failed request, and the page must stay free of console errors).
+ */
+async function readBuckets(q: BucketQuery, signal: AbortSignal): Promise<Map<string, BucketColumns | null>> {
+  const out = new Map<string, BucketColumns | null>();
+  const query = { key: q.key, ...windowQuery(q) };
   try {
     const res = await api.get("/api/metrics/compare", { query: query as never, signal });
     for (const r of res.runs) out.set(r.run_id, r.buckets);

@@ -3,6 +3,7 @@
 // before they scroll in); a chart is created for a cell when it first shows (spread over
 // frames), draws only while shown, and charts hidden longest are dropped past a cap.
 import { restReader, type FeedLive, type FeedReader, type Zoom } from "../chart/feed";
+import { BucketBatch } from "./batch";
 import { FrameBatch } from "./frames";
 import { GridChart, type CellElements, type GridView } from "./GridChart";
 import { KeyIndex } from "./keys";
@@ -29,6 +30,7 @@ export class GridEngine {
   readonly sync = new GridSync();
   readonly keys: KeyIndex;
   private readonly frames = new FrameBatch();
+  private readonly batch = new BucketBatch();
   private readonly reader: FeedReader;
   private cells = new Map<string, Cell>();
   private byEl = new Map<Element, string>();
@@ -46,8 +48,9 @@ export class GridEngine {
     private readonly windowChanged: (z: Zoom | null) => void,
   ) {
     this.keys = new KeyIndex(live, restReader, keysChanged);
-    // the charts' reads of bucket; their feeds keep no key lists (the index does)
-    this.reader = { keys: (id) => this.keys.keysOf(id), buckets: restReader.buckets };
+    // the charts' bucket reads, coalesced into one request per task; their feeds keep no
+    // key lists (the index does)
+    this.reader = { keys: (id) => this.keys.keysOf(id), buckets: this.batch.buckets };
     // the toolbar hears of every zoom and reset (to enable its reset button)
     this.leaveSync = this.sync.join({ showCursor: () => {}, showWindow: (z) => this.windowChanged(z) });
   }
@@ -73,6 +76,7 @@ export class GridEngine {
     this.cells.clear();
     this.byEl.clear();
     this.frames.destroy();
+    this.batch.destroy();
     this.keys.destroy();
     this.leaveSync();
   }
