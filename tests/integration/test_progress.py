@@ -71,6 +71,15 @@ def child(tmp_path: Path) -> Iterator[Child]:
         proc.communicate()
 
 
+def find_run(url: str, run_id: str) -> dict[str, Any] | None:
+    """The run, or None while the server does not know it yet."""
+    r = httpx.get(f"{url}/api/runs/{run_id}", timeout=10)
+    if r.status_code == 404:
+        return None
+    RunOut.model_validate(r.json())
+    return r.json()  # type: ignore[no-any-return]
+
+
 def get_run(url: str, run_id: str) -> dict[str, Any]:
     body = httpx.get(f"{url}/api/runs/{run_id}", timeout=10).json()
     RunOut.model_validate(body)
@@ -129,8 +138,9 @@ def test_a_remote_run_without_a_total_shows_speed_then_progress_once_set(
 ) -> None:
     proc, run_id = child("--steps", "300", "--sleep", "0.02", "--set-total-at", "150",
                          remote=server)
-    first = wait_for(lambda: (r := get_run(server, run_id))["steps_per_s"] is not None and r,
-                     what="a speed over REST")
+    # a remote run reaches the server with the SDK's first batch, after READY
+    first = wait_for(lambda: (r := find_run(server, run_id)) is not None
+                     and r["steps_per_s"] is not None and r, what="a speed over REST")
     if first["total_steps"] is None:
         assert (first["progress"], first["eta_s"]) == (None, None)
         assert first["steps_per_s"] > 0
