@@ -230,10 +230,7 @@ class SSHD:
         """Kill every live SSH connection (SIGKILL by PID); the listener stays. Returns how
         many sshd processes were killed."""
         procs = self._connections()
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.send_signal(signal.SIGKILL)
-        psutil.wait_procs(procs, timeout=10)
+        self._kill(procs)
         return len(procs)
 
     def stop(self, *, keep_connections: bool = False) -> None:
@@ -252,10 +249,21 @@ class SSHD:
                     proc.wait(10)
             self._pid = None
             if not keep_connections:
-                for conn in connections:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        conn.send_signal(signal.SIGKILL)
-                psutil.wait_procs(connections, timeout=10)
+                # again now that nothing accepts: a connection accepted between the first
+                # look and the listener's end is found by the port it holds
+                self._kill(connections)
+                for _ in range(3):
+                    late = self._connections()
+                    if not late:
+                        break
+                    self._kill(late)
+
+    @staticmethod
+    def _kill(procs: list[psutil.Process]) -> None:
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGKILL)
+        psutil.wait_procs(procs, timeout=10)
 
     def leftovers(self) -> list[psutil.Process]:
         """The user's processes this sshd's sessions left running: its tmux server, and what
