@@ -200,6 +200,22 @@ def _fetch(conn: sqlite3.Connection, series_id: int, cols: str,
     return rows
 
 
+def _fetch_range(conn: sqlite3.Connection, series_id: int, cols: str,
+                 located: Sequence[tuple[int, int]]) -> dict[int, ChunkRow]:
+    """Like ``_fetch`` for consecutive chunks: one range scan a table (a scan steps from row
+    to row; each key of an ``IN`` list is a seek, which in ``chunks`` compares big rows)."""
+    rows: dict[int, ChunkRow] = {}
+    for table, name in enumerate(("chunks", "open_chunks")):
+        los = [lo for lo, t in located if t == table]
+        if los:
+            for r in conn.execute(
+                f"SELECT {cols} FROM {name} WHERE series_id = ? AND step_lo BETWEEN ? AND ?",
+                [series_id, los[0], los[-1]],
+            ):
+                rows[int(r[0])] = tuple(r)
+    return rows
+
+
 def _summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]
                ) -> tuple[Units, list[int]]:
     """The chunk summaries (one unit a chunk), read from the covering indexes, and the
@@ -226,20 +242,22 @@ def read_points(
     """Raw points of one series inside ``window``, by step (at most ``limit``): the chunks
     are found in the summary indexes, then fetched by key from the table holding each."""
     where, args = _where(window, series_id)
-    located = [(int(lo), int(t)) for lo, t in conn.execute(
+    # read lazily: with a limit, only the chunks it needs are located (a window of a
+    # long series would otherwise list every chunk after it, for each page)
+    locate = conn.execute(
         f"SELECT step_lo, tbl FROM all_chunks WHERE series_id = ?{where} ORDER BY step_lo",
-        [series_id, *args])]
+        [series_id, *args])
     parts: list[Points] = []
     got = 0
-    for i in range(0, len(located), _FETCH):
-        wanted = located[i:i + _FETCH]
-        rows = _fetch(conn, series_id, "step_lo, n, stride, steps, times, vals", wanted)
+    while wanted := [(int(lo), int(t)) for lo, t in locate.fetchmany(_FETCH)]:
+        rows = _fetch_range(conn, series_id, "step_lo, n, stride, steps, times, vals", wanted)
         for lo, _ in wanted:
             p = decode(*rows[lo])  # type: ignore[arg-type]
             p = p.take(window.mask(p))
             parts.append(p)
             got += len(p)
             if limit is not None and got >= limit:
+                locate.close()
                 return Points.concat(parts).take(slice(0, limit))
     return Points.concat(parts)
 
