@@ -72,6 +72,14 @@ def fresh_store() -> Iterator[Store]:
             store.close()
 
 
+@contextlib.contextmanager
+def sqlite_store() -> Iterator[SQLiteStore]:
+    """A SQLite store whatever engine the suite runs on: for tests of its chunk tables."""
+    with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "t.db") as store:
+        store.create_run(project="p", id=RUN)
+        yield store
+
+
 Batch = list[tuple[int, float, float]]
 
 
@@ -414,9 +422,7 @@ def test_sqlite_appending_point_by_point_rewrites_small_open_chunks_then_full_on
     # a training loop: one point a flush. The open chunks (migration 13) take them, and
     # each whole CHUNK_MAX becomes one full chunk; what is read is exact throughout.
     g = Geometry(chunk_max=64, sub_block=4, raw_factor=4, sub_factor=32)
-    with geometry(g), fresh_store() as store:
-        if not isinstance(store, SQLiteStore):
-            pytest.skip("the chunk tables are the SQLite engine's")
+    with geometry(g), sqlite_store() as store:
         values = np.sin(np.arange(1000) * 0.1)
         values[[7, 300]] = [math.nan, math.inf]
         for step, v in enumerate(values):
@@ -439,9 +445,7 @@ def test_sqlite_appending_point_by_point_rewrites_small_open_chunks_then_full_on
 def test_sqlite_a_partial_chunk_among_the_full_ones_takes_appends_and_moves() -> None:
     # a file written before migration 13 keeps its last, partial chunk in `chunks`
     g = Geometry(chunk_max=64, sub_block=4, raw_factor=4, sub_factor=32)
-    with geometry(g), fresh_store() as store:
-        if not isinstance(store, SQLiteStore):
-            pytest.skip("the chunk tables are the SQLite engine's")
+    with geometry(g), sqlite_store() as store:
         store.write_metrics(RUN, {KEY: (np.arange(65), 1e9 + np.arange(65), np.arange(65.0))})
         with store.core.write() as tx:
             tx.execute("INSERT INTO chunks SELECT * FROM open_chunks")
