@@ -5,6 +5,7 @@
 // it with the real LiveClient over the fake socket, and an in-memory reader).
 import { ApiError, api, toNumber, type BucketColumns } from "../api/client";
 import type { MessageOf } from "../live/socket";
+import { SharedReads } from "../api/shared";
 import { BucketSeries, type Axis } from "./model";
 
 /** An x window (steps or epoch seconds). */
@@ -18,6 +19,8 @@ export interface FeedLive {
   on(type: "metric_update", fn: (m: MessageOf<"metric_update">) => void): () => void;
   subscribeRun(runId: string): () => void;
   ready(t: { run_id: string }): Promise<void>;
+  /** What a run's subscription has seen (its newest step per key), null before the ack. */
+  cursor?(t: { run_id: string }): { steps: Record<string, number> } | null;
 }
 
 export interface BucketQuery {
@@ -79,6 +82,14 @@ export function windowQuery(q: Omit<BucketQuery, "key">): Record<string, string 
   return query;
 }
 
+type CompareOut = Awaited<ReturnType<typeof compareGet>>;
+const compareGet = (query: Record<string, string | number>, signal: AbortSignal) =>
+  api.get("/api/metrics/compare", { query: query as never, signal });
+/** Identical compare reads in flight share one request (charts A and B of the same key). */
+const compares = new SharedReads<CompareOut>();
+/** So do the key lists of a run asked for by several feeds at once. */
+const keyLists = new SharedReads<string[]>();
+
 /**
  * One compare read for all runs (a run without the key comes back empty, not as a 404:
  * the browser logs every failed request, and the page must stay free of console errors).
@@ -87,7 +98,7 @@ async function readBuckets(q: BucketQuery, signal: AbortSignal): Promise<Map<str
   const out = new Map<string, BucketColumns | null>();
   const query = { key: q.key, ...windowQuery(q) };
   try {
-    const res = await api.get("/api/metrics/compare", { query: query as never, signal });
+    const res = await compares.get(JSON.stringify(query), (s) => compareGet(query, s), signal);
     for (const r of res.runs) out.set(r.run_id, r.buckets);
   } catch (e) {
     if (e instanceof ApiError && e.status === 404 && q.runs.length > 1) {
@@ -107,10 +118,11 @@ async function readBuckets(q: BucketQuery, signal: AbortSignal): Promise<Map<str
 
 /** The reads over the server's REST API. */
 export const restReader: FeedReader = {
-  keys: async (runId) => {
-    const res = await api.get("/api/runs/{run_id}/metrics", { path: { run_id: runId } });
-    return res.metrics.map((s) => s.key);
-  },
+  keys: (runId) =>
+    keyLists.get(runId, async () => {
+      const res = await api.get("/api/runs/{run_id}/metrics", { path: { run_id: runId } });
+      return res.metrics.map((s) => s.key);
+    }),
   buckets: readBuckets,
 };
 

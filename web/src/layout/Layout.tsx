@@ -99,7 +99,9 @@ export function Layout() {
   }
 
   // The run list's cell shrinks to its rows when a panel is below it: the two share a
-  // column slot two rows high, the one below taking what the list leaves.
+  // column slot two rows high, the one below taking what the list leaves. The two cells
+  // sit in that slot whether or not the list's height is known yet, so the list coming in
+  // does not remount the panel below (a chart would drop its read and start it again).
   const runsAt = state.cells.findIndex((c) => c.active === "runs");
   const below = runsAt >= 0 && runsAt + 3 < state.cells.length && state.cells[runsAt + 3]!.active ? runsAt + 3 : -1;
   const cellView = (i: number, style?: React.CSSProperties) => (
@@ -117,14 +119,14 @@ export function Layout() {
   return (
     <Grid cols={state.cols} rows={state.rows}>
       {state.cells.map((_, i) => {
-        if (fit === null || below < 0) return cellView(i, place(i));
+        if (below < 0) return cellView(i, place(i));
         if (i === below) return null;
         if (i !== runsAt) return cellView(i, place(i));
         const r = Math.floor(i / 3);
-        const share = state.rows[r]! / (state.rows[r]! + state.rows[r + 1]!);
+        const share = `${((state.rows[r]! / (state.rows[r]! + state.rows[r + 1]!)) * 100).toFixed(3)}%`;
         return (
           <div key={`fit${i}`} className="td-fit" style={{ gridColumn: (i % 3) + 1, gridRow: `${r + 1} / span 2` }}>
-            {cellView(i, { flex: "0 0 auto", height: `${fit}px`, maxHeight: `${(share * 100).toFixed(3)}%` })}
+            {cellView(i, { flex: "0 0 auto", height: fit === null ? share : `${fit}px`, maxHeight: share })}
             {cellView(below, { flex: "1 1 0" })}
           </div>
         );

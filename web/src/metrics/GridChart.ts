@@ -265,7 +265,12 @@ export class GridChart implements SyncMember {
    * it can show.
    */
   private bucketTarget(): number {
-    const w = Math.max(0, this.els.plot.clientWidth - Y_AXIS_PX) * (globalThis.devicePixelRatio || 1);
-    return Math.min(1000, Math.max(100, Math.round(w)));
+    return gridBucketTarget(this.els.plot);
   }
+}
+
+/** The buckets per run a grid chart of this plot element reads (see bucketTarget). */
+export function gridBucketTarget(plot: HTMLElement): number {
+  const w = Math.max(0, plot.clientWidth - Y_AXIS_PX) * (globalThis.devicePixelRatio || 1);
+  return Math.min(1000, Math.max(100, Math.round(w)));
 }

@@ -5,7 +5,8 @@
 import { restReader, type FeedLive, type FeedReader, type Zoom } from "../chart/feed";
 import { BucketBatch } from "./batch";
 import { FrameBatch } from "./frames";
-import { GridChart, type CellElements, type GridView } from "./GridChart";
+import { GridChart, gridBucketTarget, type CellElements, type GridView } from "./GridChart";
+import { Prefetch } from "./prefetch";
 import { KeyIndex } from "./keys";
 import { GridSync } from "./sync";
 
@@ -31,6 +32,10 @@ export class GridEngine {
   readonly keys: KeyIndex;
   private readonly frames = new FrameBatch();
   private readonly batch = new BucketBatch();
+  /** The first reads of the cells that came into view, sent before their charts exist. */
+  private readonly prefetch: Prefetch;
+  /** Each run's newest step per key when the server acknowledged its subscription. */
+  private ackedSteps = new Map<string, Record<string, number>>();
   private readonly reader: FeedReader;
   private cells = new Map<string, Cell>();
   private byEl = new Map<Element, string>();
@@ -41,6 +46,7 @@ export class GridEngine {
   private recheck: ReturnType<typeof setTimeout> | null = null;
   private view: GridView = { runs: [], axis: "step", smooth: 0, log: false };
   private readonly leaveSync: () => void;
+  private readonly offPush: () => void;
 
   constructor(
     private readonly live: FeedLive,
@@ -50,7 +56,13 @@ export class GridEngine {
     this.keys = new KeyIndex(live, restReader, keysChanged);
     // the charts' bucket reads, coalesced into one request per task; their feeds keep no
     // key lists (the index does)
-    this.reader = { keys: (id) => this.keys.keysOf(id), buckets: this.batch.buckets };
+    this.reader = {
+      keys: (id) => this.keys.keysOf(id),
+      buckets: (q, signal) =>
+        this.prefetch.take(q, signal, () => this.batch.buckets(q, signal)) ?? this.batch.buckets(q, signal),
+    };
+    this.prefetch = new Prefetch(this.batch.buckets, (r, k) => this.ackedSteps.get(r)?.[k]);
+    this.offPush = live.on("metric_update", (m) => this.prefetch.pushed(m.run_id, Object.keys(m.points)));
     // the toolbar hears of every zoom and reset (to enable its reset button)
     this.leaveSync = this.sync.join({ showCursor: () => {}, showWindow: (z) => this.windowChanged(z) });
   }
@@ -76,6 +88,8 @@ export class GridEngine {
     this.cells.clear();
     this.byEl.clear();
     this.frames.destroy();
+    this.prefetch.clear();
+    this.offPush();
     this.batch.destroy();
     this.keys.destroy();
     this.leaveSync();
@@ -85,7 +99,20 @@ export class GridEngine {
     const reread = view.runs.join(",") !== this.view.runs.join(",") || view.axis !== this.view.axis;
     this.view = { ...view, runs: [...view.runs] };
     this.keys.configure(view.runs);
-    if (reread) this.sync.setWindow(null, null);
+    if (reread) {
+      this.sync.setWindow(null, null);
+      this.prefetch.clear();
+      // the subscriptions' first cursors (KeyIndex holds them): a read sent before the
+      // ack is complete only if it reaches them (prefetch.ts)
+      for (const r of view.runs) {
+        if (this.ackedSteps.has(r)) continue;
+        void this.live.ready({ run_id: r }).then(() => {
+          const steps = this.live.cursor?.({ run_id: r })?.steps;
+          if (steps && this.view.runs.includes(r) && !this.ackedSteps.has(r)) this.ackedSteps.set(r, { ...steps });
+        });
+      }
+      for (const r of this.ackedSteps.keys()) if (!view.runs.includes(r)) this.ackedSteps.delete(r);
+    }
     for (const c of this.cells.values()) c.chart?.configure(this.view);
   }
 
@@ -117,6 +144,7 @@ export class GridEngine {
     const c = this.cells.get(key);
     if (!c) return;
     this.io?.unobserve(c.els.root);
+    this.prefetch.drop(key);
     this.byEl.delete(c.els.root);
     c.chart?.destroy();
     this.cells.delete(key);
@@ -138,7 +166,12 @@ export class GridEngine {
       cell.chart.setVisible(shown);
       return;
     }
-    if (!shown || cell.queued) return;
+    if (!shown) {
+      this.prefetch.drop(key);
+      return;
+    }
+    this.read(key, cell);
+    if (cell.queued) return;
     cell.queued = true;
     // creating a chart (uPlot, a read) is spread over frames: scrolling stays smooth
     this.frames.later(() => this.create(key, cell));
@@ -164,6 +197,16 @@ export class GridEngine {
     const env = { live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme() };
     cell.chart = new GridChart(key, cell.els, env, this.view);
     cell.chart.setVisible(true);
+  }
+
+  /**
+   * Send a shown cell's first read now, before its chart is created over the next frames:
+   * the cells that come into view together share one request. Not while the grid flings past.
+   */
+  private read(key: string, cell: Cell): void {
+    const runs = this.view.runs;
+    if (!runs.length || cell.chart || this.flinging()) return;
+    this.prefetch.start({ runs, key, axis: this.view.axis, n: gridBucketTarget(cell.els.plot), win: null });
   }
 
   private theme(): CSSStyleDeclaration {
