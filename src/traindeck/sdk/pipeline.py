@@ -54,7 +54,7 @@ class Pipeline:
                  system_prefix: str = "sys/") -> None:
         self.backend = backend
         self.policy = policy
-        #: ``(step, time, values)``, appended by ``log()`` (and flush fences).
+        #: ``(step, time, values)``, appended by ``log()``.
         self.points: deque[Point] = deque()
         #: Captured console lines ``(time, stream, text)``, drained by the worker.
         self.lines: deque[tuple[float, str, str]] = deque(maxlen=MAX_QUEUED_LINES)
@@ -102,8 +102,7 @@ class Pipeline:
         if not worker.is_alive():
             return not self.points
         fence = threading.Event()
-        self.points.append((None, 0.0, fence))  # type: ignore[arg-type]
-        worker.wake()
+        worker.fence(fence)
         return fence.wait(timeout) and not worker.gave_up
 
     def stop_capture(self) -> None:

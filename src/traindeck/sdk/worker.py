@@ -1,16 +1,18 @@
 """The run's background thread: it does all the I/O so that ``log()`` never waits.
 
 Each tick (``tick`` seconds, or at once when woken) it drains the run's queue into one store
-transaction (points grouped by key, with the summary and a heartbeat), writes what the
+transaction (points grouped by key, with the summary and a heartbeat; the records become
+columns in ``columns.py``, with C-level building blocks so that the GIL is held briefly
+and the training thread barely waits), writes what the
 training thread submitted (statuses, config, command results, in order), polls for commands
 and samples system load.
 
 Failures are sorted in two: *transient* ones (``backend.TRANSIENT``: the engine is busy or
 away, the disk is full) keep everything in memory and are retried with backoff, so nothing
 is dropped while the process lives; anything else is a value that can never be written,
-which is reported and dropped so that it cannot block what comes after it. ``flush()`` puts
-a fence in the queue and waits until everything before it is committed (remote:
-acknowledged by the server).
+which is reported and dropped so that it cannot block what comes after it. ``flush()`` hands
+the worker a fence (:meth:`Worker.fence`) and waits until everything queued before it is
+committed (remote: acknowledged by the server).
 
 Everything goes to the run's *backend* (``backend.py``): the store itself (embedded), or
 the run's durable spool, which a sender thread drains to the server (remote, offline). The
@@ -29,35 +31,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-
 from ..store import Command, NotFound
 from ..store.images import image_size, write_atomic
 from .backend import TRANSIENT, Backend, MediaFile
+from .columns import Columns, take_all
 from .media import PendingImage
 from .policy import FailurePolicy
 from .system import SystemSampler
 
-Columns = dict[str, tuple[list[int], list[float], list[float]]]
-
-_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 #: Seconds a stopping worker keeps retrying an unwritable store before it gives up.
 STOP_GRACE: Final = 30.0
 #: Longest wait between two tries of a failing write (seconds).
 RETRY_MAX: Final = 5.0
 
 
-def _as_float(v: Any) -> float:
-    # Floats pass untouched; ints and the numbers log()'s fast path let through convert.
-    if v.__class__ is float:
-        return v
-    return float(v)
-
-
 class Worker(threading.Thread):
-    """Drains ``points`` (``(step, time, values)``; a ``(None, _, Event)`` is a flush
-    fence) and ``lines`` (``(time, stream, text)``, redacted here with ``redact``) into
-    ``backend``; hands received commands to ``on_command``."""
+    """Drains ``points`` (``(step, time, values)``, as ``log()`` queues them) and
+    ``lines`` (``(time, stream, text)``, redacted here with ``redact``) into ``backend``;
+    hands received commands to ``on_command``."""
 
     def __init__(self, backend: Backend, *, points: deque[tuple[Any, float, Any]],
                  lines: deque[tuple[float, str, str]], redact: Callable[[str, str], str],
@@ -82,12 +73,13 @@ class Worker(threading.Thread):
         self.clock = clock
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._pending: Columns = {}  # converted points not yet committed
+        self._pending = Columns(policy.warn)  # converted points not yet committed
         self._lines: list[tuple[float, str, str]] = []  # redacted lines not yet committed
         # The newest whole summary not yet written (None: nothing to write).
         self._summary: dict[str, Any] | None = None
         self._summary_lock = threading.Lock()
         self._fences: list[threading.Event] = []
+        self._new_fences: deque[threading.Event] = deque()  # fence() since the last drain
         self._system_step = system_step
         self._backoff = 0.0
         self._retry_at = 0.0
@@ -99,6 +91,11 @@ class Worker(threading.Thread):
     # -- called from other threads -------------------------------------------------
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def fence(self, fence: threading.Event) -> None:
+        """Set ``fence`` once every point queued before this call is written."""
+        self._new_fences.append(fence)
         self._wake.set()
 
     def submit(self, what: str, call: Callable[[], Any]) -> None:
@@ -145,7 +142,8 @@ class Worker(threading.Thread):
 
     @property
     def idle(self) -> bool:
-        return (not self.points and not self._pending and self._summary is None
+        return (not self.points and not self._new_fences and not self._pending
+                and self._summary is None
                 and not self.outbox and not self.lines and not self._lines)
 
     def _written(self) -> bool:
@@ -189,6 +187,7 @@ class Worker(threading.Thread):
             self.backend.close()  # remote: waits a little for the spool to reach the server
         except Exception as exc:
             self.policy.report("closing the connection", exc, raise_in_strict=False)
+        self._fences += take_all(self._new_fences)  # a flush() racing with the end
         self._release_fences()
 
     def _release_fences(self) -> None:
@@ -210,7 +209,7 @@ class Worker(threading.Thread):
 
     def _give_up(self) -> None:
         self._drain_queue()
-        points = sum(len(c[0]) for c in self._pending.values())
+        points = len(self._pending)
         try:
             print(
                 f"traindeck: ERROR: the store stayed unwritable for {STOP_GRACE:.0f} s while "
@@ -229,49 +228,15 @@ class Worker(threading.Thread):
         values = sampler.sample()
         step = self._system_step
         self._system_step += 1
-        cols = self._pending
+        add = self._pending.add_point
         for k, v in values.items():
-            col = cols.get(k)
-            if col is None:
-                col = cols[k] = ([], [], [])
-            col[0].append(step)
-            col[1].append(now)
-            col[2].append(v)
+            add(k, step, now, v)
 
     def _drain_queue(self) -> None:
-        q = self.points
-        cols = self._pending
-        warn = self.policy.warn
-        popleft = q.popleft
-        while True:
-            try:
-                step, t, data = popleft()
-            except IndexError:
-                break
-            if step.__class__ is not int or not _I64_MIN <= step <= _I64_MAX:
-                if step is None:  # a flush() fence
-                    self._fences.append(data)
-                    continue
-                warn("log(step=...)", f"step must be a 64-bit integer, got {step!r}",
-                     raise_in_strict=False)
-                continue
-            for k, v in data.items():
-                col = cols.get(k)
-                if col is None:
-                    if k.__class__ is not str or not k or len(k) > 256:
-                        warn("log()", f"metric names are strings of 1 to 256 characters, "
-                             f"got {k!r:.80}", raise_in_strict=False)
-                        continue
-                    col = cols[k] = ([], [], [])
-                try:
-                    value = _as_float(v)
-                except (TypeError, ValueError, OverflowError):
-                    warn("log()", f"the value of {k!r} is not a float64: {v!r:.80}",
-                         raise_in_strict=False)
-                    continue
-                col[0].append(step)
-                col[1].append(t)
-                col[2].append(value)
+        # Fences first: every point queued before a fence is in the queue by now.
+        if self._new_fences:
+            self._fences += take_all(self._new_fences)
+        self._pending.add_records(take_all(self.points))
 
     def _flush(self, now: float, beat: bool) -> None:
         self._drain_queue()
@@ -281,11 +246,7 @@ class Worker(threading.Thread):
             return
         with self._summary_lock:
             summary, self._summary = self._summary, None
-        series = {
-            k: (np.fromiter(s, np.int64, len(s)), np.fromiter(t, np.float64, len(t)),
-                np.fromiter(v, np.float64, len(v)))
-            for k, (s, t, v) in self._pending.items()
-        }
+        series = self._pending.arrays()
         try:
             self.backend.write_points(series, summary=summary, heartbeat=now)
         except TRANSIENT as exc:
@@ -301,7 +262,7 @@ class Worker(threading.Thread):
             # Not a passing condition: retrying would block every later point forever.
             self.policy.report("writing metrics (dropped)", exc, raise_in_strict=False)
         self._ok()
-        self._pending = {}
+        self._pending.clear()
         self.batches += 1
 
     def _flush_lines(self, now: float) -> None:
