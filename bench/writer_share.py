@@ -32,7 +32,7 @@ loop's cost with the writer running less the enqueue-only cost: the training thr
 time lost to the writer (mostly waiting for the GIL it holds). Medians of the reps.
 Prints one JSON object.
 
-    .venv/bin/python bench/writer_share.py [--steps 100000] [--reps 3] [--chunk 10000]
+    .venv/bin/python bench/writer_share.py [--steps 100000] [--reps 3] [--chunk 10000] [--tick 0.05]
 """
 
 from __future__ import annotations
@@ -151,13 +151,14 @@ def sched() -> tuple[float, float]:
     return int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
-def one(mode: str, metrics: list[dict[str, Any]], tmp: str, chunk: int) -> dict[str, Any]:
+def one(mode: str, metrics: list[dict[str, Any]], tmp: str, chunk: int,
+        tick: float) -> dict[str, Any]:
     steps = len(metrics)
     phases = Phases()
     with patched(phases) if mode == "phases" else _nothing():
         run = td.init(project="bench", name=f"writer_share_{mode}", dir=tmp,
                       system_interval=None, capture_console=False,
-                      tick=3600.0 if mode == "enqueue_only" else 0.05)
+                      tick=3600.0 if mode == "enqueue_only" else tick)
         worker = run._worker  # the writer thread, to read its CPU clock
         assert worker is not None and worker.ident is not None
         cpu_clock = time.pthread_getcpuclockid(worker.ident)
@@ -236,6 +237,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=10_000,
                     help="enqueue_only: steps logged between two (untimed) writes")
+    ap.add_argument("--tick", type=float, default=0.05,
+                    help="the writer's tick (td.init(tick=...); 0.05 s by default)")
     args = ap.parse_args()
     metrics = training_metrics(args.steps)
     modes = ("with_writer", "enqueue_only", "phases")
@@ -243,7 +246,7 @@ def main() -> None:
     for _ in range(args.reps):
         for mode in modes:
             with tempfile.TemporaryDirectory() as tmp:
-                runs[mode].append(one(mode, metrics, tmp, args.chunk))
+                runs[mode].append(one(mode, metrics, tmp, args.chunk, args.tick))
     res = {m: median_of(r) for m, r in runs.items()}
     with_writer = res["with_writer"]["loop_us_per_step"]
     enqueue = res["enqueue_only"]["loop_us_per_step"]
@@ -273,6 +276,7 @@ def main() -> None:
         "phases_ns_per_point": res["phases"]["ns_per_point"],
         "phases_loop_us_per_step": res["phases"]["loop_us_per_step"],
         "phase_calls": res["phases"]["calls"],
+        "tick_s": args.tick,
         "switch_interval_s": sys.getswitchinterval(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_1min": round(os.getloadavg()[0], 2)},
