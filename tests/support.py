@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -123,3 +124,29 @@ def group_gone(pgid: int) -> bool:
     except PermissionError:  # someone else's process: still there
         return False
     return False
+
+
+def make_v13_store(path: Path) -> None:
+    """Turn a file into what traindeck wrote before migration 14: every chunk raw, no
+    ``codec`` column, no chunk groups."""
+    conn = sqlite3.connect(path)
+    from traindeck.store import chunks, packing
+
+    raw = packing.Packer(packing.RAW)
+    cols = chunks.ROW_COLS
+    for table in ("chunks", "open_chunks"):
+        rows = conn.execute(f"SELECT series_id, {cols} FROM {table}").fetchall()
+        for sid, *row in rows:
+            enc = chunks.encode(chunks.decode(*row), raw)
+            conn.execute(f"UPDATE {table} SET steps = ?, times = ?, vals = ?, rollup = ?, "
+                         "codec = 0 WHERE series_id = ? AND step_lo = ?",
+                         (enc[4], enc[5], enc[6], enc[7], sid, row[0]))
+    conn.execute("DROP VIEW all_chunks")
+    for table in ("chunks", "open_chunks"):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN codec")
+    conn.execute("CREATE VIEW all_chunks AS SELECT *, 0 AS tbl FROM chunks "
+                 "UNION ALL SELECT *, 1 AS tbl FROM open_chunks")
+    conn.execute("DROP TABLE chunk_groups")
+    conn.execute("PRAGMA user_version = 13")
+    conn.commit()
+    conn.close()

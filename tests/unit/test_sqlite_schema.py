@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import make_v13_store
 
 from traindeck.store import SQLiteStore
 from traindeck.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -67,6 +68,7 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
         store.create_run(project="p", id="r")
         store.write_metrics("r", {"m": (np.arange(20_000), np.arange(20_000.0),
                                         np.arange(20_000.0))})
+    make_v13_store(path)  # chunks raw, no chunk groups: as before migration 14
     conn = sqlite3.connect(path)
     conn.execute("DROP INDEX chunks_summary")
     # ... and before migration 3 (console heads, media sizes).

@@ -47,18 +47,28 @@ class Geometry:
     sub_block: int
     raw_factor: int
     sub_factor: int
+    group_chunks: int = 4
+    group_factor: int | None = None  # default: chunk_max * group_chunks // 2, as shipped
 
 
 @contextlib.contextmanager
 def geometry(g: Geometry) -> Iterator[None]:
     """Set the store's chunk geometry for the duration of one example."""
-    saved = (chunks.CHUNK_MAX, rollup.SUB_BLOCK, chunks.RAW_FACTOR, chunks.SUB_FACTOR)
-    chunks.CHUNK_MAX, rollup.SUB_BLOCK = g.chunk_max, g.sub_block  # type: ignore[misc]
-    chunks.RAW_FACTOR, chunks.SUB_FACTOR = g.raw_factor, g.sub_factor  # type: ignore[misc]
+    names = ("CHUNK_MAX", "RAW_FACTOR", "SUB_FACTOR", "GROUP_CHUNKS", "GROUP_FACTOR")
+    saved = [getattr(chunks, name) for name in names] + [rollup.SUB_BLOCK]
+    group_factor = g.group_factor
+    if group_factor is None:
+        group_factor = max(g.sub_factor, g.chunk_max * g.group_chunks // 2)
+    values = (g.chunk_max, g.raw_factor, g.sub_factor, g.group_chunks, group_factor)
+    for name, value in zip(names, values, strict=True):
+        setattr(chunks, name, value)
+    rollup.SUB_BLOCK = g.sub_block  # type: ignore[misc]
     try:
         yield
     finally:
-        chunks.CHUNK_MAX, rollup.SUB_BLOCK, chunks.RAW_FACTOR, chunks.SUB_FACTOR = saved  # type: ignore[misc]
+        for name, value in zip(names, saved, strict=False):
+            setattr(chunks, name, value)
+        rollup.SUB_BLOCK = saved[-1]  # type: ignore[misc]
 
 
 @contextlib.contextmanager
@@ -164,7 +174,9 @@ def check_buckets(
 def level_of(total: int, n: int) -> str:
     if total <= chunks.RAW_FACTOR * n:
         return "raw"
-    return "sub" if total <= chunks.SUB_FACTOR * n else "chunk"
+    if total <= chunks.SUB_FACTOR * n:
+        return "sub"
+    return "chunk" if total <= chunks.GROUP_FACTOR * n else "group"
 
 
 # -- strategies -----------------------------------------------------------------------
@@ -199,7 +211,10 @@ geometry_st = st.builds(
     sub_block=st.integers(1, 5),
     raw_factor=st.integers(0, 4),
     sub_factor=st.integers(0, 12),
-).map(lambda g: Geometry(g.chunk_max, g.sub_block, g.raw_factor, g.raw_factor + g.sub_factor))
+    group_chunks=st.integers(1, 4),
+    group_factor=st.integers(0, 20),
+).map(lambda g: Geometry(g.chunk_max, g.sub_block, g.raw_factor, g.raw_factor + g.sub_factor,
+                         g.group_chunks, g.raw_factor + g.sub_factor + (g.group_factor or 0)))
 
 
 @st.composite
@@ -265,10 +280,27 @@ def test_buckets_equal_brute_force(g: Geometry, batches: list[Batch], data: st.D
 
 
 def assert_chunks_sane(store: Store, chunk_max: int) -> None:
-    """The chunk rows themselves (SQLite-only: other engines keep their own layout)."""
+    """The chunk rows themselves (SQLite-only: other engines keep their own layout), and
+    the chunk groups: each summarises exactly the chunks that start in its range."""
     if not isinstance(store, SQLiteStore):
         return
     conn = store.core.reader()
+    groups = conn.execute(
+        "SELECT series_id, step_lo, step_end, n, unit, units FROM chunk_groups "
+        "ORDER BY series_id, step_lo").fetchall()
+    for (sid, lo, end, n, unit, units), nxt in zip(groups, [*groups[1:], None], strict=False):
+        assert lo < end
+        if nxt is not None and nxt[0] == sid:
+            assert nxt[1] == end, "groups of a series are contiguous"
+        kept = np.frombuffer(units, dtype=rollup.UNIT_DTYPE)
+        starts = [r[0] for r in conn.execute(
+            "SELECT step_lo FROM all_chunks WHERE series_id = ? AND step_lo >= ? AND step_lo < ? "
+            "ORDER BY step_lo", (sid, lo, end))]
+        assert kept["first_step"].tolist() == starts
+        whole = np.frombuffer(unit, dtype=rollup.UNIT_DTYPE)
+        assert int(whole["n"][0]) == n == int(kept["n"].sum())
+        assert bits(float(whole["vsum"][0])) == bits(float(rollup.merge(
+            kept, np.zeros(1, dtype=np.int64))["vsum"][0]))
     rows = conn.execute(
         # full chunks and open ones (migration 13) alike: together they never overlap
         "SELECT step_lo, step_hi, n, stride, steps FROM all_chunks ORDER BY step_lo"
@@ -287,7 +319,7 @@ def assert_chunks_sane(store: Store, chunk_max: int) -> None:
 
 @pytest.fixture
 def small_geometry() -> Iterator[Geometry]:
-    g = Geometry(chunk_max=16, sub_block=4, raw_factor=4, sub_factor=32)
+    g = Geometry(chunk_max=16, sub_block=4, raw_factor=4, sub_factor=32, group_factor=96)
     with geometry(g):
         yield g
 
@@ -336,7 +368,7 @@ def test_every_level_every_window(
 
 def test_levels_are_all_reached(small_geometry: Geometry) -> None:
     """The thresholds in the deterministic test above do pick each level."""
-    assert {level_of(640, n) for n in (1, 7, 40, 200, 600)} == {"raw", "sub", "chunk"}
+    assert {level_of(640, n) for n in (1, 7, 40, 200, 600)} == {"raw", "sub", "chunk", "group"}
 
 
 def test_production_geometry_against_numpy() -> None:

@@ -90,6 +90,16 @@ def test_all_nonfinite_bucket_has_no_min_max(store: Store) -> None:
     assert info.min is None and info.max is None
 
 
+def test_values_near_the_largest_float_are_stored_and_summed(store: Store) -> None:
+    # their sum overflows: the points are kept exactly, min/max stay exact, the mean is inf
+    big = [1.7e308, 1.7e308, -1.7e308, -1.7e308] * 3000
+    store.write_metrics(RUN, {"huge": arrays(list(range(len(big))), big)})
+    assert store.read_points(RUN, "huge").values.tolist() == big
+    cols = store.read_buckets(RUN, "huge", n=1).columns()
+    assert cols["min"] == [-1.7e308] and cols["max"] == [1.7e308]
+    assert cols["count"] == [len(big)]
+
+
 def test_latest_keeps_negative_zero(store: Store) -> None:
     store.write_metrics(RUN, {"z": arrays([7], [-0.0])})
     assert bits(store.latest(RUN)["z"][2]) == bits(-0.0)

@@ -24,6 +24,7 @@ from . import (
     launch,
     runs,
     serve,
+    store,
     sync,
     tail,
     templates,
@@ -55,6 +56,7 @@ app.command("resume")(launch.resume)
 app.command("sync")(sync.sync)
 app.command("export")(export.export)
 app.add_typer(importing.app, name="import")
+app.add_typer(store.app, name="store")
 app.command("version")(version.version)
 
 

@@ -13,7 +13,7 @@ are merged and rewritten. Chunks longer than ``CHUNK_MAX`` are split. Every rewr
 gets fresh summaries, so buckets stay exact when a batch is delivered twice.
 
 Read: a window (steps or wall time) is covered by units from the coarsest level that still
-gives enough of them — raw points for small windows, 64-point sub-blocks, whole chunks for
+gives enough of them — raw points for small windows, 128-point sub-blocks, whole chunks for
 long windows — with partial chunks at the edges decoded and cut exactly. The units are then
 merged into at most N equal-width buckets. The work is O(N + chunks in the window), and a
 chunk holds ``CHUNK_MAX`` points, so a 10M-point series reads ~2,500 summary rows.
@@ -30,23 +30,30 @@ import numpy.typing as npt
 
 from . import rollup
 from .errors import InvalidInput
+from .packing import Packer, unpack_floats, unpack_ints
 from .rollup import F64, I64, UNIT_DTYPE, Units
 
 #: Points per chunk.
 CHUNK_MAX: Final = 4096
 #: An appended point rewrites the newest chunk only while it is smaller than
-#: ``CHUNK_MAX // TAIL_PARTS`` points (:func:`tail_max`): one sub-block (64 points), so an
+#: ``CHUNK_MAX // TAIL_PARTS`` points (:func:`tail_max`): at most one sub-block (64 points), so an
 #: open chunk's summary is its one sub-block's.
 TAIL_PARTS: Final = 64
-#: Windows with at most this many points x N buckets are read from raw points.
-RAW_FACTOR: Final = 32
+#: Windows with at most this many points x N buckets are read from raw points (so a
+#: window read from sub-blocks has at least N / 2 of them).
+RAW_FACTOR: Final = 64
 #: Windows with at most this many points x N buckets are read from sub-block rollups.
 SUB_FACTOR: Final = 2048
+#: Full chunks a chunk group summarises (``sqlite_groups``): ~262k points.
+GROUP_CHUNKS: Final = 64
+#: Windows with more than this many points x N buckets are read from chunk groups.
+GROUP_FACTOR: Final = CHUNK_MAX * GROUP_CHUNKS // 2
 
 _F8: Final = np.dtype("<f8")
 _I8: Final = np.dtype("<i8")
-#: A chunk row as ``encode`` makes it and a read fetches it: ``(step_lo, n, stride, steps,
-#: times, vals)`` and, for sub-block reads, ``rollup``.
+#: The columns of a chunk row that a read of its points fetches, in ``decode``'s order.
+ROW_COLS: Final = "step_lo, n, stride, steps, times, vals, codec"
+#: A chunk row as a read fetches it (``ROW_COLS``).
 ChunkRow = Sequence[object]
 
 
@@ -133,11 +140,11 @@ def normalize(steps: I64, times: F64, values: F64) -> Points:
     return Points(steps, times, values)
 
 
-def encode(p: Points) -> tuple[object, ...]:
+def encode(p: Points, packer: Packer) -> tuple[object, ...]:
     """A chunk row for ``p`` (sorted, unique steps, not empty), without its series:
     ``step_lo, step_hi, n, stride, steps, times, vals, rollup``, then the summary columns
     ``nf, vmin, vmax, vsum, first_time, last_time, min_time, max_time, last_value, nnan,
-    npinf, nninf``."""
+    npinf, nninf``, then ``codec`` (how the blobs are packed, see ``packing``)."""
     n = len(p)
     stride = 0
     if n == 1:
@@ -147,7 +154,7 @@ def encode(p: Points) -> tuple[object, ...]:
         first = int(d[0])
         if first > 0 and bool(np.all(d == first)):
             stride = first
-    steps_blob = b"" if stride else p.steps.astype(_I8).tobytes()
+    steps_blob = b"" if stride else packer.array(p.steps.astype(_I8))
     sub = rollup.sub_blocks(p.steps, p.times, p.values)
     # one sub-block (an open chunk, mostly) is its own summary, computed the same way
     w = sub[0] if len(sub) == 1 else rollup.whole(p.steps, p.times, p.values)[0]
@@ -158,9 +165,9 @@ def encode(p: Points) -> tuple[object, ...]:
         n,
         stride,
         steps_blob,
-        p.times.astype(_F8).tobytes(),
-        p.values.astype(_F8).tobytes(),
-        sub.tobytes(),
+        packer.array(p.times.astype(_F8)),
+        packer.array(p.values.astype(_F8)),
+        packer.units(sub),
         nf,
         float(w["vmin"]) if nf else None,
         float(w["vmax"]) if nf else None,
@@ -173,15 +180,18 @@ def encode(p: Points) -> tuple[object, ...]:
         int(w["nnan"]),
         int(w["npinf"]),
         int(w["nninf"]),
+        packer.codec,
     )
 
 
-def decode(step_lo: int, n: int, stride: int, steps: bytes, times: bytes, vals: bytes) -> Points:
+def decode(step_lo: int, n: int, stride: int, steps: bytes, times: bytes, vals: bytes,
+           codec: int) -> Points:
+    """The points of a chunk row fetched as ``ROW_COLS``."""
     if stride:
         s = step_lo + np.arange(n, dtype=_I8) * stride
     else:
-        s = np.frombuffer(steps, dtype=_I8)
-    return Points(s, np.frombuffer(times, dtype=_F8), np.frombuffer(vals, dtype=_F8))
+        s = unpack_ints(steps, codec)
+    return Points(s, unpack_floats(times, codec), unpack_floats(vals, codec))
 
 
 def merge_points(old: Points, new: Points) -> Points:
@@ -232,10 +242,13 @@ def concat_units(pieces: list[Units]) -> Units:
 
 
 def bucket_level(total: int, n_buckets: int) -> str:
-    """Which units cover a window of ``total`` points in ``n_buckets``: raw, sub, chunk."""
+    """Which units cover a window of ``total`` points in ``n_buckets``: raw, sub, chunk or
+    group (each the coarsest that still gives at least about ``n_buckets / 2`` units)."""
     if total <= RAW_FACTOR * n_buckets:
         return "raw"
-    return "sub" if total <= SUB_FACTOR * n_buckets else "chunk"
+    if total <= SUB_FACTOR * n_buckets:
+        return "sub"
+    return "chunk" if total <= GROUP_FACTOR * n_buckets else "group"
 
 
 def full_chunks(chunk_units: Units, window: Window) -> npt.NDArray[np.bool_]:
@@ -252,17 +265,18 @@ def full_chunks(chunk_units: Units, window: Window) -> npt.NDArray[np.bool_]:
     return full
 
 
-def assemble_buckets(
+def chunk_pieces(
     chunk_units: Units,
     is_full: list[bool],
     level: str,
     rows: Mapping[int, ChunkRow],
+    subs: Mapping[int, Units],
     window: Window,
-    n_buckets: int,
-    x_axis: str,
-) -> rollup.Buckets:
-    """Exact buckets from the chunk summaries and the chunk rows fetched (by ``step_lo``):
-    whole chunks as their summary (or sub-blocks), edge chunks decoded and cut."""
+) -> list[Units]:
+    """Exact units, in step order, for the chunks summarised in ``chunk_units``: whole
+    chunks as their summary (``level == "chunk"``) or their sub-blocks (``subs``, by
+    ``step_lo``), the others (edges, and every chunk at the raw level) decoded from
+    ``rows`` and cut to the window."""
     step_los: list[int] = chunk_units["first_step"].tolist()
     pieces: list[Units] = []
     raw: list[Points] = []  # consecutive points not yet summarised (raw level, edges)
@@ -285,11 +299,10 @@ def assemble_buckets(
             if level == "chunk":
                 pieces.append(chunk_units[i:j])
             else:
-                blob = b"".join(rows[s][6] for s in step_los[i:j])  # type: ignore[misc]
-                pieces.append(np.frombuffer(blob, dtype=UNIT_DTYPE))
+                pieces.extend(subs[s] for s in step_los[i:j])
             i = j
             continue
-        p = decode(*rows[step_los[i]][:6])  # type: ignore[arg-type]
+        p = decode(*rows[step_los[i]])  # type: ignore[arg-type]
         if not is_full[i]:
             p = p.take(window.mask(p))
         if len(p):
@@ -298,6 +311,12 @@ def assemble_buckets(
                 flush_raw()  # an edge chunk: its own sub-blocks
         i += 1
     flush_raw()
+    return pieces
+
+
+def to_buckets(pieces: list[Units], n_buckets: int, x_axis: str) -> rollup.Buckets:
+    """At most ``n_buckets`` exact buckets from units in step order."""
+    pieces = [u for u in pieces if len(u)]
     if not pieces:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
     units = pieces[0] if len(pieces) == 1 else concat_units(pieces)

@@ -159,6 +159,14 @@ class Command:
 
 
 @dataclass(slots=True, frozen=True)
+class CompactResult:
+    """What ``compact_metrics`` did: chunks re-packed, chunk groups made."""
+
+    chunks_repacked: int
+    groups_made: int
+
+
+@dataclass(slots=True, frozen=True)
 class SeriesInfo:
     """One metric series of a run: its key, its size and its newest point."""
 

@@ -21,6 +21,7 @@ from .models import (
     Changes,
     Checkpoint,
     Command,
+    CompactResult,
     Event,
     Host,
     Launch,
@@ -130,6 +131,10 @@ class Store(Protocol):
     ) -> dict[tuple[str, str, int | None], Points]:
         """``read_points`` after a step of many ``(run_id, key, after_step)`` in one
         snapshot; series that do not exist are left out."""
+    def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
+                        *, batch: int = 256) -> CompactResult:
+        """Re-pack the metric chunks an older version wrote and make their coarse rollups;
+        resumable, ``progress(done, total)`` as it goes."""
 
     # -- SDK batches (exactly once) -----------------------------------------------------
 

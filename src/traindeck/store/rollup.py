@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 #: Points per sub-block rollup inside a chunk.
-SUB_BLOCK: Final = 64
+SUB_BLOCK: Final = 128
 
 UNIT_DTYPE: Final = np.dtype(
     [
@@ -59,7 +59,7 @@ def summarize(steps: I64, times: F64, values: F64, starts: I64) -> Units:
     out["nf"] = np.add.reduceat(finite.astype(np.int64), starts)
     out["vmin"] = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
     out["vmax"] = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
-    out["vsum"] = np.add.reduceat(np.where(finite, values, 0.0), starts)
+    out["vsum"] = _sums(np.where(finite, values, 0.0), starts)
     last = ends - 1
     out["first_step"] = steps[starts]
     out["last_step"] = steps[last]
@@ -79,6 +79,19 @@ def summarize(steps: I64, times: F64, values: F64, starts: I64) -> Units:
     return out
 
 
+def _sums(values: F64, starts: I64) -> F64:
+    """``np.add.reduceat``, for finite values near the largest float too: a sum that
+    overflows on the way is taken again scaled down (exact powers of two), so it is finite
+    whenever the true sum is, and ±inf (never NaN) when it is not."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums: F64 = np.add.reduceat(values, starts)
+        bad = ~np.isfinite(sums)
+        if bad.any():
+            scaled = np.add.reduceat(values * 2.0**-64, starts) * 2.0**64
+            sums = np.where(bad, scaled, sums)
+    return sums
+
+
 def sub_blocks(steps: I64, times: F64, values: F64) -> Units:
     """The sub-block rollup of one chunk's points."""
     return summarize(steps, times, values, np.arange(0, len(steps), SUB_BLOCK, dtype=np.int64))
@@ -96,8 +109,9 @@ def merge(units: Units, starts: I64) -> Units:
         return out
     ends = np.append(starts[1:], len(units))
     last = ends - 1
-    for name in ("n", "nf", "vsum", "nnan", "npinf", "nninf"):
-        out[name] = np.add.reduceat(units[name], starts)
+    with np.errstate(over="ignore", invalid="ignore"):  # sums of huge values: inf (a mean)
+        for name in ("n", "nf", "vsum", "nnan", "npinf", "nninf"):
+            out[name] = np.add.reduceat(units[name], starts)
     out["vmin"] = np.minimum.reduceat(units["vmin"], starts)
     out["vmax"] = np.maximum.reduceat(units["vmax"], starts)
     out["min_time"] = np.minimum.reduceat(units["min_time"], starts)

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+import regex  # what matches it (sqlite_run_query): the same grammar is checked
+
 from .errors import InvalidInput
 from .models import RUN_STATUSES
 
@@ -400,8 +402,8 @@ def _term(segs: list[_Seg], at: int, source: str) -> Term:
         if name == "name" and rest and not rest[0].quoted and rest[0].text.startswith("~"):
             pattern = _joined(_split_at(rest, 0, 1)[1])
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                regex.compile(pattern)  # not re's: it warns of sets like ``[[`` to come
+            except regex.error as exc:
                 raise QueryError("query", at, f"bad regular expression: {exc}") from None
             if _NESTED.search(pattern):
                 # (a+)+ and the like backtrack exponentially: one request could hold a

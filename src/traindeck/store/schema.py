@@ -380,6 +380,31 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE VIEW all_chunks AS
         SELECT *, 0 AS tbl FROM chunks UNION ALL SELECT *, 1 AS tbl FROM open_chunks;
     """,
+    # 14: compressed chunks and a coarser rollup (issue 15). ``codec`` says how a chunk's
+    # blobs are packed (``packing.py``: 0 raw, as before; 1 pcodec, how full chunks are now
+    # written; ``traindeck store compact`` re-packs older ones). ``chunk_groups`` summarises
+    # runs of about ``GROUP_CHUNKS`` consecutive chunks: a group holds the chunks whose
+    # ``step_lo`` lies in ``[step_lo, step_end)`` (boundaries fixed when it is made; the first
+    # group of a series starts at the smallest step), with their summary (``unit``) and each
+    # chunk's (``units``), so a read of a billion points merges a few thousand units.
+    """
+    ALTER TABLE chunks ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE open_chunks ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+    DROP VIEW all_chunks;
+    CREATE VIEW all_chunks AS
+        SELECT *, 0 AS tbl FROM chunks UNION ALL SELECT *, 1 AS tbl FROM open_chunks;
+    CREATE TABLE chunk_groups (
+        series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
+        step_lo INTEGER NOT NULL,
+        step_end INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        min_time REAL NOT NULL,
+        max_time REAL NOT NULL,
+        unit BLOB NOT NULL,
+        units BLOB NOT NULL,
+        PRIMARY KEY (series_id, step_lo)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

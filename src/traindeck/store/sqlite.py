@@ -88,6 +88,7 @@ class SQLiteStore:
         self.read_buckets = guard(metrics.read_buckets)
         self.read_points = guard(metrics.read_points)
         self.read_points_many = guard(metrics.read_points_many)
+        self.compact_metrics = guard(metrics.compact_metrics)
 
         self.add_event = guard(events.add_event)
         self.list_events = guard(events.list_events)

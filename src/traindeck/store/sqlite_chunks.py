@@ -15,30 +15,30 @@ from typing import Final
 
 import numpy as np
 
-from . import chunks, rollup
+from . import chunks, sqlite_groups
 from .chunks import (
+    ROW_COLS,
     ChunkRow,
     Points,
     Window,
-    assemble_buckets,
-    bucket_level,
     decode,
     encode,
-    full_chunks,
     merge_points,
     pieces,
 )
-from .rollup import UNIT_DTYPE, Units
+from .packing import RAW, Packer
 
 _F8: Final = np.dtype("<f8")
 _I8: Final = np.dtype("<i8")
 _CHUNK_COLS: Final = (
     "series_id, step_lo, step_hi, n, stride, steps, times, vals, rollup, nf, vmin, vmax, vsum, "
-    "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf"
+    "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf, codec"
 )
 #: Chunk rows fetched by key at a time (read_points).
 _FETCH: Final = 32
-_VALUES: Final = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_VALUES: Final = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#: Open chunks are rewritten at every flush: kept raw. Full ones are compressed.
+_OPEN_PACKER: Final = Packer(RAW)
 #: Where a chunk is written: full ones (CHUNK_MAX points) among the full, the others apart
 #: (schema migration 13: appending to them rewrites small rows packed together).
 _INSERT_FULL: Final = f"INSERT OR REPLACE INTO chunks ({_CHUNK_COLS}) {_VALUES}"
@@ -50,13 +50,6 @@ _LIST: Final = (
     "SELECT step_lo, n, 0 FROM chunks WHERE series_id = ? UNION ALL "
     "SELECT step_lo, n, 1 FROM open_chunks WHERE series_id = ? ORDER BY step_lo"
 )
-# The chunk summary as the fields of rollup.UNIT_DTYPE, in order (last_value is a blob).
-_UNIT_COLS: Final = (
-    "n, nf, COALESCE(vmin, 9e999), COALESCE(vmax, -9e999), vsum, step_lo, step_hi, "
-    "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf"
-)
-
-
 
 def both_chunks(fn: str, col: str, series: str = "s.id") -> str:
     """SQL for ``fn(col)`` (SUM, MIN or MAX) over the chunks of the series ``series`` names,
@@ -70,7 +63,7 @@ def both_chunks(fn: str, col: str, series: str = "s.id") -> str:
 
 def _load(conn: sqlite3.Connection, series_id: int, step_lo: int, table: int) -> Points:
     row = conn.execute(
-        "SELECT step_lo, n, stride, steps, times, vals FROM "
+        f"SELECT {ROW_COLS} FROM "
         f"{'open_chunks' if table else 'chunks'} WHERE series_id = ? AND step_lo = ?",
         (series_id, step_lo),
     ).fetchone()
@@ -85,20 +78,25 @@ def _drop(conn: sqlite3.Connection, series_id: int, found: list[tuple[int, int, 
             conn.executemany(_DELETE[table], los)
 
 
-def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
-    """``p`` as chunks: the full ones into ``chunks``, a partial one into ``open_chunks``
-    (the caller deleted whatever held those steps before)."""
+def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points, packer: Packer) -> bool:
+    """``p`` as chunks: the full ones into ``chunks`` (packed by ``packer``), a partial one
+    into ``open_chunks``, raw (the caller deleted whatever held those steps before).
+    Whether any full chunk was written."""
     full: list[tuple[object, ...]] = []
     partial: list[tuple[object, ...]] = []
     for part in pieces(p):
-        (full if len(part) >= chunks.CHUNK_MAX else partial).append((series_id, *encode(part)))
+        if len(part) >= chunks.CHUNK_MAX:
+            full.append((series_id, *encode(part, packer)))
+        else:
+            partial.append((series_id, *encode(part, _OPEN_PACKER)))
     if full:
         conn.executemany(_INSERT_FULL, full)
     if partial:
         conn.executemany(_INSERT_OPEN, partial)
+    return bool(full)
 
 
-def _append(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
+def _append(conn: sqlite3.Connection, series_id: int, p: Points, packer: Packer) -> None:
     """Points after the series' last step: the cost follows what is appended, not the
     chunk size (a training loop appends one point per key per flush).
 
@@ -117,45 +115,62 @@ def _append(conn: sqlite3.Connection, series_id: int, p: Points) -> None:
         if n >= chunks.CHUNK_MAX:
             break
         open_.append((lo, n, table))
+    rewritten = open_  # the open chunks rewritten (their groups, if any, are recomputed)
     if open_ and sum(n for _, n, _ in open_) + len(p) >= chunks.CHUNK_MAX:
         merged = Points.concat([*(_load(conn, series_id, lo, t) for lo, _, t in reversed(open_)),
                                 p])
         _drop(conn, series_id, open_)
-        _write_pieces(conn, series_id, merged)
+        wrote_full = _write_pieces(conn, series_id, merged, packer)
     elif open_ and open_[0][1] < tail_max:
         lo, _, table = open_[0]
         tail = _load(conn, series_id, lo, table)
         if table == 0:  # a partial chunk among the full (written before migration 13)
             _drop(conn, series_id, open_[:1])
-        _write_pieces(conn, series_id, Points.concat([tail, p]))
+        rewritten = open_[:1]
+        wrote_full = _write_pieces(conn, series_id, Points.concat([tail, p]), packer)
     else:
-        _write_pieces(conn, series_id, p)
+        rewritten = []
+        wrote_full = _write_pieces(conn, series_id, p, packer)
+    if rewritten:
+        # open chunks are mostly past the last group, but a rewrite in the middle can leave
+        # one inside a group (the newest chunk there)
+        sqlite_groups.refresh(conn, series_id, rewritten[-1][0], sqlite_groups.LAST)
+    if wrote_full:
+        sqlite_groups.extend(conn, series_id)
 
 
 def write_series(
-    conn: sqlite3.Connection, series_id: int, last_step: int | None, p: Points
+    conn: sqlite3.Connection, series_id: int, last_step: int | None, p: Points, packer: Packer
 ) -> None:
-    """Write normalised points of one series inside the caller's transaction."""
+    """Write normalised points of one series inside the caller's transaction; full chunks
+    are packed by ``packer``."""
     if len(p) == 0:
         return
     if last_step is None or int(p.steps[0]) > last_step:
-        _append(conn, series_id, p)
+        _append(conn, series_id, p, packer)
         return
     found = [(int(lo), int(n), int(t)) for lo, n, t in
              conn.execute(_LIST, (series_id, series_id))]
     if not found:
-        _write_pieces(conn, series_id, p)
+        if _write_pieces(conn, series_id, p, packer):
+            sqlite_groups.extend(conn, series_id)
         return
     los = np.array([lo for lo, _, _ in found], dtype=_I8)
     which = np.clip(np.searchsorted(los, p.steps, side="right") - 1, 0, None)
     bounds = np.flatnonzero(np.diff(which, prepend=-1))
+    lo, hi = int(p.steps[0]), int(p.steps[-1])
     for i, start in enumerate(bounds):
         end = bounds[i + 1] if i + 1 < len(bounds) else len(p)
         chunk = found[int(which[start])]
         merged = merge_points(_load(conn, series_id, chunk[0], chunk[2]),
                               p.take(slice(start, end)))
+        lo, hi = min(lo, chunk[0]), max(hi, int(merged.steps[-1]))
         _drop(conn, series_id, [chunk])
-        _write_pieces(conn, series_id, merged)
+        _write_pieces(conn, series_id, merged, packer)
+    # the chunks rewritten all start between lo and hi: their groups are recomputed, and
+    # full chunks written past the last group may make new ones
+    sqlite_groups.refresh(conn, series_id, lo, hi)
+    sqlite_groups.extend(conn, series_id)
 
 
 def _where(window: Window, series_id: int) -> tuple[str, list[object]]:
@@ -216,26 +231,6 @@ def _fetch_range(conn: sqlite3.Connection, series_id: int, cols: str,
     return rows
 
 
-def _summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]
-               ) -> tuple[Units, list[int]]:
-    """The chunk summaries (one unit a chunk), read from the covering indexes, and the
-    table holding each chunk (``tbl``)."""
-    rows = conn.execute(
-        f"SELECT {_UNIT_COLS}, tbl FROM all_chunks WHERE series_id = ?{where} ORDER BY step_lo",
-        [series_id, *args],
-    ).fetchall()
-    tables = [int(r[-1]) for r in rows]
-    units = np.empty(len(rows), dtype=UNIT_DTYPE)
-    if rows:
-        names = UNIT_DTYPE.names or ()
-        for name, col in zip(names, list(zip(*rows, strict=True))[:-1], strict=True):
-            if name == "last_value":
-                units[name] = np.frombuffer(b"".join(col), dtype=_F8)
-            else:
-                units[name] = col
-    return units, tables
-
-
 def read_points(
     conn: sqlite3.Connection, series_id: int, window: Window, limit: int | None = None
 ) -> Points:
@@ -250,7 +245,7 @@ def read_points(
     parts: list[Points] = []
     got = 0
     while wanted := [(int(lo), int(t)) for lo, t in locate.fetchmany(_FETCH)]:
-        rows = _fetch_range(conn, series_id, "step_lo, n, stride, steps, times, vals", wanted)
+        rows = _fetch_range(conn, series_id, ROW_COLS, wanted)
         for lo, _ in wanted:
             p = decode(*rows[lo])  # type: ignore[arg-type]
             p = p.take(window.mask(p))
@@ -262,50 +257,27 @@ def read_points(
     return Points.concat(parts)
 
 
-def read_buckets(
-    conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window, x_axis: str = "step"
-) -> rollup.Buckets:
-    """At most ``n_buckets`` exact buckets of one series inside ``window``."""
-    where, args = _where(window, series_id)
-    chunk_units, tables = _summaries(conn, series_id, where, args)
-    if len(chunk_units) == 0:
-        return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
-    level = bucket_level(int(chunk_units["n"].sum()), n_buckets)
-    is_full: list[bool] = full_chunks(chunk_units, window).tolist()
-    step_los: list[int] = chunk_units["first_step"].tolist()
-    rows: dict[int, ChunkRow] = {}
-    cols = "step_lo, n, stride, steps, times, vals"
-    # Chunk rows are fetched by key, from the table holding them: a condition on other
-    # columns (the time window) would read every row's blobs to test it. On the step axis
-    # the chunks wanted at the raw level are all those between the first and the last: one
-    # range scan a table.
-    if level == "sub":
-        # Whole chunks merge from their sub-block summaries alone (one range scan a
-        # table, reading only the rollup column); only the edge chunks are decoded.
-        # Reading every chunk's points as well copied all of the series' blobs: 150
-        # series of 100k points at 250 buckets took 260 ms, now 175 ms.
-        full = {lo for lo, f in zip(step_los, is_full, strict=True) if f}
-        for table, name in enumerate(("chunks", "open_chunks")):
-            los = [lo for lo, t in zip(step_los, tables, strict=True) if t == table and lo in full]
-            if los:
-                for lo, roll in conn.execute(
-                    f"SELECT step_lo, rollup FROM {name} WHERE series_id = ? "
-                    "AND step_lo BETWEEN ? AND ?", [series_id, los[0], los[-1]],
-                ):
-                    rows[int(lo)] = (lo, None, None, None, None, None, roll)
-        edges = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True) if not f]
-        rows.update(_fetch(conn, series_id, cols, edges))
-    elif level == "raw" and window.axis == "step":
-        for table, name in enumerate(("chunks", "open_chunks")):
-            los = [lo for lo, t in zip(step_los, tables, strict=True) if t == table]
-            if los:
-                for r in conn.execute(
-                    f"SELECT {cols} FROM {name} WHERE series_id = ? "
-                    "AND step_lo BETWEEN ? AND ?", [series_id, los[0], los[-1]],
-                ):
-                    rows[int(r[0])] = tuple(r)
-    else:
-        wanted = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True)
-                  if level != "chunk" or not f]
-        rows = _fetch(conn, series_id, cols, wanted)
-    return assemble_buckets(chunk_units, is_full, level, rows, window, n_buckets, x_axis)
+
+
+def pack_open(conn: sqlite3.Connection, run_id: str, packer: Packer) -> None:
+    """Pack the raw open chunks of a run that ended: its last points are not appended to
+    any more (and if it comes back, appending unpacks them again)."""
+    rows = conn.execute(
+        f"SELECT o.series_id, {', '.join('o.' + c for c in ROW_COLS.split(', '))} "
+        "FROM open_chunks o JOIN series s ON s.id = o.series_id "
+        "WHERE s.run_id = ? AND o.codec = ?", (run_id, RAW)).fetchall()
+    packed = [(sid, *encode(decode(*row), packer)) for sid, *row in rows]
+    if packed:
+        conn.executemany(_INSERT_OPEN, packed)
+
+
+def repack(conn: sqlite3.Connection, packer: Packer, limit: int) -> int:
+    """Re-pack up to ``limit`` full chunks not packed by ``packer`` (a store written before
+    migration 14 holds raw ones); how many were."""
+    rows = conn.execute(
+        f"SELECT series_id, {ROW_COLS} FROM chunks WHERE codec != ? LIMIT ?",
+        (packer.codec, limit)).fetchall()
+    if rows:
+        conn.executemany(_INSERT_FULL,
+                         [(sid, *encode(decode(*row), packer)) for sid, *row in rows])
+    return len(rows)

@@ -4,16 +4,17 @@ run's series, read raw points and exact buckets. Chunk rows are ``sqlite_chunks`
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 
-from . import chunks, sqlite_chunks
+from . import chunks, sqlite_buckets, sqlite_chunks, sqlite_groups
 from .codec import dumps_str
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
-from .models import SeriesInfo
+from .models import CompactResult, SeriesInfo
+from .packing import PCODEC, Packer
 from .rollup import Buckets
 from .sqlite_chunks import both_chunks
 from .sqlite_core import SQLiteCore
@@ -54,8 +55,9 @@ def _series_id(conn: sqlite3.Connection, run_id: str, key: str) -> int:
 
 
 class MetricTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: SQLiteCore, codec: int = PCODEC) -> None:
         self._core = core
+        self._packer = Packer(codec)
 
     def write_metrics(
         self,
@@ -123,7 +125,8 @@ class MetricTable:
                     except sqlite3.IntegrityError as exc:
                         raise NotFound(f"no run {run_id!r}") from exc
                 series_id, last_step = row
-                sqlite_chunks.write_series(tx.conn, series_id, last_step, points)
+                sqlite_chunks.write_series(tx.conn, series_id, last_step, points,
+                                           self._packer)
                 top = int(points.steps[-1])
                 if last_step is None or top >= last_step:
                     tx.execute(
@@ -135,6 +138,37 @@ class MetricTable:
                 else:
                     tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
         return True
+
+    def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
+                        *, batch: int = 256) -> CompactResult:
+        """Bring the metric chunks of a store written by an older traindeck up to date:
+        full chunks packed (``packing``) and every series' chunk groups made. Each step is
+        its own transaction of at most ``batch`` chunks, so an interrupted compaction
+        keeps what it did and the next one goes on from there. ``progress(done, total)``
+        is called as it goes; writers and readers carry on meanwhile."""
+        with self._core.read() as conn:
+            left = int(conn.execute("SELECT count(*) FROM chunks WHERE codec != ?",
+                                    (self._packer.codec,)).fetchone()[0])
+            series = [int(r[0]) for r in conn.execute("SELECT id FROM series ORDER BY id")]
+        total, done, repacked = left + len(series), 0, 0
+        if progress is not None:
+            progress(0, total)
+        while True:
+            with self._core.write() as tx:
+                n = sqlite_chunks.repack(tx.conn, self._packer, batch)
+            if n == 0:
+                break
+            repacked += n
+            done = min(done + n, left)
+            if progress is not None:
+                progress(done, total)
+        groups = 0
+        for i, series_id in enumerate(series):
+            with self._core.write() as tx:
+                groups += sqlite_groups.extend(tx.conn, series_id)
+            if progress is not None:
+                progress(left + i + 1, total)
+        return CompactResult(chunks_repacked=repacked, groups_made=groups)
 
     def metric_keys(self, run_id: str) -> list[SeriesInfo]:
         with self._core.read() as conn:
@@ -183,7 +217,7 @@ class MetricTable:
             window = chunks.Window("step", step_min, step_max)
         with self._core.read() as conn:
             series_id = _series_id(conn, run_id, key)
-            return sqlite_chunks.read_buckets(conn, series_id, n, window, x)
+            return sqlite_buckets.read_buckets(conn, series_id, n, window, x)
 
     def read_points_many(
         self, reads: Sequence[tuple[str, str, int | None]], *, limit: int | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from . import sqlite_chunks
 from .codec import dumps_str, loads
 from .errors import Conflict, InvalidInput, NotFound
 from .ids import is_valid_id, new_id
@@ -23,6 +24,7 @@ from .lifecycle import (
     status_fields,
 )
 from .models import Run
+from .packing import PCODEC, Packer
 from .sqlite_commands import expire_commands
 from .sqlite_core import SQLiteCore, Tx
 from .sqlite_projects import register_project
@@ -175,6 +177,7 @@ class RunTable:
                              {"old_status": old.status, "new_status": status})
             if expires_commands(old.status, status):
                 expire_commands(tx, clock(), run_id, f"run ended ({status})")
+                sqlite_chunks.pack_open(tx.conn, run_id, Packer(PCODEC))
             return fetch_run(tx.conn, run_id)
 
     def heartbeat(self, run_id: str, at: float | None = None) -> None:

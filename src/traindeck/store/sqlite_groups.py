@@ -1,0 +1,121 @@
+"""Chunk summaries and chunk groups in SQLite: the coarse rollup level (schema 14).
+
+A *group* summarises the chunks of a series whose ``step_lo`` lies in ``[step_lo,
+step_end)``: one unit for all of them (``unit``) and one per chunk (``units``). Groups are
+made at the tail, each time about ``chunks.GROUP_CHUNKS`` full chunks lie after the last
+group (the first group starts at the smallest step, so no chunk can ever land before it);
+their boundaries never move afterwards. A write that rewrites chunks inside groups (points
+logged again, out of order) recomputes those groups from the chunks' summaries, so every
+group stays exact whatever is written where. Chunks after the last group are *ungrouped*:
+reads take them from the chunks' own summaries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+import numpy as np
+
+from . import chunks, rollup
+from .rollup import UNIT_DTYPE, Units
+
+_F8: Final = np.dtype("<f8")
+#: The smallest step: where the first group of a series starts.
+FIRST: Final = -(2**63)
+#: The largest step.
+LAST: Final = 2**63 - 1
+# The chunk summary as the fields of rollup.UNIT_DTYPE, in order (last_value is a blob).
+_UNIT_COLS: Final = (
+    "n, nf, COALESCE(vmin, 9e999), COALESCE(vmax, -9e999), vsum, step_lo, step_hi, "
+    "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf"
+)
+_PUT: Final = (
+    "INSERT OR REPLACE INTO chunk_groups (series_id, step_lo, step_end, n, min_time, max_time, "
+    "unit, units) VALUES (?,?,?,?,?,?,?,?)"
+)
+
+
+def summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]
+              ) -> tuple[Units, list[int]]:
+    """The summaries (one unit a chunk, by step) of the chunks of a series that match
+    ``where`` (SQL after ``series_id = ?``), read from the covering indexes, and the table
+    holding each chunk (``tbl``: 0 ``chunks``, 1 ``open_chunks``)."""
+    rows = conn.execute(
+        f"SELECT {_UNIT_COLS}, tbl FROM all_chunks WHERE series_id = ?{where} ORDER BY step_lo",
+        [series_id, *args],
+    ).fetchall()
+    tables = [int(r[-1]) for r in rows]
+    units = np.empty(len(rows), dtype=UNIT_DTYPE)
+    if rows:
+        names = UNIT_DTYPE.names or ()
+        for name, col in zip(names, list(zip(*rows, strict=True))[:-1], strict=True):
+            if name == "last_value":
+                units[name] = np.frombuffer(b"".join(col), dtype=_F8)
+            else:
+                units[name] = col
+    return units, tables
+
+
+def _put(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> None:
+    """(Re)compute the group ``[lo, end)`` from its chunks' summaries."""
+    units, _ = summaries(conn, series_id, " AND step_lo >= ? AND step_lo < ?", [lo, end])
+    if len(units) == 0:
+        conn.execute("DELETE FROM chunk_groups WHERE series_id = ? AND step_lo = ?",
+                     (series_id, lo))
+        return
+    whole = rollup.merge(units, np.zeros(1, dtype=np.int64))
+    conn.execute(_PUT, (series_id, lo, end, int(whole["n"][0]), float(units["min_time"].min()),
+                        float(units["max_time"].max()), whole.tobytes(), units.tobytes()))
+
+
+def extend(conn: sqlite3.Connection, series_id: int) -> int:
+    """Make the groups that the full chunks after the last group now fill (after full
+    chunks were written at the tail); how many were made."""
+    last = conn.execute(
+        "SELECT step_end FROM chunk_groups WHERE series_id = ? ORDER BY step_lo DESC LIMIT 1",
+        (series_id,),
+    ).fetchone()
+    start = FIRST if last is None else int(last[0])
+    made = 0
+    while True:
+        his = [int(r[0]) for r in conn.execute(
+            "SELECT step_hi FROM chunks WHERE series_id = ? AND step_lo >= ? AND n >= ? "
+            "ORDER BY step_lo LIMIT ?", (series_id, start, chunks.CHUNK_MAX, chunks.GROUP_CHUNKS))]
+        if len(his) < chunks.GROUP_CHUNKS:
+            return made
+        end = his[-1] + 1
+        _put(conn, series_id, start, end)
+        start = end
+        made += 1
+
+
+def refresh(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> None:
+    """Recompute the groups holding chunks that start between steps ``lo`` and ``hi``
+    (after chunks there were rewritten)."""
+    for g_lo, g_end in conn.execute(
+        "SELECT step_lo, step_end FROM chunk_groups WHERE series_id = ? AND step_end > ? "
+        "AND step_lo <= ?", (series_id, lo, hi)).fetchall():
+        _put(conn, series_id, int(g_lo), int(g_end))
+
+
+def overlapping(conn: sqlite3.Connection, series_id: int, window: chunks.Window
+                ) -> list[tuple[int, int, int, bytes]]:
+    """The groups whose points may lie in ``window``: ``(step_lo, step_end, n, unit)``, by
+    step."""
+    if window.axis == "step":
+        cond, args = "step_end > ? AND step_lo <= ?", [window.lo, window.hi]
+    else:
+        cond, args = "max_time >= ? AND min_time <= ?", [window.lo, window.hi]
+    clauses = [c for c, a in zip(cond.split(" AND "), args, strict=True) if a is not None]
+    where = "".join(f" AND {c}" for c in clauses)
+    return [(int(a), int(b), int(c), bytes(d)) for a, b, c, d in conn.execute(
+        f"SELECT step_lo, step_end, n, unit FROM chunk_groups WHERE series_id = ?{where} "
+        "ORDER BY step_lo", [series_id, *(a for a in args if a is not None)])]
+
+
+def chunk_units(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> list[Units]:
+    """The chunk summaries that the groups between ``lo`` and ``end`` keep, by step."""
+    return [np.frombuffer(b, dtype=UNIT_DTYPE) for (b,) in conn.execute(
+        "SELECT units FROM chunk_groups WHERE series_id = ? AND step_lo >= ? AND step_lo < ? "
+        "ORDER BY step_lo", (series_id, lo, end))]

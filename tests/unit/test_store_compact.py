@@ -1,0 +1,120 @@
+"""Compressed chunks (schema 14): a store an older traindeck wrote (raw chunks, no chunk
+groups) opens and reads as before, and ``traindeck store compact`` packs it and makes its
+groups, resumably, without changing a single value or bucket."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import make_v13_store
+
+from traindeck.store import SQLiteStore, chunks
+
+RUN = "r"
+PAYLOAD_NAN = np.frombuffer(np.array([0x7FF8_0000_0000_0123], dtype="<u8").tobytes(), "<f8")[0]
+
+
+def series(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    steps = np.arange(n, dtype=np.int64) * 2
+    times = 1.7e9 + np.cumsum(rng.uniform(0.05, 0.15, n))
+    values = (2.0 / np.sqrt(1.0 + steps / 1e4) + rng.normal(0.0, 0.05, n)).astype(np.float32)
+    v = values.astype(np.float64)
+    v[[5, n // 3]] = [math.nan, PAYLOAD_NAN]
+    v[[6, n // 2]] = [math.inf, -math.inf]
+    return steps, times, v
+
+
+def snapshot(store: SQLiteStore) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key in ("a", "b"):
+        p = store.read_points(RUN, key)
+        out[key] = (p.steps.tobytes(), p.times.tobytes(), p.values.tobytes())
+        for n in (1, 50, 1000):
+            for lo, hi in ((None, None), (1000, 90_000), (123_457, None)):
+                out[f"{key}/{n}/{lo}/{hi}"] = store.read_buckets(
+                    RUN, key, n=n, step_min=lo, step_max=hi).units.tobytes()
+            out[f"{key}/{n}/time"] = store.read_buckets(
+                RUN, key, n=n, time_min=1.7e9 + 500.0, time_max=1.7e9 + 20_000.0,
+                x="time").units.tobytes()
+    return out
+
+
+@pytest.fixture
+def old_store(tmp_path: Path) -> Path:
+    path = tmp_path / "traindeck.db"
+    with SQLiteStore(path) as store:
+        store.create_run(project="p", id=RUN)
+        for key, n in (("a", 300_000), ("b", 9_000)):
+            s, t, v = series(n, seed=n)
+            for i in range(0, n, 100_000):
+                store.write_metrics(RUN, {key: (s[i:i + 100_000], t[i:i + 100_000],
+                                                v[i:i + 100_000])})
+    make_v13_store(path)
+    return path
+
+
+def test_full_chunks_are_packed_and_grouped(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "t.db") as store:
+        store.create_run(project="p", id=RUN)
+        s, t, v = series(300_000, seed=1)
+        store.write_metrics(RUN, {"a": (s, t, v)})
+        conn = store.core.reader()
+        assert conn.execute("SELECT DISTINCT codec FROM chunks").fetchall() == [(1,)]
+        raw_bytes, packed = conn.execute(
+            "SELECT sum(n) * 16, sum(length(times) + length(vals)) FROM chunks").fetchone()
+        assert packed < raw_bytes / 2  # float32-sourced values, steady wall times
+        groups = conn.execute("SELECT n FROM chunk_groups ORDER BY step_lo").fetchall()
+        assert groups and all(n == chunks.CHUNK_MAX * chunks.GROUP_CHUNKS for (n,) in groups)
+        got = store.read_points(RUN, "a")
+        assert got.values.tobytes() == v.tobytes()  # NaN payloads and ±Inf bit for bit
+        assert got.times.tobytes() == t.tobytes() and got.steps.tolist() == s.tolist()
+
+
+def test_an_old_store_reads_the_same_before_and_after_compacting(old_store: Path) -> None:
+    with SQLiteStore(old_store) as store:  # migrates to 14 on open: still raw, no groups
+        conn = store.core.reader()
+        assert conn.execute("SELECT DISTINCT codec FROM all_chunks").fetchall() == [(0,)]
+        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone() == (0,)
+        before = snapshot(store)
+    proc = subprocess.run([sys.executable, "-m", "traindeck.cli", "store", "compact",
+                           "--dir", str(old_store)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "chunks packed" in proc.stdout and "chunk groups made" in proc.stdout
+    with SQLiteStore(old_store) as store:
+        conn = store.core.reader()
+        assert conn.execute("SELECT count(*) FROM chunks WHERE codec = 0").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone()[0] >= 1
+        assert snapshot(store) == before
+        # new points after the compaction go on as usual
+        store.write_metrics(RUN, {"a": ([10**9], [1.8e9], [1.5])})
+        assert store.read_buckets(RUN, "a", n=1).count == 300_001
+
+
+def test_an_interrupted_compaction_goes_on_where_it_stopped(old_store: Path) -> None:
+    with SQLiteStore(old_store) as store:
+        before = snapshot(store)
+        seen: list[tuple[int, int]] = []
+
+        def stop_after_a_batch(done: int, total: int) -> None:
+            seen.append((done, total))
+            if done > 0:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            store.compact_metrics(stop_after_a_batch, batch=16)
+        conn = store.core.reader()
+        packed, left = (conn.execute("SELECT count(*) FROM chunks WHERE codec = ?", (c,))
+                        .fetchone()[0] for c in (1, 0))
+        assert packed == 16 and left > 0  # what it did is kept
+        assert snapshot(store) == before  # mixed raw and packed chunks read the same
+        calls: list[tuple[int, int]] = []
+        result = store.compact_metrics(lambda d, t: calls.append((d, t)), batch=16)
+        assert result.chunks_repacked == left and result.groups_made >= 1
+        assert calls[-1][0] == calls[-1][1]  # the progress reached its total
+        assert snapshot(store) == before
