@@ -48,3 +48,32 @@ def test_ctrl_c_during_finish_with_a_locked_store_loses_nothing(tmp_path: Path) 
     with open_store(tdir) as store:
         assert len(store.read_points(run_id, "x")) == 1000
         assert store.get_run(run_id).status == "completed"
+
+
+ORDER_CHILD = """
+import traindeck as td
+run = td.init(project="p", name="order", system_interval=None)
+for i in range(300_000):
+    run.log({"loss": 1.0 / (1 + i), "acc": i / 300_000}, step=i)
+run.finish()          # the status comes after every point logged before it
+print(run.id, flush=True)
+"""
+
+
+def test_the_final_status_is_recorded_after_the_last_points(tmp_path: Path) -> None:
+    # The writer drains the queue while the loop still logs: finish() must not overtake the
+    # points still queued (a dashboard would show `completed` with the last points missing,
+    # and the run's tail would be written after the store packed it).
+    tdir = tmp_path / "td"
+    env = {**os.environ, "TRAINDECK_DIR": str(tdir)}
+    proc = subprocess.run([sys.executable, "-c", ORDER_CHILD], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.strip()
+    with open_store(tdir) as store:
+        # the store stamps each change with its commit's number: the run's (its status
+        # change: no summary was logged) must come after every series' last write
+        run = store.get_run(run_id)
+        assert run.status == "completed"
+        assert run.seq > max(s.seq for s in store.metric_keys(run_id))
+        assert all(len(store.read_points(run_id, k)) == 300_000 for k in ("loss", "acc"))

@@ -165,9 +165,13 @@ class Worker(threading.Thread):
                 beat = now >= next_beat
                 if beat:
                     next_beat = now + self.heartbeat_interval
+                # calls run after the points logged before them: every such point is in
+                # the queue once a call is in the outbox, so count the calls first
+                calls = len(self.outbox)
                 self._flush(now, beat)
                 self._flush_lines(now)
-                self._drain_outbox()
+                if not self._pending:  # else the points wait for a retry, and so do they
+                    self._drain_outbox(calls)
                 if not stopping and now >= next_cmd:
                     next_cmd = now + self.command_interval
                     self._poll_commands()
@@ -290,8 +294,10 @@ class Worker(threading.Thread):
         self._ok()
         self._lines = []
 
-    def _drain_outbox(self) -> None:
-        while self.outbox:
+    def _drain_outbox(self, limit: int) -> None:
+        for _ in range(limit):
+            if not self.outbox:
+                return
             what, call = self.outbox[0]
             try:
                 call()
