@@ -147,6 +147,7 @@ def make_v13_store(path: Path) -> None:
     conn.execute("CREATE VIEW all_chunks AS SELECT *, 0 AS tbl FROM chunks "
                  "UNION ALL SELECT *, 1 AS tbl FROM open_chunks")
     conn.execute("DROP TABLE chunk_groups")
+    conn.execute("DROP TABLE chunk_rollups")
     conn.execute("PRAGMA user_version = 13")
     conn.commit()
     conn.close()

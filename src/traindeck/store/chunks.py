@@ -21,7 +21,7 @@ chunk holds ``CHUNK_MAX`` points, so a 10M-point series reads ~2,500 summary row
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -270,13 +270,13 @@ def chunk_pieces(
     is_full: list[bool],
     level: str,
     rows: Mapping[int, ChunkRow],
-    subs: Mapping[int, Units],
+    subs: Callable[[list[int]], Units] | None,
     window: Window,
 ) -> list[Units]:
     """Exact units, in step order, for the chunks summarised in ``chunk_units``: whole
-    chunks as their summary (``level == "chunk"``) or their sub-blocks (``subs``, by
-    ``step_lo``), the others (edges, and every chunk at the raw level) decoded from
-    ``rows`` and cut to the window."""
+    chunks as their summary (``level == "chunk"``) or their sub-blocks (``subs(step_los)``:
+    those of consecutive whole chunks), the others (edges, and every chunk at the raw
+    level) decoded from ``rows`` and cut to the window."""
     step_los: list[int] = chunk_units["first_step"].tolist()
     pieces: list[Units] = []
     raw: list[Points] = []  # consecutive points not yet summarised (raw level, edges)
@@ -296,10 +296,10 @@ def chunk_pieces(
             while j < n_chunks and is_full[j]:
                 j += 1
             flush_raw()
-            if level == "chunk":
+            if level == "chunk" or subs is None:
                 pieces.append(chunk_units[i:j])
             else:
-                pieces.extend(subs[s] for s in step_los[i:j])
+                pieces.append(subs(step_los[i:j]))
             i = j
             continue
         p = decode(*rows[step_los[i]])  # type: ignore[arg-type]

@@ -27,7 +27,8 @@ works, so the SDK's training thread keeps running. Compression level 2 keeps siz
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -94,16 +95,52 @@ def unpack_ints(blob: bytes, codec: int) -> npt.NDArray[np.int64]:
 def unpack_units(blob: bytes, codec: int) -> Units:
     if codec == RAW or not blob:
         return np.frombuffer(blob, dtype=UNIT_DTYPE)
+    return _assemble(_frames(blob))
+
+
+def unpack_units_many(blobs: Sequence[tuple[bytes, int]]) -> tuple[Units, list[int]]:
+    """The units of many chunks' ``(rollup, codec)`` blobs, in order, as one array, and
+    where each chunk's begin in it (plus the end). Full chunks packed alike (the common
+    case) are assembled field by field in one go instead of chunk by chunk."""
+    frames = [_frames(blob) if codec != RAW and blob else None for blob, codec in blobs]
+    sizes = [len(np.frombuffer(b, dtype=UNIT_DTYPE)) if f is None else len(f[0]) // len(_GROUPS[0])
+             for (b, _), f in zip(blobs, frames, strict=True)]
+    bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
+    out = np.empty(bounds[-1], dtype=UNIT_DTYPE)
+    i = 0
+    while i < len(blobs):
+        f = frames[i]
+        if f is None:
+            out[bounds[i]:bounds[i + 1]] = unpack_units(*blobs[i])
+            i += 1
+            continue
+        j = i + 1  # a run of packed chunks with as many units each: one reshape a field
+        while j < len(blobs) and frames[j] is not None and sizes[j] == sizes[i]:
+            j += 1
+        run = [fr for fr in frames[i:j] if fr is not None]
+        dest = out[bounds[i]:bounds[j]]
+        for g, names in enumerate(_GROUPS):
+            fields = np.concatenate([fr[g] for fr in run]).reshape(j - i, len(names), sizes[i])
+            for k, name in enumerate(names):
+                dest[name] = fields[:, k, :].ravel()
+        i = j
+    return out, bounds
+
+
+def _frames(blob: bytes) -> list[npt.NDArray[Any]]:
     sizes = np.frombuffer(blob, dtype=_HEADER, count=len(_GROUPS)).tolist()
     at = _HEADER.itemsize * len(_GROUPS)
-    out: Units | None = None
-    for names, size in zip(_GROUPS, sizes, strict=True):
-        fields = standalone.simple_decompress(blob[at:at + size])
+    out = []
+    for size in sizes:
+        out.append(standalone.simple_decompress(blob[at:at + size]))
         at += size
-        n = len(fields) // len(names)
-        if out is None:
-            out = np.empty(n, dtype=UNIT_DTYPE)
+    return out
+
+
+def _assemble(frames: list[npt.NDArray[Any]]) -> Units:
+    n = len(frames[0]) // len(_GROUPS[0])
+    out = np.empty(n, dtype=UNIT_DTYPE)
+    for names, fields in zip(_GROUPS, frames, strict=True):
         for i, name in enumerate(names):
             out[name] = fields[i * n:(i + 1) * n]
-    assert out is not None
     return out

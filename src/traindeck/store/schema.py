@@ -382,7 +382,9 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """,
     # 14: compressed chunks and a coarser rollup (issue 15). ``codec`` says how a chunk's
     # blobs are packed (``packing.py``: 0 raw, as before; 1 pcodec, how full chunks are now
-    # written; ``traindeck store compact`` re-packs older ones). ``chunk_groups`` summarises
+    # written; ``traindeck store compact`` re-packs older ones); a packed full chunk keeps its
+    # sub-block units in ``chunk_rollups`` (a small row: reading them for many chunks would
+    # otherwise walk each chunk row's overflow pages). ``chunk_groups`` summarises
     # runs of about ``GROUP_CHUNKS`` consecutive chunks: a group holds the chunks whose
     # ``step_lo`` lies in ``[step_lo, step_end)`` (boundaries fixed when it is made; the first
     # group of a series starts at the smallest step), with their summary (``unit``) and each
@@ -393,6 +395,12 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     DROP VIEW all_chunks;
     CREATE VIEW all_chunks AS
         SELECT *, 0 AS tbl FROM chunks UNION ALL SELECT *, 1 AS tbl FROM open_chunks;
+    CREATE TABLE chunk_rollups (
+        series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
+        step_lo INTEGER NOT NULL,
+        rollup BLOB NOT NULL,
+        PRIMARY KEY (series_id, step_lo)
+    ) WITHOUT ROWID;
     CREATE TABLE chunk_groups (
         series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
         step_lo INTEGER NOT NULL,

@@ -11,14 +11,45 @@ summaries. Narrower windows are read from the chunk summaries and rows alone.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 import numpy as np
 
 from . import chunks, rollup, sqlite_groups
 from .chunks import ROW_COLS, ChunkRow, Window, bucket_level, chunk_pieces, full_chunks
-from .packing import unpack_units
+from .packing import PCODEC, unpack_units_many
 from .rollup import UNIT_DTYPE, Units
 from .sqlite_chunks import _fetch, _where
+
+
+def _sub_units(conn: sqlite3.Connection, series_id: int, located: list[tuple[int, int]]
+               ) -> Callable[[list[int]], Units]:
+    """The sub-block units of the chunks ``(step_lo, tbl)`` (whole, consecutive), as a
+    function giving those of a run of them."""
+    blobs: dict[int, tuple[bytes, int]] = {}
+    if located:
+        lo, hi = located[0][0], located[-1][0]
+        if any(t == 0 for _, t in located):
+            blobs.update((int(a), (b, PCODEC)) for a, b in conn.execute(
+                "SELECT step_lo, rollup FROM chunk_rollups WHERE series_id = ? "
+                "AND step_lo BETWEEN ? AND ?", (series_id, lo, hi)))
+        # open chunks, and full ones written before schema 14, keep them in their row
+        for table, name in enumerate(("chunks", "open_chunks")):
+            missing = [a for a, t in located if t == table and a not in blobs]
+            if missing:
+                wanted = set(missing)
+                blobs.update((int(a), (b, c)) for a, b, c in conn.execute(
+                    f"SELECT step_lo, rollup, codec FROM {name} WHERE series_id = ? "
+                    "AND step_lo BETWEEN ? AND ?", (series_id, missing[0], missing[-1]))
+                    if a in wanted)
+    order = [lo for lo, _ in located]
+    units, bounds = unpack_units_many([blobs[lo] for lo in order])
+    where = {lo: i for i, lo in enumerate(order)}
+
+    def run(los: list[int]) -> Units:
+        return units[bounds[where[los[0]]]:bounds[where[los[-1]] + 1]]
+
+    return run
 
 
 def _inside(groups: list[tuple[int, int, int, bytes]], window: Window
@@ -65,7 +96,7 @@ def _chunk_level(conn: sqlite3.Connection, series_id: int, n_buckets: int, windo
         edges = [(lo, t) for lo, t, f in
                  zip(units["first_step"].tolist(), tables, is_full, strict=True) if not f]
         rows = _fetch(conn, series_id, ROW_COLS, edges)
-        pieces += chunk_pieces(units, is_full, "chunk", rows, {}, window)
+        pieces += chunk_pieces(units, is_full, "chunk", rows, None, window)
         pieces += tail
     return chunks.to_buckets(pieces, n_buckets, x_axis)
 
@@ -87,24 +118,17 @@ def read_buckets(
     is_full: list[bool] = full_chunks(chunk_units, window).tolist()
     step_los: list[int] = chunk_units["first_step"].tolist()
     rows: dict[int, ChunkRow] = {}
-    subs: dict[int, Units] = {}
+    subs = None
     # Chunk rows are fetched by key, from the table holding them: a condition on other
     # columns (the time window) would read every row's blobs to test it. On the step axis
     # the chunks wanted at the raw level are all those between the first and the last: one
     # range scan a table.
     if level == "sub":
-        # Whole chunks merge from their sub-block summaries alone (one range scan a
-        # table, reading only the rollup column); only the edge chunks are decoded.
-        full = {lo for lo, f in zip(step_los, is_full, strict=True) if f}
-        for table, name in enumerate(("chunks", "open_chunks")):
-            los = [lo for lo, t in zip(step_los, tables, strict=True) if t == table and lo in full]
-            if los:
-                for lo, roll, codec in conn.execute(
-                    f"SELECT step_lo, rollup, codec FROM {name} WHERE series_id = ? "
-                    "AND step_lo BETWEEN ? AND ?", [series_id, los[0], los[-1]],
-                ):
-                    if lo in full:
-                        subs[int(lo)] = unpack_units(roll, codec)
+        # Whole chunks merge from their sub-block units alone, read with one range scan a
+        # table (packed full chunks keep them in ``chunk_rollups``); only the edge chunks
+        # are decoded.
+        full = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True) if f]
+        subs = _sub_units(conn, series_id, full)
         edges = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True) if not f]
         rows.update(_fetch(conn, series_id, ROW_COLS, edges))
     elif level == "raw" and window.axis == "step":

@@ -45,6 +45,12 @@ _INSERT_FULL: Final = f"INSERT OR REPLACE INTO chunks ({_CHUNK_COLS}) {_VALUES}"
 _INSERT_OPEN: Final = f"INSERT OR REPLACE INTO open_chunks ({_CHUNK_COLS}) {_VALUES}"
 _DELETE: Final = ("DELETE FROM chunks WHERE series_id = ? AND step_lo = ?",
                   "DELETE FROM open_chunks WHERE series_id = ? AND step_lo = ?")
+#: A packed full chunk's sub-block units live apart (schema 14), in a small row that a read
+#: of many chunks' sub-blocks scans without walking the chunk rows' overflow pages.
+_INSERT_ROLLUP: Final = ("INSERT OR REPLACE INTO chunk_rollups (series_id, step_lo, rollup) "
+                         "VALUES (?, ?, ?)")
+_DELETE_ROLLUP: Final = "DELETE FROM chunk_rollups WHERE series_id = ? AND step_lo = ?"
+_ROLLUP_AT: Final = 8  # where encode's row (after series_id) has the rollup blob
 #: A series' chunks by step, each with the table holding it (0: chunks, 1: open_chunks).
 _LIST: Final = (
     "SELECT step_lo, n, 0 FROM chunks WHERE series_id = ? UNION ALL "
@@ -76,6 +82,19 @@ def _drop(conn: sqlite3.Connection, series_id: int, found: list[tuple[int, int, 
         los = [(series_id, lo) for lo, _, t in found if t == table]
         if los:
             conn.executemany(_DELETE[table], los)
+            if table == 0:
+                conn.executemany(_DELETE_ROLLUP, los)
+
+
+def _insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    """Insert full chunk rows (``series_id, *encode(...)``): a packed one's sub-block units
+    into ``chunk_rollups``, its own ``rollup`` left empty."""
+    rollups = [(r[0], r[1], r[_ROLLUP_AT]) for r in rows if r[-1] != RAW]
+    if rollups:
+        rows = [(*r[:_ROLLUP_AT], b"", *r[_ROLLUP_AT + 1:]) if r[-1] != RAW else r
+                for r in rows]
+        conn.executemany(_INSERT_ROLLUP, rollups)
+    conn.executemany(_INSERT_FULL, rows)
 
 
 def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points, packer: Packer) -> bool:
@@ -90,7 +109,7 @@ def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points, packer: P
         else:
             partial.append((series_id, *encode(part, _OPEN_PACKER)))
     if full:
-        conn.executemany(_INSERT_FULL, full)
+        _insert_full(conn, full)
     if partial:
         conn.executemany(_INSERT_OPEN, partial)
     return bool(full)
@@ -278,6 +297,5 @@ def repack(conn: sqlite3.Connection, packer: Packer, limit: int) -> int:
         f"SELECT series_id, {ROW_COLS} FROM chunks WHERE codec != ? LIMIT ?",
         (packer.codec, limit)).fetchall()
     if rows:
-        conn.executemany(_INSERT_FULL,
-                         [(sid, *encode(decode(*row), packer)) for sid, *row in rows])
+        _insert_full(conn, [(sid, *encode(decode(*row), packer)) for sid, *row in rows])
     return len(rows)
