@@ -200,9 +200,48 @@ class CompareOut(_Out):
     runs: list[CompareSeries]
 
 
+class SomeColumns(_Out):
+    """:class:`BucketColumns`, holding only the columns a request named (``fields``)."""
+
+    first_step: list[int] | None = None
+    last_step: list[int] | None = None
+    first_time: list[float] | None = None
+    last_time: list[float] | None = None
+    count: list[int] | None = None
+    min: list[float | None] | None = None
+    max: list[float | None] | None = None
+    mean: list[float | None] | None = None
+    last: list[Value] | None = None
+    nan: list[int] | None = None
+    pinf: list[int] | None = None
+    ninf: list[int] | None = None
+
+
+class ManySeries(_Out):
+    run_id: str
+    buckets: SomeColumns | None = Field(description="null when the run has no such key")
+    count: int
+
+
+class ManyKey(_Out):
+    key: str
+    x: Literal["step", "time"]
+    runs: list[ManySeries]
+
+
 class CompareManyOut(_Out):
     x: Literal["step", "time"]
-    results: list[CompareOut] = Field(description="one per key, in the order asked")
+    results: list[ManyKey] = Field(description="one per key, in the order asked")
+
+
+class RunKeyIndexes(_Out):
+    run_id: str
+    keys: list[int] = Field(description="the run's keys as indexes into ``keys``, ascending")
+
+
+class RunsKeysOut(_Out):
+    keys: list[str] = Field(description="every key of the runs, once, sorted")
+    runs: list[RunKeyIndexes] = Field(description="one per run, in the order asked")
 
 
 class EventOut(_Out):

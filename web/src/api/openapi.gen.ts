@@ -135,7 +135,7 @@ export interface CommandOut {
 export interface CompareManyOut {
   x: "step" | "time";
   /** one per key, in the order asked */
-  results: Array<CompareOut>;
+  results: Array<ManyKey>;
 }
 export interface CompareOut {
   key: string;
@@ -323,6 +323,17 @@ export interface LogList {
   /** the last line's seq (pass it as after_seq to read on); null when no line was returned */
   next_seq: number | null;
 }
+export interface ManyKey {
+  key: string;
+  x: "step" | "time";
+  runs: Array<ManySeries>;
+}
+export interface ManySeries {
+  run_id: string;
+  /** null when the run has no such key */
+  buckets: SomeColumns | null;
+  count: number;
+}
 export interface MediaCreated {
   media: MediaOut;
   /** false when this (run, key, step, filename) was uploaded before (nothing changed) */
@@ -400,6 +411,11 @@ export interface RunGroupOut {
 }
 export interface RunGroups {
   groups: Array<RunGroupOut>;
+}
+export interface RunKeyIndexes {
+  run_id: string;
+  /** the run's keys as indexes into ``keys``, ascending */
+  keys: Array<number>;
 }
 export interface RunList {
   runs: Array<RunRow>;
@@ -484,6 +500,12 @@ export interface RunRow {
   /** the value of each column asked for in `columns`, by column id */
   values?: Record<string, number | boolean | string | null>;
 }
+export interface RunsKeysOut {
+  /** every key of the runs, once, sorted */
+  keys: Array<string>;
+  /** one per run, in the order asked */
+  runs: Array<RunKeyIndexes>;
+}
 export interface SeriesOut {
   key: string;
   count: number;
@@ -497,6 +519,21 @@ export interface SeriesOut {
 export interface SessionOut {
   auth: boolean;
   token: TokenInfo | null;
+}
+/** :class:`BucketColumns`, holding only the columns a request named (``fields``). */
+export interface SomeColumns {
+  first_step?: Array<number> | null;
+  last_step?: Array<number> | null;
+  first_time?: Array<number> | null;
+  last_time?: Array<number> | null;
+  count?: Array<number> | null;
+  min?: Array<number | null> | null;
+  max?: Array<number | null> | null;
+  mean?: Array<number | null> | null;
+  last?: Array<number | "NaN" | "Infinity" | "-Infinity"> | null;
+  nan?: Array<number> | null;
+  pinf?: Array<number> | null;
+  ninf?: Array<number> | null;
 }
 export interface SystemHistory {
   run_id: string;
@@ -1434,9 +1471,17 @@ export interface Paths {
   "/api/metrics/compare/many": {
     get: {
       path: {};
-      query: { keys: Array<string>; run_ids: string; n?: number; step_min?: number | null; step_max?: number | null; time_min?: number | null; time_max?: number | null; x?: "step" | "time" };
+      query: { keys: Array<string>; run_ids: string; n?: number; step_min?: number | null; step_max?: number | null; time_min?: number | null; time_max?: number | null; x?: "step" | "time"; fields?: string | null };
       body: never;
       response: CompareManyOut;
+    };
+  };
+  "/api/metrics/keys": {
+    get: {
+      path: {};
+      query: { run_ids: string };
+      body: never;
+      response: RunsKeysOut;
     };
   };
   "/api/projects": {

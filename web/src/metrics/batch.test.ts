@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, type BucketColumns } from "../api/client";
 import type { BucketQuery } from "../chart/feed";
-import { BucketBatch, MAX_KEYS, type ManyQuery, type RunBuckets } from "./batch";
+import { BucketBatch, MAX_KEYS, STEP_FIELDS, withTimes, type ManyQuery, type RunBuckets } from "./batch";
 
 /** One bucket holding `v`. */
 function one(v: number): BucketColumns {
@@ -150,5 +150,17 @@ describe("metrics grid: bucket reads coalesced", () => {
     await expect(r).rejects.toThrow(/aborted/);
     await tick();
     expect(s.requests).toHaveLength(0);
+  });
+});
+
+describe("metrics grid: bucket answers without their times", () => {
+  it("fills the times a step-axis read leaves out with NaN, keeping every other column", () => {
+    const full = one(2);
+    const some = Object.fromEntries(STEP_FIELDS.map((f) => [f, full[f]]));
+    const got = withTimes(some);
+    expect(got.first_time.length).toBe(1);
+    expect(Number.isNaN(got.first_time[0]!) && Number.isNaN(got.last_time[0]!)).toBe(true);
+    expect({ ...got, first_time: full.first_time, last_time: full.last_time }).toEqual(full);
+    expect(withTimes(full)).toEqual(full); // an answer with its times is kept as it is
   });
 });

@@ -6,7 +6,7 @@
 // Reads with different runs, bucket counts, axes or x windows go in different requests; a
 // request names at most MAX_KEYS keys. The transport is a seam (tests pass an in-memory
 // one; the page uses the REST route).
-import { ApiError, api, type BucketColumns } from "../api/client";
+import { ApiError, api, type BucketColumns, type SomeColumns } from "../api/client";
 import { restReader, windowQuery, type BucketQuery, type Zoom } from "../chart/feed";
 import type { Axis } from "../chart/model";
 
@@ -29,12 +29,25 @@ export type ManyRead = (q: ManyQuery, signal: AbortSignal) => Promise<Map<string
 /** One key's read (the fallback when a run of a batch is gone: it reads run by run). */
 export type OneRead = (q: BucketQuery, signal: AbortSignal) => Promise<RunBuckets>;
 
-/** The REST transport: `GET /api/metrics/compare/many`. */
+/**
+ * The columns a chart on the step axis reads: all but the wall times (x0/x1 read them on
+ * the time axis only), which are over a quarter of the answer.
+ */
+export const STEP_FIELDS = ["first_step", "last_step", "count", "min", "max", "mean", "last", "nan", "pinf", "ninf"] as const;
+
+/** A bucket answer read without its times (`fields`), with them filled in as NaN. */
+export function withTimes(c: SomeColumns): BucketColumns {
+  if (c.first_time && c.last_time) return c as BucketColumns;
+  const n = c.first_step?.length ?? 0;
+  return { ...c, first_time: new Array<number>(n).fill(Number.NaN), last_time: new Array<number>(n).fill(Number.NaN) } as BucketColumns;
+}
+
+/** The REST transport: `GET /api/metrics/compare/many` (without the times on the step axis). */
 export const restMany: ManyRead = async (q, signal) => {
-  const query = { ...windowQuery(q), keys: q.keys };
+  const query = { ...windowQuery(q), keys: q.keys, fields: q.axis === "step" ? STEP_FIELDS.join(",") : undefined };
   const res = await api.get("/api/metrics/compare/many", { query: query as never, signal });
   const out = new Map<string, RunBuckets>();
-  for (const c of res.results) out.set(c.key, new Map(c.runs.map((r) => [r.run_id, r.buckets])));
+  for (const c of res.results) out.set(c.key, new Map(c.runs.map((r) => [r.run_id, r.buckets ? withTimes(r.buckets) : null])));
   return out;
 };
 

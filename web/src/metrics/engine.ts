@@ -7,7 +7,7 @@ import { BucketBatch } from "./batch";
 import { FrameBatch } from "./frames";
 import { GridChart, gridBucketTarget, type CellElements, type GridView } from "./GridChart";
 import { Prefetch } from "./prefetch";
-import { KeyIndex } from "./keys";
+import { KeyIndex, restKeysMany } from "./keys";
 import { GridSync } from "./sync";
 
 /** Charts kept (with their data) at most; hidden ones beyond it are dropped. */
@@ -53,7 +53,7 @@ export class GridEngine {
     keysChanged: () => void,
     private readonly windowChanged: (z: Zoom | null) => void,
   ) {
-    this.keys = new KeyIndex(live, restReader, keysChanged);
+    this.keys = new KeyIndex(live, { keys: restReader.keys, keysMany: restKeysMany }, keysChanged);
     // the charts' bucket reads, coalesced into one request per task; their feeds keep no
     // key lists (the index does)
     this.reader = {

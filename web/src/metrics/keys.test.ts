@@ -41,4 +41,37 @@ describe("metrics grid: the runs' keys", () => {
     expect(idx.keys().sort()).toEqual(["loss", "sys/cpu"]);
     idx.destroy();
   });
+
+  it("reads the keys of runs added together in one read, each run alone when it fails", async () => {
+    const { client } = connected();
+    const many: string[][] = [];
+    const single: string[] = [];
+    const data: Record<string, string[]> = { a: ["loss", "val/acc"], b: ["loss", "sys/cpu"], c: ["lr"] };
+    const reader = {
+      keys: async (id: string) => (single.push(id), data[id] ?? Promise.reject(new Error("gone"))),
+      keysMany: async (runs: string[]) => {
+        many.push(runs);
+        if (runs.some((r) => !data[r])) throw new Error("a run is gone");
+        return new Map(runs.map((r) => [r, data[r]!]));
+      },
+    };
+    const idx = new KeyIndex(client, reader, () => {});
+    idx.configure(["a", "b"]);
+    await tick();
+    expect(many).toEqual([["a", "b"]]);
+    expect(single).toEqual([]);
+    expect(idx.keys().sort()).toEqual(["loss", "sys/cpu", "val/acc"]);
+    expect(await idx.keysOf("b")).toEqual(["loss", "sys/cpu"]); // the charts share it
+    idx.configure(["a", "b", "c", "gone"]); // the new runs together; one is gone
+    await tick();
+    await tick();
+    expect(many).toEqual([["a", "b"], ["c", "gone"]]);
+    expect(single.sort()).toEqual(["c", "gone"]);
+    expect(idx.keys().sort()).toEqual(["loss", "lr", "sys/cpu", "val/acc"]);
+    idx.configure(["a", "b", "c", "gone", "d"]); // one run added alone: its own read
+    await tick();
+    expect(many.length).toBe(2);
+    expect(single).toContain("d");
+    idx.destroy();
+  });
 });

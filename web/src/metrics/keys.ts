@@ -1,7 +1,27 @@
-// Which metric keys the grid's runs have: each run's keys read once over REST, and keys
-// that first appear in a live push added as they come. It also holds the runs'
-// subscriptions for the grid (the charts' own are reference-counted on top).
+// Which metric keys the grid's runs have: the runs' keys read once over REST (the runs
+// added together in one `GET /api/metrics/keys`, each key named once), and keys that first
+// appear in a live push added as they come. It also holds the runs' subscriptions for the
+// grid (the charts' own are reference-counted on top).
+import { api } from "../api/client";
 import type { FeedLive, FeedReader } from "../chart/feed";
+
+/** Runs one `GET /api/metrics/keys` names at most (the server's limit). */
+export const MAX_RUNS = 100;
+
+/** Key lists: one run's, and optionally several runs' in one read (rejects when a run is gone). */
+export interface KeyReader extends Pick<FeedReader, "keys"> {
+  keysMany?: (runs: string[]) => Promise<Map<string, string[]>>;
+}
+
+/** Several runs' keys over REST: `GET /api/metrics/keys` (per MAX_RUNS runs). */
+export async function restKeysMany(runs: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const parts: string[][] = [];
+  for (let i = 0; i < runs.length; i += MAX_RUNS) parts.push(runs.slice(i, i + MAX_RUNS));
+  const answers = await Promise.all(parts.map((p) => api.get("/api/metrics/keys", { query: { run_ids: p.join(",") } })));
+  for (const res of answers) for (const r of res.runs) out.set(r.run_id, r.keys.map((i) => res.keys[i]!));
+  return out;
+}
 
 export class KeyIndex {
   private runs: string[] = [];
@@ -13,7 +33,7 @@ export class KeyIndex {
 
   constructor(
     private readonly live: FeedLive,
-    private readonly reader: Pick<FeedReader, "keys">,
+    private readonly reader: KeyReader,
     /** The union of keys changed. */
     private readonly changed: () => void,
   ) {
@@ -50,8 +70,9 @@ export class KeyIndex {
       this.reads.delete(id);
       dropped = true;
     }
-    for (const id of runs) {
-      if (this.subs.has(id)) continue;
+    const added = runs.filter((id) => !this.subs.has(id));
+    this.readTogether(added);
+    for (const id of added) {
       this.subs.set(id, this.live.subscribeRun(id));
       this.byRun.set(id, new Set());
       void this.keysOf(id).then((keys) => {
@@ -63,6 +84,26 @@ export class KeyIndex {
       });
     }
     if (dropped) this.changed();
+  }
+
+  /**
+   * The keys of runs added together, in one read; when it fails (a run was deleted), each
+   * run alone (the one gone: []).
+   */
+  private readTogether(runs: string[]): void {
+    const many = this.reader.keysMany;
+    const fresh = runs.filter((id) => !this.reads.has(id));
+    if (!many || fresh.length < 2) return;
+    const all = many(fresh);
+    for (const id of fresh) {
+      this.reads.set(
+        id,
+        all.then(
+          (m) => m.get(id) ?? [],
+          () => this.reader.keys(id).catch(() => []),
+        ),
+      );
+    }
   }
 
   /** A run's keys as read over REST (one read per run, shared; [] for a deleted run). */

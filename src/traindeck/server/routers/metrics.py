@@ -1,5 +1,6 @@
-"""Metric reads: keys of a run, bucketed series, latest values, one key across runs, and
-many keys across runs at once (the metrics grid reads the charts on screen in one request).
+"""Metric reads: keys of a run (or of several runs at once), bucketed series, latest
+values, one key across runs, and many keys across runs at once (the metrics grid reads its
+runs' keys in one request, and the charts on screen in one request).
 
 Bucket answers are written by ``orjson`` directly: their columns are JSON-exact already
 (``Buckets.columns`` spells non-finite floats), the rest is names and counts, so codec's
@@ -20,7 +21,15 @@ from traindeck.store.codec import float_out
 
 from ..deps import INT64_MAX, INT64_MIN, StoreDep, json_response
 from ..errors import ERROR_RESPONSES
-from ..schemas import BucketsOut, CompareManyOut, CompareOut, LatestOut, MetricKeys
+from ..schemas import (
+    BucketColumns,
+    BucketsOut,
+    CompareManyOut,
+    CompareOut,
+    LatestOut,
+    MetricKeys,
+    RunsKeysOut,
+)
 
 router = APIRouter(prefix="/api", tags=["metrics"], responses=ERROR_RESPONSES)
 
@@ -37,6 +46,9 @@ Time = Annotated[float | None, Query(allow_inf_nan=False)]
 Buckets = Annotated[int, Query(ge=1, le=100_000, description="at most this many buckets")]
 Axis = Literal["step", "time"]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+#: The columns of a bucket answer, in their order (``fields`` picks among them).
+COLUMNS: Final = tuple(BucketColumns.model_fields)
+RunIds = Annotated[str, Query(min_length=1, description="comma-separated run ids")]
 
 
 def exact_json(obj: Any) -> Response:
@@ -89,12 +101,23 @@ def latest(run_id: str, store: StoreDep) -> Response:
     })
 
 
+@router.get("/metrics/keys", response_model=RunsKeysOut,
+            summary="The metric keys of several runs in one answer, each name once")
+def runs_keys(store: StoreDep, run_ids: RunIds) -> Response:
+    per_run = [(run_id, [s.key for s in store.metric_keys(run_id)])  # unknown run: 404
+               for run_id in _run_ids(run_ids)]
+    names = sorted({k for _, ks in per_run for k in ks})
+    index = {k: i for i, k in enumerate(names)}
+    return json_response({"keys": names, "runs": [
+        {"run_id": run_id, "keys": sorted(index[k] for k in ks)} for run_id, ks in per_run]})
+
+
 @router.get("/metrics/compare", response_model=CompareOut,
             summary="One key across several runs, bucketed alike")
 def compare(
     store: StoreDep,
     key: Annotated[str, Query(min_length=1, max_length=500)],
-    run_ids: Annotated[str, Query(min_length=1, description="comma-separated run ids")],
+    run_ids: RunIds,
     n: Buckets = 1000,
     step_min: Step = None,
     step_max: Step = None,
@@ -116,15 +139,18 @@ def compare_many(
     store: StoreDep,
     keys: Annotated[list[Key], Query(min_length=1, max_length=MAX_COMPARE_KEYS,
                                      description="the keys, one `keys=` each")],
-    run_ids: Annotated[str, Query(min_length=1, description="comma-separated run ids")],
+    run_ids: RunIds,
     n: Buckets = 1000,
     step_min: Step = None,
     step_max: Step = None,
     time_min: Time = None,
     time_max: Time = None,
     x: Axis = "step",
+    fields: Annotated[str | None, Query(
+        description="comma-separated columns to answer (default: every one)")] = None,
 ) -> Response:
     ids = _run_ids(run_ids)
+    wanted = _fields(fields)
     names = list(dict.fromkeys(keys))
     if len(names) * len(ids) * n > MAX_COMPARE_BUCKETS:
         raise InvalidInput(f"keys x runs x n is at most {MAX_COMPARE_BUCKETS} buckets "
@@ -133,7 +159,22 @@ def compare_many(
         store.get_run(run_id)  # unknown run: 404
     return exact_json({"x": x, "results": [
         _compare_one(store, ids, key, n=n, step_min=step_min, step_max=step_max,
-                     time_min=time_min, time_max=time_max, x=x) for key in names]})
+                     time_min=time_min, time_max=time_max, x=x, fields=wanted)
+        for key in names]})
+
+
+def _fields(fields: str | None) -> tuple[str, ...] | None:
+    """The columns named in ``fields`` (None: every one); an unknown name is a 422."""
+    if fields is None:
+        return None
+    names = [f.strip() for f in fields.split(",") if f.strip()]
+    if not names:
+        raise InvalidInput("fields names no column")
+    unknown = [f for f in names if f not in COLUMNS]
+    if unknown:
+        raise InvalidInput(f"unknown column {unknown[0]!r} in fields; the columns are "
+                           + ", ".join(COLUMNS))
+    return tuple(c for c in COLUMNS if c in names)
 
 
 def _run_ids(run_ids: str) -> list[str]:
@@ -147,8 +188,9 @@ def _run_ids(run_ids: str) -> list[str]:
 
 def _compare_one(store: Store, ids: list[str], key: str, *, n: int, step_min: int | None,
                  step_max: int | None, time_min: float | None, time_max: float | None,
-                 x: str) -> dict[str, Any]:
-    """One key across runs known to exist (a run without the key: ``buckets`` null)."""
+                 x: str, fields: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """One key across runs known to exist (a run without the key: ``buckets`` null),
+    with only the ``fields`` columns when given."""
     out: list[dict[str, Any]] = []
     for run_id in ids:
         try:
@@ -158,5 +200,7 @@ def _compare_one(store: Store, ids: list[str], key: str, *, n: int, step_min: in
         except NotFound:  # the run has no such key
             out.append({"run_id": run_id, "buckets": None, "count": 0})
         else:
+            if fields is not None:
+                columns = {f: columns[f] for f in fields}
             out.append({"run_id": run_id, "buckets": columns, "count": count})
     return {"key": key, "x": x, "runs": out}
