@@ -93,10 +93,19 @@ def extend(conn: sqlite3.Connection, series_id: int) -> int:
 def refresh(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> None:
     """Recompute the groups holding chunks that start between steps ``lo`` and ``hi``
     (after chunks there were rewritten)."""
-    for g_lo, g_end in conn.execute(
-        "SELECT step_lo, step_end FROM chunk_groups WHERE series_id = ? AND step_end > ? "
-        "AND step_lo <= ?", (series_id, lo, hi)).fetchall():
-        _put(conn, series_id, int(g_lo), int(g_end))
+    # groups are contiguous: walk back from the last one starting at or before ``hi``
+    # (an index seek) until one ends at or before ``lo`` (appends look at one group only)
+    found: list[tuple[int, int]] = []
+    cur = conn.execute(
+        "SELECT step_lo, step_end FROM chunk_groups WHERE series_id = ? AND step_lo <= ? "
+        "ORDER BY step_lo DESC", (series_id, hi))
+    for g_lo, g_end in cur:
+        if g_end <= lo:
+            break
+        found.append((int(g_lo), int(g_end)))
+    cur.close()
+    for g_lo, g_end in found:
+        _put(conn, series_id, g_lo, g_end)
 
 
 def overlapping(conn: sqlite3.Connection, series_id: int, window: chunks.Window
