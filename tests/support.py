@@ -148,6 +148,7 @@ def make_v13_store(path: Path) -> None:
                  "UNION ALL SELECT *, 1 AS tbl FROM open_chunks")
     conn.execute("DROP TABLE chunk_groups")
     conn.execute("DROP TABLE chunk_rollups")
+    conn.execute("DROP TABLE chunk_group_units")
     conn.execute("PRAGMA user_version = 13")
     conn.commit()
     conn.close()

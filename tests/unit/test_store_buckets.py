@@ -286,8 +286,10 @@ def assert_chunks_sane(store: Store, chunk_max: int) -> None:
         return
     conn = store.core.reader()
     groups = conn.execute(
-        "SELECT series_id, step_lo, step_end, n, unit, units FROM chunk_groups "
-        "ORDER BY series_id, step_lo").fetchall()
+        "SELECT g.series_id, g.step_lo, g.step_end, g.n, g.unit, u.units FROM chunk_groups g "
+        "JOIN chunk_group_units u USING (series_id, step_lo) "
+        "ORDER BY g.series_id, g.step_lo").fetchall()
+    assert len(groups) == conn.execute("SELECT count(*) FROM chunk_group_units").fetchone()[0]
     for (sid, lo, end, n, unit, units), nxt in zip(groups, [*groups[1:], None], strict=False):
         assert lo < end
         if nxt is not None and nxt[0] == sid:

@@ -387,8 +387,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     # otherwise walk each chunk row's overflow pages). ``chunk_groups`` summarises
     # runs of about ``GROUP_CHUNKS`` consecutive chunks: a group holds the chunks whose
     # ``step_lo`` lies in ``[step_lo, step_end)`` (boundaries fixed when it is made; the first
-    # group of a series starts at the smallest step), with their summary (``unit``) and each
-    # chunk's (``units``), so a read of a billion points merges a few thousand units.
+    # group of a series starts at the smallest step), with their summary (``unit``), and
+    # each chunk's in ``chunk_group_units`` (apart: ~7.7 KB a group, which would spread the
+    # thin group rows a read scans over a page each), so a read of a billion points merges a
+    # few thousand units.
     """
     ALTER TABLE chunks ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE open_chunks ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
@@ -409,6 +411,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         min_time REAL NOT NULL,
         max_time REAL NOT NULL,
         unit BLOB NOT NULL,
+        PRIMARY KEY (series_id, step_lo)
+    ) WITHOUT ROWID;
+    CREATE TABLE chunk_group_units (
+        series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
+        step_lo INTEGER NOT NULL,
         units BLOB NOT NULL,
         PRIMARY KEY (series_id, step_lo)
     ) WITHOUT ROWID;

@@ -1,11 +1,14 @@
 """Exact buckets of a series in SQLite, from the coarsest level that gives enough of them.
 
-A window is covered by raw points, 64-point sub-blocks, chunks or chunk groups (see
+A window is covered by raw points, 128-point sub-blocks, chunks or chunk groups (see
 ``chunks.bucket_level``). For wide windows (chunk and group levels) the groups lying wholly
-inside the window give their units in one row each, and only the chunks outside them (the
-ungrouped tail, the window's edges) are read from the chunk summaries: a read of 1,000
-buckets of a billion points merges ~4,000 group units and at most a few hundred chunk
-summaries. Narrower windows are read from the chunk summaries and rows alone.
+inside the window give their units (one thin row each, their chunks' units from
+``chunk_group_units``), and only the chunks outside them (the ungrouped tail, the window's
+edges) are read from the chunk summaries: a read of 1,000 buckets of a billion points
+merges ~4,000 group units and at most a few hundred chunk summaries. Narrower windows are
+read from the chunk summaries and rows alone. On the time axis the groups also bound which
+chunk summaries are looked at (those of the groups whose time range meets the window, and
+the ungrouped tail), so no read walks every chunk of a long series.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sqlite3
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from . import chunks, rollup, sqlite_groups
 from .chunks import ROW_COLS, ChunkRow, Window, bucket_level, chunk_pieces, full_chunks
@@ -52,49 +56,79 @@ def _sub_units(conn: sqlite3.Connection, series_id: int, located: list[tuple[int
     return run
 
 
-def _inside(groups: list[tuple[int, int, int, bytes]], window: Window
-            ) -> tuple[int, int, list[Units]]:
-    """The first run of consecutive groups lying wholly inside ``window``: its step
-    boundaries ``[lo, end)`` and the groups' units (``lo == end`` when there is none)."""
-    run: list[Units] = []
-    lo = end = 0
-    for g_lo, g_end, _, unit in groups:
-        u = np.frombuffer(unit, dtype=UNIT_DTYPE)
-        if bool(full_chunks(u, window)[0]) and (not run or g_lo == end):
-            if not run:
-                lo = g_lo
-            run.append(u)
-            end = g_end
-        elif run:
-            break
-    return lo, end, run
+def _first_run(groups: sqlite_groups.Groups, window: Window) -> npt.NDArray[np.int64]:
+    """The indexes of the first run of adjacent groups lying wholly inside ``window``."""
+    idx = np.flatnonzero(full_chunks(groups.units, window))
+    if len(idx) < 2:
+        return idx.astype(np.int64)
+    breaks = np.flatnonzero((np.diff(idx) != 1) | (groups.lo[idx[1:]] != groups.end[idx[:-1]]))
+    return idx[:breaks[0] + 1] if len(breaks) else idx
 
 
-def _chunk_level(conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window,
-                 x_axis: str) -> rollup.Buckets | None:
-    """Buckets read through the chunk groups, or None when the window is too narrow for
-    the chunk level (the caller then reads chunk summaries and rows)."""
-    groups = sqlite_groups.overlapping(conn, series_id, window)
-    g_lo, g_end, inside = _inside(groups, window)
-    inside_n = sum(int(u["n"][0]) for u in inside)
-    if inside_n <= chunks.SUB_FACTOR * n_buckets:
-        return None
-    where, args = _where(window, series_id)
-    before, b_tables = sqlite_groups.summaries(
-        conn, series_id, where + " AND step_lo < ?", [*args, g_lo])
-    after, a_tables = sqlite_groups.summaries(
-        conn, series_id, where + " AND step_lo >= ?", [*args, g_end])
-    total = inside_n + int(before["n"].sum()) + int(after["n"].sum())
-    level = bucket_level(total, n_buckets)
-    if level == "group":
-        middle = inside
+def _ranges(conn: sqlite3.Connection, series_id: int, window: Window,
+            groups: sqlite_groups.Groups, skip: npt.NDArray[np.int64]
+            ) -> list[tuple[int, int]]:
+    """The step ranges ``[lo, end)`` whose chunks may hold points of ``window``, besides the
+    groups ``skip``: on the step axis, before and after them (the window's own bounds do
+    the rest); on the time axis, the other groups that may hold such points and the
+    ungrouped tail, so no query walks the summaries of a whole long series."""
+    first, last = sqlite_groups.FIRST, sqlite_groups.LAST
+    if window.axis == "step":
+        if len(skip) == 0:
+            return [(first, last)]
+        return [(first, int(groups.lo[skip[0]])), (int(groups.end[skip[-1]]), last)]
+    tail = sqlite_groups.last_end(conn, series_id)
+    if tail is None:
+        return [(first, last)]
+    keep = np.ones(len(groups), dtype=bool)
+    keep[skip] = False
+    out: list[tuple[int, int]] = []
+    for lo, end in zip(groups.lo[keep].tolist(), groups.end[keep].tolist(), strict=True):
+        if out and out[-1][1] == lo:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((lo, end))
+    if out and out[-1][1] == tail:
+        out[-1] = (out[-1][0], last)
     else:
-        middle = sqlite_groups.chunk_units(conn, series_id, g_lo, g_end)
+        out.append((tail, last))
+    return out
+
+
+def _summaries(conn: sqlite3.Connection, series_id: int, window: Window,
+               ranges: list[tuple[int, int]]) -> tuple[Units, list[int]]:
+    """The summaries of the chunks in ``window`` that start in ``ranges`` (by step)."""
+    where, args = _where(window, series_id)
+    parts = [sqlite_groups.summaries(conn, series_id, where + " AND step_lo >= ? AND step_lo < ?",
+                                     [*args, lo, end]) if (lo, end) != (sqlite_groups.FIRST,
+                                                                        sqlite_groups.LAST)
+             else sqlite_groups.summaries(conn, series_id, where, args)
+             for lo, end in ranges]
+    parts = [p for p in parts if len(p[0])]
+    if len(parts) == 1:
+        return parts[0]
+    units = np.concatenate([u for u, _ in parts]) if parts else np.empty(0, dtype=UNIT_DTYPE)
+    return units, [t for _, ts in parts for t in ts]
+
+
+def _wide(conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window,
+          x_axis: str, groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
+          ) -> rollup.Buckets:
+    """Buckets of a window that whole groups (``run``) mostly fill, at the chunk or group
+    level: those groups' units, and the summaries of the chunks around them."""
+    a, b = int(groups.lo[run[0]]), int(groups.end[run[-1]])
+    outside, tables = _summaries(conn, series_id, window,
+                                 _ranges(conn, series_id, window, groups, run))
+    inside = groups.units[run]
+    level = bucket_level(int(inside["n"].sum()) + int(outside["n"].sum()), n_buckets)
+    middle = inside if level == "group" else sqlite_groups.chunk_units(conn, series_id, a, b)
+    split = int(np.searchsorted(outside["first_step"], a))
     pieces: list[Units] = []
-    for units, tables, tail in ((before, b_tables, middle), (after, a_tables, [])):
+    for units, tbls, tail in ((outside[:split], tables[:split], [middle]),
+                              (outside[split:], tables[split:], [])):
         is_full: list[bool] = full_chunks(units, window).tolist()
         edges = [(lo, t) for lo, t, f in
-                 zip(units["first_step"].tolist(), tables, is_full, strict=True) if not f]
+                 zip(units["first_step"].tolist(), tbls, is_full, strict=True) if not f]
         rows = _fetch(conn, series_id, ROW_COLS, edges)
         pieces += chunk_pieces(units, is_full, "chunk", rows, None, window)
         pieces += tail
@@ -105,11 +139,12 @@ def read_buckets(
     conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window, x_axis: str = "step"
 ) -> rollup.Buckets:
     """At most ``n_buckets`` exact buckets of one series inside ``window``."""
-    wide = _chunk_level(conn, series_id, n_buckets, window, x_axis)
-    if wide is not None:
-        return wide
-    where, args = _where(window, series_id)
-    chunk_units, tables = sqlite_groups.summaries(conn, series_id, where, args)
+    groups = sqlite_groups.overlapping(conn, series_id, window)
+    run = _first_run(groups, window)
+    if len(run) and int(groups.units["n"][run].sum()) > chunks.SUB_FACTOR * n_buckets:
+        return _wide(conn, series_id, n_buckets, window, x_axis, groups, run)
+    chunk_units, tables = _summaries(conn, series_id, window, _ranges(
+        conn, series_id, window, groups, np.empty(0, dtype=np.int64)))
     if len(chunk_units) == 0:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
     level = bucket_level(int(chunk_units["n"].sum()), n_buckets)

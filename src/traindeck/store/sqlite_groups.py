@@ -1,7 +1,8 @@
 """Chunk summaries and chunk groups in SQLite: the coarse rollup level (schema 14).
 
 A *group* summarises the chunks of a series whose ``step_lo`` lies in ``[step_lo,
-step_end)``: one unit for all of them (``unit``) and one per chunk (``units``). Groups are
+step_end)``: one unit for all of them (``unit``, in the thin row of ``chunk_groups``) and
+one per chunk (``chunk_group_units``). Groups are
 made at the tail, each time about ``chunks.GROUP_CHUNKS`` full chunks lie after the last
 group (the first group starts at the smallest step, so no chunk can ever land before it);
 their boundaries never move afterwards. A write that rewrites chunks inside groups (points
@@ -13,9 +14,11 @@ reads take them from the chunks' own summaries.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from . import chunks, rollup
 from .rollup import UNIT_DTYPE, Units
@@ -32,9 +35,11 @@ _UNIT_COLS: Final = (
 )
 _PUT: Final = (
     "INSERT OR REPLACE INTO chunk_groups (series_id, step_lo, step_end, n, min_time, max_time, "
-    "unit, units) VALUES (?,?,?,?,?,?,?,?)"
+    "unit) VALUES (?,?,?,?,?,?,?)"
 )
-
+_PUT_UNITS: Final = (
+    "INSERT OR REPLACE INTO chunk_group_units (series_id, step_lo, units) VALUES (?,?,?)"
+)
 
 def summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]
               ) -> tuple[Units, list[int]]:
@@ -61,12 +66,14 @@ def _put(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> None:
     """(Re)compute the group ``[lo, end)`` from its chunks' summaries."""
     units, _ = summaries(conn, series_id, " AND step_lo >= ? AND step_lo < ?", [lo, end])
     if len(units) == 0:
-        conn.execute("DELETE FROM chunk_groups WHERE series_id = ? AND step_lo = ?",
-                     (series_id, lo))
+        for table in ("chunk_groups", "chunk_group_units"):
+            conn.execute(f"DELETE FROM {table} WHERE series_id = ? AND step_lo = ?",
+                         (series_id, lo))
         return
     whole = rollup.merge(units, np.zeros(1, dtype=np.int64))
     conn.execute(_PUT, (series_id, lo, end, int(whole["n"][0]), float(units["min_time"].min()),
-                        float(units["max_time"].max()), whole.tobytes(), units.tobytes()))
+                        float(units["max_time"].max()), whole.tobytes()))
+    conn.execute(_PUT_UNITS, (series_id, lo, units.tobytes()))
 
 
 def extend(conn: sqlite3.Connection, series_id: int) -> int:
@@ -108,23 +115,57 @@ def refresh(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> None:
         _put(conn, series_id, g_lo, g_end)
 
 
-def overlapping(conn: sqlite3.Connection, series_id: int, window: chunks.Window
-                ) -> list[tuple[int, int, int, bytes]]:
-    """The groups whose points may lie in ``window``: ``(step_lo, step_end, n, unit)``, by
-    step."""
+@dataclass(slots=True)
+class Groups:
+    """Groups of a series, by step: their boundaries and summaries (one unit each)."""
+
+    lo: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    units: Units
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+
+def overlapping(conn: sqlite3.Connection, series_id: int, window: chunks.Window) -> Groups:
+    """The groups whose points may lie in ``window``, by step (thin rows: a billion points
+    are ~3,800 of them). On the step axis the first is found by one index seek."""
     if window.axis == "step":
-        cond, args = "step_end > ? AND step_lo <= ?", [window.lo, window.hi]
+        where, args = "", []
+        if window.lo is not None:
+            where += (" AND step_lo >= COALESCE((SELECT step_lo FROM chunk_groups WHERE "
+                      "series_id = ? AND step_lo <= ? ORDER BY step_lo DESC LIMIT 1), ?)")
+            args += [series_id, window.lo, window.lo]
+        if window.hi is not None:
+            where += " AND step_lo <= ?"
+            args.append(window.hi)
     else:
-        cond, args = "max_time >= ? AND min_time <= ?", [window.lo, window.hi]
-    clauses = [c for c, a in zip(cond.split(" AND "), args, strict=True) if a is not None]
-    where = "".join(f" AND {c}" for c in clauses)
-    return [(int(a), int(b), int(c), bytes(d)) for a, b, c, d in conn.execute(
-        f"SELECT step_lo, step_end, n, unit FROM chunk_groups WHERE series_id = ?{where} "
-        "ORDER BY step_lo", [series_id, *(a for a in args if a is not None)])]
+        clauses = [(c, a) for c, a in (("max_time >= ?", window.lo), ("min_time <= ?", window.hi))
+                   if a is not None]
+        where = "".join(f" AND {c}" for c, _ in clauses)
+        args = [a for _, a in clauses]
+    rows = conn.execute(
+        f"SELECT step_lo, step_end, unit FROM chunk_groups WHERE series_id = ?{where} "
+        "ORDER BY step_lo", [series_id, *args]).fetchall()
+    if not rows:
+        empty = np.empty(0, dtype=np.int64)
+        return Groups(empty, empty, np.empty(0, dtype=UNIT_DTYPE))
+    lo, end, unit = zip(*rows, strict=True)
+    return Groups(np.array(lo, dtype=np.int64), np.array(end, dtype=np.int64),
+                  np.frombuffer(b"".join(unit), dtype=UNIT_DTYPE))
 
 
-def chunk_units(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> list[Units]:
-    """The chunk summaries that the groups between ``lo`` and ``end`` keep, by step."""
-    return [np.frombuffer(b, dtype=UNIT_DTYPE) for (b,) in conn.execute(
-        "SELECT units FROM chunk_groups WHERE series_id = ? AND step_lo >= ? AND step_lo < ? "
-        "ORDER BY step_lo", (series_id, lo, end))]
+def last_end(conn: sqlite3.Connection, series_id: int) -> int | None:
+    """Where the series' last group ends (its ungrouped chunks start there), if any."""
+    row = conn.execute(
+        "SELECT step_end FROM chunk_groups WHERE series_id = ? ORDER BY step_lo DESC LIMIT 1",
+        (series_id,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def chunk_units(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> Units:
+    """The chunk summaries that the groups starting in ``[lo, end)`` keep, by step."""
+    blobs = [b for (b,) in conn.execute(
+        "SELECT units FROM chunk_group_units WHERE series_id = ? AND step_lo >= ? "
+        "AND step_lo < ? ORDER BY step_lo", (series_id, lo, end))]
+    return np.frombuffer(b"".join(blobs), dtype=UNIT_DTYPE)
