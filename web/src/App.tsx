@@ -1,16 +1,24 @@
 import { useEffect } from "react";
-import { Builder } from "./builder/Builder";
 import { BuilderActions } from "./builder/BuilderActions";
 import { builderRoute, followHistory } from "./builder/route";
 import { Keyboard, openHelp, openPalette } from "./keyboard/Keyboard";
 import { Layout } from "./layout/Layout";
 import { TopBar } from "./layout/TopBar";
-import { WideRunTable } from "./table/RunTable";
+import { lazyComponent } from "./components/lazy";
+import { useTable } from "./table/state";
 import { startLanding } from "./layout/landing";
 import { alerts, startAlertsSync } from "./panels/alerts-sync";
 import { app, focusRun, live, setCompare } from "./state/app";
 import { startRunsSync } from "./state/runs-sync";
 import { useStore } from "./state/store";
+
+// the run builder's page and the widened run table: loaded when first opened
+const Builder = lazyComponent<{ page: boolean }>(() => import("./builder/Builder").then((m) => m.Builder));
+const WideRunTableLazy = lazyComponent<object>(() => import("./table/RunTable").then((m) => m.WideRunTable));
+
+function WideRunTable() {
+  return useTable((s) => s.wide) ? <WideRunTableLazy /> : null;
+}
 
 /** `?run=<id>&compare=<id>,<id>` ↔ the open run and the compared runs, so a link opens
  *  a run (or a comparison) and the URL follows the selection. */

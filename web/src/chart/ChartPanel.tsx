@@ -9,9 +9,13 @@ import { useActions, type Action } from "../state/actions";
 import { chartRuns, useApp } from "../state/app";
 import type { PanelProps } from "../panels/types";
 import { exportUrl } from "../download/links";
-import { ChartDownload } from "./ChartDownload";
+import { lazyComponent } from "../components/lazy";
 import { ChartController, type ChartStatus } from "./controller";
 import { chooseKey, pickerKeys, type Axis } from "./model";
+import type { ChartDownloadProps } from "./ChartDownload";
+
+// the download menu: its own chunk, loaded after the chart
+const ChartDownload = lazyComponent<ChartDownloadProps>(() => import("./ChartDownload").then((m) => m.ChartDownload));
 
 interface Prefs {
   key: string | null;

@@ -12,7 +12,7 @@ import { stepRun } from "../keyboard/Keyboard";
 import { focusRun, live, toggleCompare, useApp } from "../state/app";
 import { DEFAULT_METRIC_KEY, LastValues, readLastByCompare } from "./last-values";
 import "./RunList.css";
-import { RunListDownload } from "./RunListDownload";
+import { lazyComponent } from "../components/lazy";
 import { tableUi } from "../table/state";
 import {
   clickSort,
@@ -24,6 +24,10 @@ import {
 } from "./RunListModel";
 import type { PanelProps } from "./types";
 import { fmtAge, fmtDuration, fmtValue } from "../format";
+import type { RunListDownloadProps } from "./RunListDownload";
+
+// the download menu: its own chunk, loaded after the list
+const RunListDownload = lazyComponent<RunListDownloadProps>(() => import("./RunListDownload").then((m) => m.RunListDownload));
 
 const ROW = 18;
 let painted = false;

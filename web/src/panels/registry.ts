@@ -1,19 +1,11 @@
-// Every panel the layout can place, by id.
-import type { ComponentType } from "react";
-import { BuilderPanel } from "../builder/BuilderPanel";
-import { RunTablePanel } from "../table/RunTable";
+// Every panel the layout can place, by id. The run list, the charts and the metrics grid
+// (what the landing page shows) are in the main bundle; the others are loaded when first
+// shown (components/lazy.ts).
+import { createElement, type ComponentType } from "react";
 import { ChartPanel } from "../chart/ChartPanel";
+import { lazyComponent } from "../components/lazy";
 import { MetricsPanel } from "../metrics/MetricsPanel";
-import { ActionsPanel } from "./ActionsPanel";
-import { AlertsPanel } from "./AlertsPanel";
-import { ArtifactsPanel } from "./ArtifactsPanel";
-import { CheckpointsPanel } from "./CheckpointsPanel";
-import { ConfigPanel } from "./ConfigPanel";
-import { ConsolePanel } from "./ConsolePanel";
-import { EventsPanel } from "./EventsPanel";
-import { ImagesPanel } from "./ImagesPanel";
 import { RunListPanel } from "./RunList";
-import { SystemPanel } from "./SystemPanel";
 import type { PanelId, PanelProps } from "./types";
 
 export interface PanelSpec {
@@ -21,20 +13,23 @@ export interface PanelSpec {
   component: ComponentType<PanelProps>;
 }
 
+const loading = createElement("div", { className: "td-panel-loading dim" }, "…");
+const later = (load: () => Promise<ComponentType<PanelProps>>) => lazyComponent(load, loading);
+
 export const PANELS: Record<PanelId, PanelSpec> = {
   runs: { title: "RUNS", component: RunListPanel },
-  system: { title: "SYSTEM", component: SystemPanel },
-  events: { title: "EVENTS", component: EventsPanel },
+  system: { title: "SYSTEM", component: later(() => import("./SystemPanel").then((m) => m.SystemPanel)) },
+  events: { title: "EVENTS", component: later(() => import("./EventsPanel").then((m) => m.EventsPanel)) },
   chartA: { title: "CHART A", component: ChartPanel },
   chartB: { title: "CHART B", component: ChartPanel },
-  config: { title: "CONFIG", component: ConfigPanel },
-  checkpoints: { title: "CHECKPOINTS", component: CheckpointsPanel },
-  actions: { title: "ACTIONS", component: ActionsPanel },
-  console: { title: "CONSOLE", component: ConsolePanel },
-  images: { title: "IMAGES", component: ImagesPanel },
-  artifacts: { title: "ARTIFACTS", component: ArtifactsPanel },
-  builder: { title: "NEW RUN", component: BuilderPanel },
-  table: { title: "TABLE", component: RunTablePanel },
+  config: { title: "CONFIG", component: later(() => import("./ConfigPanel").then((m) => m.ConfigPanel)) },
+  checkpoints: { title: "CHECKPOINTS", component: later(() => import("./CheckpointsPanel").then((m) => m.CheckpointsPanel)) },
+  actions: { title: "ACTIONS", component: later(() => import("./ActionsPanel").then((m) => m.ActionsPanel)) },
+  console: { title: "CONSOLE", component: later(() => import("./ConsolePanel").then((m) => m.ConsolePanel)) },
+  images: { title: "IMAGES", component: later(() => import("./ImagesPanel").then((m) => m.ImagesPanel)) },
+  artifacts: { title: "ARTIFACTS", component: later(() => import("./ArtifactsPanel").then((m) => m.ArtifactsPanel)) },
+  builder: { title: "NEW RUN", component: later(() => import("../builder/BuilderPanel").then((m) => m.BuilderPanel)) },
+  table: { title: "TABLE", component: later(() => import("../table/RunTable").then((m) => m.RunTablePanel)) },
   metrics: { title: "METRICS", component: MetricsPanel },
-  alerts: { title: "ALERTS", component: AlertsPanel },
+  alerts: { title: "ALERTS", component: later(() => import("./AlertsPanel").then((m) => m.AlertsPanel)) },
 };
