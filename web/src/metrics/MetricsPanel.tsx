@@ -3,7 +3,7 @@
 // key names (fuzzy, or a /regex/), with cursors and x windows synchronized across the
 // grid and a chart enlarged in place. The charts are the chart engine's (exact min/max
 // buckets, drag-zoom, live push); GridEngine keeps to the charts on screen.
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import "uplot/dist/uPlot.min.css";
 import "../chart/chart.css";
 import "./metrics.css";
@@ -13,6 +13,13 @@ import type { PanelProps } from "../panels/types";
 import { GridEngine } from "./engine";
 import { countKeys, groupKeys, parseFilter } from "./grouping";
 import { loadPrefs, savePrefs, toggleCollapsed, type MetricsPrefs } from "./prefs";
+
+/**
+ * Cells drawn in full in the grid's first render; the rest are empty boxes of the same
+ * size until the next task, so the first reads (of the cells in view, sent in that render's
+ * layout effect) go out before the page builds 200 cells, and the server works meanwhile.
+ */
+const FIRST_CELLS = 64;
 
 interface CellProps {
   k: string;
@@ -27,7 +34,8 @@ const MetricCell = memo(function MetricCell({ k, engine, runs, names, big, onBig
   const root = useRef<HTMLDivElement>(null);
   const plot = useRef<HTMLDivElement>(null);
   const legend = useRef<HTMLDivElement>(null);
-  useEffect(() => engine.attach(k, { root: root.current!, plot: plot.current!, legend: legend.current! }), [engine, k]);
+  // before the paint: the panel's layout effect below reads the cells in view at once
+  useLayoutEffect(() => engine.attach(k, { root: root.current!, plot: plot.current!, legend: legend.current! }), [engine, k]);
   useEffect(() => {
     if (big) root.current?.scrollIntoView({ block: "nearest" });
   }, [big]);
@@ -75,6 +83,7 @@ export function MetricsPanel({ active }: PanelProps) {
   const [keys, setKeys] = useState<string[]>([]);
   const [zoomed, setZoomed] = useState(false);
   const [big, setBig] = useState<string | null>(null);
+  const [allCells, setAllCells] = useState(false);
   const [engine, setEngine] = useState<GridEngine | null>(null);
   const scrollRef = useRef<HTMLDivElement>(null);
   const filterRef = useRef<HTMLInputElement>(null);
@@ -110,6 +119,16 @@ export function MetricsPanel({ active }: PanelProps) {
 
   const parsed = useMemo(() => parseFilter(filter, prefs.regex), [filter, prefs.regex]);
   const groups = useMemo(() => groupKeys(keys, parsed), [keys, parsed]);
+  // the cells just laid out (after theirs: children's layout effects run first): the
+  // first reads of those in view go out before the browser paints them
+  useLayoutEffect(() => {
+    engine?.readInView();
+  }, [engine, groups, prefs.collapsed]);
+  // after the first render with cells (and its reads) is painted: every cell
+  useEffect(() => {
+    if (!allCells && keys.length) setAllCells(true);
+  }, [allCells, keys.length]);
+  let drawn = 0;
   const counts = countKeys(groups);
   const known = groupKeys(keys, { kind: "all" });
   const allKeys = known.reduce((n, g) => n + g.total, 0);
@@ -217,9 +236,13 @@ export function MetricsPanel({ active }: PanelProps) {
                   </button>
                   {collapsed ? null : (
                     <div className="td-mgrid">
-                      {g.keys.map((k) => (
-                        <MetricCell key={k} k={k} engine={engine} runs={runs} names={names} big={big === k} onBig={setBig} />
-                      ))}
+                      {g.keys.map((k) =>
+                        allCells || drawn++ < FIRST_CELLS ? (
+                          <MetricCell key={k} k={k} engine={engine} runs={runs} names={names} big={big === k} onBig={setBig} />
+                        ) : (
+                          <div key={k} className="td-mcell" aria-hidden />
+                        ),
+                      )}
                     </div>
                   )}
                 </section>

@@ -13,7 +13,8 @@ import { GridSync } from "./sync";
 /** Charts kept (with their data) at most; hidden ones beyond it are dropped. */
 const MAX_CHARTS = 64;
 /** Cells this far outside the scrolled view count as shown. */
-const MARGIN = "150px 0px";
+const MARGIN_PX = 150;
+const MARGIN = `${MARGIN_PX}px 0px`;
 /** While the grid scrolls faster than this (px per ms, over the last FLING_WINDOW_MS), new charts wait for it to slow. */
 const FLING_PX_PER_MS = 0.25;
 const FLING_WINDOW_MS = 200;
@@ -197,6 +198,29 @@ export class GridEngine {
     const env = { live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme() };
     cell.chart = new GridChart(key, cell.els, env, this.view);
     cell.chart.setVisible(true);
+  }
+
+  /**
+   * Send the first reads of the cells in view (with the observer's margin) now, right after
+   * React laid them out and before the browser paints them, rather than when the
+   * IntersectionObserver reports them (after that paint and the cells' effects, a frame
+   * later): the server starts on them while the page paints. Cells go in their attach order
+   * (the page's, on a first render); the observer still decides what is shown.
+   */
+  readInView(): void {
+    const sc = this.scroller;
+    if (!sc || !this.view.runs.length || this.flinging()) return;
+    const box = sc.getBoundingClientRect();
+    if (!box.height) return;
+    const top = box.top - MARGIN_PX;
+    const bottom = box.bottom + MARGIN_PX;
+    for (const [key, cell] of this.cells) {
+      if (cell.chart || cell.queued) continue;
+      const r = cell.els.root.getBoundingClientRect();
+      if (!r.height) continue;
+      if (r.top > bottom) break; // the cells after it are further down
+      if (r.bottom >= top) this.read(key, cell);
+    }
   }
 
   /**
