@@ -124,7 +124,7 @@ def prepare(key: str, steps: object, times: object, values: object) -> Points:
         raise InvalidInput(f"metric {key!r}: a step does not fit in 64 bits")
     if not bool(np.isfinite(t).all()):
         raise InvalidInput(f"metric {key!r}: times must be finite")
-    return normalize(s.astype(_I8), t, v)
+    return normalize(s.astype(_I8, copy=False), t, v)
 
 
 def normalize(steps: I64, times: F64, values: F64) -> Points:
@@ -145,43 +145,70 @@ def encode(p: Points, packer: Packer) -> tuple[object, ...]:
     ``step_lo, step_hi, n, stride, steps, times, vals, rollup``, then the summary columns
     ``nf, vmin, vmax, vsum, first_time, last_time, min_time, max_time, last_value, nnan,
     npinf, nninf``, then ``codec`` (how the blobs are packed, see ``packing``)."""
-    n = len(p)
-    stride = 0
-    if n == 1:
-        stride = 1
-    else:
-        d = np.diff(p.steps)
-        first = int(d[0])
-        if first > 0 and bool(np.all(d == first)):
-            stride = first
-    steps_blob = b"" if stride else packer.array(p.steps.astype(_I8))
-    sub = rollup.sub_blocks(p.steps, p.times, p.values)
+    return encode_many([p], packer)[0]
+
+
+def encode_many(parts: Sequence[Points], packer: Packer) -> list[tuple[object, ...]]:
+    """``encode`` of each of ``parts``, their summaries computed together: one pass of
+    numpy over all their points for the sub-blocks and one for the chunks (not a pass a
+    chunk: a write's many chunks cost the writer, which holds the GIL, little more than
+    one)."""
+    if not parts:
+        return []
+    p = Points.concat(list(parts))
+    sizes = np.fromiter(map(len, parts), _I8, len(parts))
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    # sub-blocks: every SUB_BLOCK points from each part's start
+    n_sub = (sizes + (rollup.SUB_BLOCK - 1)) // rollup.SUB_BLOCK
+    sub_ends = np.cumsum(n_sub)
+    first_sub = sub_ends - n_sub
+    offsets = np.arange(int(sub_ends[-1]), dtype=_I8) - np.repeat(first_sub, n_sub)
+    sub = rollup.summarize(p.steps, p.times, p.values,
+                           np.repeat(starts, n_sub) + offsets * rollup.SUB_BLOCK)
     # one sub-block (an open chunk, mostly) is its own summary, computed the same way
-    w = sub[0] if len(sub) == 1 else rollup.whole(p.steps, p.times, p.values)[0]
-    nf = int(w["nf"])
-    return (
-        int(p.steps[0]),
-        int(p.steps[-1]),
-        n,
-        stride,
-        steps_blob,
-        packer.array(p.times.astype(_F8)),
-        packer.array(p.values.astype(_F8)),
-        packer.units(sub),
-        nf,
-        float(w["vmin"]) if nf else None,
-        float(w["vmax"]) if nf else None,
-        float(w["vsum"]),
-        float(w["first_time"]),
-        float(w["last_time"]),
-        float(w["min_time"]),
-        float(w["max_time"]),
-        np.float64(w["last_value"]).astype(_F8).tobytes(),
-        int(w["nnan"]),
-        int(w["npinf"]),
-        int(w["nninf"]),
-        packer.codec,
-    )
+    w = sub[first_sub] if bool((n_sub == 1).all()) else rollup.summarize(
+        p.steps, p.times, p.values, starts)
+    strides = _strides(p.steps, starts, sizes)
+    spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    blobs_t = [packer.array(p.times[a:b]) for a, b in spans]
+    blobs_v = [packer.array(p.values[a:b]) for a, b in spans]
+    units = packer.units_many(sub, first_sub.tolist(), sub_ends.tolist())
+    nf = w["nf"].tolist()
+    vmin, vmax = w["vmin"].tolist(), w["vmax"].tolist()
+    last_values = w["last_value"].tobytes()
+    rows: list[tuple[object, ...]] = []
+    for i, (lo, hi, n, stride, (a, b), f, t0, t1, tmin, tmax, vsum, nnan, npinf,
+            nninf) in enumerate(zip(
+            w["first_step"].tolist(), w["last_step"].tolist(), sizes.tolist(), strides,
+            spans, nf, w["first_time"].tolist(),
+            w["last_time"].tolist(), w["min_time"].tolist(), w["max_time"].tolist(),
+            w["vsum"].tolist(), w["nnan"].tolist(), w["npinf"].tolist(),
+            w["nninf"].tolist(), strict=True)):
+        rows.append((
+            lo, hi, n, stride,
+            b"" if stride else packer.array(p.steps[a:b]),
+            blobs_t[i], blobs_v[i], units[i],
+            f, vmin[i] if f else None, vmax[i] if f else None, vsum,
+            t0, t1, tmin, tmax, last_values[8 * i:8 * i + 8], nnan, npinf, nninf,
+            packer.codec,
+        ))
+    return rows
+
+
+def _strides(steps: I64, starts: I64, sizes: I64) -> list[int]:
+    """Each part's step stride (its steps ``lo + k * stride``), or 0 when its steps are not
+    evenly spaced; a part of one point has stride 1."""
+    d = np.diff(steps)
+    changes = d[1:] != d[:-1]  # a diff unlike the one before it
+    out: list[int] = []
+    for a, n in zip(starts.tolist(), sizes.tolist(), strict=True):
+        if n == 1:
+            out.append(1)
+            continue
+        first = int(d[a])
+        out.append(first if first > 0 and not changes[a:a + n - 2].any() else 0)
+    return out
 
 
 def decode(step_lo: int, n: int, stride: int, steps: bytes, times: bytes, vals: bytes,

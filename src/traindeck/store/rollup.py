@@ -55,11 +55,18 @@ def summarize(steps: I64, times: F64, values: F64, starts: I64) -> Units:
         return out
     ends = np.append(starts[1:], len(steps))
     finite = np.isfinite(values)
+    all_finite = bool(finite.all())
     out["n"] = ends - starts
-    out["nf"] = np.add.reduceat(finite.astype(np.int64), starts)
-    out["vmin"] = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
-    out["vmax"] = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
-    out["vsum"] = _sums(np.where(finite, values, 0.0), starts)
+    if all_finite:  # the common case: no masked copies
+        out["nf"] = out["n"]
+        out["vmin"] = np.minimum.reduceat(values, starts)
+        out["vmax"] = np.maximum.reduceat(values, starts)
+        out["vsum"] = _sums(values, starts)
+    else:
+        out["nf"] = np.add.reduceat(finite.astype(np.int64), starts)
+        out["vmin"] = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
+        out["vmax"] = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
+        out["vsum"] = _sums(np.where(finite, values, 0.0), starts)
     last = ends - 1
     out["first_step"] = steps[starts]
     out["last_step"] = steps[last]
@@ -68,7 +75,7 @@ def summarize(steps: I64, times: F64, values: F64, starts: I64) -> Units:
     out["min_time"] = np.minimum.reduceat(times, starts)
     out["max_time"] = np.maximum.reduceat(times, starts)
     out["last_value"] = values[last]
-    if finite.all():
+    if all_finite:
         out["nnan"] = 0
         out["npinf"] = 0
         out["nninf"] = 0

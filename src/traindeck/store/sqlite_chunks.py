@@ -23,6 +23,7 @@ from .chunks import (
     Window,
     decode,
     encode,
+    encode_many,
     merge_points,
     pieces,
 )
@@ -51,6 +52,10 @@ _INSERT_ROLLUP: Final = ("INSERT OR REPLACE INTO chunk_rollups (series_id, step_
                          "VALUES (?, ?, ?)")
 _DELETE_ROLLUP: Final = "DELETE FROM chunk_rollups WHERE series_id = ? AND step_lo = ?"
 _ROLLUP_AT: Final = 8  # where encode's row (after series_id) has the rollup blob
+#: Rows (and parameters, within the connection's own limit) in one multi-row INSERT
+#: (``_insert_rows``).
+_MANY_ROWS: Final = 256
+_MANY_PARAMS: Final = 32_000
 #: A series' chunks by step, each with the table holding it (0: chunks, 1: open_chunks).
 _LIST: Final = (
     "SELECT step_lo, n, 0 FROM chunks WHERE series_id = ? UNION ALL "
@@ -76,14 +81,49 @@ def _load(conn: sqlite3.Connection, series_id: int, step_lo: int, table: int) ->
     return decode(*row)
 
 
-def _drop(conn: sqlite3.Connection, series_id: int, found: list[tuple[int, int, int]]) -> None:
-    """Delete chunks ``(step_lo, n, table)`` from the tables holding them."""
-    for table in (0, 1):
-        los = [(series_id, lo) for lo, _, t in found if t == table]
-        if los:
-            conn.executemany(_DELETE[table], los)
-            if table == 0:
-                conn.executemany(_DELETE_ROLLUP, los)
+class _Rows:
+    """What one write does to the chunk tables, gathered for all its series so that each
+    statement runs once a write, not once a series, and the chunks' summaries are computed
+    together (``chunks.encode_many``): the chunks deleted, the pieces written, the groups
+    to recompute or extend. Applied in that order; each series' part only touches that
+    series' rows."""
+
+    def __init__(self) -> None:
+        self.drops: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        self.full: list[Points] = []
+        self.full_ids: list[int] = []
+        self.open: list[Points] = []
+        self.open_ids: list[int] = []
+        self.refresh: list[tuple[int, int, int]] = []  # (series_id, lo, hi)
+        self.extend: list[int] = []  # series_id
+
+    def drop(self, series_id: int, found: list[tuple[int, int, int]]) -> None:
+        """Delete chunks ``(step_lo, n, table)`` from the tables holding them."""
+        for lo, _, table in found:
+            self.drops[table].append((series_id, lo))
+
+    def apply(self, conn: sqlite3.Connection, packer: Packer) -> None:
+        full, open_ = self.drops
+        if full:
+            conn.executemany(_DELETE[0], full)
+            conn.executemany(_DELETE_ROLLUP, full)
+        if open_:
+            conn.executemany(_DELETE[1], open_)
+        if self.full:
+            full_rows = [(sid, *row) for sid, row in zip(
+                self.full_ids, encode_many(self.full, packer), strict=True)]
+            if packer.codec != RAW:  # the sub-block units in chunk_rollups (_insert_full)
+                _insert_rows(conn, _INSERT_ROLLUP, [(r[0], r[1], r[_ROLLUP_AT])
+                                                    for r in full_rows])
+                full_rows = [(*r[:_ROLLUP_AT], b"", *r[_ROLLUP_AT + 1:]) for r in full_rows]
+            _insert_rows(conn, _INSERT_FULL, full_rows)
+        if self.open:
+            _insert_rows(conn, _INSERT_OPEN, [(sid, *row) for sid, row in zip(
+                self.open_ids, encode_many(self.open, _OPEN_PACKER), strict=True)])
+        for series_id, lo, hi in self.refresh:
+            sqlite_groups.refresh(conn, series_id, lo, hi)
+        for series_id in dict.fromkeys(self.extend):
+            sqlite_groups.extend(conn, series_id)
 
 
 def _insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
@@ -97,25 +137,40 @@ def _insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> No
     conn.executemany(_INSERT_FULL, rows)
 
 
-def _write_pieces(conn: sqlite3.Connection, series_id: int, p: Points, packer: Packer) -> bool:
-    """``p`` as chunks: the full ones into ``chunks`` (packed by ``packer``), a partial one
-    into ``open_chunks``, raw (the caller deleted whatever held those steps before).
-    Whether any full chunk was written."""
-    full: list[tuple[object, ...]] = []
-    partial: list[tuple[object, ...]] = []
+def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[object, ...]]
+                 ) -> None:
+    """``executemany(insert, rows)`` as few statements of many rows (``VALUES (…), (…)``):
+    a statement is one step of SQLite, where ``executemany`` steps once a row, and each
+    step lets go of the GIL and waits to take it back from a busy training thread."""
+    if len(rows) <= 1:
+        conn.executemany(insert, rows)
+        return
+    one = insert[insert.index("VALUES ") + len("VALUES "):]
+    limit = min(_MANY_PARAMS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    per = max(1, min(_MANY_ROWS, limit // len(rows[0])))
+    head = insert[:insert.index("VALUES ") + len("VALUES ")]
+    for i in range(0, len(rows), per):
+        part = rows[i:i + per]
+        conn.execute(head + ",".join([one] * len(part)), [v for r in part for v in r])
+
+
+def _write_pieces(rows: _Rows, series_id: int, p: Points) -> bool:
+    """``p`` as chunks: the full ones into ``chunks`` (packed), a partial one into
+    ``open_chunks``, raw (whatever held those steps before is dropped first). Whether any
+    full chunk is written."""
+    wrote_full = False
     for part in pieces(p):
         if len(part) >= chunks.CHUNK_MAX:
-            full.append((series_id, *encode(part, packer)))
+            rows.full.append(part)
+            rows.full_ids.append(series_id)
+            wrote_full = True
         else:
-            partial.append((series_id, *encode(part, _OPEN_PACKER)))
-    if full:
-        _insert_full(conn, full)
-    if partial:
-        conn.executemany(_INSERT_OPEN, partial)
-    return bool(full)
+            rows.open.append(part)
+            rows.open_ids.append(series_id)
+    return wrote_full
 
 
-def _append(conn: sqlite3.Connection, series_id: int, p: Points, packer: Packer) -> None:
+def _append(conn: sqlite3.Connection, rows: _Rows, series_id: int, p: Points) -> None:
     """Points after the series' last step: the cost follows what is appended, not the
     chunk size (a training loop appends one point per key per flush).
 
@@ -138,41 +193,33 @@ def _append(conn: sqlite3.Connection, series_id: int, p: Points, packer: Packer)
     if open_ and sum(n for _, n, _ in open_) + len(p) >= chunks.CHUNK_MAX:
         merged = Points.concat([*(_load(conn, series_id, lo, t) for lo, _, t in reversed(open_)),
                                 p])
-        _drop(conn, series_id, open_)
-        wrote_full = _write_pieces(conn, series_id, merged, packer)
+        rows.drop(series_id, open_)
+        wrote_full = _write_pieces(rows, series_id, merged)
     elif open_ and open_[0][1] < tail_max:
         lo, _, table = open_[0]
         tail = _load(conn, series_id, lo, table)
         if table == 0:  # a partial chunk among the full (written before migration 13)
-            _drop(conn, series_id, open_[:1])
+            rows.drop(series_id, open_[:1])
         rewritten = open_[:1]
-        wrote_full = _write_pieces(conn, series_id, Points.concat([tail, p]), packer)
+        wrote_full = _write_pieces(rows, series_id, Points.concat([tail, p]))
     else:
         rewritten = []
-        wrote_full = _write_pieces(conn, series_id, p, packer)
+        wrote_full = _write_pieces(rows, series_id, p)
     if rewritten:
         # open chunks are mostly past the last group, but a rewrite in the middle can leave
         # one inside a group (the newest chunk there)
-        sqlite_groups.refresh(conn, series_id, rewritten[-1][0], sqlite_groups.LAST)
+        rows.refresh.append((series_id, rewritten[-1][0], sqlite_groups.LAST))
     if wrote_full:
-        sqlite_groups.extend(conn, series_id)
+        rows.extend.append(series_id)
 
 
-def write_series(
-    conn: sqlite3.Connection, series_id: int, last_step: int | None, p: Points, packer: Packer
-) -> None:
-    """Write normalised points of one series inside the caller's transaction; full chunks
-    are packed by ``packer``."""
-    if len(p) == 0:
-        return
-    if last_step is None or int(p.steps[0]) > last_step:
-        _append(conn, series_id, p, packer)
-        return
+def _rewrite(conn: sqlite3.Connection, rows: _Rows, series_id: int, p: Points) -> None:
+    """Points among the series' own: each chunk they fall in is merged with them."""
     found = [(int(lo), int(n), int(t)) for lo, n, t in
              conn.execute(_LIST, (series_id, series_id))]
     if not found:
-        if _write_pieces(conn, series_id, p, packer):
-            sqlite_groups.extend(conn, series_id)
+        if _write_pieces(rows, series_id, p):
+            rows.extend.append(series_id)
         return
     los = np.array([lo for lo, _, _ in found], dtype=_I8)
     which = np.clip(np.searchsorted(los, p.steps, side="right") - 1, 0, None)
@@ -184,12 +231,28 @@ def write_series(
         merged = merge_points(_load(conn, series_id, chunk[0], chunk[2]),
                               p.take(slice(start, end)))
         lo, hi = min(lo, chunk[0]), max(hi, int(merged.steps[-1]))
-        _drop(conn, series_id, [chunk])
-        _write_pieces(conn, series_id, merged, packer)
+        rows.drop(series_id, [chunk])
+        _write_pieces(rows, series_id, merged)
     # the chunks rewritten all start between lo and hi: their groups are recomputed, and
     # full chunks written past the last group may make new ones
-    sqlite_groups.refresh(conn, series_id, lo, hi)
-    sqlite_groups.extend(conn, series_id)
+    rows.refresh.append((series_id, lo, hi))
+    rows.extend.append(series_id)
+
+
+def write_series(conn: sqlite3.Connection,
+                 writes: Sequence[tuple[int, int | None, Points]], packer: Packer) -> None:
+    """Write normalised points of series ``(series_id, last_step, points)`` inside the
+    caller's transaction; full chunks are packed by ``packer``. The chunks of all of them
+    are encoded together and written with one statement a table."""
+    rows = _Rows()
+    for series_id, last_step, p in writes:
+        if len(p) == 0:
+            continue
+        if last_step is None or int(p.steps[0]) > last_step:
+            _append(conn, rows, series_id, p)
+        else:
+            _rewrite(conn, rows, series_id, p)
+    rows.apply(conn, packer)
 
 
 def _where(window: Window, series_id: int) -> tuple[str, list[object]]:

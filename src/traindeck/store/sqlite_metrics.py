@@ -54,6 +54,20 @@ def _series_id(conn: sqlite3.Connection, run_id: str, key: str) -> int:
     return int(row[0])
 
 
+def _series_rows(conn: sqlite3.Connection, run_id: str, keys: Sequence[str]
+                 ) -> dict[str, tuple[int, int | None]]:
+    """``{key: (id, last_step)}`` of the run's series among ``keys`` (one query for a write's
+    keys, in slices that stay under SQLite's limit of parameters)."""
+    out: dict[str, tuple[int, int | None]] = {}
+    for i in range(0, len(keys), 500):
+        part = keys[i:i + 500]
+        for key, series_id, last_step in conn.execute(
+                "SELECT key, id, last_step FROM series WHERE run_id = ? "
+                f"AND key IN ({','.join('?' * len(part))})", (run_id, *part)):
+            out[key] = (series_id, last_step)
+    return out
+
+
 class MetricTable:
     def __init__(self, core: SQLiteCore, codec: int = PCODEC) -> None:
         self._core = core
@@ -109,12 +123,13 @@ class MetricTable:
                 tx.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*args, run_id])
                 if heartbeat is not None and run.status == "interrupted":
                     revive(tx, clock(), run_id)
-            for key, points in prepared.items():
-                if len(points) == 0:
-                    continue
-                row = tx.execute(
-                    "SELECT id, last_step FROM series WHERE run_id = ? AND key = ?", (run_id, key)
-                ).fetchone()
+            keys = [key for key, points in prepared.items() if len(points)]
+            known = _series_rows(tx.conn, run_id, keys)
+            writes: list[tuple[int, int | None, chunks.Points]] = []
+            updates: list[tuple[object, ...]] = []
+            for key in keys:
+                points = prepared[key]
+                row = known.get(key)
                 if row is None:
                     try:
                         row = tx.execute(
@@ -125,18 +140,18 @@ class MetricTable:
                     except sqlite3.IntegrityError as exc:
                         raise NotFound(f"no run {run_id!r}") from exc
                 series_id, last_step = row
-                sqlite_chunks.write_series(tx.conn, series_id, last_step, points,
-                                           self._packer)
+                writes.append((series_id, last_step, points))
                 top = int(points.steps[-1])
                 if last_step is None or top >= last_step:
-                    tx.execute(
-                        "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ? "
-                        "WHERE id = ?",
-                        (top, float(points.times[-1]), points.values[-1:].tobytes(), tx.seq,
-                         series_id),
-                    )
+                    updates.append((top, float(points.times[-1]), points.values[-1:].tobytes(),
+                                    tx.seq, series_id))
                 else:
                     tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
+            sqlite_chunks.write_series(tx.conn, writes, self._packer)
+            if updates:
+                tx.conn.executemany(
+                    "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ? "
+                    "WHERE id = ?", updates)
         return True
 
     def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
