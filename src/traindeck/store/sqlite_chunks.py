@@ -55,6 +55,8 @@ _ROLLUP_AT: Final = 8  # where encode's row (after series_id) has the rollup blo
 #: Rows (and parameters, within the connection's own limit) in one multi-row INSERT
 #: (``_insert_rows``).
 _MANY_ROWS: Final = 256
+#: Chunks encoded together (``_encode``): ~64k points, ~1.5 MB of arrays.
+_ENCODE_RUN: Final = 16
 _MANY_PARAMS: Final = 32_000
 #: A series' chunks by step, each with the table holding it (0: chunks, 1: open_chunks).
 _LIST: Final = (
@@ -111,7 +113,7 @@ class _Rows:
             conn.executemany(_DELETE[1], open_)
         if self.full:
             full_rows = [(sid, *row) for sid, row in zip(
-                self.full_ids, encode_many(self.full, packer), strict=True)]
+                self.full_ids, _encode(self.full, packer), strict=True)]
             if packer.codec != RAW:  # the sub-block units in chunk_rollups (_insert_full)
                 _insert_rows(conn, _INSERT_ROLLUP, [(r[0], r[1], r[_ROLLUP_AT])
                                                     for r in full_rows])
@@ -119,11 +121,21 @@ class _Rows:
             _insert_rows(conn, _INSERT_FULL, full_rows)
         if self.open:
             _insert_rows(conn, _INSERT_OPEN, [(sid, *row) for sid, row in zip(
-                self.open_ids, encode_many(self.open, _OPEN_PACKER), strict=True)])
+                self.open_ids, _encode(self.open, _OPEN_PACKER), strict=True)])
         for series_id, lo, hi in self.refresh:
             sqlite_groups.refresh(conn, series_id, lo, hi)
         for series_id in dict.fromkeys(self.extend):
             sqlite_groups.extend(conn, series_id)
+
+
+def _encode(parts: list[Points], packer: Packer) -> list[tuple[object, ...]]:
+    """``encode_many`` in runs of at most ``_ENCODE_RUN`` chunks: a write of many chunks
+    (all of a fast loop's points, after it) would otherwise go through numpy as arrays too
+    big for the CPU's caches."""
+    if len(parts) <= _ENCODE_RUN:
+        return encode_many(parts, packer)
+    return [row for i in range(0, len(parts), _ENCODE_RUN)
+            for row in encode_many(parts[i:i + _ENCODE_RUN], packer)]
 
 
 def _insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
