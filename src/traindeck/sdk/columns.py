@@ -1,7 +1,8 @@
 """Points on their way from ``log()``'s queue to the backend, gathered by key as columns.
 
 The run's background thread (``worker.py``) takes every record the queue holds at once
-and hands them here. A record is what ``log()`` appends: ``(step, time, values)``, with an
+and hands them here. A record is what ``log()`` appends (flat: its three items one after
+the other, see ``Pipeline.points``): ``(step, time, values)``, with an
 ``int`` step, a ``float`` time and a dict of ``float``/``int`` values (``log()`` has turned
 bools, numpy and torch scalars into floats and left out what is not a number). Its
 *names* and the ranges of steps and values are checked here, off the training thread.
@@ -37,8 +38,6 @@ import numpy as np
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 #: Groups of fewer records than this go record by record (cheaper than a group's setup).
 MIN_GROUP: Final = 16
-
-_step, _time, _values = itemgetter(0), itemgetter(1), itemgetter(2)
 
 #: A record as ``log()`` queues it: ``(step, time, {key: value})``.
 Record = tuple[Any, Any, Any]
@@ -96,23 +95,30 @@ class Columns:
 
     def add_records(self, records: list[Record]) -> None:
         """Records taken off ``log()``'s queue, in their order."""
-        n = len(records)
+        self.add_flat([x for r in records for x in r])
+
+    def add_flat(self, flat: list[Any]) -> None:
+        """Records as ``log()`` queues them: step, time, values, step, time, values… (no
+        tuple a record: the writer makes no garbage the collector has to walk)."""
+        step_list, time_list, datas = flat[0::3], flat[1::3], flat[2::3]
+        n = len(datas)
         if not n:
             return
         base = self._seq
         self._seq += n
         try:
-            steps = np.fromiter(map(_step, records), np.int64, n)
-            times = np.fromiter(map(_time, records), np.float64, n)
+            steps = np.fromiter(step_list, np.int64, n)
+            times = np.fromiter(time_list, np.float64, n)
         except (TypeError, ValueError, OverflowError):  # a step beyond 64 bits
-            self._one_by_one(records, range(base, base + n))
+            self._one_by_one(list(zip(step_list, time_list, datas, strict=True)),
+                             range(base, base + n))
             return
-        datas = list(map(_values, records))
         keys = tuple(datas[0])
         if list(map(len, datas)).count(len(keys)) == n and self._add_group(
                 keys, datas, steps, times, np.arange(base, base + n)):
             return
-        self._grouped(records, datas, steps, times, base)
+        self._grouped(list(zip(step_list, time_list, datas, strict=True)), datas, steps,
+                      times, base)
 
     def _grouped(self, records: list[Record], datas: list[Any], steps: Any, times: Any,
                  base: int) -> None:

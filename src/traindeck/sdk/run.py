@@ -116,7 +116,7 @@ class Run:
         # A disabled run has no backend and no pipeline: nothing is ever written, and its
         # queue (maxlen=0) drops what log() appends for free.
         self._pipe: Pipeline | None = None
-        self._queue: deque[tuple[int, float, dict[str, Any]]] = deque(maxlen=0)
+        self._queue: deque[Any] = deque(maxlen=0)  # step, time, values: see Pipeline.points
         if backend is not None:
             self._pipe = Pipeline(
                 backend, files=files, run_id=run_id, policy=policy, redact=self._redact,
@@ -185,7 +185,7 @@ class Run:
                     f"log() takes a dict of metric values, got {type(data).__name__}"))
                 return
             data = convert(data, self._policy)
-        self._queue.append((step, t, data))  # type: ignore[arg-type]
+        self._queue.extend((step, t, data))
 
     def poll(self) -> bool:
         """Serve waiting commands (and block while paused); returns ``should_stop``.

@@ -240,7 +240,7 @@ class Worker(threading.Thread):
         # Fences first: every point queued before a fence is in the queue by now.
         if self._new_fences:
             self._fences += take_all(self._new_fences)
-        self._pending.add_records(take_all(self.points))
+        self._pending.add_flat(take_all(self.points))  # step, time, values, step…
 
     def _flush(self, now: float, beat: bool) -> None:
         self._drain_queue()
