@@ -142,7 +142,7 @@ def test_buckets_are_the_stores_exact_buckets(store: Store, tmp_path: Path) -> N
     out = tmp_path / "b.csv"
     assert export_cli(store, "r1", "--buckets", "10", "--out", str(out)).exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert len(rows) == len(expected["count"]) == 10
+    assert 5 <= len(rows) == len(expected["count"]) <= 10  # at most n; sub-blocks whole
     assert [int(r["count"]) for r in rows] == expected["count"]
     assert [int(r["first_step"]) for r in rows] == expected["first_step"]
     assert [float(r["min"]) for r in rows if r["min"]] == [
