@@ -9,6 +9,7 @@ are fetched by key only, for the same reason.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Final
@@ -251,19 +252,87 @@ def _rewrite(conn: sqlite3.Connection, rows: _Rows, series_id: int, p: Points) -
     rows.extend.append(series_id)
 
 
+#: The tail of many series at once (``_tails``): per series, the open chunks after its
+#: newest full one (their count and points, the newest's start and size), whether a chunk
+#: of ``chunks`` that is not full is newer (written before migration 13), and where its
+#: last group ends.
+_TAILS: Final = """
+WITH s(id) AS (SELECT value FROM json_each(?)),
+     f(id, lo, n) AS (
+       SELECT s.id,
+              (SELECT step_lo FROM chunks INDEXED BY chunks_summary WHERE series_id = s.id
+               ORDER BY step_lo DESC LIMIT 1),
+              (SELECT n FROM chunks INDEXED BY chunks_summary WHERE series_id = s.id
+               ORDER BY step_lo DESC LIMIT 1)
+       FROM s)
+SELECT f.id, f.n,
+       (SELECT count(*) FROM open_chunks o WHERE o.series_id = f.id
+                                             AND o.step_lo > COALESCE(f.lo, -9223372036854775808)),
+       (SELECT sum(o.n) FROM open_chunks o WHERE o.series_id = f.id
+                                             AND o.step_lo > COALESCE(f.lo, -9223372036854775808)),
+       (SELECT o.step_lo FROM open_chunks o WHERE o.series_id = f.id ORDER BY o.step_lo DESC
+        LIMIT 1),
+       (SELECT o.n FROM open_chunks o WHERE o.series_id = f.id ORDER BY o.step_lo DESC LIMIT 1),
+       (SELECT g.step_end FROM chunk_groups g WHERE g.series_id = f.id
+        ORDER BY g.step_lo DESC LIMIT 1)
+FROM f
+"""
+
+
+def _append_many(conn: sqlite3.Connection, rows: _Rows,
+                 appends: list[tuple[int, Points]]) -> None:
+    """``_append`` for many series with a few statements in all, not a few a series (a
+    live run logging 200 keys appends a point to each at every flush). A series whose
+    open chunks fill a chunk, or whose tail is unusual (a partial chunk among the full
+    ones), goes through ``_append``."""
+    tail_max = chunks.tail_max()
+    points = dict(appends)
+    newest: dict[int, tuple[int, int | None]] = {}  # series -> (newest open lo, group end)
+    for sid, full_n, count, total, lo, n, g_end in conn.execute(
+            _TAILS, (json.dumps(list(points)),)):
+        p = points[sid]
+        if (full_n is not None and full_n < chunks.CHUNK_MAX) or (
+                count and total + len(p) >= chunks.CHUNK_MAX):
+            _append(conn, rows, sid, p)  # a merge into full chunks, or an old file's tail
+        elif count and n < tail_max:
+            newest[sid] = (lo, g_end)
+        elif _write_pieces(rows, sid, p):
+            rows.extend.append(sid)
+    if not newest:
+        return
+    loaded: dict[int, Points] = {}
+    keys = [(sid, lo) for sid, (lo, _) in newest.items()]
+    for i in range(0, len(keys), 400):
+        part = keys[i:i + 400]
+        for sid, *row in conn.execute(
+                f"SELECT series_id, {ROW_COLS} FROM open_chunks WHERE (series_id, step_lo) IN "
+                f"(VALUES {','.join(['(?,?)'] * len(part))})", [v for k in part for v in k]):
+            loaded[int(sid)] = decode(*row)
+    for sid, (lo, g_end) in newest.items():
+        if _write_pieces(rows, sid, Points.concat([loaded[sid], points[sid]])):
+            rows.extend.append(sid)
+        if g_end is not None and lo < g_end:  # left inside a group by a rewrite
+            rows.refresh.append((sid, lo, sqlite_groups.LAST))
+
+
 def write_series(conn: sqlite3.Connection,
                  writes: Sequence[tuple[int, int | None, Points]], packer: Packer) -> None:
     """Write normalised points of series ``(series_id, last_step, points)`` inside the
     caller's transaction; full chunks are packed by ``packer``. The chunks of all of them
     are encoded together and written with one statement a table."""
     rows = _Rows()
+    appends: list[tuple[int, Points]] = []
     for series_id, last_step, p in writes:
         if len(p) == 0:
             continue
         if last_step is None or int(p.steps[0]) > last_step:
-            _append(conn, rows, series_id, p)
+            appends.append((series_id, p))
         else:
             _rewrite(conn, rows, series_id, p)
+    if len(appends) == 1:
+        _append(conn, rows, *appends[0])
+    elif appends:
+        _append_many(conn, rows, appends)
     rows.apply(conn, packer)
 
 
