@@ -118,3 +118,23 @@ def test_an_interrupted_compaction_goes_on_where_it_stopped(old_store: Path) -> 
         assert result.chunks_repacked == left and result.groups_made >= 1
         assert calls[-1][0] == calls[-1][1]  # the progress reached its total
         assert snapshot(store) == before
+
+
+def test_a_finished_runs_last_points_are_packed(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "t.db") as store:
+        store.create_run(project="p", id=RUN, status="running")
+        s, t, v = series(1_000, seed=3)
+        store.write_metrics(RUN, {"long": (s, t, v), "short": (s[:10], t[:10], v[:10])})
+        conn = store.core.reader()
+        codecs = "SELECT n, codec FROM open_chunks ORDER BY n"
+        assert conn.execute(codecs).fetchall() == [(10, 0), (1_000, 0)]
+        store.set_status(RUN, "completed")
+        # a few points are not worth packing; the long tail is, and reads back bit for bit
+        assert conn.execute(codecs).fetchall() == [(10, 0), (1_000, 1)]
+        got = store.read_points(RUN, "long")
+        assert got.values.tobytes() == v.tobytes() and got.times.tobytes() == t.tobytes()
+        assert store.read_buckets(RUN, "long", n=7).count == 1_000
+        # a run that comes back appends to its packed tail as to any other
+        store.set_status(RUN, "running")
+        store.write_metrics(RUN, {"long": ([5_000], [1.9e9], [0.5])})
+        assert len(store.read_points(RUN, "long")) == 1_001
