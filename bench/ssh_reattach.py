@@ -64,12 +64,16 @@ def main() -> None:
         store.add_host("gpu", user=server.user, address=server.host, port=server.port,
                        key_path=str(server.client_key), workdir=f"{server.workdir}/bench")
         (folder / "known_hosts").write_text(server.known_hosts_line + "\n")
+        # a launch on another machine needs tokens required (the host reaches the server
+        # through a forwarded port)
+        _, secret = store.create_token("bench", "admin")
+        auth = {"Authorization": f"Bearer {secret}"}
         port = free_port()
         url = f"http://127.0.0.1:{port}"
 
         first = serve(folder, port, templates)
         wait(lambda: healthy(url), 60, "the first server")
-        r = httpx.post(f"{url}/api/launches", timeout=30,
+        r = httpx.post(f"{url}/api/launches", timeout=30, headers=auth,
                        json={"template": "ticker", "executor": "ssh", "host": "gpu"})
         if r.status_code != 201:
             raise SystemExit(f"launch refused: {r.status_code} {r.text}")
@@ -95,8 +99,8 @@ def main() -> None:
             health_s = time.perf_counter() - t0
             wait(from_host, 60, "a console line from the host", 0.01)
             line_s = time.perf_counter() - t0
-            httpx.post(f"{url}/api/runs/{run_id}/cancel", timeout=30)
-            wait(lambda: httpx.get(f"{url}/api/launches/{launch_id}", timeout=30)
+            httpx.post(f"{url}/api/runs/{run_id}/cancel", timeout=30, headers=auth)
+            wait(lambda: httpx.get(f"{url}/api/launches/{launch_id}", timeout=30, headers=auth)
                  .json()["status"] in ("cancelled", "failed", "completed"), 60, "the end", 0.1)
         finally:
             stop(second)
