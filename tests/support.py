@@ -152,3 +152,16 @@ def make_v13_store(path: Path) -> None:
     conn.execute("PRAGMA user_version = 13")
     conn.commit()
     conn.close()
+
+
+def api_error(r: Any, status: int, code: str) -> str:
+    """Assert that the API answered ``status`` with an error body of ``code`` (in the
+    documented shape); the error's message."""
+    from traindeck.server.schemas import ErrorBody
+
+    assert r.status_code == status, r.text
+    body = r.json()
+    ErrorBody.model_validate(body)
+    assert body["error"]["code"] == code, body
+    message: str = body["error"]["message"]
+    return message

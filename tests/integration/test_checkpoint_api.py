@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
+from support import api_error as error
 from support import sqlite_path
 
 from traindeck.checkpoints import sidecar_path
@@ -22,7 +23,6 @@ from traindeck.server.schemas import (
     CheckpointList,
     CheckpointOut,
     CheckpointVerified,
-    ErrorBody,
 )
 from traindeck.store import Store
 
@@ -45,13 +45,6 @@ def ok(r: httpx.Response, model: type[BaseModel], status: int = 200) -> dict[str
     return body
 
 
-def error(r: httpx.Response, status: int, code: str) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    ErrorBody.model_validate(body)
-    assert body["error"]["code"] == code, body
-    message: str = body["error"]["message"]
-    return message
 
 
 def run_dir(store: Store, run_id: str) -> Path:

@@ -10,9 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from support import api_error as error
 
 from traindeck.server import Settings, create_app
-from traindeck.server.schemas import CompareManyOut, ErrorBody
+from traindeck.server.schemas import CompareManyOut
 from traindeck.store import Store
 
 Client = httpx.AsyncClient
@@ -34,12 +35,6 @@ def write(store: Store, run_id: str, key: str, values: list[float]) -> None:
     store.write_metrics(run_id, {key: (steps, [1000.0 + s for s in steps], values)})
 
 
-def error(r: httpx.Response, status: int, code: str) -> str:
-    assert r.status_code == status, r.text
-    ErrorBody.model_validate(r.json())
-    assert r.json()["error"]["code"] == code
-    message: str = r.json()["error"]["message"]
-    return message
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from serving import served
+from support import api_error as error
 
 from traindeck.server import Settings, create_app
-from traindeck.server.schemas import CompareManyOut, ErrorBody, RunsKeysOut
+from traindeck.server.schemas import CompareManyOut, RunsKeysOut
 from traindeck.store import Store
 
 KEYS = "/api/metrics/keys"
@@ -41,12 +42,6 @@ def client(tmp_path: Path, store: Store) -> Iterator[httpx.Client]:
         yield c
 
 
-def error(r: httpx.Response, status: int, code: str) -> str:
-    assert r.status_code == status, r.text
-    ErrorBody.model_validate(r.json())
-    assert r.json()["error"]["code"] == code
-    message: str = r.json()["error"]["message"]
-    return message
 
 
 def test_keys_of_several_runs_name_each_key_once(client: httpx.Client) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
+from support import api_error as error
 
 from traindeck.server import Settings, create_app
 from traindeck.server.protocol import SERVER_MESSAGE
@@ -22,7 +23,6 @@ from traindeck.server.schemas import (
     CommandList,
     CommandOut,
     CompareOut,
-    ErrorBody,
     EventList,
     LatestOut,
     MetricKeys,
@@ -58,13 +58,6 @@ def ok(r: httpx.Response, model: type[BaseModel], status: int = 200) -> dict[str
     return body
 
 
-def error(r: httpx.Response, status: int, code: str) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    ErrorBody.model_validate(body)
-    assert body["error"]["code"] == code, body
-    message: str = body["error"]["message"]
-    return message
 
 
 def write(store: Store, run_id: str, key: str, values: list[float],
