@@ -542,3 +542,21 @@ def test_many_keys_appended_together_read_as_written(
             assert got.values.tobytes() == np.array([v for _, v in points.values()]).tobytes()
             for n in (1, 3, 50):
                 check_buckets(store.read_buckets(RUN, k, n=n), points, n)
+
+
+def test_the_largest_step_is_read_in_a_time_window_of_a_grouped_series() -> None:
+    # groups bound a time window's chunk summaries to ranges of steps: the last range runs
+    # to the end, the largest step included
+    g = Geometry(chunk_max=8, sub_block=2, raw_factor=2, sub_factor=4, group_chunks=2)
+    with geometry(g), sqlite_store() as store:
+        batches = [[(s, 1e9 + s, float(s)) for s in range(100)], [(2**63 - 1, 1e9 + 100, 7.0)]]
+        for batch in batches:
+            write(store, batch)  # the second a chunk of its own, starting at the largest step
+        conn = store.core.reader()
+        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM all_chunks WHERE step_lo = ?",
+                            (2**63 - 1,)).fetchone() == (1,)
+        points = expected_points(batches)
+        for n in (1, 5, 200):
+            b = store.read_buckets(RUN, KEY, n=n, time_min=1e9 + 50, time_max=1e9 + 200)
+            check_buckets(b, points, n, "time", 1e9 + 50, 1e9 + 200)

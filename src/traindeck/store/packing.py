@@ -69,18 +69,11 @@ class Packer:
             return a.tobytes()
         return bytes(standalone.simple_compress(np.ascontiguousarray(a), self._cfg))
 
-    def units(self, units: Units) -> bytes:
-        if self._cfg is None or len(units) == 0:
-            return units.tobytes()
-        frames = [bytes(standalone.simple_compress(
-            np.concatenate([units[name] for name in names]), self._cfg)) for names in _GROUPS]
-        header = np.array([len(f) for f in frames], dtype=_HEADER).tobytes()
-        return header + b"".join(frames)
-
     def units_many(self, units: Units, starts: Sequence[int], ends: Sequence[int]
                    ) -> list[bytes]:
-        """``units(units[a:b])`` for each ``a, b`` of ``starts, ends``, the fields of all of
-        them gathered in one go (a field at a time, not a field a chunk)."""
+        """The blobs of the sub-block units ``units[a:b]`` for each ``a, b`` of ``starts,
+        ends``: the fields of all of them gathered in one go (a field at a time, not a
+        field a chunk), then three frames (after a header of their lengths) for each."""
         if self._cfg is None:
             return [units[a:b].tobytes() for a, b in zip(starts, ends, strict=True)]
         groups = [np.stack([units[name] for name in names]) for names in _GROUPS]

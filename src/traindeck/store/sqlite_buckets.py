@@ -68,10 +68,11 @@ def _first_run(groups: sqlite_groups.Groups, window: Window) -> npt.NDArray[np.i
 def _ranges(conn: sqlite3.Connection, series_id: int, window: Window,
             groups: sqlite_groups.Groups, skip: npt.NDArray[np.int64]
             ) -> list[tuple[int, int]]:
-    """The step ranges ``[lo, end)`` whose chunks may hold points of ``window``, besides the
-    groups ``skip``: on the step axis, before and after them (the window's own bounds do
-    the rest); on the time axis, the other groups that may hold such points and the
-    ungrouped tail, so no query walks the summaries of a whole long series."""
+    """The step ranges ``[lo, end)`` (``end`` LAST: to the end) whose chunks may hold
+    points of ``window``, besides the groups ``skip``: on the step axis, before and after
+    them (the window's own bounds do the rest); on the time axis, the other groups that may
+    hold such points and the ungrouped tail, so no query walks the summaries of a whole
+    long series."""
     first, last = sqlite_groups.FIRST, sqlite_groups.LAST
     if window.axis == "step":
         if len(skip) == 0:
@@ -99,12 +100,17 @@ def _summaries(conn: sqlite3.Connection, series_id: int, window: Window,
                ranges: list[tuple[int, int]]) -> tuple[Units, list[int]]:
     """The summaries of the chunks in ``window`` that start in ``ranges`` (by step)."""
     where, args = _where(window, series_id)
-    parts = [sqlite_groups.summaries(conn, series_id, where + " AND step_lo >= ? AND step_lo < ?",
-                                     [*args, lo, end]) if (lo, end) != (sqlite_groups.FIRST,
-                                                                        sqlite_groups.LAST)
-             else sqlite_groups.summaries(conn, series_id, where, args)
-             for lo, end in ranges]
-    parts = [p for p in parts if len(p[0])]
+    parts = []
+    for lo, end in ranges:
+        # a range open at either end has no bound there (the largest step is a step too)
+        cond, bounds = where, list(args)
+        if lo != sqlite_groups.FIRST:
+            cond, bounds = cond + " AND step_lo >= ?", [*bounds, lo]
+        if end != sqlite_groups.LAST:
+            cond, bounds = cond + " AND step_lo < ?", [*bounds, end]
+        part = sqlite_groups.summaries(conn, series_id, cond, bounds)
+        if len(part[0]):
+            parts.append(part)
     if len(parts) == 1:
         return parts[0]
     units = np.concatenate([u for u, _ in parts]) if parts else np.empty(0, dtype=UNIT_DTYPE)

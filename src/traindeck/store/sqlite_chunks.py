@@ -113,13 +113,8 @@ class _Rows:
         if open_:
             conn.executemany(_DELETE[1], open_)
         if self.full:
-            full_rows = [(sid, *row) for sid, row in zip(
-                self.full_ids, _encode(self.full, packer), strict=True)]
-            if packer.codec != RAW:  # the sub-block units in chunk_rollups (_insert_full)
-                _insert_rows(conn, _INSERT_ROLLUP, [(r[0], r[1], r[_ROLLUP_AT])
-                                                    for r in full_rows])
-                full_rows = [(*r[:_ROLLUP_AT], b"", *r[_ROLLUP_AT + 1:]) for r in full_rows]
-            _insert_rows(conn, _INSERT_FULL, full_rows)
+            _insert_full(conn, [(sid, *row) for sid, row in zip(
+                self.full_ids, _encode(self.full, packer), strict=True)])
         if self.open:
             _insert_rows(conn, _INSERT_OPEN, [(sid, *row) for sid, row in zip(
                 self.open_ids, _encode(self.open, _OPEN_PACKER), strict=True)])
@@ -142,12 +137,13 @@ def _encode(parts: list[Points], packer: Packer) -> list[tuple[object, ...]]:
 def _insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
     """Insert full chunk rows (``series_id, *encode(...)``): a packed one's sub-block units
     into ``chunk_rollups``, its own ``rollup`` left empty."""
-    rollups = [(r[0], r[1], r[_ROLLUP_AT]) for r in rows if r[-1] != RAW]
+    rollups: list[tuple[object, ...]] = [(r[0], r[1], r[_ROLLUP_AT]) for r in rows
+                                         if r[-1] != RAW]
     if rollups:
         rows = [(*r[:_ROLLUP_AT], b"", *r[_ROLLUP_AT + 1:]) if r[-1] != RAW else r
                 for r in rows]
-        conn.executemany(_INSERT_ROLLUP, rollups)
-    conn.executemany(_INSERT_FULL, rows)
+        _insert_rows(conn, _INSERT_ROLLUP, rollups)
+    _insert_rows(conn, _INSERT_FULL, rows)
 
 
 def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[object, ...]]
@@ -435,7 +431,7 @@ def pack_open(conn: sqlite3.Connection, run_id: str, packer: Packer) -> None:
         "FROM open_chunks o JOIN series s ON s.id = o.series_id "
         "WHERE s.run_id = ? AND o.codec = ? AND o.n >= ?", (run_id, RAW, PACK_MIN)).fetchall()
     if rows:
-        encoded = encode_many([decode(*row) for _, *row in rows], packer)
+        encoded = _encode([decode(*row) for _, *row in rows], packer)
         _insert_rows(conn, _INSERT_OPEN, [(r[0], *e) for r, e in zip(rows, encoded, strict=True)])
 
 
