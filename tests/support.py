@@ -149,7 +149,35 @@ def make_v13_store(path: Path) -> None:
     conn.execute("DROP TABLE chunk_groups")
     conn.execute("DROP TABLE chunk_rollups")
     conn.execute("DROP TABLE chunk_group_units")
+    conn.execute("DROP TABLE chunk_group_subs")
     conn.execute("PRAGMA user_version = 13")
+    conn.commit()
+    conn.close()
+
+
+def make_v14_store(path: Path) -> None:
+    """Turn a file into what traindeck wrote before migration 15: the sub-block units of
+    grouped chunks back in ``chunk_rollups``, a row each, and no ``chunk_group_subs``."""
+    import numpy as np
+
+    from traindeck.store import packing
+
+    conn = sqlite3.connect(path)
+    packer = packing.Packer(packing.PCODEC)
+    for sid, lo, subs in conn.execute(
+            "SELECT series_id, step_lo, subs FROM chunk_group_subs").fetchall():
+        units = packing.unpack_units(subs, packing.PCODEC)
+        end = conn.execute("SELECT step_end FROM chunk_groups WHERE series_id = ? "
+                           "AND step_lo = ?", (sid, lo)).fetchone()[0]
+        for c_lo, c_hi in conn.execute(
+                "SELECT step_lo, step_hi FROM chunks WHERE series_id = ? AND step_lo >= ? "
+                "AND step_lo < ?", (sid, lo, end)).fetchall():
+            a, b = np.searchsorted(units["first_step"], [c_lo, c_hi + 1]).tolist()
+            if b > a:
+                conn.execute("INSERT INTO chunk_rollups VALUES (?, ?, ?)",
+                             (sid, c_lo, packer.units_many(units[a:b], [0], [b - a])[0]))
+    conn.execute("DROP TABLE chunk_group_subs")
+    conn.execute("PRAGMA user_version = 14")
     conn.commit()
     conn.close()
 

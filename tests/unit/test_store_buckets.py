@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from support import open_test_store
 
-from traindeck.store import Buckets, SQLiteStore, Store, chunks, rollup
+from traindeck.store import Buckets, SQLiteStore, Store, chunks, packing, rollup
 
 RUN = "r1"
 KEY = "loss"
@@ -303,6 +304,7 @@ def assert_chunks_sane(store: Store, chunk_max: int) -> None:
         assert int(whole["n"][0]) == n == int(kept["n"].sum())
         assert bits(float(whole["vsum"][0])) == bits(float(rollup.merge(
             kept, np.zeros(1, dtype=np.int64))["vsum"][0]))
+    assert_sub_units_kept_once(conn)
     rows = conn.execute(
         # full chunks and open ones (migration 13) alike: together they never overlap
         "SELECT series_id, step_lo, step_hi, n, stride, steps FROM all_chunks "
@@ -315,6 +317,40 @@ def assert_chunks_sane(store: Store, chunk_max: int) -> None:
             assert hi == lo + (n - 1) * stride and steps == b""
         if nxt is not None and nxt[0] == sid:
             assert hi < nxt[1]
+
+
+def assert_sub_units_kept_once(conn: Any) -> None:
+    """A packed full chunk's sub-block units are kept in exactly one place (its own row of
+    ``chunk_rollups``, or its group's ``chunk_group_subs``) and are exactly those of its
+    points; a group keeps no units of any chunk it does not hold."""
+    subs = {(sid, lo): packing.unpack_units(b, packing.PCODEC) for sid, lo, b in conn.execute(
+        "SELECT series_id, step_lo, subs FROM chunk_group_subs")}
+    ends = {(sid, lo): end for sid, lo, end in conn.execute(
+        "SELECT series_id, step_lo, step_end FROM chunk_groups")}
+    assert set(subs) <= set(ends)
+    own = {(sid, lo) for sid, lo in conn.execute("SELECT series_id, step_lo FROM chunk_rollups")}
+    kept: dict[tuple[int, int], int] = dict.fromkeys(subs, 0)
+    for sid, lo, hi, *row in conn.execute(
+            f"SELECT series_id, step_lo, step_hi, {chunks.ROW_COLS} FROM chunks WHERE codec = ?",
+            (packing.PCODEC,)).fetchall():
+        p = chunks.decode(*row)
+        want = rollup.sub_blocks(p.steps, p.times, p.values).tobytes()
+        group = next(((s, g) for (s, g), end in ends.items() if s == sid and g <= lo < end), None)
+        units = subs.get(group) if group else None
+        mine = b""
+        if units is not None:
+            a, b = np.searchsorted(units["first_step"], [lo, hi + 1]).tolist()
+            mine = units[a:b].tobytes()
+            kept[group] += b - a  # type: ignore[index]
+        if (sid, lo) in own:
+            assert mine == b"", "a chunk's units are kept twice"
+            blob = conn.execute("SELECT rollup FROM chunk_rollups WHERE series_id = ? "
+                                "AND step_lo = ?", (sid, lo)).fetchone()[0]
+            assert packing.unpack_units(blob, packing.PCODEC).tobytes() == want
+        else:
+            assert mine == want, "a grouped chunk's units are its group's"
+    for key, units in subs.items():
+        assert kept[key] == len(units), "a group keeps units of no other chunk"
 
 
 # -- every level, deterministically ---------------------------------------------------

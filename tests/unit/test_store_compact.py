@@ -1,6 +1,7 @@
 """Compressed chunks (schema 14): a store an older traindeck wrote (raw chunks, no chunk
 groups) opens and reads as before, and ``traindeck store compact`` packs it and makes its
-groups, resumably, without changing a single value or bucket."""
+groups, resumably, without changing a single value or bucket. The same for a store written
+before schema 15, whose groups' sub-block units are still a row a chunk."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import make_v13_store
+from support import make_v13_store, make_v14_store
 
-from traindeck.store import SQLiteStore, chunks
+from traindeck.store import SQLiteStore, chunks, packing, rollup
 
 RUN = "r"
 PAYLOAD_NAN = np.frombuffer(np.array([0x7FF8_0000_0000_0123], dtype="<u8").tobytes(), "<f8")[0]
@@ -71,6 +72,15 @@ def test_full_chunks_are_packed_and_grouped(tmp_path: Path) -> None:
         assert packed < raw_bytes / 2  # float32-sourced values, steady wall times
         groups = conn.execute("SELECT n FROM chunk_groups ORDER BY step_lo").fetchall()
         assert groups and all(n == chunks.CHUNK_MAX * chunks.GROUP_CHUNKS for (n,) in groups)
+        # each group keeps its chunks' sub-block units in one row; only the chunks after
+        # the last group keep a row each
+        subs = conn.execute("SELECT subs FROM chunk_group_subs ORDER BY step_lo").fetchall()
+        assert len(subs) == len(groups)
+        assert all(len(packing.unpack_units(b, packing.PCODEC))
+                   == chunks.CHUNK_MAX * chunks.GROUP_CHUNKS // rollup.SUB_BLOCK for (b,) in subs)
+        grouped = len(groups) * chunks.GROUP_CHUNKS
+        assert conn.execute("SELECT count(*) FROM chunk_rollups").fetchone() == (
+            300_000 // chunks.CHUNK_MAX - grouped,)
         got = store.read_points(RUN, "a")
         assert got.values.tobytes() == v.tobytes()  # NaN payloads and ±Inf bit for bit
         assert got.times.tobytes() == t.tobytes() and got.steps.tolist() == s.tolist()
@@ -138,3 +148,40 @@ def test_a_finished_runs_last_points_are_packed(tmp_path: Path) -> None:
         store.set_status(RUN, "running")
         store.write_metrics(RUN, {"long": ([5_000], [1.9e9], [0.5])})
         assert len(store.read_points(RUN, "long")) == 1_001
+
+
+def test_a_store_from_before_schema_15_reads_the_same_and_compacts(tmp_path: Path) -> None:
+    path = tmp_path / "traindeck.db"
+    with SQLiteStore(path) as store:
+        store.create_run(project="p", id=RUN)
+        for key, n in (("a", 600_000), ("b", 9_000)):
+            s, t, v = series(n, seed=n)
+            store.write_metrics(RUN, {key: (s, t, v)})
+        before = snapshot(store)
+        grouped = store.core.reader().execute(
+            "SELECT count(*) FROM chunk_group_subs").fetchone()[0]
+    assert grouped == 2  # 600k points: two groups of 262,144
+    make_v14_store(path)
+    with SQLiteStore(path) as store:  # migrates to 15: the groups keep no units yet
+        conn = store.core.reader()
+        assert conn.execute("SELECT count(*) FROM chunk_group_subs").fetchone() == (0,)
+        assert snapshot(store) == before  # read from the chunks' own rows
+        result = store.compact_metrics()
+        assert (result.chunks_repacked, result.groups_made, result.groups_updated) == (0, 0, 2)
+        assert conn.execute("SELECT count(*) FROM chunk_group_subs").fetchone() == (2,)
+        ungrouped = (600_000 // chunks.CHUNK_MAX - 2 * chunks.GROUP_CHUNKS
+                     + 9_000 // chunks.CHUNK_MAX)
+        assert conn.execute("SELECT count(*) FROM chunk_rollups").fetchone() == (ungrouped,)
+        assert snapshot(store) == before
+        # points logged again inside a group: it takes the rewritten chunks' units
+        s, t, v = series(600_000, seed=600_000)
+        store.write_metrics(RUN, {"a": (s[1000:9000], t[1000:9000], v[1000:9000] + 1.0)})
+        assert conn.execute("SELECT count(*) FROM chunk_rollups").fetchone() == (ungrouped,)
+        fresh = store.read_buckets(RUN, "a", n=1000)
+        assert fresh.count == 600_000
+        assert float(fresh.units["vmax"].max()) > float(before_max(before))
+
+
+def before_max(snap: dict[str, object]) -> float:
+    units = np.frombuffer(snap["a/1000/None/None"], dtype=chunks.UNIT_DTYPE)  # type: ignore[arg-type]
+    return float(units["vmax"].max())

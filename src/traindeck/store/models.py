@@ -160,10 +160,12 @@ class Command:
 
 @dataclass(slots=True, frozen=True)
 class CompactResult:
-    """What ``compact_metrics`` did: chunks re-packed, chunk groups made."""
+    """What ``compact_metrics`` did: chunks re-packed, chunk groups made, and groups made
+    before whose chunks' sub-block units were gathered into the group's row."""
 
     chunks_repacked: int
     groups_made: int
+    groups_updated: int = 0
 
 
 @dataclass(slots=True, frozen=True)

@@ -26,34 +26,79 @@ from .rollup import UNIT_DTYPE, Units
 from .sqlite_chunks import _fetch, _where
 
 
-def _sub_units(conn: sqlite3.Connection, series_id: int, located: list[tuple[int, int]]
+def _sub_units(conn: sqlite3.Connection, series_id: int, located: list[tuple[int, int, int]]
                ) -> Callable[[list[int]], Units]:
-    """The sub-block units of the chunks ``(step_lo, tbl)`` (whole, consecutive), as a
-    function giving those of a run of them."""
+    """The sub-block units of the chunks ``(step_lo, step_hi, tbl)`` (whole, consecutive),
+    as a function giving those of a run of them. A packed full chunk's are in
+    ``chunk_rollups`` or, once its group took them, in the group's row; the others' (open
+    chunks, raw ones written before schema 14) in the chunk's own row."""
     blobs: dict[int, tuple[bytes, int]] = {}
+    grouped = np.empty(0, dtype=UNIT_DTYPE)
+    in_group = np.zeros(len(located), dtype=bool)
+    g_start = g_stop = np.zeros(len(located), dtype=np.int64)
     if located:
         lo, hi = located[0][0], located[-1][0]
-        if any(t == 0 for _, t in located):
+        if any(t == 0 for _, _, t in located):
             blobs.update((int(a), (b, PCODEC)) for a, b in conn.execute(
                 "SELECT step_lo, rollup FROM chunk_rollups WHERE series_id = ? "
                 "AND step_lo BETWEEN ? AND ?", (series_id, lo, hi)))
+        pending = [i for i, (a, _, t) in enumerate(located) if t == 0 and a not in blobs]
+        if pending:
+            grouped = sqlite_groups.group_subs(conn, series_id, located[pending[0]][0],
+                                               located[pending[-1]][0])
+            at = np.array(pending, dtype=np.int64)
+            firsts = grouped["first_step"]
+            g_start = np.zeros(len(located), dtype=np.int64)
+            g_stop = np.zeros(len(located), dtype=np.int64)
+            g_start[at] = np.searchsorted(firsts, [located[i][0] for i in pending])
+            g_stop[at] = np.searchsorted(firsts, [located[i][1] for i in pending], side="right")
+            in_group = g_stop > g_start
         # open chunks, and full ones written before schema 14, keep them in their row
+        inside: list[bool] = in_group.tolist()
         for table, name in enumerate(("chunks", "open_chunks")):
-            missing = [a for a, t in located if t == table and a not in blobs]
+            missing = [a for (a, _, t), g in zip(located, inside, strict=True)
+                       if t == table and not g and a not in blobs]
             if missing:
                 wanted = set(missing)
                 blobs.update((int(a), (b, c)) for a, b, c in conn.execute(
                     f"SELECT step_lo, rollup, codec FROM {name} WHERE series_id = ? "
                     "AND step_lo BETWEEN ? AND ?", (series_id, missing[0], missing[-1]))
                     if a in wanted)
-    order = [lo for lo, _ in located]
-    units, bounds = unpack_units_many([blobs[lo] for lo in order])
+    order = [a for a, _, _ in located]
+    own, own_bounds = unpack_units_many(
+        [blobs[a] for a, g in zip(order, in_group.tolist(), strict=True) if not g])
+    units, bounds = _assemble(own, np.asarray(own_bounds, dtype=np.int64), grouped, in_group,
+                              g_start, g_stop)
     where = {lo: i for i, lo in enumerate(order)}
 
     def run(los: list[int]) -> Units:
         return units[bounds[where[los[0]]]:bounds[where[los[-1]] + 1]]
 
     return run
+
+
+def _assemble(own: Units, own_bounds: npt.NDArray[np.int64], grouped: Units,
+              in_group: npt.NDArray[np.bool_], g_start: npt.NDArray[np.int64],
+              g_stop: npt.NDArray[np.int64]) -> tuple[Units, list[int]]:
+    """The units of consecutive chunks as one array (and where each chunk's begin, plus the
+    end): a chunk's from ``own`` (the chunks not ``in_group``, in order, split at
+    ``own_bounds``) or its span ``[g_start, g_stop)`` of ``grouped``; runs of chunks whose
+    units follow each other in one source are copied as one."""
+    k = np.cumsum(~in_group) - 1  # each chunk's index among the own ones
+    start = np.where(in_group, g_start, own_bounds[:-1][np.clip(k, 0, None)]
+                     if len(own_bounds) > 1 else 0)
+    stop = np.where(in_group, g_stop, own_bounds[1:][np.clip(k, 0, None)]
+                    if len(own_bounds) > 1 else 0)
+    bounds = np.concatenate([[0], np.cumsum(stop - start)]).tolist()
+    if len(start) == 0:
+        return np.empty(0, dtype=UNIT_DTYPE), bounds
+    # a new segment where the source changes or a chunk's units do not follow the last's
+    cut = np.flatnonzero((in_group[1:] != in_group[:-1]) | (start[1:] != stop[:-1])) + 1
+    firsts = np.concatenate([[0], cut]).tolist()
+    lasts = np.concatenate([cut - 1, [len(start) - 1]]).tolist()
+    segments = [(grouped if in_group[i] else own)[start[i]:stop[j]]
+                for i, j in zip(firsts, lasts, strict=True)]
+    return (segments[0] if len(segments) == 1 else np.concatenate(segments)), bounds
 
 
 def _first_run(groups: sqlite_groups.Groups, window: Window) -> npt.NDArray[np.int64]:
@@ -168,7 +213,9 @@ def read_buckets(
         # Whole chunks merge from their sub-block units alone, read with one range scan a
         # table (packed full chunks keep them in ``chunk_rollups``); only the edge chunks
         # are decoded.
-        full = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True) if f]
+        his: list[int] = chunk_units["last_step"].tolist()
+        full = [(lo, hi, t) for lo, hi, t, f in zip(step_los, his, tables, is_full, strict=True)
+                if f]
         subs = _sub_units(conn, series_id, full)
         edges = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True) if not f]
         rows.update(_fetch(conn, series_id, ROW_COLS, edges))

@@ -9,6 +9,13 @@ their boundaries never move afterwards. A write that rewrites chunks inside grou
 logged again, out of order) recomputes those groups from the chunks' summaries, so every
 group stays exact whatever is written where. Chunks after the last group are *ungrouped*:
 reads take them from the chunks' own summaries.
+
+A group also keeps the 128-point sub-block units of its packed full chunks, all in one row
+(``chunk_group_subs``, schema 15), moved out of ``chunk_rollups`` when the group is made or
+recomputed: a packed full chunk's sub-blocks are in ``chunk_rollups`` until its group
+takes them, then in the group's row (a chunk rewritten since has a fresh row in
+``chunk_rollups`` until its group, recomputed in the same transaction, takes that one). Raw
+full chunks (written before schema 14, not compacted) keep theirs in their own row.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import chunks, rollup
+from .packing import PCODEC, Packer, unpack_units, unpack_units_many
 from .rollup import UNIT_DTYPE, Units
 
 _F8: Final = np.dtype("<f8")
@@ -40,6 +48,10 @@ _PUT: Final = (
 _PUT_UNITS: Final = (
     "INSERT OR REPLACE INTO chunk_group_units (series_id, step_lo, units) VALUES (?,?,?)"
 )
+_PUT_SUBS: Final = (
+    "INSERT OR REPLACE INTO chunk_group_subs (series_id, step_lo, subs) VALUES (?,?,?)"
+)
+_GROUP_TABLES: Final = ("chunk_groups", "chunk_group_units", "chunk_group_subs")
 
 def summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]
               ) -> tuple[Units, list[int]]:
@@ -64,9 +76,9 @@ def summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[o
 
 def _put(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> None:
     """(Re)compute the group ``[lo, end)`` from its chunks' summaries."""
-    units, _ = summaries(conn, series_id, " AND step_lo >= ? AND step_lo < ?", [lo, end])
+    units, tables = summaries(conn, series_id, " AND step_lo >= ? AND step_lo < ?", [lo, end])
     if len(units) == 0:
-        for table in ("chunk_groups", "chunk_group_units"):
+        for table in _GROUP_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE series_id = ? AND step_lo = ?",
                          (series_id, lo))
         return
@@ -74,6 +86,72 @@ def _put(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> None:
     conn.execute(_PUT, (series_id, lo, end, int(whole["n"][0]), float(units["min_time"].min()),
                         float(units["max_time"].max()), whole.tobytes()))
     conn.execute(_PUT_UNITS, (series_id, lo, units.tobytes()))
+    _take_subs(conn, series_id, lo, end, units, tables)
+
+
+def _take_subs(conn: sqlite3.Connection, series_id: int, lo: int, end: int, units: Units,
+               tables: list[int]) -> None:
+    """Gather the sub-block units of the group ``[lo, end)``'s packed full chunks (its
+    chunks ``units``, in ``tables``) into the group's row: those in ``chunk_rollups`` (new
+    or rewritten chunks; their rows are then deleted), and the others from the group's row
+    as it was (a chunk's are those starting within its steps)."""
+    fresh = {int(a): b for a, b in conn.execute(
+        "SELECT step_lo, rollup FROM chunk_rollups WHERE series_id = ? AND step_lo >= ? "
+        "AND step_lo < ?", (series_id, lo, end))}
+    row = conn.execute("SELECT subs FROM chunk_group_subs WHERE series_id = ? AND step_lo = ?",
+                       (series_id, lo)).fetchone()
+    old = unpack_units(row[0], PCODEC) if row else np.empty(0, dtype=UNIT_DTYPE)
+    firsts: list[int] = units["first_step"].tolist()
+    starts = np.searchsorted(old["first_step"], units["first_step"]).tolist()
+    stops = np.searchsorted(old["first_step"], units["last_step"], side="right").tolist()
+    order = sorted(fresh)
+    new, bounds = unpack_units_many([(fresh[k], PCODEC) for k in order])
+    at = {k: i for i, k in enumerate(order)}
+    parts: list[Units] = []
+    taken: list[tuple[int, int]] = []
+    for first, table, a, b in zip(firsts, tables, starts, stops, strict=True):
+        if table != 0:
+            continue  # an open chunk keeps its own
+        i = at.get(first)
+        if i is not None:
+            parts.append(new[bounds[i]:bounds[i + 1]])
+            taken.append((series_id, first))
+        elif b > a:
+            parts.append(old[a:b])
+    if parts:
+        subs = np.concatenate(parts)
+        conn.execute(_PUT_SUBS, (series_id, lo, Packer(PCODEC).units_many(
+            subs, [0], [len(subs)])[0]))
+    elif row is not None:
+        conn.execute("DELETE FROM chunk_group_subs WHERE series_id = ? AND step_lo = ?",
+                     (series_id, lo))
+    conn.executemany("DELETE FROM chunk_rollups WHERE series_id = ? AND step_lo = ?", taken)
+
+
+def group_subs(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> Units:
+    """The sub-block units that the groups holding chunks starting between steps ``lo``
+    and ``hi`` keep, by step (one decode a group: ~2,000 units)."""
+    rows = conn.execute(
+        "SELECT subs FROM chunk_group_subs WHERE series_id = ? AND step_lo <= ? AND step_lo >= "
+        "COALESCE((SELECT step_lo FROM chunk_groups WHERE series_id = ? AND step_lo <= ? "
+        "ORDER BY step_lo DESC LIMIT 1), ?) ORDER BY step_lo",
+        (series_id, hi, series_id, lo, lo)).fetchall()
+    if not rows:
+        return np.empty(0, dtype=UNIT_DTYPE)
+    return unpack_units_many([(b, PCODEC) for (b,) in rows])[0]
+
+
+def take_all_subs(conn: sqlite3.Connection, series_id: int) -> int:
+    """Recompute the groups of a series whose chunks still keep sub-block units in
+    ``chunk_rollups`` (groups made before schema 15, or raw chunks packed since); how many
+    were."""
+    found = conn.execute(
+        "SELECT g.step_lo, g.step_end FROM chunk_groups g WHERE g.series_id = ? AND EXISTS "
+        "(SELECT 1 FROM chunk_rollups r WHERE r.series_id = g.series_id "
+        "AND r.step_lo >= g.step_lo AND r.step_lo < g.step_end)", (series_id,)).fetchall()
+    for lo, end in found:
+        _put(conn, series_id, int(lo), int(end))
+    return len(found)
 
 
 def extend(conn: sqlite3.Connection, series_id: int) -> int:

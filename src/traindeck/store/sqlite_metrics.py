@@ -157,7 +157,8 @@ class MetricTable:
     def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
                         *, batch: int = 256) -> CompactResult:
         """Bring the metric chunks of a store written by an older traindeck up to date:
-        full chunks packed (``packing``) and every series' chunk groups made. Each step is
+        full chunks packed (``packing``), every series' chunk groups made, and the groups'
+        sub-block units gathered into their own rows (schema 15). Each step is
         its own transaction of at most ``batch`` chunks, so an interrupted compaction
         keeps what it did and the next one goes on from there. ``progress(done, total)``
         is called as it goes; writers and readers carry on meanwhile."""
@@ -177,13 +178,14 @@ class MetricTable:
             done = min(done + n, left)
             if progress is not None:
                 progress(done, total)
-        groups = 0
+        made = updated = 0
         for i, series_id in enumerate(series):
             with self._core.write() as tx:
-                groups += sqlite_groups.extend(tx.conn, series_id)
+                made += sqlite_groups.extend(tx.conn, series_id)
+                updated += sqlite_groups.take_all_subs(tx.conn, series_id)
             if progress is not None:
                 progress(left + i + 1, total)
-        return CompactResult(chunks_repacked=repacked, groups_made=groups)
+        return CompactResult(chunks_repacked=repacked, groups_made=made, groups_updated=updated)
 
     def metric_keys(self, run_id: str) -> list[SeriesInfo]:
         with self._core.read() as conn:
