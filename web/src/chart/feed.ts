@@ -3,7 +3,7 @@
 // It knows nothing of drawing or the DOM: it tells its listener when to redraw and when
 // its status changed, and takes the live client and the REST reads as seams (tests drive
 // it with the real LiveClient over the fake socket, and an in-memory reader).
-import { ApiError, api, toNumber, type BucketColumns } from "../api/client";
+import { ApiError, api, toNumber, type BucketColumns, type SomeColumns } from "../api/client";
 import type { MessageOf } from "../live/socket";
 import { SharedReads } from "../api/shared";
 import { BucketSeries, type Axis } from "./model";
@@ -82,9 +82,23 @@ export function windowQuery(q: Omit<BucketQuery, "key">): Record<string, string 
   return query;
 }
 
+/**
+ * The columns a chart on the step axis reads: all but the wall times (x0/x1 read them on
+ * the time axis only), which are over a quarter of the answer.
+ */
+export const STEP_FIELDS = ["first_step", "last_step", "count", "min", "max", "mean", "last", "nan", "pinf", "ninf"] as const;
+
+/** A bucket answer read without its times (`fields`), with them filled in as NaN. */
+export function withTimes(c: SomeColumns): BucketColumns {
+  if (c.first_time && c.last_time) return c as BucketColumns;
+  const n = c.first_step?.length ?? 0;
+  return { ...c, first_time: new Array<number>(n).fill(Number.NaN), last_time: new Array<number>(n).fill(Number.NaN) } as BucketColumns;
+}
+
 type CompareOut = Awaited<ReturnType<typeof compareGet>>;
-const compareGet = (query: Record<string, string | number>, signal: AbortSignal) =>
-  api.get("/api/metrics/compare", { query: query as never, signal });
+/** One key's compare read: `compare/many` with that key, for its `fields` (no times on the step axis). */
+const compareGet = (query: Record<string, unknown>, signal: AbortSignal) =>
+  api.get("/api/metrics/compare/many", { query: query as never, signal });
 /** Identical compare reads in flight share one request (charts A and B of the same key). */
 const compares = new SharedReads<CompareOut>();
 /** So do the key lists of a run asked for by several feeds at once. */
@@ -96,10 +110,10 @@ const keyLists = new SharedReads<string[]>();
  */
 async function readBuckets(q: BucketQuery, signal: AbortSignal): Promise<Map<string, BucketColumns | null>> {
   const out = new Map<string, BucketColumns | null>();
-  const query = { key: q.key, ...windowQuery(q) };
+  const query = { keys: [q.key], ...windowQuery(q), ...(q.axis === "step" ? { fields: STEP_FIELDS.join(",") } : {}) };
   try {
     const res = await compares.get(JSON.stringify(query), (s) => compareGet(query, s), signal);
-    for (const r of res.runs) out.set(r.run_id, r.buckets);
+    for (const r of res.results[0]?.runs ?? []) out.set(r.run_id, r.buckets ? withTimes(r.buckets) : null);
   } catch (e) {
     if (e instanceof ApiError && e.status === 404 && q.runs.length > 1) {
       // a run was deleted: read the others one by one

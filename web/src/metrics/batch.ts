@@ -6,12 +6,14 @@
 // Reads with different runs, bucket counts, axes or x windows go in different requests; a
 // request names at most MAX_KEYS keys. The transport is a seam (tests pass an in-memory
 // one; the page uses the REST route).
-import { ApiError, api, type BucketColumns, type SomeColumns } from "../api/client";
-import { restReader, windowQuery, type BucketQuery, type Zoom } from "../chart/feed";
+import { ApiError, api, type BucketColumns } from "../api/client";
+import { STEP_FIELDS, restReader, windowQuery, withTimes, type BucketQuery, type Zoom } from "../chart/feed";
 import type { Axis } from "../chart/model";
 
 /** Keys one request names at most (the server takes 200). */
 export const MAX_KEYS = 64;
+
+export { STEP_FIELDS, withTimes };
 
 export type RunBuckets = Map<string, BucketColumns | null>;
 
@@ -28,19 +30,6 @@ export interface ManyQuery {
 export type ManyRead = (q: ManyQuery, signal: AbortSignal) => Promise<Map<string, RunBuckets>>;
 /** One key's read (the fallback when a run of a batch is gone: it reads run by run). */
 export type OneRead = (q: BucketQuery, signal: AbortSignal) => Promise<RunBuckets>;
-
-/**
- * The columns a chart on the step axis reads: all but the wall times (x0/x1 read them on
- * the time axis only), which are over a quarter of the answer.
- */
-export const STEP_FIELDS = ["first_step", "last_step", "count", "min", "max", "mean", "last", "nan", "pinf", "ninf"] as const;
-
-/** A bucket answer read without its times (`fields`), with them filled in as NaN. */
-export function withTimes(c: SomeColumns): BucketColumns {
-  if (c.first_time && c.last_time) return c as BucketColumns;
-  const n = c.first_step?.length ?? 0;
-  return { ...c, first_time: new Array<number>(n).fill(Number.NaN), last_time: new Array<number>(n).fill(Number.NaN) } as BucketColumns;
-}
 
 /** The REST transport: `GET /api/metrics/compare/many` (without the times on the step axis). */
 export const restMany: ManyRead = async (q, signal) => {
