@@ -8,6 +8,7 @@ import { fmtClock, fmtValue } from "../format";
 import { logSplits } from "./controller-axes";
 import type { Zoom } from "./feed";
 import { BucketSeries, bandAlpha, buildData, lowerBound, yRange, type Axis, type BuiltData } from "./model";
+import { affine, type Affine } from "./pixels";
 
 export interface DrawInput {
   runs: string[];
@@ -259,18 +260,20 @@ export class ChartPainter {
     ctx.rect(left, top, width, height);
     ctx.clip();
     ctx.lineJoin = "bevel";
-    const px = (v: number) => u.valToPos(v, "x", true);
-    const py = (v: number) => u.valToPos(v, "y", true);
-    b.runs.forEach((r, ri) => {
-      const n = r.x.length;
-      if (!n) return;
-      const a = Math.max(0, lowerBound(r.x, x0) - 1);
-      const e = Math.min(n, lowerBound(r.x, x1) + 1);
-      const color = this.colors[ri] ?? "#ffb000";
-      this.fillBand(ctx, r.x, r.lo, r.hi, a, e, px, py, color, this.input.log, height);
-      if (r.raw) this.strokeLine(ctx, r.x, r.raw, a, e, px, py, withAlpha(color, 0.3), 1 * dpr);
-      this.strokeLine(ctx, r.x, r.line, a, e, px, py, color, 1.25 * dpr);
-    });
+    const tx = affine(u, "x", false);
+    const ty = affine(u, "y", this.input.log);
+    if (tx && ty) {
+      b.runs.forEach((r, ri) => {
+        const n = r.x.length;
+        if (!n) return;
+        const a = Math.max(0, lowerBound(r.x, x0) - 1);
+        const e = Math.min(n, lowerBound(r.x, x1) + 1);
+        const color = this.colors[ri] ?? "#ffb000";
+        this.fillBand(ctx, r.x, r.lo, r.hi, a, e, tx, ty, color, height);
+        if (r.raw) this.strokeLine(ctx, r.x, r.raw, a, e, tx, ty, withAlpha(color, 0.3), 1 * dpr);
+        this.strokeLine(ctx, r.x, r.line, a, e, tx, ty, color, 1.25 * dpr);
+      });
+    }
     ctx.restore();
   }
 
@@ -286,12 +289,13 @@ export class ChartPainter {
     hi: Float64Array,
     a: number,
     e: number,
-    px: (v: number) => number,
-    py: (v: number) => number,
+    tx: Affine,
+    ty: Affine,
     color: string,
-    log: boolean,
     plotHeight: number,
   ): void {
+    const { a: ax, b: bx } = tx;
+    const { a: ay, b: by, log } = ty;
     const cx = this.colX;
     let spans = 0; // summed band height (px) of the columns, for its opacity
     let cols = 0;
@@ -316,9 +320,9 @@ export class ChartPainter {
         flush();
         continue;
       }
-      const X = Math.round(px(x[i]!));
-      const yh = py(h);
-      const yl = py(l);
+      const X = Math.round(ax + bx * x[i]!);
+      const yh = ay + by * (log ? Math.log10(h) : h);
+      const yl = ay + by * (log ? Math.log10(l) : l);
       if (n && cx[n - 1] === X) {
         if (yh < top[n - 1]!) top[n - 1] = yh;
         if (yl > bot[n - 1]!) bot[n - 1] = yl;
@@ -345,11 +349,13 @@ export class ChartPainter {
     y: Float64Array,
     a: number,
     e: number,
-    px: (v: number) => number,
-    py: (v: number) => number,
+    tx: Affine,
+    ty: Affine,
     color: string,
     lw: number,
   ): void {
+    const { a: ax, b: bx } = tx;
+    const { a: ay, b: by, log } = ty;
     ctx.strokeStyle = color;
     ctx.fillStyle = color;
     ctx.lineWidth = lw;
@@ -385,8 +391,8 @@ export class ChartPainter {
         breakLine();
         continue;
       }
-      const X = Math.round(px(x[i]!));
-      const Y = py(v);
+      const X = Math.round(ax + bx * x[i]!);
+      const Y = ay + by * (log ? Math.log10(v) : v);
       if (X === col) {
         last = Y;
         if (Y < mn) mn = Y;

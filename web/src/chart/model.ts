@@ -352,7 +352,10 @@ export function buildData(runs: RunData[], smooth: number, log: boolean): BuiltD
   let lastStep = -1;
   let xMin = Number.POSITIVE_INFINITY;
   let xMax = Number.NEGATIVE_INFINITY;
-  const keep = (v: number): number => (Number.isFinite(v) && (!log || v > 0) ? v : Number.NaN);
+  // a value drawn: finite (v - v is 0 only then), and positive on a log scale. The loop is
+  // kept free of calls: the first draw of a page runs before the JIT compiled anything.
+  const floor = log ? 0 : Number.NEGATIVE_INFINITY;
+  const keep = (v: number): number => (v - v === 0 && v > floor ? v : Number.NaN);
   const out: RunDraw[] = runs.map(({ series: s }) => {
     const n = s.length;
     const x = new Float64Array(n);
@@ -360,15 +363,21 @@ export function buildData(runs: RunData[], smooth: number, log: boolean): BuiltD
     const lo = new Float64Array(n);
     const hi = new Float64Array(n);
     const d: RunDraw = { x, line: mean, raw: null, lo, hi, nan: [], pinf: [], ninf: [] };
+    const x0 = s.axis === "step" ? s.s0 : s.t0;
+    const x1 = s.axis === "step" ? s.s1 : s.t1;
+    const { mean: m, min, max, nan, pinf, ninf } = s;
     for (let i = 0; i < n; i++) {
-      const xi = s.xMid(i);
+      const xi = (x0[i]! + x1[i]!) / 2;
       x[i] = xi;
-      mean[i] = keep(s.mean[i]!);
-      lo[i] = keep(s.min[i]!);
-      hi[i] = keep(s.max[i]!);
-      if (s.nan[i]) d.nan.push(xi);
-      if (s.pinf[i]) d.pinf.push(xi);
-      if (s.ninf[i]) d.ninf.push(xi);
+      const v = m[i]!;
+      mean[i] = v - v === 0 && v > floor ? v : Number.NaN;
+      const l = min[i]!;
+      lo[i] = l - l === 0 && l > floor ? l : Number.NaN;
+      const h = max[i]!;
+      hi[i] = h - h === 0 && h > floor ? h : Number.NaN;
+      if (nan[i]) d.nan.push(xi);
+      if (pinf[i]) d.pinf.push(xi);
+      if (ninf[i]) d.ninf.push(xi);
     }
     if (smooth > 0) {
       d.raw = mean;
