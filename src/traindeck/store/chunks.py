@@ -31,7 +31,7 @@ import numpy.typing as npt
 from . import rollup
 from .errors import InvalidInput
 from .packing import Packer, unpack_floats, unpack_ints
-from .rollup import F64, I64, UNIT_DTYPE, Units
+from .rollup import F64, I64, UNIT_DTYPE, Cols, Units
 
 #: Points per chunk.
 CHUNK_MAX: Final = 4096
@@ -257,17 +257,6 @@ class Window:
         return m
 
 
-def concat_units(pieces: list[Units]) -> Units:
-    """``np.concatenate`` for units, without its per-piece cost on structured dtypes."""
-    out = np.empty(sum(len(u) for u in pieces), dtype=UNIT_DTYPE)
-    at = 0
-    for u in pieces:
-        out[at:at + len(u)] = u
-        at += len(u)
-    return out
-
-
-
 def bucket_level(total: int, n_buckets: int) -> str:
     """Which units cover a window of ``total`` points in ``n_buckets``: raw, sub, chunk or
     group (each the coarsest that still gives at least about ``n_buckets / 2`` units)."""
@@ -297,15 +286,15 @@ def chunk_pieces(
     is_full: list[bool],
     level: str,
     rows: Mapping[int, ChunkRow],
-    subs: Callable[[list[int]], Units] | None,
+    subs: Callable[[list[int]], Units | Cols] | None,
     window: Window,
-) -> list[Units]:
+) -> list[Units | Cols]:
     """Exact units, in step order, for the chunks summarised in ``chunk_units``: whole
     chunks as their summary (``level == "chunk"``) or their sub-blocks (``subs(step_los)``:
     those of consecutive whole chunks), the others (edges, and every chunk at the raw
     level) decoded from ``rows`` and cut to the window."""
     step_los: list[int] = chunk_units["first_step"].tolist()
-    pieces: list[Units] = []
+    pieces: list[Units | Cols] = []
     raw: list[Points] = []  # consecutive points not yet summarised (raw level, edges)
 
     def flush_raw() -> None:
@@ -341,12 +330,12 @@ def chunk_pieces(
     return pieces
 
 
-def to_buckets(pieces: list[Units], n_buckets: int, x_axis: str) -> rollup.Buckets:
-    """At most ``n_buckets`` exact buckets from units in step order."""
-    pieces = [u for u in pieces if len(u)]
+def to_buckets(pieces: list[Units | Cols], n_buckets: int, x_axis: str) -> rollup.Buckets:
+    """At most ``n_buckets`` exact buckets from units in step order (records or columns)."""
+    pieces = [u for u in pieces if rollup.count(u)]
     if not pieces:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
-    units = pieces[0] if len(pieces) == 1 else concat_units(pieces)
+    units = pieces[0] if len(pieces) == 1 else rollup.cols_concat(pieces)
     if x_axis == "step":
         lo = float(units["first_step"][0])
         hi = float(units["last_step"][-1]) + 1.0

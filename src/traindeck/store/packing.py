@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from pcodec import ChunkConfig, standalone
 
-from .rollup import UNIT_DTYPE, Units
+from .rollup import FIELDS, UNIT_DTYPE, Cols, Units
 
 RAW: Final = 0
 PCODEC: Final = 1
@@ -136,6 +136,45 @@ def unpack_units_many(blobs: Sequence[tuple[bytes, int]]) -> tuple[Units, list[i
                 dest[name] = fields[:, k, :].ravel()
         i = j
     return out, bounds
+
+
+def unpack_cols_many(blobs: Sequence[tuple[bytes, int]]) -> tuple[Cols, list[int]]:
+    """:func:`unpack_units_many` as columns (one array a field), what a read merges: no
+    unit is ever written as a record. Each field of packed blobs is a slice of a decoded
+    frame, gathered with one ``concatenate`` a field (runs of blobs with as many units
+    each, the common case, with one a frame group)."""
+    frames = [_frames(blob) if codec != RAW and blob else None for blob, codec in blobs]
+    parts: list[Cols] = []
+    sizes: list[int] = []
+    i = 0
+    while i < len(blobs):
+        f = frames[i]
+        if f is None:
+            units = np.frombuffer(blobs[i][0], dtype=UNIT_DTYPE)
+            parts.append({name: units[name] for name in FIELDS})
+            sizes.append(len(units))
+            i += 1
+            continue
+        n = len(f[0]) // len(_GROUPS[0])
+        j = i + 1
+        while j < len(blobs) and (g := frames[j]) is not None and len(g[0]) == len(f[0]):
+            j += 1
+        part: Cols = {}
+        for k, names in enumerate(_GROUPS):
+            block = (f[k] if j == i + 1 else np.concatenate([fr[k] for fr in frames[i:j]
+                                                              if fr is not None]))
+            fields = block.reshape(j - i, len(names), n)
+            for m, name in enumerate(names):
+                part[name] = fields[:, m, :].ravel() if j > i + 1 else fields[0, m]
+        parts.append(part)
+        sizes += [n] * (j - i)
+        i = j
+    bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
+    if len(parts) == 1:
+        return parts[0], bounds
+    if not parts:
+        return {name: np.empty(0, dtype=UNIT_DTYPE[name]) for name in FIELDS}, bounds
+    return {name: np.concatenate([p[name] for p in parts]) for name in FIELDS}, bounds
 
 
 def _frames(blob: bytes) -> list[npt.NDArray[Any]]:

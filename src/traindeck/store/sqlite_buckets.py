@@ -21,19 +21,19 @@ import numpy.typing as npt
 
 from . import chunks, rollup, sqlite_groups
 from .chunks import ROW_COLS, ChunkRow, Window, bucket_level, chunk_pieces, full_chunks
-from .packing import PCODEC, unpack_units_many
-from .rollup import UNIT_DTYPE, Units
+from .packing import PCODEC, unpack_cols_many
+from .rollup import UNIT_DTYPE, Cols, Units
 from .sqlite_chunks import _fetch, _where
 
 
 def _sub_units(conn: sqlite3.Connection, series_id: int, located: list[tuple[int, int, int]]
-               ) -> Callable[[list[int]], Units]:
+               ) -> Callable[[list[int]], Cols]:
     """The sub-block units of the chunks ``(step_lo, step_hi, tbl)`` (whole, consecutive),
-    as a function giving those of a run of them. A packed full chunk's are in
+    as a function giving those of a run of them, as columns. A packed full chunk's are in
     ``chunk_rollups`` or, once its group took them, in the group's row; the others' (open
     chunks, raw ones written before schema 14) in the chunk's own row."""
     blobs: dict[int, tuple[bytes, int]] = {}
-    grouped = np.empty(0, dtype=UNIT_DTYPE)
+    grouped: Cols = {}
     in_group = np.zeros(len(located), dtype=bool)
     g_start = g_stop = np.zeros(len(located), dtype=np.int64)
     if located:
@@ -65,22 +65,22 @@ def _sub_units(conn: sqlite3.Connection, series_id: int, located: list[tuple[int
                     "AND step_lo BETWEEN ? AND ?", (series_id, missing[0], missing[-1]))
                     if a in wanted)
     order = [a for a, _, _ in located]
-    own, own_bounds = unpack_units_many(
+    own, own_bounds = unpack_cols_many(
         [blobs[a] for a, g in zip(order, in_group.tolist(), strict=True) if not g])
     units, bounds = _assemble(own, np.asarray(own_bounds, dtype=np.int64), grouped, in_group,
                               g_start, g_stop)
     where = {lo: i for i, lo in enumerate(order)}
 
-    def run(los: list[int]) -> Units:
-        return units[bounds[where[los[0]]]:bounds[where[los[-1]] + 1]]
+    def run(los: list[int]) -> Cols:
+        return rollup.cols_slice(units, bounds[where[los[0]]], bounds[where[los[-1]] + 1])
 
     return run
 
 
-def _assemble(own: Units, own_bounds: npt.NDArray[np.int64], grouped: Units,
+def _assemble(own: Cols, own_bounds: npt.NDArray[np.int64], grouped: Cols,
               in_group: npt.NDArray[np.bool_], g_start: npt.NDArray[np.int64],
-              g_stop: npt.NDArray[np.int64]) -> tuple[Units, list[int]]:
-    """The units of consecutive chunks as one array (and where each chunk's begin, plus the
+              g_stop: npt.NDArray[np.int64]) -> tuple[Cols, list[int]]:
+    """The units of consecutive chunks as columns (and where each chunk's begin, plus the
     end): a chunk's from ``own`` (the chunks not ``in_group``, in order, split at
     ``own_bounds``) or its span ``[g_start, g_stop)`` of ``grouped``; runs of chunks whose
     units follow each other in one source are copied as one."""
@@ -91,14 +91,14 @@ def _assemble(own: Units, own_bounds: npt.NDArray[np.int64], grouped: Units,
                     if len(own_bounds) > 1 else 0)
     bounds = np.concatenate([[0], np.cumsum(stop - start)]).tolist()
     if len(start) == 0:
-        return np.empty(0, dtype=UNIT_DTYPE), bounds
+        return own, bounds
     # a new segment where the source changes or a chunk's units do not follow the last's
     cut = np.flatnonzero((in_group[1:] != in_group[:-1]) | (start[1:] != stop[:-1])) + 1
     firsts = np.concatenate([[0], cut]).tolist()
     lasts = np.concatenate([cut - 1, [len(start) - 1]]).tolist()
-    segments = [(grouped if in_group[i] else own)[start[i]:stop[j]]
+    segments = [rollup.cols_slice(grouped if in_group[i] else own, start[i], stop[j])
                 for i, j in zip(firsts, lasts, strict=True)]
-    return (segments[0] if len(segments) == 1 else np.concatenate(segments)), bounds
+    return (segments[0] if len(segments) == 1 else rollup.cols_concat(segments)), bounds
 
 
 def _first_run(groups: sqlite_groups.Groups, window: Window) -> npt.NDArray[np.int64]:
@@ -174,7 +174,7 @@ def _wide(conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Wind
     level = bucket_level(int(inside["n"].sum()) + int(outside["n"].sum()), n_buckets)
     middle = inside if level == "group" else sqlite_groups.chunk_units(conn, series_id, a, b)
     split = int(np.searchsorted(outside["first_step"], a))
-    pieces: list[Units] = []
+    pieces: list[Units | Cols] = []
     for units, tbls, tail in ((outside[:split], tables[:split], [middle]),
                               (outside[split:], tables[split:], [])):
         is_full: list[bool] = full_chunks(units, window).tolist()

@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import chunks, rollup
-from .packing import PCODEC, Packer, unpack_units, unpack_units_many
-from .rollup import UNIT_DTYPE, Units
+from .packing import PCODEC, Packer, unpack_cols_many, unpack_units, unpack_units_many
+from .rollup import UNIT_DTYPE, Cols, Units
 
 _F8: Final = np.dtype("<f8")
 #: The smallest step: where the first group of a series starts.
@@ -128,17 +128,15 @@ def _take_subs(conn: sqlite3.Connection, series_id: int, lo: int, end: int, unit
     conn.executemany("DELETE FROM chunk_rollups WHERE series_id = ? AND step_lo = ?", taken)
 
 
-def group_subs(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> Units:
+def group_subs(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> Cols:
     """The sub-block units that the groups holding chunks starting between steps ``lo``
-    and ``hi`` keep, by step (one decode a group: ~2,000 units)."""
+    and ``hi`` keep, by step, as columns (one decode a group: ~2,000 units)."""
     rows = conn.execute(
         "SELECT subs FROM chunk_group_subs WHERE series_id = ? AND step_lo <= ? AND step_lo >= "
         "COALESCE((SELECT step_lo FROM chunk_groups WHERE series_id = ? AND step_lo <= ? "
         "ORDER BY step_lo DESC LIMIT 1), ?) ORDER BY step_lo",
         (series_id, hi, series_id, lo, lo)).fetchall()
-    if not rows:
-        return np.empty(0, dtype=UNIT_DTYPE)
-    return unpack_units_many([(b, PCODEC) for (b,) in rows])[0]
+    return unpack_cols_many([(b, PCODEC) for (b,) in rows])[0]
 
 
 def take_all_subs(conn: sqlite3.Connection, series_id: int) -> int:
