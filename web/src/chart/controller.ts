@@ -101,7 +101,11 @@ export class ChartController {
       this.interaction.cancelSettle();
     }
     this.feed.configure({ runs: this.runs, key: this.key, axis: this.axis });
-    if (!reread && (smoothChanged || logChanged)) this.drawNow();
+    // Other runs or another key: draw the empty chart of their shape now (the old runs'
+    // lines are not theirs), so that uPlot is made while the read is in flight; the data
+    // then lands in it with setData, drawn in the same task, instead of in a new instance
+    // drawn a microtask later (after whatever else the answer woke up: chart B's series).
+    if (reread || smoothChanged || logChanged) this.drawNow();
   }
 
   resetZoom(): void {
