@@ -162,6 +162,28 @@ def _summaries(conn: sqlite3.Connection, series_id: int, window: Window,
     return units, [t for _, ts in parts for t in ts]
 
 
+def _chunk_summaries(conn: sqlite3.Connection, series_id: int, window: Window,
+                     groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
+                     ) -> tuple[Units, list[int]]:
+    """The summaries of the chunks in ``window`` and the table holding each: those of the
+    groups ``run`` (wholly inside the window) from the groups' own rows (a few blobs, not a
+    row a chunk), the others from the chunk summaries."""
+    outside, tables = _summaries(conn, series_id, window,
+                                 _ranges(conn, series_id, window, groups, run))
+    if len(run) == 0:
+        return outside, tables
+    a, b = int(groups.lo[run[0]]), int(groups.end[run[-1]])
+    middle = sqlite_groups.chunk_units(conn, series_id, a, b)
+    # a rewrite can leave an open chunk inside a group: the one table that may hold it
+    opened = {int(lo) for (lo,) in conn.execute(
+        "SELECT step_lo FROM open_chunks WHERE series_id = ? AND step_lo >= ? AND step_lo < ?",
+        (series_id, a, b))}
+    split = int(np.searchsorted(outside["first_step"], a))
+    units = np.concatenate([outside[:split], middle, outside[split:]])
+    return units, [*tables[:split], *(int(lo in opened) for lo in middle["first_step"].tolist()),
+                   *tables[split:]]
+
+
 def _wide(conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window,
           x_axis: str, groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
           ) -> rollup.Buckets:
@@ -194,8 +216,7 @@ def read_buckets(
     run = _first_run(groups, window)
     if len(run) and int(groups.units["n"][run].sum()) > chunks.SUB_FACTOR * n_buckets:
         return _wide(conn, series_id, n_buckets, window, x_axis, groups, run)
-    chunk_units, tables = _summaries(conn, series_id, window, _ranges(
-        conn, series_id, window, groups, np.empty(0, dtype=np.int64)))
+    chunk_units, tables = _chunk_summaries(conn, series_id, window, groups, run)
     if len(chunk_units) == 0:
         return rollup.Buckets(np.empty(0, dtype=UNIT_DTYPE))
     level = bucket_level(int(chunk_units["n"].sum()), n_buckets)
