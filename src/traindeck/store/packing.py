@@ -109,38 +109,10 @@ def unpack_units(blob: bytes, codec: int) -> Units:
     return _assemble(_frames(blob))
 
 
-def unpack_units_many(blobs: Sequence[tuple[bytes, int]]) -> tuple[Units, list[int]]:
-    """The units of many chunks' ``(rollup, codec)`` blobs, in order, as one array, and
-    where each chunk's begin in it (plus the end). Full chunks packed alike (the common
-    case) are assembled field by field in one go instead of chunk by chunk."""
-    frames = [_frames(blob) if codec != RAW and blob else None for blob, codec in blobs]
-    sizes = [len(np.frombuffer(b, dtype=UNIT_DTYPE)) if f is None else len(f[0]) // len(_GROUPS[0])
-             for (b, _), f in zip(blobs, frames, strict=True)]
-    bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
-    out = np.empty(bounds[-1], dtype=UNIT_DTYPE)
-    i = 0
-    while i < len(blobs):
-        f = frames[i]
-        if f is None:
-            out[bounds[i]:bounds[i + 1]] = unpack_units(*blobs[i])
-            i += 1
-            continue
-        j = i + 1  # a run of packed chunks with as many units each: one reshape a field
-        while j < len(blobs) and frames[j] is not None and sizes[j] == sizes[i]:
-            j += 1
-        run = [fr for fr in frames[i:j] if fr is not None]
-        dest = out[bounds[i]:bounds[j]]
-        for g, names in enumerate(_GROUPS):
-            fields = np.concatenate([fr[g] for fr in run]).reshape(j - i, len(names), sizes[i])
-            for k, name in enumerate(names):
-                dest[name] = fields[:, k, :].ravel()
-        i = j
-    return out, bounds
-
-
 def unpack_cols_many(blobs: Sequence[tuple[bytes, int]]) -> tuple[Cols, list[int]]:
-    """:func:`unpack_units_many` as columns (one array a field), what a read merges: no
-    unit is ever written as a record. Each field of packed blobs is a slice of a decoded
+    """The units of many chunks' ``(rollup, codec)`` blobs, in order, as columns (one array
+    a field: what a read merges, no unit ever written as a record), and where each blob's
+    begin (plus the end). Each field of packed blobs is a slice of a decoded
     frame, gathered with one ``concatenate`` a field (runs of blobs with as many units
     each, the common case, with one a frame group)."""
     frames = [_frames(blob) if codec != RAW and blob else None for blob, codec in blobs]

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import chunks, rollup
-from .packing import PCODEC, Packer, unpack_cols_many, unpack_units, unpack_units_many
+from .packing import PCODEC, Packer, unpack_cols_many, unpack_units
 from .rollup import UNIT_DTYPE, Cols, Units
 
 _F8: Final = np.dtype("<f8")
@@ -105,7 +105,8 @@ def _take_subs(conn: sqlite3.Connection, series_id: int, lo: int, end: int, unit
     starts = np.searchsorted(old["first_step"], units["first_step"]).tolist()
     stops = np.searchsorted(old["first_step"], units["last_step"], side="right").tolist()
     order = sorted(fresh)
-    new, bounds = unpack_units_many([(fresh[k], PCODEC) for k in order])
+    cols, bounds = unpack_cols_many([(fresh[k], PCODEC) for k in order])
+    new = rollup.records(cols)
     at = {k: i for i, k in enumerate(order)}
     parts: list[Units] = []
     taken: list[tuple[int, int]] = []
