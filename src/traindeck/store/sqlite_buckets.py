@@ -162,14 +162,25 @@ def _summaries(conn: sqlite3.Connection, series_id: int, window: Window,
     return units, [t for _, ts in parts for t in ts]
 
 
+def _outside(conn: sqlite3.Connection, series_id: int, window: Window,
+             groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
+             ) -> tuple[Units, list[int], int]:
+    """The summaries of the chunks in ``window`` outside the groups ``run`` (by step), the
+    table holding each, and where the run's chunks go among them."""
+    outside, tables = _summaries(conn, series_id, window,
+                                 _ranges(conn, series_id, window, groups, run))
+    split = (int(np.searchsorted(outside["first_step"], groups.lo[run[0]])) if len(run)
+             else len(outside))
+    return outside, tables, split
+
+
 def _chunk_summaries(conn: sqlite3.Connection, series_id: int, window: Window,
                      groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
                      ) -> tuple[Units, list[int]]:
     """The summaries of the chunks in ``window`` and the table holding each: those of the
     groups ``run`` (wholly inside the window) from the groups' own rows (a few blobs, not a
     row a chunk), the others from the chunk summaries."""
-    outside, tables = _summaries(conn, series_id, window,
-                                 _ranges(conn, series_id, window, groups, run))
+    outside, tables, split = _outside(conn, series_id, window, groups, run)
     if len(run) == 0:
         return outside, tables
     a, b = int(groups.lo[run[0]]), int(groups.end[run[-1]])
@@ -178,7 +189,6 @@ def _chunk_summaries(conn: sqlite3.Connection, series_id: int, window: Window,
     opened = {int(lo) for (lo,) in conn.execute(
         "SELECT step_lo FROM open_chunks WHERE series_id = ? AND step_lo >= ? AND step_lo < ?",
         (series_id, a, b))}
-    split = int(np.searchsorted(outside["first_step"], a))
     units = np.concatenate([outside[:split], middle, outside[split:]])
     return units, [*tables[:split], *(int(lo in opened) for lo in middle["first_step"].tolist()),
                    *tables[split:]]
@@ -190,12 +200,10 @@ def _wide(conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Wind
     """Buckets of a window that whole groups (``run``) mostly fill, at the chunk or group
     level: those groups' units, and the summaries of the chunks around them."""
     a, b = int(groups.lo[run[0]]), int(groups.end[run[-1]])
-    outside, tables = _summaries(conn, series_id, window,
-                                 _ranges(conn, series_id, window, groups, run))
+    outside, tables, split = _outside(conn, series_id, window, groups, run)
     inside = groups.units[run]
     level = bucket_level(int(inside["n"].sum()) + int(outside["n"].sum()), n_buckets)
     middle = inside if level == "group" else sqlite_groups.chunk_units(conn, series_id, a, b)
-    split = int(np.searchsorted(outside["first_step"], a))
     pieces: list[Units | Cols] = []
     for units, tbls, tail in ((outside[:split], tables[:split], [middle]),
                               (outside[split:], tables[split:], [])):

@@ -8,7 +8,7 @@ import { fmtClock, fmtValue } from "../format";
 import { logSplits } from "./controller-axes";
 import type { Zoom } from "./feed";
 import { BucketSeries, bandAlpha, buildData, lowerBound, yRange, type Axis, type BuiltData } from "./model";
-import { affine, type Affine } from "./pixels";
+import { affine, toPx, type Affine } from "./pixels";
 
 export interface DrawInput {
   runs: string[];
@@ -412,7 +412,8 @@ export class ChartPainter {
   /** NaN / ±Inf buckets as marks: ▲ at the top for +Inf, ▼ at the bottom for -Inf, × on the axis for NaN. */
   private drawMarks(u: uPlot): void {
     const b = this.built;
-    if (!b) return;
+    const tx = affine(u, "x", false);
+    if (!b || !tx) return;
     const ctx = u.ctx;
     const { left, top, width, height } = u.bbox;
     const dpr = uPlot.pxRatio;
@@ -425,7 +426,7 @@ export class ChartPainter {
     for (const mk of b.runs) {
       ctx.beginPath();
       for (const x of mk.pinf) {
-        const px = u.valToPos(x, "x", true);
+        const px = toPx(tx, x);
         if (px < left || px > left + width) continue;
         ctx.moveTo(px, top);
         ctx.lineTo(px - s, top + 1.6 * s);
@@ -433,7 +434,7 @@ export class ChartPainter {
         ctx.closePath();
       }
       for (const x of mk.ninf) {
-        const px = u.valToPos(x, "x", true);
+        const px = toPx(tx, x);
         if (px < left || px > left + width) continue;
         ctx.moveTo(px, bottom);
         ctx.lineTo(px - s, bottom - 1.6 * s);
@@ -443,7 +444,7 @@ export class ChartPainter {
       ctx.fill();
       ctx.beginPath();
       for (const x of mk.nan) {
-        const px = u.valToPos(x, "x", true);
+        const px = toPx(tx, x);
         if (px < left || px > left + width) continue;
         const y = bottom - s - 2 * dpr;
         ctx.moveTo(px - s, y - s);
