@@ -14,6 +14,7 @@ A unit with no finite value has ``vmin = +inf`` and ``vmax = -inf`` internally; 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -62,7 +63,7 @@ def cols_slice(c: Cols, a: int, b: int) -> Cols:
     return {name: col[a:b] for name, col in c.items()}
 
 
-def cols_concat(pieces: list[Units] | list[Cols] | list[Units | Cols]) -> Cols:
+def cols_concat(pieces: Sequence[Units | Cols]) -> Cols:
     """Units as columns, one after another (records or columns alike)."""
     return {name: np.concatenate([p[name] for p in pieces]) for name in FIELDS}
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, type BucketColumns } from "../api/client";
 import type { BucketQuery } from "../chart/feed";
-import { BucketBatch, MAX_KEYS, STEP_FIELDS, withTimes, type ManyQuery, type RunBuckets } from "./batch";
+import { STEP_FIELDS, withTimes } from "../chart/feed";
+import { BucketBatch, MAX_KEYS, type ManyQuery, type RunBuckets } from "./batch";
 
 /** One bucket holding `v`. */
 function one(v: number): BucketColumns {

@@ -13,8 +13,6 @@ import type { Axis } from "../chart/model";
 /** Keys one request names at most (the server takes 200). */
 export const MAX_KEYS = 64;
 
-export { STEP_FIELDS, withTimes };
-
 export type RunBuckets = Map<string, BucketColumns | null>;
 
 /** Many keys alike: same runs, bucket count, axis and window. */
