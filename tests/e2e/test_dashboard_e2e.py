@@ -120,6 +120,38 @@ def test_runs_appear_live_and_the_chart_grows(page: Any, demo: Demo) -> None:
     assert int(chart(page).get_attribute("data-points") or 0) > 0
 
 
+def test_the_side_panels_load_while_the_charts_read_hangs(page: Any, demo: Demo) -> None:
+    """The panels loaded on first use wait for the first chart to show its read (so it has
+    the page to itself), but not for ever: with the charts' reads held (a server that never
+    answers them), the events, console and config panels still load and fill."""
+    from playwright.sync_api import expect
+
+    held: list[Any] = []
+    release = False
+
+    def hold(route: Any) -> None:
+        if release:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/metrics/compare/many?*", hold)
+    run = demo.runs()[0]
+    page.goto(f"{demo.url}/?run={run['id']}")
+    for panel in ("events", "console", "config"):
+        section = page.locator(f'section[data-panel="{panel}"]')
+        expect(section.locator(".td-panel-loading")).to_have_count(0, timeout=WAIT)
+    expect(page.locator('section[data-panel="config"]')).to_contain_text("lr")
+    assert held, "the charts did not read"
+    assert chart(page).get_attribute("data-points") in (None, "", "0")
+    release = True
+    for route in held:  # the answers come after all: the chart draws them
+        route.continue_()
+    page.wait_for_function("() => Number(document.querySelector("
+                           "'[data-panel=\"chartA\"] [data-testid=\"chart\"]')"
+                           "?.dataset.points) > 0")
+
+
 def send_and_wait(page: Any, demo: Demo, run_id: str, name: str) -> Any:
     """Click the ``name`` button and return its state cell once it shows *this* click's
     command as done (an earlier test may have left a done ``name`` command on the run)."""

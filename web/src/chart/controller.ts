@@ -4,7 +4,7 @@
 // pan). This file keeps the legend, the size, the instrumentation attributes that the
 // benchmarks and e2e tests read, and the status React shows. React only renders the
 // toolbar, legend shell and empty states; everything per-frame happens on the DOM directly.
-import { live } from "../state/app";
+import { chartReadDone, chartReadStarted, live } from "../state/app";
 import { ChartPainter } from "./draw";
 import { ChartFeed, restReader, type Zoom } from "./feed";
 import { ChartInteraction } from "./interaction";
@@ -38,6 +38,8 @@ export class ChartController {
   private frame = 0;
   private lastStatus = "";
   private destroyed = false;
+  /** The first read of runs (the other panels wait for it: state/app afterFirstChart). */
+  private firstRead: "none" | "reading" | "done" = "none";
 
   constructor(
     private readonly root: HTMLElement,
@@ -76,6 +78,7 @@ export class ChartController {
 
   destroy(): void {
     this.destroyed = true;
+    if (this.firstRead === "reading") this.firstReadDone(false);
     this.ro?.disconnect();
     this.interaction.destroy();
     this.feed.destroy();
@@ -99,6 +102,10 @@ export class ChartController {
     if (reread) {
       this.zoom = null; // the feed drops its window too and reads everything again
       this.interaction.cancelSettle();
+    }
+    if (this.firstRead === "none" && this.runs.length && this.key) {
+      this.firstRead = "reading";
+      chartReadStarted();
     }
     this.feed.configure({ runs: this.runs, key: this.key, axis: this.axis });
     // Other runs or another key: draw the empty chart of their shape now (the old runs'
@@ -166,7 +173,13 @@ export class ChartController {
     el.dataset.runs = this.runs.join(",");
     el.dataset.key = this.key;
     performance.mark(`td:chart-drawn:${this.panel}`);
+    if (this.firstRead === "reading" && !this.feed.loading) this.firstReadDone(!!b?.points);
     this.updateLegend(this.painter.cursorX());
+  }
+
+  private firstReadDone(withData: boolean): void {
+    this.firstRead = "done";
+    chartReadDone(withData);
   }
 
   // ---- legend --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { ChartInteraction } from "../chart/interaction";
 import { fillLegend } from "../chart/legend";
 import type { Axis, BuiltData } from "../chart/model";
 import { axisTitles } from "../chart/units";
+import { firstChartShown } from "../state/app";
 import type { FrameBatch } from "./frames";
 import type { GridSync, SyncMember } from "./sync";
 
@@ -237,6 +238,7 @@ export class GridChart implements SyncMember {
     const d = this.els.root.dataset;
     d.drawMs = (performance.now() - t0).toFixed(1);
     d.points = String(b?.points ?? 0);
+    if (b && b.points) firstChartShown();
     if (b && b.lastStep >= 0) d.lastStep = String(b.lastStep);
     else delete d.lastStep;
     if (this.hovered) {

@@ -1,9 +1,11 @@
 // Every panel the layout can place, by id. The run list, the charts and the metrics grid
 // (what the landing page shows) are in the main bundle; the others are loaded when first
-// shown (components/lazy.ts).
+// shown (components/lazy.ts), once a chart has shown its first read (state/app.ts:
+// afterFirstChart), so their modules, reads and renders do not delay it.
 import { createElement, type ComponentType } from "react";
 import { ChartPanel } from "../chart/ChartPanel";
 import { lazyComponent } from "../components/lazy";
+import { afterFirstChart } from "../state/app";
 import { MetricsPanel } from "../metrics/MetricsPanel";
 import { RunListPanel } from "./RunList";
 import type { PanelId, PanelProps } from "./types";
@@ -14,7 +16,7 @@ export interface PanelSpec {
 }
 
 const loading = createElement("div", { className: "td-panel-loading dim" }, "…");
-const later = (load: () => Promise<ComponentType<PanelProps>>) => lazyComponent(load, loading);
+const later = (load: () => Promise<ComponentType<PanelProps>>) => lazyComponent(() => afterFirstChart().then(load), loading);
 
 export const PANELS: Record<PanelId, PanelSpec> = {
   runs: { title: "RUNS", component: RunListPanel },

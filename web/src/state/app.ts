@@ -18,10 +18,17 @@ export interface AppState {
   conn: ConnState;
   /** Last error worth showing in the status bar. */
   error: string | null;
+  /**
+   * A chart has shown data, or every chart that began a read has shown what it read. Until
+   * then the panels loaded on first use wait (see afterFirstChart).
+   */
+  chartShown: boolean;
+  /** Charts whose first read of their runs is not on screen yet. */
+  chartReads: number;
 }
 
 export function initialState(): AppState {
-  return { runs: new Map(), loaded: false, total: 0, focused: null, compare: [], conn: "closed", error: null };
+  return { runs: new Map(), loaded: false, total: 0, focused: null, compare: [], conn: "closed", error: null, chartShown: false, chartReads: 0 };
 }
 
 export const app = new Store<AppState>(initialState());
@@ -49,4 +56,55 @@ export function setCompare(ids: string[]): void {
 export function chartRuns(s: AppState): string[] {
   if (s.compare.length) return s.compare;
   return s.focused ? [s.focused] : [];
+}
+
+/** How long the panels loaded on first use wait for a chart at most. */
+export const FIRST_CHART_WAIT_MS = 1500;
+
+/** A chart shows data. */
+export function firstChartShown(store: Store<AppState> = app): void {
+  store.set({ chartShown: true });
+}
+
+/** A chart began the first read of its runs. */
+export function chartReadStarted(store: Store<AppState> = app): void {
+  store.set((s) => ({ chartReads: s.chartReads + 1 }));
+}
+
+/** That read is on screen (`withData`: it drew points), or the chart went away. */
+export function chartReadDone(withData: boolean, store: Store<AppState> = app): void {
+  store.set((s) => {
+    const left = Math.max(0, s.chartReads - 1);
+    return { chartReads: left, chartShown: s.chartShown || withData || left === 0 };
+  });
+}
+
+/**
+ * Resolves once a chart has shown data, or every chart that began a read has shown what it
+ * read (none had any), or the user pressed a key or a button (the palette's run commands
+ * come from the actions panel), or after `waitMs`. The panels loaded on first use (events,
+ * console, config…) wait for it, so that the chart's read, answer and draw do not share
+ * the page's one main thread, and the server, with their modules, reads and first
+ * renders: on a 2-core machine that put ~40 ms on the time to the first chart
+ * (docs/performance.md).
+ */
+export function afterFirstChart(store: Store<AppState> = app, waitMs = FIRST_CHART_WAIT_MS): Promise<void> {
+  return new Promise((resolve) => {
+    if (store.get().chartShown) {
+      resolve();
+      return;
+    }
+    const input = ["keydown", "pointerdown"] as const;
+    const done = () => {
+      clearTimeout(timer);
+      unsubscribe();
+      for (const type of input) globalThis.removeEventListener?.(type, done, true);
+      resolve();
+    };
+    const timer = setTimeout(done, waitMs);
+    const unsubscribe = store.subscribe(() => {
+      if (store.get().chartShown) done();
+    });
+    for (const type of input) globalThis.addEventListener?.(type, done, true);
+  });
 }
