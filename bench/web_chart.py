@@ -1,7 +1,8 @@
 """A chart of 10 runs x 1M points: time to draw, and frames per second while panning.
 
 Fills a fresh store with ``--runs`` runs of ``--points`` points of ``loss`` each (written
-through ``SQLiteStore.write_metrics``; a few NaN and ±Inf values included), serves it, and
+through ``SQLiteStore.write_metrics`` while the run is running, which then completes; a
+few NaN and ±Inf values included), serves it, and
 opens the dashboard in headless Chromium comparing all of them (``/?compare=<ids>``):
 chart A reads ~1,000 exact buckets per run from the server and draws them with uPlot.
 Measured with the Performance API, over ``--loads`` page loads (fresh contexts):
@@ -93,7 +94,7 @@ def fill(folder: Path, runs: int, points: int) -> list[str]:
     ids = []
     with open_store(folder) as store:
         for r in range(runs):
-            run = store.create_run(project="bench", name=f"big-{r}", status="completed",
+            run = store.create_run(project="bench", name=f"big-{r}",
                                    config={"lr": 10 ** -(1 + r % 4), "seed": r})
             ids.append(run.id)
             rng = np.random.default_rng(r)
@@ -104,6 +105,7 @@ def fill(folder: Path, runs: int, points: int) -> list[str]:
             for lo in range(0, points, BATCH):
                 sl = slice(lo, lo + BATCH)
                 store.write_metrics(run.id, {"loss": (steps[sl], times[sl], values[sl])})
+            store.set_status(run.id, "completed")  # logged while running, then ended
     return ids
 
 

@@ -49,6 +49,7 @@ def compact(dir: DirOption = DEFAULT_DIR) -> None:
         store.close()
     out = console()
     out.print(f"{result.chunks_repacked} chunks packed, {result.groups_made} chunk groups made, "
-              f"{result.groups_updated} brought up to date; "
+              f"{result.groups_updated} brought up to date, {result.tails_grouped} made of "
+              "ended runs' last chunks; "
               f"the file: {before / 1e6:.1f} MB before, {_size(path) / 1e6:.1f} MB now (the "
               "space freed inside it is reused by later writes)")

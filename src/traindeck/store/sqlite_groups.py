@@ -2,13 +2,15 @@
 
 A *group* summarises the chunks of a series whose ``step_lo`` lies in ``[step_lo,
 step_end)``: one unit for all of them (``unit``, in the thin row of ``chunk_groups``) and
-one per chunk (``chunk_group_units``). Groups are
-made at the tail, each time about ``chunks.GROUP_CHUNKS`` full chunks lie after the last
-group (the first group starts at the smallest step, so no chunk can ever land before it);
-their boundaries never move afterwards. A write that rewrites chunks inside groups (points
-logged again, out of order) recomputes those groups from the chunks' summaries, so every
-group stays exact whatever is written where. Chunks after the last group are *ungrouped*:
-reads take them from the chunks' own summaries.
+one per chunk (``chunk_group_units``). Groups are made at the tail, each time about
+``chunks.GROUP_CHUNKS`` full chunks lie after the last group (the first group starts at the
+smallest step, so no chunk can ever land before it), and when a run ends its series' full
+chunks after the last group are grouped however few (``seal``: a smaller last group, which
+only a later seal may grow, up to ``GROUP_CHUNKS`` chunks); their starts never move. A
+write that rewrites chunks inside groups (points logged again, out of order) recomputes
+those groups from the chunks' summaries, so every group stays exact whatever is written
+where. Chunks after the last group are *ungrouped*: reads take them from the chunks' own
+summaries.
 
 A group also keeps the 128-point sub-block units of its packed full chunks, all in one row
 (``chunk_group_subs``, schema 15), moved out of ``chunk_rollups`` when the group is made or
@@ -172,6 +174,47 @@ def extend(conn: sqlite3.Connection, series_id: int) -> int:
         _put(conn, series_id, start, end)
         start = end
         made += 1
+
+
+def seal(conn: sqlite3.Connection, series_id: int) -> int:
+    """Group the full chunks after the last group, however few (a series that stops
+    growing: its run ended), so that a read of it decodes group rows only, not a row for
+    each of up to ``GROUP_CHUNKS - 1`` chunks. The last group takes them while it holds
+    fewer than ``GROUP_CHUNKS`` chunks (a run that ended, came back and ended again: one
+    group, not two small ones), new groups the rest. If the run comes back, its new chunks
+    group after these as ever. How many groups were made or grown."""
+    last = conn.execute(
+        "SELECT step_lo, step_end FROM chunk_groups WHERE series_id = ? ORDER BY step_lo DESC "
+        "LIMIT 1", (series_id,)).fetchone()
+    start = FIRST if last is None else int(last[1])
+    his = [int(r[0]) for r in conn.execute(
+        "SELECT step_hi FROM chunks WHERE series_id = ? AND step_lo >= ? AND n >= ? "
+        "ORDER BY step_lo", (series_id, start, chunks.CHUNK_MAX))]
+    if not his:
+        return 0
+    made = 0
+    if last is not None:
+        held = int(conn.execute(
+            "SELECT count(*) FROM all_chunks WHERE series_id = ? AND step_lo >= ? "
+            "AND step_lo < ?", (series_id, int(last[0]), start)).fetchone()[0])
+        room = max(0, chunks.GROUP_CHUNKS - held)
+        if room:
+            start = his[:room][-1] + 1
+            _put(conn, series_id, int(last[0]), start)
+            his = his[room:]
+            made += 1
+    for i in range(0, len(his), chunks.GROUP_CHUNKS):
+        end = his[i:i + chunks.GROUP_CHUNKS][-1] + 1
+        _put(conn, series_id, start, end)
+        start = end
+        made += 1
+    return made
+
+
+def seal_run(conn: sqlite3.Connection, run_id: str) -> int:
+    """``seal`` every series of a run (it ended); how many groups were made or grown."""
+    return sum(seal(conn, int(sid)) for (sid,) in conn.execute(
+        "SELECT id FROM series WHERE run_id = ?", (run_id,)).fetchall())
 
 
 def refresh(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from . import sqlite_chunks
+from . import sqlite_chunks, sqlite_groups
 from .codec import dumps_str, loads
 from .errors import Conflict, InvalidInput, NotFound
 from .ids import is_valid_id, new_id
@@ -178,6 +178,7 @@ class RunTable:
             if expires_commands(old.status, status):
                 expire_commands(tx, clock(), run_id, f"run ended ({status})")
                 sqlite_chunks.pack_open(tx.conn, run_id, Packer(PCODEC))
+                sqlite_groups.seal_run(tx.conn, run_id)
             return fetch_run(tx.conn, run_id)
 
     def heartbeat(self, run_id: str, at: float | None = None) -> None:
