@@ -78,7 +78,7 @@ export class ChartController {
 
   destroy(): void {
     this.destroyed = true;
-    if (this.firstRead === "reading") this.firstReadDone(false);
+    if (this.firstRead === "reading") this.firstReadDone();
     this.ro?.disconnect();
     this.interaction.destroy();
     this.feed.destroy();
@@ -173,13 +173,13 @@ export class ChartController {
     el.dataset.runs = this.runs.join(",");
     el.dataset.key = this.key;
     performance.mark(`td:chart-drawn:${this.panel}`);
-    if (this.firstRead === "reading" && !this.feed.loading) this.firstReadDone(!!b?.points);
+    if (this.firstRead === "reading" && !this.feed.loading) this.firstReadDone();
     this.updateLegend(this.painter.cursorX());
   }
 
-  private firstReadDone(withData: boolean): void {
+  private firstReadDone(): void {
     this.firstRead = "done";
-    chartReadDone(withData);
+    chartReadDone();
   }
 
   // ---- legend --------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import { ChartInteraction } from "../chart/interaction";
 import { fillLegend } from "../chart/legend";
 import type { Axis, BuiltData } from "../chart/model";
 import { axisTitles } from "../chart/units";
-import { firstChartShown } from "../state/app";
 import type { FrameBatch } from "./frames";
 import type { GridSync, SyncMember } from "./sync";
 
@@ -28,6 +27,8 @@ export interface GridEnv {
   frames: FrameBatch;
   /** The theme's computed style, shared by the grid's charts. */
   style: () => CSSStyleDeclaration;
+  /** The chart's first read is on screen (its points, or none). */
+  firstShown?: () => void;
 }
 
 export interface CellElements {
@@ -52,6 +53,7 @@ export class GridChart implements SyncMember {
   private stale = true;
   private settleTimer: ReturnType<typeof setTimeout> | null = null;
   private destroyed = false;
+  private firstShown = false;
   /** When it was last visible (performance.now()), for evicting hidden charts. */
   lastSeen = 0;
   private readonly drawFn = () => this.drawNow();
@@ -238,7 +240,10 @@ export class GridChart implements SyncMember {
     const d = this.els.root.dataset;
     d.drawMs = (performance.now() - t0).toFixed(1);
     d.points = String(b?.points ?? 0);
-    if (b && b.points) firstChartShown();
+    if (!this.firstShown && !this.feed.loading) {
+      this.firstShown = true;
+      this.env.firstShown?.();
+    }
     if (b && b.lastStep >= 0) d.lastStep = String(b.lastStep);
     else delete d.lastStep;
     if (this.hovered) {

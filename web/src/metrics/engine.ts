@@ -9,6 +9,7 @@ import { GridChart, gridBucketTarget, type CellElements, type GridView } from ".
 import { Prefetch } from "./prefetch";
 import { KeyIndex, restKeysMany } from "./keys";
 import { GridSync } from "./sync";
+import { chartReadDone, chartReadStarted } from "../state/app";
 
 /** Charts kept (with their data) at most; hidden ones beyond it are dropped. */
 const MAX_CHARTS = 64;
@@ -26,6 +27,10 @@ interface Cell {
   chart: GridChart | null;
   shown: boolean;
   queued: boolean;
+  /** Its first read went out and is not on screen yet (the other panels wait: state/app). */
+  pending: boolean;
+  /** Its first read was on screen once. */
+  seen: boolean;
 }
 
 export class GridEngine {
@@ -120,7 +125,7 @@ export class GridEngine {
   /** A cell mounted; returns its unmount. */
   attach(key: string, els: CellElements): () => void {
     this.detach(key);
-    const cell: Cell = { els, chart: null, shown: false, queued: false };
+    const cell: Cell = { els, chart: null, shown: false, queued: false, pending: false, seen: false };
     this.cells.set(key, cell);
     this.byEl.set(els.root, key);
     this.io?.observe(els.root);
@@ -148,6 +153,7 @@ export class GridEngine {
     this.prefetch.drop(key);
     this.byEl.delete(c.els.root);
     c.chart?.destroy();
+    this.settle(c);
     this.cells.delete(key);
   }
 
@@ -169,6 +175,7 @@ export class GridEngine {
     }
     if (!shown) {
       this.prefetch.drop(key);
+      this.settle(cell);
       return;
     }
     this.read(key, cell);
@@ -195,7 +202,10 @@ export class GridEngine {
       }, FLING_RECHECK_MS);
       return;
     }
-    const env = { live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme() };
+    const env = {
+      live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme(),
+      firstShown: () => this.settle(cell),
+    };
     cell.chart = new GridChart(key, cell.els, env, this.view);
     cell.chart.setVisible(true);
   }
@@ -230,7 +240,19 @@ export class GridEngine {
   private read(key: string, cell: Cell): void {
     const runs = this.view.runs;
     if (!runs.length || cell.chart || this.flinging()) return;
+    if (!cell.pending && !cell.seen) {
+      cell.pending = true;
+      chartReadStarted();
+    }
     this.prefetch.start({ runs, key, axis: this.view.axis, n: gridBucketTarget(cell.els.plot), win: null });
+  }
+
+  /** A cell's first read is on screen, or it will not be (scrolled away, unmounted). */
+  private settle(cell: Cell): void {
+    if (!cell.pending) return;
+    cell.pending = false;
+    cell.seen = true;
+    chartReadDone();
   }
 
   private theme(): CSSStyleDeclaration {

@@ -9,7 +9,7 @@ import { anyProgress, chooseColumns, type ColumnChoice, type RunColumn } from ".
 import { useNow } from "../components/useNow";
 import { VirtualList } from "../components/VirtualList";
 import { stepRun } from "../keyboard/Keyboard";
-import { focusRun, live, toggleCompare, useApp } from "../state/app";
+import { afterFirstChart, focusRun, live, toggleCompare, useApp } from "../state/app";
 import { DEFAULT_METRIC_KEY, LastValues, readLastByCompare } from "./last-values";
 import "./RunList.css";
 import { lazyComponent } from "../components/lazy";
@@ -76,7 +76,8 @@ export function RunListPanel(_props: PanelProps) {
   const view = viewOf(runs, ui);
   const compareSet = useMemo(() => new Set(compare), [compare]);
   const focusIndex = useMemo(() => (focused ? view.findIndex((r) => r.id === focused) : -1), [view, focused]);
-  const lastValues = useMemo(() => new LastValues(readLastByCompare), []);
+  // the last values are read after the first chart is on screen (state/app: afterFirstChart)
+  const lastValues = useMemo(() => new LastValues((key, ids) => afterFirstChart().then(() => readLastByCompare(key, ids))), []);
   const hasProgress = useMemo(() => anyProgress(runs.values()), [runs]);
   const [rootRef, probeRef, cols] = useColumns(hasProgress);
   useEffect(() => runsFit.set({ rows: loaded ? view.length : -1 }), [loaded, view.length]);

@@ -19,7 +19,7 @@ export interface AppState {
   /** Last error worth showing in the status bar. */
   error: string | null;
   /**
-   * A chart has shown data, or every chart that began a read has shown what it read. Until
+   * Every chart (and grid cell) that began its first read has shown what it read. Until
    * then the panels loaded on first use wait (see afterFirstChart).
    */
   chartShown: boolean;
@@ -61,27 +61,22 @@ export function chartRuns(s: AppState): string[] {
 /** How long the panels loaded on first use wait for a chart at most. */
 export const FIRST_CHART_WAIT_MS = 1500;
 
-/** A chart shows data. */
-export function firstChartShown(store: Store<AppState> = app): void {
-  store.set({ chartShown: true });
-}
-
-/** A chart began the first read of its runs. */
+/** A chart (or a cell of the metrics grid) began the first read of its runs. */
 export function chartReadStarted(store: Store<AppState> = app): void {
   store.set((s) => ({ chartReads: s.chartReads + 1 }));
 }
 
-/** That read is on screen (`withData`: it drew points), or the chart went away. */
-export function chartReadDone(withData: boolean, store: Store<AppState> = app): void {
+/** That read is on screen (its points, or none), or the chart went away. */
+export function chartReadDone(store: Store<AppState> = app): void {
   store.set((s) => {
     const left = Math.max(0, s.chartReads - 1);
-    return { chartReads: left, chartShown: s.chartShown || withData || left === 0 };
+    return { chartReads: left, chartShown: s.chartShown || left === 0 };
   });
 }
 
 /**
- * Resolves once a chart has shown data, or every chart that began a read has shown what it
- * read (none had any), or the user pressed a key or a button (the palette's run commands
+ * Resolves once every chart (and grid cell) that began its first read has shown what it
+ * read, or the user pressed a key or a button (the palette's run commands
  * come from the actions panel), or after `waitMs`. The panels loaded on first use (events,
  * console, config…) wait for it, so that the chart's read, answer and draw do not share
  * the page's one main thread, and the server, with their modules, reads and first
