@@ -198,31 +198,31 @@ def rollup_rows(store: SQLiteStore) -> int:
 
 def test_a_run_that_ends_groups_its_last_chunks_and_reads_the_same(tmp_path: Path) -> None:
     """The full chunks after a series' last group (up to 63 of them, each a row a read
-    decodes) are grouped when the run ends; one that comes back and ends again grows that
-    group rather than making another small one."""
+    decodes) are grouped when the run ends, if there are at least 8; one that comes back
+    and ends again grows that group rather than making another small one."""
     path = tmp_path / "traindeck.db"
     fill(path, (("a", 300_000), ("b", 9_000)), batch=50_000)
     with SQLiteStore(path) as store:
         conn = store.core.reader()
-        full = 300_000 // chunks.CHUNK_MAX - chunks.GROUP_CHUNKS + 9_000 // chunks.CHUNK_MAX
-        assert rollup_rows(store) == full
+        tail_a = 300_000 // chunks.CHUNK_MAX - chunks.GROUP_CHUNKS  # 9 chunks after the group
+        tail_b = 9_000 // chunks.CHUNK_MAX  # 2: too few to be worth a group
+        assert rollup_rows(store) == tail_a + tail_b
         before = snapshot(store)
         store.set_status(RUN, "completed")
-        assert rollup_rows(store) == 0
-        groups = conn.execute("SELECT step_lo, step_end FROM chunk_groups ORDER BY series_id, "
-                              "step_lo").fetchall()
-        assert len(groups) == 3  # a: one whole group and its tail's; b: its two chunks'
+        assert rollup_rows(store) == tail_b
+        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone() == (2,)
         assert snapshot(store) == before
-        # it comes back, logs a few more chunks, ends again: the tail group takes them
+        # it comes back, logs ten more chunks, ends again: the tail group takes them
         store.set_status(RUN, "running")
-        s, t, v = series(320_000, seed=320_000)
+        s, t, v = series(340_000, seed=340_000)
         s, t, v = s[300_000:] + 2 * 300_000, t[300_000:] + 1e5, v[300_000:]
         store.write_metrics(RUN, {"a": (s, t, v)})
         # its open chunk (packed when it ended) takes the first of them
-        assert rollup_rows(store) == 320_000 // chunks.CHUNK_MAX - 300_000 // chunks.CHUNK_MAX
+        assert rollup_rows(store) == (340_000 // chunks.CHUNK_MAX - 300_000 // chunks.CHUNK_MAX
+                                      + tail_b)
         store.set_status(RUN, "completed")
-        assert rollup_rows(store) == 0
-        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone() == (3,)
+        assert rollup_rows(store) == tail_b
+        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone() == (2,)
         got = {n: store.read_buckets(RUN, "a", n=n).units.tobytes() for n in (50, 1000, 5000)}
         points = store.read_points(RUN, "a")
     with SQLiteStore(tmp_path / "fresh.db") as fresh:  # as if written at once, never ended
@@ -243,10 +243,11 @@ def test_compact_groups_the_last_chunks_of_runs_that_ended_before(tmp_path: Path
             for key, n in (("a", 300_000), ("b", 9_000)):
                 store.write_metrics(run, {key: series(n, seed=n)})
         before = snapshot(store)
-        tail = 300_000 // chunks.CHUNK_MAX - chunks.GROUP_CHUNKS + 9_000 // chunks.CHUNK_MAX
-        assert rollup_rows(store) == 2 * tail
+        tail_a = 300_000 // chunks.CHUNK_MAX - chunks.GROUP_CHUNKS
+        tail_b = 9_000 // chunks.CHUNK_MAX  # too few to be grouped
+        assert rollup_rows(store) == 2 * (tail_a + tail_b)
         result = store.compact_metrics()
-        assert result.tails_grouped == 2
-        assert rollup_rows(store) == tail  # the live run's
+        assert result.tails_grouped == 1
+        assert rollup_rows(store) == tail_a + 2 * tail_b  # the live run's, and b's
         assert snapshot(store) == before
         assert store.compact_metrics().tails_grouped == 0  # nothing left to do

@@ -38,6 +38,9 @@ _F8: Final = np.dtype("<f8")
 FIRST: Final = -(2**63)
 #: The largest step.
 LAST: Final = 2**63 - 1
+#: ``seal`` groups a series' last full chunks once there are ``GROUP_CHUNKS //
+#: SEAL_DIVISOR`` of them (8 of 64).
+SEAL_DIVISOR: Final = 8
 # The chunk summary as the fields of rollup.UNIT_DTYPE, in order (last_value is a blob).
 _UNIT_COLS: Final = (
     "n, nf, COALESCE(vmin, 9e999), COALESCE(vmax, -9e999), vsum, step_lo, step_hi, "
@@ -177,9 +180,11 @@ def extend(conn: sqlite3.Connection, series_id: int) -> int:
 
 
 def seal(conn: sqlite3.Connection, series_id: int) -> int:
-    """Group the full chunks after the last group, however few (a series that stops
-    growing: its run ended), so that a read of it decodes group rows only, not a row for
-    each of up to ``GROUP_CHUNKS - 1`` chunks. The last group takes them while it holds
+    """Group the full chunks after the last group though fewer than ``GROUP_CHUNKS`` lie
+    there (a series that stops growing: its run ended), so that a read of it decodes group
+    rows only, not a row for each of up to ``GROUP_CHUNKS - 1`` chunks; fewer than
+    ``SEAL_MIN`` are left as they are (a read decodes them in no time; grouping them would
+    cost the run's end more than it saves). The last group takes them while it holds
     fewer than ``GROUP_CHUNKS`` chunks (a run that ended, came back and ended again: one
     group, not two small ones), new groups the rest. If the run comes back, its new chunks
     group after these as ever. How many groups were made or grown."""
@@ -190,7 +195,7 @@ def seal(conn: sqlite3.Connection, series_id: int) -> int:
     his = [int(r[0]) for r in conn.execute(
         "SELECT step_hi FROM chunks WHERE series_id = ? AND step_lo >= ? AND n >= ? "
         "ORDER BY step_lo", (series_id, start, chunks.CHUNK_MAX))]
-    if not his:
+    if len(his) < max(1, chunks.GROUP_CHUNKS // SEAL_DIVISOR):
         return 0
     made = 0
     if last is not None:
@@ -211,10 +216,10 @@ def seal(conn: sqlite3.Connection, series_id: int) -> int:
     return made
 
 
-def seal_run(conn: sqlite3.Connection, run_id: str) -> int:
-    """``seal`` every series of a run (it ended); how many groups were made or grown."""
-    return sum(seal(conn, int(sid)) for (sid,) in conn.execute(
-        "SELECT id FROM series WHERE run_id = ?", (run_id,)).fetchall())
+def series_of(conn: sqlite3.Connection, run_id: str) -> list[int]:
+    """The ids of a run's series (to ``seal`` them when it ends)."""
+    return [int(sid) for (sid,) in conn.execute(
+        "SELECT id FROM series WHERE run_id = ? ORDER BY id", (run_id,))]
 
 
 def refresh(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> None:
