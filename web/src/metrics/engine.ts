@@ -51,6 +51,12 @@ export class GridEngine {
   private scrolls: Array<{ top: number; t: number }> = [];
   private recheck: ReturnType<typeof setTimeout> | null = null;
   private view: GridView = { runs: [], axis: "step", smooth: 0, log: false };
+  /**
+   * From the first runs until the cells of the first screen have shown their reads, the
+   * grid counts as one chart read (state/app: the other panels wait), so a chart that
+   * answers first (chart B) does not let them in while the grid's keys are still coming.
+   */
+  private screen: "none" | "holding" | "done" = "none";
   private readonly leaveSync: () => void;
   private readonly offPush: () => void;
 
@@ -86,6 +92,8 @@ export class GridEngine {
   }
 
   destroy(): void {
+    for (const c of this.cells.values()) this.settle(c);
+    this.release();
     this.io?.disconnect();
     this.io = null;
     this.scroller?.removeEventListener("scroll", this.onScroll);
@@ -104,6 +112,10 @@ export class GridEngine {
   configure(view: GridView): void {
     const reread = view.runs.join(",") !== this.view.runs.join(",") || view.axis !== this.view.axis;
     this.view = { ...view, runs: [...view.runs] };
+    if (this.screen === "none" && view.runs.length) {
+      this.screen = "holding";
+      chartReadStarted();
+    }
     this.keys.configure(view.runs);
     if (reread) {
       this.sync.setWindow(null, null);
@@ -252,6 +264,15 @@ export class GridEngine {
     if (!cell.pending) return;
     cell.pending = false;
     cell.seen = true;
+    chartReadDone();
+    for (const c of this.cells.values()) if (c.pending) return;
+    this.release();
+  }
+
+  /** The first screen is on screen (or the grid went away). */
+  private release(): void {
+    if (this.screen !== "holding") return;
+    this.screen = "done";
     chartReadDone();
   }
 
