@@ -27,8 +27,6 @@ export interface GridEnv {
   frames: FrameBatch;
   /** The theme's computed style, shared by the grid's charts. */
   style: () => CSSStyleDeclaration;
-  /** The chart's first read is on screen (its points, or none). */
-  firstShown?: () => void;
 }
 
 export interface CellElements {
@@ -53,7 +51,6 @@ export class GridChart implements SyncMember {
   private stale = true;
   private settleTimer: ReturnType<typeof setTimeout> | null = null;
   private destroyed = false;
-  private firstShown = false;
   /** When it was last visible (performance.now()), for evicting hidden charts. */
   lastSeen = 0;
   private readonly drawFn = () => this.drawNow();
@@ -240,10 +237,6 @@ export class GridChart implements SyncMember {
     const d = this.els.root.dataset;
     d.drawMs = (performance.now() - t0).toFixed(1);
     d.points = String(b?.points ?? 0);
-    if (!this.firstShown && !this.feed.loading) {
-      this.firstShown = true;
-      this.env.firstShown?.();
-    }
     if (b && b.lastStep >= 0) d.lastStep = String(b.lastStep);
     else delete d.lastStep;
     if (this.hovered) {

@@ -9,7 +9,7 @@ import { GridChart, gridBucketTarget, type CellElements, type GridView } from ".
 import { Prefetch } from "./prefetch";
 import { KeyIndex, restKeysMany } from "./keys";
 import { GridSync } from "./sync";
-import { chartReadDone, chartReadStarted } from "../state/app";
+import { sidePanelsNow } from "../state/app";
 
 /** Charts kept (with their data) at most; hidden ones beyond it are dropped. */
 const MAX_CHARTS = 64;
@@ -27,10 +27,6 @@ interface Cell {
   chart: GridChart | null;
   shown: boolean;
   queued: boolean;
-  /** Its first read went out and is not on screen yet (the other panels wait: state/app). */
-  pending: boolean;
-  /** Its first read was on screen once. */
-  seen: boolean;
 }
 
 export class GridEngine {
@@ -51,12 +47,6 @@ export class GridEngine {
   private scrolls: Array<{ top: number; t: number }> = [];
   private recheck: ReturnType<typeof setTimeout> | null = null;
   private view: GridView = { runs: [], axis: "step", smooth: 0, log: false };
-  /**
-   * From the first runs until the cells of the first screen have shown their reads, the
-   * grid counts as one chart read (state/app: the other panels wait), so a chart that
-   * answers first (chart B) does not let them in while the grid's keys are still coming.
-   */
-  private screen: "none" | "holding" | "done" = "none";
   private readonly leaveSync: () => void;
   private readonly offPush: () => void;
 
@@ -65,6 +55,10 @@ export class GridEngine {
     keysChanged: () => void,
     private readonly windowChanged: (z: Zoom | null) => void,
   ) {
+    // The grid's first screen is many reads and draws spread over frames; the side panels
+    // load from the start, beside its key lists, rather than after it (waiting cost its
+    // first paint ~70 ms: docs/performance.md). Only single charts make them wait.
+    sidePanelsNow();
     this.keys = new KeyIndex(live, { keys: restReader.keys, keysMany: restKeysMany }, keysChanged);
     // the charts' bucket reads, coalesced into one request per task; their feeds keep no
     // key lists (the index does)
@@ -92,8 +86,6 @@ export class GridEngine {
   }
 
   destroy(): void {
-    for (const c of this.cells.values()) this.settle(c);
-    this.release();
     this.io?.disconnect();
     this.io = null;
     this.scroller?.removeEventListener("scroll", this.onScroll);
@@ -112,10 +104,6 @@ export class GridEngine {
   configure(view: GridView): void {
     const reread = view.runs.join(",") !== this.view.runs.join(",") || view.axis !== this.view.axis;
     this.view = { ...view, runs: [...view.runs] };
-    if (this.screen === "none" && view.runs.length) {
-      this.screen = "holding";
-      chartReadStarted();
-    }
     this.keys.configure(view.runs);
     if (reread) {
       this.sync.setWindow(null, null);
@@ -137,7 +125,7 @@ export class GridEngine {
   /** A cell mounted; returns its unmount. */
   attach(key: string, els: CellElements): () => void {
     this.detach(key);
-    const cell: Cell = { els, chart: null, shown: false, queued: false, pending: false, seen: false };
+    const cell: Cell = { els, chart: null, shown: false, queued: false };
     this.cells.set(key, cell);
     this.byEl.set(els.root, key);
     this.io?.observe(els.root);
@@ -165,7 +153,6 @@ export class GridEngine {
     this.prefetch.drop(key);
     this.byEl.delete(c.els.root);
     c.chart?.destroy();
-    this.settle(c);
     this.cells.delete(key);
   }
 
@@ -187,7 +174,6 @@ export class GridEngine {
     }
     if (!shown) {
       this.prefetch.drop(key);
-      this.settle(cell);
       return;
     }
     this.read(key, cell);
@@ -214,10 +200,7 @@ export class GridEngine {
       }, FLING_RECHECK_MS);
       return;
     }
-    const env = {
-      live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme(),
-      firstShown: () => this.settle(cell),
-    };
+    const env = { live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme() };
     cell.chart = new GridChart(key, cell.els, env, this.view);
     cell.chart.setVisible(true);
   }
@@ -252,28 +235,7 @@ export class GridEngine {
   private read(key: string, cell: Cell): void {
     const runs = this.view.runs;
     if (!runs.length || cell.chart || this.flinging()) return;
-    if (!cell.pending && !cell.seen) {
-      cell.pending = true;
-      chartReadStarted();
-    }
     this.prefetch.start({ runs, key, axis: this.view.axis, n: gridBucketTarget(cell.els.plot), win: null });
-  }
-
-  /** A cell's first read is on screen, or it will not be (scrolled away, unmounted). */
-  private settle(cell: Cell): void {
-    if (!cell.pending) return;
-    cell.pending = false;
-    cell.seen = true;
-    chartReadDone();
-    for (const c of this.cells.values()) if (c.pending) return;
-    this.release();
-  }
-
-  /** The first screen is on screen (or the grid went away). */
-  private release(): void {
-    if (this.screen !== "holding") return;
-    this.screen = "done";
-    chartReadDone();
   }
 
   private theme(): CSSStyleDeclaration {

@@ -19,8 +19,8 @@ export interface AppState {
   /** Last error worth showing in the status bar. */
   error: string | null;
   /**
-   * Every chart (and grid cell) that began its first read has shown what it read. Until
-   * then the panels loaded on first use wait (see afterFirstChart).
+   * Every chart that began its first read has shown what it read (or the metrics grid
+   * is on screen). Until then the panels loaded on first use wait (see afterFirstChart).
    */
   chartShown: boolean;
   /** Charts whose first read of their runs is not on screen yet. */
@@ -61,7 +61,12 @@ export function chartRuns(s: AppState): string[] {
 /** How long the panels loaded on first use wait for a chart at most. */
 export const FIRST_CHART_WAIT_MS = 1500;
 
-/** A chart (or a cell of the metrics grid) began the first read of its runs. */
+/** Let the side panels load now (the metrics grid on screen: see metrics/engine.ts). */
+export function sidePanelsNow(store: Store<AppState> = app): void {
+  store.set({ chartShown: true });
+}
+
+/** A chart began the first read of its runs. */
 export function chartReadStarted(store: Store<AppState> = app): void {
   store.set((s) => ({ chartReads: s.chartReads + 1 }));
 }
@@ -75,8 +80,8 @@ export function chartReadDone(store: Store<AppState> = app): void {
 }
 
 /**
- * Resolves once every chart (and grid cell) that began its first read has shown what it
- * read, or the user pressed a key or a button (the palette's run commands
+ * Resolves once every chart that began its first read has shown what it read, or the
+ * metrics grid is on screen, or the user pressed a key or a button (the palette's run commands
  * come from the actions panel), or after `waitMs`. The panels loaded on first use (events,
  * console, config…) wait for it, so that the chart's read, answer and draw do not share
  * the page's one main thread, and the server, with their modules, reads and first

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { afterFirstChart, chartReadDone, chartReadStarted, initialState, type AppState } from "./app";
+import { afterFirstChart, chartReadDone, chartReadStarted, initialState, sidePanelsNow, type AppState } from "./app";
 import { Store } from "./store";
 
 /** Whether the promise has settled (after the microtasks now queued). */
@@ -18,7 +18,7 @@ describe("the panels loaded on first use wait for the first chart", () => {
     vi.useRealTimers();
   });
 
-  it("waits while any chart or grid cell reads, and opens when the last shows its read", async () => {
+  it("waits while any chart reads, and opens when the last shows its read", async () => {
     const store = new Store<AppState>(initialState());
     chartReadStarted(store); // chart A: 10 runs of a long series
     chartReadStarted(store); // chart B: a key they do not have
@@ -31,6 +31,14 @@ describe("the panels loaded on first use wait for the first chart", () => {
     // panels shown later do not wait at all, even while other charts read
     chartReadStarted(store);
     expect(await settled(afterFirstChart(store, 60_000))).toBe(true);
+  });
+
+  it("opens at once for the metrics grid", async () => {
+    const store = new Store<AppState>(initialState());
+    chartReadStarted(store); // chart B
+    const gate = afterFirstChart(store, 60_000);
+    sidePanelsNow(store);
+    expect(await settled(gate)).toBe(true);
   });
 
   it("opens at the user's first key or click (the palette's run commands need the actions panel)", async () => {
