@@ -56,8 +56,8 @@ export class GridEngine {
     private readonly windowChanged: (z: Zoom | null) => void,
   ) {
     // The grid's first screen is many reads and draws spread over frames; the side panels
-    // load from the start, beside its key lists, rather than after it (waiting cost its
-    // first paint ~70 ms: docs/performance.md). Only single charts make them wait.
+    // load from the start, beside its key lists: holding them until it was drawn did not
+    // make it faster (docs/performance.md). Only single charts make them wait.
     sidePanelsNow();
     this.keys = new KeyIndex(live, { keys: restReader.keys, keysMany: restKeysMany }, keysChanged);
     // the charts' bucket reads, coalesced into one request per task; their feeds keep no
