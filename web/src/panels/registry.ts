@@ -26,7 +26,8 @@ export const PANELS: Record<PanelId, PanelSpec> = {
   chartB: { title: "CHART B", component: ChartPanel },
   config: { title: "CONFIG", component: later(() => import("./ConfigPanel").then((m) => m.ConfigPanel)) },
   checkpoints: { title: "CHECKPOINTS", component: later(() => import("./CheckpointsPanel").then((m) => m.CheckpointsPanel)) },
-  actions: { title: "ACTIONS", component: later(() => import("./ActionsPanel").then((m) => m.ActionsPanel)) },
+  // not held for the chart: the palette's run commands come from it
+  actions: { title: "ACTIONS", component: lazyComponent(() => import("./ActionsPanel").then((m) => m.ActionsPanel), loading) },
   console: { title: "CONSOLE", component: later(() => import("./ConsolePanel").then((m) => m.ConsolePanel)) },
   images: { title: "IMAGES", component: later(() => import("./ImagesPanel").then((m) => m.ImagesPanel)) },
   artifacts: { title: "ARTIFACTS", component: later(() => import("./ArtifactsPanel").then((m) => m.ArtifactsPanel)) },
