@@ -5,8 +5,9 @@ step_end)``: one unit for all of them (``unit``, in the thin row of ``chunk_grou
 one per chunk (``chunk_group_units``). Groups are made at the tail, each time about
 ``chunks.GROUP_CHUNKS`` full chunks lie after the last group (the first group starts at the
 smallest step, so no chunk can ever land before it), and when a run ends its series' full
-chunks after the last group are grouped however few (``seal``: a smaller last group, which
-only a later seal may grow, up to ``GROUP_CHUNKS`` chunks); their starts never move. A
+chunks after the last group are grouped once there are ``GROUP_CHUNKS // SEAL_DIVISOR`` of
+them (``seal``: a smaller last group, which only a later seal may grow, up to
+``GROUP_CHUNKS`` chunks); their starts never move. A
 write that rewrites chunks inside groups (points logged again, out of order) recomputes
 those groups from the chunks' summaries, so every group stays exact whatever is written
 where. Chunks after the last group are *ungrouped*: reads take them from the chunks' own
@@ -183,11 +184,11 @@ def seal(conn: sqlite3.Connection, series_id: int) -> int:
     """Group the full chunks after the last group though fewer than ``GROUP_CHUNKS`` lie
     there (a series that stops growing: its run ended), so that a read of it decodes group
     rows only, not a row for each of up to ``GROUP_CHUNKS - 1`` chunks; fewer than
-    ``SEAL_MIN`` are left as they are (a read decodes them in no time; grouping them would
-    cost the run's end more than it saves). The last group takes them while it holds
-    fewer than ``GROUP_CHUNKS`` chunks (a run that ended, came back and ended again: one
-    group, not two small ones), new groups the rest. If the run comes back, its new chunks
-    group after these as ever. How many groups were made or grown."""
+    ``GROUP_CHUNKS // SEAL_DIVISOR`` are left as they are (a read decodes them in no time;
+    grouping them would cost the run's end more than it saves). The last group takes them
+    while it holds fewer than ``GROUP_CHUNKS`` chunks (a run that ended, came back and
+    ended again: one group, not two small ones), new groups the rest. If the run comes
+    back, its new chunks group after these as ever. How many groups were made or grown."""
     last = conn.execute(
         "SELECT step_lo, step_end FROM chunk_groups WHERE series_id = ? ORDER BY step_lo DESC "
         "LIMIT 1", (series_id,)).fetchone()
