@@ -2,30 +2,47 @@
 
 Every test gets its store from here (``store``, or ``make_store`` for more than one, or one
 with an injected clock), so the whole suite runs against another engine by changing one
-option: ``--store-url`` (or the environment variable ``TRAINDECK_TEST_STORE``), a URL in
-which ``{tmp}`` stands for the test's temporary folder and ``{name}`` for the store's name
-within the test. The default is a fresh SQLite file per store,
-``sqlite:///{tmp}/{name}/traindeck.db``; the first store of a test is named ``td``, so it
-lives in ``store_dir`` (what ``traindeck serve --dir`` and the CLI's ``--dir`` take).
+option: ``--engine postgresql`` (or ``TRAINDECK_TEST_ENGINE=postgresql``) starts a
+throwaway PostgreSQL cluster for the session (``pg_service``) and gives every store a
+schema of its own; ``--store-url`` (or ``TRAINDECK_TEST_STORE``) takes any URL template, in
+which ``{tmp}`` stands for the test's temporary folder, ``{name}`` for the store's name
+within the test and ``{id}`` for a short name of the test's folder. The default is a fresh
+SQLite file per store, ``sqlite:///{tmp}/{name}/traindeck.db``; the first store of a test
+is named ``td``, so its run files live in ``store_dir`` (what ``traindeck serve --dir`` and
+the CLI's ``--dir`` take). On PostgreSQL, ``TRAINDECK_STORE`` names that store for the
+test's child processes and CLI calls, as a user would set it.
 
 Tests of SQLite-only behaviour (pragmas, migrations, chunk rows) open ``SQLiteStore``
-themselves and say so in their names (``test_sqlite_*``).
+themselves and say so in their names (``test_sqlite_*``); PostgreSQL-only ones are named
+``test_pg_*``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_service import PostgresService, start_postgres
 from slurm_service import SlurmService, slurm_session
-from support import DEFAULT_STORE_URL, STORE_URL_ENV, MakeStore
+from support import DEFAULT_STORE_URL, STORE_URL_ENV, MakeStore, is_postgres_suite, store_url_for
 
 from traindeck.store import Clock, Store, open_store
 
+ENGINE_ENV = "TRAINDECK_TEST_ENGINE"
+ENGINES = ("sqlite", "postgresql")
+_POSTGRES: list[PostgresService] = []
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine", default=None, choices=ENGINES,
+        help=f"the store engine every test runs against (default: env {ENGINE_ENV}, else "
+             "sqlite); postgresql starts a throwaway cluster for the session",
+    )
     parser.addoption(
         "--store-url", default=None,
         help="the store every test opens, as a URL template ({tmp}: the test's temporary "
@@ -38,8 +55,27 @@ def pytest_configure(config: pytest.Config) -> None:
     # Into the environment: stores opened outside fixtures (support.open_test_store, in
     # Hypothesis examples that need a fresh store each) and child processes see it too.
     option: str | None = config.getoption("--store-url")
+    engine = config.getoption("--engine") or os.environ.get(ENGINE_ENV) or "sqlite"
+    if engine not in ENGINES:
+        raise pytest.UsageError(f"{ENGINE_ENV}={engine!r}: one of {', '.join(ENGINES)}")
     if option:
         os.environ[STORE_URL_ENV] = option
+    elif engine == "postgresql":
+        service = start_postgres(Path(tempfile.mkdtemp(prefix="td-pg-")))
+        _POSTGRES.append(service)
+        os.environ[STORE_URL_ENV] = service.url(schema="t{id}_{name}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _POSTGRES:
+        service = _POSTGRES.pop()
+        service.stop()
+        shutil.rmtree(service.folder, ignore_errors=True)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get(STORE_URL_ENV) or DEFAULT_STORE_URL
+    return f"traindeck store: {url}"
 
 
 @pytest.fixture
@@ -50,7 +86,15 @@ def store_url_template() -> str:
 @pytest.fixture
 def store_url(store_url_template: str, tmp_path: Path) -> str:
     """The URL of the test's store (``store``)."""
-    return store_url_template.format(tmp=tmp_path, name="td")
+    return store_url_for(store_url_template, tmp_path, "td")
+
+
+@pytest.fixture(autouse=True)
+def _shared_store_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL, ``TRAINDECK_STORE`` names the test's store for what the test starts
+    (servers, the CLI, training scripts): their ``--dir`` then names its run files."""
+    if is_postgres_suite():
+        monkeypatch.setenv("TRAINDECK_STORE", store_url)
 
 
 @pytest.fixture
@@ -66,7 +110,8 @@ def make_store(store_url_template: str, tmp_path: Path) -> Iterator[MakeStore]:
     opened: list[Store] = []
 
     def make(*, clock: Clock | None = None, name: str = "td") -> Store:
-        store = open_store(store_url_template.format(tmp=tmp_path, name=name), clock=clock)
+        store = open_store(store_url_for(store_url_template, tmp_path, name), clock=clock,
+                           files_root=tmp_path / name)
         opened.append(store)
         return store
 

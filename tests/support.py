@@ -20,16 +20,29 @@ import pytest
 from traindeck.store import Clock, SQLiteStore, Store, open_store
 
 #: The store every test opens (a URL template: ``{tmp}`` the test's temporary folder,
-#: ``{name}`` the store's name); ``--store-url`` sets it (conftest.py).
+#: ``{name}`` the store's name, ``{id}`` a short name of the test's folder, for a
+#: PostgreSQL schema); ``--store-url`` or ``--engine`` sets it (conftest.py).
 STORE_URL_ENV = "TRAINDECK_TEST_STORE"
 DEFAULT_STORE_URL = "sqlite:///{tmp}/{name}/traindeck.db"
 
 
-def open_test_store(tmp: Path, name: str = "td") -> Store:
+def store_url_for(template: str, tmp: Path, name: str = "td") -> str:
+    """The URL ``template`` gives the store ``name`` of the test whose folder is ``tmp``."""
+    short = hashlib.sha1(str(tmp).encode()).hexdigest()[:12]
+    return template.format(tmp=tmp, name=name, id=short)
+
+
+def open_test_store(tmp: Path, name: str = "td", *, clock: Clock | None = None) -> Store:
     """A store for the suite's engine, outside fixtures (e.g. a fresh one per Hypothesis
-    example); the caller closes it."""
+    example), its run files in ``tmp/name``; the caller closes it."""
     template = os.environ.get(STORE_URL_ENV) or DEFAULT_STORE_URL
-    return open_store(template.format(tmp=tmp, name=name))
+    return open_store(store_url_for(template, tmp, name), clock=clock,
+                      files_root=Path(tmp) / name)
+
+
+def is_postgres_suite() -> bool:
+    """Whether the suite runs against PostgreSQL (``--engine postgresql``)."""
+    return (os.environ.get(STORE_URL_ENV) or "").startswith("postgresql://")
 
 
 class MakeStore(Protocol):

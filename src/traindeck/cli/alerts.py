@@ -13,11 +13,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from traindeck.store import InvalidInput, open_store
+from traindeck.store import InvalidInput
 from traindeck.store.rules import RULE_KINDS, WEBHOOK_FORMATS
 
 from .output import cli_errors, console
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store
+from .workspace import DEFAULT_DIR, DirOption, StoreOption, open_existing_store, open_workspace
 
 rules_app = typer.Typer(name="rules", no_args_is_help=True,
                         help="Alert rules evaluated by the server: add, ls, rm.")
@@ -61,13 +61,13 @@ def add_rule(
     cooldown: Annotated[float, typer.Option(
         "--cooldown", metavar="SECONDS",
         help="Quiet time of the rule on a run after it fired.")] = 300.0,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a rule, e.g. ``traindeck rules add threshold -k val/acc -p op='<' -p value=0.5
     -p after_step=10000 --project vision``."""
     params = parse_params(param or [])
-    with open_store(dir) as store:
+    with open_workspace(dir, store_url) as store:
         rule = store.create_rule(kind=kind, project=project, run_id=run, key=key,
                                  params=params, severity=severity, cooldown_s=cooldown)
     if as_json:
@@ -89,11 +89,11 @@ def _describe(rule: dict[str, Any]) -> str:
 def list_rules(
     project: Annotated[str | None, typer.Option("--project")] = None,
     run: Annotated[str | None, typer.Option("--run", metavar="RUN_ID")] = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List rules."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         rules = [r.to_dict() for r in store.list_rules(project=project, run_id=run)]
     if as_json:
         console().print_json(json.dumps(rules))
@@ -116,9 +116,9 @@ def list_rules(
 @rules_app.command("rm")
 @cli_errors
 def remove_rule(rule_id: Annotated[str, typer.Argument(metavar="RULE_ID")],
-                dir: DirOption = DEFAULT_DIR) -> None:
+                dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None) -> None:
     """Remove a rule."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         store.delete_rule(rule_id)
     console().print(f"removed rule {rule_id}")
 
@@ -129,12 +129,12 @@ def add_webhook(
     url: Annotated[str, typer.Argument(metavar="URL")],
     format: Annotated[str, typer.Option(
         "--format", "-f", help=" | ".join(WEBHOOK_FORMATS))] = "json",
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a webhook every alert is posted to (Slack and Discord incoming-webhook URLs
     with --format slack / discord)."""
-    with open_store(dir) as store:
+    with open_workspace(dir, store_url) as store:
         hook = store.create_webhook(url, format)
     if as_json:
         console().print_json(json.dumps(hook.to_dict()))
@@ -145,9 +145,10 @@ def add_webhook(
 
 @webhooks_app.command("ls")
 @cli_errors
-def list_webhooks(dir: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
+def list_webhooks(dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
+                  as_json: JsonOption = False) -> None:
     """List webhooks (their URLs' secret parts masked)."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         hooks = [h.to_dict() for h in store.list_webhooks()]
     if as_json:
         console().print_json(json.dumps(hooks))
@@ -166,9 +167,9 @@ def list_webhooks(dir: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> 
 @webhooks_app.command("rm")
 @cli_errors
 def remove_webhook(webhook_id: Annotated[str, typer.Argument(metavar="WEBHOOK_ID")],
-                   dir: DirOption = DEFAULT_DIR) -> None:
+                   dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None) -> None:
     """Remove a webhook."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         store.delete_webhook(webhook_id)
     console().print(f"removed webhook {webhook_id}")
 

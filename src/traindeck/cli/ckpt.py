@@ -24,6 +24,7 @@ from .workspace import (
     DEFAULT_DIR,
     DirOption,
     FilesRootOption,
+    StoreOption,
     open_existing_store,
     resolve_run,
     run_files,
@@ -143,11 +144,11 @@ def table(run: Run, cks: list[Checkpoint]) -> Table:
 @cli_errors
 def list_checkpoints(
     run_ref: RunArgument = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     last: LastOption = 10,
 ) -> None:
     """List a run's newest checkpoints, by step: ★ the best, ✗ a file that failed verify."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         run = pick_run(store, run_ref)
         cks = newest(store, run, last)
     console().print(table(run, cks))
@@ -175,7 +176,7 @@ def ask(count: int) -> int:
 @cli_errors
 def pick(
     run_ref: RunArgument = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     files_root: FilesRootOption = None,
     last: LastOption = 10,
 ) -> None:
@@ -184,7 +185,7 @@ def pick(
     Enter takes the newest. The table and the question go to stderr, only the path to
     stdout, so that ckpt=$(traindeck ckpt pick) works. Ctrl-C or Ctrl-D: exit 1.
     """
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         run = pick_run(store, run_ref)
         cks = newest(store, run, last)
         files = run_files(store, files_root)
@@ -207,7 +208,7 @@ def pick(
 @cli_errors
 def verify_checkpoints(
     run_ref: RunArgument = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     files_root: FilesRootOption = None,
     all_: Annotated[bool, typer.Option(
         "--all", "-a", help="Every checkpoint of the run, not only the newest.")] = False,
@@ -217,7 +218,7 @@ def verify_checkpoints(
     The result is recorded (ls marks invalid files ✗); exits 1 if any is invalid.
     """
     out = console()
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         run = pick_run(store, run_ref)
         cks = (store.list_checkpoints(run.id, sort="step", descending=False) if all_
                else store.list_checkpoints(run.id, sort="step", descending=True, limit=1))
@@ -249,7 +250,7 @@ def prune_checkpoints(
     keep_best: Annotated[int, typer.Option(
         "--keep-best", min=0, help="Also keep this many of the best, ranked by --best.")],
     run_ref: RunArgument = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     files_root: FilesRootOption = None,
     best: Annotated[str | None, typer.Option(
         "--best", metavar="min:METRIC|max:METRIC",
@@ -267,7 +268,7 @@ def prune_checkpoints(
     except ValueError as exc:
         fail(str(exc))
     out = console()
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         run = pick_run(store, run_ref)
         cks = store.list_checkpoints(run.id)
         if not cks:

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from traindeck.export import FORMATS, MAX_BUCKETS, Export, parse_keys, prepare
 
 from .output import cli_errors, console, fail
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store, resolve_run
+from .workspace import DEFAULT_DIR, DirOption, StoreOption, open_existing_store, resolve_run
 
 
 class _Chunks(io.RawIOBase):
@@ -103,14 +103,14 @@ def export(
                             "traindeck-export.csv for several (.parquet alike); for "
                             "tensorboard a log directory (default traindeck-tensorboard), "
                             "or a .tar file.")] = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
 ) -> None:
     """Export runs' metrics to CSV or Parquet (long format: run_id, key, step, time, value),
     or as TensorBoard event files (a log directory, or a tar with --out x.tar or -)."""
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     patterns = parse_keys(keys)
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         run_ids = [resolve_run(store, ref).id for ref in runs]
         job = prepare(store, run_ids, fmt, keys=patterns, buckets=buckets)
         if not job.series:

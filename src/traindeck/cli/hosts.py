@@ -19,11 +19,11 @@ import typer
 from rich.table import Table
 
 from traindeck.launch.executor import ExecutorError
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 from traindeck.store.hosts import parse_destination
 
 from .output import cli_errors, console, fail, when
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store
+from .workspace import DEFAULT_DIR, DirOption, StoreOption, open_existing_store, open_workspace
 
 app = typer.Typer(
     name="hosts",
@@ -62,13 +62,13 @@ def add(
         "--workdir", metavar="DIR",
         help="Folder on the host for code, data and runs (relative: in the user's home).")]
     = "traindeck",
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
 ) -> None:
     """Add a host. Nothing is sent to it yet: trust its key next (hosts trust)."""
     user, address, port = parse_destination(destination)
     if key is not None and not Path(key).expanduser().is_file():
         fail(f"no key file {key}")
-    with open_store(dir) as store:
+    with open_workspace(dir, store_url) as store:
         host = store.add_host(name, user=user, address=address, port=port,
                               key_path=str(Path(key).expanduser().resolve()) if key else None,
                               workdir=workdir)
@@ -80,11 +80,11 @@ def add(
 @app.command("ls")
 @cli_errors
 def ls(
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List hosts: where, which key, workdir, and the last check."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         hosts = store.list_hosts()
     if as_json:
         console().print_json(json.dumps([h.to_dict() for h in hosts]))
@@ -112,11 +112,11 @@ def trust(
     = None,
     yes: Annotated[bool, typer.Option("--yes", "-y",
                                       help="Trust the key shown without asking.")] = False,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
 ) -> None:
     """Show the host's key and trust it (replacing a key trusted before for this host)."""
     remote_hosts = _remote()
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         host, known = store.get_host(name), _known_hosts(store)
     try:
         key = remote_hosts.presented_key(host)
@@ -142,9 +142,9 @@ def trust(
 
 @app.command("check")
 @cli_errors
-def check(name: NameArg, dir: DirOption = DEFAULT_DIR) -> None:
+def check(name: NameArg, dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None) -> None:
     """Log in and look for python, tmux and traindeck; exit 1 when a launch cannot run."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         host = store.get_host(name)
         result = _remote().check(host, _known_hosts(store))
         store.note_host_check(name, None if result.ok else result.message)
@@ -155,8 +155,8 @@ def check(name: NameArg, dir: DirOption = DEFAULT_DIR) -> None:
 
 @app.command("rm")
 @cli_errors
-def rm(name: NameArg, dir: DirOption = DEFAULT_DIR) -> None:
+def rm(name: NameArg, dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None) -> None:
     """Forget a host (its runs and their files stay)."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         store.remove_host(name)
     console().print(f"removed host {name}")

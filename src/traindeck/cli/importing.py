@@ -28,10 +28,16 @@ from traindeck.importing import Importer
 from traindeck.importing import mlflow as mlf
 from traindeck.importing import tensorboard as tb
 from traindeck.importing.tfevents import MissingTensorBoard, protos
-from traindeck.store import open_store
 
 from .output import cli_errors, console, fail
-from .workspace import DEFAULT_DIR, DirOption, FilesRootOption, run_files
+from .workspace import (
+    DEFAULT_DIR,
+    DirOption,
+    FilesRootOption,
+    StoreOption,
+    open_workspace,
+    run_files,
+)
 
 app = typer.Typer(help="Import runs from other trackers' logs (TensorBoard, MLflow).",
                   no_args_is_help=True)
@@ -47,7 +53,7 @@ def tensorboard(
         "--project", "-p", help="The project the runs go to.")] = "tensorboard",
     tags: Annotated[list[str] | None, typer.Option(
         "--tag", "-t", help="Tag the imported runs (repeatable).")] = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     files_root: FilesRootOption = None,
 ) -> None:
     """Import TensorBoard logs: each folder of event files becomes a run, named after its
@@ -63,7 +69,7 @@ def tensorboard(
              + ", ".join(str(d) for d in dirs))
     out = console()
     err = console(stderr=True)
-    with open_store(dir) as store:
+    with open_workspace(dir, store_url) as store:
         importer = Importer(store, run_files(store, files_root))
         with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(),
                       TimeRemainingColumn(), console=err, transient=True,
@@ -101,7 +107,7 @@ def mlflow(
                                 "experiment, named after it).")] = None,
     tags: Annotated[list[str] | None, typer.Option(
         "--tag", "-t", help="Tag the imported runs (repeatable).")] = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     files_root: FilesRootOption = None,
 ) -> None:
     """Import an MLflow tracking store through MLflow's client: each run becomes a run (in a
@@ -121,7 +127,7 @@ def mlflow(
              + (f" in {', '.join(map(repr, experiments))}" if experiments else ""))
     out = console()
     err = console(stderr=True)
-    with open_store(dir) as store:
+    with open_workspace(dir, store_url) as store:
         importer = Importer(store, run_files(store, files_root))
         with Progress(TextColumn("importing runs"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, transient=True,

@@ -34,6 +34,7 @@ from .workspace import (
     DEFAULT_DIR,
     DirOption,
     FilesRootOption,
+    StoreOption,
     open_existing_store,
     resolve_run,
     run_files,
@@ -87,7 +88,7 @@ def json_safe(value: Any) -> Any:
 @app.command("ls")
 @cli_errors
 def list_runs(
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")]
     = None,
     status: RunStatusOption = None,
@@ -112,7 +113,7 @@ def list_runs(
     for s in status or []:
         if s not in RUN_STATUSES:
             fail(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         page = store.query_runs(
             parse_query(query).with_filters(project=project, status=status or None),
             sort=parse_sort(sort), limit=limit)
@@ -190,13 +191,13 @@ def _fields(run: Run, files: RunFiles) -> Table:
 @cli_errors
 def show(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run id (or its unique start).")],
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of panels.")]
     = False,
     files_root: FilesRootOption = None,
 ) -> None:
     """Show one run: its fields, config, summary, latest metrics and commands."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         run = resolve_run(store, ref=run_ref)
         latest = store.latest(run.id)
         commands = store.list_commands(run.id, limit=20)
@@ -239,7 +240,7 @@ def show(
 def remove(
     run_refs: Annotated[list[str], typer.Argument(
         metavar="RUN", help="Run ids (or unique starts) to delete.")],
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
     = False,
     force: Annotated[bool, typer.Option("--force", help="Delete runs that are still live.")]
@@ -256,7 +257,7 @@ def remove(
     never deleted; only their rows go.
     """
     out = console()
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         files = run_files(store, files_root)
         runs: list[Run] = []
         for ref in run_refs:

@@ -8,11 +8,11 @@ from typing import Annotated, Final
 
 import typer
 
-from traindeck.store import db_path, open_store
+from traindeck.store import db_path
 
 from .output import cli_errors, console, fail
 from .templates import TemplatesOption, templates_folder
-from .workspace import DEFAULT_DIR, DirOption, FilesRootOption
+from .workspace import DEFAULT_DIR, DirOption, FilesRootOption, StoreOption, open_workspace
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
@@ -41,7 +41,7 @@ def is_loopback(host: str) -> bool:
 
 @cli_errors
 def serve(
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     host: HostOption = DEFAULT_HOST,
     port: PortOption = DEFAULT_PORT,
     insecure: Annotated[bool, typer.Option(
@@ -70,8 +70,8 @@ def serve(
     if log_level not in LOG_LEVELS:
         fail(f"unknown log level {log_level!r}; one of {', '.join(LOG_LEVELS)}")
     ever_had_tokens = has_live_tokens = False
-    if db_path(dir).exists():  # never create a store just to look
-        with open_store(dir) as store:
+    if store_url or db_path(dir).exists():  # never create a SQLite store just to look
+        with open_workspace(dir, store_url) as store:
             ever_had_tokens = store.has_tokens(include_revoked=True)
             has_live_tokens = store.has_tokens()
     if auth is None and ever_had_tokens:
@@ -89,6 +89,7 @@ def serve(
     from traindeck.server import Settings
     from traindeck.server import serve as run_server
 
-    run_server(Settings(dir=dir, host=host, port=port, log_level=log_level, auth=auth,
-                        serve_roots=tuple(serve_root or ()), files_root=files_root,
+    run_server(Settings(dir=store_url or dir, host=host, port=port, log_level=log_level, auth=auth,
+                        serve_roots=tuple(serve_root or ()),
+                        files_root=files_root or (dir if store_url else None),
                         templates_dir=templates_folder(templates, dir), ssh_wheel=ssh_wheel))

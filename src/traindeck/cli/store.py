@@ -14,10 +14,10 @@ import os
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from traindeck.store import db_path
+from traindeck.store import SQLiteStore
 
 from .output import cli_errors, console
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store
+from .workspace import DEFAULT_DIR, DirOption, StoreOption, open_existing_store
 
 app = typer.Typer(help="Maintain the store file.", no_args_is_help=True)
 
@@ -28,12 +28,12 @@ def _size(path: str) -> int:
 
 @app.command("compact")
 @cli_errors
-def compact(dir: DirOption = DEFAULT_DIR) -> None:
+def compact(dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None) -> None:
     """Pack the metric chunks an older traindeck wrote and make their coarse rollups
     (resumable; the store stays usable meanwhile)."""
-    store = open_existing_store(dir)
-    path = str(db_path(dir))
-    before = _size(path)
+    store = open_existing_store(dir, store_url)
+    path = str(store.path) if isinstance(store, SQLiteStore) else None
+    before = _size(path) if path else 0
     err = console(stderr=True)
     try:
         with Progress(TextColumn("compacting"), BarColumn(), MofNCompleteColumn(),
@@ -48,8 +48,8 @@ def compact(dir: DirOption = DEFAULT_DIR) -> None:
     finally:
         store.close()
     out = console()
+    size = (f"; the file: {before / 1e6:.1f} MB before, {_size(path) / 1e6:.1f} MB now (the "
+            "space freed inside it is reused by later writes)") if path else ""
     out.print(f"{result.chunks_repacked} chunks packed, {result.groups_made} chunk groups made, "
               f"{result.groups_updated} brought up to date, {result.tails_grouped} made of "
-              "ended runs' last chunks; "
-              f"the file: {before / 1e6:.1f} MB before, {_size(path) / 1e6:.1f} MB now (the "
-              "space freed inside it is reused by later writes)")
+              f"ended runs' last chunks{size}")

@@ -32,7 +32,7 @@ from traindeck.speed import Speed, estimate, observe
 from traindeck.store import TERMINAL_STATUSES, Event, Run, Store
 
 from .output import cli_errors, console, duration, number, run_duration, status_badge, when
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store, resolve_run
+from .workspace import DEFAULT_DIR, DirOption, StoreOption, open_existing_store, resolve_run
 
 SPARK_CHARS: Final = "▁▂▃▄▅▆▇█"
 #: Points drawn in each sparkline.
@@ -252,7 +252,7 @@ def render(frame: Frame) -> RenderableType:
 @cli_errors
 def tail(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A run id (or its unique start).")],
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
     interval: Annotated[float, typer.Option(
         "--interval", min=0.05, help="Seconds between refreshes.")] = 0.25,
@@ -264,7 +264,7 @@ def tail(
     steps) as the run goes, until it ends.
     """
     out = console()
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         run_id = resolve_run(store, ref=run_ref).id
         feed = EventFeed(run_id)
         frame = read_frame(store, run_id, feed)

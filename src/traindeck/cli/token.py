@@ -14,11 +14,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from traindeck.store import open_store
 from traindeck.store.token_rows import TOKEN_SCOPES
 
 from .output import cli_errors, console, fail, when
-from .workspace import DEFAULT_DIR, DirOption, open_existing_store
+from .workspace import DEFAULT_DIR, DirOption, StoreOption, open_existing_store, open_workspace
 
 app = typer.Typer(
     name="token",
@@ -37,7 +36,7 @@ def create(
     run: Annotated[str | None, typer.Option(
         "--run", help="Bind the token to this run: it may write to that run only (the "
                       "token to give one training script).")] = None,
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
 ) -> None:
     """Create a token and print it once (only its hash is stored).
 
@@ -45,7 +44,7 @@ def create(
     """
     if scope not in TOKEN_SCOPES:
         fail(f"unknown scope {scope!r}; one of {', '.join(TOKEN_SCOPES)}")
-    with open_store(dir) as store:
+    with open_workspace(dir, store_url) as store:
         if run is not None:
             store.get_run(run)  # an unknown run is an error, not a useless token
         token, secret = store.create_token(name, scope, run_id=run)
@@ -62,12 +61,12 @@ def create(
 @app.command("list")
 @cli_errors
 def list_tokens(
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
     """List tokens: id, name, scope, created, last used, revoked (never the secrets)."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         tokens = store.list_tokens()
     out = console()
     if as_json:
@@ -93,9 +92,9 @@ def list_tokens(
 @cli_errors
 def revoke(
     token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (token list).")],
-    dir: DirOption = DEFAULT_DIR,
+    dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None,
 ) -> None:
     """Revoke a token: requests with it fail (401) from now on."""
-    with open_existing_store(dir) as store:
+    with open_existing_store(dir, store_url) as store:
         token = store.revoke_token(token_id)
     console().print(f"revoked token {token.id} ({token.name}, scope {token.scope})")

@@ -1,4 +1,6 @@
-"""Where the CLI finds the store: ``--dir``, else ``TRAINDECK_DIR``, else ``./traindeck``.
+"""Where the CLI finds the store: ``--store``/``TRAINDECK_STORE`` (a URL: PostgreSQL, or a
+SQLite file), else the folder ``--dir``, else ``TRAINDECK_DIR``, else ``./traindeck``.
+With a store URL, ``--dir`` names only the folder of the run files.
 
 The environment is read here, at the edge (through the option's ``envvar``), and passed on
 as plain paths; nothing below the CLI reads it.
@@ -19,7 +21,7 @@ from typing import Annotated, Final
 import typer
 
 from traindeck.runfiles import RunFiles
-from traindeck.store import NotFound, Run, Store, StoreError, db_path, open_store
+from traindeck.store import NotFound, Run, Store, StoreError, db_path, is_postgres, open_store
 
 from .output import fail
 
@@ -35,6 +37,16 @@ DirOption = Annotated[
 ]
 
 
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", envvar="TRAINDECK_STORE", metavar="URL",
+        help="The store as a URL: postgresql://user@host:port/db[?schema=name] (or "
+             "sqlite:///file.db); --dir then names only the folder of the run files.",
+    ),
+]
+
+
 FilesRootOption = Annotated[
     str | None,
     typer.Option(
@@ -45,19 +57,28 @@ FilesRootOption = Annotated[
 ]
 
 
-def open_existing_store(where: Path | str) -> Store:
-    """Open the store at ``where``, its stale runs reaped; a clear error (exit 1) when there
-    is none yet.
+def open_workspace(where: Path | str, store_url: str | None = None) -> Store:
+    """The store ``--store`` names (run files under ``where``), else the one in ``where``;
+    created if there is none yet."""
+    if store_url:
+        return open_store(store_url, files_root=where)
+    return open_store(where)
 
-    Reading commands never create an empty store as a side effect of a typo.
+
+def open_existing_store(where: Path | str, store_url: str | None = None) -> Store:
+    """Open the store at ``where`` (or ``store_url``), its stale runs reaped; a clear error
+    (exit 1) when there is no SQLite store there yet.
+
+    Reading commands never create an empty SQLite store as a side effect of a typo.
     """
-    path = db_path(where)
-    if not path.exists():
-        fail(
-            f"no traindeck store at {path} (nothing tracked there yet?); "
-            "pass --dir or set TRAINDECK_DIR"
-        )
-    store = open_store(where)
+    if not store_url or not is_postgres(store_url):
+        path = db_path(store_url or where)
+        if not path.exists():
+            fail(
+                f"no traindeck store at {path} (nothing tracked there yet?); "
+                "pass --dir or set TRAINDECK_DIR"
+            )
+    store = open_workspace(where, store_url)
     try:
         store.reap_stale()
     except StoreError:

@@ -23,7 +23,9 @@ from .executor import ProcessSpec
 #: Variables of the server's own environment a launched process does not inherit (they
 #: would point it at another store, run or credential).
 NOT_INHERITED: Final = ("TRAINDECK_RUN_ID", "TRAINDECK_TOKEN", "TRAINDECK_MODE",
-                        "TRAINDECK_CONFIG", "TRAINDECK_PROJECT", "TRAINDECK_RESUME_CHECKPOINT")
+                        "TRAINDECK_CONFIG", "TRAINDECK_PROJECT", "TRAINDECK_RESUME_CHECKPOINT",
+                        # the server's store URL may carry a password; runs log to the server
+                        "TRAINDECK_STORE")
 #: The launch's files inside the run folder.
 LAUNCH_DIR: Final = LAUNCH
 

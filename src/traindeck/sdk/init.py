@@ -4,6 +4,8 @@ Environment variables are read here, at the edge, and nowhere else in the SDK:
 
 ``TRAINDECK_DIR``      the traindeck folder (``./traindeck``): the store ``traindeck.db`` and
                        ``runs/<id>/`` for files.
+``TRAINDECK_STORE``    a shared store's URL (``postgresql://…``) written to directly instead
+                       of the folder's ``traindeck.db``; the folder then holds only files.
 ``TRAINDECK_PROJECT``  default project name.
 ``TRAINDECK_RUN_ID``   attach to this run id (set by the launcher for a prepared run).
 ``TRAINDECK_MODE``     ``disabled`` makes every call a no-op; ``offline`` records into the run's
@@ -106,7 +108,9 @@ def open_locator(env: Mapping[str, str], *, dir: str | os.PathLike[str] | None,
                              heartbeat_timeout=heartbeat_timeout)
     if store is not None:
         return EmbeddedLocator(store, files, owns_store=False)
-    return EmbeddedLocator(open_store(root), files, owns_store=True)
+    store_url = env.get("TRAINDECK_STORE") or None  # a shared store; the folder holds files
+    opened = open_store(store_url, files_root=root) if store_url else open_store(root)
+    return EmbeddedLocator(opened, files, owns_store=True)
 
 
 def init(

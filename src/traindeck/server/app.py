@@ -25,7 +25,7 @@ from traindeck._version import __version__
 from traindeck.launch.launcher import Launcher
 from traindeck.launch.templates import Templates, resolve
 from traindeck.runfiles import RunFiles
-from traindeck.store import Store, open_store
+from traindeck.store import Store, open_store, redact
 
 from . import auth, errors, static, ws
 from .alerts.delivery import AlertDelivery
@@ -65,7 +65,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
-        app.state.store = the_store = open_store(settings.dir) if store is None else store
+        app.state.store = the_store = (open_store(settings.dir, files_root=settings.files_root)
+                                       if store is None else store)
         # Run folders live under the files root; recorded files are served or deleted only
         # there and in the folders named at serve, never the store's own files (files.py).
         app.state.files = RunFiles(settings.files_root or the_store.files_root)
@@ -180,7 +181,7 @@ def serve(settings: Settings) -> None:
         h11_max_incomplete_event_size=settings.max_body_bytes,
     )
     auth.install_log_redaction()  # after uvicorn.Config: it (re)configures the loggers
-    print(f"traindeck serving {settings.dir} at {settings.url}", flush=True)
+    print(f"traindeck serving {redact(str(settings.dir))} at {settings.url}", flush=True)
     if not is_loopback(settings.host) and not settings.auth:
         print(f"warning: bound to {settings.host} without authentication until a token "
               "exists: anyone who can reach this port can read and steer runs",

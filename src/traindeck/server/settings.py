@@ -21,7 +21,7 @@ class Settings:
     """How one server instance runs.
 
     ``dir`` is what ``open_store`` accepts: a folder (``traindeck.db`` inside it), a ``.db``
-    file or a ``sqlite:///`` URL.
+    file, a ``sqlite:///`` URL or a ``postgresql://`` URL (then ``files_root`` is needed).
     """
 
     dir: str | Path = "traindeck"

@@ -8,15 +8,14 @@ so the live server pushes it and the event log shows it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, jsonable, loads
+from .engine import Conn, Core
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .models import CHECKPOINT_KINDS, Checkpoint
-from .sqlite_core import SQLiteCore
 from .sqlite_rows import fetch_run, insert_event
 
 _COLS: Final = (
@@ -35,7 +34,7 @@ def _checkpoint(r: Sequence[Any]) -> Checkpoint:
 
 
 class CheckpointTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def add_checkpoint(
@@ -84,7 +83,7 @@ class CheckpointTable:
             insert_event(tx, self._core.clock(), run_id, "checkpoint_saved", jsonable(ck.to_dict()))
             return ck
 
-    def _get_checkpoint(self, conn: sqlite3.Connection, ck_id: str) -> Checkpoint:
+    def _get_checkpoint(self, conn: Conn, ck_id: str) -> Checkpoint:
         row = conn.execute(f"SELECT {_COLS} FROM checkpoints WHERE id = ?", (ck_id,)).fetchone()
         if row is None:
             raise NotFound(f"no checkpoint {ck_id!r}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .engine import Core
 from .errors import Conflict, NotFound
 from .hosts import check_host
 from .models import Host
-from .sqlite_core import SQLiteCore
 
 _COLS: Final = "name, user, address, port, key_path, workdir, created_at, checked_at, check_error"
 
@@ -25,7 +24,7 @@ def _unknown(name: str) -> NotFound:
 
 
 class HostTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def add_host(self, name: str, *, user: str, address: str, port: int = 22,
@@ -39,7 +38,7 @@ class HostTable:
                     "INSERT INTO hosts (name, user, address, port, key_path, workdir, "
                     f"created_at) VALUES (?,?,?,?,?,?,?) RETURNING {_COLS}",
                     (name, user, address, port, key_path, workdir, now)).fetchone()
-        except sqlite3.IntegrityError:
+        except self._core.dialect.integrity_errors:
             raise Conflict(f"a host {name!r} exists already (traindeck hosts rm {name} "
                            "first)") from None
         return _host(row)

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, loads
+from .engine import Core
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .models import LAUNCH_STATUSES, Launch
-from .sqlite_core import SQLiteCore
 
 _COLS: Final = ("id, run_id, status, spec, executor, executor_state, pid, exit_code, restarts, "
                 "error, created_at, started_at, ended_at, updated_at")
@@ -34,7 +34,7 @@ def _check_status(status: str) -> None:
 
 
 class LaunchTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def create_launch(self, *, run_id: str | None, spec: Mapping[str, Any],

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
+from .engine import Core
 from .errors import InvalidInput
 from .models import LOG_STREAMS, LogLine
-from .sqlite_core import SQLiteCore
 from .sqlite_rows import fetch_run
 
 #: Longest line stored (characters); the SDK cuts longer ones before sending.
@@ -27,7 +27,7 @@ def _like_escape(q: str) -> str:
 
 
 class LogTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def write_log_lines(self, run_id: str, lines: Iterable[tuple[float, str, str]]) -> int:

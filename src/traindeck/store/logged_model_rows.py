@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, loads
+from .engine import Core
 from .errors import InvalidInput, NotFound
 from .logged_models import (
     MODEL_STATUSES,
@@ -15,7 +16,6 @@ from .logged_models import (
     merged,
     new_model_id,
 )
-from .sqlite_core import SQLiteCore
 
 _COLS: Final = ("id, project, run_id, name, status, model_type, params, tags, created_at, "
                 "updated_at")
@@ -34,7 +34,7 @@ def _unknown(model_id: str) -> NotFound:
 
 
 class LoggedModelTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def create_logged_model(self, *, project: str, run_id: str, name: str,

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from .engine import Core
 from .errors import InvalidInput, NotFound
 from .models import Media
-from .sqlite_core import SQLiteCore
 from .sqlite_rows import fetch_run, insert_event
 
 _COLS: Final = "id, run_id, key, step, kind, path, caption, created_at, width, height, size"
@@ -30,7 +30,7 @@ def _media(r: Sequence[Any]) -> Media:
 
 
 class MediaTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def add_media(

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .engine import Core
 from .models import RunProgress
-from .sqlite_core import SQLiteCore
 
 
 class ProgressTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def set_progress(self, values: Sequence[RunProgress]) -> int:

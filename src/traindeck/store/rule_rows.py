@@ -15,11 +15,11 @@ import numpy.typing as npt
 
 from .chunks import Window
 from .codec import dumps_str, loads
+from .engine import Core, WriteTx
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .rules import DEFAULT_COOLDOWN_S, Alert, Rule, Webhook, check_rule, check_webhook
 from .sqlite_chunks import read_points
-from .sqlite_core import SQLiteCore, Tx
 
 _RULE_COLS: Final = "id, project, run_id, kind, key, params, severity, cooldown_s, created_at"
 _HOOK_COLS: Final = "id, url, format, created_at"
@@ -39,12 +39,12 @@ def _hook(r: Sequence[Any]) -> Webhook:
     return Webhook(id=r[0], url=r[1], format=r[2], created_at=r[3])
 
 
-def _bump(tx: Tx) -> None:
+def _bump(tx: WriteTx) -> None:
     tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'rules_seq'")
 
 
 class RuleTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     # -- rules ---------------------------------------------------------------------------
@@ -77,7 +77,7 @@ class RuleTable:
 
     def list_rules(self, *, project: str | None = None,
                    run_id: str | None = None) -> list[Rule]:
-        sql, args = f"SELECT {_RULE_COLS} FROM rules WHERE 1", []
+        sql, args = f"SELECT {_RULE_COLS} FROM rules WHERE 1 = 1", []
         if project is not None:
             sql += " AND project = ?"
             args.append(project)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .engine import Core
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .sessions import Session, looks_like_session, new_session_secret
-from .sqlite_core import SQLiteCore
 from .tokens import Token, hash_secret
 
 _COLS: Final = "id, token_id, created_at, expires_at, ended_at"
@@ -25,7 +25,7 @@ def _session(r: Sequence[Any]) -> Session:
 
 
 class SessionTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def create_session(self, token_id: str, max_age: float) -> tuple[Session, str]:

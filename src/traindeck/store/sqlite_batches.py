@@ -1,4 +1,4 @@
-"""The SQLite store's batch ledger: its write transaction and the ``batches`` table of
+"""The store's batch ledger: its write transaction and the ``batches`` table of
 applied batch ids (see ``batch_apply``; ``write_metrics`` records an id the same way)."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from .sqlite_core import SQLiteCore
+from .engine import Core
 
 
-class SQLiteBatchLedger:
-    def __init__(self, core: SQLiteCore) -> None:
+class BatchLedger:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     @contextmanager

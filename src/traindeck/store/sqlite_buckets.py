@@ -13,7 +13,6 @@ the ungrouped tail), so no read walks every chunk of a long series.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 import numpy as np
@@ -21,12 +20,13 @@ import numpy.typing as npt
 
 from . import chunks, rollup, sqlite_groups
 from .chunks import ROW_COLS, ChunkRow, Window, bucket_level, chunk_pieces, full_chunks
+from .engine import Conn
 from .packing import PCODEC, unpack_cols_many
 from .rollup import UNIT_DTYPE, Cols, Units
 from .sqlite_chunks import _fetch, _where
 
 
-def _sub_units(conn: sqlite3.Connection, series_id: int, located: list[tuple[int, int, int]]
+def _sub_units(conn: Conn, series_id: int, located: list[tuple[int, int, int]]
                ) -> Callable[[list[int]], Cols]:
     """The sub-block units of the chunks ``(step_lo, step_hi, tbl)`` (whole, consecutive),
     as a function giving those of a run of them, as columns. A packed full chunk's are in
@@ -110,7 +110,7 @@ def _first_run(groups: sqlite_groups.Groups, window: Window) -> npt.NDArray[np.i
     return idx[:breaks[0] + 1] if len(breaks) else idx
 
 
-def _ranges(conn: sqlite3.Connection, series_id: int, window: Window,
+def _ranges(conn: Conn, series_id: int, window: Window,
             groups: sqlite_groups.Groups, skip: npt.NDArray[np.int64]
             ) -> list[tuple[int, int]]:
     """The step ranges ``[lo, end)`` (``end`` LAST: to the end) whose chunks may hold
@@ -141,7 +141,7 @@ def _ranges(conn: sqlite3.Connection, series_id: int, window: Window,
     return out
 
 
-def _summaries(conn: sqlite3.Connection, series_id: int, window: Window,
+def _summaries(conn: Conn, series_id: int, window: Window,
                ranges: list[tuple[int, int]]) -> tuple[Units, list[int]]:
     """The summaries of the chunks in ``window`` that start in ``ranges`` (by step)."""
     where, args = _where(window, series_id)
@@ -162,7 +162,7 @@ def _summaries(conn: sqlite3.Connection, series_id: int, window: Window,
     return units, [t for _, ts in parts for t in ts]
 
 
-def _outside(conn: sqlite3.Connection, series_id: int, window: Window,
+def _outside(conn: Conn, series_id: int, window: Window,
              groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
              ) -> tuple[Units, list[int], int]:
     """The summaries of the chunks in ``window`` outside the groups ``run`` (by step), the
@@ -174,7 +174,7 @@ def _outside(conn: sqlite3.Connection, series_id: int, window: Window,
     return outside, tables, split
 
 
-def _chunk_summaries(conn: sqlite3.Connection, series_id: int, window: Window,
+def _chunk_summaries(conn: Conn, series_id: int, window: Window,
                      groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
                      ) -> tuple[Units, list[int]]:
     """The summaries of the chunks in ``window`` and the table holding each: those of the
@@ -194,7 +194,7 @@ def _chunk_summaries(conn: sqlite3.Connection, series_id: int, window: Window,
                    *tables[split:]]
 
 
-def _wide(conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window,
+def _wide(conn: Conn, series_id: int, n_buckets: int, window: Window,
           x_axis: str, groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
           ) -> rollup.Buckets:
     """Buckets of a window that whole groups (``run``) mostly fill, at the chunk or group
@@ -217,7 +217,7 @@ def _wide(conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Wind
 
 
 def read_buckets(
-    conn: sqlite3.Connection, series_id: int, n_buckets: int, window: Window, x_axis: str = "step"
+    conn: Conn, series_id: int, n_buckets: int, window: Window, x_axis: str = "step"
 ) -> rollup.Buckets:
     """At most ``n_buckets`` exact buckets of one series inside ``window``."""
     groups = sqlite_groups.overlapping(conn, series_id, window)

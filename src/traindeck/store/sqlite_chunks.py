@@ -28,6 +28,7 @@ from .chunks import (
     merge_points,
     pieces,
 )
+from .engine import Conn
 from .packing import RAW, Packer
 
 _F8: Final = np.dtype("<f8")
@@ -75,7 +76,7 @@ def both_chunks(fn: str, col: str, series: str = "s.id") -> str:
     return f"COALESCE({combined}, {a}, {b})"
 
 
-def _load(conn: sqlite3.Connection, series_id: int, step_lo: int, table: int) -> Points:
+def _load(conn: Conn, series_id: int, step_lo: int, table: int) -> Points:
     row = conn.execute(
         f"SELECT {ROW_COLS} FROM "
         f"{'open_chunks' if table else 'chunks'} WHERE series_id = ? AND step_lo = ?",
@@ -105,7 +106,7 @@ class _Rows:
         for lo, _, table in found:
             self.drops[table].append((series_id, lo))
 
-    def apply(self, conn: sqlite3.Connection, packer: Packer) -> None:
+    def apply(self, conn: Conn, packer: Packer) -> None:
         full, open_ = self.drops
         if full:
             conn.executemany(_DELETE[0], full)
@@ -134,7 +135,7 @@ def _encode(parts: list[Points], packer: Packer) -> list[tuple[object, ...]]:
             for row in encode_many(parts[i:i + _ENCODE_RUN], packer)]
 
 
-def _insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+def _insert_full(conn: Conn, rows: list[tuple[object, ...]]) -> None:
     """Insert full chunk rows (``series_id, *encode(...)``): a packed one's sub-block units
     into ``chunk_rollups``, its own ``rollup`` left empty."""
     rollups: list[tuple[object, ...]] = [(r[0], r[1], r[_ROLLUP_AT]) for r in rows
@@ -146,7 +147,7 @@ def _insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> No
     _insert_rows(conn, _INSERT_FULL, rows)
 
 
-def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[object, ...]]
+def _insert_rows(conn: Conn, insert: str, rows: list[tuple[object, ...]]
                  ) -> None:
     """``executemany(insert, rows)`` as few statements of many rows (``VALUES (…), (…)``):
     a statement is one step of SQLite, where ``executemany`` steps once a row, and each
@@ -179,7 +180,7 @@ def _write_pieces(rows: _Rows, series_id: int, p: Points) -> bool:
     return wrote_full
 
 
-def _append(conn: sqlite3.Connection, rows: _Rows, series_id: int, p: Points) -> None:
+def _append(conn: Conn, rows: _Rows, series_id: int, p: Points) -> None:
     """Points after the series' last step: the cost follows what is appended, not the
     chunk size (a training loop appends one point per key per flush).
 
@@ -222,7 +223,7 @@ def _append(conn: sqlite3.Connection, rows: _Rows, series_id: int, p: Points) ->
         rows.extend.append(series_id)
 
 
-def _rewrite(conn: sqlite3.Connection, rows: _Rows, series_id: int, p: Points) -> None:
+def _rewrite(conn: Conn, rows: _Rows, series_id: int, p: Points) -> None:
     """Points among the series' own: each chunk they fall in is merged with them."""
     found = [(int(lo), int(n), int(t)) for lo, n, t in
              conn.execute(_LIST, (series_id, series_id))]
@@ -275,7 +276,7 @@ FROM f
 """
 
 
-def _append_many(conn: sqlite3.Connection, rows: _Rows,
+def _append_many(conn: Conn, rows: _Rows,
                  appends: list[tuple[int, Points]]) -> None:
     """``_append`` for many series with a few statements in all, not a few a series (a
     live run logging 200 keys appends a point to each at every flush). A series whose
@@ -311,7 +312,7 @@ def _append_many(conn: sqlite3.Connection, rows: _Rows,
             rows.refresh.append((sid, lo, sqlite_groups.LAST))
 
 
-def write_series(conn: sqlite3.Connection,
+def write_series(conn: Conn,
                  writes: Sequence[tuple[int, int | None, Points]], packer: Packer) -> None:
     """Write normalised points of series ``(series_id, last_step, points)`` inside the
     caller's transaction; full chunks are packed by ``packer``. The chunks of all of them
@@ -358,7 +359,7 @@ def _where(window: Window, series_id: int) -> tuple[str, list[object]]:
     return where, args
 
 
-def _fetch(conn: sqlite3.Connection, series_id: int, cols: str,
+def _fetch(conn: Conn, series_id: int, cols: str,
            located: Sequence[tuple[int, int]]) -> dict[int, ChunkRow]:
     """The rows (``cols``, ``step_lo`` first) of the chunks ``(step_lo, tbl)``, each read
     by key from the table holding it."""
@@ -374,7 +375,7 @@ def _fetch(conn: sqlite3.Connection, series_id: int, cols: str,
     return rows
 
 
-def _fetch_range(conn: sqlite3.Connection, series_id: int, cols: str,
+def _fetch_range(conn: Conn, series_id: int, cols: str,
                  located: Sequence[tuple[int, int]]) -> dict[int, ChunkRow]:
     """Like ``_fetch`` for consecutive chunks: one range scan a table (a scan steps from row
     to row; each key of an ``IN`` list is a seek, which in ``chunks`` compares big rows)."""
@@ -391,7 +392,7 @@ def _fetch_range(conn: sqlite3.Connection, series_id: int, cols: str,
 
 
 def read_points(
-    conn: sqlite3.Connection, series_id: int, window: Window, limit: int | None = None
+    conn: Conn, series_id: int, window: Window, limit: int | None = None
 ) -> Points:
     """Raw points of one series inside ``window``, by step (at most ``limit``): the chunks
     are found in the summary indexes, then fetched by key from the table holding each."""
@@ -423,7 +424,7 @@ def read_points(
 PACK_MIN: Final = 256
 
 
-def pack_open(conn: sqlite3.Connection, run_id: str, packer: Packer) -> None:
+def pack_open(conn: Conn, run_id: str, packer: Packer) -> None:
     """Pack the raw open chunks of a run that ended: its last points are not appended to
     any more (and if it comes back, appending unpacks them again)."""
     rows = conn.execute(
@@ -435,7 +436,7 @@ def pack_open(conn: sqlite3.Connection, run_id: str, packer: Packer) -> None:
         _insert_rows(conn, _INSERT_OPEN, [(r[0], *e) for r, e in zip(rows, encoded, strict=True)])
 
 
-def repack(conn: sqlite3.Connection, packer: Packer, limit: int) -> int:
+def repack(conn: Conn, packer: Packer, limit: int) -> int:
     """Re-pack up to ``limit`` full chunks not packed by ``packer`` (a store written before
     migration 14 holds raw ones); how many were."""
     rows = conn.execute(

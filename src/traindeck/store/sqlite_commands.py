@@ -6,16 +6,15 @@ a ``command`` event so that live clients hear of it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, loads
+from .engine import Conn, Core, WriteTx
 from .errors import Conflict, NotFound
 from .ids import new_id
 from .lifecycle import check_command_name, check_command_transition, command_time_column
 from .models import LIVE_STATUSES, Command
-from .sqlite_core import SQLiteCore, Tx
 from .sqlite_rows import fetch_run, insert_event
 
 CMD_COLS: Final = (
@@ -32,14 +31,14 @@ def command_row(row: Sequence[Any]) -> Command:
     )
 
 
-def _fetch(conn: sqlite3.Connection, cmd_id: str) -> Command:
+def _fetch(conn: Conn, cmd_id: str) -> Command:
     row = conn.execute(f"SELECT {CMD_COLS} FROM commands WHERE id = ?", (cmd_id,)).fetchone()
     if row is None:
         raise NotFound(f"no command {cmd_id!r}")
     return command_row(row)
 
 
-def transition(tx: Tx, now: float, cmd_id: str, status: str, result: Any = None,
+def transition(tx: WriteTx, now: float, cmd_id: str, status: str, result: Any = None,
                error: str | None = None) -> Command:
     """Move a command to ``status`` inside the caller's transaction (with its event)."""
     cmd = _fetch(tx.conn, cmd_id)
@@ -58,7 +57,7 @@ def transition(tx: Tx, now: float, cmd_id: str, status: str, result: Any = None,
     return _fetch(tx.conn, cmd_id)
 
 
-def expire_commands(tx: Tx, now: float, run_id: str, why: str) -> None:
+def expire_commands(tx: WriteTx, now: float, run_id: str, why: str) -> None:
     """Expire the run's open commands (the run ended) inside the caller's transaction."""
     for (cmd_id,) in tx.execute(
         "SELECT id FROM commands WHERE run_id = ? AND status IN ('pending', 'delivered')",
@@ -68,7 +67,7 @@ def expire_commands(tx: Tx, now: float, run_id: str, why: str) -> None:
 
 
 class CommandTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def create_command(

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
+from .engine import Clock, Dialect
 from .errors import StoreError, Unavailable
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -39,7 +40,9 @@ SYNCHRONOUS: Final = "NORMAL"
 #: later": BUSY, LOCKED, IOERR, FULL.
 TRANSIENT_CODES: Final = frozenset({5, 6, 10, 13})
 
-Clock = Callable[[], float]
+#: What the tables need to know of SQLite besides its SQL (``engine.Dialect``).
+DIALECT: Final = Dialect("sqlite", integrity_errors=(sqlite3.IntegrityError,),
+                         transient_errors=(sqlite3.OperationalError,))
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -126,6 +129,7 @@ class SQLiteCore:
                  busy_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.dialect = DIALECT
         self.busy_timeout = busy_timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .engine import Core
 from .models import Event
-from .sqlite_core import SQLiteCore
 from .sqlite_rows import EVENT_COLS, event_row, fetch_run, insert_event
 
 
 class EventTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def add_event(self, run_id: str, kind: str, payload: Mapping[str, Any] | None = None) -> int:

@@ -7,15 +7,15 @@ missed. Deleted runs leave a tombstone in ``deleted_runs`` stamped the same way.
 
 from __future__ import annotations
 
+from .engine import Core
 from .models import Changes
 from .sqlite_commands import CMD_COLS, command_row
-from .sqlite_core import SQLiteCore
 from .sqlite_metrics import SERIES_SQL, series_row
 from .sqlite_rows import EVENT_COLS, RUN_COLS, event_row, run_row
 
 
 class ChangeFeed:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def current_seq(self) -> tuple[int, int]:

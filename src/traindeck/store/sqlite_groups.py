@@ -23,7 +23,6 @@ full chunks (written before schema 14, not compacted) keep theirs in their own r
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import chunks, rollup
+from .engine import Conn
 from .packing import PCODEC, Packer, unpack_cols_many, unpack_units
 from .rollup import UNIT_DTYPE, Cols, Units
 
@@ -59,7 +59,7 @@ _PUT_SUBS: Final = (
 )
 _GROUP_TABLES: Final = ("chunk_groups", "chunk_group_units", "chunk_group_subs")
 
-def summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[object]
+def summaries(conn: Conn, series_id: int, where: str, args: list[object]
               ) -> tuple[Units, list[int]]:
     """The summaries (one unit a chunk, by step) of the chunks of a series that match
     ``where`` (SQL after ``series_id = ?``), read from the covering indexes, and the table
@@ -80,7 +80,7 @@ def summaries(conn: sqlite3.Connection, series_id: int, where: str, args: list[o
     return units, tables
 
 
-def _put(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> None:
+def _put(conn: Conn, series_id: int, lo: int, end: int) -> None:
     """(Re)compute the group ``[lo, end)`` from its chunks' summaries."""
     units, tables = summaries(conn, series_id, " AND step_lo >= ? AND step_lo < ?", [lo, end])
     if len(units) == 0:
@@ -95,7 +95,7 @@ def _put(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> None:
     _take_subs(conn, series_id, lo, end, units, tables)
 
 
-def _take_subs(conn: sqlite3.Connection, series_id: int, lo: int, end: int, units: Units,
+def _take_subs(conn: Conn, series_id: int, lo: int, end: int, units: Units,
                tables: list[int]) -> None:
     """Gather the sub-block units of the group ``[lo, end)``'s packed full chunks (its
     chunks ``units``, in ``tables``) into the group's row: those in ``chunk_rollups`` (new
@@ -135,7 +135,7 @@ def _take_subs(conn: sqlite3.Connection, series_id: int, lo: int, end: int, unit
     conn.executemany("DELETE FROM chunk_rollups WHERE series_id = ? AND step_lo = ?", taken)
 
 
-def group_subs(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> Cols:
+def group_subs(conn: Conn, series_id: int, lo: int, hi: int) -> Cols:
     """The sub-block units that the groups holding chunks starting between steps ``lo``
     and ``hi`` keep, by step, as columns (one decode a group: ~2,000 units)."""
     rows = conn.execute(
@@ -146,7 +146,7 @@ def group_subs(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> Co
     return unpack_cols_many([(b, PCODEC) for (b,) in rows])[0]
 
 
-def take_all_subs(conn: sqlite3.Connection, series_id: int) -> int:
+def take_all_subs(conn: Conn, series_id: int) -> int:
     """Recompute the groups of a series whose chunks still keep sub-block units in
     ``chunk_rollups`` (groups made before schema 15, or raw chunks packed since); how many
     were."""
@@ -159,7 +159,7 @@ def take_all_subs(conn: sqlite3.Connection, series_id: int) -> int:
     return len(found)
 
 
-def extend(conn: sqlite3.Connection, series_id: int) -> int:
+def extend(conn: Conn, series_id: int) -> int:
     """Make the groups that the full chunks after the last group now fill (after full
     chunks were written at the tail); how many were made."""
     last = conn.execute(
@@ -180,7 +180,7 @@ def extend(conn: sqlite3.Connection, series_id: int) -> int:
         made += 1
 
 
-def seal(conn: sqlite3.Connection, series_id: int) -> int:
+def seal(conn: Conn, series_id: int) -> int:
     """Group the full chunks after the last group though fewer than ``GROUP_CHUNKS`` lie
     there (a series that stops growing: its run ended), so that a read of it decodes group
     rows only, not a row for each of up to ``GROUP_CHUNKS - 1`` chunks; fewer than
@@ -217,13 +217,13 @@ def seal(conn: sqlite3.Connection, series_id: int) -> int:
     return made
 
 
-def series_of(conn: sqlite3.Connection, run_id: str) -> list[int]:
+def series_of(conn: Conn, run_id: str) -> list[int]:
     """The ids of a run's series (to ``seal`` them when it ends)."""
     return [int(sid) for (sid,) in conn.execute(
         "SELECT id FROM series WHERE run_id = ? ORDER BY id", (run_id,))]
 
 
-def refresh(conn: sqlite3.Connection, series_id: int, lo: int, hi: int) -> None:
+def refresh(conn: Conn, series_id: int, lo: int, hi: int) -> None:
     """Recompute the groups holding chunks that start between steps ``lo`` and ``hi``
     (after chunks there were rewritten)."""
     # groups are contiguous: walk back from the last one starting at or before ``hi``
@@ -253,7 +253,7 @@ class Groups:
         return len(self.lo)
 
 
-def overlapping(conn: sqlite3.Connection, series_id: int, window: chunks.Window) -> Groups:
+def overlapping(conn: Conn, series_id: int, window: chunks.Window) -> Groups:
     """The groups whose points may lie in ``window``, by step (thin rows: a billion points
     are ~3,800 of them). On the step axis the first is found by one index seek."""
     if window.axis == "step":
@@ -281,7 +281,7 @@ def overlapping(conn: sqlite3.Connection, series_id: int, window: chunks.Window)
                   np.frombuffer(b"".join(unit), dtype=UNIT_DTYPE))
 
 
-def last_end(conn: sqlite3.Connection, series_id: int) -> int | None:
+def last_end(conn: Conn, series_id: int) -> int | None:
     """Where the series' last group ends (its ungrouped chunks start there), if any."""
     row = conn.execute(
         "SELECT step_end FROM chunk_groups WHERE series_id = ? ORDER BY step_lo DESC LIMIT 1",
@@ -289,7 +289,7 @@ def last_end(conn: sqlite3.Connection, series_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-def chunk_units(conn: sqlite3.Connection, series_id: int, lo: int, end: int) -> Units:
+def chunk_units(conn: Conn, series_id: int, lo: int, end: int) -> Units:
     """The chunk summaries that the groups starting in ``[lo, end)`` keep, by step."""
     blobs = [b for (b,) in conn.execute(
         "SELECT units FROM chunk_group_units WHERE series_id = ? AND step_lo >= ? "

@@ -3,7 +3,6 @@ run's series, read raw points and exact buckets. Chunk rows are ``sqlite_chunks`
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -11,13 +10,13 @@ import numpy as np
 
 from . import chunks, sqlite_buckets, sqlite_chunks, sqlite_groups
 from .codec import dumps_str
+from .engine import Conn, Core
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
 from .models import TERMINAL_STATUSES, CompactResult, SeriesInfo
 from .packing import PCODEC, Packer
 from .rollup import Buckets
 from .sqlite_chunks import both_chunks
-from .sqlite_core import SQLiteCore
 from .sqlite_rows import fetch_run
 from .sqlite_runs import revive
 
@@ -43,7 +42,7 @@ def series_row(r: Sequence[Any]) -> SeriesInfo:
     )
 
 
-def _series_id(conn: sqlite3.Connection, run_id: str, key: str) -> int:
+def _series_id(conn: Conn, run_id: str, key: str) -> int:
     row = conn.execute(
         "SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)
     ).fetchone()
@@ -54,7 +53,7 @@ def _series_id(conn: sqlite3.Connection, run_id: str, key: str) -> int:
     return int(row[0])
 
 
-def _series_rows(conn: sqlite3.Connection, run_id: str, keys: Sequence[str]
+def _series_rows(conn: Conn, run_id: str, keys: Sequence[str]
                  ) -> dict[str, tuple[int, int | None]]:
     """``{key: (id, last_step)}`` of the run's series among ``keys`` (one query for a write's
     keys, in slices that stay under SQLite's limit of parameters)."""
@@ -69,7 +68,7 @@ def _series_rows(conn: sqlite3.Connection, run_id: str, keys: Sequence[str]
 
 
 class MetricTable:
-    def __init__(self, core: SQLiteCore, codec: int = PCODEC) -> None:
+    def __init__(self, core: Core, codec: int = PCODEC) -> None:
         self._core = core
         self._packer = Packer(codec)
 
@@ -137,7 +136,7 @@ class MetricTable:
                             "RETURNING id, last_step",
                             (run_id, key),
                         ).fetchone()
-                    except sqlite3.IntegrityError as exc:
+                    except self._core.dialect.integrity_errors as exc:
                         raise NotFound(f"no run {run_id!r}") from exc
                 series_id, last_step = row
                 writes.append((series_id, last_step, points))

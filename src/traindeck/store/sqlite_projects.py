@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .batch_schema import MAX_PROJECT
+from .engine import Core, WriteTx
 from .errors import Conflict, InvalidInput, NotFound
 from .models import Project
-from .sqlite_core import SQLiteCore, Tx
 
 _COLS: Final = "id, name, created_at"
 
@@ -28,13 +28,13 @@ def check_project_name(name: str) -> None:
         raise InvalidInput(f"a project name is 1 to {MAX_PROJECT} characters")
 
 
-def register_project(tx: Tx, name: str, now: float) -> None:
+def register_project(tx: WriteTx, name: str, now: float) -> None:
     """Number ``name`` if it has no number yet (inside a run's write)."""
     tx.execute("INSERT OR IGNORE INTO projects (name, created_at) VALUES (?, ?)", (name, now))
 
 
 class ProjectTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def create_project(self, name: str) -> Project:

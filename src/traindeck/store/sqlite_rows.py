@@ -7,14 +7,13 @@ signals), numbered by ``seq`` in commit order.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, loads
+from .engine import Conn, WriteTx
 from .errors import NotFound
 from .models import Event, Run
-from .sqlite_core import Tx
 
 EVENT_COLS: Final = "seq, run_id, time, kind, payload"
 RUN_COLS: Final = (
@@ -42,7 +41,7 @@ def run_row(row: Sequence[Any]) -> Run:
     )
 
 
-def fetch_run(conn: sqlite3.Connection, run_id: str) -> Run:
+def fetch_run(conn: Conn, run_id: str) -> Run:
     """The run, read on ``conn`` (inside the caller's transaction); ``NotFound`` if none."""
     row = conn.execute(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
@@ -50,7 +49,7 @@ def fetch_run(conn: sqlite3.Connection, run_id: str) -> Run:
     return run_row(row)
 
 
-def insert_event(tx: Tx, now: float, run_id: str, kind: str,
+def insert_event(tx: WriteTx, now: float, run_id: str, kind: str,
                  payload: Mapping[str, Any]) -> int:
     """Append an event inside the caller's transaction; returns its ``seq``."""
     return int(

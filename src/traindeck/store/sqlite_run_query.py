@@ -102,6 +102,19 @@ class RunSql:
     def __init__(self, now: float) -> None:
         self.now = now
 
+    # -- a config value, as this engine reads it (``pg_run_table`` has PostgreSQL's) ------
+
+    def config(self, path: tuple[str, ...], want: str = "any") -> Sql:
+        """The config's value at ``path``: SQLite's ``json_extract`` is typed as the value
+        is, so ``want`` (``num``, ``text``, ``group`` or ``any``: what the caller does with
+        it) makes no difference here."""
+        return "json_extract(r.config, ?)", [json_path(path)]
+
+    def config_sort(self, path: tuple[str, ...], direction: str) -> tuple[list[str], list[Any]]:
+        """ORDER BY terms sorting config values of one type rank (numbers, or texts)."""
+        sql, args = self.config(path)
+        return [f"{sql} {direction}"], args
+
     # -- column expressions --------------------------------------------------------------
 
     def builtin(self, name: str) -> Sql:
@@ -122,7 +135,7 @@ class RunSql:
             fn, c = ("MIN", "vmin") if col.agg == "min" else ("MAX", "vmax")
             return _MINMAX[fn, c], [col.name]
         if col.kind == "config":
-            return "json_extract(r.config, ?)", [json_path(col.path)]
+            return self.config(col.path)
         if col.kind == "builtin":
             return self.builtin(col.name)
         raise ValueError(f"unresolved column {col.id!r}")
@@ -135,6 +148,7 @@ class RunSql:
         if col.kind == "metric" and col.agg == "last":
             return f"td_f8({sql})", args
         if col.kind == "config":
+            sql, args = self.config(col.path, "num")
             path = json_path(col.path)
             return (f"(CASE WHEN json_type(r.config, ?) IN ('integer', 'real') THEN {sql} END)",
                     [path, *args])
@@ -162,13 +176,14 @@ class RunSql:
                 sql = both_chunks(fn, c, f"o{n}.id")
                 parts += [f"{sql} IS NULL", f"{sql} {d}"]
                 continue
-            sql, a = self.raw(col)
             if col.kind == "config":
+                terms, a = self.config_sort(col.path, d)
                 parts += ["CASE COALESCE(json_type(r.config, ?), 'null') WHEN 'null' THEN 2 "
                           "WHEN 'text' THEN 1 WHEN 'object' THEN 1 WHEN 'array' THEN 1 "
-                          "ELSE 0 END", f"{sql} {d}"]
+                          "ELSE 0 END", *terms]
                 args += [json_path(col.path), *a]
             else:
+                sql, a = self.raw(col)
                 parts += [f"({sql}) IS NULL", f"{sql} {d}"]
                 args += [*a, *a]
         first = "DESC" if keys and keys[0].descending else "ASC"
@@ -219,6 +234,7 @@ class RunSql:
             return f"{sql} {op} ?", [*args, value]
         path = json_path(col.path)
         kind = "json_type(r.config, ?)"
+        sql, args = self.config(col.path, "text" if isinstance(value, str) else "num")
         eq_args: list[Any]
         if isinstance(value, bool):
             equal, eq_args = f"{kind} = ?", [path, "true" if value else "false"]

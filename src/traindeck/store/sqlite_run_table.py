@@ -1,4 +1,4 @@
-"""The run table of the SQLite store: runs filtered, sorted and paged by any column, with
+"""The run table of the store: runs filtered, sorted and paged by any column, with
 the values of chosen columns; the columns there are; runs grouped with aggregates.
 
 Sorting and filtering happen in SQL (``sqlite_run_query``); a page's values are read after
@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from .codec import dumps_str
+from .engine import Conn, Core
 from .run_query import (
     Column,
     QueryError,
@@ -23,7 +24,6 @@ from .run_query import (
     config_key_id,
     queryable_key,
 )
-from .sqlite_core import SQLiteCore
 from .sqlite_rows import RUN_COLS, run_row
 from .sqlite_run_query import REGEX_BUDGET_S, RunSql, f8, install_functions
 
@@ -80,15 +80,18 @@ def _fullkey_path(fullkey: str) -> tuple[str, ...] | None:
 
 
 class RunTableQueries:
-    def __init__(self, core: SQLiteCore) -> None:
+    """The run table's queries on SQLite (``pg_run_table`` changes what PostgreSQL needs:
+    the query functions, a config value's reads, the config keys' walk)."""
+
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     @contextmanager
-    def _querying(self) -> Iterator[tuple[sqlite3.Connection, RunSql]]:
+    def _querying(self) -> Iterator[tuple[Conn, RunSql]]:
         """A read connection with the query functions, and a regular expression that runs
         out of its time budget turned into a ``QueryError`` (422), not a store error."""
         with self._core.read() as conn:
-            budget = install_functions(conn)
+            budget = install_functions(cast(sqlite3.Connection, conn))
             try:
                 yield conn, RunSql(self._core.clock())
             except sqlite3.OperationalError:
@@ -98,7 +101,7 @@ class RunTableQueries:
                                      "simpler") from None
                 raise
 
-    def _resolver(self, conn: sqlite3.Connection, query: RunQuery) -> Any:
+    def _resolver(self, conn: Conn, query: RunQuery) -> Any:
         """Bare keys: a metric key when a run in scope has such a series, else config."""
         projects = query.projects
         seen: dict[str, Column] = {}
@@ -143,7 +146,7 @@ class RunTableQueries:
             values = self._values(conn, q, ids, runs, columns)
         return RunPage(runs, total, values)
 
-    def _values(self, conn: sqlite3.Connection, q: RunSql, ids: list[str], runs: list[Any],
+    def _values(self, conn: Conn, q: RunSql, ids: list[str], runs: list[Any],
                 columns: Sequence[Column]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{} for _ in runs]
         sql_cols = [c for c in columns
@@ -184,15 +187,20 @@ class RunTableQueries:
             else:
                 metrics = [row[0] for row in conn.execute(
                     "SELECT DISTINCT key FROM series ORDER BY key LIMIT ?", (MAX_KEYS,))]
-            keys: set[str] = set()
-            for (fullkey,) in conn.execute(
-                    "SELECT DISTINCT j.fullkey FROM runs r, json_tree(r.config) j"
-                    f"{where or ' WHERE 1'} AND j.type != 'object' "
-                    "AND typeof(j.key) = 'text'", args):
-                path = _fullkey_path(fullkey)
-                if path:
-                    keys.add(config_key_id(path))
+            keys = self._config_keys(conn, where, args)
         return metrics, sorted(keys)[:MAX_KEYS]
+
+    def _config_keys(self, conn: Conn, where: str, args: list[Any]) -> set[str]:
+        """The config keys (dotted leaves) of the runs ``where`` selects."""
+        keys: set[str] = set()
+        for (fullkey,) in conn.execute(
+                "SELECT DISTINCT j.fullkey FROM runs r, json_tree(r.config) j"
+                f"{where or ' WHERE 1'} AND j.type != 'object' "
+                "AND typeof(j.key) = 'text'", args):
+            path = _fullkey_path(fullkey)
+            if path:
+                keys.add(config_key_id(path))
+        return keys
 
     def group_runs(self, query: RunQuery, by: Column,
                    columns: Sequence[Column] = ()) -> list[RunGroup]:
@@ -203,7 +211,7 @@ class RunTableQueries:
             joins, kind_sql = "", "NULL"
             g_args: list[Any] = []
             if by.kind == "config":
-                group_sql, g_args = q.raw(by)
+                group_sql, g_args = q.config(by.path, "group")
                 kind_sql = "json_type(r.config, ?)"
                 g_args = [*g_args, *g_args]
             elif by.name == "tag":
@@ -224,6 +232,8 @@ class RunTableQueries:
         groups = []
         for row in rows:
             value = row[0]
+            if isinstance(value, dict | list):  # PostgreSQL's jsonb; SQLite's is text
+                value = dumps_str(value)
             if row[1] in ("true", "false"):
                 value = row[1] == "true"
             aggregates = {c.id: {"min": row[3 + 3 * k], "max": row[4 + 3 * k],

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from . import sqlite_chunks, sqlite_groups
 from .codec import dumps_str, loads
+from .engine import Core, WriteTx
 from .errors import Conflict, InvalidInput, NotFound
 from .ids import is_valid_id, new_id
 from .lifecycle import (
@@ -26,7 +27,6 @@ from .lifecycle import (
 from .models import Run
 from .packing import PCODEC, Packer
 from .sqlite_commands import expire_commands
-from .sqlite_core import SQLiteCore, Tx
 from .sqlite_projects import register_project
 from .sqlite_rows import RUN_COLS, fetch_run, insert_event, run_row
 
@@ -42,7 +42,7 @@ def column(name: str, value: Any) -> Any:
     return value
 
 
-def revive(tx: Tx, now: float, run_id: str) -> None:
+def revive(tx: WriteTx, now: float, run_id: str) -> None:
     """A heartbeat of a run reaped for a lost heartbeat: it was stalled (SIGSTOP, a
     locked file, a sleeping laptop), not dead. Back to its status, with an event."""
     last = tx.execute(
@@ -60,7 +60,7 @@ def revive(tx: Tx, now: float, run_id: str) -> None:
 
 
 class RunTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def create_run(

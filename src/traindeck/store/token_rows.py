@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .engine import Core
 from .errors import InvalidInput, NotFound
 from .ids import new_id
-from .sqlite_core import SQLiteCore
 from .tokens import (
     LAST_USED_RESOLUTION,
     MAX_TOKEN_NAME,
@@ -36,7 +35,7 @@ def _token(r: Sequence[Any]) -> Token:
 
 
 class TokenTable:
-    def __init__(self, core: SQLiteCore) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
 
     def create_token(self, name: str, scope: str = "read", *,
@@ -110,7 +109,7 @@ class TokenTable:
                 with self._core.write() as tx:
                     tx.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?",
                                (now, token.id))
-            except sqlite3.OperationalError:  # busy: the next request will note it
+            except self._core.dialect.transient_errors:  # busy: the next request will note it
                 pass
             else:
                 token = dataclasses.replace(token, last_used_at=now)

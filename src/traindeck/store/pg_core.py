@@ -1,0 +1,335 @@
+"""The PostgreSQL engine's core: a pool of readers, one writer, every write in commit order.
+
+Every write transaction first takes the store's advisory lock (``pg_advisory_xact_lock``),
+as SQLite's ``BEGIN IMMEDIATE`` takes its file's: writes to one store commit one at a time,
+across every server process, so ``meta.seq`` grows in commit order and a follower that
+remembers the last ``seq`` it saw (``changes_since``) misses nothing, as with SQLite. A
+write is one transaction of many rows (an SDK batch), so taking turns costs little; reads
+never wait for it. Statements are SQLite's, translated once each (``pg_sql``).
+
+The URL is libpq's (``postgresql://user:password@host:port/db?sslmode=…``) with one more
+parameter, ``schema``: the tables go in that schema (created if missing; default
+``public``), so several stores can share a database. Migrations (``pg_schema``) run under
+a second advisory lock, so several servers starting at once apply each exactly once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.adapt import Dumper, Loader
+from psycopg.pq import Format
+from psycopg_pool import ConnectionPool
+
+from .engine import Clock, Dialect, Params
+from .errors import InvalidInput, Unavailable
+from .pg_schema import MIGRATIONS
+from .pg_sql import translate
+from .urls import redact
+
+#: What the tables need to know of PostgreSQL besides its SQL (``engine.Dialect``).
+DIALECT: Final = Dialect("postgresql", integrity_errors=(psycopg.IntegrityError,),
+                         transient_errors=(psycopg.OperationalError,))
+#: Readers a server process keeps at most; a read waits this long for one (seconds).
+POOL_MAX: Final = 12
+POOL_TIMEOUT: Final = 30.0
+#: libpq's limit on the parameters of one statement.
+MAX_PARAMS: Final = 65_535
+#: The first key of the store's advisory locks (the second is the schema's checksum).
+_LOCK_SPACE: Final = 0x7D_ECC0
+_WRITE, _MIGRATE = 1, 2
+
+
+class _BoolText(Dumper):
+    """Python's bools as the integers SQLite keeps them as (the columns are ``bigint``)."""
+
+    oid = psycopg.adapters.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+class _BoolBinary(_BoolText):
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return (1 if obj else 0).to_bytes(8, "big")
+
+
+class _NumericLoader(Loader):
+    """``numeric`` (what PostgreSQL's SUM and AVG of integers give) as SQLite gives it: an
+    int when whole, else a float; never a Decimal."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data)
+        if b"." in text or b"N" in text or b"e" in text or b"I" in text:
+            return float(text)
+        return int(text)
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """Adapters every connection of the store uses."""
+    conn.adapters.register_dumper(bool, _BoolText)
+    conn.adapters.register_dumper(bool, _BoolBinary)
+    conn.adapters.register_loader("numeric", _NumericLoader)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(libpq conninfo URL, schema)`` of a store URL (``schema=`` taken out)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InvalidInput(f"not a PostgreSQL URL: {redact(url)!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = "public"
+    kept: list[tuple[str, str]] = []
+    for k, v in query:
+        if k == "schema":
+            schema = v
+        else:
+            kept.append((k, v))
+    if not schema or len(schema) > 63 or "\x00" in schema:
+        raise InvalidInput("the schema= of a PostgreSQL URL is 1 to 63 characters")
+    return urlunsplit(parts._replace(query=urlencode(kept))), schema
+
+
+class Rows:
+    """A statement's rows, fetched (``engine.Cursor``): a pooled connection goes back to
+    the pool at once, and a statement without rows answers ``fetchone() is None`` as
+    SQLite's does."""
+
+    __slots__ = ("_i", "_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self._i = 0
+        self.rowcount = rowcount
+
+    @classmethod
+    def of(cls, cur: psycopg.Cursor[Any]) -> Rows:
+        return cls(cur.fetchall() if cur.description is not None else [], cur.rowcount)
+
+    def fetchone(self) -> Any:
+        if self._i >= len(self._rows):
+            return None
+        self._i += 1
+        return self._rows[self._i - 1]
+
+    def fetchall(self) -> list[Any]:
+        rows = self._rows[self._i:]
+        self._i = len(self._rows)
+        return rows
+
+    def fetchmany(self, size: int = 1, /) -> list[Any]:
+        rows = self._rows[self._i:self._i + size]
+        self._i += len(rows)
+        return rows
+
+    def close(self) -> None:
+        self._i = len(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class Conn:
+    """One psycopg connection running the store's SQL (``engine.Conn``)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Params = (), /) -> Rows:
+        with self.raw.cursor() as cur:
+            cur.execute(translate(sql), parameters or None)
+            return Rows.of(cur)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> Rows:
+        with self.raw.cursor() as cur:
+            cur.executemany(translate(sql), list(seq_of_parameters))
+            return Rows([], cur.rowcount)
+
+    def getlimit(self, category: int, /) -> int:
+        return MAX_PARAMS
+
+
+class _PoolReader:
+    """``reader()``: each statement on a pooled connection, in autocommit."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def execute(self, sql: str, parameters: Params = (), /) -> Rows:
+        with self._pool.connection() as raw:
+            return Conn(raw).execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> Rows:
+        with self._pool.connection() as raw:
+            return Conn(raw).executemany(sql, seq_of_parameters)
+
+    def getlimit(self, category: int, /) -> int:
+        return MAX_PARAMS
+
+
+class Tx:
+    """An open write transaction (``engine.WriteTx``)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._seq: int | None = None
+
+    @property
+    def seq(self) -> int:
+        if self._seq is None:
+            self._seq = int(self.conn.execute(
+                "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
+            ).fetchone()[0])
+        return self._seq
+
+    def execute(self, sql: str, args: Sequence[Any] | Params = ()) -> Rows:
+        return self.conn.execute(sql, args)
+
+
+class PGCore:
+    """Connections and transactions on one PostgreSQL store (a schema of a database).
+    Thread-safe."""
+
+    def __init__(self, url: str, *, clock: Clock = time.time,
+                 pool_max: int = POOL_MAX, pool_timeout: float = POOL_TIMEOUT) -> None:
+        self.url = url
+        self.location = redact(url)
+        self.conninfo, self.schema = split_url(url)
+        self.clock = clock
+        self.dialect = DIALECT
+        self._lock_key = zlib.crc32(self.schema.encode()) - 2**31  # an int4
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "options": f"-c search_path={_quote_option(self.schema)}",
+            "application_name": "traindeck",
+        }
+        self._lock = threading.RLock()
+        self._tx: Tx | None = None
+        self._closed = False
+        self._writer: psycopg.Connection[Any] | None = None
+        try:
+            self._migrate()
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"cannot reach the PostgreSQL store at {self.location}: "
+                              f"{_first_line(exc)}") from None
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            self.conninfo, min_size=1, max_size=pool_max, timeout=pool_timeout,
+            kwargs=self._kwargs, configure=configure, open=True,
+            name=f"traindeck-{self.schema}")
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.conninfo, **self._kwargs)
+        configure(conn)
+        return conn
+
+    def reader(self) -> _PoolReader:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        return _PoolReader(self._pool)
+
+    @contextmanager
+    def read(self) -> Iterator[Conn]:
+        """A consistent snapshot for several queries (REPEATABLE READ, read only)."""
+        if self._closed:
+            raise RuntimeError("store is closed")
+        with self._pool.connection() as raw:
+            raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield Conn(raw)
+            finally:
+                raw.execute("ROLLBACK")
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction; called again inside one (same thread), it joins it."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            if self._tx is not None:
+                yield self._tx
+                return
+            writer = self._writer
+            if writer is None or writer.closed or writer.broken:
+                if writer is not None:
+                    writer.close()
+                self._writer = writer = self._connect()
+            writer.execute("BEGIN")
+            try:
+                writer.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                               (_LOCK_SPACE + _WRITE, self._lock_key))
+                self._tx = Tx(Conn(writer))
+                yield self._tx
+                writer.execute("COMMIT")
+            except BaseException:
+                if not writer.closed and not writer.broken:
+                    writer.execute("ROLLBACK")
+                raise
+            finally:
+                self._tx = None
+
+    def _migrate(self) -> None:
+        with self._connect() as conn:
+            conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                pgsql.Identifier(self.schema)))
+            conn.execute("SELECT pg_advisory_lock(%s, %s)",
+                         (_LOCK_SPACE + _MIGRATE, self._lock_key))
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS traindeck_schema ("
+                             "version integer PRIMARY KEY, applied_at double precision "
+                             "NOT NULL)")
+                row = conn.execute("SELECT max(version) FROM traindeck_schema").fetchone()
+                version = int(row[0]) if row and row[0] is not None else 0
+                if version > len(MIGRATIONS):
+                    raise RuntimeError(
+                        f"the store at {self.location} has schema version {version}, newer "
+                        f"than this traindeck ({len(MIGRATIONS)}); upgrade traindeck")
+                for number in range(version, len(MIGRATIONS)):
+                    with conn.transaction():
+                        conn.execute(MIGRATIONS[number])
+                        conn.execute("INSERT INTO traindeck_schema (version, applied_at) "
+                                     "VALUES (%s, %s)", (number + 1, time.time()))
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)",
+                             (_LOCK_SPACE + _MIGRATE, self._lock_key))
+
+    def schema_version(self) -> int:
+        row = self.reader().execute("SELECT max(version) FROM traindeck_schema").fetchone()
+        return int(row[0])
+
+    def server_version(self) -> str:
+        row = self.reader().execute("SHOW server_version").fetchone()
+        return str(row[0]).split()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._writer is not None:
+                self._writer.close()
+        self._pool.close()
+
+
+def _quote_option(schema: str) -> str:
+    """``schema`` for libpq's ``options`` (``-c search_path=…``): quoted as an identifier,
+    spaces and backslashes escaped as libpq wants them there."""
+    ident = '"' + schema.replace('"', '""') + '"'
+    return ident.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
