@@ -90,10 +90,13 @@ def store_url(store_url_template: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _shared_store_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _shared_store_env(request: pytest.FixtureRequest, store_url: str,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL, ``TRAINDECK_STORE`` names the test's store for what the test starts
-    (servers, the CLI, training scripts): their ``--dir`` then names its run files."""
-    if is_postgres_suite():
+    (servers, the CLI, training scripts): their ``--dir`` then names its run files. A
+    SQLite-only test (``test_sqlite_*``: what a folder without a store does, say) runs
+    as it would on SQLite."""
+    if is_postgres_suite() and not request.node.name.startswith("test_sqlite_"):
         monkeypatch.setenv("TRAINDECK_STORE", store_url)
 
 

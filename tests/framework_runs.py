@@ -3,7 +3,6 @@ processes, and a real server to send them dashboard commands through its API."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import free_port, start_server, wait_for
+from support import clean_env, free_port, start_server, wait_for
 
 from traindeck.store import Store
 
@@ -21,7 +20,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def example_env(tdir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env.update(TRAINDECK_DIR=str(tdir), TRAINDECK_STRICT="1", KERAS_BACKEND="torch", **extra)
     return env
 

@@ -40,6 +40,26 @@ def open_test_store(tmp: Path, name: str = "td", *, clock: Clock | None = None) 
                       files_root=Path(tmp) / name)
 
 
+#: What a test's child keeps of traindeck's environment: the store the suite runs on.
+KEPT_ENV = ("TRAINDECK_STORE", STORE_URL_ENV)
+
+
+def clean_env(*prefixes: str) -> dict[str, str]:
+    """This process's environment without traindeck's variables (and those starting with
+    ``prefixes``), as a fresh shell has it; but the store the suite runs on
+    (``TRAINDECK_STORE``, set on PostgreSQL) stays."""
+    drop = ("TRAINDECK_", *prefixes)
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop) or k in KEPT_ENV}
+
+
+def open_dir_store(folder: str | Path) -> Store:
+    """The store a CLI call or a training script given ``--dir folder`` opens: the one
+    ``TRAINDECK_STORE`` names (set on PostgreSQL), its run files in ``folder``; else the
+    SQLite store in ``folder``. The caller closes it."""
+    url = os.environ.get("TRAINDECK_STORE")
+    return open_store(url, files_root=folder) if url else open_store(folder)
+
+
 def is_postgres_suite() -> bool:
     """Whether the suite runs against PostgreSQL (``--engine postgresql``)."""
     return (os.environ.get(STORE_URL_ENV) or "").startswith("postgresql://")

@@ -11,7 +11,6 @@ Skipped without playwright or Chromium unless ``TRAINDECK_REQUIRE_ALL=1``.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import free_port, start_server, wait_for
+from support import clean_env, free_port, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +80,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(folder, port, tmp / "server.log")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     log = (tmp / "live.log").open("wb")
     live = subprocess.Popen([sys.executable, "-c", LIVE, str(tmp / "sdk-live"), url, str(flags),
                              LIVE_NAME], env=env, stdout=subprocess.PIPE, stderr=log)

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import free_port, start_server
+from support import clean_env, free_port, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def served_run(tmp_path: Path) -> Iterator[tuple[str, str]]:
     (tmp_path / "model.bin").write_bytes(PAYLOAD)
     (tmp_path / "bundle").mkdir()
     (tmp_path / "bundle" / "notes.txt").write_text("deep")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(tmp_path / "model.bin"),
                           str(tmp_path / "bundle")], env=env, capture_output=True, text=True,
                          timeout=120, check=True)

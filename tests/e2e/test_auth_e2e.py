@@ -6,7 +6,6 @@ Skipped without playwright or Chromium unless ``TRAINDECK_REQUIRE_ALL=1``.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from traindeck.store import open_store
+from support import clean_env, open_dir_store
 
 WAIT = 60_000
 
@@ -31,14 +29,14 @@ def test_login_page_cookie_and_live_dashboard(chromium: Any, tmp_path: Path) -> 
     from playwright.sync_api import expect
 
     tdir = tmp_path / "td"
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         run = store.create_run(project="p", name="behind-the-login")
         _, secret = store.create_token("browser", "read")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "traindeck.cli", "serve", "--dir", str(tdir), "--port",

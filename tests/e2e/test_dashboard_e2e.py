@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import free_port, wait_for
+from support import clean_env, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60_000
@@ -54,7 +54,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         pytest.fail("the dashboard is not built (cd web && npm ci && npm run build)")
     folder = tmp_path_factory.mktemp("demo")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     log = (folder / "demo.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "traindeck.cli", "demo", "--port", str(port), "--dir",

@@ -13,9 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from support import free_port, start_server
-
-from traindeck.store import open_store
+from support import free_port, open_dir_store, start_server
 
 RUNS = 10_000
 POINTS = 20_000
@@ -34,7 +32,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("scale") / "td"
     ids = []
-    with open_store(folder) as store:
+    with open_dir_store(folder) as store:
         for i in range(RUNS):
             ids.append(store.create_run(project=f"p{i % 5}", name=f"run-{i:05d}",
                                         status="completed").id)

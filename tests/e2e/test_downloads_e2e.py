@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import free_port, require_module, start_server
+from support import clean_env, free_port, require_module, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         pytest.fail("the dashboard is not built (cd web && npm ci && npm run build)")
     tmp = tmp_path_factory.mktemp("downloads")
     folder = tmp / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     out = subprocess.run([sys.executable, "-c", CHILD, str(folder), NAME_A], env=env,
                          capture_output=True, text=True, timeout=120, check=True)
     a, b = out.stdout.strip().splitlines()[-2:]

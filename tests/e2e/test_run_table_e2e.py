@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import free_port, start_server
+from support import clean_env, free_port, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
     tmp = tmp_path_factory.mktemp("table")
     folder = tmp / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     out = subprocess.run([sys.executable, "-c", CHILD, str(folder), json.dumps(RUNS)], env=env,
                          capture_output=True, text=True, timeout=120, check=True)
     ids = dict(zip([r[0] for r in RUNS], out.stdout.strip().splitlines()[-4:], strict=True))

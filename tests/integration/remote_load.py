@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from support import series_checksum, wait_for
-
-from traindeck.store import open_store
+from support import open_dir_store, series_checksum, wait_for
 
 RUNS = 3
 KEYS = ("loss", "acc")
@@ -76,7 +74,7 @@ def finish_and_check(tmp_path: Path, child: subprocess.Popen[str], err_path: Pat
     out, _ = child.communicate(timeout=180)
     assert child.returncode == 0, err_path.read_text()
     assert "DONE" in out
-    with open_store(srv_dir) as store:
+    with open_dir_store(srv_dir) as store:
         for i, run_id in enumerate(run_ids):
             wait_for(lambda run_id=run_id: store.get_run(run_id).status == "completed",
                      30, f"run {run_id} completed")

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from support import MakeStore, sqlite_path
+from support import MakeStore, open_dir_store, sqlite_path
 from typer.testing import CliRunner
 
 from traindeck.cli import app as cli_app
@@ -23,7 +23,7 @@ from traindeck.sdk.media import encode_png
 from traindeck.server import Settings, create_app
 from traindeck.server.auth import COOKIE_NAME, required_scope
 from traindeck.server.schemas import ErrorBody
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 Client = httpx.AsyncClient
 #: The only schema routes that need no token.
@@ -357,12 +357,12 @@ async def test_a_token_bound_to_a_run_writes_to_that_run_only(
     # the CLI makes the same kind of token
     env: dict[str, str | None] = {"TRAINDECK_DIR": str(tmp_path / "cli"), "TERM": "dumb"}
     runner = CliRunner()
-    with open_store(tmp_path / "cli") as cli_store:
+    with open_dir_store(tmp_path / "cli") as cli_store:
         run_id = cli_store.create_run(project="p", name="r").id
     made_cli = runner.invoke(cli_app, ["token", "create", "job", "--scope", "write",
                                        "--run", run_id], env=env)
     assert made_cli.exit_code == 0, made_cli.output
-    with open_store(tmp_path / "cli") as cli_store:
+    with open_dir_store(tmp_path / "cli") as cli_store:
         assert [t.run_id for t in cli_store.list_tokens()] == [run_id]
     assert run_id in runner.invoke(cli_app, ["token", "list"], env=env).stdout
     refused_cli = runner.invoke(cli_app, ["token", "create", "job", "--run", "nope"], env=env)
@@ -375,7 +375,7 @@ async def test_revoking_with_the_cli_makes_the_token_fail(tmp_path: Path) -> Non
     runner = CliRunner()
     secret = runner.invoke(cli_app, ["token", "create", "ci", "--scope", "write"],
                            env=env).stdout.strip()
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         app = create_app(Settings(dir=tdir, web_dir=tmp_path / "no-web"), store=store)
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

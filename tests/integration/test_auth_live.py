@@ -7,7 +7,6 @@ Auth is not forced on in these servers: the store holds tokens, which turns it o
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -21,13 +20,13 @@ import httpx
 import orjson
 import pytest
 from serving import bound_socket, served
-from support import MakeStore, free_port
+from support import MakeStore, clean_env, free_port, open_dir_store
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from traindeck.server import Settings, create_app
 from traindeck.server.auth import COOKIE_NAME, REDACTED, WS_UNAUTHORIZED
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 TIMEOUT = 20.0
 
@@ -142,10 +141,6 @@ def traindeck_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "traindeck.cli"]
 
 
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
-
-
 def test_serve_beyond_loopback_without_auth_refuses_and_says_why(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
     for extra in ([], ["--no-auth"]):
@@ -158,13 +153,13 @@ def test_serve_beyond_loopback_without_auth_refuses_and_says_why(tmp_path: Path)
         assert "refusing to bind to 0.0.0.0 without authentication" in message
         assert "traindeck token create" in message and "--insecure" in message
         assert "Traceback" not in proc.stderr
-        with open_store(tdir) as store:
+        with open_dir_store(tdir) as store:
             store.create_token("t", "read")  # the second round: --no-auth beats the token
 
 
 def test_serve_with_a_token_binds_beyond_loopback_and_logs_no_secret(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         run = store.create_run(project="p", name="r")
         _, secret = store.create_token("ops", "write")
     port = free_port()

@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support import free_port, start_server
+from support import free_port, open_dir_store, start_server
 
-from traindeck.store import open_store
 from traindeck.store.images import IMAGE_TYPES
 from traindeck.store.uploads import MAX_MEDIA_BYTES
 
@@ -129,5 +128,5 @@ def test_an_image_over_the_limit_is_413(server: tuple[str, Path]) -> None:
                     params={"key": "k", "step": 1, "filename": "a.png"}, content=PNG,
                     timeout=10)
     assert ok.status_code == 201, ok.text
-    with open_store(folder) as store:
+    with open_dir_store(folder) as store:
         assert [m.size for m in store.list_media("big")] == [len(PNG)]

@@ -16,11 +16,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from support import require_module, wait_for
+from support import open_dir_store, require_module, wait_for
 
 from traindeck.checkpoints import parse_name, sha256_file, verify
 from traindeck.runfiles import RunFiles
-from traindeck.store import Checkpoint, Store, open_store
+from traindeck.store import Checkpoint, Store
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_torch.py"
 
@@ -72,7 +72,7 @@ def tdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def reader(tdir: Path) -> Iterator[Store]:
     tdir.mkdir(parents=True, exist_ok=True)
-    s = open_store(tdir)
+    s = open_dir_store(tdir)
     yield s
     s.close()
 

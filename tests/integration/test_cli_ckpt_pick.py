@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import clean_env, open_dir_store
 
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 TIMEOUT = 60.0
 
@@ -44,7 +45,7 @@ class Terminal:
     def __init__(self, *args: str) -> None:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+        env = clean_env()
         env.update(NO_COLOR="1", TERM="xterm", COLUMNS="160")
 
         def controlling_terminal() -> None:  # runs in the child, after setsid
@@ -108,7 +109,7 @@ class Terminal:
 @pytest.fixture
 def checkpoints(store_dir: Path) -> Iterator[dict[int, str]]:
     """Run ``r1`` with 12 checkpoints (steps 0, 50, …, 550) saved out of order."""
-    with open_store(store_dir) as store:
+    with open_dir_store(store_dir) as store:
         store.create_run(project="mnist", name="baseline", id="r1")
         paths = {}
         for step in (550, 0, 100, 50, 500, 150, 200, 450, 250, 300, 400, 350):

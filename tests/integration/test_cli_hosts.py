@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from sshd_service import SSHD, running_sshd
+from support import open_dir_store
 from typer.testing import CliRunner
 
 from traindeck.cli import app
-from traindeck.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_add_trust_check_and_remove_a_host(sshd: SSHD, tmp_path: Path) -> None:
     # not trusted yet: a check says how to trust it, and records that it failed
     code, out = run(tmp_path, "check", "gpu")
     assert code == 1 and "hosts trust gpu" in out and sshd.host_fingerprint in out, out
-    with open_store(tmp_path / "td") as store:
+    with open_dir_store(tmp_path / "td") as store:
         assert "not known" in (store.get_host("gpu").check_error or "")
 
     # trust: the key is shown; a different expected key is refused; --yes trusts it
@@ -60,7 +60,7 @@ def test_add_trust_check_and_remove_a_host(sshd: SSHD, tmp_path: Path) -> None:
 
     code, out = run(tmp_path, "check", "gpu")
     assert code == 0 and "gpu: ok" in out and "python" in out, out
-    with open_store(tmp_path / "td") as store:
+    with open_dir_store(tmp_path / "td") as store:
         host = store.get_host("gpu")
         assert host.checked_at is not None and host.check_error is None
 

@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 
 import httpx
-from support import free_port, start_server, wait_for
+from support import clean_env, free_port, open_dir_store, start_server, wait_for
 from typer.testing import CliRunner, Result
 
 from traindeck.cli import app
-from traindeck.store import open_store
 
 CLEAN_ENV: dict[str, str | None] = {
     "TRAINDECK_DIR": None, "TRAINDECK_URL": None, "TRAINDECK_MODE": None,
@@ -57,7 +56,7 @@ def invoke(*args: str) -> Result:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     return {**env, **extra}
 
 
@@ -94,7 +93,7 @@ def test_deleting_a_run_on_the_server_deletes_its_folder(tmp_path: Path) -> None
     outside = tmp_path / "frameworks-own-place" / "model.pt"
     outside.parent.mkdir()
     outside.write_bytes(b"kept")
-    with open_store(store_dir) as store:
+    with open_dir_store(store_dir) as store:
         run = store.create_run(project="p", name="done")
         folder = store_dir / "runs" / run.id
         (folder / "checkpoints").mkdir(parents=True)

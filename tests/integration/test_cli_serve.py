@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -11,9 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from support import free_port
-
-from traindeck.store import open_store
+from support import clean_env, free_port, open_dir_store
 
 
 def traindeck_command() -> list[str]:
@@ -40,10 +37,10 @@ def first_get(proc: subprocess.Popen[str], url: str) -> httpx.Response:
 
 def test_serve_reads_traindeck_dir_serves_the_store_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         run = store.create_run(project="p", name="before-the-server")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env["TRAINDECK_DIR"] = str(tdir)  # no --dir: the environment says where the store is
     with subprocess.Popen([*traindeck_command(), "serve", "--port", str(port)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
@@ -69,7 +66,7 @@ def test_serve_reads_traindeck_dir_serves_the_store_and_stops_on_ctrl_c(tmp_path
 def test_serve_roots_come_from_the_flag_and_the_environment(tmp_path: Path) -> None:
     tdir = tmp_path / "td"
     roots = [tmp_path / "ckpts-a", tmp_path / "ckpts-b"]
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         run = store.create_run(project="p")
         ids = []
         for i, root in enumerate(roots):
@@ -77,7 +74,7 @@ def test_serve_roots_come_from_the_flag_and_the_environment(tmp_path: Path) -> N
             (root / "w.pth").write_bytes(f"weights {i}".encode())
             ids.append(store.add_checkpoint(run.id, step=i, path=str(root / "w.pth")).id)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env["TRAINDECK_SERVE_ROOTS"] = str(roots[0])
     command = [*traindeck_command(), "serve", "--dir", str(tdir), "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
@@ -101,13 +98,13 @@ def test_serve_takes_a_files_root_apart_from_the_store(tmp_path: Path) -> None:
     """--files-root: run folders live there, not beside the database; downloads read them
     there and the system panel measures that disk."""
     tdir, files_root = tmp_path / "td", tmp_path / "scratch"
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         run = store.create_run(project="p")
         ck = store.add_checkpoint(run.id, step=1, path="checkpoints/w.pth").id
     (files_root / "runs" / run.id / "checkpoints").mkdir(parents=True)
     (files_root / "runs" / run.id / "checkpoints" / "w.pth").write_bytes(b"scratch weights")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env["TRAINDECK_FILES_ROOT"] = str(files_root)
     command = [*traindeck_command(), "serve", "--dir", str(tdir), "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
@@ -131,7 +128,7 @@ def test_a_long_request_line_sent_in_pieces_gets_an_answer_not_a_reset(
     from urllib.parse import quote
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     with subprocess.Popen([*traindeck_command(), "serve", "--port", str(port),
                            "--dir", str(tmp_path / "td")], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:

@@ -17,12 +17,11 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from support import free_port, start_server, wait_for
+from support import free_port, open_dir_store, start_server, wait_for
 from websockets.asyncio.client import ClientConnection, connect
 
 from traindeck.sdk.media import encode_png
 from traindeck.server.protocol import SERVER_MESSAGE
-from traindeck.store import open_store
 
 TIMEOUT = 30.0
 
@@ -237,7 +236,7 @@ def test_media_upload_route(server_dir: tuple[str, Path]) -> None:
 
 
 def check_remote_run(folder: Path, run_id: str, n: int) -> None:
-    with open_store(folder) as store:
+    with open_dir_store(folder) as store:
         lines = store.read_log_lines(run_id, limit=10_000)
         assert [x.seq for x in lines] == list(range(1, len(lines) + 1))
         texts = [x.text for x in lines]
@@ -258,7 +257,7 @@ def test_remote_run_sends_lines_once_and_the_image(tmp_path: Path,
     finish(proc)
 
     def complete() -> bool:
-        with open_store(folder) as store:
+        with open_dir_store(folder) as store:
             return any(x.text == "a partial line" for x in store.read_log_lines(run_id, tail=5))
 
     wait_for(complete, TIMEOUT, "the last lines on the server")

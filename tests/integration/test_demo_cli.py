@@ -4,7 +4,6 @@ timing is asserted (every wait is a deadline loop)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,9 +15,7 @@ import httpx
 import psutil
 import pytest
 import support
-from support import free_port
-
-from traindeck.store import open_store
+from support import clean_env, free_port, open_dir_store
 
 
 def wait_for(cond: Callable[[], Any], what: str = "condition", timeout: float = 120.0) -> Any:
@@ -43,7 +40,7 @@ def gone(pid: int) -> bool:
 def test_demo_runs_trains_answers_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     tdir = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     demo = subprocess.Popen(
         [sys.executable, "-m", "traindeck.cli", "demo", "--port", str(port), "--dir", str(tdir),
          "--runs", "2", "--steps", "20000", "--rate", "200"],
@@ -97,7 +94,7 @@ def test_demo_runs_trains_answers_and_stops_cleanly(tmp_path: Path) -> None:
     for child in children:
         assert gone(child.pid), child
     assert get(f"{base}/health") is None
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         runs, _ = store.list_runs(project="demo")
         assert len(runs) == 2
         for run in runs:
@@ -117,7 +114,7 @@ def test_demo_runs_stay_live_past_their_old_step_count(tmp_path: Path) -> None:
     passes the old 50,000 steps and is still running, its commands still offered."""
     port = free_port()
     tdir = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     demo = subprocess.Popen(
         [sys.executable, "-m", "traindeck.cli", "demo", "--port", str(port), "--dir", str(tdir),
          "--runs", "1", "--rate", "0"],

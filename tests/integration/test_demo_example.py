@@ -3,7 +3,6 @@ logs, it answers commands, it checkpoints, it stops cleanly. Nothing is mocked."
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,16 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import wait_for
+from support import clean_env, open_dir_store, wait_for
 
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "numpy_mlp.py"
 
 
 
 def start(tdir: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env.update(TRAINDECK_DIR=str(tdir), TRAINDECK_PROJECT="itest", TRAINDECK_STRICT="1")
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), *args], env=env, stdout=subprocess.PIPE,
@@ -38,7 +37,7 @@ def tdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def reader(tdir: Path) -> Iterator[Store]:
     tdir.mkdir()
-    s = open_store(tdir)
+    s = open_dir_store(tdir)
     yield s
     s.close()
 

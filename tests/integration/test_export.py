@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 from serving import served
-from support import require_module, sqlite_path
+from support import clean_env, require_module, sqlite_path
 from typer.testing import CliRunner
 
 from traindeck.cli import app as cli_app
@@ -251,7 +251,7 @@ def test_a_terminal_shows_a_progress_bar(store: Store, tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "traindeck"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "traindeck.cli"]
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env.update(TERM="xterm", COLUMNS="120", NO_COLOR="1")
     proc = subprocess.Popen(
         [*command, "export", "r1", "--dir", str(sqlite_path(store)), "-o",

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from serving import served
-from support import require_module, sqlite_path
+from support import open_dir_store, require_module, sqlite_path
 from typer.testing import CliRunner
 
 from traindeck.cli import app as cli_app
@@ -118,8 +118,7 @@ def test_an_export_imports_back_the_same(store: Store, tmp_path: Path) -> None:
     other = tmp_path / "other"
     result = runner.invoke(cli_app, ["import", "tensorboard", str(out), "--dir", str(other)])
     assert result.exit_code == 0, result.output
-    from traindeck.store import open_store
-    with open_store(other) as again:
+    with open_dir_store(other) as again:
         (run,), _ = again.list_runs()
         assert run.name == "baseline"
         for key, values in a.items():

@@ -5,7 +5,6 @@ through the server's API steer the Trainer."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support import free_port, require_module, start_server, wait_for
+from support import clean_env, free_port, open_dir_store, require_module, start_server, wait_for
 
-from traindeck.store import NotFound, Store, open_store
+from traindeck.store import NotFound, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hf_tiny_bert.py"
@@ -31,7 +30,7 @@ def libraries() -> None:
 
 
 def child_env(tdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env.update(TRAINDECK_DIR=str(tdir), TRAINDECK_STRICT="1", HF_HUB_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
     return env
@@ -62,7 +61,7 @@ def test_the_example_records_metrics_config_and_checkpoints(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, str(EXAMPLE)], env=child_env(tdir), cwd=tmp_path,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
-    store = open_store(tdir)
+    store = open_dir_store(tdir)
     try:
         [summary], _ = store.list_runs()
         run = store.get_run(summary.id)
@@ -138,7 +137,7 @@ def test_dashboard_commands_steer_the_trainer(server: tuple[str, Path], tmp_path
     proc = subprocess.Popen([sys.executable, str(CHILD), "--output-dir", str(out)],
                             env=child_env(tdir), stdout=subprocess.PIPE, stderr=err, text=True)
     err.close()
-    store = open_store(tdir)
+    store = open_dir_store(tdir)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -222,7 +221,7 @@ def test_a_given_run_is_left_to_the_script(tmp_path: Path) -> None:
                           env=child_env(tdir), cwd=tmp_path, capture_output=True, text=True,
                           timeout=240)
     assert done.returncode == 0, done.stderr
-    store = open_store(tdir)
+    store = open_dir_store(tdir)
     try:
         found, _ = store.list_runs()
         runs = {r.project: store.get_run(r.id) for r in found}

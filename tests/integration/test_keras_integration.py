@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 from framework_runs import live_example, points, run_example
-from support import require_module, wait_for
-
-from traindeck.store import open_store
+from support import open_dir_store, require_module, wait_for
 
 SCRIPT = "keras_torch_backend.py"
 
@@ -27,7 +25,7 @@ def test_the_example_records_batches_epochs_config_and_its_checkpoints(tmp_path:
     done = run_example(tdir, SCRIPT, "--epochs", "3", "--out", str(tmp_path / "ck"),
                        cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    store = open_store(tdir)
+    store = open_dir_store(tdir)
     try:
         [listed], _ = store.list_runs()
         run = store.get_run(listed.id)
@@ -72,7 +70,7 @@ def test_validate_checkpoint_and_stop_from_the_dashboard_act_on_fit(tmp_path: Pa
 
         assert live.command("stop")["status"] == "done"
         assert live.proc.wait(60) == 0  # 100000 epochs: it ended because it was stopped
-        store = open_store(tmp_path / "td")
+        store = open_dir_store(tmp_path / "td")
         try:
             wait_for(lambda: store.get_run(live.run_id).status == "cancelled", 30,
                      "cancelled after stop")

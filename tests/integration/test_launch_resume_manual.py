@@ -6,7 +6,6 @@ secret blanked out of it, the folder gone, the run still going)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from serving import bound_socket, served
-from support import wait_for
+from support import clean_env, wait_for
 
 from traindeck.server import Settings
 from traindeck.server.app import create_app
@@ -58,7 +57,7 @@ def by_hand(store: Store, folder: Path, *args: str, wait: bool = True
     to the server's store."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.py").write_text(textwrap.dedent(SCRIPT))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env["TRAINDECK_DIR"] = str(store.files_root)
     proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=folder, env=env,
                             stdout=subprocess.DEVNULL)

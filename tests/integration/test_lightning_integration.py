@@ -8,9 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from framework_runs import live_example, points, run_example
-from support import require_module, wait_for
-
-from traindeck.store import open_store
+from support import open_dir_store, require_module, wait_for
 
 SCRIPT = "lightning_mnist_like.py"
 
@@ -21,7 +19,7 @@ def test_the_example_records_metrics_hyperparameters_and_its_checkpoints(tmp_pat
     done = run_example(tdir, SCRIPT, "--epochs", "3", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "trained 60 steps, 3 epochs" in done.stdout
-    store = open_store(tdir)
+    store = open_dir_store(tdir)
     try:
         [listed], _ = store.list_runs()
         run = store.get_run(listed.id)
@@ -67,7 +65,7 @@ def test_validate_checkpoint_and_stop_from_the_dashboard_act_on_the_trainer(
         stop = live.command("stop")
         assert stop["status"] == "done"
         assert live.proc.wait(60) == 0  # --epochs 0 trains until stopped
-        store = open_store(tmp_path / "td")
+        store = open_dir_store(tmp_path / "td")
         try:
             wait_for(lambda: store.get_run(live.run_id).status == "cancelled", 30,
                      "cancelled after stop")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,12 +18,12 @@ import httpx
 import pytest
 import websockets
 from serving import served
-from support import wait_for
+from support import clean_env, open_dir_store, wait_for
 
 from traindeck.server import Settings, create_app
 from traindeck.server.protocol import SERVER_MESSAGE
 from traindeck.server.schemas import RunOut
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 SCRIPT = Path(__file__).parent / "scripts" / "progress_child.py"
 Child = Callable[..., tuple[subprocess.Popen[str], str]]
@@ -32,7 +31,7 @@ Child = Callable[..., tuple[subprocess.Popen[str], str]]
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path / "td")
+    s = open_dir_store(tmp_path / "td")
     yield s
     s.close()
 
@@ -49,7 +48,7 @@ def child(tmp_path: Path) -> Iterator[Child]:
     children: list[subprocess.Popen[str]] = []
 
     def start(*args: str, remote: str | None = None) -> tuple[subprocess.Popen[str], str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+        env = clean_env()
         env.update(TRAINDECK_DIR=str(tmp_path / ("spool" if remote else "td")),
                    TRAINDECK_STRICT="1")
         if remote:
@@ -154,7 +153,7 @@ def test_a_remote_run_without_a_total_shows_speed_then_progress_once_set(
 
 
 def cli(*args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env["COLUMNS"] = "200"
     out = subprocess.run([sys.executable, "-m", "traindeck.cli", *args], env=env,
                          capture_output=True, text=True, timeout=60)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import free_port, wait_for
+from support import free_port, open_dir_store, wait_for
 
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 CHILD = r'''
 import os, sys, time
@@ -174,7 +174,7 @@ def test_two_ranks_from_env_log_into_one_run_in_the_store(start: Start, tmp_path
     zero = start({**common, "RANK": "0", "LOCAL_RANK": "0"})
     assert ready(zero) == ["ddp-run-1", "0", "2"]
     assert ready(one) == ["ddp-run-1", "1", "2"]
-    store = open_store(tdir)
+    store = open_dir_store(tdir)
     try:
         def send(name: str, args: dict[str, str]) -> str:
             return store.create_command("ddp-run-1", name, args).id
@@ -192,7 +192,7 @@ def test_a_crash_on_rank_1_is_an_event_and_rank_0_goes_on(start: Start, tmp_path
     ready(zero)
     ready(one)
     assert one.wait(60) == 1
-    store = open_store(tdir)
+    store = open_dir_store(tdir)
     try:
         errors = wait_for(lambda: store.list_events("ddp-crash", kind="error"),
                           what="the error event of rank 1")
@@ -247,7 +247,7 @@ def test_two_slurm_tasks_log_into_one_run_on_a_server(start: Start, server: str,
     assert (rank, world) == ("0", "2")
     assert run_id.startswith(f"slurm-{job}-")  # derived from the job: no id was given
     assert ready(one) == [run_id, "1", "2"]
-    store = open_store(tmp_path / "srv")
+    store = open_dir_store(tmp_path / "srv")
     try:
         def send(name: str, args: dict[str, str]) -> str:
             resp = httpx.post(f"{server}/api/runs/{run_id}/commands",
@@ -275,7 +275,7 @@ def test_ranks_that_rank_0_starts_itself_find_its_run(tmp_path: Path) -> None:
     assert len(lines) == 2
     (_, run_id, r0, w0), (_, same_id, r1, w1) = lines
     assert same_id == run_id and (r0, w0, r1, w1) == ("0", "1", "1", "2")
-    store = open_store(tmp_path / "td")
+    store = open_dir_store(tmp_path / "td")
     try:
         assert [r.id for r in store.list_runs()[0]] == [run_id]  # one run, not two
         keys = {s.key for s in store.metric_keys(run_id)}

@@ -6,12 +6,11 @@ secrets of several shapes, on both streams; its console lines are read back from
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from traindeck.store import open_store
+from support import clean_env, open_dir_store
 
 SCRIPT = r'''
 import sys, traindeck
@@ -37,13 +36,13 @@ QyNTUxOQAAACDvO4S2mJ6c3bKz1qXhP5m4y7Yp0t1aKf8Hn3oWm8cF0wAAAJgbVb7rG1W+
 def test_console_lines_keep_no_secret(tmp_path: Path) -> None:
     key = tmp_path / "id_ed25519"
     key.write_text(KEY)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "td"), str(key)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ" in done.stdout  # the terminal: as is
     run_id = done.stdout.strip().splitlines()[-1]
-    with open_store(tmp_path / "td") as store:
+    with open_dir_store(tmp_path / "td") as store:
         texts = [line.text for line in store.read_log_lines(run_id, limit=100)]
     stored = "\n".join(texts)
     for secret in ("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "QyNTUxOQAAACDvO4S2mJ6c3",
@@ -84,7 +83,7 @@ raise RuntimeError("db login failed: postgres://trainer:err0rpw@db/x --token=td_
 def test_command_line_errors_and_command_results_keep_no_secret(tmp_path: Path) -> None:
     """The run's recorded command line (sys.argv), its ``error`` event, a command's error
     text and the strings inside a command's result are redacted like console lines."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     env["TRAINDECK_TOKEN"] = "exact-value-0f-the-token"
     argv = ["--db-password", "hunter2", "--url", "postgres://u:pa55@h/db",
             "--seed", "7", "exact-value-0f-the-token"]
@@ -92,7 +91,7 @@ def test_command_line_errors_and_command_results_keep_no_secret(tmp_path: Path) 
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1 and "err0rpw" in done.stderr, done.stderr
     run_id = done.stdout.strip().splitlines()[-1]
-    with open_store(tmp_path / "td") as store:
+    with open_dir_store(tmp_path / "td") as store:
         run = store.get_run(run_id)
         events = store.list_events(run_id)
         commands = store.list_commands(run_id)

@@ -25,9 +25,9 @@ import httpx
 import numpy as np
 import pytest
 import websockets
-from support import free_port, wait_for
+from support import free_port, open_dir_store, wait_for
 
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 CHILD = r'''
 import math, os, resource, signal, sys, time
@@ -201,7 +201,7 @@ def test_remote_run_points_websocket_and_commands(server: Server, child: Any,
     assert proc.returncode == 0, (tmp_path / "child0.err").read_text()
     last = int(out.split("DONE")[1].split()[0]) - 1
 
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         run_row = store.get_run(run_id)
         assert run_row.status == "cancelled"  # stopped from the API (defect 7)
         assert math.isnan(run_row.summary["final"]) if isinstance(
@@ -236,7 +236,7 @@ def test_offline_then_sync_twice_adds_nothing(server: Server, child: Any,
     assert "synced" in first.stdout
 
     def snapshot() -> tuple[Any, ...]:
-        with open_store(server.dir) as store:
+        with open_dir_store(server.dir) as store:
             run = store.get_run(run_id)
             steps, values = series(store, run_id, "loss")
             events = len(store.list_events(run_id, limit=5000))
@@ -269,7 +269,7 @@ def test_sync_resends_unacknowledged_batches_exactly_once(server: Server, child:
     assert segments
     cmd = [sys.executable, "-m", "traindeck.cli", "sync", str(spool), "--url", server.url]
     assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         before = [(s.key, s.count) for s in store.metric_keys(run_id)]
         events = len(store.list_events(run_id, limit=5000))
     # Put the spool back as it was before the sync (a sync killed before its acks).
@@ -279,7 +279,7 @@ def test_sync_resends_unacknowledged_batches_exactly_once(server: Server, child:
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "synced" in again.stdout
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         assert [(s.key, s.count) for s in store.metric_keys(run_id)] == before
         assert len(store.list_events(run_id, limit=5000)) == events
 
@@ -287,7 +287,7 @@ def test_sync_resends_unacknowledged_batches_exactly_once(server: Server, child:
 def test_bearer_token_is_sent(tmp_path: Path, child: Any) -> None:
     port = free_port()
     srv = Server(f"http://127.0.0.1:{port}", "", tmp_path / "srv", port, tmp_path / "s.log")
-    with open_store(srv.dir) as store:
+    with open_dir_store(srv.dir) as store:
         _, secret = store.create_token("sdk", "write")
     srv.start()
     try:
@@ -296,7 +296,7 @@ def test_bearer_token_is_sent(tmp_path: Path, child: Any) -> None:
         run_id = ready(proc)
         proc.communicate(timeout=60)
         assert proc.returncode == 0
-        with open_store(srv.dir) as store:
+        with open_dir_store(srv.dir) as store:
             assert store.get_run(run_id).status == "completed"
             assert series(store, run_id, "loss")[0].tolist() == list(range(500))
     finally:
@@ -321,7 +321,7 @@ def test_full_disk_on_the_spool_loses_nothing(tmp_path: Path, child: Any) -> Non
         assert proc.returncode == 0, err.read_text()
         text = err.read_text()
         assert text.count("File too large") == 1, text  # told once
-        with open_store(srv.dir) as store:
+        with open_dir_store(srv.dir) as store:
             wait_for(lambda: store.get_run(run_id).status == "completed", timeout=30,
                      what="the final status")
             steps, _ = series(store, run_id, "loss")
@@ -414,7 +414,7 @@ def test_resume_a_remote_run(server: Server, tmp_path: Path) -> None:
     for _ in range(50):
         again.log({"x": float(again.step)})
     again.finish()
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         row = store.get_run("resume-me")
         assert row.status == "completed" and row.config == {"a": 1, "b": 2}
         steps, values = series(store, "resume-me", "x")
@@ -438,7 +438,7 @@ def test_server_away_then_back(tmp_path: Path) -> None:
         srv.start()
         assert run.flush(timeout=60) is True
         run.finish()
-        with open_store(srv.dir) as store:
+        with open_dir_store(srv.dir) as store:
             assert series(store, run.id, "x")[0].tolist() == list(range(1000))
             assert store.get_run(run.id).status == "completed"
     finally:
@@ -452,7 +452,7 @@ def test_a_batch_is_applied_whole_or_not_at_all(tmp_path: Path) -> None:
     from traindeck.store import InvalidInput
     from traindeck.store.batch_wire import parse_batch
 
-    with open_store(tmp_path / "td") as store:
+    with open_dir_store(tmp_path / "td") as store:
         good = parse_batch(json.dumps({
             "batch_id": "a:1", "run": {"project": "p", "name": "n"}, "update": {"notes": "x"},
             "metrics": {"x": {"steps": [0, 1], "times": [1.0, 2.0], "values": [1.0, "NaN"]}},
@@ -491,7 +491,7 @@ def test_sync_sets_a_refused_batch_aside_and_uploads_the_rest(server: Server,
     assert done.returncode == 0, done.stderr
     assert "refused" in done.stdout and "steps must be integers" in done.stdout
     assert len(list((spool_dir / "rejected").glob("*.json"))) == 1
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         assert store.get_run("hand-made").status == "completed"
         steps, values = series(store, "hand-made", "x")
         assert steps.tolist() == [0, 1, 2] and values.tolist() == [1.0, 2.0, math.inf]
@@ -511,7 +511,7 @@ def test_several_batches_in_one_request(server: Server) -> None:
     bad = {"batch_id": "m:3", "metrics": {"x": {"steps": ["a"], "times": [1.0],
                                                 "values": [1.0]}}}
     assert httpx.post(url, json=[{**two, "batch_id": "m:4"}, bad]).status_code == 422
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         assert series(store, "multi", "x")[0].tolist() == [0, 1]  # m:4 not applied either
         assert store.metric_keys("multi")[0].count == 2
 
@@ -534,7 +534,7 @@ def test_a_backlog_is_merged_in_order(server: Server) -> None:
     assert r.json() == {"batches": 7, "applied": 6}
     again = httpx.post(f"{server.url}/api/runs/g/batch", json=backlog[1:])
     assert again.json() == {"batches": 6, "applied": 0}
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         steps, values = series(store, "g", "x")
         assert steps.tolist() == [0, 1, 2, 3] and values.tolist() == [1, 1, 2, 3]
         run = store.get_run("g")
@@ -560,7 +560,7 @@ def test_a_smaller_body_limit_shrinks_the_requests(tmp_path: Path) -> None:
         run.finish()
         spool = tmp_path / "client" / "runs" / run.id / "spool"
         assert not (spool / "rejected").exists()
-        with open_store(srv.dir) as store:
+        with open_dir_store(srv.dir) as store:
             for key in ("a", "b"):
                 assert series(store, run.id, key)[0].tolist() == list(range(100_000))
     finally:
@@ -591,7 +591,7 @@ def test_sync_leaves_a_live_runs_spool_alone(server: Server, tmp_path: Path) -> 
         [sys.executable, "-m", "traindeck.cli", "sync", str(tmp_path / "client"),
          "--url", server.url], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "synced" in done.stdout, done.stderr
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         assert store.get_run(run.id).status == "completed"
         assert series(store, run.id, "x")[1].tolist() == [1.0]
 
@@ -609,7 +609,7 @@ def test_liveness_is_judged_on_the_servers_clock(server: Server) -> None:
     jumped = {"batch_id": "s:2", "heartbeat": sent + 2 * day,
               "metrics": {"x": {"steps": [1], "times": [sent - 3600], "values": [2.0]}}}
     assert httpx.post(url, json=jumped).status_code == 200
-    with open_store(server.dir) as store:
+    with open_dir_store(server.dir) as store:
         run = store.get_run("skewed")
         assert abs((run.heartbeat_at or 0) - time.time()) < day / 2
         assert store.reap_stale() == []

@@ -28,9 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks as st_checks
 from schemathesis.generation import GenerationMode
-from support import free_port, wait_for
-
-from traindeck.store import open_store
+from support import free_port, open_dir_store, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +50,7 @@ UNKNOWN = "no-such-object"
 def seed(folder: Path, *, tokens: bool) -> dict[str, str]:
     """A store with real objects; the ids each path parameter may take."""
     ids: dict[str, str] = {}
-    with open_store(folder) as store:
+    with open_dir_store(folder) as store:
         run = store.create_run(project="schema", name="real", config={"lr": 0.1},
                                tags=["a"], heartbeat_timeout=3600.0)
         store.set_status(run.id, "running")

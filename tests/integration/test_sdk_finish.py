@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from traindeck.store import open_store
+from support import open_dir_store
 
 CHILD = """
 import sys, traindeck as td
@@ -45,7 +45,7 @@ def test_ctrl_c_during_finish_with_a_locked_store_loses_nothing(tmp_path: Path) 
     lock.close()
     out, err = child.communicate(timeout=60)
     assert "DONE" in out, err
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         assert len(store.read_points(run_id, "x")) == 1000
         assert store.get_run(run_id).status == "completed"
 
@@ -70,7 +70,7 @@ def test_the_final_status_is_recorded_after_the_last_points(tmp_path: Path) -> N
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip()
-    with open_store(tdir) as store:
+    with open_dir_store(tdir) as store:
         # the store stamps each change with its commit's number: the run's (its status
         # change: no summary was logged) must come after every series' last write
         run = store.get_run(run_id)

@@ -3,7 +3,6 @@ pipe prints the run as plain lines and keeps following it until it ends."""
 
 from __future__ import annotations
 
-import os
 import queue
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import threading
 from pathlib import Path
 
 import support
+from support import clean_env
 
 from traindeck.store import Store
 
@@ -26,7 +26,7 @@ def test_tail_into_a_pipe_prints_plain_lines_and_follows_the_run(
     store.set_status(run.id, "running")
     store.heartbeat(run.id)
     store.write_metrics(run.id, {"loss": ([0, 1, 2], [1.0, 2.0, 3.0], [0.9, 0.8, 0.7])})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINDECK_")}
+    env = clean_env()
     tail = subprocess.Popen(
         [sys.executable, "-m", "traindeck.cli", "tail", run.id, "-d", str(store_dir),
          "--interval", "0.05"],

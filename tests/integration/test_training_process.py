@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from support import free_port, wait_for
+from support import free_port, open_dir_store, wait_for
 
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_child.py"
 
@@ -101,7 +101,7 @@ def start_child(server: Server, tmp_path: Path) -> Iterator[Callable[..., tuple[
 
 @pytest.fixture
 def store(server: Server) -> Iterator[Store]:
-    s = open_store(server.dir)
+    s = open_dir_store(server.dir)
     yield s
     s.close()
 

@@ -3,22 +3,22 @@ child processes with only ``TRAINDECK_DIR`` set: what they log is in the store."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import clean_env, open_dir_store
 
-from traindeck.store import Run, Store, open_store
+from traindeck.store import Run, Store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "wandb_style"
 
 
 def run_script(tdir: Path, script: str, *args: str, cwd: Path | None = None,
                **env_extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAINDECK_", "WANDB_"))}
+    env = clean_env("WANDB_")
     env.update(TRAINDECK_DIR=str(tdir), TRAINDECK_STRICT="1", **env_extra)
     return subprocess.run([sys.executable, str(EXAMPLES / script), *args], env=env,
                           capture_output=True, text=True, timeout=240, cwd=cwd)
@@ -32,7 +32,7 @@ def tdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def reader(tdir: Path) -> Iterator[Store]:
     tdir.mkdir()
-    s = open_store(tdir)
+    s = open_dir_store(tdir)
     yield s
     s.close()
 

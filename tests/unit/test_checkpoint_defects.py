@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import wait_for
+from support import open_dir_store, wait_for
 
 import traindeck as td
 from traindeck.checkpoints import read_sidecar
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_a_relative_dir_stores_paths_the_cli_can_read(tmp_path: Path,
         run.flush()
         (ck,) = run.list_checkpoints()
     assert path is not None and ck.path == str(path.absolute())
-    with open_store(tmp_path / "d7") as s:
+    with open_dir_store(tmp_path / "d7") as s:
         assert s.list_checkpoints(run.id)[0].path == "checkpoints/checkpoint_step_0000002.bin"
     done = subprocess.run([sys.executable, "-m", "traindeck.cli", "ckpt", "verify", run.id,
                            "--dir", "d7"], capture_output=True, text=True, timeout=60,

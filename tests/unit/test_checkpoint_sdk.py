@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import wait_for
+from support import open_dir_store, wait_for
 
 import traindeck as td
 from traindeck.checkpoints import parse_name, read_sidecar, sha256_file
-from traindeck.store import Store, open_store
+from traindeck.store import Store
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def start(tdir: Path, **kw: Any) -> td.Run:
 
 
 def store_path(tdir: Path, ck_id: str) -> str:
-    with open_store(tdir) as s:
+    with open_dir_store(tdir) as s:
         return s.get_checkpoint(ck_id).path
 
 

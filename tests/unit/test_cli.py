@@ -58,7 +58,7 @@ def runs(store: Store) -> dict[str, str]:
     return ids
 
 
-def test_version(store_dir: Path, tmp_path: Path) -> None:
+def test_sqlite_version_of_a_folder_without_a_store(store_dir: Path, tmp_path: Path) -> None:
     result = invoke("version", "-d", str(tmp_path / "none"))
     assert result.exit_code == 0, result.output
     assert f"traindeck {__version__}" in result.stdout
@@ -147,7 +147,7 @@ def test_ls_rejects_an_unknown_status(store_dir: Path, runs: dict[str, str]) -> 
     assert "Traceback" not in result.output
 
 
-def test_reading_commands_do_not_create_a_store(tmp_path: Path) -> None:
+def test_sqlite_reading_commands_do_not_create_a_store(tmp_path: Path) -> None:
     missing = tmp_path / "nothing-here"
     for args in (["runs", "ls"], ["runs", "show", "x"], ["tail", "x", "--once"],
                  ["runs", "rm", "x", "--yes"]):

@@ -76,9 +76,13 @@ def test_ls_orders_by_step_and_marks_best(store: Store, store_dir: Path,
     assert [r[1] for r in rows(last2.stdout)] == ["100", "1,000"]
 
 
-def test_ls_errors_are_one_line(tmp_path: Path, store: Store, store_dir: Path) -> None:
+def test_sqlite_ls_of_a_folder_without_a_store_says_so(tmp_path: Path) -> None:
     nothing = invoke("ls", "--dir", str(tmp_path / "nowhere"))
     assert nothing.exit_code == 1 and "no traindeck store" in nothing.stderr
+    assert "Traceback" not in nothing.output and nothing.stdout == ""
+
+
+def test_ls_errors_are_one_line(tmp_path: Path, store: Store, store_dir: Path) -> None:
     no_runs = invoke("ls", "--dir", str(store_dir))
     assert no_runs.exit_code == 1 and "no runs yet" in no_runs.stderr
     store.create_run(project="p", id="empty")
@@ -86,7 +90,7 @@ def test_ls_errors_are_one_line(tmp_path: Path, store: Store, store_dir: Path) -
     assert empty.exit_code == 1 and "has no checkpoints" in empty.stderr
     unknown = invoke("ls", "zzz", "--dir", str(store_dir))
     assert unknown.exit_code == 1 and "no run 'zzz'" in unknown.stderr
-    for r in (nothing, no_runs, empty, unknown):
+    for r in (no_runs, empty, unknown):
         assert "Traceback" not in r.output and r.stdout == ""
 
 

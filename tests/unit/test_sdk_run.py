@@ -177,7 +177,7 @@ def test_keyboard_interrupt_marks_interrupted(tdir: Path, store: Store) -> None:
     assert store.get_run(run.id).status == "interrupted"
 
 
-def test_disabled_mode_and_unusable_dir(
+def test_sqlite_disabled_mode_and_unusable_dir(
     tdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

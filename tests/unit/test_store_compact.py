@@ -92,7 +92,7 @@ def test_full_chunks_are_packed_and_grouped(tmp_path: Path) -> None:
         assert got.times.tobytes() == t.tobytes() and got.steps.tolist() == s.tolist()
 
 
-def test_an_old_store_reads_the_same_before_and_after_compacting(old_store: Path) -> None:
+def test_sqlite_an_old_store_reads_the_same_before_and_after_compacting(old_store: Path) -> None:
     with SQLiteStore(old_store) as store:  # migrates to 14 on open: still raw, no groups
         conn = store.core.reader()
         assert conn.execute("SELECT DISTINCT codec FROM all_chunks").fetchall() == [(0,)]

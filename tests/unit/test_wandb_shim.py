@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import KEPT_ENV
 
 import traindeck.wandb as wandb
 from traindeck.sdk.media import encode_png
@@ -25,7 +26,7 @@ def env(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import os
 
     for k in list(os.environ):
-        if k.startswith(("TRAINDECK_", "WANDB_")):
+        if k.startswith(("TRAINDECK_", "WANDB_")) and k not in KEPT_ENV:
             monkeypatch.delenv(k)
     monkeypatch.setenv("TRAINDECK_DIR", str(store_dir))
     monkeypatch.setenv("TRAINDECK_STRICT", "1")

@@ -124,7 +124,8 @@ class CheckpointTable:
         """Make this the run's best checkpoint (one per run)."""
         with self._core.write() as tx:
             ck = self._get_checkpoint(tx.conn, ck_id)
-            tx.execute("UPDATE checkpoints SET is_best = (id = ?) WHERE run_id = ?",
+            tx.execute("UPDATE checkpoints SET is_best = CASE WHEN id = ? THEN 1 ELSE 0 END "
+                       "WHERE run_id = ?",
                        (ck_id, ck.run_id))
             ck = self._get_checkpoint(tx.conn, ck_id)
             insert_event(tx, self._core.clock(), ck.run_id, "checkpoint_best",

@@ -10,7 +10,7 @@ from .errors import Conflict, NotFound
 from .hosts import check_host
 from .models import Host
 
-_COLS: Final = "name, user, address, port, key_path, workdir, created_at, checked_at, check_error"
+_COLS: Final = 'name, "user", address, port, key_path, workdir, created_at, checked_at, check_error'
 
 
 def _host(r: Sequence[Any]) -> Host:
@@ -35,7 +35,7 @@ class HostTable:
         try:
             with self._core.write() as tx:
                 row = tx.execute(
-                    "INSERT INTO hosts (name, user, address, port, key_path, workdir, "
+                    'INSERT INTO hosts (name, "user", address, port, key_path, workdir, '
                     f"created_at) VALUES (?,?,?,?,?,?,?) RETURNING {_COLS}",
                     (name, user, address, port, key_path, workdir, now)).fetchone()
         except self._core.dialect.integrity_errors:

@@ -9,7 +9,8 @@ PostgreSQL would try again for nothing). JSON stays text, as in SQLite.
 
 The store's SQL is SQLite's (``pg_sql`` translates it): the schema adds what that SQL calls
 and PostgreSQL lacks, SQLite's two-argument ``min``/``max`` (NULL when either is) and
-``td_f8`` (a float64 from its 8 little-endian bytes), ``td_rank``, ``td_regexp`` and
+``td_f8`` (a float64 from its 8 little-endian bytes, NULL for NaN as SQLite has it),
+``td_rank``, ``td_regexp`` and
 ``json_type`` (SQLite's JSON type names), and the run table's typed reads of a config value
 (``td_json_num``, ``td_json_text``, ``td_json_get``) where SQLite has one ``json_extract``.
 ``CONFLICT_KEYS`` names each table's key, for SQLite's ``INSERT OR REPLACE``.
@@ -344,7 +345,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         LANGUAGE sql IMMUTABLE PARALLEL SAFE
         AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL
                           WHEN b > a THEN b ELSE a END $$;
-    CREATE FUNCTION td_f8(b bytea) RETURNS double precision
+    CREATE FUNCTION td_f8_bits(b bytea) RETURNS double precision
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
         AS $$
         WITH bits AS (
@@ -371,10 +372,14 @@ MIGRATIONS: Final[tuple[str, ...]] = (
                             * power(2::double precision, e - 1075) END)
         END FROM parts
         $$;
+    -- SQLite keeps no NaN in a number: td_f8 gives NULL for one, as SQLite's does
+    CREATE FUNCTION td_f8(b bytea) RETURNS double precision
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT NULLIF(td_f8_bits(b), 'NaN'::double precision) $$;
     CREATE FUNCTION td_rank(b bytea) RETURNS integer
         LANGUAGE sql IMMUTABLE PARALLEL SAFE
         AS $$ SELECT CASE WHEN b IS NULL OR length(b) <> 8 THEN 2
-                          WHEN td_f8(b) = 'NaN'::double precision THEN 1 ELSE 0 END $$;
+                          WHEN td_f8_bits(b) = 'NaN'::double precision THEN 1 ELSE 0 END $$;
     CREATE FUNCTION td_regexp(p text, t text) RETURNS integer
         LANGUAGE sql IMMUTABLE PARALLEL SAFE
         AS $$ SELECT CASE WHEN t IS NOT NULL AND t ~ p THEN 1 ELSE 0 END $$;

@@ -26,7 +26,8 @@ class ProgressTable:
                 written += tx.execute(
                     # An ETA only while running, whatever the tracker last saw.
                     "UPDATE runs SET progress = ?, steps_per_s = ?, "
-                    "eta_s = CASE WHEN status = 'running' THEN ? END, seq = ? WHERE id = ?",
+                    "eta_s = CASE WHEN status = 'running' THEN CAST(? AS DOUBLE PRECISION) END, "
+                    "seq = ? WHERE id = ?",
                     (v.progress, v.steps_per_s, v.eta_s, tx.seq, v.run_id),
                 ).rowcount
         return written
