@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_service import PostgresService, start_postgres
+from pg_service import PostgresService, postgres_session, start_postgres
 from slurm_service import SlurmService, slurm_session
 from support import DEFAULT_STORE_URL, STORE_URL_ENV, MakeStore, is_postgres_suite, store_url_for
 
@@ -126,6 +126,17 @@ def make_store(store_url_template: str, tmp_path: Path) -> Iterator[MakeStore]:
 @pytest.fixture
 def store(make_store: MakeStore) -> Store:
     return make_store()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresService]:
+    """A real PostgreSQL cluster on 127.0.0.1 (tests/pg_service.py), shared by the session:
+    the suite's own when it runs on PostgreSQL, else one started for the tests that need
+    both engines (``traindeck migrate``)."""
+    if _POSTGRES:
+        yield _POSTGRES[0]
+    else:
+        yield from postgres_session()
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ class PostgresService:
     port: int
     bin: Path
     as_user: list[str]
+    max_connections: int
 
     def url(self, schema: str | None = None, database: str = DATABASE) -> str:
         """A store URL on this cluster (``schema``: the store's own tables)."""
@@ -56,9 +57,17 @@ class PostgresService:
              "-d", database, "-At", "-c", sql], capture_output=True, text=True, check=True)
         return done.stdout
 
+    def start(self) -> None:
+        """Start the cluster (again, on the same port)."""
+        _as(self.as_user, [str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"),
+                           "-l", str(self.folder / "server.log"), "-w", "-t", "60", "-o",
+                           f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+                           "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                           f"-c max_connections={self.max_connections}", "start"])
+
     def stop(self) -> None:
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"),
-                        "-m", "immediate", "-w", "stop"], capture_output=True)
+                        "-m", "fast", "-w", "stop"], capture_output=True)
 
 
 def _as(user_prefix: list[str], argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -82,12 +91,8 @@ def start_postgres(folder: Path, *, max_connections: int = 400) -> PostgresServi
     port = free_port()
     _as(as_user, [str(binary / "initdb"), "-D", str(data), "-U", USER, "-A", "trust",
                   "--no-sync", "-E", "UTF8", "--locale=C"])
-    _as(as_user, [str(binary / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
-                  "-w", "-t", "60", "-o",
-                  f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  f"-c synchronous_commit=off -c full_page_writes=off "
-                  f"-c max_connections={max_connections}", "start"])
-    service = PostgresService(folder, port, binary, as_user)
+    service = PostgresService(folder, port, binary, as_user, max_connections)
+    service.start()
     _as([], [str(binary / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER,
              DATABASE])
     return service

@@ -60,6 +60,25 @@ def open_dir_store(folder: str | Path) -> Store:
     return open_store(url, files_root=folder) if url else open_store(folder)
 
 
+def server_settings(folder: str | Path, **fields: Any) -> Any:
+    """The ``Settings`` of a server the test starts for ``folder``, as ``traindeck serve
+    --dir folder`` makes them: with ``TRAINDECK_STORE`` (set on PostgreSQL) that store,
+    its run files in ``folder``."""
+    from traindeck.server import Settings
+
+    url = os.environ.get("TRAINDECK_STORE")
+    if url:
+        return Settings(dir=url, files_root=fields.pop("files_root", None) or folder, **fields)
+    return Settings(dir=folder, **fields)
+
+
+#: The start of a server script run as ``python -c CODE FOLDER PORT …``: its store as
+#: ``traindeck serve --dir FOLDER`` opens it (``TRAINDECK_STORE`` when set).
+SERVE_SCRIPT = ("import os, sys; from traindeck.server import Settings, serve; "
+                "where = dict(dir=os.environ.get('TRAINDECK_STORE') or sys.argv[1], "
+                "files_root=sys.argv[1]); ")
+
+
 def is_postgres_suite() -> bool:
     """Whether the suite runs against PostgreSQL (``--engine postgresql``)."""
     return (os.environ.get(STORE_URL_ENV) or "").startswith("postgresql://")

@@ -26,9 +26,9 @@ import httpx
 import pytest
 import websockets
 from serving import served
-from support import wait_for
+from support import server_settings, wait_for
 
-from traindeck.server import Settings, create_app
+from traindeck.server import create_app
 
 SCRIPT = Path(__file__).parent / "scripts" / "alert_child.py"
 
@@ -112,7 +112,7 @@ class Deck:
 
 @pytest.fixture
 def deck(tmp_path: Path) -> Iterator[Deck]:
-    settings = Settings(dir=tmp_path / "td", reap_interval=0.2, rules_timer_interval=0.1,
+    settings = server_settings(tmp_path / "td", reap_interval=0.2, rules_timer_interval=0.1,
                         webhook_timeout=1.0, webhook_attempts=3)
     app = create_app(settings)
     with served(app) as url, httpx.Client(base_url=url, timeout=30) as client:

@@ -20,11 +20,11 @@ import httpx
 import orjson
 import pytest
 from serving import bound_socket, served
-from support import MakeStore, clean_env, free_port, open_dir_store
+from support import MakeStore, clean_env, free_port, open_dir_store, server_settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from traindeck.server import Settings, create_app
+from traindeck.server import create_app
 from traindeck.server.auth import COOKIE_NAME, REDACTED, WS_UNAUTHORIZED
 from traindeck.store import Store
 
@@ -49,7 +49,7 @@ def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
     _, read = store.create_token("dashboard", "read")
     gone, revoked = store.create_token("old", "admin")
     store.revoke_token(gone.id)
-    settings = Settings(dir=tmp_path / "td", port=port, follow_interval=0.02,
+    settings = server_settings(tmp_path / "td", port=port, follow_interval=0.02,
                         web_dir=tmp_path / "no-web")
     app = create_app(settings, store=store)
     app.state.auth.recheck_interval = 0.05  # open WebSockets re-check their token this often

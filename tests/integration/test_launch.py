@@ -14,9 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from serving import bound_socket, served
-from support import group_gone, wait_for
+from support import group_gone, server_settings, wait_for
 
-from traindeck.server import Settings
 from traindeck.server.app import create_app
 from traindeck.store import Store
 
@@ -86,7 +85,7 @@ def templates(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(store: Store, templates: Path, tmp_path: Path) -> Iterator[tuple[str, Store]]:
     sock = bound_socket()
-    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], templates_dir=templates,
+    settings = server_settings(tmp_path, port=sock.getsockname()[1], templates_dir=templates,
                         max_concurrent_launches=1, launch_interval=0.05,
                         web_dir=tmp_path / "no-web")
     with served(create_app(settings, store=store), sock) as url:
@@ -255,7 +254,7 @@ def test_a_new_server_adopts_a_running_launch(store: Store, templates: Path,
                                                tmp_path: Path) -> None:
     def app_and_sock() -> tuple[Any, Any]:
         sock = bound_socket()
-        settings = Settings(dir=tmp_path, port=sock.getsockname()[1], templates_dir=templates,
+        settings = server_settings(tmp_path, port=sock.getsockname()[1], templates_dir=templates,
                             launch_interval=0.05, web_dir=tmp_path / "no-web")
         return create_app(settings, store=store), sock
 

@@ -14,12 +14,11 @@ from typing import Any
 import httpx
 import pytest
 from serving import bound_socket, served
-from support import wait_for
+from support import server_settings, wait_for
 
 from traindeck.launch.local import LocalExecutor
 from traindeck.launch.prepare import process_spec
 from traindeck.runfiles import RunFiles
-from traindeck.server import Settings
 from traindeck.server.app import create_app
 from traindeck.store import Store
 
@@ -54,7 +53,7 @@ def templates(tmp_path: Path) -> Path:
 @contextmanager
 def server(store: Store, templates: Path, tmp_path: Path) -> Iterator[str]:
     sock = bound_socket()
-    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], templates_dir=templates,
+    settings = server_settings(tmp_path, port=sock.getsockname()[1], templates_dir=templates,
                         launch_interval=0.05, web_dir=tmp_path / "no-web")
     with served(create_app(settings, store=store), sock) as url:
         yield url
@@ -135,7 +134,7 @@ def test_a_process_started_just_before_the_server_died_is_found_again(
     handle = executor.start(pspec)  # ... and the server is gone before it records this
     executor.close()
     sock = bound_socket()
-    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], templates_dir=templates,
+    settings = server_settings(tmp_path, port=sock.getsockname()[1], templates_dir=templates,
                         files_root=files.root, launch_interval=0.05,
                         web_dir=tmp_path / "no-web")
     with served(create_app(settings, store=store), sock) as url:

@@ -16,9 +16,8 @@ import httpx
 import psutil
 import pytest
 from serving import bound_socket, served
-from support import wait_for
+from support import server_settings, wait_for
 
-from traindeck.server import Settings
 from traindeck.server.app import create_app
 from traindeck.store import Store
 
@@ -113,7 +112,7 @@ def templates(tmp_path: Path) -> Path:
 def make_server(store: Store, templates: Path, tmp_path: Path,
                 **settings: Any) -> Iterator[str]:
     sock = bound_socket()
-    config = Settings(dir=tmp_path, port=sock.getsockname()[1], templates_dir=templates,
+    config = server_settings(tmp_path, port=sock.getsockname()[1], templates_dir=templates,
                       launch_interval=0.05, web_dir=tmp_path / "no-web", **settings)
     app = create_app(config, store=store)
     with served(app, sock) as url:

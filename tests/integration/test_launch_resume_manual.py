@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from serving import bound_socket, served
-from support import clean_env, wait_for
+from support import clean_env, server_settings, wait_for
 
-from traindeck.server import Settings
 from traindeck.server.app import create_app
 from traindeck.store import Store
 
@@ -45,7 +44,7 @@ SCRIPT = """
 @pytest.fixture
 def server(store: Store, tmp_path: Path) -> Iterator[str]:
     sock = bound_socket()
-    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], launch_interval=0.05,
+    settings = server_settings(tmp_path, port=sock.getsockname()[1], launch_interval=0.05,
                         web_dir=tmp_path / "no-web")
     with served(create_app(settings, store=store), sock) as url:
         yield url
@@ -160,7 +159,7 @@ def test_with_auth_replaying_a_recorded_command_needs_an_admin_token(
     run_id = only_run(store)
     ck = next(c for c in store.list_checkpoints(run_id) if c.step == 2)
     sock = bound_socket()
-    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], launch_interval=0.05,
+    settings = server_settings(tmp_path, port=sock.getsockname()[1], launch_interval=0.05,
                         web_dir=tmp_path / "no-web", auth=True)
     with served(create_app(settings, store=store), sock) as url:
         refused = httpx.post(f"{url}/api/checkpoints/{ck.id}/resume", timeout=30,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import free_port, open_dir_store, wait_for
+from support import SERVE_SCRIPT, free_port, open_dir_store, wait_for
 
 from traindeck.store import Store
 
@@ -210,8 +210,8 @@ def test_a_crash_on_rank_1_is_an_event_and_rank_0_goes_on(start: Start, tmp_path
 def server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "server.log"
-    code = ("import sys; from traindeck.server import Settings, serve; "
-            "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]), reap_interval=0.5))")
+    code = (SERVE_SCRIPT +
+            "serve(Settings(**where, port=int(sys.argv[2]), reap_interval=0.5))")
     with log.open("wb") as sink:
         proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "srv"), str(port)],
                                 stdout=subprocess.DEVNULL, stderr=sink)

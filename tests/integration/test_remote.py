@@ -25,7 +25,7 @@ import httpx
 import numpy as np
 import pytest
 import websockets
-from support import free_port, open_dir_store, wait_for
+from support import SERVE_SCRIPT, free_port, open_dir_store, wait_for
 
 from traindeck.store import Store
 
@@ -74,8 +74,8 @@ class Server:
     extra: str = ""  # more Settings arguments
 
     def start(self) -> None:
-        code = ("import sys; from traindeck.server import Settings, serve; "
-                "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]), reap_interval=0.5"
+        code = (SERVE_SCRIPT +
+                "serve(Settings(**where, port=int(sys.argv[2]), reap_interval=0.5"
                 f"{self.extra}))")
         with self.log.open("ab") as sink:
             self.proc = subprocess.Popen([sys.executable, "-c", code, str(self.dir),

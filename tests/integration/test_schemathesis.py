@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks as st_checks
 from schemathesis.generation import GenerationMode
-from support import free_port, open_dir_store, wait_for
+from support import SERVE_SCRIPT, free_port, open_dir_store, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -85,8 +85,8 @@ def seed(folder: Path, *, tokens: bool) -> dict[str, str]:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
     procs: list[subprocess.Popen[bytes]] = []
-    code = ("import sys; from traindeck.server import Settings, serve; "
-            "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]), log_level='warning'))")
+    code = (SERVE_SCRIPT +
+            "serve(Settings(**where, port=int(sys.argv[2]), log_level='warning'))")
 
     def start(folder: Path) -> str:
         port = free_port()

@@ -24,11 +24,11 @@ import httpx
 import orjson
 import pytest
 from serving import bound_socket, served
-from support import MakeStore
+from support import SERVE_SCRIPT, MakeStore, server_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from traindeck.server import Settings, create_app
+from traindeck.server import create_app
 from traindeck.server.protocol import SERVER_MESSAGE
 from traindeck.store import Store
 
@@ -60,7 +60,7 @@ def live(tmp_path: Path, make_store: MakeStore) -> Iterator[Live]:
     path = tmp_path / "td" / "traindeck.db"
     clock = Clock()
     server_store = make_store(clock=clock)
-    settings = Settings(dir=path, port=port, follow_interval=0.02, reap_interval=0.05,
+    settings = server_settings(path, port=port, follow_interval=0.02, reap_interval=0.05,
                         web_dir=tmp_path / "no-web")
     app = create_app(settings, store=server_store, clock=clock)
     writer = make_store()
@@ -303,8 +303,8 @@ def test_serve_runs_uvicorn_and_prints_its_url(tmp_path: Path, stop: int) -> Non
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = ("import sys; from traindeck.server import Settings, serve; "
-            "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]), web_dir=sys.argv[3]))")
+    code = (SERVE_SCRIPT +
+            "serve(Settings(**where, port=int(sys.argv[2]), web_dir=sys.argv[3]))")
     with subprocess.Popen(
         [sys.executable, "-c", code, str(tmp_path / "td"), str(port), str(tmp_path / "w")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -29,7 +29,7 @@ import pytest
 from serving import bound_socket, served
 from slurm_service import SlurmService
 from sshd_service import SSHD, running_sshd
-from support import wait_for
+from support import server_settings, wait_for
 
 from traindeck.launch.executor import Handle, ProcessSpec, error_of, started_of
 from traindeck.launch.prepare import process_spec
@@ -134,7 +134,7 @@ def env(store: Store, tmp_path: Path, slurm: SlurmService, sshd: SSHD) -> Iterat
                    key_path=str(sshd.client_key),
                    workdir=f"{sshd.workdir}/{uuid.uuid4().hex[:8]}")
     sock = bound_socket()
-    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], auth=True,
+    settings = server_settings(tmp_path, port=sock.getsockname()[1], auth=True,
                         web_dir=tmp_path / "no-web")
     with served(create_app(settings, store=store), sock) as url:
         e = Env(store, url, sock.getsockname()[1], RunFiles(tmp_path / "files"), tmp_path,

@@ -26,13 +26,12 @@ import psutil
 import pytest
 from serving import bound_socket, served
 from sshd_service import SSHD, running_sshd
-from support import wait_for
+from support import server_settings, wait_for
 
 from traindeck.launch.executor import ExecutorError, Handle, ProcessSpec
 from traindeck.launch.prepare import process_spec
 from traindeck.remote.ssh_executor import SSHExecutor
 from traindeck.runfiles import RunFiles
-from traindeck.server import Settings
 from traindeck.server.app import create_app
 from traindeck.store import NotFound, Store
 
@@ -69,7 +68,7 @@ class Env:
 @pytest.fixture
 def env(store: Store, tmp_path: Path) -> Iterator[Env]:
     sock = bound_socket()
-    settings = Settings(dir=tmp_path, port=sock.getsockname()[1], auth=True,
+    settings = server_settings(tmp_path, port=sock.getsockname()[1], auth=True,
                         web_dir=tmp_path / "no-web")
     with served(create_app(settings, store=store), sock) as url:
         e = Env(store, url, sock.getsockname()[1], RunFiles(tmp_path / "files"), tmp_path,

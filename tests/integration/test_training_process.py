@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from support import free_port, open_dir_store, wait_for
+from support import SERVE_SCRIPT, free_port, open_dir_store, wait_for
 
 from traindeck.store import Store
 
@@ -44,8 +44,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     tdir = tmp_path / "td"
     code = (
-        "import sys; from traindeck.server import Settings, serve; "
-        "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]), reap_interval=0.2))"
+        SERVE_SCRIPT +
+        "serve(Settings(**where, port=int(sys.argv[2]), reap_interval=0.2))"
     )
     log = tmp_path / "server.log"
     with log.open("wb") as sink:

@@ -5,7 +5,7 @@
 ``templates ls|show|check|add`` (templates.py), ``hosts add|ls|trust|check|rm``
 (hosts.py), ``rules add|ls|rm`` and ``webhooks add|ls|rm`` (alerts.py), ``tail``
 (tail.py), ``launch``, ``cancel``, ``resume`` (launch.py, through a server's API),
-``version`` (version.py),
+``migrate`` (migrate.py), ``version`` (version.py),
 ``import tensorboard`` (importing.py). Environment variables (``TRAINDECK_DIR``) are read
 here, at the edge, through the options' ``envvar``, and passed down as plain values.
 """
@@ -22,6 +22,7 @@ from . import (
     hosts,
     importing,
     launch,
+    migrate,
     runs,
     serve,
     store,
@@ -57,6 +58,7 @@ app.command("sync")(sync.sync)
 app.command("export")(export.export)
 app.add_typer(importing.app, name="import")
 app.add_typer(store.app, name="store")
+app.command("migrate")(migrate.migrate)
 app.command("version")(version.version)
 
 

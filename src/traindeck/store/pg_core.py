@@ -170,8 +170,16 @@ class _PoolReader:
         self._pool = pool
 
     def execute(self, sql: str, parameters: Params = (), /) -> Rows:
-        with self._pool.connection() as raw:
-            return Conn(raw).execute(sql, parameters)
+        for attempt in (1, 2):
+            with self._pool.connection() as raw:
+                try:
+                    return Conn(raw).execute(sql, parameters)
+                except psycopg.OperationalError:
+                    # a connection the database dropped (it restarted): the pool discards
+                    # it; a read is tried once more on a fresh one
+                    if attempt == 2 or not raw.broken:
+                        raise
+        raise AssertionError("unreachable")
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> Rows:
         with self._pool.connection() as raw:

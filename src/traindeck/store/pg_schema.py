@@ -439,4 +439,13 @@ CONFLICT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "checkpoints": ("id",),
     "commands": ("id",),
     "launches": ("id",),
+    "projects": ("id",),
+    "series": ("id",),
+    "events": ("seq",),
+    "media": ("id",),
+    "artifacts": ("id",),
+    "sessions": ("id",),
+    "rules": ("id",),
+    "webhooks": ("id",),
+    "logged_models": ("id",),
 }

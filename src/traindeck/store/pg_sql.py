@@ -69,7 +69,7 @@ def _upsert(sql: str) -> str:
         raise ValueError(f"no conflict key for table {table!r} (pg_schema.CONFLICT_KEYS)"
                          ) from None
     cols = [c.strip() for c in m.group(2).split(",")]
-    rest = [c for c in cols if c not in key]
+    rest = [c for c in cols if c.strip('"') not in key]
     action = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
               if rest else "DO NOTHING")
     sql = f"{sql[:m.start()]}INSERT INTO {table} ({m.group(2)}){sql[m.end():]}"

@@ -164,6 +164,11 @@ class TableStore:
     def clock(self) -> Callable[[], float]:
         return self._core.clock
 
+    @property
+    def engine_core(self) -> Core:
+        """The engine's connections and transactions (``migrate`` copies rows through it)."""
+        return self._core
+
     # -- what each engine says of itself -------------------------------------------------
 
     @property

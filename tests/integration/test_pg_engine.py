@@ -1,0 +1,100 @@
+"""What only the PostgreSQL engine has: its URL, schemas, concurrent migrations, a server
+that goes away and comes back, values PostgreSQL refuses. Against real clusters
+(``pg_service``); the rest of the suite covers the engine through ``--engine postgresql``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from pg_service import PostgresService, start_postgres
+from support import free_port
+
+from traindeck.store import InvalidInput, Unavailable, open_store
+
+
+def test_pg_url_errors_are_clear_and_never_show_the_password(
+    tmp_path: Path, postgres: PostgresService,
+) -> None:
+    with pytest.raises(InvalidInput, match="folder for its run files"):
+        open_store(postgres.url())
+    with pytest.raises(Unavailable) as away:
+        open_store(f"postgresql://me:hunter2@127.0.0.1:{free_port()}/db", files_root=tmp_path)
+    assert "cannot reach the PostgreSQL store" in str(away.value)
+    assert "hunter2" not in str(away.value) and "me:***@" in str(away.value)
+    with pytest.raises(InvalidInput, match="schema"):
+        open_store(postgres.url() + "?schema=", files_root=tmp_path)
+    url = postgres.url(schema="s_pw").replace("postgres@", "postgres:s3cret@")
+    with open_store(url, files_root=tmp_path) as store:  # trust auth ignores the password
+        assert "s3cret" not in store.location + repr(store)
+        assert store.engine_version().startswith("PostgreSQL ")
+
+
+def test_pg_stores_in_one_database_keep_apart_by_schema(
+    tmp_path: Path, postgres: PostgresService,
+) -> None:
+    tag = secrets.token_hex(4)
+    with open_store(postgres.url(schema=f"a_{tag}"), files_root=tmp_path / "a") as a, \
+            open_store(postgres.url(schema=f"b {tag}"), files_root=tmp_path / "b") as b:
+        a.create_run(project="p", id="only-a")
+        b.create_run(project="p", id="only-b")
+        assert [r.id for r in a.list_runs()[0]] == ["only-a"]
+        assert [r.id for r in b.list_runs()[0]] == ["only-b"]
+        assert a.files_root == tmp_path / "a"
+
+
+def test_pg_servers_starting_together_migrate_once(postgres: PostgresService,
+                                                   tmp_path: Path) -> None:
+    schema = f"race_{secrets.token_hex(4)}"
+    code = ("import sys; from traindeck.store import open_store; "
+            "s = open_store(sys.argv[1], files_root=sys.argv[2]); "
+            "s.create_run(project='p', name=sys.argv[3]); s.close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres.url(schema=schema),
+                               str(tmp_path), f"r{i}"], stderr=subprocess.PIPE, text=True)
+             for i in range(6)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    versions = postgres.psql(f'SELECT version FROM "{schema}".traindeck_schema')
+    assert versions.split() == ["1"]
+    with open_store(postgres.url(schema=schema), files_root=tmp_path) as store:
+        assert store.list_runs()[1] == 6
+
+
+def test_pg_a_value_postgresql_refuses_is_bad_input(tmp_path: Path,
+                                                   postgres: PostgresService) -> None:
+    with open_store(postgres.url(schema=f"nul_{secrets.token_hex(4)}"),
+                    files_root=tmp_path) as store:
+        run = store.create_run(project="p", name="ok")
+        with pytest.raises(InvalidInput):
+            store.write_log_lines(run.id, [(1.0, "stdout", "a\x00b")])
+        assert store.read_log_lines(run.id) == []  # nothing half-written
+        store.write_log_lines(run.id, [(1.0, "stdout", "fine")])
+        assert [line.text for line in store.read_log_lines(run.id)] == ["fine"]
+
+
+def test_pg_a_database_that_goes_away_is_unavailable_then_comes_back(tmp_path: Path) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="td-pg-"))  # where the postgres user can reach
+    folder.chmod(0o755)
+    own = start_postgres(folder, max_connections=20)
+    try:
+        with open_store(own.url(schema="s"), files_root=tmp_path) as store:
+            run = store.create_run(project="p", name="before")
+            own.stop()
+            with pytest.raises(Unavailable):
+                store.get_run(run.id)
+            with pytest.raises(Unavailable):
+                store.add_event(run.id, "note", {})
+            own.start()
+            assert store.get_run(run.id).name == "before"  # the pool reconnects
+            store.add_event(run.id, "note", {"n": 1})  # and so does the writer
+            assert [e.payload for e in store.list_events(run.id, kind="note")] == [{"n": 1}]
+    finally:
+        own.stop()
+        shutil.rmtree(folder, ignore_errors=True)
