@@ -142,8 +142,7 @@ def start_server(folder: Path, port: int, log: Path, settings: str = "") -> subp
     keyword arguments to ``Settings(...)``, e.g. ``", max_batch_bytes=2000"``."""
     import httpx
 
-    code = ("import sys; from traindeck.server import Settings, serve; "
-            f"serve(Settings(dir=sys.argv[1], port=int(sys.argv[2]){settings}))")
+    code = SERVE_SCRIPT + f"serve(Settings(**where, port=int(sys.argv[2]){settings}))"
     with log.open("ab") as sink:
         proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(port)],
                                 stdout=subprocess.DEVNULL, stderr=sink)

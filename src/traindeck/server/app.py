@@ -30,6 +30,7 @@ from traindeck.store import Store, open_store, redact
 from . import auth, errors, static, ws
 from .alerts.delivery import AlertDelivery
 from .alerts.evaluator import Evaluator
+from .alerts.leader import StoreLeadership
 from .alerts.webhooks import WebhookSender
 from .executors import build_executors
 from .feed import Follower
@@ -85,18 +86,22 @@ def create_app(
         app.state.follower = follower
         app.state.hub = hub = Hub(the_store, start_event_seq=follower.event_seq,
                                   max_points_per_read=settings.ws_max_points_per_read)
+        # One server of those sharing the store reaps, evaluates rules and sends webhooks.
+        app.state.leadership = leadership = StoreLeadership(the_store)
         app.state.reaper = Reaper(the_store, interval=settings.reap_interval,
-                                  min_grace=settings.reap_grace, clock=clock)
+                                  min_grace=settings.reap_grace, clock=clock,
+                                  leadership=leadership)
         follower.add_listener(hub)
         follower.add_listener(app.state.reaper)
         # Rules → ``alert`` events; every alert event → WebSocket clients and webhooks.
-        app.state.rules = rules = Evaluator(the_store, clock=clock,
+        app.state.rules = rules = Evaluator(the_store, clock=clock, leadership=leadership,
                                             timer_interval=settings.rules_timer_interval)
         await rules.start()
         app.state.webhooks = webhooks = WebhookSender(
             the_store, timeout=settings.webhook_timeout, attempts=settings.webhook_attempts)
         follower.add_listener(rules)
-        follower.add_listener(AlertDelivery(the_store, hub, webhooks, evaluator=rules))
+        follower.add_listener(AlertDelivery(the_store, hub, webhooks, evaluator=rules,
+                                            leadership=leadership))
         # Progress, speed and ETA of every run, from the points the feed names.
         app.state.progress = ProgressTracker(the_store)
         follower.add_listener(app.state.progress)

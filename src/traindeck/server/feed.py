@@ -4,14 +4,16 @@ Training processes write the store themselves; the server only follows it. A
 :class:`Follower` owns the one cursor over the store's change feed
 (``store.changes_since(seq, event_seq)``: runs, series, events, commands, deleted runs and
 runs with new console lines, all stamped with a store-wide sequence number). Every
-``interval`` seconds it reads what is new and hands the same :class:`~traindeck.store.Changes`
-to each :class:`Listener`, whether or not a browser is connected.
+``interval`` seconds, or as soon as the store says another process committed (PostgreSQL's
+``LISTEN/NOTIFY``: ``store.wait_for_writes``; SQLite says nothing, so it polls), it reads
+what is new and hands the same :class:`~traindeck.store.Changes` to each
+:class:`Listener`, whether or not a browser is connected. With several servers over one
+PostgreSQL store, a point posted to one reaches the others' clients this way.
 
 Listeners today: the WebSocket hub (``hub.py``), which fans changes out to subscribers, and
 the :class:`~traindeck.server.reaper.Reaper`, which marks runs whose heartbeat stopped. The
-launcher, server-side rules and integrations plug in the same way; an engine that can push
-(PostgreSQL ``LISTEN/NOTIFY``) would only change how the follower learns that it should
-read, not what listeners see.
+launcher, server-side rules and integrations plug in the same way; how the follower learns
+that it should read changes nothing of what listeners see.
 
 Contract: listeners are called in the order they were added, once per tick, with the
 changes of that tick (possibly empty: a tick is also a clock, see the reaper). A listener
@@ -25,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol, runtime_checkable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, runtime_checkable
 
 from traindeck.store import Changes, Store
 
@@ -57,6 +60,9 @@ class Follower:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
+        # the wait for the store's next write blocks a thread of its own, never one of the
+        # loop's shared workers
+        self._waiter: ThreadPoolExecutor | None = None
 
     @property
     def listeners(self) -> tuple[Listener, ...]:
@@ -90,6 +96,9 @@ class Follower:
             self._stopping.set()
             await self._task
             self._task = None
+        if self._waiter is not None:  # its wait on the store ends within ``interval``
+            await asyncio.to_thread(self._waiter.shutdown, True)
+            self._waiter = None
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -99,8 +108,20 @@ class Follower:
                 raise
             except Exception:  # keep following: one bad read must not stop the feed
                 log.exception("reading the change feed failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            await self._wait()
+
+    async def _wait(self) -> None:
+        """Until the store may have news (at most ``interval``), or a stop."""
+        if self._waiter is None:
+            self._waiter = ThreadPoolExecutor(1, thread_name_prefix="traindeck-feed-wait")
+        loop = asyncio.get_running_loop()
+        news = loop.run_in_executor(self._waiter, self.store.wait_for_writes, self.interval)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        either: set[asyncio.Future[Any]] = {news, stop}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if news.done() and not news.cancelled() and news.exception() is not None:
+            log.warning("waiting for the store's writes failed: %s", news.exception())
 
     async def tick(self) -> Changes:
         """One round: read what changed, tell every listener, move the cursor."""

@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 from traindeck.store import LIVE_STATUSES, Changes, Store
 
+from .alerts.leader import Leadership, SingleServer
+
 log = logging.getLogger("traindeck.server.reaper")
 
 #: Most live runs read to size the grace period (beyond that the grace is not extended).
@@ -38,8 +40,11 @@ class Reaper:
         interval: float = 5.0,
         min_grace: float = 0.0,
         clock: Callable[[], float] = time.time,
+        leadership: Leadership | None = None,
     ) -> None:
         self.store = store
+        #: Only the store's leader reaps (several servers may share a store).
+        self.leadership = leadership or SingleServer()
         self.interval = interval
         self.min_grace = min_grace
         self.clock = clock
@@ -66,7 +71,7 @@ class Reaper:
 
     def reap(self) -> list[str]:
         """Reap now unless in the grace period; the ids of the runs interrupted."""
-        if self.in_grace():
+        if self.in_grace() or not self.leadership.is_leader():
             return []
         reaped = self.store.reap_stale()
         if reaped:

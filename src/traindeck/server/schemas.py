@@ -319,6 +319,9 @@ class Version(_Out):
     version: str
     schema_version: int
     api: int = Field(description="version of the REST/WebSocket protocol")
+    engine: str = Field(description="the store's engine and its version")
+    leader: bool = Field(description="whether this server is the one of those sharing the "
+                                     "store that reaps stale runs and evaluates rules")
 
 
 # -- checkpoints -----------------------------------------------------------------------

@@ -45,7 +45,7 @@ POOL_TIMEOUT: Final = 30.0
 MAX_PARAMS: Final = 65_535
 #: The first key of the store's advisory locks (the second is the schema's checksum).
 _LOCK_SPACE: Final = 0x7D_ECC0
-_WRITE, _MIGRATE = 1, 2
+_WRITE, _MIGRATE, _LEAD = 1, 2, 3
 
 
 class _BoolText(Dumper):
@@ -190,10 +190,13 @@ class _PoolReader:
 
 
 class Tx:
-    """An open write transaction (``engine.WriteTx``)."""
+    """An open write transaction (``engine.WriteTx``). Taking a ``seq`` also queues a
+    NOTIFY on the store's channel, sent when (and if) the transaction commits: the other
+    servers' followers wake at once (``wait_for_writes``)."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, channel: str) -> None:
         self.conn = conn
+        self._channel = channel
         self._seq: int | None = None
 
     @property
@@ -202,6 +205,7 @@ class Tx:
             self._seq = int(self.conn.execute(
                 "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
             ).fetchone()[0])
+            self.conn.raw.execute(f"NOTIFY {self._channel}")
         return self._seq
 
     def execute(self, sql: str, args: Sequence[Any] | Params = ()) -> Rows:
@@ -219,7 +223,10 @@ class PGCore:
         self.conninfo, self.schema = split_url(url)
         self.clock = clock
         self.dialect = DIALECT
-        self._lock_key = zlib.crc32(self.schema.encode()) - 2**31  # an int4
+        checksum = zlib.crc32(self.schema.encode())
+        self._lock_key = checksum - 2**31  # an int4
+        #: The NOTIFY channel of this store's commits (one per schema).
+        self.channel = f"traindeck_{checksum:08x}"
         self._kwargs: dict[str, Any] = {
             "autocommit": True,
             "options": f"-c search_path={_quote_option(self.schema)}",
@@ -229,6 +236,11 @@ class PGCore:
         self._tx: Tx | None = None
         self._closed = False
         self._writer: psycopg.Connection[Any] | None = None
+        self._listen_lock = threading.Lock()
+        self._listener: psycopg.Connection[Any] | None = None
+        self._lead_lock = threading.Lock()
+        self._leader: psycopg.Connection[Any] | None = None
+        self._leads: set[str] = set()
         try:
             self._migrate()
         except psycopg.OperationalError as exc:
@@ -279,7 +291,7 @@ class PGCore:
             try:
                 writer.execute("SELECT pg_advisory_xact_lock(%s, %s)",
                                (_LOCK_SPACE + _WRITE, self._lock_key))
-                self._tx = Tx(Conn(writer))
+                self._tx = Tx(Conn(writer), self.channel)
                 yield self._tx
                 writer.execute("COMMIT")
             except BaseException:
@@ -318,6 +330,62 @@ class PGCore:
         row = self.reader().execute("SELECT max(version) FROM traindeck_schema").fetchone()
         return int(row[0])
 
+    def wait_for_writes(self, timeout: float) -> bool:
+        """Block until a commit to this store NOTIFYs (True: any process's, this one's
+        too) or ``timeout`` passes (False). Notices that came meanwhile count; several are
+        one. A lost connection waits the timeout out and listens again next time."""
+        with self._listen_lock:
+            try:
+                conn = self._listener
+                if conn is None or conn.closed or conn.broken:
+                    if conn is not None:
+                        conn.close()
+                    self._listener = conn = psycopg.connect(self.conninfo, **self._kwargs)
+                    conn.execute(f"LISTEN {self.channel}")
+                    return True  # what was committed before listening is unknown
+                heard = False
+                for _ in conn.notifies(timeout=timeout, stop_after=1):
+                    heard = True
+                if heard:  # the others already queued: one wake for all
+                    for _ in conn.notifies(timeout=0):
+                        pass
+                return heard
+            except psycopg.OperationalError:
+                if self._listener is not None:
+                    self._listener.close()
+                    self._listener = None
+                time.sleep(timeout)
+                return False
+
+    def lead(self, role: str) -> bool:
+        """A session advisory lock per role, on a connection of its own: held while that
+        connection lives (a process that dies, or loses the database, lets it go)."""
+        key = zlib.crc32(f"{self.schema}\x00{role}".encode()) - 2**31
+        with self._lead_lock:
+            conn = self._leader
+            try:
+                if conn is not None and not conn.closed and not conn.broken:
+                    conn.execute("SELECT 1")  # still connected: still held
+                    if role in self._leads:
+                        return True
+                else:
+                    if conn is not None:
+                        conn.close()
+                    self._leads.clear()
+                    self._leader = conn = psycopg.connect(self.conninfo, **self._kwargs)
+                row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                   (_LOCK_SPACE + _LEAD, key)).fetchone()
+            except psycopg.OperationalError:
+                self._leads.clear()
+                if self._leader is not None:
+                    self._leader.close()
+                    self._leader = None
+                return False
+            if row is not None and row[0]:
+                self._leads.add(role)
+                return True
+            return False
+
     def server_version(self) -> str:
         row = self.reader().execute("SHOW server_version").fetchone()
         return str(row[0]).split()[0]
@@ -329,6 +397,12 @@ class PGCore:
             self._closed = True
             if self._writer is not None:
                 self._writer.close()
+        with self._listen_lock:
+            if self._listener is not None:
+                self._listener.close()
+        with self._lead_lock:
+            if self._leader is not None:
+                self._leader.close()
         self._pool.close()
 
 

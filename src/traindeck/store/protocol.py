@@ -66,6 +66,19 @@ class Store(Protocol):
 
     def schema_version(self) -> int: ...
     def close(self) -> None: ...
+
+    # -- several processes over one store ------------------------------------------------
+
+    def wait_for_writes(self, timeout: float) -> bool:
+        """Block until another connection may have committed a write to this store
+        (PostgreSQL: its NOTIFY; True), or ``timeout`` seconds pass (False; SQLite tells
+        nothing, so a follower polls)."""
+
+    def lead(self, role: str) -> bool:
+        """Whether this process is, or now becomes, the only one doing ``role`` (reaping
+        stale runs, evaluating rules) among those sharing the store: a lock held until
+        the process exits or loses its connection, when another takes it at its next
+        ask (PostgreSQL: a session advisory lock; SQLite: a file lock beside the file)."""
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
 

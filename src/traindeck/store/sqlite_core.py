@@ -14,7 +14,9 @@ a disk I/O error, a full disk) leave the store as :class:`~.errors.Unavailable` 
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import sqlite3
 import threading
 import time
@@ -138,6 +140,7 @@ class SQLiteCore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._owners: dict[int, threading.Thread] = {}  # id(reader) -> the thread using it
+        self._leads: dict[str, int] = {}  # role -> the open, locked file (``lead``)
         self._closed = False
         try:
             self._writer = self._connect()
@@ -261,12 +264,35 @@ class SQLiteCore:
     def schema_version(self) -> int:
         return int(self.reader().execute("PRAGMA user_version").fetchone()[0])
 
+    def wait_for_writes(self, timeout: float) -> bool:
+        """SQLite tells no other process of a commit: wait ``timeout`` (a follower polls)."""
+        time.sleep(timeout)
+        return False
+
+    def lead(self, role: str) -> bool:
+        """An exclusive ``flock`` on ``<file>.lead-<role>``, kept open while this core
+        lives: the OS lets it go when the process dies."""
+        with self._lock:
+            if role in self._leads:
+                return True
+            fd = os.open(f"{self.path}.lead-{role}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            self._leads[role] = fd
+            return True
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._writer.close()
+            for fd in self._leads.values():
+                os.close(fd)  # its lock goes with it
+            self._leads.clear()
         # Another live thread's reader may be in the middle of a query (a worker thread the
         # server's shutdown did not wait for): closing it under that thread can crash the
         # process, so it is left to close when its thread ends (its finalizer); the store

@@ -157,6 +157,8 @@ class TableStore:
         self.list_alerts = guard(rules.list_alerts)
 
         self.schema_version = guard(core.schema_version)
+        self.wait_for_writes = core.wait_for_writes
+        self.lead = guard(core.lead)
         self.close = core.close
         self._guard = guard
 

@@ -619,6 +619,10 @@ export interface Version {
   schema_version: number;
   /** version of the REST/WebSocket protocol */
   api: number;
+  /** the store's engine and its version */
+  engine: string;
+  /** whether this server is the one of those sharing the store that reaps stale runs and evaluates rules */
+  leader: boolean;
 }
 export interface WebhookIn {
   /** http(s) URL alerts are posted to */

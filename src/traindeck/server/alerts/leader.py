@@ -1,15 +1,24 @@
-"""Who evaluates rules and sends webhooks: one server per store.
+"""Who reaps stale runs, evaluates rules and sends webhooks: one server per store.
 
-Today a store has one server, which is always the leader (:class:`SingleServer`). Several
-servers over one store (issue 14: PostgreSQL) take an advisory lock instead: a
-``Leadership`` whose :meth:`~Leadership.is_leader` answers whether this server holds it,
-so exactly one evaluates rules and posts webhooks while every server still sends ``alert``
-messages to its own WebSocket clients.
+Several servers may serve one store (PostgreSQL behind a proxy; or SQLite files shared on
+one machine). Each asks the store for its lock (``store.lead``: a PostgreSQL advisory lock,
+a file lock for SQLite) through a :class:`StoreLeadership`: exactly one reaps, evaluates
+rules and posts webhooks, while every server still sends ``alert`` messages to its own
+WebSocket clients. When the leader dies its lock goes with its connection, and the next
+server to ask (within ``recheck`` seconds) takes over. :class:`SingleServer` is for tests
+of one server that need no lock.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Protocol
+
+from traindeck.store import Store, StoreError
+
+log = logging.getLogger("traindeck.server.leader")
 
 
 class Leadership(Protocol):
@@ -23,3 +32,31 @@ class SingleServer:
 
     def is_leader(self) -> bool:
         return True
+
+
+class StoreLeadership:
+    """The store's lock for ``role``, asked for again at most every ``recheck`` seconds
+    (cheap: a file lock, or one round trip to PostgreSQL)."""
+
+    def __init__(self, store: Store, role: str = "lead", *, recheck: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.role = role
+        self.recheck = recheck
+        self.clock = clock
+        self._held = False
+        self._asked_at: float | None = None
+
+    def is_leader(self) -> bool:
+        now = self.clock()
+        if self._asked_at is None or now - self._asked_at >= self.recheck:
+            self._asked_at = now
+            was = self._held
+            try:
+                self._held = self.store.lead(self.role)
+            except StoreError:  # the store is away: nobody here leads until it is back
+                self._held = False
+            if self._held != was:
+                log.info("this server %s the %r lock of the store", "holds" if self._held
+                         else "no longer holds", self.role)
+        return self._held

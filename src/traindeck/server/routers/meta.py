@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from traindeck._version import __version__
@@ -25,9 +25,11 @@ def health() -> Response:
 
 
 @router.get("/api/version", response_model=Version, summary="Versions")
-def version(store: StoreDep) -> Response:
+def version(store: StoreDep, request: Request) -> Response:
+    leadership = getattr(request.app.state, "leadership", None)
     return json_response({"version": __version__, "schema_version": store.schema_version(),
-                          "api": API_VERSION})
+                          "api": API_VERSION, "engine": store.engine_version(),
+                          "leader": bool(leadership is not None and leadership.is_leader())})
 
 
 @router.get("/api/ws/schema", response_model=dict[str, Any],
