@@ -10,12 +10,15 @@ from pathlib import Path
 import httpx
 
 
-def start_server(folder: Path, port: int, timeout: float = 60) -> subprocess.Popen[bytes]:
-    """``serve(Settings(dir=folder, port=port))`` in a child process, once it answers."""
-    code = ("import sys; from traindeck.server import Settings, serve; "
-            "serve(Settings(dir=sys.argv[1], port=int(sys.argv[2])))")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_server(folder: Path, port: int, timeout: float = 60,
+                 store: str | None = None) -> subprocess.Popen[bytes]:
+    """``traindeck serve --dir folder --port port`` in a child process, once it answers;
+    ``store``: a store URL (``--store``: PostgreSQL), ``folder`` then its run files."""
+    argv = [sys.executable, "-m", "traindeck.cli", "serve", "--dir", str(folder),
+            "--port", str(port)]
+    if store:
+        argv += ["--store", store]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

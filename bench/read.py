@@ -6,9 +6,9 @@ so an old cache is rebuilt). The sizes up to ``--written`` (1M and 10M by defaul
 written through ``SQLiteStore.write_metrics`` in batches of 100k points, as before; the
 bigger ones (100M, 1B) are *synthesized* straight into chunk rows: the points generated chunk
 by chunk, each chunk encoded by ``chunks.encode`` with the pcodec packer (worker processes),
-inserted with the store's own SQL (``sqlite_chunks._INSERT_FULL``, the last partial chunk raw
+inserted with the store's own SQL (``chunk_rows._INSERT_FULL``, the last partial chunk raw
 with ``_INSERT_OPEN`` as a writer leaves it), the ``series`` row's last point set, and the
-chunk groups made by ``sqlite_groups.extend``. ``--verify`` checks, on 10M points, that a
+chunk groups made by ``group_rows.extend``. ``--verify`` checks, on 10M points, that a
 synthesized store holds the same rows and reads exactly the same buckets as one written
 through ``write_metrics``.
 
@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from traindeck.store import SQLiteStore, chunks, packing, schema, sqlite_chunks, sqlite_groups
-from traindeck.store.sqlite_chunks import _INSERT_FULL, _INSERT_OPEN
+from traindeck.store import SQLiteStore, chunk_rows, chunks, group_rows, packing, schema
+from traindeck.store.chunk_rows import _INSERT_FULL, _INSERT_OPEN
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench"
@@ -86,7 +86,7 @@ def chunk_points(seed: int, index: int, n_points: int) -> chunks.Points:
 def insert_full(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
     """Full chunk rows inserted as the store inserts them: through its helper where it has
     one (a packed chunk's sub-block units go to their own table), else its SQL."""
-    helper = getattr(sqlite_chunks, "_insert_full", None)
+    helper = getattr(chunk_rows, "_insert_full", None)
     if helper is not None:
         helper(conn, rows)
     else:
@@ -112,8 +112,8 @@ def layout() -> str:
     (a store made under another schema text, even one version edited in place, or another
     encoder is rebuilt; a change to the read path is not)."""
     parts = ["\n".join(schema.MIGRATIONS)]
-    for obj in (chunks.encode, packing.Packer, sqlite_groups._put,
-                getattr(sqlite_chunks, "_insert_full", None)):
+    for obj in (chunks.encode, packing.Packer, group_rows._put,
+                getattr(chunk_rows, "_insert_full", None)):
         if obj is not None:
             parts.append(inspect.getsource(obj))
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
@@ -211,7 +211,7 @@ def build_synth(path: Path, n_points: int, workers: int) -> float:
             conn.executemany(_INSERT_OPEN, part)
         done += len(rows)
         if done % TX_CHUNKS == 0 or done == total:
-            sqlite_groups.extend(conn, sid)
+            group_rows.extend(conn, sid)
             conn.execute("COMMIT")
             conn.execute("BEGIN")
             el = time.perf_counter() - t0
@@ -220,7 +220,7 @@ def build_synth(path: Path, n_points: int, workers: int) -> float:
     last = chunk_points(seed, total - 1, n_points)
     conn.execute("UPDATE series SET last_step = ?, last_time = ?, last_value = ? WHERE id = ?",
                  (int(last.steps[-1]), float(last.times[-1]), last.values[-1:].tobytes(), sid))
-    sqlite_groups.extend(conn, sid)
+    group_rows.extend(conn, sid)
     conn.execute("COMMIT")
     conn.close()
     rate = n_points / (time.perf_counter() - t0)

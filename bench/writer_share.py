@@ -17,7 +17,7 @@ three ways, ``--reps`` times each, interleaved:
   (``time.thread_time`` around them; wrappers installed by this script, none in the SDK):
   ``drain`` (taking records off ``log()``'s queue), ``convert`` (records to columns and
   arrays), ``store_check`` (the store's ``chunks.prepare``: checks, sort, dedup),
-  ``store_encode`` (``sqlite_chunks.write_series``: chunk encoding and its SQL),
+  ``store_encode`` (``chunk_rows.write_series``: chunk encoding and its SQL),
   ``store_other`` (the rest of ``write_metrics``: series rows, summary, commit),
   ``other`` (the rest of the writer thread: its loop, commands, heartbeats).
 
@@ -92,8 +92,8 @@ def patched(phases: Phases) -> Iterator[None]:
     """Wrap the store's and the SDK's phase functions (those that exist) for the block."""
     targets = [
         ("traindeck.store.chunks", "prepare", "store_check"),
-        ("traindeck.store.sqlite_chunks", "write_series", "store_encode"),
-        ("traindeck.store.sqlite_metrics", "MetricTable.write_metrics", "store_other"),
+        ("traindeck.store.chunk_rows", "write_series", "store_encode"),
+        ("traindeck.store.metric_rows", "MetricTable.write_metrics", "store_other"),
         ("traindeck.sdk.worker", "Worker._drain_queue", "drain"),
         ("traindeck.sdk.worker", "Worker._flush", "convert"),  # its own time: arrays
         ("traindeck.sdk.columns", "Columns.add_records", "convert"),

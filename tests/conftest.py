@@ -12,9 +12,9 @@ is named ``td``, so its run files live in ``store_dir`` (what ``traindeck serve 
 the CLI's ``--dir`` take). On PostgreSQL, ``TRAINDECK_STORE`` names that store for the
 test's child processes and CLI calls, as a user would set it.
 
-Tests of SQLite-only behaviour (pragmas, migrations, chunk rows) open ``SQLiteStore``
-themselves and say so in their names (``test_sqlite_*``); PostgreSQL-only ones are named
-``test_pg_*``.
+Tests of SQLite-only behaviour (pragmas, migrations, chunk rows, a folder without a store)
+say so in their names (``test_sqlite_*``) and get SQLite stores whatever the engine;
+PostgreSQL-only ones are named ``test_pg_*`` and use the ``postgres`` fixture.
 """
 
 from __future__ import annotations
@@ -28,7 +28,14 @@ from pathlib import Path
 import pytest
 from pg_service import PostgresService, postgres_session, start_postgres
 from slurm_service import SlurmService, slurm_session
-from support import DEFAULT_STORE_URL, STORE_URL_ENV, MakeStore, is_postgres_suite, store_url_for
+from support import (
+    DEFAULT_STORE_URL,
+    FILES_ENV,
+    STORE_URL_ENV,
+    MakeStore,
+    is_postgres_suite,
+    store_url_for,
+)
 
 from traindeck.store import Clock, Store, open_store
 
@@ -79,7 +86,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture
-def store_url_template() -> str:
+def store_url_template(request: pytest.FixtureRequest) -> str:
+    """The suite's engine, but SQLite for a SQLite-only test (``test_sqlite_*``)."""
+    if request.node.name.startswith("test_sqlite_"):
+        return DEFAULT_STORE_URL
     return os.environ.get(STORE_URL_ENV) or DEFAULT_STORE_URL
 
 
@@ -90,7 +100,7 @@ def store_url(store_url_template: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _shared_store_env(request: pytest.FixtureRequest, store_url: str,
+def _shared_store_env(request: pytest.FixtureRequest, store_url: str, store_dir: Path,
                       monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL, ``TRAINDECK_STORE`` names the test's store for what the test starts
     (servers, the CLI, training scripts): their ``--dir`` then names its run files. A
@@ -98,6 +108,7 @@ def _shared_store_env(request: pytest.FixtureRequest, store_url: str,
     as it would on SQLite."""
     if is_postgres_suite() and not request.node.name.startswith("test_sqlite_"):
         monkeypatch.setenv("TRAINDECK_STORE", store_url)
+        monkeypatch.setenv(FILES_ENV, str(store_dir))
 
 
 @pytest.fixture

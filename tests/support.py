@@ -23,6 +23,8 @@ from traindeck.store import Clock, SQLiteStore, Store, open_store
 #: ``{name}`` the store's name, ``{id}`` a short name of the test's folder, for a
 #: PostgreSQL schema); ``--store-url`` or ``--engine`` sets it (conftest.py).
 STORE_URL_ENV = "TRAINDECK_TEST_STORE"
+#: On PostgreSQL: the run files' folder of the test's store (its ``store_dir``).
+FILES_ENV = "TRAINDECK_TEST_FILES"
 DEFAULT_STORE_URL = "sqlite:///{tmp}/{name}/traindeck.db"
 
 
@@ -52,11 +54,15 @@ def clean_env(*prefixes: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(drop) or k in KEPT_ENV}
 
 
+#: PostgreSQL: the stores of servers started outside a test (``start_server``), by folder.
+FOLDER_STORES: dict[str, str] = {}
+
+
 def open_dir_store(folder: str | Path) -> Store:
     """The store a CLI call or a training script given ``--dir folder`` opens: the one
     ``TRAINDECK_STORE`` names (set on PostgreSQL), its run files in ``folder``; else the
     SQLite store in ``folder``. The caller closes it."""
-    url = os.environ.get("TRAINDECK_STORE")
+    url = FOLDER_STORES.get(str(folder)) or os.environ.get("TRAINDECK_STORE")
     return open_store(url, files_root=folder) if url else open_store(folder)
 
 
@@ -67,8 +73,9 @@ def server_settings(folder: str | Path, **fields: Any) -> Any:
     from traindeck.server import Settings
 
     url = os.environ.get("TRAINDECK_STORE")
-    if url:
-        return Settings(dir=url, files_root=fields.pop("files_root", None) or folder, **fields)
+    if url:  # the test's store: its run files where the store fixture keeps them
+        root = fields.pop("files_root", None) or os.environ.get(FILES_ENV) or folder
+        return Settings(dir=url, files_root=root, **fields)
     return Settings(dir=folder, **fields)
 
 
@@ -143,9 +150,15 @@ def start_server(folder: Path, port: int, log: Path, settings: str = "") -> subp
     import httpx
 
     code = SERVE_SCRIPT + f"serve(Settings(**where, port=int(sys.argv[2]){settings}))"
+    env = dict(os.environ)
+    if is_postgres_suite() and not env.get("TRAINDECK_STORE"):
+        # started outside a test (a module's server): the folder's own store, as SQLite
+        # has one per folder; ``open_dir_store(folder)`` finds it
+        url = store_url_for(os.environ[STORE_URL_ENV], folder.parent, folder.name)
+        FOLDER_STORES[str(folder)] = env["TRAINDECK_STORE"] = url
     with log.open("ab") as sink:
         proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(port)],
-                                stdout=subprocess.DEVNULL, stderr=sink)
+                                stdout=subprocess.DEVNULL, stderr=sink, env=env)
 
     def up() -> bool:
         if proc.poll() is not None:

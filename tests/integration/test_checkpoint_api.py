@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 from support import api_error as error
-from support import sqlite_path
+from support import is_postgres_suite, sqlite_path
 
 from traindeck.checkpoints import sidecar_path
 from traindeck.server import Settings, create_app
@@ -24,7 +24,7 @@ from traindeck.server.schemas import (
     CheckpointOut,
     CheckpointVerified,
 )
-from traindeck.store import Store
+from traindeck.store import InvalidInput, Store
 
 Client = httpx.AsyncClient
 
@@ -180,12 +180,16 @@ async def test_download_a_folder_as_a_tar(client: Client, store: Store,
 
 async def test_odd_recorded_paths_are_errors_not_500s(client: Client, store: Store) -> None:
     store.create_run(project="p", id="r1")
-    nul = store.add_checkpoint("r1", step=1, path="/tmp/with\x00nul.pth").id
-    error(await client.get(f"/api/checkpoints/{nul}/download"), 409, "conflict")
-    assert not ok(await client.post(f"/api/checkpoints/{nul}/verify"),
-                  CheckpointVerified)["valid"]
-    assert not ok(await client.delete(f"/api/checkpoints/{nul}"),
-                  CheckpointDeleted)["file_deleted"]
+    try:
+        nul = store.add_checkpoint("r1", step=1, path="/tmp/with\x00nul.pth").id
+    except InvalidInput:  # PostgreSQL's text keeps no NUL: refused as it is recorded
+        assert is_postgres_suite()
+    else:
+        error(await client.get(f"/api/checkpoints/{nul}/download"), 409, "conflict")
+        assert not ok(await client.post(f"/api/checkpoints/{nul}/verify"),
+                      CheckpointVerified)["valid"]
+        assert not ok(await client.delete(f"/api/checkpoints/{nul}"),
+                      CheckpointDeleted)["file_deleted"]
     long = store.add_checkpoint("r1", step=2, path=str(run_dir(store, "r1") / ("x" * 5000))).id
     error(await client.get(f"/api/checkpoints/{long}/download"), 409, "conflict")
     assert not ok(await client.post(f"/api/checkpoints/{long}/verify"),

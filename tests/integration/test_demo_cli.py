@@ -37,7 +37,7 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_demo_runs_trains_answers_and_stops_cleanly(tmp_path: Path) -> None:
+def test_sqlite_demo_runs_trains_answers_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     tdir = tmp_path / "demo"
     env = clean_env()

@@ -53,9 +53,13 @@ def test_console_lines_keep_no_secret(tmp_path: Path) -> None:
 
 
 RUN_SCRIPT = r'''
-import sys, time, traindeck
+import os, sys, time, traindeck
 from traindeck.store import open_store
 run = traindeck.init(project="p", dir=sys.argv[1], system_interval=None)
+
+def opened():  # the store init() opened: TRAINDECK_STORE's (PostgreSQL) or the folder's
+    url = os.environ.get("TRAINDECK_STORE")
+    return open_store(url, files_root=sys.argv[1]) if url else open_store(sys.argv[1])
 
 @run.command("leak")
 def leak():
@@ -66,10 +70,10 @@ def leak():
 def boom():
     raise RuntimeError("cannot log in with --password c0mmandpw")
 
-with open_store(sys.argv[1]) as s:
+with opened() as s:
     ids = [s.create_command(run.id, "leak").id, s.create_command(run.id, "boom").id]
 deadline = time.time() + 60
-with open_store(sys.argv[1]) as s:
+with opened() as s:
     while time.time() < deadline:
         run.poll()
         if all(s.get_command(i).status in ("done", "failed") for i in ids):

@@ -24,7 +24,7 @@ import httpx
 import orjson
 import pytest
 from serving import bound_socket, served
-from support import SERVE_SCRIPT, MakeStore, server_settings
+from support import SERVE_SCRIPT, MakeStore, is_postgres_suite, server_settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -230,11 +230,13 @@ async def test_star_subscribes_to_every_project_once(live: Live, ws: Conn) -> No
     live.writer.create_run(project="p", id="mine")
     await ws.until(lambda m: m["type"] == "run_update" and m["run"]["id"] == "mine")
     live.writer.set_status("other", "completed")
-    await ws.until(lambda m: m["type"] == "status_change" and m["run_id"] == "other")
+    await ws.until(lambda m: m["type"] == "status_change" and m["run_id"] == "other"
+                   and m["new_status"] == "completed")
     await ws.send(type="ping", id="end")  # anything sent twice would come before the pong
     await ws.until(lambda m: m["type"] == "pong")
-    changes = [m for m in ws.seen if m["type"] == "status_change" and m["run_id"] == "other"]
-    assert len(changes) == 1
+    changes = [m["seq"] for m in ws.seen
+               if m["type"] == "status_change" and m["run_id"] == "other"]
+    assert len(changes) == 2 and len(set(changes)) == 2  # created, completed: once each
 
 
 async def test_bad_messages_get_errors_and_the_connection_stays(ws: Conn) -> None:
@@ -323,7 +325,10 @@ def test_serve_runs_uvicorn_and_prints_its_url(tmp_path: Path, stop: int) -> Non
                     time.sleep(0.05)
             # no dashboard built in web_dir: the note on how to build it
             assert page.status_code == 503 and "npm run build" in page.text
-            assert (tmp_path / "td" / "traindeck.db").exists()
+            version = httpx.get(f"http://127.0.0.1:{port}/api/version", timeout=5).json()
+            assert version["schema_version"] >= 1 and version["leader"] is True
+            if not is_postgres_suite():  # the store it made: a file in the folder
+                assert (tmp_path / "td" / "traindeck.db").exists()
         finally:
             proc.send_signal(stop)
             _, err = proc.communicate(timeout=TIMEOUT)

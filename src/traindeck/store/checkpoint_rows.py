@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, jsonable, loads
+from .common_rows import fetch_run, insert_event
 from .engine import Conn, Core
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .models import CHECKPOINT_KINDS, Checkpoint
-from .sqlite_rows import fetch_run, insert_event
 
 _COLS: Final = (
     "id, run_id, step, path, kind, metrics, metadata, size, sha256, created_at, host, "

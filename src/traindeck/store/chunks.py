@@ -3,7 +3,7 @@
 A series' points live in chunks of up to ``CHUNK_MAX`` consecutive steps, each a row with
 packed arrays (steps, times, values), exact summary columns and a packed array of
 sub-block summaries (see ``rollup.py``). This module turns points into such rows and back,
-and turns the rows a read fetched into exact buckets; the engine (``sqlite_chunks``)
+and turns the rows a read fetched into exact buckets; the engine (``chunk_rows``)
 fetches and stores the rows.
 
 Write: the points of one series are sorted by step and de-duplicated (the last write of a
@@ -44,7 +44,7 @@ TAIL_PARTS: Final = 64
 RAW_FACTOR: Final = 64
 #: Windows with at most this many points x N buckets are read from sub-block rollups.
 SUB_FACTOR: Final = 2048
-#: Full chunks a chunk group summarises (``sqlite_groups``): ~262k points.
+#: Full chunks a chunk group summarises (``group_rows``): ~262k points.
 GROUP_CHUNKS: Final = 64
 #: Windows with more than this many points x N buckets are read from chunk groups.
 GROUP_FACTOR: Final = CHUNK_MAX * GROUP_CHUNKS // 2

@@ -1,6 +1,6 @@
 """What the store's tables need of an engine: connections, transactions and a dialect.
 
-The table classes (``sqlite_runs``, ``sqlite_metrics``, ``checkpoint_rows``…) take a
+The table classes (``run_rows``, ``metric_rows``, ``checkpoint_rows``…) take a
 :class:`Core` and use only this: ``reader()`` (one statement, the latest commit),
 ``read()`` (a snapshot for several), ``write()`` (the one write transaction, stamped with a
 ``seq`` in commit order) and ``dialect`` (its error classes). Their SQL is written in

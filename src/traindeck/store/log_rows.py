@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
+from .common_rows import fetch_run
 from .engine import Core
 from .errors import InvalidInput
 from .models import LOG_STREAMS, LogLine
-from .sqlite_rows import fetch_run
 
 #: Longest line stored (characters); the SDK cuts longer ones before sending.
 MAX_LINE: Final = 64 * 1024

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from .common_rows import fetch_run, insert_event
 from .engine import Core
 from .errors import InvalidInput, NotFound
 from .models import Media
-from .sqlite_rows import fetch_run, insert_event
 
 _COLS: Final = "id, run_id, key, step, kind, path, caption, created_at, width, height, size"
 MEDIA_KINDS: Final = ("image",)

@@ -1,4 +1,4 @@
-"""The run table on PostgreSQL: what differs from SQLite's (``sqlite_run_table``).
+"""The run table on PostgreSQL: what differs from SQLite's (``run_table_rows``).
 
 SQLite's ``json_extract`` answers a value typed as stored; PostgreSQL's functions have one
 type each, so a config value is read as the caller uses it (``td_json_num`` to compare
@@ -18,8 +18,8 @@ from psycopg import errors as pgerrors
 
 from .engine import Conn
 from .run_query import QueryError, config_key_id, queryable_key
-from .sqlite_run_query import REGEX_BUDGET_S, RunSql, Sql, json_path
-from .sqlite_run_table import RunTableQueries
+from .run_query_sql import REGEX_BUDGET_S, RunSql, Sql, json_path
+from .run_table_rows import RunTableQueries
 
 #: A run-table statement's time limit (milliseconds): a pathological regular expression
 #: ends there (SQLite's engine gives the matching itself ``REGEX_BUDGET_S``).

@@ -56,6 +56,7 @@ class PostgresStore(TableStore):
         #: The connections and transactions (for PostgreSQL-only tests and tools).
         self.core = core = PGCore(url, clock=clock)
         self._files_root = Path(files_root)
+        self._files_root.mkdir(parents=True, exist_ok=True)  # as SQLite's folder is
         super().__init__(core, guard, PGRunTable(core))
 
     def __repr__(self) -> str:

@@ -13,13 +13,13 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from .chunk_rows import read_points
 from .chunks import Window
 from .codec import dumps_str, loads
 from .engine import Core, WriteTx
 from .errors import InvalidInput, NotFound
 from .ids import new_id
 from .rules import DEFAULT_COOLDOWN_S, Alert, Rule, Webhook, check_rule, check_webhook
-from .sqlite_chunks import read_points
 
 _RULE_COLS: Final = "id, project, run_id, kind, key, params, severity, cooldown_s, created_at"
 _HOOK_COLS: Final = "id, url, format, created_at"
@@ -129,7 +129,7 @@ class RuleTable:
         """The ``(steps, values)`` of many series after a step each (``None``: from the
         first), at most ``limit`` per series, in one snapshot (series gone are left out):
         the chunks are found in the summary indexes and read by key from the table holding
-        each (``sqlite_chunks.read_points``)."""
+        each (``chunk_rows.read_points``)."""
         out: dict[tuple[str, str], NewPoints] = {}
         with self._core.read() as conn:
             for run_id, key, after in reads:

@@ -1,6 +1,6 @@
 """The run table's query language, sort and column ids: parsed here, in plain Python.
 
-An engine turns the parsed form into its own query language (SQLite: ``sqlite_run_query``)
+An engine turns the parsed form into its own query language (SQLite: ``run_query_sql``)
 with bound parameters only. ``q`` is terms separated by spaces, all of which must hold:
 
 - a plain word (or ``"quoted words"``): the run's name or id contains it;
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-import regex  # what matches it (sqlite_run_query): the same grammar is checked
+import regex  # what matches it (run_query_sql): the same grammar is checked
 
 from .errors import InvalidInput
 from .models import RUN_STATUSES

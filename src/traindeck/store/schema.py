@@ -340,7 +340,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX logged_models_project ON logged_models (project, created_at);
     CREATE INDEX logged_models_run ON logged_models (run_id);
     """,
-    # 13: open chunks apart (``sqlite_chunks._append``). A series' trailing chunks smaller
+    # 13: open chunks apart (``chunk_rows._append``). A series' trailing chunks smaller
     # than CHUNK_MAX, the ones a training loop appends to at every flush, live in a table of
     # their own: small rows packed together, so appending one point to each of 200 keys
     # rewrites a few pages instead of a page chain per key among the full chunks' blobs

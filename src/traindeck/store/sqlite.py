@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .engine import Clock
 from .protocol import Store
+from .run_table_rows import RunTableQueries
 from .sqlite_core import BUSY_TIMEOUT_MS, SQLiteCore, engine_version, guard
-from .sqlite_run_table import RunTableQueries
 from .tables import TableStore
 
 #: The files SQLite keeps beside the database (WAL mode, or a rollback journal).

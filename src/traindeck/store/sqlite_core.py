@@ -5,7 +5,7 @@ rows it touches are stamped with that number. Since SQLite lets one writer in at
 ``seq`` grows in commit order across every process sharing the file, and a follower that
 remembers the last ``seq`` it saw (``changes_since``) misses nothing.
 
-The table classes (``sqlite_runs``, ``sqlite_metrics``, ``checkpoint_rows``…) take a
+The table classes (``run_rows``, ``metric_rows``, ``checkpoint_rows``…) take a
 :class:`SQLiteCore` and use only its connections and transactions; ``SQLiteStore`` puts
 them together. SQLite's "try again later" failures (a file locked past the busy timeout,
 a disk I/O error, a full disk) leave the store as :class:`~.errors.Unavailable` through

@@ -1,6 +1,6 @@
 """The store's methods, bound from its tables over any engine's core (``engine.Core``).
 
-Each part (``sqlite_runs``, ``sqlite_metrics``, ``checkpoint_rows``…) takes the engine's
+Each part (``run_rows``, ``metric_rows``, ``checkpoint_rows``…) takes the engine's
 core; :class:`TableStore` holds them and offers their methods as its own, each wrapped by
 the engine's ``guard`` (its failures that may pass leave as ``Unavailable``). The engines
 (``SQLiteStore``, ``PostgresStore``) add where they are and what their files are.
@@ -15,25 +15,25 @@ from typing import ParamSpec, Protocol, Self, TypeVar
 from traindeck.runfiles import RunFiles
 
 from . import batch_apply
+from .batch_ledger import BatchLedger
 from .batch_wire import Batch
 from .checkpoint_rows import CheckpointTable
+from .command_rows import CommandTable
 from .engine import Core
+from .event_rows import EventTable
+from .feed_rows import ChangeFeed
 from .host_rows import HostTable
 from .launch_rows import LaunchTable
 from .log_rows import LogTable
 from .logged_model_rows import LoggedModelTable
 from .media_rows import MediaTable
+from .metric_rows import MetricTable
 from .progress_rows import ProgressTable
+from .project_rows import ProjectTable
 from .rule_rows import RuleTable
+from .run_rows import RunTable
+from .run_table_rows import RunTableQueries
 from .session_rows import SessionTable
-from .sqlite_batches import BatchLedger
-from .sqlite_commands import CommandTable
-from .sqlite_events import EventTable
-from .sqlite_feed import ChangeFeed
-from .sqlite_metrics import MetricTable
-from .sqlite_projects import ProjectTable
-from .sqlite_run_table import RunTableQueries
-from .sqlite_runs import RunTable
 from .token_rows import TokenTable
 
 P = ParamSpec("P")

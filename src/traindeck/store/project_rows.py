@@ -1,4 +1,4 @@
-"""Projects of the SQLite store: a stable number for each project name.
+"""Projects of the store: a stable number for each project name.
 
 A run's project is a name on the run; this table gives each name a number that stays (the
 MLflow API's experiment ids). A project is registered inside the transaction that creates

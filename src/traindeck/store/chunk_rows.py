@@ -1,4 +1,4 @@
-"""Chunk rows in SQLite: write a series' points (idempotent) and read windows of them.
+"""Chunk rows (either engine): write a series' points (idempotent) and read windows of them.
 
 The encoding and the bucketing are ``chunks``'s; this module stores and fetches the rows
 inside the caller's transaction or snapshot. Chunk summaries come from the covering index
@@ -16,7 +16,7 @@ from typing import Final
 
 import numpy as np
 
-from . import chunks, sqlite_groups
+from . import chunks, group_rows
 from .chunks import (
     ROW_COLS,
     ChunkRow,
@@ -120,9 +120,9 @@ class _Rows:
             _insert_rows(conn, _INSERT_OPEN, [(sid, *row) for sid, row in zip(
                 self.open_ids, _encode(self.open, _OPEN_PACKER), strict=True)])
         for series_id, lo, hi in self.refresh:
-            sqlite_groups.refresh(conn, series_id, lo, hi)
+            group_rows.refresh(conn, series_id, lo, hi)
         for series_id in dict.fromkeys(self.extend):
-            sqlite_groups.extend(conn, series_id)
+            group_rows.extend(conn, series_id)
 
 
 def _encode(parts: list[Points], packer: Packer) -> list[tuple[object, ...]]:
@@ -218,7 +218,7 @@ def _append(conn: Conn, rows: _Rows, series_id: int, p: Points) -> None:
     if rewritten:
         # open chunks are mostly past the last group, but a rewrite in the middle can leave
         # one inside a group (the newest chunk there)
-        rows.refresh.append((series_id, rewritten[-1][0], sqlite_groups.LAST))
+        rows.refresh.append((series_id, rewritten[-1][0], group_rows.LAST))
     if wrote_full:
         rows.extend.append(series_id)
 
@@ -309,7 +309,7 @@ def _append_many(conn: Conn, rows: _Rows,
         if _write_pieces(rows, sid, Points.concat([loaded[sid], points[sid]])):
             rows.extend.append(sid)
         if g_end is not None and lo < g_end:  # left inside a group by a rewrite
-            rows.refresh.append((sid, lo, sqlite_groups.LAST))
+            rows.refresh.append((sid, lo, group_rows.LAST))
 
 
 def write_series(conn: Conn,

@@ -1,13 +1,13 @@
-"""Events of the SQLite store: ``add_event`` and ``list_events``."""
+"""Events of the store: ``add_event`` and ``list_events``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from .common_rows import EVENT_COLS, event_row, fetch_run, insert_event
 from .engine import Core
 from .models import Event
-from .sqlite_rows import EVENT_COLS, event_row, fetch_run, insert_event
 
 
 class EventTable:

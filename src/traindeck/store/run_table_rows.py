@@ -1,7 +1,7 @@
 """The run table of the store: runs filtered, sorted and paged by any column, with
 the values of chosen columns; the columns there are; runs grouped with aggregates.
 
-Sorting and filtering happen in SQL (``sqlite_run_query``); a page's values are read after
+Sorting and filtering happen in SQL (``run_query_sql``); a page's values are read after
 the page is chosen, so a sort over 10,000 runs computes only the sort key for each.
 """
 
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Final, cast
 
 from .codec import dumps_str
+from .common_rows import RUN_COLS, run_row
 from .engine import Conn, Core
 from .run_query import (
     Column,
@@ -24,8 +25,7 @@ from .run_query import (
     config_key_id,
     queryable_key,
 )
-from .sqlite_rows import RUN_COLS, run_row
-from .sqlite_run_query import REGEX_BUDGET_S, RunSql, f8, install_functions
+from .run_query_sql import REGEX_BUDGET_S, RunSql, f8, install_functions
 
 #: The column chooser lists at most this many keys of each kind.
 MAX_KEYS: Final = 2000
@@ -215,7 +215,7 @@ class RunTableQueries:
                 kind_sql = "json_type(r.config, ?)"
                 g_args = [*g_args, *g_args]
             elif by.name == "tag":
-                group_sql, joins = "t.value", " LEFT JOIN json_each(r.tags) t"
+                group_sql, joins = "t.value", " LEFT JOIN json_each(r.tags) t ON 1 = 1"
             else:
                 group_sql = f"r.{by.name}"
             exprs, c_args = [], []

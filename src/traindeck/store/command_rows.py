@@ -1,4 +1,4 @@
-"""Commands of the SQLite store: the dashboard asks, the run's script takes and answers.
+"""Commands of the store: the dashboard asks, the run's script takes and answers.
 
 The moves a command may make are ``lifecycle``'s; this module only stores them, each with
 a ``command`` event so that live clients hear of it.
@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, loads
+from .common_rows import fetch_run, insert_event
 from .engine import Conn, Core, WriteTx
 from .errors import Conflict, NotFound
 from .ids import new_id
 from .lifecycle import check_command_name, check_command_transition, command_time_column
 from .models import LIVE_STATUSES, Command
-from .sqlite_rows import fetch_run, insert_event
 
 CMD_COLS: Final = (
     "id, run_id, name, args, status, created_at, delivered_at, finished_at, result, error, "

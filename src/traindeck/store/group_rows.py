@@ -1,4 +1,4 @@
-"""Chunk summaries and chunk groups in SQLite: the coarse rollup level (schema 14).
+"""Chunk summaries and chunk groups (either engine): the coarse rollup level (schema 14).
 
 A *group* summarises the chunks of a series whose ``step_lo`` lies in ``[step_lo,
 step_end)``: one unit for all of them (``unit``, in the thin row of ``chunk_groups``) and

@@ -1,5 +1,5 @@
-"""Metric series of the SQLite store: write points (with summary and heartbeat), list a
-run's series, read raw points and exact buckets. Chunk rows are ``sqlite_chunks``'s."""
+"""Metric series of the store: write points (with summary and heartbeat), list a
+run's series, read raw points and exact buckets. Chunk rows are ``chunk_rows``'s."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from typing import Any, Final
 
 import numpy as np
 
-from . import chunks, sqlite_buckets, sqlite_chunks, sqlite_groups
+from . import bucket_rows, chunk_rows, chunks, group_rows
+from .chunk_rows import both_chunks
 from .codec import dumps_str
+from .common_rows import fetch_run
 from .engine import Conn, Core
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
 from .models import TERMINAL_STATUSES, CompactResult, SeriesInfo
 from .packing import PCODEC, Packer
 from .rollup import Buckets
-from .sqlite_chunks import both_chunks
-from .sqlite_rows import fetch_run
-from .sqlite_runs import revive
+from .run_rows import revive
 
 _F8: Final = np.dtype("<f8")
 
@@ -146,7 +146,7 @@ class MetricTable:
                                     tx.seq, series_id))
                 else:
                     tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
-            sqlite_chunks.write_series(tx.conn, writes, self._packer)
+            chunk_rows.write_series(tx.conn, writes, self._packer)
             if updates:
                 tx.conn.executemany(
                     "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ? "
@@ -158,7 +158,7 @@ class MetricTable:
         """Bring the metric chunks of a store written by an older traindeck up to date:
         full chunks packed (``packing``), every series' chunk groups made, the groups'
         sub-block units gathered into their own rows (schema 15), and the full chunks
-        after the last group of an ended run's series grouped (``sqlite_groups.seal``, as
+        after the last group of an ended run's series grouped (``group_rows.seal``, as
         the end of a run does since). Each step is
         its own transaction of at most ``batch`` chunks, so an interrupted compaction
         keeps what it did and the next one goes on from there. ``progress(done, total)``
@@ -174,7 +174,7 @@ class MetricTable:
             progress(0, total)
         while True:
             with self._core.write() as tx:
-                n = sqlite_chunks.repack(tx.conn, self._packer, batch)
+                n = chunk_rows.repack(tx.conn, self._packer, batch)
             if n == 0:
                 break
             repacked += n
@@ -184,10 +184,10 @@ class MetricTable:
         made = updated = sealed = 0
         for i, (series_id, ended) in enumerate(series):
             with self._core.write() as tx:
-                made += sqlite_groups.extend(tx.conn, series_id)
-                updated += sqlite_groups.take_all_subs(tx.conn, series_id)
+                made += group_rows.extend(tx.conn, series_id)
+                updated += group_rows.take_all_subs(tx.conn, series_id)
                 if ended:
-                    sealed += sqlite_groups.seal(tx.conn, series_id)
+                    sealed += group_rows.seal(tx.conn, series_id)
             if progress is not None:
                 progress(left + i + 1, total)
         return CompactResult(chunks_repacked=repacked, groups_made=made, groups_updated=updated,
@@ -240,7 +240,7 @@ class MetricTable:
             window = chunks.Window("step", step_min, step_max)
         with self._core.read() as conn:
             series_id = _series_id(conn, run_id, key)
-            return sqlite_buckets.read_buckets(conn, series_id, n, window, x)
+            return bucket_rows.read_buckets(conn, series_id, n, window, x)
 
     def read_points_many(
         self, reads: Sequence[tuple[str, str, int | None]], *, limit: int | None = None,
@@ -256,7 +256,7 @@ class MetricTable:
                                    (run_id, key)).fetchone()
                 if row is not None:
                     lo = None if after is None else after + 1
-                    out[read] = sqlite_chunks.read_points(
+                    out[read] = chunk_rows.read_points(
                         conn, int(row[0]), chunks.Window("step", lo, None), limit)
         return out
 
@@ -273,5 +273,5 @@ class MetricTable:
         lo = None if after_step is None else after_step + 1
         with self._core.read() as conn:
             series_id = _series_id(conn, run_id, key)
-            return sqlite_chunks.read_points(
+            return chunk_rows.read_points(
                 conn, series_id, chunks.Window("step", lo, step_max), limit)

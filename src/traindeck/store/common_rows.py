@@ -1,4 +1,4 @@
-"""What every table of the SQLite store shares: reading a run row (each table checks that
+"""What every table of the store shares: reading a run row (each table checks that
 its run exists) and appending an event (each change leaves one, for the change feed).
 
 Events are an append-only log per run (status changes, commands, checkpoints, media,

@@ -1,4 +1,4 @@
-"""Runs of the SQLite store: create, read, list, update, status, heartbeat, reap, delete.
+"""Runs of the store: create, read, list, update, status, heartbeat, reap, delete.
 
 Which status may follow which, and what a move sets, is ``lifecycle``'s; this module stores
 it, with a ``status_change`` event for every move.
@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from . import sqlite_chunks, sqlite_groups
+from . import chunk_rows, group_rows
 from .codec import dumps_str, loads
+from .command_rows import expire_commands
+from .common_rows import RUN_COLS, fetch_run, insert_event, run_row
 from .engine import Core, WriteTx
 from .errors import Conflict, InvalidInput, NotFound
 from .ids import is_valid_id, new_id
@@ -26,9 +28,7 @@ from .lifecycle import (
 )
 from .models import Run
 from .packing import PCODEC, Packer
-from .sqlite_commands import expire_commands
-from .sqlite_projects import register_project
-from .sqlite_rows import RUN_COLS, fetch_run, insert_event, run_row
+from .project_rows import register_project
 
 RUN_SORT_KEYS: Final = ("created_at", "name", "status", "project", "heartbeat_at", "ended_at")
 
@@ -178,7 +178,7 @@ class RunTable:
                              {"old_status": old.status, "new_status": status})
             if expires_commands(old.status, status):
                 expire_commands(tx, clock(), run_id, f"run ended ({status})")
-                sqlite_chunks.pack_open(tx.conn, run_id, Packer(PCODEC))
+                chunk_rows.pack_open(tx.conn, run_id, Packer(PCODEC))
                 ended = True
             run = fetch_run(tx.conn, run_id)
         if ended:
@@ -186,16 +186,16 @@ class RunTable:
         return run
 
     def _seal(self, run_id: str) -> None:
-        """Group the last full chunks of an ended run's series (``sqlite_groups.seal``), a
+        """Group the last full chunks of an ended run's series (``group_rows.seal``), a
         transaction a series after the status is committed, so other writers go on
         between them (a run of 200 keys x 100k points takes ~0.4 s in all). Cut short (the
         process killed), ``traindeck store compact`` finishes it; reads are exact either
         way."""
         with self._core.read() as conn:
-            series = sqlite_groups.series_of(conn, run_id)
+            series = group_rows.series_of(conn, run_id)
         for series_id in series:
             with self._core.write() as tx:
-                sqlite_groups.seal(tx.conn, series_id)
+                group_rows.seal(tx.conn, series_id)
 
     def heartbeat(self, run_id: str, at: float | None = None) -> None:
         """Note that the run's process is alive. Not stamped with ``seq``: followers need

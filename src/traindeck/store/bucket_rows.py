@@ -1,4 +1,4 @@
-"""Exact buckets of a series in SQLite, from the coarsest level that gives enough of them.
+"""Exact buckets of a series in the store (either engine), from the coarsest level that gives enough of them.
 
 A window is covered by raw points, 128-point sub-blocks, chunks or chunk groups (see
 ``chunks.bucket_level``). For wide windows (chunk and group levels) the groups lying wholly
@@ -18,12 +18,12 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from . import chunks, rollup, sqlite_groups
+from . import chunks, group_rows, rollup
+from .chunk_rows import _fetch, _where
 from .chunks import ROW_COLS, ChunkRow, Window, bucket_level, chunk_pieces, full_chunks
 from .engine import Conn
 from .packing import PCODEC, unpack_cols_many
 from .rollup import UNIT_DTYPE, Cols, Units
-from .sqlite_chunks import _fetch, _where
 
 
 def _sub_units(conn: Conn, series_id: int, located: list[tuple[int, int, int]]
@@ -44,7 +44,7 @@ def _sub_units(conn: Conn, series_id: int, located: list[tuple[int, int, int]]
                 "AND step_lo BETWEEN ? AND ?", (series_id, lo, hi)))
         pending = [i for i, (a, _, t) in enumerate(located) if t == 0 and a not in blobs]
         if pending:
-            grouped = sqlite_groups.group_subs(conn, series_id, located[pending[0]][0],
+            grouped = group_rows.group_subs(conn, series_id, located[pending[0]][0],
                                                located[pending[-1]][0])
             at = np.array(pending, dtype=np.int64)
             firsts = grouped["first_step"]
@@ -101,7 +101,7 @@ def _assemble(own: Cols, own_bounds: npt.NDArray[np.int64], grouped: Cols,
     return (segments[0] if len(segments) == 1 else rollup.cols_concat(segments)), bounds
 
 
-def _first_run(groups: sqlite_groups.Groups, window: Window) -> npt.NDArray[np.int64]:
+def _first_run(groups: group_rows.Groups, window: Window) -> npt.NDArray[np.int64]:
     """The indexes of the first run of adjacent groups lying wholly inside ``window``."""
     idx = np.flatnonzero(full_chunks(groups.units, window))
     if len(idx) < 2:
@@ -111,19 +111,19 @@ def _first_run(groups: sqlite_groups.Groups, window: Window) -> npt.NDArray[np.i
 
 
 def _ranges(conn: Conn, series_id: int, window: Window,
-            groups: sqlite_groups.Groups, skip: npt.NDArray[np.int64]
+            groups: group_rows.Groups, skip: npt.NDArray[np.int64]
             ) -> list[tuple[int, int]]:
     """The step ranges ``[lo, end)`` (``end`` LAST: to the end) whose chunks may hold
     points of ``window``, besides the groups ``skip``: on the step axis, before and after
     them (the window's own bounds do the rest); on the time axis, the other groups that may
     hold such points and the ungrouped tail, so no query walks the summaries of a whole
     long series."""
-    first, last = sqlite_groups.FIRST, sqlite_groups.LAST
+    first, last = group_rows.FIRST, group_rows.LAST
     if window.axis == "step":
         if len(skip) == 0:
             return [(first, last)]
         return [(first, int(groups.lo[skip[0]])), (int(groups.end[skip[-1]]), last)]
-    tail = sqlite_groups.last_end(conn, series_id)
+    tail = group_rows.last_end(conn, series_id)
     if tail is None:
         return [(first, last)]
     keep = np.ones(len(groups), dtype=bool)
@@ -149,11 +149,11 @@ def _summaries(conn: Conn, series_id: int, window: Window,
     for lo, end in ranges:
         # a range open at either end has no bound there (the largest step is a step too)
         cond, bounds = where, list(args)
-        if lo != sqlite_groups.FIRST:
+        if lo != group_rows.FIRST:
             cond, bounds = cond + " AND step_lo >= ?", [*bounds, lo]
-        if end != sqlite_groups.LAST:
+        if end != group_rows.LAST:
             cond, bounds = cond + " AND step_lo < ?", [*bounds, end]
-        part = sqlite_groups.summaries(conn, series_id, cond, bounds)
+        part = group_rows.summaries(conn, series_id, cond, bounds)
         if len(part[0]):
             parts.append(part)
     if len(parts) == 1:
@@ -163,7 +163,7 @@ def _summaries(conn: Conn, series_id: int, window: Window,
 
 
 def _outside(conn: Conn, series_id: int, window: Window,
-             groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
+             groups: group_rows.Groups, run: npt.NDArray[np.int64]
              ) -> tuple[Units, list[int], int]:
     """The summaries of the chunks in ``window`` outside the groups ``run`` (by step), the
     table holding each, and where the run's chunks go among them."""
@@ -175,7 +175,7 @@ def _outside(conn: Conn, series_id: int, window: Window,
 
 
 def _chunk_summaries(conn: Conn, series_id: int, window: Window,
-                     groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
+                     groups: group_rows.Groups, run: npt.NDArray[np.int64]
                      ) -> tuple[Units, list[int]]:
     """The summaries of the chunks in ``window`` and the table holding each: those of the
     groups ``run`` (wholly inside the window) from the groups' own rows (a few blobs, not a
@@ -184,7 +184,7 @@ def _chunk_summaries(conn: Conn, series_id: int, window: Window,
     if len(run) == 0:
         return outside, tables
     a, b = int(groups.lo[run[0]]), int(groups.end[run[-1]])
-    middle = sqlite_groups.chunk_units(conn, series_id, a, b)
+    middle = group_rows.chunk_units(conn, series_id, a, b)
     # a rewrite can leave an open chunk inside a group: the one table that may hold it
     opened = {int(lo) for (lo,) in conn.execute(
         "SELECT step_lo FROM open_chunks WHERE series_id = ? AND step_lo >= ? AND step_lo < ?",
@@ -195,7 +195,7 @@ def _chunk_summaries(conn: Conn, series_id: int, window: Window,
 
 
 def _wide(conn: Conn, series_id: int, n_buckets: int, window: Window,
-          x_axis: str, groups: sqlite_groups.Groups, run: npt.NDArray[np.int64]
+          x_axis: str, groups: group_rows.Groups, run: npt.NDArray[np.int64]
           ) -> rollup.Buckets:
     """Buckets of a window that whole groups (``run``) mostly fill, at the chunk or group
     level: those groups' units, and the summaries of the chunks around them."""
@@ -203,7 +203,7 @@ def _wide(conn: Conn, series_id: int, n_buckets: int, window: Window,
     outside, tables, split = _outside(conn, series_id, window, groups, run)
     inside = groups.units[run]
     level = bucket_level(int(inside["n"].sum()) + int(outside["n"].sum()), n_buckets)
-    middle = inside if level == "group" else sqlite_groups.chunk_units(conn, series_id, a, b)
+    middle = inside if level == "group" else group_rows.chunk_units(conn, series_id, a, b)
     pieces: list[Units | Cols] = []
     for units, tbls, tail in ((outside[:split], tables[:split], [middle]),
                               (outside[split:], tables[split:], [])):
@@ -220,7 +220,7 @@ def read_buckets(
     conn: Conn, series_id: int, n_buckets: int, window: Window, x_axis: str = "step"
 ) -> rollup.Buckets:
     """At most ``n_buckets`` exact buckets of one series inside ``window``."""
-    groups = sqlite_groups.overlapping(conn, series_id, window)
+    groups = group_rows.overlapping(conn, series_id, window)
     run = _first_run(groups, window)
     if len(run) and int(groups.units["n"][run].sum()) > chunks.SUB_FACTOR * n_buckets:
         return _wide(conn, series_id, n_buckets, window, x_axis, groups, run)

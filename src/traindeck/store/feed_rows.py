@@ -1,4 +1,4 @@
-"""The SQLite store's change feed: everything stamped after a ``seq``, in one snapshot.
+"""The store's change feed: everything stamped after a ``seq``, in one snapshot.
 
 A follower (the server's hub) remembers the last ``seq`` and event ``seq`` it saw and asks
 for what came after; since every write bumps ``meta.seq`` in commit order, nothing is
@@ -7,11 +7,11 @@ missed. Deleted runs leave a tombstone in ``deleted_runs`` stamped the same way.
 
 from __future__ import annotations
 
+from .command_rows import CMD_COLS, command_row
+from .common_rows import EVENT_COLS, RUN_COLS, event_row, run_row
 from .engine import Core
+from .metric_rows import SERIES_SQL, series_row
 from .models import Changes
-from .sqlite_commands import CMD_COLS, command_row
-from .sqlite_metrics import SERIES_SQL, series_row
-from .sqlite_rows import EVENT_COLS, RUN_COLS, event_row, run_row
 
 
 class ChangeFeed:

@@ -1,5 +1,6 @@
-"""A parsed run query (``run_query``) as SQLite SQL: WHERE, ORDER BY and column expressions
-over ``runs r``, with every user value a bound parameter.
+"""A parsed run query (``run_query``) as SQL: WHERE, ORDER BY and column expressions over
+``runs r``, with every user value a bound parameter. Written for SQLite; PostgreSQL runs it
+translated, with its own reads of a config value (``pg_run_table.PGRunSql``).
 
 Metric columns read the ``series`` row of (run, key): ``last`` is its ``last_value`` (a
 float64 blob, so NaN survives), decoded by the SQL function ``td_f8``; ``min``/``max`` are
@@ -19,8 +20,8 @@ from typing import Any, Final
 
 import regex  # like re, and a match can be given a time limit
 
+from .chunk_rows import both_chunks
 from .run_query import Column, Compare, FieldTerm, RunQuery, SortKey, Text
-from .sqlite_chunks import both_chunks
 
 Sql = tuple[str, list[Any]]
 
@@ -143,7 +144,7 @@ class RunSql:
     def number(self, col: Column) -> Sql:
         """The column as a number or NULL (NaN is NULL): what groups aggregate."""
         if col.kind == "builtin" and col.name in ("id", "name", "status", "project", "tags"):
-            return "NULL", []
+            return "CAST(NULL AS DOUBLE PRECISION)", []
         sql, args = self.raw(col)
         if col.kind == "metric" and col.agg == "last":
             return f"td_f8({sql})", args
@@ -215,7 +216,7 @@ class RunSql:
             if term.field == "project":
                 return "r.project = ?", [term.values[0]]
             if term.regex:
-                return "td_regexp(?, r.name)", [term.values[0]]
+                return "td_regexp(?, r.name) = 1", [term.values[0]]
             return "r.name LIKE ? ESCAPE '\\'", ["%" + _like_escape(term.values[0]) + "%"]
         return self._compare(term, resolve(term.column))
 
