@@ -157,7 +157,7 @@ class TableStore:
         self.list_alerts = guard(rules.list_alerts)
 
         self.schema_version = guard(core.schema_version)
-        self.wait_for_writes = core.wait_for_writes
+        self.wait_for_writes = guard(core.wait_for_writes)
         self.lead = guard(core.lead)
         self.close = core.close
         self._guard = guard
