@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -98,3 +99,23 @@ def test_pg_a_database_that_goes_away_is_unavailable_then_comes_back(tmp_path: P
     finally:
         own.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_pg_the_store_sql_runs_as_written(tmp_path: Path, postgres: PostgresService) -> None:
+    """SQLite's SQL through the translation: literal ``%`` and ``?`` inside quotes stay,
+    with or without parameters; SQLite's scalar min/max and float64 blobs work."""
+    from traindeck.store.postgres import PostgresStore
+
+    with open_store(postgres.url(schema=f"sql_{secrets.token_hex(4)}"),
+                    files_root=tmp_path) as store:
+        assert isinstance(store, PostgresStore)
+        reader = store.core.reader()
+        assert reader.execute("SELECT '100%', 'a?b'").fetchone() == ("100%", "a?b")
+        assert reader.execute("SELECT '100%', ?", ("x",)).fetchone() == ("100%", "x")
+        assert reader.execute("SELECT min(2, 1), max(2, 1), min(1, NULL)").fetchone() == (
+            1, 2, None)
+        values = (1.5, -0.0, float("inf"), 5e-324, -1e308)
+        for v in values:
+            assert reader.execute("SELECT td_f8(?)", (struct.pack("<d", v),)).fetchone() == (v,)
+        nan = struct.pack("<d", float("nan"))
+        assert reader.execute("SELECT td_f8(?), td_rank(?)", (nan, nan)).fetchone() == (None, 1)

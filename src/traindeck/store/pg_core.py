@@ -149,7 +149,7 @@ class Conn:
 
     def execute(self, sql: str, parameters: Params = (), /) -> Rows:
         with self.raw.cursor() as cur:
-            cur.execute(translate(sql), parameters or None)
+            cur.execute(translate(sql), parameters)  # even (): its %% become %
             return Rows.of(cur)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> Rows:
