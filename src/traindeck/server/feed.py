@@ -50,9 +50,13 @@ class Follower:
     and (by default) starts a background task; tests call :meth:`tick` themselves.
     """
 
-    def __init__(self, store: Store, *, interval: float = 0.1) -> None:
+    def __init__(self, store: Store, *, interval: float = 0.1,
+                 min_gap: float = 0.02) -> None:
         self.store = store
         self.interval = interval
+        #: Woken by every commit (PostgreSQL), ticks still come at most this often: many
+        #: writers' commits are read together.
+        self.min_gap = min(min_gap, interval)
         self.seq = 0
         self.event_seq = 0
         self.ticks = 0
@@ -122,6 +126,9 @@ class Follower:
         stop.cancel()
         if news.done() and not news.cancelled() and news.exception() is not None:
             log.warning("waiting for the store's writes failed: %s", news.exception())
+        elif news.done() and not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):  # the floor between two ticks
+                await asyncio.wait_for(self._stopping.wait(), self.min_gap)
 
     async def tick(self) -> Changes:
         """One round: read what changed, tell every listener, move the cursor."""

@@ -1,4 +1,4 @@
-"""Exact buckets of a series in the store (either engine), from the coarsest level that gives enough of them.
+"""Exact buckets of a series (either engine), from the coarsest level that gives enough.
 
 A window is covered by raw points, 128-point sub-blocks, chunks or chunk groups (see
 ``chunks.bucket_level``). For wide windows (chunk and group levels) the groups lying wholly

@@ -55,7 +55,8 @@ class SQLiteStore(TableStore):
     def is_engine_file(self, path: str | Path) -> bool:
         real = os.path.realpath(path)
         db = os.path.realpath(self.path)
-        return any(real == db + suffix for suffix in _SIDE_FILES)
+        return any(real == db + suffix for suffix in _SIDE_FILES) or real.startswith(
+            db + ".lead-")  # the leader's lock files (``lead``)
 
     def engine_version(self) -> str:
         return engine_version()
