@@ -54,6 +54,13 @@ def clean_env(*prefixes: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(drop) or k in KEPT_ENV}
 
 
+def cli_store_args(store: Store) -> list[str]:
+    """The CLI options naming ``store`` (its folder; and its URL on PostgreSQL)."""
+    if (store.location or "").startswith("postgresql://"):
+        return ["--store", store.location, "--dir", str(store.files_root)]
+    return ["--dir", str(store.files_root)]
+
+
 #: PostgreSQL: the stores of servers started outside a test (``start_server``), by folder.
 FOLDER_STORES: dict[str, str] = {}
 

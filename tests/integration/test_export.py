@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 from serving import served
-from support import clean_env, require_module, sqlite_path
+from support import clean_env, require_module
 from typer.testing import CliRunner
 
 from traindeck.cli import app as cli_app
@@ -45,7 +45,7 @@ def log(store: Store, run_id: str, series: dict[str, list[float] | np.ndarray],
 
 
 def export_cli(store: Store, *args: str) -> Any:
-    result = CliRunner().invoke(cli_app, ["export", *args, "--dir", str(sqlite_path(store))],
+    result = CliRunner().invoke(cli_app, ["export", *args, "--dir", str(store.files_root)],
                                 env={"TERM": "dumb"})
     return result
 
@@ -254,7 +254,7 @@ def test_a_terminal_shows_a_progress_bar(store: Store, tmp_path: Path) -> None:
     env = clean_env()
     env.update(TERM="xterm", COLUMNS="120", NO_COLOR="1")
     proc = subprocess.Popen(
-        [*command, "export", "r1", "--dir", str(sqlite_path(store)), "-o",
+        [*command, "export", "r1", "--dir", str(store.files_root), "-o",
          str(tmp_path / "t.csv")], stdin=slave, stdout=slave, stderr=slave, env=env)
     os.close(slave)
     screen = b""

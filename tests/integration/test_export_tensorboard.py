@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from serving import served
-from support import open_dir_store, require_module, sqlite_path
+from support import MakeStore, cli_store_args, require_module
 from typer.testing import CliRunner
 
 from traindeck.cli import app as cli_app
@@ -69,7 +69,7 @@ def test_cli_writes_a_log_directory_tensorboard_reads(store: Store, tmp_path: Pa
     log(store, "r2", "wide net", b)
     out = tmp_path / "tb"
     result = CliRunner().invoke(cli_app, ["export", "r1", "r2", "--format", "tensorboard",
-                                          "--out", str(out), "--dir", str(sqlite_path(store))])
+                                          "--out", str(out), "--dir", str(store.files_root)])
     assert result.exit_code == 0, result.output
     assert "wrote 13 points of 3 series" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["baseline", "wide_net"]
@@ -83,7 +83,7 @@ def test_runs_sharing_a_name_get_their_ids_and_a_tar_goes_to_a_file(
     log(store, "r2", "same", {"x": [2.0]})
     out = tmp_path / "runs.tar"
     result = CliRunner().invoke(cli_app, ["export", "r1", "r2", "-f", "tensorboard", "-o",
-                                          str(out), "--dir", str(sqlite_path(store))])
+                                          str(out), "--dir", str(store.files_root)])
     assert result.exit_code == 0, result.output
     with tarfile.open(out) as tar:
         tar.extractall(tmp_path / "x", filter="data")
@@ -108,21 +108,22 @@ def test_rest_streams_a_tar_of_the_run_folder(store: Store, url: str, tmp_path: 
     assert bad.status_code == 422 and "raw points" in bad.text
 
 
-def test_an_export_imports_back_the_same(store: Store, tmp_path: Path) -> None:
+def test_an_export_imports_back_the_same(store: Store, make_store: MakeStore,
+                                         tmp_path: Path) -> None:
     a = {"loss": [0.5, 0.25, math.nan], "acc": [1.0, 2.0, 3.0]}
     log(store, "r1", "baseline", a)
     out = tmp_path / "tb"
     runner = CliRunner()
     assert runner.invoke(cli_app, ["export", "r1", "-f", "tensorboard", "-o", str(out),
-                                   "--dir", str(sqlite_path(store))]).exit_code == 0
-    other = tmp_path / "other"
-    result = runner.invoke(cli_app, ["import", "tensorboard", str(out), "--dir", str(other)])
+                                   "--dir", str(store.files_root)]).exit_code == 0
+    again = make_store(name="other")  # another store
+    result = runner.invoke(cli_app, ["import", "tensorboard", str(out),
+                                     *cli_store_args(again)])
     assert result.exit_code == 0, result.output
-    with open_dir_store(other) as again:
-        (run,), _ = again.list_runs()
-        assert run.name == "baseline"
-        for key, values in a.items():
-            p = again.read_points(run.id, key)
-            assert p.steps.tolist() == [0, 3, 6]
-            assert p.times.tolist() == [T0, T0 + 0.3, T0 + 0.6]
-            assert all(same(x, y) for x, y in zip(p.values.tolist(), values, strict=True))
+    (run,), _ = again.list_runs()
+    assert run.name == "baseline"
+    for key, values in a.items():
+        p = again.read_points(run.id, key)
+        assert p.steps.tolist() == [0, 3, 6]
+        assert p.times.tolist() == [T0, T0 + 0.3, T0 + 0.6]
+        assert all(same(x, y) for x, y in zip(p.values.tolist(), values, strict=True))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import free_port, require_module, sqlite_path
+from support import free_port, require_module
 
 from traindeck.importing import run_id_for
 from traindeck.store import Store
@@ -81,7 +81,7 @@ def mlflow_do(uri: str, code: str) -> dict[str, str]:
 def run_cli(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "traindeck.cli", "import", "mlflow", *args,
-         "--dir", str(sqlite_path(store))], capture_output=True, text=True, timeout=120,
+         "--dir", str(store.files_root)], capture_output=True, text=True, timeout=120,
         env=env())
 
 
@@ -251,6 +251,6 @@ def test_without_mlflow_the_command_names_the_extra(store: Store, tmp_path: Path
             "from traindeck.cli import app; app()")
     proc = subprocess.run(
         [sys.executable, "-c", code, "import", "mlflow", str(tmp_path),
-         "--dir", str(sqlite_path(store))], capture_output=True, text=True, timeout=120)
+         "--dir", str(store.files_root)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "pip install 'traindeck[mlflow]'" in proc.stderr and "Traceback" not in proc.stderr

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import require_module, sqlite_path
+from support import require_module
 
 from traindeck.export.tensorboard import scalar_events
 from traindeck.importing import run_id_for
@@ -48,7 +48,7 @@ def write_exp1(logs: Path) -> None:
 def cli(store: Store, *args: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "traindeck.cli", "import", "tensorboard", *args,
-         "--dir", str(sqlite_path(store))], capture_output=True, text=True, timeout=120)
+         "--dir", str(store.files_root)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -155,7 +155,7 @@ def test_a_folder_without_event_files_is_a_clear_error(store: Store, tmp_path: P
     (tmp_path / "empty").mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "traindeck.cli", "import", "tensorboard",
-         str(tmp_path / "empty"), "--dir", str(sqlite_path(store))],
+         str(tmp_path / "empty"), "--dir", str(store.files_root)],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "no TensorBoard event files" in proc.stderr

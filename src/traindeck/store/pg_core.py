@@ -245,7 +245,7 @@ class PGCore:
             self._migrate()
         except psycopg.OperationalError as exc:
             raise Unavailable(f"cannot reach the PostgreSQL store at {self.location}: "
-                              f"{_first_line(exc)}") from None
+                              f"{first_line(exc)}") from None
         self._pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo, min_size=1, max_size=pool_max, timeout=pool_timeout,
             kwargs=self._kwargs, configure=configure, open=True,
@@ -413,5 +413,6 @@ def _quote_option(schema: str) -> str:
     return ident.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (psycopg's carry the server's details after)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

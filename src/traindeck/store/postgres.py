@@ -19,7 +19,7 @@ import psycopg
 
 from .engine import Clock
 from .errors import InvalidInput, Unavailable
-from .pg_core import PGCore
+from .pg_core import PGCore, first_line
 from .pg_run_table import PGRunTable
 from .protocol import Store
 from .tables import TableStore
@@ -37,15 +37,11 @@ def guard(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except psycopg.OperationalError as exc:
             raise Unavailable("the store is unavailable right now "
-                              f"({_first_line(exc)}); try again later") from exc
+                              f"({first_line(exc)}); try again later") from exc
         except psycopg.DataError as exc:
-            raise InvalidInput(f"the store refused a value: {_first_line(exc)}") from exc
+            raise InvalidInput(f"the store refused a value: {first_line(exc)}") from exc
 
     return guarded
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class PostgresStore(TableStore):
