@@ -124,6 +124,8 @@ def make_store(store_url_template: str, tmp_path: Path) -> Iterator[MakeStore]:
     opened: list[Store] = []
 
     def make(*, clock: Clock | None = None, name: str = "td") -> Store:
+        # the store's folder exists, as a SQLite store's does (its file is in it)
+        (tmp_path / name).mkdir(parents=True, exist_ok=True)
         store = open_store(store_url_for(store_url_template, tmp_path, name), clock=clock,
                            files_root=tmp_path / name)
         opened.append(store)

@@ -51,8 +51,7 @@ class PostgresStore(TableStore):
     def __init__(self, url: str, files_root: str | Path, *, clock: Clock = time.time) -> None:
         #: The connections and transactions (for PostgreSQL-only tests and tools).
         self.core = core = PGCore(url, clock=clock)
-        self._files_root = Path(files_root)
-        self._files_root.mkdir(parents=True, exist_ok=True)  # as SQLite's folder is
+        self._files_root = Path(files_root)  # made when a run's files are written
         super().__init__(core, guard, PGRunTable(core))
 
     def __repr__(self) -> str:
