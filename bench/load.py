@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import psutil
 import websockets
 from _launching import free_port
@@ -90,7 +91,7 @@ async def view(ws_url: str, run_ids: list[str], lat: list[float], errors: list[s
                 except TimeoutError:
                     continue
                 now = time.time()
-                msg = json.loads(raw)
+                msg = orjson.loads(raw)
                 if msg.get("type") == "metric_update":
                     for _step, _t, value in msg["points"].get("t", []):
                         lat.append((now - float(value)) * 1000)
