@@ -41,3 +41,12 @@ def test_pg_sqlite_only_forms() -> None:
         "json_array_elements_text(%s::json)) SELECT id FROM s")
     assert translate("SELECT 1 FROM json_each(r.tags) WHERE value = ?") == (
         "SELECT 1 FROM json_array_elements_text((r.tags)::json) WHERE value = %s")
+
+
+def test_pg_urls_in_messages_never_carry_the_password() -> None:
+    from traindeck.store import redact
+
+    assert redact("postgresql://me:s3cret@db:5432/td?schema=x") == (
+        "postgresql://me:***@db:5432/td?schema=x")
+    assert redact("postgresql://db/td") == "postgresql://db/td"
+    assert "s3cret" not in redact("postgresql://me:s3cret@db:port/td")
