@@ -126,8 +126,9 @@ class Follower:
         stop.cancel()
         if news.done() and not news.cancelled() and news.exception() is not None:
             log.warning("waiting for the store's writes failed: %s", news.exception())
-        elif news.done() and not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):  # the floor between two ticks
+        elif news.done() and news.result() and not self._stopping.is_set():
+            # woken early by a commit (not the timeout): the floor between two ticks
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.min_gap)
 
     async def tick(self) -> Changes:
