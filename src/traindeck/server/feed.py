@@ -67,6 +67,8 @@ class Follower:
         # the wait for the store's next write blocks a thread of its own, never one of the
         # loop's shared workers
         self._waiter: ThreadPoolExecutor | None = None
+        #: Whether the store wakes the follower on commits (None: not known yet).
+        self._pushes: bool | None = None
 
     @property
     def listeners(self) -> tuple[Listener, ...]:
@@ -116,20 +118,32 @@ class Follower:
 
     async def _wait(self) -> None:
         """Until the store may have news (at most ``interval``), or a stop."""
-        if self._waiter is None:
-            self._waiter = ThreadPoolExecutor(1, thread_name_prefix="traindeck-feed-wait")
-        loop = asyncio.get_running_loop()
-        news = loop.run_in_executor(self._waiter, self.store.wait_for_writes, self.interval)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        either: set[asyncio.Future[Any]] = {news, stop}
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if news.done() and not news.cancelled() and news.exception() is not None:
-            log.warning("waiting for the store's writes failed: %s", news.exception())
-        elif news.done() and news.result() and not self._stopping.is_set():
-            # woken early by a commit (not the timeout): the floor between two ticks
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.min_gap)
+        if self._pushes is not False:
+            loop = asyncio.get_running_loop()
+            if self._waiter is None:
+                self._waiter = ThreadPoolExecutor(1, thread_name_prefix="traindeck-feed-wait")
+            started = loop.time()
+            news = loop.run_in_executor(self._waiter, self.store.wait_for_writes,
+                                        self.interval)
+            stop = asyncio.ensure_future(self._stopping.wait())
+            either: set[asyncio.Future[Any]] = {news, stop}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not news.done() or self._stopping.is_set():
+                return
+            if news.exception() is not None:
+                log.warning("waiting for the store's writes failed: %s", news.exception())
+                return
+            if news.result():  # woken by a commit: the floor between two ticks
+                self._pushes = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.min_gap)
+                return
+            if self._pushes is True or loop.time() - started >= self.interval / 2:
+                return  # a store that tells, quiet for the whole interval
+            self._pushes = False  # it answered at once: it tells nothing (SQLite)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     async def tick(self) -> Changes:
         """One round: read what changed, tell every listener, move the cursor."""

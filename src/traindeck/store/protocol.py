@@ -71,8 +71,8 @@ class Store(Protocol):
 
     def wait_for_writes(self, timeout: float) -> bool:
         """Block until another connection may have committed a write to this store
-        (PostgreSQL: its NOTIFY; True), or ``timeout`` seconds pass (False; SQLite tells
-        nothing, so a follower polls)."""
+        (PostgreSQL: its NOTIFY; True), or ``timeout`` seconds pass (False). SQLite tells
+        nothing: False at once, and a follower polls on its own clock."""
 
     def lead(self, role: str) -> bool:
         """Whether this process is, or now becomes, the only one doing ``role`` (reaping
