@@ -21,6 +21,8 @@ from support import clean_env
 
 from traindeck.store import SQLiteStore, Store, open_store
 from traindeck.store.migrate import TABLES, copy_store, verify
+from traindeck.store.pg_schema import MATCHES_SQLITE
+from traindeck.store.schema import SCHEMA_VERSION
 from traindeck.store.tables import TableStore
 
 
@@ -193,5 +195,6 @@ def test_pg_the_tables_copied_are_every_table_of_both_engines(
         table, column = line.split("|")
         pg_cols.setdefault(table, []).append(column)
     copied = {t: cols for t, _, cols in TABLES}
+    assert MATCHES_SQLITE == SCHEMA_VERSION  # a SQLite migration comes with its twin
     assert copied == sqlite_cols
     assert copied == {t: tuple(c) for t, c in pg_cols.items()}

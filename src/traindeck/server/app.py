@@ -8,6 +8,7 @@ then closes it) and ``clock=`` to move time in tests (the reaper's grace period)
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import sys
 import threading
@@ -88,6 +89,7 @@ def create_app(
                                   max_points_per_read=settings.ws_max_points_per_read)
         # One server of those sharing the store reaps, evaluates rules and sends webhooks.
         app.state.leadership = leadership = StoreLeadership(the_store)
+        await asyncio.to_thread(leadership.ask_now)
         app.state.reaper = Reaper(the_store, interval=settings.reap_interval,
                                   min_grace=settings.reap_grace, clock=clock,
                                   leadership=leadership)

@@ -41,6 +41,8 @@ DIALECT: Final = Dialect("postgresql", integrity_errors=(psycopg.IntegrityError,
 #: Readers a server process keeps at most; a read waits this long for one (seconds).
 POOL_MAX: Final = 12
 POOL_TIMEOUT: Final = 30.0
+#: Seconds a new connection may take (unless the URL says ``connect_timeout``).
+CONNECT_TIMEOUT: Final = 10
 #: libpq's limit on the parameters of one statement.
 MAX_PARAMS: Final = 65_535
 #: The first key of the store's advisory locks (the second is the schema's checksum).
@@ -232,6 +234,8 @@ class PGCore:
             "options": f"-c search_path={_quote_option(self.schema)}",
             "application_name": "traindeck",
         }
+        if "connect_timeout" not in self.conninfo:  # a host that is away fails in seconds
+            self._kwargs["connect_timeout"] = CONNECT_TIMEOUT
         self._lock = threading.RLock()
         self._tx: Tx | None = None
         self._closed = False

@@ -16,7 +16,8 @@ and PostgreSQL lacks, SQLite's two-argument ``min``/``max`` (NULL when either is
 ``CONFLICT_KEYS`` names each table's key, for SQLite's ``INSERT OR REPLACE``.
 
 A migration is appended, never edited, once it has shipped; a change to SQLite's schema
-comes with its PostgreSQL twin here (``tests/unit/test_store_pg_schema.py`` compares them).
+comes with its PostgreSQL twin here, and ``MATCHES_SQLITE`` moves with it
+(``tests/integration/test_migrate.py`` compares both schemas' columns and versions).
 """
 
 from __future__ import annotations
