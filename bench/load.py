@@ -2,8 +2,8 @@
 
 One or two ``traindeck serve`` processes over one store: SQLite (a folder) or PostgreSQL (a
 throwaway cluster, ``tests/pg_service.py``, or ``--store URL``). Training processes
-(``--procs``, each running R/procs runs in threads) log 5 scalars per step at H steps/s per
-run; one of them, ``t``, is the wall time of its ``log()``. Runs alternate between the
+(``--procs``, each running R/procs runs: one loop logs a step of each of its runs, H times
+a second) log 5 scalars per step; one of them, ``t``, is the wall time of its ``log()``. Runs alternate between the
 servers, and so do the viewers: each subscribes to its share of the runs and takes
 ``receive time - t`` for every point pushed (the push latency, point -> WebSocket). After
 the trainers finish (every batch acknowledged), the points stored are counted.
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import subprocess
@@ -48,7 +50,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 KEYS = ("t", "loss", "acc", "lr", "grad_norm")
 
 TRAINER = """
-import json, sys, threading, time
+import json, sys, time
 import traindeck as td
 urls, n, first = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[5])
 hz, seconds = float(sys.argv[3]), float(sys.argv[4])
@@ -59,18 +61,14 @@ for r in runs:  # each run exists on its server before the viewers subscribe to 
 print("READY " + " ".join(f"{r.id}@{(first + i) % len(urls)}" for i, r in enumerate(runs)),
       flush=True)
 sys.stdin.readline()  # the viewers are subscribed: go
-logged = {}
-def train(run):
-    step, start = 0, time.monotonic()
-    while time.monotonic() - start < seconds:
+step, start = 0, time.monotonic()
+while time.monotonic() - start < seconds:  # one loop steps every run of this process
+    for run in runs:
         run.log({"t": time.time(), "loss": 1 / (step + 1), "acc": step * 1e-6, "lr": 1e-3,
                  "grad_norm": 0.5}, step=step)
-        step += 1
-        time.sleep(max(0.0, start + step / hz - time.monotonic()))
-    logged[run.id] = step
-threads = [threading.Thread(target=train, args=(r,)) for r in runs]
-for t in threads: t.start()
-for t in threads: t.join()
+    step += 1
+    time.sleep(max(0.0, start + step / hz - time.monotonic()))
+logged = {run.id: step for run in runs}
 for r in runs:
     if not r.flush(timeout=600): print("FLUSH TIMEOUT", r.id, file=sys.stderr, flush=True)
     r.finish()
@@ -97,6 +95,38 @@ async def view(ws_url: str, run_ids: list[str], lat: list[float], errors: list[s
                         lat.append((now - float(value)) * 1000)
     except Exception as exc:  # a drop is an error of the setup under load
         errors.append(f"viewer: {type(exc).__name__}: {exc}")
+
+
+def others_cpu(trainers: list[subprocess.Popen[str]]) -> dict[str, float]:
+    """CPU seconds so far of what shares the machine with the servers: the trainers (the
+    reaped ones through RUSAGE_CHILDREN, minus their start-up, taken before "go"), this
+    process (the viewers) and PostgreSQL's processes."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    trainers_s = children.ru_utime + children.ru_stime
+    for proc in trainers:  # alive: before "go", what their start-up cost
+        t = psutil.Process(proc.pid).cpu_times()
+        trainers_s += t.user + t.system
+    me = psutil.Process().cpu_times()
+    pg = 0.0
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] == "postgres":
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                pg += t.user + t.system
+    return {"trainers": trainers_s, "viewers": me.user + me.system, "postgres": pg}
+
+
+def pin(servers: list[psutil.Process]) -> None:
+    """The servers and PostgreSQL on CPU 0; this process and the trainers it starts on the
+    others: as near as one machine comes to a load generator on another host."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs two CPUs at least")
+    for p in [*servers, *(q for q in psutil.process_iter(["name"])
+                          if q.info["name"] == "postgres")]:
+        with contextlib.suppress(psutil.Error):
+            p.cpu_affinity(cpus[:1])
+    os.sched_setaffinity(0, cpus[1:])
 
 
 def stored_points(base_urls: list[str], runs: dict[str, int]) -> int:
@@ -146,6 +176,7 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
             tasks.append(asyncio.create_task(view(ws, mine, lat, errors, stop)))
         await asyncio.sleep(1.0)  # subscribed
         cpu0 = [p.cpu_times() for p in servers]
+        others0 = others_cpu(trainers)
         t0 = time.monotonic()
         for proc in trainers:
             assert proc.stdin is not None
@@ -162,6 +193,7 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
                 errors.append(f"a trainer exited {proc.returncode}")
         wall = time.monotonic() - t0
         cpu1 = [p.cpu_times() for p in servers]
+        others1 = others_cpu([])
         await asyncio.sleep(1.0)  # the last pushes
         stop.set()
         await asyncio.gather(*tasks)
@@ -169,6 +201,8 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
         result["wall_s"] = wall
         result["cpu"] = [round(100 * ((b.user + b.system) - (a.user + a.system)) / wall, 1)
                          for a, b in zip(cpu0, cpu1, strict=True)]
+        result["others"] = {k: round(100 * (others1[k] - others0[k]) / wall, 1)
+                            for k in others0}
 
     result: dict[str, Any] = {}
     asyncio.run(main())
@@ -187,6 +221,7 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
         "push_samples": len(lat),
         "errors": len(errors), "error_examples": errors[:3],
         "server_cpu_pct": result["cpu"],
+        "other_cpu_pct": result["others"],
     }
 
 
@@ -200,6 +235,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--procs", type=int, default=10)
     ap.add_argument("--sweep", default="", help="numbers of runs, one after the other")
+    ap.add_argument("--pin", action="store_true",
+                    help="the servers and PostgreSQL on the first CPU, the load on the rest")
     ap.add_argument("--store", default=None, help="a PostgreSQL URL (else a throwaway one)")
     args = ap.parse_args()
     cluster = None
@@ -222,6 +259,8 @@ def main() -> None:
             servers = [start_server(tmp / "files", p, store=store) for p in ports]
             urls = [f"http://127.0.0.1:{p}" for p in ports]
             procs = [psutil.Process(s.pid) for s in servers]
+            if args.pin:
+                pin(procs)
             results = []
             for runs in ([int(x) for x in args.sweep.split(",")] if args.sweep else
                          [args.runs]):

@@ -30,9 +30,33 @@ def test_append_peek_ack(tmp_path: Path) -> None:
         assert sp.append(b"more") == 6
         sp.ack(6)
         assert len(sp) == 0
-        assert sp.segments() == []  # fully acked segments are deleted
+        assert len(sp.segments()) == 1  # the one appended to stays while open
     with Spool(tmp_path / "spool") as sp:
+        assert sp.segments() == []  # closed: fully acked segments are deleted
         assert len(sp) == 0 and sp.next_seq == 7  # numbers never repeat
+
+
+def test_a_process_killed_after_acks_never_gives_a_number_twice(tmp_path: Path) -> None:
+    # acks are written lazily: a process that dies without closing may leave ``acked``
+    # behind, and the batches after it are offered again (the server knows their ids);
+    # what must hold is that no sequence number is given twice.
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from traindeck.sdk.spool import Spool\n"
+        "sp = Spool(sys.argv[1])\n"
+        "for i in range(3):\n"
+        "    sp.ack(sp.append(b'batch %d' % i))\n"
+        "os._exit(0)\n"  # no close(): as if killed
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+    with Spool(tmp_path) as sp:
+        assert sp.next_seq == 4
+        offered = payloads(sp)
+        assert offered == [b"batch 0", b"batch 1", b"batch 2"][3 - len(offered):]
+        assert sp.append(b"after") == 4
 
 
 def test_segments_roll_and_are_deleted_once_acked(tmp_path: Path) -> None:

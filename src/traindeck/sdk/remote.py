@@ -4,8 +4,10 @@ or offline (``TRAINDECK_MODE=offline``).
 Every change (points, summary, heartbeat, status, config, events, command results, console
 lines, images, checkpoint records) becomes a batch appended to the run's durable spool
 (``runs/<id>/spool/``, fsynced; see ``spool.py``) before the call returns. A sender thread
-posts the spooled batches, oldest first, to ``POST /api/runs/{id}/batch`` and acknowledges
-each in the spool only once the server answered 2xx; failures back off exponentially with
+posts the spooled batches, oldest first, to ``POST /api/runs/{id}/batch`` (several in one
+request when more than one waits; after a slow answer it waits a little first, so that a
+busy server gets fewer, bigger requests: ``SEND_GAP_FACTOR``) and acknowledges each in
+the spool only once the server answered 2xx; failures back off exponentially with
 jitter (``transport.backoff``, capped well below the run's heartbeat timeout) and never
 drop anything. A command thread long-polls ``POST /api/runs/{id}/commands/deliver``; its
 first answer after an outage cuts the sender's backoff short, so the run's heartbeat
@@ -71,6 +73,14 @@ from .transport import (
 
 #: Seconds a finishing run waits for its spool to reach the server.
 DRAIN_TIMEOUT: Final = 10.0
+#: After a request that took ``d`` seconds, the sender waits until ``SEND_GAP_FACTOR * d``
+#: (at most ``SEND_GAP_MAX``) have passed since it began before it sends again: with a
+#: server that answers in a millisecond this is no wait at all (the batches come every
+#: tick anyway), and a busy server, slower to answer, is sent fewer, bigger requests (a
+#: server's cost is mostly per request, not per point). What waits is already in the
+#: spool.
+SEND_GAP_FACTOR: Final = 30.0
+SEND_GAP_MAX: Final = 0.25
 #: Seconds the server may hold a command long-poll (it answers at once when one comes;
 #: short so that a finished run's poller, a daemon thread, is gone soon after).
 COMMAND_WAIT: Final = 1.0
@@ -102,6 +112,7 @@ class RemoteBackend:
         self._lock = threading.Lock()  # the spool
         self._wake = threading.Event()
         self._retry = threading.Event()  # cut a backoff short
+        self._hurry = threading.Event()  # cut the gap between requests short (finishing)
         self._stop = threading.Event()
         self._commands: deque[Command] = deque()
         self._follower = CommandFollower() if rank > 0 else None
@@ -295,15 +306,18 @@ class RemoteBackend:
         if self.url is not None:
             deadline = time.monotonic() + self.drain_timeout
             next_retry = 0.0
+            self._hurry.set()
             while len(self.spool) and time.monotonic() < deadline:
                 if time.monotonic() >= next_retry:  # finishing: no long backoff now
                     next_retry = time.monotonic() + 1.0
                     self._retry.set()
+                    self._hurry.set()
                 self._wake.set()
                 time.sleep(0.02)
         self._stop.set()
         self._wake.set()
         self._retry.set()
+        self._hurry.set()
         for t in self._threads:
             if t.name.startswith("traindeck-send"):
                 t.join(timeout=5.0)
@@ -345,6 +359,7 @@ class RemoteBackend:
                     self._wake.clear()
                     continue
                 singly = max(singly - 1, 0)
+                began = time.monotonic()
                 try:
                     post_batches(client, self.url, self._run_id, [p for _, p in head])
                 except BatchRejected as exc:
@@ -373,6 +388,10 @@ class RemoteBackend:
                 with self._lock:
                     self.spool.ack(head[-1][0])
                 self.sent += len(head)
+                took = time.monotonic() - began
+                gap = min(SEND_GAP_FACTOR * took, SEND_GAP_MAX) - took
+                if gap > 0.001 and self._hurry.wait(gap):  # a busy server: let batches gather
+                    self._hurry.clear()
 
     def _command_loop(self) -> None:
         assert self.url is not None

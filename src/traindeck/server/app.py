@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
@@ -33,6 +34,7 @@ from .alerts.delivery import AlertDelivery
 from .alerts.evaluator import Evaluator
 from .alerts.leader import StoreLeadership
 from .alerts.webhooks import WebhookSender
+from .command_bell import CommandBell
 from .executors import build_executors
 from .feed import Follower
 from .files import ServedFiles
@@ -54,6 +56,8 @@ from .settings import Settings
 #: Estimate hooks (child processes) a server runs at once; more validations wait, then
 #: answer "busy".
 ESTIMATES_AT_ONCE: Final = 2
+#: Threads that apply the SDK's batches (the store writes one transaction at a time).
+BATCH_THREADS: Final = 4
 
 
 def create_app(
@@ -85,6 +89,9 @@ def create_app(
         follower = Follower(the_store, interval=settings.follow_interval)
         await follower.start(background=False)
         app.state.follower = follower
+        # Threads that apply the SDK's batches (the store writes one at a time anyway).
+        app.state.batch_threads = ThreadPoolExecutor(BATCH_THREADS,
+                                                     thread_name_prefix="traindeck-batch")
         app.state.hub = hub = Hub(the_store, start_event_seq=follower.event_seq,
                                   max_points_per_read=settings.ws_max_points_per_read)
         # One server of those sharing the store reaps, evaluates rules and sends webhooks.
@@ -95,6 +102,9 @@ def create_app(
                                   leadership=leadership)
         follower.add_listener(hub)
         follower.add_listener(app.state.reaper)
+        # Held command long-polls wake when the feed shows a command for their run.
+        app.state.command_bell = CommandBell()
+        follower.add_listener(app.state.command_bell)
         # Rules → ``alert`` events; every alert event → WebSocket clients and webhooks.
         app.state.rules = rules = Evaluator(the_store, clock=clock, leadership=leadership,
                                             timer_interval=settings.rules_timer_interval)
@@ -123,6 +133,7 @@ def create_app(
         finally:
             launcher.stop()
             await follower.stop()
+            app.state.batch_threads.shutdown(wait=True)
             await webhooks.close()
             hub.close()
             if own_store:
@@ -139,10 +150,11 @@ def create_app(
     app.state.clock = clock
     app.state.auth = auth.AuthState(settings)
     errors.install(app)
+    # The SDK's routes first: they take most requests, and routes match in this order.
+    app.include_router(batch_routes.router)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(checkpoint_routes.router)
-    app.include_router(batch_routes.router)
     app.include_router(launch_routes.router)
     app.include_router(host_routes.router)
     app.include_router(mlflow_models.router)  # before the MLflow catch-all
@@ -182,6 +194,9 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         ws="websockets-sansio", lifespan="on",
+        # h11 for its bound on a request's head (below); uvloop when installed (a
+        # dependency off Windows): a third less CPU per request than asyncio's loop
+        http="h11", loop="auto",
         # a request line and headers may arrive in several reads; h11 gives up (and resets
         # the connection) past 16 KiB by default, shorter than a long but valid query
         # (a run table's columns, percent-encoded): allow what a body may be

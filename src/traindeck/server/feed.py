@@ -5,7 +5,8 @@ Training processes write the store themselves; the server only follows it. A
 (``store.changes_since(seq, event_seq)``: runs, series, events, commands, deleted runs and
 runs with new console lines, all stamped with a store-wide sequence number). Every
 ``interval`` seconds, or as soon as the store says another process committed (PostgreSQL's
-``LISTEN/NOTIFY``: ``store.wait_for_writes``; SQLite says nothing, so it polls), it reads
+``LISTEN/NOTIFY``: ``store.wait_for_writes``; SQLite says nothing, so it polls, except
+that a batch posted to this server nudges it: :meth:`Follower.nudge`), it reads
 what is new and hands the same :class:`~traindeck.store.Changes` to each
 :class:`Listener`, whether or not a browser is connected. With several servers over one
 PostgreSQL store, a point posted to one reaches the others' clients this way.
@@ -63,6 +64,7 @@ class Follower:
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._nudged = asyncio.Event()  # this process committed a write (see nudge)
         self._lock = asyncio.Lock()
         # the wait for the store's next write blocks a thread of its own, never one of the
         # loop's shared workers
@@ -82,6 +84,13 @@ class Follower:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 
+    def nudge(self) -> None:
+        """This process just committed a write (a batch a remote run posted): read it
+        soon, after the ``min_gap`` floor, rather than at the next ``interval``. SQLite
+        tells no one of commits, but the writes that come through this server it knows
+        of. Called on the event loop."""
+        self._nudged.set()
+
     async def start(self, *, background: bool = True) -> None:
         """Begin from the store's current position: what is already there is not news.
         ``background=False`` only reads the position (then :meth:`run` or :meth:`tick`)."""
@@ -100,6 +109,7 @@ class Follower:
         closing a connection another thread is reading through can crash the process)."""
         if self._task is not None:
             self._stopping.set()
+            self._nudged.set()
             await self._task
             self._task = None
         if self._waiter is not None:  # its wait on the store ends within ``interval``
@@ -143,11 +153,14 @@ class Follower:
                 return  # a store that tells, quiet for the whole interval
             self._pushes = False  # it answered at once: it tells nothing (SQLite)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self.interval)
+            await asyncio.wait_for(self._nudged.wait(), self.interval)
+            with contextlib.suppress(TimeoutError):  # the floor: nudges come together
+                await asyncio.wait_for(self._stopping.wait(), self.min_gap)
 
     async def tick(self) -> Changes:
         """One round: read what changed, tell every listener, move the cursor."""
         async with self._lock:
+            self._nudged.clear()  # a write committed from here on is read next time
             changes = await asyncio.to_thread(self.store.changes_since, self.seq,
                                               self.event_seq)
             for listener in list(self._listeners):
