@@ -3,10 +3,12 @@
 One or two ``traindeck serve`` processes over one store: SQLite (a folder) or PostgreSQL (a
 throwaway cluster, ``tests/pg_service.py``, or ``--store URL``). Training processes
 (``--procs``, each running R/procs runs: one loop logs a step of each of its runs, H times
-a second) log 5 scalars per step; one of them, ``t``, is the wall time of its ``log()``. Runs alternate between the
-servers, and so do the viewers: each subscribes to its share of the runs and takes
-``receive time - t`` for every point pushed (the push latency, point -> WebSocket). After
-the trainers finish (every batch acknowledged), the points stored are counted.
+a second) log 5 scalars per step; one of them, ``t``, is the wall time of its ``log()``.
+Runs alternate between the servers, and so do the viewers: each subscribes to its share
+of the runs and takes ``receive time - t`` for every point pushed (the push latency,
+point -> WebSocket). Meanwhile the newest stored ``t`` of five runs is read ten times a
+second: its age is the part of the latency spent before the store (``stored_lag``).
+After the trainers finish (every batch acknowledged), the points stored are counted.
 
 Reports points/s stored, push p50/p95, errors (trainers that failed, SDK warnings,
 WebSocket drops), points lost (logged - stored) and the servers' CPU (% of one core). With
@@ -129,6 +131,10 @@ def pin(servers: list[psutil.Process]) -> None:
     os.sched_setaffinity(0, cpus[1:])
 
 
+def pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
 def stored_points(base_urls: list[str], runs: dict[str, int]) -> int:
     total = 0
     with httpx.Client(timeout=60) as client:
@@ -166,6 +172,23 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
     errors: list[str] = []
     ids = list(run_server)
 
+    stored_lag: list[float] = []
+
+    async def watch_stored(stop: asyncio.Event) -> None:
+        """How old the newest stored ``t`` of a few runs is, 10 times a second: the part
+        of the push latency spent before the store (SDK, HTTP, batch apply)."""
+        sample = ids[:5]
+        async with httpx.AsyncClient(timeout=30) as client:
+            while not stop.is_set():
+                for run_id in sample:
+                    base = urls[run_server[run_id]]
+                    got = await client.get(f"{base}/api/runs/{run_id}/metrics/latest")
+                    if got.status_code == 200:
+                        latest = got.json()["latest"].get("t")
+                        if latest is not None:
+                            stored_lag.append((time.time() - float(latest["value"])) * 1000)
+                await asyncio.sleep(0.1)
+
     async def main() -> None:
         stop = asyncio.Event()
         tasks = []
@@ -175,6 +198,8 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
             ws = urls[server].replace("http://", "ws://") + "/ws"
             tasks.append(asyncio.create_task(view(ws, mine, lat, errors, stop)))
         await asyncio.sleep(1.0)  # subscribed
+        go = asyncio.Event()
+        lagging = asyncio.create_task(watch_stored(go))
         cpu0 = [p.cpu_times() for p in servers]
         others0 = others_cpu(trainers)
         t0 = time.monotonic()
@@ -192,6 +217,8 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
             if proc.returncode != 0:
                 errors.append(f"a trainer exited {proc.returncode}")
         wall = time.monotonic() - t0
+        go.set()
+        await lagging
         cpu1 = [p.cpu_times() for p in servers]
         others1 = others_cpu([])
         await asyncio.sleep(1.0)  # the last pushes
@@ -219,6 +246,7 @@ def one(urls: list[str], servers: list[psutil.Process], runs: int, hz: float,
         "push_p50_ms": round(float(np.percentile(arr, 50)), 1),
         "push_p95_ms": round(float(np.percentile(arr, 95)), 1),
         "push_samples": len(lat),
+        "stored_lag_p50_ms": pct(stored_lag, 50), "stored_lag_p95_ms": pct(stored_lag, 95),
         "errors": len(errors), "error_examples": errors[:3],
         "server_cpu_pct": result["cpu"],
         "other_cpu_pct": result["others"],

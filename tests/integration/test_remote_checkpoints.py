@@ -124,6 +124,14 @@ def test_a_checkpoint_record_is_one_row_whatever_batch_brings_it(server: str) ->
     gone = {"batch_id": "x:4", "checkpoints_deleted": [{"id": "ck-1", "reason": "retention"}]}
     assert httpx.post(url, json=gone).status_code == 200
     assert server_checkpoints(server, "r1") == []
+    # A backlog that records a checkpoint and deletes it (keep_last, offline): in one
+    # request, one transaction, the deletion still finds the record it follows.
+    record2 = {**record, "id": "ck-2", "step": 6}
+    backlog = [{"batch_id": "x:5", "checkpoints": [record2]},
+               {"batch_id": "x:6", "checkpoints_deleted": [{"id": "ck-2", "reason": "k"}]}]
+    answer = httpx.post(url, json=backlog)
+    assert answer.status_code == 200 and answer.json() == {"batches": 2, "applied": 2}
+    assert server_checkpoints(server, "r1") == []
 
 
 def test_resume_or_create_asks_the_server(server: str, tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from .alerts.delivery import AlertDelivery
 from .alerts.evaluator import Evaluator
 from .alerts.leader import StoreLeadership
 from .alerts.webhooks import WebhookSender
+from .batch_group import GroupWriter
 from .command_bell import CommandBell
 from .executors import build_executors
 from .feed import Follower
@@ -56,8 +57,9 @@ from .settings import Settings
 #: Estimate hooks (child processes) a server runs at once; more validations wait, then
 #: answer "busy".
 ESTIMATES_AT_ONCE: Final = 2
-#: Threads that apply the SDK's batches (the store writes one transaction at a time).
-BATCH_THREADS: Final = 4
+#: Threads that take the SDK's batches: parsing them, then waiting for the turn to write
+#: (``batch_group``: the requests waiting together are applied in one transaction).
+BATCH_THREADS: Final = 16
 
 
 def create_app(
@@ -89,9 +91,10 @@ def create_app(
         follower = Follower(the_store, interval=settings.follow_interval)
         await follower.start(background=False)
         app.state.follower = follower
-        # Threads that apply the SDK's batches (the store writes one at a time anyway).
+        # Threads that take the SDK's batches; those waiting together share a commit.
         app.state.batch_threads = ThreadPoolExecutor(BATCH_THREADS,
                                                      thread_name_prefix="traindeck-batch")
+        app.state.batch_writer = GroupWriter(the_store, app.state.files)
         app.state.hub = hub = Hub(the_store, start_event_seq=follower.event_seq,
                                   max_points_per_read=settings.ws_max_points_per_read)
         # One server of those sharing the store reaps, evaluates rules and sends webhooks.
@@ -115,7 +118,7 @@ def create_app(
         follower.add_listener(AlertDelivery(the_store, hub, webhooks, evaluator=rules,
                                             leadership=leadership))
         # Progress, speed and ETA of every run, from the points the feed names.
-        app.state.progress = ProgressTracker(the_store)
+        app.state.progress = ProgressTracker(the_store, leadership=leadership)
         follower.add_listener(app.state.progress)
         follower.run()
         app.state.launcher = launcher = Launcher(

@@ -13,7 +13,9 @@ What it computes it writes on the run (``Store.set_progress``), at most once per
 ``min_interval`` seconds per run while points arrive, and at once when the run's status or
 total changes; the write stamps the run, so the live hub sends ``run_update`` with the new
 values the next tick: the dashboard gets them at about that rate, however fast the run
-logs. A value that did not change is not written.
+logs. A value that did not change is not written. With several servers over one store,
+only the one that leads (``alerts/leader.py``) writes: two writers would each take the
+other's values for news and write their own back.
 
 What it remembers is per run and in memory: after a restart the speed starts again from
 the next points (a run's last step, for its progress, is read once, with its series list,
@@ -32,6 +34,8 @@ from typing import Final
 
 from traindeck.speed import Speed, estimate, observe, resumed
 from traindeck.store import TERMINAL_STATUSES, Changes, NotFound, Run, RunProgress, Store
+
+from .alerts.leader import Leadership, SingleServer
 
 log = logging.getLogger("traindeck.server.progress")
 
@@ -83,8 +87,12 @@ class ProgressTracker:
     ``clock`` (monotonic seconds) spaces the writes of one run ``min_interval`` apart."""
 
     def __init__(self, store: Store, *, min_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 leadership: Leadership | None = None) -> None:
         self.store = store
+        #: Of several servers over one store, only the leader writes (each follows every
+        #: run, so another takes over with speeds already warm).
+        self.leadership = leadership or SingleServer()
         self.min_interval = min_interval
         self.clock = clock
         self.runs: dict[str, Tracked] = {}
@@ -149,6 +157,8 @@ class ProgressTracker:
         return found
 
     async def _write_due(self) -> None:
+        if not self.leadership.is_leader():
+            return  # another server writes; what is dirty here waits for a takeover
         now = self.clock()
         due: list[tuple[str, Tracked]] = []
         for run_id in list(self._dirty):

@@ -31,8 +31,9 @@ class BatchLedger(Protocol):
     """What an engine adds for batches: one transaction and the applied ids."""
 
     def transaction(self) -> AbstractContextManager[object]: ...
-    def run_exists(self, run_id: str) -> bool: ...
-    def applied(self, run_id: str, batch_id: str) -> bool: ...
+    def known(self, run_id: str, batch_ids: Sequence[str]) -> tuple[bool, set[str]]:
+        """Whether the run exists, and which of ``batch_ids`` it applied (one read)."""
+        ...
     def record(self, run_id: str, batch_ids: Sequence[str], at: float) -> None: ...
 
 
@@ -48,8 +49,8 @@ def apply_batch(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
     """Apply a checked batch once, all of it in one transaction; False when it was applied
     before (then nothing changes)."""
     with ledger.transaction():
-        exists = ledger.run_exists(run_id)
-        if exists and ledger.applied(run_id, batch.batch_id):
+        exists, applied = ledger.known(run_id, [batch.batch_id])
+        if applied:
             return False
         if not exists:
             if batch.run is None:
@@ -155,15 +156,24 @@ def apply_batches(store: Store, ledger: BatchLedger, files: RunFiles, run_id: st
         group.clear()
 
     with ledger.transaction():
-        seen: set[str] = set()
+        exists, seen = ledger.known(run_id, [b.batch_id for b in batches])
         for batch in batches:
-            if batch.batch_id in seen or ledger.applied(run_id, batch.batch_id):
+            if batch.batch_id in seen:
                 continue
             seen.add(batch.batch_id)
-            if batch.only_points and ledger.run_exists(run_id):
+            if batch.only_points and exists:
                 group.append(batch)
                 continue
             write_group()
             applied += apply_batch(store, ledger, files, run_id, batch)
+            exists = True  # it made the run, or it raised (and nothing is kept)
         write_group()
     return applied
+
+
+def apply_many(store: Store, ledger: BatchLedger, files: RunFiles,
+               items: Sequence[tuple[str, Sequence[Batch]]]) -> list[int]:
+    """Several runs' batches in one transaction (``Store.apply_many``)."""
+    with ledger.transaction():
+        return [apply_batches(store, ledger, files, run_id, batches)
+                for run_id, batches in items]

@@ -102,14 +102,15 @@ class MetricTable:
             prepared[key] = chunks.prepare(key, steps, times, values)
         clock = self._core.clock
         with self._core.write() as tx:
+            run = None  # read once (a batch's row does not change it)
             if batch_id is not None:
-                fetch_run(tx.conn, run_id)
+                run = fetch_run(tx.conn, run_id)
                 if tx.execute("INSERT OR IGNORE INTO batches (run_id, batch_id, applied_at) "
                               "VALUES (?, ?, ?)", (run_id, batch_id, clock())
                               ).rowcount == 0:
                     return False
             if heartbeat is not None or summary:
-                run = fetch_run(tx.conn, run_id)
+                run = run or fetch_run(tx.conn, run_id)
                 sets: list[str] = []
                 args: list[Any] = []
                 if heartbeat is not None:

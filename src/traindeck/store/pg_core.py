@@ -204,10 +204,12 @@ class Tx:
     @property
     def seq(self) -> int:
         if self._seq is None:
-            self._seq = int(self.conn.execute(
-                "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
-            ).fetchone()[0])
-            self.conn.raw.execute(f"NOTIFY {self._channel}")
+            # pg_notify in the same statement: one round trip (sent at commit, as NOTIFY)
+            row = self.conn.raw.execute(
+                "UPDATE meta SET value = value + 1 WHERE key = 'seq' "
+                "RETURNING value, pg_notify(%s, '')", (self._channel,)).fetchone()
+            assert row is not None  # the row is made by the first migration
+            self._seq = int(row[0])
         return self._seq
 
     def execute(self, sql: str, args: Sequence[Any] | Params = ()) -> Rows:
@@ -238,6 +240,7 @@ class PGCore:
             self._kwargs["connect_timeout"] = CONNECT_TIMEOUT
         self._lock = threading.RLock()
         self._tx: Tx | None = None
+        self._tx_owner: int | None = None  # the thread of that transaction
         self._closed = False
         self._writer: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
@@ -260,16 +263,28 @@ class PGCore:
         configure(conn)
         return conn
 
-    def reader(self) -> _PoolReader:
+    def _own_tx(self) -> Tx | None:
+        """The open write transaction, if this thread is inside it."""
+        tx = self._tx
+        return tx if tx is not None and self._tx_owner == threading.get_ident() else None
+
+    def reader(self) -> _PoolReader | Conn:
+        """Each statement on a pooled connection; inside a write transaction, on its
+        connection: reads see what it wrote so far."""
         if self._closed:
             raise RuntimeError("store is closed")
-        return _PoolReader(self._pool)
+        tx = self._own_tx()
+        return tx.conn if tx is not None else _PoolReader(self._pool)
 
     @contextmanager
     def read(self) -> Iterator[Conn]:
         """A consistent snapshot for several queries (REPEATABLE READ, read only)."""
         if self._closed:
             raise RuntimeError("store is closed")
+        tx = self._own_tx()
+        if tx is not None:
+            yield tx.conn
+            return
         with self._pool.connection() as raw:
             raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
@@ -291,11 +306,12 @@ class PGCore:
                 if writer is not None:
                     writer.close()
                 self._writer = writer = self._connect()
-            writer.execute("BEGIN")
             try:
-                writer.execute("SELECT pg_advisory_xact_lock(%s, %s)",
-                               (_LOCK_SPACE + _WRITE, self._lock_key))
+                # one round trip (the keys are this module's integers, not input)
+                writer.execute(f"BEGIN; SELECT pg_advisory_xact_lock("
+                               f"{int(_LOCK_SPACE + _WRITE)}, {int(self._lock_key)})")
                 self._tx = Tx(Conn(writer), self.channel)
+                self._tx_owner = threading.get_ident()
                 yield self._tx
                 writer.execute("COMMIT")
             except BaseException:

@@ -159,6 +159,12 @@ class Store(Protocol):
                       files: RunFiles | None = None) -> int:
         """Apply batches in order in one transaction; how many were new."""
 
+    def apply_many(self, items: Sequence[tuple[str, Sequence[Batch]]],
+                   files: RunFiles | None = None) -> list[int]:
+        """``apply_batches`` for several runs' batches, all in one transaction (a server
+        commits the requests that arrived together at once); how many were new, per
+        item. One that fails fails them all: nothing is applied."""
+
     # -- events and commands ------------------------------------------------------------
 
     def add_event(self, run_id: str, kind: str,

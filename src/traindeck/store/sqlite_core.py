@@ -136,6 +136,7 @@ class SQLiteCore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._tx: Tx | None = None  # the open write transaction (its thread holds _lock)
+        self._tx_owner: int | None = None  # the thread of that transaction
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -184,10 +185,18 @@ class SQLiteCore:
         conn.execute("PRAGMA temp_store = MEMORY")
         return conn
 
+    def _own_tx(self) -> bool:
+        """Whether this thread is inside the open write transaction."""
+        return self._tx is not None and self._tx_owner == threading.get_ident()
+
     def reader(self) -> sqlite3.Connection:
-        """This thread's reader connection (autocommit: each query sees the latest commit)."""
+        """This thread's reader connection (autocommit: each query sees the latest commit);
+        inside a write transaction, its connection: reads see what it wrote so far (a
+        batch that records a checkpoint and then deletes it)."""
         if self._closed:
             raise RuntimeError("store is closed")
+        if self._own_tx():
+            return self._writer
         holder: _ReaderHolder | None = getattr(self._local, "holder", None)
         if holder is None:
             conn = self._connect()
@@ -210,7 +219,10 @@ class SQLiteCore:
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several queries."""
+        """A consistent snapshot for several queries (inside a write transaction: it)."""
+        if self._own_tx():
+            yield self._writer
+            return
         conn = self.reader()
         conn.execute("BEGIN")
         try:
@@ -231,6 +243,7 @@ class SQLiteCore:
                 return
             self._writer.execute("BEGIN IMMEDIATE")
             self._tx = Tx(self._writer)
+            self._tx_owner = threading.get_ident()
             try:
                 yield self._tx
                 self._writer.execute("COMMIT")

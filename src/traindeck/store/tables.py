@@ -196,6 +196,11 @@ class TableStore:
         return self._guard(batch_apply.apply_batches)(
             self, self._ledger, files or RunFiles(self.files_root), run_id, batches)
 
+    def apply_many(self, items: Sequence[tuple[str, Sequence[Batch]]],
+                   files: RunFiles | None = None) -> list[int]:
+        return self._guard(batch_apply.apply_many)(
+            self, self._ledger, files or RunFiles(self.files_root), items)
+
     def __enter__(self) -> Self:
         return self
 

@@ -25,9 +25,10 @@ from starlette.responses import Response
 
 from traindeck.store.batch_wire import parse_body
 
+from ..batch_group import GroupWriter
 from ..batch_openapi import OPENAPI_EXTRA
 from ..command_bell import RECHECK, CommandBell
-from ..deps import FilesDep, StoreDep, json_response
+from ..deps import StoreDep, json_response
 from ..errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
 
 router = APIRouter(prefix="/api", tags=["batch"],
@@ -52,21 +53,22 @@ BATCH_ANSWER: Final[dict[str, Any]] = {"anyOf": [
              openapi_extra=OPENAPI_EXTRA,
              responses={200: {"content": {"application/json": {"schema": BATCH_ANSWER}},
                               "description": "{batch_id, applied} or {batches, applied}"}})
-async def write_batch(run_id: str, request: Request, store: StoreDep,
-                      files: FilesDep) -> Response:
+async def write_batch(run_id: str, request: Request) -> Response:
     data = await request.body()
+
+    state = request.app.state
+    writer: GroupWriter = state.batch_writer
 
     def work() -> dict[str, Any]:
         parsed = parse_body(data)
         if isinstance(parsed, list):
-            return {"batches": len(parsed),
-                    "applied": store.apply_batches(run_id, parsed, files)}
+            return {"batches": len(parsed), "applied": writer.apply(run_id, parsed)}
         return {"batch_id": parsed.batch_id,
-                "applied": store.apply_batch(run_id, parsed, files)}
+                "applied": writer.apply(run_id, [parsed]) == 1}
 
     # The busiest route: its own threads (asyncio's hop costs a fraction of anyio's, and
-    # writes never queue behind the feed's reads), then the follower reads it at once.
-    state = request.app.state
+    # writes never queue behind the feed's reads), requests that arrive together share
+    # a transaction (batch_group.py), then the follower reads them at once.
     answer = await asyncio.get_running_loop().run_in_executor(state.batch_threads, work)
     state.follower.nudge()
     return json_response(answer)

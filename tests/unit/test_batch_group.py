@@ -1,0 +1,122 @@
+"""Group commit of SDK batches (``server/batch_group.py``) on a real store: requests that
+wait together share one transaction, each gets its own answer, a bad one fails alone, and
+every batch is applied exactly once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from support import MakeStore
+
+from traindeck.runfiles import RunFiles
+from traindeck.server.batch_group import GroupWriter
+from traindeck.store import NotFound
+from traindeck.store.batch_wire import Batch, parse_body
+
+
+def batch(batch_id: str, steps: range, *, run: str | None = None) -> Batch:
+    body: dict[str, Any] = {"batch_id": batch_id, "metrics": {"loss": {
+        "steps": list(steps), "times": [1.0] * len(steps), "values": [0.5] * len(steps)}}}
+    if run is not None:
+        body["run"] = {"project": "p", "name": run}
+    parsed = parse_body(orjson.dumps(body))
+    assert isinstance(parsed, Batch)
+    return parsed
+
+
+def test_waiting_requests_share_a_transaction_and_get_their_own_answers(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    assert writer.apply("a", [batch("a:1", range(0, 10), run="a")]) == 1
+    assert writer.apply("b", [batch("b:1", range(0, 10), run="b")]) == 1
+    answers: dict[str, Any] = {}
+
+    def post(name: str, run_id: str, batches: list[Batch]) -> None:
+        try:
+            answers[name] = writer.apply(run_id, batches)
+        except Exception as exc:
+            answers[name] = exc
+
+    requests = [
+        ("a-new", "a", [batch("a:2", range(10, 20)), batch("a:3", range(20, 30))]),
+        ("b-new", "b", [batch("b:2", range(10, 20))]),
+        ("a-again", "a", [batch("a:1", range(0, 10))]),  # a resend: not applied twice
+        ("unknown", "nope", [batch("n:1", range(0, 5))]),  # no such run: fails alone
+    ]
+    before = writer.groups
+    # Hold the turn to write while the requests queue up, as a commit in progress does.
+    with writer._turn:
+        threads = [threading.Thread(target=post, args=r) for r in requests]
+        for t in threads:
+            t.start()
+        while len(writer._queue) < len(requests):
+            threading.Event().wait(0.01)
+    for t in threads:
+        t.join(30)
+    assert answers["a-new"] == 2 and answers["b-new"] == 1 and answers["a-again"] == 0
+    assert isinstance(answers["unknown"], NotFound)
+    # the group failed on "unknown" and was written again one request at a time
+    assert writer.groups - before == len(requests)
+    loss = store.read_points("a", "loss")
+    assert np.array_equal(loss.steps, np.arange(30))
+    assert len(store.read_points("b", "loss").steps) == 20
+
+
+def test_a_group_of_good_requests_is_one_transaction(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    for run in ("a", "b", "c"):
+        writer.apply(run, [batch(f"{run}:0", range(0, 1), run=run)])
+    seq_before = store.current_seq()[0]
+    groups_before = writer.groups
+    with writer._turn:
+        threads = [threading.Thread(target=writer.apply,
+                                    args=(run, [batch(f"{run}:1", range(1, 6))]))
+                   for run in ("a", "b", "c")]
+        for t in threads:
+            t.start()
+        while len(writer._queue) < 3:
+            threading.Event().wait(0.01)
+    for t in threads:
+        t.join(30)
+    assert writer.groups - groups_before == 1 and writer.requests >= 6
+    assert store.current_seq()[0] == seq_before + 1  # one commit for the three
+    for run in ("a", "b", "c"):
+        assert store.read_points(run, "loss").steps.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_max_group_splits_a_long_queue(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path), max_group=2)
+    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    before = writer.groups
+    with writer._turn:
+        threads = [threading.Thread(target=writer.apply,
+                                    args=("a", [batch(f"a:{i}", range(i, i + 1))]))
+                   for i in range(1, 6)]
+        for t in threads:
+            t.start()
+        while len(writer._queue) < 5:
+            threading.Event().wait(0.01)
+    for t in threads:
+        t.join(30)
+    assert writer.groups - before == 3  # 2 + 2 + 1
+    assert store.read_points("a", "loss").steps.tolist() == list(range(6))
+
+
+def test_one_request_alone_is_the_plain_path(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    with pytest.raises(NotFound):
+        writer.apply("ghost", [batch("g:1", range(0, 3))])
+    assert writer.apply("r", [batch("r:1", range(0, 3), run="r")]) == 1
+    assert writer.apply("r", [batch("r:1", range(0, 3), run="r")]) == 0
