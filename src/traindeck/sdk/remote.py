@@ -73,14 +73,15 @@ from .transport import (
 
 #: Seconds a finishing run waits for its spool to reach the server.
 DRAIN_TIMEOUT: Final = 10.0
-#: After a request that took ``d`` seconds, the sender waits until ``SEND_GAP_FACTOR * d``
-#: (at most ``SEND_GAP_MAX``) have passed since it began before it sends again: with a
-#: server that answers in a millisecond this is no wait at all (the batches come every
-#: tick anyway), and a busy server, slower to answer, is sent fewer, bigger requests (a
-#: server's cost is mostly per request, not per point). What waits is already in the
-#: spool.
+#: After a request that took ``d`` seconds, the sender waits until
+#: ``SEND_GAP_FACTOR * (d - SEND_GAP_FREE)`` (at most ``SEND_GAP_MAX``) have passed since it
+#: began before it sends again: a server that answers within a few milliseconds gets the
+#: batches every tick as before, and a busy server, slower to answer, gets fewer, bigger
+#: requests (its cost is mostly per request, not per point). What waits is already in
+#: the spool.
 SEND_GAP_FACTOR: Final = 30.0
 SEND_GAP_MAX: Final = 0.25
+SEND_GAP_FREE: Final = 0.004
 #: Seconds the server may hold a command long-poll (it answers at once when one comes;
 #: short so that a finished run's poller, a daemon thread, is gone soon after).
 COMMAND_WAIT: Final = 1.0
@@ -389,7 +390,7 @@ class RemoteBackend:
                     self.spool.ack(head[-1][0])
                 self.sent += len(head)
                 took = time.monotonic() - began
-                gap = min(SEND_GAP_FACTOR * took, SEND_GAP_MAX) - took
+                gap = min(SEND_GAP_FACTOR * max(took - SEND_GAP_FREE, 0.0), SEND_GAP_MAX) - took
                 if gap > 0.001 and self._hurry.wait(gap):  # a busy server: let batches gather
                     self._hurry.clear()
 
