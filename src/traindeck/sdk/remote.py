@@ -82,6 +82,10 @@ DRAIN_TIMEOUT: Final = 10.0
 SEND_GAP_FACTOR: Final = 30.0
 SEND_GAP_MAX: Final = 0.25
 SEND_GAP_FREE: Final = 0.004
+#: No gap after a big request, or with a backlog waiting (a drain after an outage, a fast
+#: logger): those are slow for their size, not for the server's load, and go at once.
+SEND_GAP_BATCHES: Final = 32
+SEND_GAP_BYTES: Final = 256 * 1024
 #: Seconds the server may hold a command long-poll (it answers at once when one comes;
 #: short so that a finished run's poller, a daemon thread, is gone soon after).
 COMMAND_WAIT: Final = 1.0
@@ -391,7 +395,9 @@ class RemoteBackend:
                 self.sent += len(head)
                 took = time.monotonic() - began
                 gap = min(SEND_GAP_FACTOR * max(took - SEND_GAP_FREE, 0.0), SEND_GAP_MAX) - took
-                if gap > 0.001 and self._hurry.wait(gap):  # a busy server: let batches gather
+                small = (len(head) < SEND_GAP_BATCHES and len(self.spool) < SEND_GAP_BATCHES
+                         and sum(len(p) for _, p in head) < SEND_GAP_BYTES)
+                if small and gap > 0.001 and self._hurry.wait(gap):  # busy: let them gather
                     self._hurry.clear()
 
     def _command_loop(self) -> None:
