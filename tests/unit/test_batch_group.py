@@ -29,12 +29,11 @@ def batch(batch_id: str, steps: range, *, run: str | None = None) -> Batch:
     return parsed
 
 
-def test_waiting_requests_share_a_transaction_and_get_their_own_answers(
-        make_store: MakeStore, tmp_path: Path) -> None:
-    store = make_store()
-    writer = GroupWriter(store, RunFiles(tmp_path))
-    assert writer.apply("a", [batch("a:1", range(0, 10), run="a")]) == 1
-    assert writer.apply("b", [batch("b:1", range(0, 10), run="b")]) == 1
+def together(writer: GroupWriter,
+             requests: list[tuple[str, str, list[Batch]]]) -> dict[str, Any]:
+    """Post ``(name, run_id, batches)`` requests from threads of their own while a write
+    holds the turn (as a commit in progress does), so that they all queue up; then let
+    them go. Their answers (or errors) by name."""
     answers: dict[str, Any] = {}
 
     def post(name: str, run_id: str, batches: list[Batch]) -> None:
@@ -43,14 +42,6 @@ def test_waiting_requests_share_a_transaction_and_get_their_own_answers(
         except Exception as exc:
             answers[name] = exc
 
-    requests = [
-        ("a-new", "a", [batch("a:2", range(10, 20)), batch("a:3", range(20, 30))]),
-        ("b-new", "b", [batch("b:2", range(10, 20))]),
-        ("a-again", "a", [batch("a:1", range(0, 10))]),  # a resend: not applied twice
-        ("unknown", "nope", [batch("n:1", range(0, 5))]),  # no such run: fails alone
-    ]
-    before = writer.groups
-    # Hold the turn to write while the requests queue up, as a commit in progress does.
     with writer._turn:
         threads = [threading.Thread(target=post, args=r) for r in requests]
         for t in threads:
@@ -59,6 +50,23 @@ def test_waiting_requests_share_a_transaction_and_get_their_own_answers(
             threading.Event().wait(0.01)
     for t in threads:
         t.join(30)
+    return answers
+
+
+def test_waiting_requests_share_a_transaction_and_get_their_own_answers(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    assert writer.apply("a", [batch("a:1", range(0, 10), run="a")]) == 1
+    assert writer.apply("b", [batch("b:1", range(0, 10), run="b")]) == 1
+    requests = [
+        ("a-new", "a", [batch("a:2", range(10, 20)), batch("a:3", range(20, 30))]),
+        ("b-new", "b", [batch("b:2", range(10, 20))]),
+        ("a-again", "a", [batch("a:1", range(0, 10))]),  # a resend: not applied twice
+        ("unknown", "nope", [batch("n:1", range(0, 5))]),  # no such run: fails alone
+    ]
+    before = writer.groups
+    answers = together(writer, requests)
     assert answers["a-new"] == 2 and answers["b-new"] == 1 and answers["a-again"] == 0
     assert isinstance(answers["unknown"], NotFound)
     # the group failed on "unknown" and was written again one request at a time
@@ -76,16 +84,9 @@ def test_a_group_of_good_requests_is_one_transaction(
         writer.apply(run, [batch(f"{run}:0", range(0, 1), run=run)])
     seq_before = store.current_seq()[0]
     groups_before = writer.groups
-    with writer._turn:
-        threads = [threading.Thread(target=writer.apply,
-                                    args=(run, [batch(f"{run}:1", range(1, 6))]))
-                   for run in ("a", "b", "c")]
-        for t in threads:
-            t.start()
-        while len(writer._queue) < 3:
-            threading.Event().wait(0.01)
-    for t in threads:
-        t.join(30)
+    answers = together(writer, [(run, run, [batch(f"{run}:1", range(1, 6))])
+                                for run in ("a", "b", "c")])
+    assert answers == {"a": 1, "b": 1, "c": 1}
     assert writer.groups - groups_before == 1 and writer.requests >= 6
     assert store.current_seq()[0] == seq_before + 1  # one commit for the three
     for run in ("a", "b", "c"):
@@ -98,16 +99,9 @@ def test_max_group_splits_a_long_queue(
     writer = GroupWriter(store, RunFiles(tmp_path), max_group=2)
     writer.apply("a", [batch("a:0", range(0, 1), run="a")])
     before = writer.groups
-    with writer._turn:
-        threads = [threading.Thread(target=writer.apply,
-                                    args=("a", [batch(f"a:{i}", range(i, i + 1))]))
-                   for i in range(1, 6)]
-        for t in threads:
-            t.start()
-        while len(writer._queue) < 5:
-            threading.Event().wait(0.01)
-    for t in threads:
-        t.join(30)
+    answers = together(writer, [(str(i), "a", [batch(f"a:{i}", range(i, i + 1))])
+                                for i in range(1, 6)])
+    assert sorted(answers.values()) == [1] * 5
     assert writer.groups - before == 3  # 2 + 2 + 1
     assert store.read_points("a", "loss").steps.tolist() == list(range(6))
 
