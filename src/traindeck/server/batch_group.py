@@ -75,6 +75,15 @@ class GroupWriter:
 
     def _write(self, group: list[_Request]) -> None:
         try:
+            self._write_group(group)
+        finally:  # interrupted (a BaseException): nobody may wait for it forever
+            for request in group:
+                if not request.done:
+                    request.error = RuntimeError("writing this batch was interrupted")
+                    request.done = True
+
+    def _write_group(self, group: list[_Request]) -> None:
+        try:
             if len(group) == 1:
                 only = group[0]
                 counts = [self.store.apply_batches(only.run_id, only.batches, self.files)]
