@@ -194,8 +194,9 @@ def test_a_crash_on_rank_1_is_an_event_and_rank_0_goes_on(start: Start, tmp_path
     assert one.wait(60) == 1
     store = open_dir_store(tdir)
     try:
+        said = (tmp_path / "child1.err").read_text()[-3000:]  # rank 1's stderr, if it fails
         errors = wait_for(lambda: store.list_events("ddp-crash", kind="error"),
-                          what="the error event of rank 1")
+                          what=f"the error event of rank 1 (rank 1 said: {said!r})")
         assert errors[0].payload["rank"] == 1
         assert "rank 1 broke at step 5" in errors[0].payload["error"]
         assert store.get_run("ddp-crash").status == "running"  # only rank 0 ends the run
