@@ -59,8 +59,8 @@ def test_pg_servers_starting_together_migrate_once(postgres: PostgresService,
     procs = [subprocess.Popen([sys.executable, "-c", code, postgres.url(schema=schema),
                                str(tmp_path), f"r{i}"], stderr=subprocess.PIPE, text=True)
              for i in range(6)]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
+    said = [p.communicate(timeout=120)[1] for p in procs]  # every pipe read and closed
+    for p, err in zip(procs, said, strict=True):
         assert p.returncode == 0, err
     versions = postgres.psql(f'SELECT version FROM "{schema}".traindeck_schema')
     assert versions.split() == ["1"]

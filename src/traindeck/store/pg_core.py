@@ -323,11 +323,13 @@ class PGCore:
 
     def _migrate(self) -> None:
         with self._connect() as conn:
-            conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                pgsql.Identifier(self.schema)))
+            # the lock first: CREATE SCHEMA IF NOT EXISTS is not safe against another
+            # server creating it at the same moment (a unique violation)
             conn.execute("SELECT pg_advisory_lock(%s, %s)",
                          (_LOCK_SPACE + _MIGRATE, self._lock_key))
             try:
+                conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    pgsql.Identifier(self.schema)))
                 conn.execute("CREATE TABLE IF NOT EXISTS traindeck_schema ("
                              "version integer PRIMARY KEY, applied_at double precision "
                              "NOT NULL)")
