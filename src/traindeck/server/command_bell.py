@@ -52,8 +52,3 @@ class CommandBell:
                 waiters.discard(event)
                 if not waiters:
                     del self._waiters[run_id]
-
-    @property
-    def waiting(self) -> int:
-        """How many requests wait (for tests and /api/version-like reports)."""
-        return sum(len(w) for w in self._waiters.values())

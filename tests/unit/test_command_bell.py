@@ -1,0 +1,35 @@
+"""The command bell (``server/command_bell.py``) on a real store's change feed: a held
+long-poll of a run is woken by a new pending command for that run, and only by that."""
+
+from __future__ import annotations
+
+import asyncio
+
+from support import MakeStore
+
+from traindeck.server.command_bell import CommandBell
+
+
+def test_a_pending_command_rings_its_run_only(make_store: MakeStore) -> None:
+    store = make_store()
+    mine = store.create_run(project="p", name="mine", commands_offered=["validate"])
+    other = store.create_run(project="p", name="other", commands_offered=["validate"])
+    seq, event_seq = store.current_seq()
+
+    async def main() -> None:
+        bell = CommandBell()
+        with bell.listen(mine.id) as rung, bell.listen(other.id) as other_rung:
+            store.create_command(mine.id, "validate", {})
+            await bell.on_changes(store.changes_since(seq, event_seq))
+            assert rung.is_set() and not other_rung.is_set()
+            rung.clear()
+            taken = store.take_pending_commands(mine.id)  # delivered: no longer pending
+            assert len(taken) == 1
+            after = store.changes_since(seq, event_seq)
+            assert [c.status for c in after.commands] == ["delivered"]
+            await bell.on_changes(after)
+            assert not rung.is_set()
+        bell.ring(mine.id)  # nobody listens any more: nothing to wake, nothing kept
+        assert bell._waiters == {}
+
+    asyncio.run(main())
