@@ -140,12 +140,48 @@ def steps_of(store: Store, run_id: str, key: str) -> list[int]:
         return []
 
 
+def group_left(pgid: int) -> list[str]:
+    """The processes of group ``pgid`` still running on the "host" (pid, parent, state,
+    command line). A zombie is not counted: it has ended, and reaping it is the host's
+    business (its tmux server or init), not the executor's."""
+    left = []
+    for proc in psutil.process_iter(["pid", "ppid", "status", "cmdline"]):
+        try:
+            if os.getpgid(proc.pid) != pgid or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+        except (ProcessLookupError, psutil.Error):
+            continue
+        left.append(f"{proc.pid} (parent {proc.info['ppid']}, {proc.info['status']}): "
+                    f"{' '.join(proc.info['cmdline'] or [])}")
+    return left
+
+
 def group_gone(pgid: int) -> bool:
+    return not group_left(pgid)
+
+
+def wait_group_gone(pgid: int | None) -> None:
+    assert pgid
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+        wait_for(lambda: group_gone(pgid), 30, "the group to go")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still running: {group_left(pgid)}") from None
+
+
+def script_process(run_id: str, folder: Path) -> psutil.Process:
+    """The launched script on the "host": the process whose environment names its run.
+    Fails with what the launch's wrapper recorded when there is none."""
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if (proc.info["status"] != psutil.STATUS_ZOMBIE
+                    and proc.environ().get("TRAINDECK_RUN_ID") == run_id):
+                return proc
+        except psutil.Error:
+            continue
+    td = folder / ".td"
+    recorded = {name: text(td / name)[-2000:] for name in ("pid", "exit", "stderr.log")}
+    raise AssertionError(f"no process of run {run_id} is running; the wrapper recorded "
+                         f"{recorded}")
 
 
 TICKER = """
@@ -235,7 +271,7 @@ def test_metrics_come_home_through_the_tunnel_and_the_token_stays_secret(
     holding = [p for p in workdir.rglob("*") if p.is_file() and secret.encode() in
                p.read_bytes()]
     assert holding == []  # the env file is deleted once the wrapper has read it
-    script = psutil.Process(state.pid).children()[0].environ()
+    script = script_process(run_id, Path(state.folder)).environ()
     assert "SERVER_ONLY_VARIABLE" not in script and script["TRAINDECK_TOKEN"] == secret
     Path(gate).touch()
     assert ended(ex, handle) == 0
@@ -268,7 +304,7 @@ def test_cancel_reaches_the_script_and_kill_ends_a_stubborn_group(env: Env,
     assert "got SIGTERM" in text(spec.stdout)
     state = ex.state(handle)
     assert state is not None and state.pgid
-    wait_for(lambda: group_gone(state.pgid or 0), 30, "the group to go")
+    wait_group_gone(state.pgid)
 
     stubborn = template(env, """
         import signal, subprocess, sys, time
@@ -290,7 +326,7 @@ def test_cancel_reaches_the_script_and_kill_ends_a_stubborn_group(env: Env,
     ex.signal(handle, signal.SIGKILL)  # what the launcher sends after a cancel's end
     state = ex.state(handle)
     assert state is not None and state.pgid
-    wait_for(lambda: group_gone(state.pgid or 0), 30, "the group to go")
+    wait_group_gone(state.pgid)
     assert not ex.group_alive(handle)
 
 
@@ -378,7 +414,7 @@ def test_without_tmux_it_runs_under_nohup(env: Env, tmp_path: Path) -> None:
         assert state is not None and state.pgid and not group_gone(state.pgid)
         ex.signal(handle, signal.SIGTERM)
         assert ended(ex, handle) == 128 + signal.SIGTERM
-        wait_for(lambda: group_gone(state.pgid or 0), 30, "the group to go")
+        wait_group_gone(state.pgid)
 
 
 def test_it_waits_for_an_sshd_that_starts_late(env: Env) -> None:

@@ -8,7 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
+from support import wait_for
 
 from traindeck.remote import job
 
@@ -77,3 +79,26 @@ def test_a_python_command_runs_with_the_hosts_python() -> None:
     assert job.remote_argv(["python3", "-m", "x"], "/h/py", []) == ["/h/py", "-m", "x"]
     assert job.remote_argv(["bash", "run.sh"], "/h/py", []) == ["bash", "run.sh"]
     assert job.launch_key("01ABC_def", "a1b2c3") == "01abc-def-a1b2c3"
+
+
+def test_a_group_of_only_zombies_is_not_alive() -> None:
+    """A group whose processes have all ended but wait to be reaped (a host whose init is
+    slow to reap, or a parent that never does) is over: nothing in it runs, and no signal
+    reaches it. A group with a live process is alive; an unknown group is not."""
+    def alive(pgid: int) -> str:
+        return subprocess.run(["sh", "-c", job.group_alive_command(pgid)], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    running = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    ended = subprocess.Popen(["true"], start_new_session=True)
+    try:
+        # ended, and not reaped: this process, its parent, has not waited for it yet
+        wait_for(lambda: psutil.Process(ended.pid).status() == psutil.STATUS_ZOMBIE, 30,
+                 "`true` to end")
+        assert alive(running.pid) == "yes"
+        assert alive(ended.pid) == "no"
+        assert alive(2 ** 22 + 7) == "no"
+    finally:
+        running.kill()
+        running.wait()
+        ended.wait()

@@ -253,8 +253,17 @@ def kill_command(pgid: int, wrapper_pid: int) -> str:
 
 
 def group_alive_command(pgid: int) -> str:
-    """Prints ``yes`` while any process of the group is left, else ``no``."""
-    return f"if kill -0 -- -{int(pgid)} 2>/dev/null; then echo yes; else echo no; fi"
+    """Prints ``yes`` while any process of the group still runs, else ``no``. A zombie does
+    not count (it has ended; reaping it is its parent's or init's business, and no signal
+    reaches it), so ``ps`` is asked first; ``kill -0`` (which counts zombies) only where
+    ``ps`` gives nothing."""
+    g = int(pgid)
+    return (f"g={g}; out=$(ps -e -o pgid= -o stat= 2>/dev/null); "
+            'if [ -n "$out" ]; then '
+            "  if printf '%s\\n' \"$out\" | "
+            "awk -v g=\"$g\" '$1 == g && $2 !~ /^Z/ {f = 1} END {exit !f}'; "
+            "  then echo yes; else echo no; fi; "
+            'elif kill -0 -- "-$g" 2>/dev/null; then echo yes; else echo no; fi')
 
 
 def remote_argv(argv: Iterable[str], python: str, local_pythons: Iterable[str]) -> list[str]:
