@@ -13,7 +13,7 @@ join) and the record of applied batch ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from traindeck.runfiles import RunFiles
 
 from .batch_wire import Batch
 from .errors import Conflict, NotFound
+from .models import MetricWrite
 from .protocol import Store
 from .uploads import save_media
 
@@ -34,7 +35,12 @@ class BatchLedger(Protocol):
     def known(self, run_id: str, batch_ids: Sequence[str]) -> tuple[bool, set[str]]:
         """Whether the run exists, and which of ``batch_ids`` it applied (one read)."""
         ...
+    def known_many(self, wanted: Mapping[str, Sequence[str]]
+                   ) -> tuple[set[str], set[tuple[str, str]]]:
+        """``known`` of several runs: the runs that exist, the applied (run, id) pairs."""
+        ...
     def record(self, run_id: str, batch_ids: Sequence[str], at: float) -> None: ...
+    def record_many(self, pairs: Sequence[tuple[str, str]], at: float) -> None: ...
 
 
 def _heard(store: Store, batch: Batch) -> float | None:
@@ -123,6 +129,25 @@ def _elsewhere(get: Callable[[str], Any], item_id: str, run_id: str) -> bool:
         return False
 
 
+def _merged(store: Store, run_id: str, batches: Sequence[Batch]) -> MetricWrite:
+    """Batches of only points as one write: later points of a (key, step) win, as if
+    written one after the other; the last summary; a heartbeat if any had one."""
+    cols: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+    summary: dict[str, Any] | None = None
+    heartbeat: float | None = None
+    for b in batches:
+        for key, (steps, times, values) in b.metrics.items():
+            col = cols.setdefault(key, ([], [], []))
+            col[0].append(steps)
+            col[1].append(times)
+            col[2].append(values)
+        summary = b.summary if b.summary is not None else summary
+        heartbeat = _heard(store, b) or heartbeat
+    series = {k: (np.concatenate(s), np.concatenate(t), np.concatenate(v))
+              for k, (s, t, v) in cols.items()}
+    return MetricWrite(run_id, series, summary, heartbeat)
+
+
 def apply_batches(store: Store, ledger: BatchLedger, files: RunFiles, run_id: str,
                   batches: Sequence[Batch]) -> int:
     """Apply several batches in order, in one transaction; returns how many were new.
@@ -136,21 +161,9 @@ def apply_batches(store: Store, ledger: BatchLedger, files: RunFiles, run_id: st
         nonlocal applied
         if not group:
             return
-        cols: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
-        summary: dict[str, Any] | None = None
-        heartbeat: float | None = None
-        for b in group:
-            for key, (steps, times, values) in b.metrics.items():
-                col = cols.setdefault(key, ([], [], []))
-                col[0].append(steps)
-                col[1].append(times)
-                col[2].append(values)
-            summary = b.summary if b.summary is not None else summary
-            heartbeat = _heard(store, b) or heartbeat
-        series = {k: (np.concatenate(s), np.concatenate(t), np.concatenate(v))
-                  for k, (s, t, v) in cols.items()}
-        store.write_metrics(run_id, series, summary=summary, replace_summary=True,
-                            heartbeat=heartbeat)
+        merged = _merged(store, run_id, group)
+        store.write_metrics(run_id, merged.series, summary=merged.summary,
+                            replace_summary=True, heartbeat=merged.heartbeat)
         ledger.record(run_id, [b.batch_id for b in group], store.clock())
         applied += len(group)
         group.clear()
@@ -173,7 +186,42 @@ def apply_batches(store: Store, ledger: BatchLedger, files: RunFiles, run_id: st
 
 def apply_many(store: Store, ledger: BatchLedger, files: RunFiles,
                items: Sequence[tuple[str, Sequence[Batch]]]) -> list[int]:
-    """Several runs' batches in one transaction (``Store.apply_many``)."""
+    """Several requests' batches ``(run_id, batches)`` in one transaction
+    (``Store.apply_many``); how many were new, per item.
+
+    The runs whose items are all points (what a training loop sends nearly every time) are
+    written together: one read of which runs exist and which batches they applied, one
+    ``write_metrics_many``, one record of the ids, whatever their number. The rest (a
+    first batch, events, console lines, media, checkpoints…), and every item of a run
+    that has one of those, go through ``apply_batches`` in their order."""
+    counts = [0] * len(items)
     with ledger.transaction():
-        return [apply_batches(store, ledger, files, run_id, batches)
-                for run_id, batches in items]
+        plain: dict[str, list[int]] = {}
+        for i, (run_id, _) in enumerate(items):
+            plain.setdefault(run_id, []).append(i)
+        for run_id, batches in items:
+            if not all(b.only_points for b in batches):
+                plain.pop(run_id, None)
+        exists, applied = ledger.known_many(
+            {run_id: [b.batch_id for i in idx for b in items[i][1]]
+             for run_id, idx in plain.items()}) if plain else (set(), set())
+        writes: list[MetricWrite] = []
+        done: list[tuple[str, str]] = []
+        for run_id in [r for r in plain if r in exists]:
+            group: list[Batch] = []
+            for i in plain[run_id]:
+                for batch in items[i][1]:
+                    if (run_id, batch.batch_id) not in applied:
+                        applied.add((run_id, batch.batch_id))
+                        group.append(batch)
+                        counts[i] += 1
+            if group:
+                writes.append(_merged(store, run_id, group))
+                done += [(run_id, b.batch_id) for b in group]
+        if writes:
+            store.write_metrics_many(writes, replace_summary=True)
+            ledger.record_many(done, store.clock())
+        for i, (run_id, batches) in enumerate(items):
+            if run_id not in plain or run_id not in exists:
+                counts[i] = apply_batches(store, ledger, files, run_id, batches)
+    return counts

@@ -3,7 +3,7 @@ applied batch ids (see ``batch_apply``; ``write_metrics`` records an id the same
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Final
 
@@ -11,6 +11,8 @@ from .engine import Core
 
 #: Batch ids looked up in one statement (far below either engine's parameter limit).
 IDS_PER_READ: Final = 900
+#: Runs and (run, batch) pairs looked up in one statement by ``known_many``.
+PAIRS_PER_READ: Final = 300
 
 
 class BatchLedger:
@@ -40,8 +42,43 @@ class BatchLedger:
                         applied.add(batch_id)
         return exists, applied
 
+    def known_many(self, wanted: Mapping[str, Sequence[str]]
+                   ) -> tuple[set[str], set[tuple[str, str]]]:
+        """``known`` of several runs ``{run_id: batch_ids}``: the runs that exist, and the
+        ``(run_id, batch_id)`` pairs applied (one read while they fit in one statement)."""
+        runs = list(wanted)
+        pairs = [(run_id, b) for run_id, ids in wanted.items() for b in ids]
+        exists: set[str] = set()
+        applied: set[tuple[str, str]] = set()
+        with self._core.write() as tx:
+            start = 0
+            while start < max(len(runs), len(pairs)):
+                some_runs = runs[start:start + PAIRS_PER_READ]
+                some_pairs = pairs[start:start + PAIRS_PER_READ]
+                parts: list[str] = []
+                args: list[str] = []
+                if some_runs:
+                    parts.append("SELECT id, NULL FROM runs WHERE id IN "
+                                 f"({','.join('?' * len(some_runs))})")
+                    args += some_runs
+                if some_pairs:
+                    parts.append("SELECT run_id, batch_id FROM batches WHERE (run_id, batch_id) "
+                                 f"IN (VALUES {','.join(['(?,?)'] * len(some_pairs))})")
+                    args += [v for pair in some_pairs for v in pair]
+                for run_id, batch_id in tx.execute(" UNION ALL ".join(parts), args):
+                    if batch_id is None:
+                        exists.add(run_id)
+                    else:
+                        applied.add((run_id, batch_id))
+                start += PAIRS_PER_READ
+        return exists, applied
+
     def record(self, run_id: str, batch_ids: Sequence[str], at: float) -> None:
+        self.record_many([(run_id, b) for b in batch_ids], at)
+
+    def record_many(self, pairs: Sequence[tuple[str, str]], at: float) -> None:
+        """Record applied ``(run_id, batch_id)`` pairs, with one statement."""
         with self._core.write() as tx:
             tx.conn.executemany(
                 "INSERT INTO batches (run_id, batch_id, applied_at) VALUES (?, ?, ?)",
-                [(run_id, b, at) for b in batch_ids])
+                [(run_id, b, at) for run_id, b in pairs])

@@ -49,6 +49,21 @@ def fetch_run(conn: Conn, run_id: str) -> Run:
     return run_row(row)
 
 
+def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, Run]:
+    """``fetch_run`` of several runs at once; ``NotFound`` names the first one missing."""
+    found: dict[str, Run] = {}
+    for i in range(0, len(run_ids), 900):
+        part = run_ids[i:i + 900]
+        for row in conn.execute(f"SELECT {RUN_COLS} FROM runs WHERE id IN "
+                                f"({','.join('?' * len(part))})", part):
+            run = run_row(row)
+            found[run.id] = run
+    for run_id in run_ids:
+        if run_id not in found:
+            raise NotFound(f"no run {run_id!r}")
+    return found
+
+
 def insert_event(tx: WriteTx, now: float, run_id: str, kind: str,
                  payload: Mapping[str, Any]) -> int:
     """Append an event inside the caller's transaction; returns its ``seq``."""

@@ -11,11 +11,11 @@ import numpy as np
 from . import bucket_rows, chunk_rows, chunks, group_rows
 from .chunk_rows import both_chunks
 from .codec import dumps_str
-from .common_rows import fetch_run
-from .engine import Conn, Core
+from .common_rows import fetch_run, fetch_runs
+from .engine import Conn, Core, WriteTx
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
-from .models import TERMINAL_STATUSES, CompactResult, SeriesInfo
+from .models import TERMINAL_STATUSES, CompactResult, MetricWrite, Run, SeriesInfo
 from .packing import PCODEC, Packer
 from .rollup import Buckets
 from .run_rows import revive
@@ -67,6 +67,31 @@ def _series_rows(conn: Conn, run_id: str, keys: Sequence[str]
     return out
 
 
+def _series_rows_many(conn: Conn, pairs: Sequence[tuple[str, str]]
+                      ) -> dict[tuple[str, str], tuple[int, int | None]]:
+    """``_series_rows`` of several runs: ``{(run_id, key): (id, last_step)}``."""
+    out: dict[tuple[str, str], tuple[int, int | None]] = {}
+    for i in range(0, len(pairs), 400):
+        part = pairs[i:i + 400]
+        for run_id, key, series_id, last_step in conn.execute(
+                "SELECT run_id, key, id, last_step FROM series WHERE (run_id, key) IN "
+                f"(VALUES {','.join(['(?,?)'] * len(part))})", [v for p in part for v in p]):
+            out[(run_id, key)] = (series_id, last_step)
+    return out
+
+
+def _prepare(series: Mapping[str, tuple[Any, Any, Any]]) -> dict[str, chunks.Points]:
+    """``{key: (steps, times, values)}`` checked and normalised."""
+    prepared: dict[str, chunks.Points] = {}
+    for key, triple in series.items():
+        try:
+            steps, times, values = triple
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"metric {key!r}: give (steps, times, values)") from exc
+        prepared[key] = chunks.prepare(key, steps, times, values)
+    return prepared
+
+
 class MetricTable:
     def __init__(self, core: Core, codec: int = PCODEC) -> None:
         self._core = core
@@ -93,66 +118,107 @@ class MetricTable:
         in the same transaction (one commit per flush of the SDK). A heartbeat of a run
         that the reaper marked ``interrupted`` (its process was only stalled) brings it back.
         """
-        prepared: dict[str, chunks.Points] = {}
-        for key, triple in series.items():
-            try:
-                steps, times, values = triple
-            except (TypeError, ValueError) as exc:
-                raise InvalidInput(f"metric {key!r}: give (steps, times, values)") from exc
-            prepared[key] = chunks.prepare(key, steps, times, values)
-        clock = self._core.clock
+        prepared = _prepare(series)
         with self._core.write() as tx:
             run = None  # read once (a batch's row does not change it)
             if batch_id is not None:
                 run = fetch_run(tx.conn, run_id)
                 if tx.execute("INSERT OR IGNORE INTO batches (run_id, batch_id, applied_at) "
-                              "VALUES (?, ?, ?)", (run_id, batch_id, clock())
+                              "VALUES (?, ?, ?)", (run_id, batch_id, self._core.clock())
                               ).rowcount == 0:
                     return False
             if heartbeat is not None or summary:
                 run = run or fetch_run(tx.conn, run_id)
-                sets: list[str] = []
-                args: list[Any] = []
-                if heartbeat is not None:
-                    sets.append("heartbeat_at = ?")
-                    args.append(heartbeat)
-                if summary is not None and (summary or replace_summary):
-                    merged = merge_summary(run.summary, summary, replace_summary)
-                    sets += ["summary = ?", "seq = ?"]
-                    args += [dumps_str(merged), tx.seq]
-                tx.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*args, run_id])
-                if heartbeat is not None and run.status == "interrupted":
-                    revive(tx, clock(), run_id)
-            keys = [key for key, points in prepared.items() if len(points)]
-            known = _series_rows(tx.conn, run_id, keys)
-            writes: list[tuple[int, int | None, chunks.Points]] = []
-            updates: list[tuple[object, ...]] = []
-            for key in keys:
-                points = prepared[key]
-                row = known.get(key)
-                if row is None:
-                    try:
-                        row = tx.execute(
-                            "INSERT INTO series (run_id, key) VALUES (?, ?) "
-                            "RETURNING id, last_step",
-                            (run_id, key),
-                        ).fetchone()
-                    except self._core.dialect.integrity_errors as exc:
-                        raise NotFound(f"no run {run_id!r}") from exc
-                series_id, last_step = row
-                writes.append((series_id, last_step, points))
-                top = int(points.steps[-1])
-                if last_step is None or top >= last_step:
-                    updates.append((top, float(points.times[-1]), points.values[-1:].tobytes(),
-                                    tx.seq, series_id))
-                else:
-                    tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
-            chunk_rows.write_series(tx.conn, writes, self._packer)
-            if updates:
-                tx.conn.executemany(
-                    "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ? "
-                    "WHERE id = ?", updates)
+                self._touch_runs(tx, [(run, summary, heartbeat)], replace_summary)
+            self._write_points(tx, [(run_id, prepared)])
         return True
+
+    def write_metrics_many(self, writes: Sequence[MetricWrite], *,
+                           replace_summary: bool = False) -> None:
+        """``write_metrics`` of several runs in one transaction, with a few statements in
+        all (the runs read at once, one lookup of every series, the chunks of all of them
+        written together), not a few a run: a server's group commit of many trainers'
+        requests. One write a run; all of them or none."""
+        ids = [w.run_id for w in writes]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("write_metrics_many takes one write a run")
+        prepared = [(w, _prepare(w.series)) for w in writes]
+        if not writes:
+            return
+        with self._core.write() as tx:
+            runs = fetch_runs(tx.conn, ids)
+            self._touch_runs(tx, [(runs[w.run_id], w.summary, w.heartbeat) for w in writes
+                                  if w.heartbeat is not None or w.summary], replace_summary)
+            self._write_points(tx, [(w.run_id, points) for w, points in prepared])
+
+    def _touch_runs(self, tx: WriteTx,
+                    touches: Sequence[tuple[Run, Mapping[str, Any] | None, float | None]],
+                    replace_summary: bool) -> None:
+        """Record the runs' heartbeats and merge (or set) their summaries: one statement a
+        shape of update, not one a run; a heartbeat brings back a run reaped as
+        ``interrupted``."""
+        shapes: dict[str, list[list[Any]]] = {}
+        for run, summary, heartbeat in touches:
+            sets: list[str] = []
+            args: list[Any] = []
+            if heartbeat is not None:
+                sets.append("heartbeat_at = ?")
+                args.append(heartbeat)
+            if summary is not None and (summary or replace_summary):
+                merged = merge_summary(run.summary, summary, replace_summary)
+                sets += ["summary = ?", "seq = ?"]
+                args += [dumps_str(merged), tx.seq]
+            if sets:
+                shapes.setdefault(", ".join(sets), []).append([*args, run.id])
+        for shape, rows in shapes.items():
+            if len(rows) == 1:
+                tx.execute(f"UPDATE runs SET {shape} WHERE id = ?", rows[0])
+            else:
+                tx.conn.executemany(f"UPDATE runs SET {shape} WHERE id = ?", rows)
+        for run, _, heartbeat in touches:
+            if heartbeat is not None and run.status == "interrupted":
+                revive(tx, self._core.clock(), run.id)
+
+    def _write_points(self, tx: WriteTx,
+                      items: Sequence[tuple[str, Mapping[str, chunks.Points]]]) -> None:
+        """The points of runs' series (made when new), their chunks written together, and
+        each series' newest point."""
+        pairs = [(run_id, key) for run_id, prepared in items
+                 for key, points in prepared.items() if len(points)]
+        if len(items) == 1:
+            run_id = items[0][0]
+            known = {(run_id, key): row for key, row in
+                     _series_rows(tx.conn, run_id, [key for _, key in pairs]).items()}
+        else:
+            known = _series_rows_many(tx.conn, pairs)
+        points_of = {run_id: prepared for run_id, prepared in items}
+        writes: list[tuple[int, int | None, chunks.Points]] = []
+        updates: list[tuple[object, ...]] = []
+        for run_id, key in pairs:
+            points = points_of[run_id][key]
+            row = known.get((run_id, key))
+            if row is None:
+                try:
+                    row = tx.execute(
+                        "INSERT INTO series (run_id, key) VALUES (?, ?) "
+                        "RETURNING id, last_step",
+                        (run_id, key),
+                    ).fetchone()
+                except self._core.dialect.integrity_errors as exc:
+                    raise NotFound(f"no run {run_id!r}") from exc
+            series_id, last_step = row
+            writes.append((series_id, last_step, points))
+            top = int(points.steps[-1])
+            if last_step is None or top >= last_step:
+                updates.append((top, float(points.times[-1]), points.values[-1:].tobytes(),
+                                tx.seq, series_id))
+            else:
+                tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
+        chunk_rows.write_series(tx.conn, writes, self._packer)
+        if updates:
+            tx.conn.executemany(
+                "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ? "
+                "WHERE id = ?", updates)
 
     def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
                         *, batch: int = 256) -> CompactResult:

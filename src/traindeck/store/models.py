@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -168,6 +169,18 @@ class CompactResult:
     groups_made: int
     groups_updated: int = 0
     tails_grouped: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class MetricWrite:
+    """One run's part of ``Store.write_metrics_many``: points ``{key: (steps, times,
+    values)}``, the summary to set (or merge) and the heartbeat, as ``write_metrics``
+    takes them."""
+
+    run_id: str
+    series: Mapping[str, tuple[Any, Any, Any]]
+    summary: Mapping[str, Any] | None = None
+    heartbeat: float | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -27,6 +27,7 @@ from .models import (
     Launch,
     LogLine,
     Media,
+    MetricWrite,
     Project,
     Run,
     RunProgress,
@@ -130,6 +131,10 @@ class Store(Protocol):
         summary: Mapping[str, Any] | None = None, replace_summary: bool = False,
         heartbeat: float | None = None, batch_id: str | None = None,
     ) -> bool: ...
+    def write_metrics_many(self, writes: Sequence[MetricWrite], *,
+                           replace_summary: bool = False) -> None:
+        """``write_metrics`` of several runs (one write a run) in one transaction, with a
+        few statements in all."""
     def metric_keys(self, run_id: str) -> list[SeriesInfo]: ...
     def latest(self, run_id: str) -> dict[str, tuple[int, float, float]]: ...
     def read_buckets(

@@ -78,6 +78,7 @@ class TableStore:
         self.list_projects = guard(projects.list_projects)
 
         self.write_metrics = guard(metrics.write_metrics)
+        self.write_metrics_many = guard(metrics.write_metrics_many)
         self.metric_keys = guard(metrics.metric_keys)
         self.latest = guard(metrics.latest)
         self.read_buckets = guard(metrics.read_buckets)
