@@ -272,7 +272,9 @@ def test_changes_since(store: Store) -> None:
     store.add_event("b", "note", {"text": "x"})
     cmd = store.create_command("b", "stop")
     ch = store.changes_since(seq, ev)
-    assert [(s.run_id, s.key, s.count, s.last_step) for s in ch.series] == [("a", "loss", 100, 99)]
+    # which series changed, with its newest point
+    assert [(s.run_id, s.key, s.last_step, s.last_time, s.last_value) for s in ch.series] == [
+        ("a", "loss", 99, 99.0, 49.5)]
     assert ch.runs == []
     assert [e.kind for e in ch.events] == ["note", "command"]
     assert [c.id for c in ch.commands] == [cmd.id]
@@ -283,7 +285,7 @@ def test_changes_since(store: Store) -> None:
     assert store.changes_since(seq, ev).runs == []
     store.write_metrics("a", {"loss": points(10, start=100)}, summary={"best": 1.0})
     ch = store.changes_since(seq, ev)
-    assert [r.id for r in ch.runs] == ["a"] and [s.count for s in ch.series] == [110]
+    assert [r.id for r in ch.runs] == ["a"] and [s.last_step for s in ch.series] == [109]
     seq, ev = ch.seq, ev
 
     store.delete_run("b")

@@ -33,6 +33,7 @@ from .models import (
     Project,
     Run,
     RunProgress,
+    SeriesChange,
     SeriesInfo,
 )
 from .protocol import Store
@@ -69,6 +70,7 @@ __all__ = [
     "Run",
     "RunProgress",
     "SQLiteStore",
+    "SeriesChange",
     "SeriesInfo",
     "Store",
     "StoreError",

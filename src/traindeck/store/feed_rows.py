@@ -10,8 +10,8 @@ from __future__ import annotations
 from .command_rows import CMD_COLS, command_row
 from .common_rows import EVENT_COLS, RUN_COLS, event_row, run_row
 from .engine import Core
-from .metric_rows import SERIES_SQL, series_row
-from .models import Changes
+from .metric_rows import f8 as _f8
+from .models import Changes, SeriesChange
 
 
 class ChangeFeed:
@@ -36,8 +36,9 @@ class ChangeFeed:
                 return Changes(now_seq, [], [], [event_row(r) for r in ev_rows], [], [])
             runs = [run_row(r) for r in conn.execute(
                 f"SELECT {RUN_COLS} FROM runs WHERE seq > ? ORDER BY seq", (seq,))]
-            series = [series_row(r) for r in conn.execute(
-                SERIES_SQL + "WHERE s.seq > ? ORDER BY s.seq", (seq,))]
+            series = [SeriesChange(r[0], r[1], r[2], r[3], _f8(r[4]), r[5]) for r in conn.execute(
+                "SELECT run_id, key, last_step, last_time, last_value, seq FROM series "
+                "WHERE seq > ? ORDER BY seq", (seq,))]
             events = [event_row(r) for r in conn.execute(
                 f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (event_seq, limit))]

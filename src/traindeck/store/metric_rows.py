@@ -31,14 +31,15 @@ SERIES_SQL: Final = (
 )
 
 
-def _f8(blob: bytes | None) -> float | None:
+def f8(blob: bytes | None) -> float | None:
+    """A float64 stored as its 8 bytes (``series.last_value``)."""
     return None if blob is None else float(np.frombuffer(blob, dtype=_F8)[0])
 
 
 def series_row(r: Sequence[Any]) -> SeriesInfo:
     return SeriesInfo(
         run_id=r[0], key=r[1], count=int(r[2]), first_step=r[3], last_step=r[4],
-        last_time=r[5], last_value=_f8(r[6]), min=r[7], max=r[8], seq=r[9],
+        last_time=r[5], last_value=f8(r[6]), min=r[7], max=r[8], seq=r[9],
     )
 
 
@@ -315,17 +316,14 @@ class MetricTable:
         """``read_points(run_id, key, after_step=…, limit=…)`` of many series in one
         snapshot (what a live view reads every tick: one transaction, not one a series);
         series or runs that do not exist are left out."""
-        out: dict[tuple[str, str, int | None], chunks.Points] = {}
         with self._core.read() as conn:
-            for read in reads:
-                run_id, key, after = read
-                row = conn.execute("SELECT id FROM series WHERE run_id = ? AND key = ?",
-                                   (run_id, key)).fetchone()
-                if row is not None:
-                    lo = None if after is None else after + 1
-                    out[read] = chunk_rows.read_points(
-                        conn, int(row[0]), chunks.Window("step", lo, None), limit)
-        return out
+            ids = _series_rows_many(conn, list(dict.fromkeys((r, k) for r, k, _ in reads)))
+            found = [(read, ids[(read[0], read[1])][0]) for read in reads
+                     if (read[0], read[1]) in ids]
+            points = chunk_rows.read_points_many(
+                conn, [(series_id, None if after is None else after + 1)
+                       for (_, _, after), series_id in found], limit)
+        return {read: p for (read, _), p in zip(found, points, strict=True)}
 
     def read_points(
         self,

@@ -212,12 +212,25 @@ class SeriesInfo:
 
 
 @dataclass(slots=True, frozen=True)
+class SeriesChange:
+    """A series the change feed reports: which one, and its newest point (not its size or
+    range, which would cost a read of its chunks at every tick of every follower)."""
+
+    run_id: str
+    key: str
+    last_step: int | None
+    last_time: float | None
+    last_value: float | None
+    seq: int
+
+
+@dataclass(slots=True, frozen=True)
 class Changes:
     """What changed in the store after a sequence number (the live server's feed)."""
 
     seq: int
     runs: list[Run]
-    series: list[SeriesInfo]
+    series: list[SeriesChange]
     events: list[Event]
     commands: list[Command]
     deleted_runs: list[str]
