@@ -420,7 +420,9 @@ def read_points(
 
 
 #: Series located by one statement of ``read_points_many``.
-_MANY_READS: Final = 100
+_MANY_READS: Final = 300
+#: A step below every step (a read from the first point).
+_LOWEST: Final = -(2**62)
 
 
 def read_points_many(conn: Conn, reads: Sequence[tuple[int, int | None]],
@@ -432,17 +434,23 @@ def read_points_many(conn: Conn, reads: Sequence[tuple[int, int | None]],
     out: list[Points] = [Points.empty()] * len(reads)
     for start in range(0, len(reads), _MANY_READS):
         part = range(start, min(start + _MANY_READS, len(reads)))
-        sql: list[str] = []
         args: list[object] = []
         for i in part:
             series_id, lo = reads[i]
-            where, more = _where(Window("step", lo, None), series_id)
-            sql.append(f"SELECT {int(i)}, step_lo, tbl, n FROM all_chunks "
-                       f"WHERE series_id = ?{where}")
-            args += [series_id, *more]
+            args += [i, series_id, _LOWEST if lo is None else lo]
         located: dict[int, list[tuple[int, int]]] = {}
         sizes: dict[int, int] = {}
-        for i, lo, table, n in conn.execute(" UNION ALL ".join(sql), args):
+        # as ``_where``: the chunks ending at or after ``lo``, from the last one starting
+        # at or before it (one index seek, not a scan of the series' chunks before it)
+        for i, lo, table, n in conn.execute(
+                # (a VALUES list's columns are column1… in both engines)
+                "SELECT v.column1, c.step_lo, c.tbl, c.n FROM (VALUES "
+                f"{','.join(['(?,?,?)'] * len(part))}) AS v "
+                "JOIN all_chunks c ON c.series_id = v.column2 AND c.step_hi >= v.column3 "
+                "AND c.step_lo >= COALESCE((SELECT step_lo FROM all_chunks WHERE "
+                "series_id = v.column2 AND step_lo <= v.column3 "
+                "ORDER BY step_lo DESC LIMIT 1), v.column3)",
+                args):
             located.setdefault(int(i), []).append((int(lo), int(table)))
             sizes[int(i)] = sizes.get(int(i), 0) + int(n)
         wanted: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
