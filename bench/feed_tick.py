@@ -18,19 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import secrets
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _stores import store_url
 
 from traindeck.store import open_store
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
 KEYS = ("t", "loss", "acc", "lr", "grad_norm")
 
 
@@ -54,58 +52,43 @@ def main() -> None:
     ap.add_argument("--store", help="a PostgreSQL URL to use instead of a throwaway cluster")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="td-tick-"))
-    cluster = None
     try:
-        url = str(tmp)
-        if args.engine == "postgresql":
-            url = args.store or ""
-            if not url:
-                sys.path.insert(0, str(TESTS))
-                from pg_service import start_postgres
-
-                folder = tmp / "pg"
-                folder.mkdir()
-                tmp.chmod(0o755)
-                folder.chmod(0o755)
-                cluster = start_postgres(folder)
-                url = cluster.url(schema=f"tick_{secrets.token_hex(3)}")
-        store = open_store(url, files_root=str(tmp / "files"))
-        runs = [store.create_run(project="bench", name=f"r{i}").id for i in range(args.runs)]
-        for run_id in runs:
-            store.write_metrics(run_id, series(0, args.points))
-        seq, event_seq = store.current_seq()
-        sent = {(r, k): args.points - 1 for r in runs for k in KEYS}
-        feed: list[float] = []
-        reads: list[float] = []
-        top = args.points
-        for _ in range(args.ticks):
+        with store_url(args.engine, args.store, tmp, "tick") as url:
+            store = open_store(url, files_root=str(tmp / "files"))
+            runs = [store.create_run(project="bench", name=f"r{i}").id for i in range(args.runs)]
             for run_id in runs:
-                store.write_metrics(run_id, series(top, top + 2))
-            top += 2
-            t0 = time.perf_counter()
-            changes = store.changes_since(seq, event_seq)
-            t1 = time.perf_counter()
-            wanted = [(s.run_id, s.key, sent[(s.run_id, s.key)]) for s in changes.series]
-            got = store.read_points_many(wanted, limit=5000)
-            t2 = time.perf_counter()
-            assert len(got) == len(wanted) == args.runs * len(KEYS)
-            for (run_id, key, _), p in got.items():
-                assert len(p) == 2
-                sent[(run_id, key)] = int(p.steps[-1])
-            seq = changes.seq
-            feed.append(t1 - t0)
-            reads.append(t2 - t1)
-        store.close()
-        print(json.dumps({
-            "benchmark": "feed_tick", "engine": args.engine,
-            "results": {"runs": args.runs, "series": args.runs * len(KEYS),
-                        "points_per_series": args.points, "ticks": args.ticks,
-                        "changes_since": ms(feed), "read_points_many": ms(reads),
-                        "tick": ms([a + b for a, b in zip(feed, reads, strict=True)])},
-            "python": platform.python_version()}))
+                store.write_metrics(run_id, series(0, args.points))
+            seq, event_seq = store.current_seq()
+            sent = {(r, k): args.points - 1 for r in runs for k in KEYS}
+            feed: list[float] = []
+            reads: list[float] = []
+            top = args.points
+            for _ in range(args.ticks):
+                for run_id in runs:
+                    store.write_metrics(run_id, series(top, top + 2))
+                top += 2
+                t0 = time.perf_counter()
+                changes = store.changes_since(seq, event_seq)
+                t1 = time.perf_counter()
+                wanted = [(s.run_id, s.key, sent[(s.run_id, s.key)]) for s in changes.series]
+                got = store.read_points_many(wanted, limit=5000)
+                t2 = time.perf_counter()
+                assert len(got) == len(wanted) == args.runs * len(KEYS)
+                for (run_id, key, _), p in got.items():
+                    assert len(p) == 2
+                    sent[(run_id, key)] = int(p.steps[-1])
+                seq = changes.seq
+                feed.append(t1 - t0)
+                reads.append(t2 - t1)
+            store.close()
+            print(json.dumps({
+                "benchmark": "feed_tick", "engine": args.engine,
+                "results": {"runs": args.runs, "series": args.runs * len(KEYS),
+                            "points_per_series": args.points, "ticks": args.ticks,
+                            "changes_since": ms(feed), "read_points_many": ms(reads),
+                            "tick": ms([a + b for a, b in zip(feed, reads, strict=True)])},
+                "python": platform.python_version()}))
     finally:
-        if cluster is not None:
-            cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -19,20 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import secrets
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _stores import store_url
 
 from traindeck.runfiles import RunFiles
 from traindeck.store import open_store
 from traindeck.store.batch_wire import Batch
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
 KEYS = ("t", "loss", "acc", "lr", "grad_norm")
 
 
@@ -53,43 +51,28 @@ def main() -> None:
     ap.add_argument("--store", help="a PostgreSQL URL to use instead of a throwaway cluster")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="td-group-"))
-    cluster = None
     try:
-        url = str(tmp)
-        if args.engine == "postgresql":
-            url = args.store or ""
-            if not url:
-                sys.path.insert(0, str(TESTS))
-                from pg_service import start_postgres
-
-                folder = tmp / "pg"
-                folder.mkdir()
-                folder.chmod(0o755)
-                tmp.chmod(0o755)
-                cluster = start_postgres(folder)
-                url = cluster.url(schema=f"group_{secrets.token_hex(3)}")
-        store = open_store(url, files_root=str(tmp / "files"))
-        files = RunFiles(tmp / "files")
-        runs = [f"r{j}" for j in range(args.runs)]
-        for run_id in runs:
-            store.apply_batches(run_id, [batch(run_id, 0, first=True)], files)
-        for i in range(1, 21):
-            store.apply_many([(r, [batch(r, i)]) for r in runs], files)
-        groups = [[(r, [batch(r, i)]) for r in runs] for i in range(21, 21 + args.groups)]
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        for group in groups:
-            store.apply_many(group, files)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        store.close()
-        print(json.dumps({
-            "benchmark": "group_commit", "engine": args.engine,
-            "results": {"runs": args.runs, "groups": args.groups,
-                        "cpu_us_per_request": round(cpu / (args.groups * args.runs) * 1e6, 1),
-                        "wall_ms_per_group": round(wall / args.groups * 1e3, 2)},
-            "python": platform.python_version()}))
+        with store_url(args.engine, args.store, tmp, "group") as url:
+            store = open_store(url, files_root=str(tmp / "files"))
+            files = RunFiles(tmp / "files")
+            runs = [f"r{j}" for j in range(args.runs)]
+            for run_id in runs:
+                store.apply_batches(run_id, [batch(run_id, 0, first=True)], files)
+            for i in range(1, 21):
+                store.apply_many([(r, [batch(r, i)]) for r in runs], files)
+            groups = [[(r, [batch(r, i)]) for r in runs] for i in range(21, 21 + args.groups)]
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for group in groups:
+                store.apply_many(group, files)
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            store.close()
+            print(json.dumps({
+                "benchmark": "group_commit", "engine": args.engine,
+                "results": {"runs": args.runs, "groups": args.groups,
+                            "cpu_us_per_request": round(cpu / (args.groups * args.runs) * 1e6, 1),
+                            "wall_ms_per_group": round(wall / args.groups * 1e3, 2)},
+                "python": platform.python_version()}))
     finally:
-        if cluster is not None:
-            cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
