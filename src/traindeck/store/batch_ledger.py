@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Final
 
+from .common_rows import pairs as pairs_of
 from .engine import Core
 
 #: Batch ids looked up in one statement (far below either engine's parameter limit).
@@ -62,8 +63,9 @@ class BatchLedger:
                                  f"({','.join('?' * len(some_runs))})")
                     args += some_runs
                 if some_pairs:
-                    parts.append("SELECT run_id, batch_id FROM batches WHERE (run_id, batch_id) "
-                                 f"IN (VALUES {','.join(['(?,?)'] * len(some_pairs))})")
+                    parts.append(f"SELECT b.run_id, b.batch_id FROM {pairs_of(len(some_pairs))} "
+                                 "JOIN batches b ON b.run_id = v.column1 "
+                                 "AND b.batch_id = v.column2")
                     args += [v for pair in some_pairs for v in pair]
                 for run_id, batch_id in tx.execute(" UNION ALL ".join(parts), args):
                     if batch_id is None:

@@ -28,6 +28,7 @@ from .chunks import (
     merge_points,
     pieces,
 )
+from .common_rows import pairs as pairs_of
 from .engine import Conn
 from .packing import RAW, Packer
 
@@ -37,6 +38,8 @@ _CHUNK_COLS: Final = (
     "series_id, step_lo, step_hi, n, stride, steps, times, vals, rollup, nf, vmin, vmax, vsum, "
     "first_time, last_time, min_time, max_time, last_value, nnan, npinf, nninf, codec"
 )
+#: ``ROW_COLS`` of a chunk table named ``c``.
+_C_ROW_COLS: Final = ", ".join("c." + col for col in ROW_COLS.split(", "))
 #: Chunk rows fetched by key at a time (read_points).
 _FETCH: Final = 32
 _VALUES: Final = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -302,8 +305,9 @@ def _append_many(conn: Conn, rows: _Rows,
     for i in range(0, len(keys), 400):
         part = keys[i:i + 400]
         for sid, *row in conn.execute(
-                f"SELECT series_id, {ROW_COLS} FROM open_chunks WHERE (series_id, step_lo) IN "
-                f"(VALUES {','.join(['(?,?)'] * len(part))})", [v for k in part for v in k]):
+                f"SELECT c.series_id, {_C_ROW_COLS} FROM {pairs_of(len(part))} JOIN open_chunks c "
+                "ON c.series_id = v.column1 AND c.step_lo = v.column2",
+                [v for k in part for v in k]):
             loaded[int(sid)] = decode(*row)
     for sid, (lo, g_end) in newest.items():
         if _write_pieces(rows, sid, Points.concat([loaded[sid], points[sid]])):
@@ -468,8 +472,8 @@ def read_points_many(conn: Conn, reads: Sequence[tuple[int, int | None]],
             for k in range(0, len(keys), 400):
                 some = keys[k:k + 400]
                 for series_id, *row in conn.execute(
-                        f"SELECT series_id, {ROW_COLS} FROM {name} WHERE (series_id, step_lo) "
-                        f"IN (VALUES {','.join(['(?,?)'] * len(some))})",
+                        f"SELECT c.series_id, {_C_ROW_COLS} FROM {pairs_of(len(some))} "
+                        f"JOIN {name} c ON c.series_id = v.column1 AND c.step_lo = v.column2",
                         [v for key in some for v in key]):
                     rows[(int(series_id), int(row[0]))] = row
         for i, chunks_of in located.items():

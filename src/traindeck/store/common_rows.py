@@ -49,6 +49,13 @@ def fetch_run(conn: Conn, run_id: str) -> Run:
     return run_row(row)
 
 
+def pairs(n: int) -> str:
+    """``(VALUES (?,?), …) AS v``, ``n`` pairs, to join a table on ``v.column1`` and
+    ``v.column2`` (a ``VALUES`` list's columns are named so in both engines): an index
+    lookup a pair. ``(a, b) IN (VALUES …)`` made SQLite scan the whole table."""
+    return f"(VALUES {','.join(['(?,?)'] * n)}) AS v"
+
+
 def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, Run]:
     """``fetch_run`` of several runs at once; ``NotFound`` names the first one missing."""
     found: dict[str, Run] = {}

@@ -12,6 +12,7 @@ from . import bucket_rows, chunk_rows, chunks, group_rows
 from .chunk_rows import both_chunks
 from .codec import dumps_str
 from .common_rows import fetch_run, fetch_runs
+from .common_rows import pairs as pairs_of
 from .engine import Conn, Core, WriteTx
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
@@ -75,8 +76,9 @@ def _series_rows_many(conn: Conn, pairs: Sequence[tuple[str, str]]
     for i in range(0, len(pairs), 400):
         part = pairs[i:i + 400]
         for run_id, key, series_id, last_step in conn.execute(
-                "SELECT run_id, key, id, last_step FROM series WHERE (run_id, key) IN "
-                f"(VALUES {','.join(['(?,?)'] * len(part))})", [v for p in part for v in p]):
+                f"SELECT s.run_id, s.key, s.id, s.last_step FROM {pairs_of(len(part))} "
+                "JOIN series s ON s.run_id = v.column1 AND s.key = v.column2",
+                [v for p in part for v in p]):
             out[(run_id, key)] = (series_id, last_step)
     return out
 
