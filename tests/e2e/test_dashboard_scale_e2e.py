@@ -145,10 +145,18 @@ def test_panels_move_resize_and_the_layout_is_remembered(page: Any, site: Site) 
     expect(events).to_be_visible()
     events_cell = events.get_attribute("data-cell")
     system_cell = system.get_attribute("data-cell")
-    # move: drop the SYSTEM tab on the events panel's body: they swap cells
-    page.locator('[role="tab"]', has_text="SYSTEM").drag_to(events.locator(".td-body"))
-    expect(page.locator('section[data-panel="system"]')).to_have_attribute(
-        "data-cell", str(events_cell))
+    # move: drop the SYSTEM tab on the events panel's body: they swap cells. Chromium
+    # sometimes loses a synthetic HTML5 drag on a loaded machine (the drop never fires, in
+    # the page or the browser); a user would drag again, and so does the test, a few times.
+    moved = page.locator('section[data-panel="system"]')
+    for _ in range(3):
+        page.locator('[role="tab"]', has_text="SYSTEM").drag_to(events.locator(".td-body"))
+        try:
+            expect(moved).to_have_attribute("data-cell", str(events_cell), timeout=3000)
+            break
+        except AssertionError:
+            continue
+    expect(moved).to_have_attribute("data-cell", str(events_cell))
     expect(page.locator('section[data-panel="events"]')).to_have_attribute(
         "data-cell", str(system_cell))
     # resize: drag the first column gutter 200 px to the right

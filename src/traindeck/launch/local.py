@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import psutil
 
@@ -114,13 +114,7 @@ class LocalExecutor:
                       stderr=str(spec.stderr), exit_file=str(spec.exit_file))
 
     def _same_process(self, handle: Handle) -> bool:
-        try:
-            proc = psutil.Process(handle.pid)
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return False
-            return abs(proc.create_time() - handle.start_time) <= START_TIME_SLACK
-        except psutil.Error:
-            return False
+        return _state_of(handle) == "running"
 
     def poll(self, handle: Handle) -> tuple[bool, int | None]:
         with self._lock:
@@ -131,12 +125,18 @@ class LocalExecutor:
                 return False, None
             recorded = _read_exit(handle.exit_file)
             return True, recorded if recorded is not None else code
-        try:  # a child of this process started by an earlier launcher: reap it
-            os.waitpid(handle.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        if self._same_process(handle):
+        state = _state_of(handle)
+        if state == "running":
             return False, None
+        if state == "zombie":
+            # Ended, but not reaped: a child of this process started by an earlier launcher
+            # (a server restarted in this process). Reaped here, after it is seen ended and
+            # known to be this launch's process: reaping first and looking second left a
+            # zombie when it ended in between, and a zombie keeps its group alive.
+            try:
+                os.waitpid(handle.pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
         return True, _read_exit(handle.exit_file)
 
     def group_alive(self, handle: Handle) -> bool:
@@ -198,6 +198,18 @@ class LocalExecutor:
             child = self._children.pop(handle.pid, None)
         if child is not None:
             child.poll()
+
+
+def _state_of(handle: Handle) -> Literal["running", "zombie", "gone"]:
+    """Whether ``handle``'s process runs, has ended but is not reaped, or is gone (a pid
+    now held by another process, told apart by its start time, is gone)."""
+    try:
+        proc = psutil.Process(handle.pid)
+        if abs(proc.create_time() - handle.start_time) > START_TIME_SLACK:
+            return "gone"
+        return "zombie" if proc.status() == psutil.STATUS_ZOMBIE else "running"
+    except psutil.Error:
+        return "gone"
 
 
 def _find_started(state: Mapping[str, Any]) -> Handle | None:
