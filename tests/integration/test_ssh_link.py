@@ -323,8 +323,10 @@ def test_without_tmux_a_nohup_process_survives_a_killed_connection(tmp_path: Pat
             SSHLinkClosing(SSHLink.open(make_target(bare, tmp_path), backoff_cap=1.0)) as link:
         assert link.run("command -v tmux").exit_status != 0
         marker = f"{bare.workdir}/done"
-        started = link.run(f"setsid nohup sh -c 'sleep 2; echo done > {marker}' "
-                           "> /dev/null 2>&1 < /dev/null &")
+        # written whole, then renamed: a ``cat`` between the redirect's open and the echo
+        # would read an empty file (it did once, in CI)
+        started = link.run(f"setsid nohup sh -c 'sleep 2; echo done > {marker}.tmp; "
+                           f"mv {marker}.tmp {marker}' > /dev/null 2>&1 < /dev/null &")
         assert started.exit_status == 0
         bare.drop_connections()
         assert eventually(link, f"cat {marker}").stdout == "done\n"
