@@ -123,6 +123,48 @@ def test_version_1_file_is_upgraded(tmp_path: Path) -> None:
         assert "COVERING INDEX chunks_summary" in str(plan)
 
 
+def test_version_15_file_moves_its_chunks_to_rowid_tables(tmp_path: Path) -> None:
+    """Migration 16: a file whose chunk tables are ``WITHOUT ROWID`` (slow seeks among rows
+    of kilobytes) gets them as rowid tables with a unique key, and reads the same points."""
+    new = tmp_path / "new.db"
+    steps = np.arange(0, 70 * 4096 + 900)  # full chunks enough for a chunk group
+    with SQLiteStore(new) as store:
+        store.create_run(project="p", id="r")
+        store.write_metrics("r", {"m": (steps, steps * 0.5, np.sin(steps.astype(float)))})
+        for at in range(len(steps), len(steps) + 5):  # a few appended open chunks
+            store.write_metrics("r", {"m": ([at], [at * 0.5], [float(at)])})
+        before = store.read_points("r", "m")
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    for migration in MIGRATIONS[:15]:
+        conn.executescript(migration)
+    conn.execute("PRAGMA user_version = 15")
+    conn.execute("ATTACH ? AS new", (str(new),))
+    big = ("chunks", "open_chunks", "chunk_group_units")
+    for table in ("runs", "series", "chunk_rollups", "chunk_groups", "chunk_group_subs", *big):
+        conn.execute(f"DELETE FROM main.{table}")
+        conn.execute(f"INSERT INTO main.{table} SELECT * FROM new.{table}")
+    conn.commit()
+    assert all("WITHOUT ROWID" in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()[0] for t in big)
+    counts = {t: conn.execute(f"SELECT count(*) FROM main.{t}").fetchone()[0] for t in big}
+    assert counts["open_chunks"] > 1 and counts["chunks"] >= 70
+    assert counts["chunk_group_units"] >= 1
+    conn.close()
+    with SQLiteStore(old) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        after = store.read_points("r", "m")
+        assert after.steps.tolist() == before.steps.tolist()
+        assert after.values.tolist() == before.values.tolist()
+        store.write_metrics("r", {"m": ([10 ** 6], [1.0], [2.0])})  # and appends
+        assert store.read_points("r", "m", after_step=10 ** 6 - 1).steps.tolist() == [10 ** 6]
+        reader = store.core.reader()
+        for t in big:
+            sql = reader.execute("SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()
+            assert "WITHOUT ROWID" not in sql[0], t
+            assert reader.execute(f"SELECT count(*) FROM {t}").fetchone()[0] >= counts[t] - 1
+
+
 def test_newer_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     SQLiteStore(path).close()

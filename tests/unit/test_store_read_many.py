@@ -25,10 +25,14 @@ def test_read_points_many_is_read_points_of_each(store: Store) -> None:
         write(store, a, "acc", np.arange(start, start + 10))
     write(store, a, "acc", np.arange(20, 30))  # a rewrite inside the written steps
     write(store, b, "loss", np.arange(0, 5000, 7))  # gaps
-    cursors = [None, -1, 0, 5, 89, 90, CHUNK_MAX - 1, CHUNK_MAX, 2 * CHUNK_MAX + 3,
-               3 * CHUNK_MAX + 650, 10 ** 9]
-    reads = [(run_id, key, after) for run_id, key in ((a, "loss"), (a, "acc"), (b, "loss"))
-             for after in cursors]
+    # evenly spaced from a step that is not a multiple of the stride (an open chunk read
+    # from its middle by index), and steps that are not evenly spaced (read whole)
+    write(store, b, "every3", np.arange(1001, 1001 + 3 * 900, 3))
+    write(store, b, "uneven", np.cumsum(np.arange(1, 400) % 5 + 1))
+    cursors = [None, -1, 0, 5, 89, 90, 1001, 1002, 1003, 1500, CHUNK_MAX - 1, CHUNK_MAX,
+               2 * CHUNK_MAX + 3, 3 * CHUNK_MAX + 650, 10 ** 9]
+    series = ((a, "loss"), (a, "acc"), (b, "loss"), (b, "every3"), (b, "uneven"))
+    reads = [(run_id, key, after) for run_id, key in series for after in cursors]
     reads += [(a, "nope", None), ("ghost", "loss", 3)]
     for limit in (None, 100, 5000):
         many = store.read_points_many(reads, limit=limit)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Final
 
 #: SQLite's schema version this one matches (``schema.SCHEMA_VERSION`` when in step).
-MATCHES_SQLITE: Final = 15
+MATCHES_SQLITE: Final = 16
 
 _CHUNK_COLUMNS: Final = """
         series_id bigint NOT NULL REFERENCES series (id) ON DELETE CASCADE,
