@@ -5,6 +5,7 @@ file and a full database are made with SQLite itself."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,37 @@ def test_sqlite_locked_file_is_unavailable(path: Path) -> None:
             store.write_metrics("r", {"m": ([1], [1.0], [2.0])}, heartbeat=1.0)
     with SQLiteStore(path) as store:  # the lock is gone: the same writes work
         assert store.update_run("r", notes="x").notes == "x"
+
+
+def test_a_write_waits_for_a_lock_held_for_a_while_and_then_lands(path: Path) -> None:
+    """Another process holding the write lock makes a write wait (tried again and again,
+    not failed), and the write lands once the lock is let go; the next one too."""
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with locked(path):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    with SQLiteStore(path) as store:
+        holder.start()
+        try:
+            assert held.wait(30)
+            writing = threading.Thread(
+                target=lambda: store.write_metrics("r", {"m": ([1], [1.0], [2.0])}))
+            writing.start()
+            writing.join(0.3)
+            assert writing.is_alive()  # waiting for the lock, not failed
+            release.set()
+            writing.join(30)
+            assert not writing.is_alive()
+            assert store.read_points("r", "m").values.tolist() == [2.0]
+            assert store.update_run("r", notes="after").notes == "after"
+        finally:
+            release.set()
+            holder.join(30)
 
 
 def test_sqlite_locked_file_at_open_is_unavailable(path: Path) -> None:
