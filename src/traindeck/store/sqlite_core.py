@@ -38,6 +38,8 @@ BUSY_TIMEOUT_MS: Final = 15_000
 #: training processes taking the lock ~10 ms at a time a write waited p99 0.4-0.8 s, most
 #: of it asleep while the lock was free.
 LOCK_RETRY_S: Final = 0.001
+#: Seconds between a follower's looks for another connection's commit (``wait_for_writes``).
+WATCH_EVERY_S: Final = 0.005
 #: WAL lets readers (the dashboard) run while a training process writes.
 JOURNAL_MODE: Final = "WAL"
 #: In WAL mode NORMAL is durable against a crash or kill of any process (the WAL is in the
@@ -156,6 +158,9 @@ class SQLiteCore:
         self._owners: dict[int, threading.Thread] = {}  # id(reader) -> the thread using it
         self._leads: dict[str, int] = {}  # role -> the open, locked file (``lead``)
         self._closed = False
+        self._watch_lock = threading.Lock()
+        self._watcher: sqlite3.Connection | None = None  # ``wait_for_writes``'s connection
+        self._watched = 0
         try:
             self._writer = self._connect(writer=True)
         except sqlite3.DatabaseError as exc:
@@ -308,9 +313,30 @@ class SQLiteCore:
         return int(self.reader().execute("PRAGMA user_version").fetchone()[0])
 
     def wait_for_writes(self, timeout: float) -> bool:
-        """SQLite tells no other process of a commit: False at once (a follower polls on
-        its own clock)."""
+        """Block until a commit to the file (True: any process's, this one's too) or
+        ``timeout`` passes (False). SQLite tells no one, so a connection of its own looks
+        at ``PRAGMA data_version`` (shared memory, no read of the file) every
+        ``WATCH_EVERY_S``; commits since the last call count, several are one."""
+        deadline = time.monotonic() + timeout
+        with self._watch_lock:
+            if self._watcher is None and not self._closed:
+                self._watcher = self._connect()
+                self._watched = self._data_version()
+                return True  # what was committed before watching is unknown
+            while not self._closed:
+                version = self._data_version()
+                if version != self._watched:
+                    self._watched = version
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(WATCH_EVERY_S)
+        time.sleep(max(0.0, deadline - time.monotonic()))  # closed: nothing will come
         return False
+
+    def _data_version(self) -> int:
+        assert self._watcher is not None
+        return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
 
     def lead(self, role: str) -> bool:
         """An exclusive ``flock`` on ``<file>.lead-<role>``, kept open while this core
@@ -336,6 +362,10 @@ class SQLiteCore:
             for fd in self._leads.values():
                 os.close(fd)  # its lock goes with it
             self._leads.clear()
+        with self._watch_lock:  # a wait in progress sees ``_closed`` within WATCH_EVERY_S
+            if self._watcher is not None:
+                self._watcher.close()
+                self._watcher = None
         # Another live thread's reader may be in the middle of a query (a worker thread the
         # server's shutdown did not wait for): closing it under that thread can crash the
         # process, so it is left to close when its thread ends (its finalizer); the store
