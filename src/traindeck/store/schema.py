@@ -15,6 +15,36 @@ from __future__ import annotations
 
 from typing import Final
 
+#: Migration 16's chunk tables: the columns as before, keyed by a unique index.
+_CHUNK_COLUMNS_16: Final = """\
+        series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
+        step_lo INTEGER NOT NULL,
+        step_hi INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        stride INTEGER NOT NULL,
+        steps BLOB NOT NULL,
+        times BLOB NOT NULL,
+        vals BLOB NOT NULL,
+        rollup BLOB NOT NULL,
+        nf INTEGER NOT NULL,
+        vmin REAL,
+        vmax REAL,
+        vsum REAL NOT NULL,
+        first_time REAL NOT NULL,
+        last_time REAL NOT NULL,
+        min_time REAL NOT NULL,
+        max_time REAL NOT NULL,
+        last_value BLOB NOT NULL,
+        nnan INTEGER NOT NULL,
+        npinf INTEGER NOT NULL,
+        nninf INTEGER NOT NULL,
+        codec INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (series_id, step_lo)"""
+#: The summary columns the chunk tables' covering indexes hold (migration 2's).
+_CHUNK_SUMMARY: Final = """\
+series_id, step_lo, step_hi, n, nf, vmin, vmax, vsum, first_time, last_time,
+        min_time, max_time, last_value, nnan, npinf, nninf"""
+
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 1: the initial schema.
     """
@@ -441,71 +471,25 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     # the newest open chunk of 1,000 series took 28 ms, 1.5 ms from a rowid table with
     # the same rows (SQLite's own advice: ``WITHOUT ROWID`` for rows under ~1/20 of a page).
     # The rows are copied once, in order; the columns stay as they were.
-    """
+    f"""
     DROP VIEW all_chunks;
     CREATE TABLE chunks_16 (
-        series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
-        step_lo INTEGER NOT NULL,
-        step_hi INTEGER NOT NULL,
-        n INTEGER NOT NULL,
-        stride INTEGER NOT NULL,
-        steps BLOB NOT NULL,
-        times BLOB NOT NULL,
-        vals BLOB NOT NULL,
-        rollup BLOB NOT NULL,
-        nf INTEGER NOT NULL,
-        vmin REAL,
-        vmax REAL,
-        vsum REAL NOT NULL,
-        first_time REAL NOT NULL,
-        last_time REAL NOT NULL,
-        min_time REAL NOT NULL,
-        max_time REAL NOT NULL,
-        last_value BLOB NOT NULL,
-        nnan INTEGER NOT NULL,
-        npinf INTEGER NOT NULL,
-        nninf INTEGER NOT NULL,
-        codec INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (series_id, step_lo)
+{_CHUNK_COLUMNS_16}
     );
     INSERT INTO chunks_16 SELECT * FROM chunks ORDER BY series_id, step_lo;
     DROP TABLE chunks;
     ALTER TABLE chunks_16 RENAME TO chunks;
     CREATE INDEX chunks_summary ON chunks (
-        series_id, step_lo, step_hi, n, nf, vmin, vmax, vsum, first_time, last_time,
-        min_time, max_time, last_value, nnan, npinf, nninf
+        {_CHUNK_SUMMARY}
     );
     CREATE TABLE open_chunks_16 (
-        series_id INTEGER NOT NULL REFERENCES series (id) ON DELETE CASCADE,
-        step_lo INTEGER NOT NULL,
-        step_hi INTEGER NOT NULL,
-        n INTEGER NOT NULL,
-        stride INTEGER NOT NULL,
-        steps BLOB NOT NULL,
-        times BLOB NOT NULL,
-        vals BLOB NOT NULL,
-        rollup BLOB NOT NULL,
-        nf INTEGER NOT NULL,
-        vmin REAL,
-        vmax REAL,
-        vsum REAL NOT NULL,
-        first_time REAL NOT NULL,
-        last_time REAL NOT NULL,
-        min_time REAL NOT NULL,
-        max_time REAL NOT NULL,
-        last_value BLOB NOT NULL,
-        nnan INTEGER NOT NULL,
-        npinf INTEGER NOT NULL,
-        nninf INTEGER NOT NULL,
-        codec INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (series_id, step_lo)
+{_CHUNK_COLUMNS_16}
     );
     INSERT INTO open_chunks_16 SELECT * FROM open_chunks ORDER BY series_id, step_lo;
     DROP TABLE open_chunks;
     ALTER TABLE open_chunks_16 RENAME TO open_chunks;
     CREATE INDEX open_chunks_summary ON open_chunks (
-        series_id, step_lo, step_hi, n, nf, vmin, vmax, vsum, first_time, last_time,
-        min_time, max_time, last_value, nnan, npinf, nninf
+        {_CHUNK_SUMMARY}
     );
     CREATE VIEW all_chunks AS
         SELECT *, 0 AS tbl FROM chunks UNION ALL SELECT *, 1 AS tbl FROM open_chunks;
