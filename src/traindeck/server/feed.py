@@ -4,9 +4,11 @@ Training processes write the store themselves; the server only follows it. A
 :class:`Follower` owns the one cursor over the store's change feed
 (``store.changes_since(seq, event_seq)``: runs, series, events, commands, deleted runs and
 runs with new console lines, all stamped with a store-wide sequence number). Every
-``interval`` seconds, or as soon as the store says another process committed (PostgreSQL's
-``LISTEN/NOTIFY``: ``store.wait_for_writes``; SQLite says nothing, so it polls, except
-that a batch posted to this server nudges it: :meth:`Follower.nudge`), it reads
+``interval`` seconds, or as soon as the store says a process committed
+(``store.wait_for_writes``: PostgreSQL's ``LISTEN/NOTIFY``; SQLite's ``PRAGMA
+data_version``, looked at every few ms; a store that cannot tell polls, and a batch posted
+to this server nudges it: :meth:`Follower.nudge`), with at least ``min_gap`` between two
+reads, it reads
 what is new and hands the same :class:`~traindeck.store.Changes` to each
 :class:`Listener`, whether or not a browser is connected. With several servers over one
 PostgreSQL store, a point posted to one reaches the others' clients this way.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -30,6 +31,8 @@ from .engine import Clock, Dialect
 from .errors import StoreError, Unavailable
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
+log = logging.getLogger(__name__)
+
 #: Training processes and the server share the file: a writer waits for the lock this long
 #: (milliseconds) before giving up, instead of failing at once.
 BUSY_TIMEOUT_MS: Final = 15_000
@@ -38,8 +41,11 @@ BUSY_TIMEOUT_MS: Final = 15_000
 #: training processes taking the lock ~10 ms at a time a write waited p99 0.4-0.8 s, most
 #: of it asleep while the lock was free.
 LOCK_RETRY_S: Final = 0.001
-#: Seconds between a follower's looks for another connection's commit (``wait_for_writes``).
+#: Seconds between a follower's looks for a commit (``wait_for_writes``); ``WATCH_IDLE_S``
+#: once nothing was committed for ``WATCH_IDLE_AFTER_S`` (an idle server wakes less often).
 WATCH_EVERY_S: Final = 0.005
+WATCH_IDLE_S: Final = 0.025
+WATCH_IDLE_AFTER_S: Final = 2.0
 #: WAL lets readers (the dashboard) run while a training process writes.
 JOURNAL_MODE: Final = "WAL"
 #: In WAL mode NORMAL is durable against a crash or kill of any process (the WAL is in the
@@ -161,6 +167,7 @@ class SQLiteCore:
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None  # ``wait_for_writes``'s connection
         self._watched = 0
+        self._watched_at = 0.0  # when ``_watched`` last changed (monotonic)
         try:
             self._writer = self._connect(writer=True)
         except sqlite3.DatabaseError as exc:
@@ -299,6 +306,9 @@ class SQLiteCore:
                         f"{self.path} has schema version {version}, newer than this traindeck "
                         f"({SCHEMA_VERSION}); upgrade traindeck to open it"
                     )
+                if 0 < version < SCHEMA_VERSION:  # a rewrite of big tables can take a while
+                    log.warning("upgrading %s from store schema %d to %d; a big store may "
+                                "take a while", self.path, version, SCHEMA_VERSION)
                 for number in range(version, SCHEMA_VERSION):
                     for statement in MIGRATIONS[number].split(";"):
                         if statement.strip():
@@ -316,21 +326,25 @@ class SQLiteCore:
         """Block until a commit to the file (True: any process's, this one's too) or
         ``timeout`` passes (False). SQLite tells no one, so a connection of its own looks
         at ``PRAGMA data_version`` (shared memory, no read of the file) every
-        ``WATCH_EVERY_S``; commits since the last call count, several are one."""
+        ``WATCH_EVERY_S`` (``WATCH_IDLE_S`` when idle); commits since the last call count,
+        several are one."""
         deadline = time.monotonic() + timeout
         with self._watch_lock:
             if self._watcher is None and not self._closed:
                 self._watcher = self._connect()
                 self._watched = self._data_version()
+                self._watched_at = time.monotonic()
                 return True  # what was committed before watching is unknown
             while not self._closed:
                 version = self._data_version()
+                now = time.monotonic()
                 if version != self._watched:
-                    self._watched = version
+                    self._watched, self._watched_at = version, now
                     return True
-                if time.monotonic() >= deadline:
+                if now >= deadline:
                     return False
-                time.sleep(WATCH_EVERY_S)
+                idle = now - self._watched_at > WATCH_IDLE_AFTER_S
+                time.sleep(min(WATCH_IDLE_S if idle else WATCH_EVERY_S, deadline - now))
         time.sleep(max(0.0, deadline - time.monotonic()))  # closed: nothing will come
         return False
 
