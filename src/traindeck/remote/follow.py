@@ -154,8 +154,9 @@ def _found_pid(la: RemoteLaunch, link: SSHLink, waited: float) -> bool:
         with la.lock:
             la.st.pid, la.st.pgid, la.st.runner = int(parts[0]), int(parts[1]), runner
             la.st.session = d.session if runner == "tmux" else None
-            la.st.stage, la.line = "running", la.running_line()
+            la.st.stage = "running"
             la.save()
+            la.line = la.running_line()  # said once the state file says so too
         return True
     try:
         link.read_from(d.file("launched"), 0, 10)

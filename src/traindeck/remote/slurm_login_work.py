@@ -87,9 +87,9 @@ def submit(la: LoginLaunch, ctx: LaunchContext[LoginLaunch]) -> None:
         resources=la.spec.resources))
     with la.lock:
         la.job, st.pid, st.runner, st.stage = handle, handle.pid, "slurm", "queued"
-        la.line = f"submitted (job {handle.pid} on {st.host})"
         la.queue_kept()  # asked for while it was being submitted
         la.save()
+        la.line = f"submitted (job {handle.pid} on {st.host})"  # once the file says so
 
 
 def follow_job(la: LoginLaunch, ctx: LaunchContext[LoginLaunch]) -> None:

@@ -97,9 +97,10 @@ class SSHExecutor(HostLaunches[RemoteLaunch]):
         with la.lock:
             st.runner, st.pid, st.pgid = runner, pid, pgid
             st.session = d.session if runner == "tmux" else None
-            st.stage, la.line = "running", la.running_line()
+            st.stage = "running"
             la.queue_kept()  # asked for while it was being started
             la.save()
+            la.line = la.running_line()  # said once the state file says so too
         self._follow(la)
 
     def _follow(self, la: RemoteLaunch) -> None:
