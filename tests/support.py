@@ -221,6 +221,7 @@ def make_v13_store(path: Path) -> None:
     conn.execute("DROP TABLE chunk_rollups")
     conn.execute("DROP TABLE chunk_group_units")
     conn.execute("DROP TABLE chunk_group_subs")
+    conn.execute("ALTER TABLE series DROP COLUMN written")  # migration 17's
     conn.execute("PRAGMA user_version = 13")
     conn.commit()
     conn.close()
@@ -248,6 +249,7 @@ def make_v14_store(path: Path) -> None:
                 conn.execute("INSERT INTO chunk_rollups VALUES (?, ?, ?)",
                              (sid, c_lo, packer.units_many(units[a:b], [0], [b - a])[0]))
     conn.execute("DROP TABLE chunk_group_subs")
+    conn.execute("ALTER TABLE series DROP COLUMN written")  # migration 17's
     conn.execute("PRAGMA user_version = 14")
     conn.commit()
     conn.close()

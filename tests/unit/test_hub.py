@@ -298,3 +298,80 @@ async def test_a_run_deleted_and_made_again_under_its_id_is_followed_from_step_0
     msgs = received(client)
     assert "run_deleted" in [m["type"] for m in msgs]
     assert [p[0] for p in points(msgs, "again", "loss")] == list(range(50))
+
+
+class CountingReads:
+    """The real store, with a count of the hub's reads of points (every other call goes
+    straight through)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.reads: list[int] = []  # how many series each read asked for
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def read_points_many(self, reads: Any, **kw: Any) -> Any:
+        self.reads.append(len(reads))
+        return self._store.read_points_many(reads, **kw)
+
+
+async def test_a_live_client_one_point_behind_gets_it_from_the_feed_without_a_read(
+    store: Store, follower: Follower, writer: Store
+) -> None:
+    counted = CountingReads(store)
+    hub = Hub(counted, start_event_seq=follower.event_seq)  # type: ignore[arg-type]
+    follower.add_listener(hub)
+    writer.create_run(project="p", id="r1")
+    log(writer, "r1", "loss", range(3))
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1")
+    received(client)
+    got: list[list[Any]] = []
+    values = [0.5, math.nan, math.inf, 0.25, -1.0]
+    for i, value in enumerate(values):  # a run logging slower than the feed ticks
+        writer.write_metrics("r1", {"loss": ([3 + i], [100.0 + i], [value]),
+                                    "acc": ([3 + i], [100.0 + i], [float(i)])})
+        await follower.tick()
+        msgs = received(client)
+        got += points(msgs, "r1", "loss")
+        assert points(msgs, "r1", "acc") == [[3 + i, 100.0 + i, float(i)]]
+    assert got == [[3, 100.0, 0.5], [4, 101.0, "NaN"], [5, 102.0, "Infinity"],
+                   [6, 103.0, 0.25], [7, 104.0, -1.0]]
+    # the first tick read (the hub had not seen the series yet), the others did not
+    assert counted.reads == [2]
+    hub.close()
+
+
+async def test_what_the_feed_cannot_answer_alone_is_read(
+    follower: Follower, hub: Hub, writer: Store
+) -> None:
+    writer.create_run(project="p", id="r1")
+    log(writer, "r1", "loss", range(0, 30, 10))  # 0, 10, 20
+    client = connect(hub)
+    await hub.subscribe(client, run_id="r1")
+    received(client)
+    log(writer, "r1", "loss", range(30, 31))
+    await follower.tick()  # the hub sees the series for the first time: read
+    assert [p[0] for p in points(received(client), "r1", "loss")] == [30]
+    log(writer, "r1", "loss", range(40, 41))
+    log(writer, "r1", "loss", range(35, 36))  # a backfill above the client's cursor (30)
+    await follower.tick()
+    assert [p[0] for p in points(received(client), "r1", "loss")] == [35, 40]
+    log(writer, "r1", "loss", range(50, 52))  # two points in one tick
+    await follower.tick()
+    assert [p[0] for p in points(received(client), "r1", "loss")] == [50, 51]
+    log(writer, "r1", "loss", range(51, 52), value=7.0)  # the newest rewritten: not news
+    await follower.tick()
+    assert points(received(client), "r1", "loss") == []
+    log(writer, "r1", "loss", range(52, 53))
+    await follower.tick()
+    assert points(received(client), "r1", "loss") == [[52, 52.0, 52.0]]
+    # a second client subscribing now starts at 52 and shares the next point
+    late = connect(hub)
+    await hub.subscribe(late, run_id="r1")
+    received(late)
+    log(writer, "r1", "loss", range(53, 54))
+    await follower.tick()
+    assert points(received(client), "r1", "loss") == [[53, 53.0, 53.0]]
+    assert points(received(late), "r1", "loss") == [[53, 53.0, 53.0]]

@@ -142,8 +142,9 @@ def test_version_15_file_moves_its_chunks_to_rowid_tables(tmp_path: Path) -> Non
     conn.execute("ATTACH ? AS new", (str(new),))
     big = ("chunks", "open_chunks", "chunk_group_units")
     for table in ("runs", "series", "chunk_rollups", "chunk_groups", "chunk_group_subs", *big):
+        cols = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
         conn.execute(f"DELETE FROM main.{table}")
-        conn.execute(f"INSERT INTO main.{table} SELECT * FROM new.{table}")
+        conn.execute(f"INSERT INTO main.{table} SELECT {cols} FROM new.{table}")
     conn.commit()
     assert all("WITHOUT ROWID" in conn.execute(
         "SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()[0] for t in big)

@@ -302,6 +302,21 @@ def test_changes_since(store: Store) -> None:
     assert [e.payload["i"] for e in first.events + rest.events] == [0, 1, 2, 3, 4]
 
 
+def test_the_feed_counts_every_point_written_to_a_series(store: Store) -> None:
+    """``written`` moves by every point written (rewrites and backfills too), so a follower
+    that saw a series at ``n`` knows from ``n + 1`` that only its newest point is new."""
+    store.create_run(project="p", id="a")
+    seq, ev = store.current_seq()
+    store.write_metrics("a", {"loss": points(10)})
+    [s] = store.changes_since(seq, ev).series
+    assert (s.last_step, s.written) == (9, 10)
+    store.write_metrics("a", {"loss": ([10], [10.0], [0.25])})  # one new point
+    store.write_metrics("a", {"loss": ([3], [3.0], [1.0])})     # a backfill below it
+    store.write_metrics("a", {"loss": ([10], [10.0], [0.5])})   # the newest, rewritten
+    [s] = store.changes_since(seq, ev).series
+    assert (s.last_step, s.last_value, s.written) == (10, 0.5, 13)
+
+
 def test_open_store_paths(tmp_path: Path) -> None:
     with open_store(tmp_path / "folder") as s:
         assert s.path == tmp_path / "folder" / "traindeck.db"

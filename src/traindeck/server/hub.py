@@ -79,9 +79,20 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any, Final
 
+import numpy as np
 import orjson
 
-from traindeck.store import Changes, Command, Event, LogLine, NotFound, Points, Run, Store
+from traindeck.store import (
+    Changes,
+    Command,
+    Event,
+    LogLine,
+    NotFound,
+    Points,
+    Run,
+    SeriesChange,
+    Store,
+)
 from traindeck.store.codec import dumps
 
 from .clients import ALL_PROJECTS, Client, Subscription
@@ -128,6 +139,9 @@ class Hub:
         self._dirty: set[SeriesKey] = set()
         self._log_dirty: set[str] = set()  # runs with console lines still to send
         self._projects: dict[str, str] = {}
+        #: Each watched series as the feed last reported it: run id → key →
+        #: (points written, newest step); see :meth:`_newest_only`.
+        self._heads: dict[str, dict[str, tuple[int, int | None]]] = {}
 
     def close(self) -> None:
         """Drop every client (the server is shutting down)."""
@@ -277,6 +291,7 @@ class Hub:
             else:
                 self._dirty.clear()
                 self._log_dirty.clear()
+                self._heads.clear()
             if changes.events:
                 self.event_seq = max(self.event_seq, changes.events[-1].seq)
             for run_id in changes.deleted_runs:
@@ -292,6 +307,7 @@ class Hub:
                     sub.log_seq = 0
             self._dirty = {rk for rk in self._dirty if rk[0] != run_id}
             self._log_dirty.discard(run_id)
+            self._heads.pop(run_id, None)
             self._broadcast(run_id, {"type": "run_deleted", "run_id": run_id},
                             project=self._projects.get(run_id))
         for run in changes.runs:
@@ -345,7 +361,8 @@ class Hub:
         """New points of the changed series, one ``metric_update`` per client and run.
 
         One read per series and distinct cursor: clients that are live share a cursor (and
-        the encoded message); one catching up reads on its own and delays no one else.
+        the encoded message); one catching up reads on its own and delays no one else. A
+        live cursor one point behind needs no read at all (:meth:`_newest_only`).
         """
         keys_of: dict[str, list[str]] = {}
         for run_id, key in sorted({(s.run_id, s.key) for s in changes.series} | self._dirty):
@@ -354,9 +371,12 @@ class Hub:
         reads = {(run_id, key, sub.steps.get(key))
                  for client in self.clients for run_id, sub in client.runs.items()
                  for key in keys_of.get(run_id, ())}
-        if not reads:
+        points = self._newest_only(reads, changes.series)
+        self._remember(changes.series)
+        if rest := reads - points.keys():
+            points.update(await asyncio.to_thread(self._read_points, rest))
+        if not points:
             return
-        points = await asyncio.to_thread(self._read_points, reads)
         for (run_id, key, _), p in points.items():
             if len(p) >= self.max_points_per_read:
                 self._dirty.add((run_id, key))  # more to come: continue next tick
@@ -381,6 +401,43 @@ class Hub:
                                          "points": out})
                     encoded[(run_id, mine)] = data
                 client.send(data)
+
+    def _newest_only(self, reads: set[ReadKey],
+                     series: list[SeriesChange]) -> dict[ReadKey, Points]:
+        """The reads the feed answers by itself. A series the hub last saw with ``n``
+        points written and newest step ``s``, that now has ``n + 1`` and a newer step, has
+        one point above ``s``: its newest, which the feed carries. A client whose cursor
+        is ``s`` (a live one) gets that point without a read of the store. Anything else
+        (several points, a backfill, a cursor elsewhere, a series not seen before) is read.
+        """
+        out: dict[ReadKey, Points] = {}
+        if not self._heads:
+            return out
+        now = {(s.run_id, s.key): s for s in series}
+        for read in reads:
+            run_id, key, after = read
+            change = now.get((run_id, key))
+            seen = self._heads.get(run_id, {}).get(key)
+            if (change is None or seen is None or after is None or seen[1] != after
+                    or change.written != seen[0] + 1 or change.last_step is None
+                    or change.last_time is None or change.last_value is None
+                    or change.last_step <= after):
+                continue
+            out[read] = Points(np.array([change.last_step], np.int64),
+                               np.array([change.last_time], np.float64),
+                               np.array([change.last_value], np.float64))
+        return out
+
+    def _remember(self, series: list[SeriesChange]) -> None:
+        """Note where the feed says each series of a watched run is (and forget runs no
+        one watches any more)."""
+        watched = {run_id for client in self.clients for run_id in client.runs}
+        for change in series:
+            if change.run_id in watched:
+                self._heads.setdefault(change.run_id, {})[change.key] = (
+                    change.written, change.last_step)
+        for run_id in self._heads.keys() - watched:
+            del self._heads[run_id]
 
     def _read_points(self, reads: set[ReadKey]) -> dict[ReadKey, Points]:
         # one snapshot for the tick's reads; series deleted meanwhile are left out

@@ -36,9 +36,10 @@ class ChangeFeed:
                 return Changes(now_seq, [], [], [event_row(r) for r in ev_rows], [], [])
             runs = [run_row(r) for r in conn.execute(
                 f"SELECT {RUN_COLS} FROM runs WHERE seq > ? ORDER BY seq", (seq,))]
-            series = [SeriesChange(r[0], r[1], r[2], r[3], _f8(r[4]), r[5]) for r in conn.execute(
-                "SELECT run_id, key, last_step, last_time, last_value, seq FROM series "
-                "WHERE seq > ? ORDER BY seq", (seq,))]
+            series = [SeriesChange(r[0], r[1], r[2], r[3], _f8(r[4]), r[5], int(r[6]))
+                      for r in conn.execute(
+                          "SELECT run_id, key, last_step, last_time, last_value, seq, written "
+                          "FROM series WHERE seq > ? ORDER BY seq", (seq,))]
             events = [event_row(r) for r in conn.execute(
                 f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (event_seq, limit))]

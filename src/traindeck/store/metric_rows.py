@@ -214,14 +214,15 @@ class MetricTable:
             top = int(points.steps[-1])
             if last_step is None or top >= last_step:
                 updates.append((top, float(points.times[-1]), points.values[-1:].tobytes(),
-                                tx.seq, series_id))
-            else:
-                tx.execute("UPDATE series SET seq = ? WHERE id = ?", (tx.seq, series_id))
+                                tx.seq, len(points), series_id))
+            else:  # a backfill: the newest point stays
+                tx.execute("UPDATE series SET seq = ?, written = written + ? WHERE id = ?",
+                           (tx.seq, len(points), series_id))
         chunk_rows.write_series(tx.conn, writes, self._packer)
         if updates:
             tx.conn.executemany(
-                "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ? "
-                "WHERE id = ?", updates)
+                "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ?, "
+                "written = written + ? WHERE id = ?", updates)
 
     def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
                         *, batch: int = 256) -> CompactResult:

@@ -31,7 +31,8 @@ TABLES: Final[tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]] = (
         "command", "git_commit", "git_dirty", "env", "commands_offered", "summary",
         "launch_spec", "seq", "exit_code", "total_steps", "progress", "steps_per_s", "eta_s")),
     ("deleted_runs", ("id",), ("id", "seq")),
-    ("series", ("id",), ("id", "run_id", "key", "last_step", "last_time", "last_value", "seq")),
+    ("series", ("id",), ("id", "run_id", "key", "last_step", "last_time", "last_value", "seq",
+                            "written")),
     *((t, ("series_id", "step_lo"), (
         "series_id", "step_lo", "step_hi", "n", "stride", "steps", "times", "vals", "rollup",
         "nf", "vmin", "vmax", "vsum", "first_time", "last_time", "min_time", "max_time",

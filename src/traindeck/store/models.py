@@ -214,7 +214,11 @@ class SeriesInfo:
 @dataclass(slots=True, frozen=True)
 class SeriesChange:
     """A series the change feed reports: which one, and its newest point (not its size or
-    range, which would cost a read of its chunks at every tick of every follower)."""
+    range, which would cost a read of its chunks at every tick of every follower).
+
+    ``written`` counts every point ever written to the series (rewrites and backfills
+    included). A follower that saw it at ``n`` with newest step ``s`` and now sees ``n + 1``
+    with a newer step knows that the newest point is the only point above ``s``."""
 
     run_id: str
     key: str
@@ -222,6 +226,7 @@ class SeriesChange:
     last_time: float | None
     last_value: float | None
     seq: int
+    written: int = 0
 
 
 @dataclass(slots=True, frozen=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Final
 
 #: SQLite's schema version this one matches (``schema.SCHEMA_VERSION`` when in step).
-MATCHES_SQLITE: Final = 16
+MATCHES_SQLITE: Final = 17
 
 _CHUNK_COLUMNS: Final = """
         series_id bigint NOT NULL REFERENCES series (id) ON DELETE CASCADE,
@@ -418,6 +418,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
                 WHEN 'array' THEN v::text
                 END
               FROM (SELECT td_json_get(doc, p) AS v) AS x $$;
+    """,
+    # 2: SQLite's 17, the points ever written to a series.
+    """
+    ALTER TABLE series ADD COLUMN written bigint NOT NULL DEFAULT 0;
     """,
 )
 

@@ -504,6 +504,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     DROP TABLE chunk_group_units;
     ALTER TABLE chunk_group_units_16 RENAME TO chunk_group_units;
     """,
+    # 17: how many points were ever written to a series (rewrites and backfills count).
+    # The change feed carries it beside the newest point, so a follower that saw the
+    # series one point ago knows without a read whether that newest point is all that is
+    # new (the live hub's common case: a run logging slower than the feed ticks).
+    """
+    ALTER TABLE series ADD COLUMN written INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
