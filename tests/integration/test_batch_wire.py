@@ -130,3 +130,43 @@ def test_an_image_over_the_limit_is_413(server: tuple[str, Path]) -> None:
     assert ok.status_code == 201, ok.text
     with open_dir_store(folder) as store:
         assert [m.size for m in store.list_media("big")] == [len(PNG)]
+
+
+def test_the_sdk_and_a_browser_get_the_same_answers(server: tuple[str, Path]) -> None:
+    """The SDK's batches are answered before the web framework (``batch_lane.py``); a
+    request with an ``Origin`` (a browser's) goes through the whole stack. Both give the
+    same statuses, bodies and effects."""
+    base, _ = server
+
+    def both(run_id: str, body: Any, raw: bytes | None = None) -> list[httpx.Response]:
+        out = []
+        for headers in ({}, {"origin": base}):
+            kw: dict[str, Any] = {"content": raw} if raw is not None else {"json": body}
+            out.append(httpx.post(f"{base}/api/runs/{run_id}/batch", timeout=30,
+                                  headers={"content-type": "application/json", **headers},
+                                  **kw))
+        return out
+
+    def same(pair: list[httpx.Response], status: int) -> Any:
+        lane, stack = pair
+        assert (lane.status_code, stack.status_code) == (status, status), (lane.text,
+                                                                           stack.text)
+        assert lane.headers["content-type"] == stack.headers["content-type"]
+        assert lane.json() == stack.json()
+        return lane.json()
+
+    assert same(both("x", None, raw=b"{not json"), 422)["error"]["code"] == "invalid_input"
+    assert same(both("x", None, raw=b"\0"), 422)["error"]["code"] == "invalid_input"
+    missing = same(both("nope", {"batch_id": "b", "heartbeat": 1.0}), 404)
+    assert missing["error"]["code"] == "not_found"
+    # the first of each pair applies the batch, the second (same id) finds it applied
+    new = both("lane", {"batch_id": "a", "run": RUN})
+    assert [(r.status_code, r.headers["content-type"], r.json()) for r in new] == [
+        (200, "application/json", {"batch_id": "a", "applied": True}),
+        (200, "application/json", {"batch_id": "a", "applied": False})]
+    backlog = [{"batch_id": f"b{i}", "metrics": {"loss": {
+        "steps": [i], "times": [1.0], "values": [0.5]}}} for i in range(3)]
+    assert [(r.status_code, r.json()) for r in both("lane", backlog)] == [
+        (200, {"batches": 3, "applied": 3}), (200, {"batches": 3, "applied": 0})]
+    latest = httpx.get(f"{base}/api/runs/lane/metrics/latest", timeout=30).json()
+    assert latest["latest"]["loss"]["step"] == 2

@@ -35,6 +35,7 @@ from .alerts.evaluator import Evaluator
 from .alerts.leader import StoreLeadership
 from .alerts.webhooks import WebhookSender
 from .batch_group import GroupWriter
+from .batch_lane import BatchLane
 from .command_bell import CommandBell
 from .executors import build_executors
 from .feed import Follower
@@ -179,6 +180,8 @@ def create_app(
                                ("/media", settings.max_batch_bytes),
                                ("/artifacts", MAX_ARTIFACT_BYTES)),
                        own_limit=(mlflow_artifacts.PREFIX + "/artifacts/",))
+    # outermost of ours: the SDK's batches skip the framework's stack (same checks)
+    app.add_middleware(BatchLane, max_bytes=settings.max_batch_bytes)
     return app
 
 

@@ -173,6 +173,49 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+async def authorize(scope: Scope) -> Response | None:
+    """Check one HTTP request (default deny): ``None`` when it may go on (its token, if
+    any, is left in ``scope["state"]["token"]``), else the answer that refuses it (401,
+    a redirect to the login page, or 403)."""
+    state = auth_state(scope["app"])
+    store: Store = scope["app"].state.store
+    conn = HTTPConnection(scope)
+    method, path = scope["method"], scope["path"]
+    needed = required_scope(method, path)
+    token: Token | None = None
+    enabled = await state.enabled(store)
+    credential = presented(conn)
+    if enabled or needed is None:
+        token = await state.verify(store, credential)
+    scope.setdefault("state", {})["token"] = token
+    if not enabled or needed is None:
+        return None
+    if token is None:
+        if method in ("GET", "HEAD") and not path.startswith("/api/") \
+                and _wants_html(conn.headers):
+            target = path + (f"?{scope['query_string'].decode()}"
+                             if scope.get("query_string") else "")
+            login = "/login" if target == "/" else "/login?next=" + quote(target, safe="")
+            return RedirectResponse(login, status_code=303)
+        bad = credential is not None
+        challenge = 'Bearer realm="traindeck"' + (', error="invalid_token"' if bad else "")
+        message = ("invalid or revoked token, or the session is over (log in again)"
+                   if bad else _UNAUTHORIZED_MESSAGE)
+        return _refuse(path, 401, "unauthorized", message,
+                       headers={"www-authenticate": challenge})
+    if not token.allows(needed):
+        return _refuse(
+            path, 403, "forbidden",
+            f"this token's scope is {token.scope!r}; {method} {path} needs {needed!r}")
+    if token.run_id is not None and method not in READ_METHODS \
+            and not _within_run(path, token.run_id):
+        return _refuse(
+            path, 403, "forbidden",
+            f"this token is bound to run {token.run_id!r} (a launched process's token); "
+            f"{method} {path} is outside it")
+    return None
+
+
 class AuthMiddleware:
     """Plain ASGI: every HTTP request is checked before routing (default deny)."""
 
@@ -183,48 +226,8 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)  # the WebSocket checks for itself
             return
-        state = auth_state(scope["app"])
-        store: Store = scope["app"].state.store
-        conn = HTTPConnection(scope)
-        method, path = scope["method"], scope["path"]
-        needed = required_scope(method, path)
-        token: Token | None = None
-        enabled = await state.enabled(store)
-        credential = presented(conn)
-        if enabled or needed is None:
-            token = await state.verify(store, credential)
-        scope.setdefault("state", {})["token"] = token
-        if not enabled or needed is None:
-            await self.app(scope, receive, send)
-            return
-        if token is None:
-            if method in ("GET", "HEAD") and not path.startswith("/api/") \
-                    and _wants_html(conn.headers):
-                target = path + (f"?{scope['query_string'].decode()}"
-                                 if scope.get("query_string") else "")
-                login = "/login" if target == "/" else "/login?next=" + quote(target, safe="")
-                await RedirectResponse(login, status_code=303)(scope, receive, send)
-                return
-            bad = credential is not None
-            challenge = 'Bearer realm="traindeck"' + (', error="invalid_token"' if bad else "")
-            message = ("invalid or revoked token, or the session is over (log in again)"
-                       if bad else _UNAUTHORIZED_MESSAGE)
-            response = _refuse(path, 401, "unauthorized", message,
-                               headers={"www-authenticate": challenge})
-            await response(scope, receive, send)
-            return
-        if not token.allows(needed):
-            response = _refuse(
-                path, 403, "forbidden",
-                f"this token's scope is {token.scope!r}; {method} {path} needs {needed!r}")
-            await response(scope, receive, send)
-            return
-        if token.run_id is not None and method not in READ_METHODS \
-                and not _within_run(path, token.run_id):
-            response = _refuse(
-                path, 403, "forbidden",
-                f"this token is bound to run {token.run_id!r} (a launched process's token); "
-                f"{method} {path} is outside it")
-            await response(scope, receive, send)
+        refusal = await authorize(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -1,0 +1,81 @@
+"""The SDK's batch requests, answered before the web framework's stack.
+
+``POST /api/runs/{run_id}/batch`` is most of what a busy server is asked: every training
+process sends one a tick (fifty runs, a thousand a second). Through FastAPI each cost about
+1 ms of CPU in routing, dependency solving, the middleware layers and the response classes,
+more than the store's write. :class:`BatchLane` is plain ASGI middleware, outermost of the
+app's own, that takes these requests itself with the same checks and the same answers:
+
+- the body limit (``max_batch_bytes``, as ``limits.BodySizeLimit``: a declared
+  ``Content-Length`` over it is left to that middleware, which refuses it);
+- authentication (``auth.authorize``, the function ``AuthMiddleware`` calls);
+- the route's own code (``routers.batch.apply_body``) and the store's errors as
+  ``errors.py`` maps them (a bug still reaches the app's 500 handler).
+
+What it does not expect goes through the whole stack unchanged: another method or path, a
+request with an ``Origin`` (a browser's: CORS answers those), or one without a
+``Content-Length``. The FastAPI route stays, for those and for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from traindeck.store import StoreError
+from traindeck.store.codec import dumps
+
+from .auth import authorize
+from .errors import RETRY_AFTER_S, error_body, store_error_status
+from .routers.batch import apply_body
+
+#: The one request taken here (the path is percent-decoded, as the router matches it).
+_BATCH: Final = re.compile(r"/api/runs/([^/]+)/batch")
+_JSON: Final = (b"content-type", b"application/json")
+
+
+class BatchLane:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or (match := _BATCH.fullmatch(scope["path"])) is None):
+            await self.app(scope, receive, send)
+            return
+        length = -1
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else -1
+            elif name == b"origin":
+                length = -1
+                break
+        if not 0 <= length <= self.max_bytes:
+            await self.app(scope, receive, send)
+            return
+        refusal = await authorize(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        parts: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        headers = [_JSON]
+        try:
+            answer = await apply_body(scope["app"].state, match.group(1), b"".join(parts))
+            status, body = 200, dumps(answer)
+        except StoreError as exc:
+            status, body = store_error_status(exc), error_body(exc.code, str(exc))
+            if status == 503:
+                headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
