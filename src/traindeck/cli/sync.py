@@ -25,6 +25,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from traindeck.sdk.lite_http import HttpxPoster
 from traindeck.sdk.spool import Spool, SpoolBusy, find_spools
 from traindeck.sdk.transport import (
     GROUP_BATCHES,
@@ -94,6 +95,7 @@ def sync(
         transient=False,
     ) as progress:
         task = progress.add_task("uploading", total=total)
+        poster = HttpxPoster(client, url)
         try:
             for run_id, spool in opened:
                 progress.update(task, description=f"run {run_id}")
@@ -104,7 +106,7 @@ def sync(
                     regroup = False
                     for attempt in range(1, ATTEMPTS + 1):
                         try:
-                            post_batches(client, url, run_id, [p for _, p in head])
+                            post_batches(poster, run_id, [p for _, p in head])
                             break
                         except BatchRejected as exc:
                             if len(head) > 1:

@@ -54,6 +54,7 @@ from ..store.batch_schema import (
 from ..store.codec import jsonable
 from . import artifacts
 from .backend import CheckpointEntry, MediaFile, Progress, Series
+from .lite_http import BatchPoster, open_poster
 from .policy import FailurePolicy
 from .ranks import CommandFollower
 from .remote_reads import READ_TIMEOUT, Reader, checkpoint_from, command_from, run_from
@@ -351,54 +352,61 @@ class RemoteBackend:
 
     def _send_loop(self) -> None:
         assert self.url is not None
+        poster = open_poster(self.url, auth_headers(self.token), 60.0)
+        try:
+            self._send(poster)
+        finally:
+            poster.close()
+
+    def _send(self, poster: BatchPoster) -> None:
+        assert self.url is not None
         attempt = 0
         singly = 0  # after a refused group: send its batches one by one to find the bad one
         group_bytes = GROUP_BYTES  # smaller after a 413 (a proxy with a lower body limit)
-        with self._client(60.0) as client:
-            while not self._stop.is_set():
-                with self._lock:
-                    head = (self.spool.peek(1 if singly else GROUP_BATCHES, group_bytes)
-                            if len(self.spool) else [])
-                if not head:
-                    self._wake.wait(0.5)
-                    self._wake.clear()
+        while not self._stop.is_set():
+            with self._lock:
+                head = (self.spool.peek(1 if singly else GROUP_BATCHES, group_bytes)
+                        if len(self.spool) else [])
+            if not head:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            singly = max(singly - 1, 0)
+            began = time.monotonic()
+            try:
+                post_batches(poster, self._run_id, [p for _, p in head])
+            except BatchRejected as exc:
+                if len(head) > 1:
+                    if exc.status == 413:
+                        group_bytes = max(group_bytes // 4, 1)
+                    else:
+                        singly = len(head)
                     continue
-                singly = max(singly - 1, 0)
-                began = time.monotonic()
-                try:
-                    post_batches(client, self.url, self._run_id, [p for _, p in head])
-                except BatchRejected as exc:
-                    if len(head) > 1:
-                        if exc.status == 413:
-                            group_bytes = max(group_bytes // 4, 1)
-                        else:
-                            singly = len(head)
-                        continue
-                    seq, payload = head[0]
-                    path = set_aside(self.spool, seq, payload, str(exc))
-                    self.policy.report("sending a batch (refused; kept in "
-                                       f"{path.parent})", exc, raise_in_strict=False)
-                except Exception as exc:
-                    attempt += 1
-                    self.failures += 1
-                    self.policy.report(
-                        f"sending to {self.url} (kept in the spool, retrying)", exc,
-                        raise_in_strict=False)
-                    self._retry.clear()
-                    self._retry.wait(backoff(attempt, self.heartbeat_timeout))
-                    if self._stop.is_set():
-                        break
-                    continue
-                attempt = 0
-                with self._lock:
-                    self.spool.ack(head[-1][0])
-                self.sent += len(head)
-                took = time.monotonic() - began
-                gap = min(SEND_GAP_FACTOR * max(took - SEND_GAP_FREE, 0.0), SEND_GAP_MAX) - took
-                small = (len(head) < SEND_GAP_BATCHES and len(self.spool) < SEND_GAP_BATCHES
-                         and sum(len(p) for _, p in head) < SEND_GAP_BYTES)
-                if small and gap > 0.001 and self._hurry.wait(gap):  # busy: let them gather
-                    self._hurry.clear()
+                seq, payload = head[0]
+                path = set_aside(self.spool, seq, payload, str(exc))
+                self.policy.report("sending a batch (refused; kept in "
+                                   f"{path.parent})", exc, raise_in_strict=False)
+            except Exception as exc:
+                attempt += 1
+                self.failures += 1
+                self.policy.report(
+                    f"sending to {self.url} (kept in the spool, retrying)", exc,
+                    raise_in_strict=False)
+                self._retry.clear()
+                self._retry.wait(backoff(attempt, self.heartbeat_timeout))
+                if self._stop.is_set():
+                    break
+                continue
+            attempt = 0
+            with self._lock:
+                self.spool.ack(head[-1][0])
+            self.sent += len(head)
+            took = time.monotonic() - began
+            gap = min(SEND_GAP_FACTOR * max(took - SEND_GAP_FREE, 0.0), SEND_GAP_MAX) - took
+            small = (len(head) < SEND_GAP_BATCHES and len(self.spool) < SEND_GAP_BATCHES
+                     and sum(len(p) for _, p in head) < SEND_GAP_BYTES)
+            if small and gap > 0.001 and self._hurry.wait(gap):  # busy: let them gather
+                self._hurry.clear()
 
     def _command_loop(self) -> None:
         assert self.url is not None

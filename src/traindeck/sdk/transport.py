@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 import numpy as np
 import orjson
 
 from .._version import __version__
 from ..store.batch_schema import MetricColumns
 from ..store.codec import float_list
+from .lite_http import BatchPoster, SendError
 from .spool import Spool
 
 #: Most points one spooled batch holds (a bigger flush becomes several batches): about
@@ -99,16 +99,18 @@ class BatchRejected(Exception):
         self.status = status
 
 
-def post_batches(client: httpx.Client, url: str, run_id: str, payloads: list[bytes]) -> None:
+def post_batches(poster: BatchPoster, run_id: str, payloads: list[bytes]) -> None:
     """Send spooled batches in one request (one batch: its object; several: a JSON array
     of them, applied by the server in one transaction). Returns once the server has them;
-    raises ``BatchRejected`` for a refusal that retrying cannot fix,
-    ``httpx.HTTPError``/``OSError`` otherwise."""
+    raises ``BatchRejected`` for a refusal that retrying cannot fix, ``OSError`` (or
+    ``httpx.HTTPError``) otherwise."""
     body = payloads[0] if len(payloads) == 1 else b"[" + b",".join(payloads) + b"]"
-    resp = client.post(f"{url}/api/runs/{run_id}/batch", content=body)
-    if resp.status_code in REJECTED:
-        raise BatchRejected(resp.status_code, resp.text[:300])
-    resp.raise_for_status()
+    status, answer = poster.post(f"/api/runs/{run_id}/batch", body)
+    if status in REJECTED:
+        raise BatchRejected(status, answer[:300].decode("utf-8", "replace"))
+    if not 200 <= status < 300:
+        raise SendError(f"the server answered {status}: "
+                        f"{answer[:300].decode('utf-8', 'replace')}")
 
 
 def set_aside(spool: Spool, seq: int, payload: bytes, why: str) -> Path:
