@@ -124,5 +124,11 @@ def test_ci_script_runs_the_readme_test_command() -> None:
     assert "set -euo pipefail" in script
     assert "export TRAINDECK_REQUIRE_ALL=1" in script
     assert "pip install -q -e '.[dev]'" in script
-    last = [line for line in script.splitlines() if line.strip()][-1]
-    assert last.startswith("exec .venv/bin/python -m pytest tests")
+    # the whole suite on SQLite and the store, server and integration tests on PostgreSQL,
+    # side by side, each pass's output printed whole, a failing pass's last; the script's
+    # status is a failing pass's
+    assert '.venv/bin/python -m pytest tests "$@" > "$LOGS/sqlite"' in script
+    assert "tests/unit tests/integration --engine postgresql" in script
+    assert 'cat "$LOGS/sqlite" "$LOGS/postgresql"' in script
+    ending = [line for line in script.splitlines() if line.strip()][-2:]
+    assert ending == ['if [ "$SQLITE_RC" != 0 ]; then exit "$SQLITE_RC"; fi', 'exit "$PG_RC"']

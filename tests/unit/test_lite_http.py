@@ -13,7 +13,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -26,9 +26,9 @@ class Recorder(http.server.BaseHTTPRequestHandler):
     a 503; ``/once`` closes the connection after answering, without saying so."""
 
     protocol_version = "HTTP/1.1"
-    seen: list[tuple[str, bytes, int]] = []  # path, body, client port
+    seen: ClassVar[list[tuple[str, bytes, int]]] = []  # path, body, client port
 
-    def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         self.seen.append((self.path, body, self.client_address[1]))
         status = {"refuse": 422, "down": 503}.get(self.path.rsplit("/", 2)[-2], 200)

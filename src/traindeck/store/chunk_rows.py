@@ -24,6 +24,7 @@ from .chunks import (
     Window,
     decode,
     encode,
+    encode_flat,
     encode_many,
     merge_points,
     pieces,
@@ -31,6 +32,7 @@ from .chunks import (
 from .common_rows import pairs as pairs_of
 from .engine import Conn
 from .packing import RAW, Packer
+from .rollup import I64
 
 _F8: Final = np.dtype("<f8")
 _I8: Final = np.dtype("<i8")
@@ -101,6 +103,8 @@ class _Rows:
         self.full_ids: list[int] = []
         self.open: list[Points] = []
         self.open_ids: list[int] = []
+        #: Open chunks given laid end to end: (series ids, their points, sizes).
+        self.tails: list[tuple[list[int], Points, I64]] = []
         self.refresh: list[tuple[int, int, int]] = []  # (series_id, lo, hi)
         self.extend: list[int] = []  # series_id
 
@@ -119,9 +123,15 @@ class _Rows:
         if self.full:
             _insert_full(conn, [(sid, *row) for sid, row in zip(
                 self.full_ids, _encode(self.full, packer), strict=True)])
+        opened: list[tuple[object, ...]] = []
         if self.open:
-            _insert_rows(conn, _INSERT_OPEN, [(sid, *row) for sid, row in zip(
-                self.open_ids, _encode(self.open, _OPEN_PACKER), strict=True)])
+            opened += [(sid, *row) for sid, row in zip(
+                self.open_ids, _encode(self.open, _OPEN_PACKER), strict=True)]
+        for ids, flat, sizes in self.tails:
+            opened += [(sid, *row) for sid, row in zip(
+                ids, encode_flat(flat, sizes, _OPEN_PACKER), strict=True)]
+        if opened:
+            _insert_rows(conn, _INSERT_OPEN, opened)
         for series_id, lo, hi in self.refresh:
             group_rows.refresh(conn, series_id, lo, hi)
         for series_id in dict.fromkeys(self.extend):
@@ -300,7 +310,7 @@ def _append_many(conn: Conn, rows: _Rows,
             rows.extend.append(sid)
     if not newest:
         return
-    loaded: dict[int, Points] = {}
+    loaded: dict[int, ChunkRow] = {}
     keys = [(sid, lo) for sid, (lo, _) in newest.items()]
     for i in range(0, len(keys), 400):
         part = keys[i:i + 400]
@@ -308,12 +318,62 @@ def _append_many(conn: Conn, rows: _Rows,
                 f"SELECT c.series_id, {_C_ROW_COLS} FROM {pairs_of(len(part))} JOIN open_chunks c "
                 "ON c.series_id = v.column1 AND c.step_lo = v.column2",
                 [v for k in part for v in k]):
-            loaded[int(sid)] = decode(*row)
+            loaded[int(sid)] = row
+    most = min(_TAIL_FLAT, chunks.CHUNK_MAX - 1)  # and the chunk stays open
+    small = [sid for sid in newest if loaded[sid][6] == RAW
+             and int(loaded[sid][1]) + len(points[sid]) <= most]  # type: ignore[call-overload]
+    if small and (joined := _joined_tails(small, loaded, points)) is not None:
+        rows.tails.append(joined)
+        done = set(small)
+    else:
+        done = set()
     for sid, (lo, g_end) in newest.items():
-        if _write_pieces(rows, sid, Points.concat([loaded[sid], points[sid]])):
+        if sid not in done and _write_pieces(
+                rows, sid, Points.concat([decode(*loaded[sid]), points[sid]])):  # type: ignore[arg-type]
             rows.extend.append(sid)
         if g_end is not None and lo < g_end:  # left inside a group by a rewrite
             rows.refresh.append((sid, lo, group_rows.LAST))
+
+
+#: Open chunks that take their appended points together (``_joined_tails``) when old and
+#: new points make at most this many (a bigger append goes series by series).
+_TAIL_FLAT: Final = 256
+
+
+def _joined_tails(sids: list[int], loaded: dict[int, ChunkRow], points: dict[int, Points]
+                  ) -> tuple[list[int], Points, I64] | None:
+    """The newest open chunks of ``sids`` (raw rows, as fetched) with each series'
+    appended points after them, laid end to end for ``encode_flat``: a live run's flush
+    appends a point or two to each of many series, and a pass of numpy over all of them
+    costs the writer (which holds the GIL) less than a few numpy calls a series. ``None``
+    when a row's blobs do not hold what its ``n`` says (then series by series)."""
+    olds = [loaded[sid] for sid in sids]
+    news = [points[sid] for sid in sids]
+    n_old = np.array([r[1] for r in olds], np.int64)
+    n_new = np.fromiter(map(len, news), np.int64, len(news))
+    total = int(n_old.sum())
+    old_t = np.frombuffer(b"".join(r[4] for r in olds), np.float64)  # type: ignore[misc]
+    old_v = np.frombuffer(b"".join(r[5] for r in olds), np.float64)  # type: ignore[misc]
+    if len(old_t) != total or len(old_v) != total:
+        return None
+    starts = np.cumsum(n_old) - n_old
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(starts, n_old)
+    old_s = (np.repeat(np.array([r[0] for r in olds], np.int64), n_old)
+             + offsets * np.repeat(np.array([r[2] for r in olds], np.int64), n_old))
+    for i, r in enumerate(olds):
+        if not r[2]:  # no stride: the steps are stored
+            stored = np.frombuffer(r[3], np.int64)  # type: ignore[call-overload]
+            if len(stored) != int(n_old[i]):
+                return None
+            old_s[int(starts[i]):int(starts[i]) + len(stored)] = stored
+    new = Points.concat(news)
+    who = np.arange(len(sids), dtype=np.int64)
+    order = np.argsort(np.concatenate([np.repeat(who, n_old), np.repeat(who, n_new)]),
+                       kind="stable")
+    flat = Points(np.concatenate([old_s, new.steps])[order],
+                  np.concatenate([old_t, new.times])[order],
+                  np.concatenate([old_v, new.values])[order])
+    return sids, flat, n_old + n_new
 
 
 def write_series(conn: Conn,

@@ -155,8 +155,14 @@ def encode_many(parts: Sequence[Points], packer: Packer) -> list[tuple[object, .
     one)."""
     if not parts:
         return []
-    p = Points.concat(list(parts))
-    sizes = np.fromiter(map(len, parts), _I8, len(parts))
+    return encode_flat(Points.concat(list(parts)),
+                       np.fromiter(map(len, parts), _I8, len(parts)), packer)
+
+
+def encode_flat(p: Points, sizes: I64, packer: Packer) -> list[tuple[object, ...]]:
+    """``encode_many`` of parts laid end to end in ``p``, ``sizes[i]`` points the i-th."""
+    if not len(sizes):
+        return []
     ends = np.cumsum(sizes)
     starts = ends - sizes
     # sub-blocks: every SUB_BLOCK points from each part's start
