@@ -6,9 +6,11 @@ exact message models and ``docs/api.md`` a summary.
 The hub is one listener of the change feed (``feed.py``): every tick of the follower it
 gets what changed (runs, series, events, commands, deleted runs, runs with new console
 lines), reads the new points of every changed series that someone watches with
-``read_points(after_step=…)`` and the new console lines with ``read_log_lines(after_seq=…)``,
-and fans the result out. Reaping runs whose heartbeat stopped is another listener
-(``reaper.py``); its status changes reach clients like any other change.
+``read_points_many`` (``after_step=…`` each; a live client one point behind gets that
+point from the feed itself, without a read: see ``Hub._newest_only``) and the new console
+lines with ``read_log_lines(after_seq=…)``, and fans the result out. Reaping runs whose
+heartbeat stopped is another listener (``reaper.py``); its status changes reach clients
+like any other change.
 
 Messages are JSON text frames, one object each, with a ``type``.
 
