@@ -170,3 +170,46 @@ def test_the_sdk_and_a_browser_get_the_same_answers(server: tuple[str, Path]) ->
         (200, {"batches": 3, "applied": 3}), (200, {"batches": 3, "applied": 0})]
     latest = httpx.get(f"{base}/api/runs/lane/metrics/latest", timeout=30).json()
     assert latest["latest"]["loss"]["step"] == 2
+
+
+def raw_post(port: int, path: str, head: str, body: bytes) -> int:
+    """A hand-framed request (what httpx will not send): the answer's status."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode() + body)
+        answer = b""
+        while b"\r\n" not in answer:
+            got = sock.recv(4096)
+            if not got:
+                break
+            answer += got
+    return int(answer.split(b" ", 2)[1])
+
+
+def chunked(data: bytes, size: int = 500) -> bytes:
+    parts = [data[i:i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_batch_is_counted_whatever_its_content_length_says(tmp_path: Path) -> None:
+    """The body limit holds for a chunked body, with or without a (then meaningless)
+    ``Content-Length``: such requests take the whole stack, which counts what arrives."""
+    port = free_port()
+    proc = start_server(tmp_path / "td", port, tmp_path / "server.log",
+                        settings=", max_batch_bytes=2000")
+    try:
+        path = "/api/runs/big/batch"
+        big = b'{"batch_id": "b", "run": {"project": "p"}, "summary": {"x": "' + \
+            b"y" * 5000 + b'"}}'
+        small = b'{"batch_id": "s", "run": {"project": "p", "name": "n"}}'
+        te = "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        assert raw_post(port, path, "Content-Length: 10\r\n" + te, chunked(big)) == 413
+        assert raw_post(port, path, te, chunked(big)) == 413
+        assert raw_post(port, path, f"Content-Length: {len(big)}\r\n" + te[:32], big) == 413
+        assert raw_post(port, path, te, chunked(small)) == 200
+        with open_dir_store(tmp_path / "td") as store:
+            assert store.get_run("big").name == "n"  # the small one only
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -145,3 +145,7 @@ def test_a_proxy_from_the_environment_goes_through_httpx(
     poster.close()
     monkeypatch.setenv("NO_PROXY", "gpu1,127.0.0.1")
     assert not uses_proxy("http://gpu1:8000") and uses_proxy("http://gpu2:8000")
+    # a user and password in the URL: httpx sends them (basic auth), proxy or not
+    poster = open_poster("http://me:secret@gpu1:8000", {}, 1.0)
+    assert isinstance(poster, HttpxPoster)
+    poster.close()

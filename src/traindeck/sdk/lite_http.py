@@ -8,8 +8,9 @@ between them; a connection the server closed while it idled is opened again and 
 request sent once more (a batch sent twice is applied once: the server keeps its id).
 
 ``httpx`` stays where it does what this does not: :func:`open_poster` gives an
-:class:`HttpxPoster` when a proxy from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``,
-``ALL_PROXY``, minus ``NO_PROXY``) applies to the server's URL. TLS is verified with the
+:class:`HttpxPoster` when a proxy applies to the server's URL (``HTTP_PROXY``,
+``HTTPS_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``; on macOS and Windows also the system's
+settings) or the URL carries a user and password. TLS is verified with the
 context ``httpx`` would use (``SSL_CERT_FILE``/``SSL_CERT_DIR``, else certifi's roots).
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import http.client
 import socket
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
@@ -50,7 +51,7 @@ class Poster:
             raise ValueError(f"not an http(s) URL: {url!r}")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
-        self._port = parts.port
+        self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
         self._headers = dict(headers)
         self._timeout = timeout
@@ -122,20 +123,20 @@ class HttpxPoster:
 
 
 def uses_proxy(url: str) -> bool:
-    """Whether a proxy from the environment applies to ``url`` (as ``httpx`` reads it)."""
+    """Whether a proxy applies to ``url``: from the environment, or on macOS and Windows
+    the system's settings (``urllib.request.getproxies``, as ``httpx`` reads them)."""
     parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
+    proxies = urllib.request.getproxies()
     if not (proxies.get(parts.scheme) or proxies.get("all")):
         return False
-    # (in the standard library since Python 3.0, absent from its type stubs)
-    bypass: Callable[[str, dict[str, str]], bool] = (
-        urllib.request.proxy_bypass_environment)  # type: ignore[attr-defined]
-    return not bypass(parts.hostname or "", proxies)
+    return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def open_poster(url: str, headers: Mapping[str, str], timeout: float) -> BatchPoster:
-    """The cheapest poster that reaches ``url`` as ``httpx`` would."""
-    if uses_proxy(url):
+    """The cheapest poster that reaches ``url`` as ``httpx`` would (``httpx`` itself for
+    a proxy, or a user and password written in the URL)."""
+    parts = urlsplit(url)
+    if uses_proxy(url) or parts.username is not None:
         return HttpxPoster(httpx.Client(headers=dict(headers),
                                         timeout=httpx.Timeout(timeout,
                                                               connect=CONNECT_TIMEOUT)), url)

@@ -7,14 +7,16 @@ more than the store's write. :class:`BatchLane` is plain ASGI middleware, outerm
 app's own, that takes these requests itself with the same checks and the same answers:
 
 - the body limit (``max_batch_bytes``, as ``limits.BodySizeLimit``: a declared
-  ``Content-Length`` over it is left to that middleware, which refuses it);
+  ``Content-Length`` over it is left to that middleware, which refuses it, and a body is
+  never read past the length it declared);
 - authentication (``auth.authorize``, the function ``AuthMiddleware`` calls);
 - the route's own code (``routers.batch.apply_body``) and the store's errors as
   ``errors.py`` maps them (a bug still reaches the app's 500 handler).
 
 What it does not expect goes through the whole stack unchanged: another method or path, a
 request with an ``Origin`` (a browser's: CORS answers those), or one without a
-``Content-Length``. The FastAPI route stays, for those and for the OpenAPI schema.
+``Content-Length`` or with a ``Transfer-Encoding`` (a chunked body, counted there as it
+arrives). The FastAPI route stays, for those and for the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ class BatchLane:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = int(value) if value.isdigit() else -1
-            elif name == b"origin":
+            elif name in (b"origin", b"transfer-encoding"):
+                # a browser's (CORS), or a body framed otherwise than by its length (a
+                # chunked one: its Content-Length, if any, says nothing): the whole stack
                 length = -1
                 break
         if not 0 <= length <= self.max_bytes:
@@ -61,11 +65,18 @@ class BatchLane:
             await refusal(scope, receive, send)
             return
         parts: list[bytes] = []
+        received = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client went away
             parts.append(message.get("body", b""))
+            received += len(parts[-1])
+            if received > length:  # more than it said (the server frames by the length)
+                too_long = error_body(
+                    "too_large", f"request body over its Content-Length ({length} bytes)")
+                await self._answer(send, 413, too_long, close=True)
+                return
             if not message.get("more_body", False):
                 break
         headers = [_JSON]
@@ -76,6 +87,15 @@ class BatchLane:
             status, body = store_error_status(exc), error_body(exc.code, str(exc))
             if status == 503:
                 headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
+        await self._answer(send, status, body, headers)
+
+    @staticmethod
+    async def _answer(send: Send, status: int, body: bytes,
+                      headers: list[tuple[bytes, bytes]] | None = None, *,
+                      close: bool = False) -> None:
+        headers = list(headers or [_JSON])
         headers.append((b"content-length", str(len(body)).encode()))
+        if close:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
