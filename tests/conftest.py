@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Run as a background job of a script (``.ci/run`` runs two passes side by side), a
+    # process starts with Ctrl-C (SIGINT) ignored, and so would every process the tests
+    # start: the tests that press Ctrl-C on a training script or a CLI need it back.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     # Into the environment: stores opened outside fixtures (support.open_test_store, in
     # Hypothesis examples that need a fresh store each) and child processes see it too.
     option: str | None = config.getoption("--store-url")
