@@ -352,8 +352,8 @@ def _joined_tails(sids: list[int], loaded: dict[int, ChunkRow], points: dict[int
     n_old = np.array([r[1] for r in olds], np.int64)
     n_new = np.fromiter(map(len, news), np.int64, len(news))
     total = int(n_old.sum())
-    old_t = np.frombuffer(b"".join(r[4] for r in olds), np.float64)  # type: ignore[misc]
-    old_v = np.frombuffer(b"".join(r[5] for r in olds), np.float64)  # type: ignore[misc]
+    old_t = np.frombuffer(b"".join(r[4] for r in olds), _F8)  # type: ignore[misc]
+    old_v = np.frombuffer(b"".join(r[5] for r in olds), _F8)  # type: ignore[misc]
     if len(old_t) != total or len(old_v) != total:
         return None
     starts = np.cumsum(n_old) - n_old
@@ -362,7 +362,7 @@ def _joined_tails(sids: list[int], loaded: dict[int, ChunkRow], points: dict[int
              + offsets * np.repeat(np.array([r[2] for r in olds], np.int64), n_old))
     for i, r in enumerate(olds):
         if not r[2]:  # no stride: the steps are stored
-            stored = np.frombuffer(r[3], np.int64)  # type: ignore[call-overload]
+            stored = np.frombuffer(r[3], _I8)  # type: ignore[call-overload]
             if len(stored) != int(n_old[i]):
                 return None
             old_s[int(starts[i]):int(starts[i]) + len(stored)] = stored
