@@ -20,14 +20,18 @@ function WideRunTable() {
   return useTable((s) => s.wide) ? <WideRunTableLazy /> : null;
 }
 
-/** `?run=<id>&compare=<id>,<id>` ↔ the open run and the compared runs, so a link opens
- *  a run (or a comparison) and the URL follows the selection. */
-function syncRunParam(): () => void {
-  const params = new URLSearchParams(window.location.search);
+/** `?run=<id>&compare=<id>,<id>`: the open run and the compared runs a link names, set
+ *  before the first render (main.tsx), so the panels' first effects already have them. */
+export function applyRunParams(search: string): void {
+  const params = new URLSearchParams(search);
   const initial = params.get("run");
   if (initial) focusRun(initial);
   const compare = (params.get("compare") ?? "").split(",").filter(Boolean);
   if (compare.length) setCompare([...new Set(compare)]);
+}
+
+/** The URL follows the open run and the compared runs (applyRunParams read them). */
+function syncRunParam(): () => void {
   let last = app.get().focused;
   let lastCompare = app.get().compare;
   return app.subscribe(() => {

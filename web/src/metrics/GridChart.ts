@@ -27,6 +27,8 @@ export interface GridEnv {
   frames: FrameBatch;
   /** The theme's computed style, shared by the grid's charts. */
   style: () => CSSStyleDeclaration;
+  /** The chart drew its first read, or that read failed. */
+  settled?: (key: string) => void;
 }
 
 export interface CellElements {
@@ -219,6 +221,10 @@ export class GridChart implements SyncMember {
 
   private drawNow(): void {
     if (this.destroyed || !this.visible) return;
+    // Nothing to draw before the first read is in: the cell says "…" (metrics.css), and
+    // the uPlot is made with the data, not before it as an empty frame drawn once more
+    // (on a grid's first screen that is ~30 draws while the server reads: docs/performance.md).
+    if (this.feed.loading && !this.painter.plot) return;
     this.env.frames.cancel(this.drawFn);
     this.stale = false;
     const v = this.view;
@@ -239,6 +245,7 @@ export class GridChart implements SyncMember {
     d.points = String(b?.points ?? 0);
     if (b && b.lastStep >= 0) d.lastStep = String(b.lastStep);
     else delete d.lastStep;
+    if (!this.feed.loading) this.env.settled?.(this.key);
     if (this.hovered) {
       this.legend(this.painter.cursorX());
     } else {
@@ -255,8 +262,10 @@ export class GridChart implements SyncMember {
   private status(): void {
     const d = this.els.root.dataset;
     d.state = this.feed.error ? "error" : this.feed.loading ? "loading" : this.feed.points() ? "ok" : "empty";
-    if (this.feed.error) d.error = this.feed.error;
-    else delete d.error;
+    if (this.feed.error) {
+      d.error = this.feed.error;
+      this.env.settled?.(this.key); // a read that failed must not hold the rest of the grid
+    } else delete d.error;
   }
 
   /**

@@ -10,16 +10,28 @@ import "./metrics.css";
 import { useActions, type Action } from "../state/actions";
 import { chartRuns, live, useApp } from "../state/app";
 import type { PanelProps } from "../panels/types";
-import { GridEngine } from "./engine";
+import { GridEngine, MARGIN_PX } from "./engine";
 import { countKeys, groupKeys, parseFilter } from "./grouping";
 import { loadPrefs, savePrefs, toggleCollapsed, type MetricsPrefs } from "./prefs";
 
 /**
  * Cells drawn in full in the grid's first render; the rest are empty boxes of the same
- * size until the next task, so the first reads (of the cells in view, sent in that render's
- * layout effect) go out before the page builds 200 cells, and the server works meanwhile.
+ * size until the charts in view have drawn (first-screen.ts), so the first reads (of the
+ * cells in view, sent in that render's layout effect) go out before the page builds 200
+ * cells, and the page builds those after the server answered and the charts drew.
  */
 const FIRST_CELLS = 64;
+/** A cell's least width and its height, each with the grid's gap (metrics.css), in CSS pixels. */
+const CELL_MIN_W = 242;
+const CELL_H = 172;
+
+/** The cells a grid of this size can show at once (with the engine's margin), at most FIRST_CELLS. */
+export function firstCells(width: number, height: number): number {
+  if (!width || !height) return FIRST_CELLS;
+  const cols = Math.max(1, Math.floor((width + 2) / CELL_MIN_W));
+  const rows = Math.ceil((height + 2 * MARGIN_PX) / CELL_H) + 1;
+  return Math.min(FIRST_CELLS, cols * rows);
+}
 
 interface CellProps {
   k: string;
@@ -85,6 +97,8 @@ export function MetricsPanel({ active }: PanelProps) {
   const [big, setBig] = useState<string | null>(null);
   const [allCells, setAllCells] = useState(false);
   const [engine, setEngine] = useState<GridEngine | null>(null);
+  /** How many cells the first render with keys builds (from the grid's size, read once). */
+  const [first, setFirst] = useState(FIRST_CELLS);
   const scrollRef = useRef<HTMLDivElement>(null);
   const filterRef = useRef<HTMLInputElement>(null);
 
@@ -95,7 +109,9 @@ export function MetricsPanel({ active }: PanelProps) {
       return next;
     });
 
-  useEffect(() => {
+  // The engine, and what it shows, are set before the first paint (layout effects): the
+  // keys are asked for (or taken from the page's start: main.tsx) without a paint between.
+  useLayoutEffect(() => {
     let sig = "";
     const e = new GridEngine(
       live,
@@ -107,13 +123,21 @@ export function MetricsPanel({ active }: PanelProps) {
         setKeys(ks);
       },
       (z) => setZoomed(z !== null),
+      () => {
+        performance.mark("td:grid-first-screen");
+        // after the frame with the last of those charts is painted, not before it
+        requestAnimationFrame(() => setTimeout(() => setAllCells(true), 0));
+      },
     );
-    e.observe(scrollRef.current!);
+    const sc = scrollRef.current!;
+    e.observe(sc);
+    // read here, before any cell exists: the layout it forces is of a page without them
+    setFirst(firstCells(sc.clientWidth, sc.clientHeight));
     setEngine(e);
     return () => e.destroy();
   }, []);
 
-  useEffect(() => {
+  useLayoutEffect(() => {
     engine?.configure({ runs, axis: prefs.axis, smooth: prefs.smooth, log: prefs.log });
   }, [engine, runs, prefs.axis, prefs.smooth, prefs.log]);
 
@@ -124,10 +148,10 @@ export function MetricsPanel({ active }: PanelProps) {
   useLayoutEffect(() => {
     engine?.readInView();
   }, [engine, groups, prefs.collapsed]);
-  // after the first render with cells (and its reads) is painted: every cell
+  // every cell once the first screen drew (or the limit passed from when keys came)
   useEffect(() => {
-    if (!allCells && keys.length) setAllCells(true);
-  }, [allCells, keys.length]);
+    if (keys.length) engine?.firstScreen.arm();
+  }, [engine, keys.length]);
   let drawn = 0;
   const counts = countKeys(groups);
   const known = groupKeys(keys, { kind: "all" });
@@ -237,7 +261,7 @@ export function MetricsPanel({ active }: PanelProps) {
                   {collapsed ? null : (
                     <div className="td-mgrid">
                       {g.keys.map((k) =>
-                        allCells || drawn++ < FIRST_CELLS ? (
+                        allCells || drawn++ < first ? (
                           <MetricCell key={k} k={k} engine={engine} runs={runs} names={names} big={big === k} onBig={setBig} />
                         ) : (
                           <div key={k} className="td-mcell" aria-hidden />

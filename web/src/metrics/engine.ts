@@ -4,6 +4,7 @@
 // frames), draws only while shown, and charts hidden longest are dropped past a cap.
 import { restReader, type FeedLive, type FeedReader, type Zoom } from "../chart/feed";
 import { BucketBatch } from "./batch";
+import { FirstScreen } from "./first-screen";
 import { FrameBatch } from "./frames";
 import { GridChart, gridBucketTarget, type CellElements, type GridView } from "./GridChart";
 import { Prefetch } from "./prefetch";
@@ -14,7 +15,7 @@ import { sidePanelsNow } from "../state/app";
 /** Charts kept (with their data) at most; hidden ones beyond it are dropped. */
 const MAX_CHARTS = 64;
 /** Cells this far outside the scrolled view count as shown. */
-const MARGIN_PX = 150;
+export const MARGIN_PX = 150;
 const MARGIN = `${MARGIN_PX}px 0px`;
 /** While the grid scrolls faster than this (px per ms, over the last FLING_WINDOW_MS), new charts wait for it to slow. */
 const FLING_PX_PER_MS = 0.25;
@@ -49,12 +50,16 @@ export class GridEngine {
   private view: GridView = { runs: [], axis: "step", smooth: 0, log: false };
   private readonly leaveSync: () => void;
   private readonly offPush: () => void;
+  /** The charts in view first, before the rest of the grid is built (first-screen.ts). */
+  readonly firstScreen: FirstScreen;
 
   constructor(
     private readonly live: FeedLive,
     keysChanged: () => void,
     private readonly windowChanged: (z: Zoom | null) => void,
+    firstScreenDone: () => void = () => {},
   ) {
+    this.firstScreen = new FirstScreen(firstScreenDone);
     // The grid's first screen is many reads and draws spread over frames; the side panels
     // load from the start, beside its key lists: holding them until it was drawn did not
     // make it faster (docs/performance.md). Only single charts make them wait.
@@ -90,6 +95,7 @@ export class GridEngine {
     this.io = null;
     this.scroller?.removeEventListener("scroll", this.onScroll);
     if (this.recheck) clearTimeout(this.recheck);
+    this.firstScreen.destroy();
     for (const c of this.cells.values()) c.chart?.destroy();
     this.cells.clear();
     this.byEl.clear();
@@ -200,7 +206,14 @@ export class GridEngine {
       }, FLING_RECHECK_MS);
       return;
     }
-    const env = { live: this.live, reader: this.reader, sync: this.sync, frames: this.frames, style: () => this.theme() };
+    const env = {
+      live: this.live,
+      reader: this.reader,
+      sync: this.sync,
+      frames: this.frames,
+      style: () => this.theme(),
+      settled: (k: string) => this.firstScreen.settled(k),
+    };
     cell.chart = new GridChart(key, cell.els, env, this.view);
     cell.chart.setVisible(true);
   }
@@ -219,23 +232,26 @@ export class GridEngine {
     if (!box.height) return;
     const top = box.top - MARGIN_PX;
     const bottom = box.bottom + MARGIN_PX;
+    const read: string[] = [];
     for (const [key, cell] of this.cells) {
       if (cell.chart || cell.queued) continue;
       const r = cell.els.root.getBoundingClientRect();
       if (!r.height) continue;
       if (r.top > bottom) break; // the cells after it are further down
-      if (r.bottom >= top) this.read(key, cell);
+      if (r.bottom >= top && this.read(key, cell)) read.push(key);
     }
+    if (this.cells.size) this.firstScreen.begin(read);
   }
 
   /**
    * Send a shown cell's first read now, before its chart is created over the next frames:
    * the cells that come into view together share one request. Not while the grid flings past.
    */
-  private read(key: string, cell: Cell): void {
+  private read(key: string, cell: Cell): boolean {
     const runs = this.view.runs;
-    if (!runs.length || cell.chart || this.flinging()) return;
+    if (!runs.length || cell.chart || this.flinging()) return false;
     this.prefetch.start({ runs, key, axis: this.view.axis, n: gridBucketTarget(cell.els.plot), win: null });
+    return true;
   }
 
   private theme(): CSSStyleDeclaration {
@@ -247,6 +263,7 @@ export class GridEngine {
     const el = this.scroller;
     if (!el) return;
     const t = performance.now();
+    this.firstScreen.finish(); // the user looks further: build the whole grid now
     this.scrolls.push({ top: el.scrollTop, t });
     while (this.scrolls.length > 2 && t - this.scrolls[0]!.t > FLING_WINDOW_MS) this.scrolls.shift();
   };

@@ -13,8 +13,28 @@ export interface KeyReader extends Pick<FeedReader, "keys"> {
   keysMany?: (runs: string[]) => Promise<Map<string, string[]>>;
 }
 
+/** A read of several runs' keys started before the grid existed (prefetchKeys). */
+let early: { runs: string; read: Promise<Map<string, string[]>> } | null = null;
+
+/**
+ * Ask for these runs' keys now (the page's start, before React renders): the grid's first
+ * `restKeysMany` of the same runs, in any order, takes this read instead of sending its own.
+ */
+export function prefetchKeys(runs: string[]): void {
+  const read = readKeysMany(runs);
+  read.catch(() => {}); // a failure is the taker's to handle (it reads run by run)
+  early = { runs: [...runs].sort().join(","), read };
+}
+
 /** Several runs' keys over REST: `GET /api/metrics/keys` (per MAX_RUNS runs). */
-export async function restKeysMany(runs: string[]): Promise<Map<string, string[]>> {
+export function restKeysMany(runs: string[]): Promise<Map<string, string[]>> {
+  const taken = early;
+  early = null; // taken once, or stale once the grid read anything
+  if (taken && taken.runs === [...runs].sort().join(",")) return taken.read;
+  return readKeysMany(runs);
+}
+
+async function readKeysMany(runs: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   const parts: string[][] = [];
   for (let i = 0; i < runs.length; i += MAX_RUNS) parts.push(runs.slice(i, i + MAX_RUNS));
