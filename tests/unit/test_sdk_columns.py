@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,27 @@ def test_flush_waits_for_points_logged_from_another_thread_meanwhile(
         t.join()
         assert done.is_set() and run.flush()
         assert [s for s, _ in stored(store, run.id)["other"]] == list(range(1000))
+
+
+def test_a_point_logged_after_a_quiet_tick_is_written_without_waiting_for_the_next(
+    tdir: Path, store: Store
+) -> None:
+    """A script logging less often than the writer's tick (here an hour) has each point
+    written when it is logged; points logged less than a tick after the last ones taken
+    wait for the writer's next batch together, as before."""
+    from support import wait_for
+
+    with start(tdir, strict=False) as run:
+        assert run.flush()  # what init queued is written: nothing wakes the writer now
+        run.log({"loss": 1.0}, step=0)  # nothing taken for a tick (ever): written now
+        wait_for(lambda: stored(store, run.id).get("loss") == [(0, 1.0)], 30,
+                 "the first point written without a flush")
+        worker = run._worker
+        assert worker is not None
+        batches = worker.batches
+        for i in range(1, 101):  # logged right after: not a batch each, though the
+            run.log({"loss": 1.0 / (i + 1)}, step=i)  # writer could take each alone
+            time.sleep(0.001)
+        assert run.flush()
+        assert worker.batches == batches + 1  # the flush's one batch took all 100
+    assert len(stored(store, run.id)["loss"]) == 101

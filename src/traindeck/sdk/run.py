@@ -51,6 +51,12 @@ from .worker import Worker
 
 _time = time.time
 _INF = float("inf")
+
+
+def _no_nudge() -> None:
+    """A run whose points go nowhere (disabled, or a silent rank) wakes no worker."""
+
+
 F = TypeVar("F", bound=Handler)
 
 
@@ -117,6 +123,7 @@ class Run:
         # queue (maxlen=0) drops what log() appends for free.
         self._pipe: Pipeline | None = None
         self._queue: deque[Any] = deque(maxlen=0)  # step, time, values: see Pipeline.points
+        self._nudge: Callable[[], None] = _no_nudge  # Worker.nudge once points go somewhere
         if backend is not None:
             self._pipe = Pipeline(
                 backend, files=files, run_id=run_id, policy=policy, redact=self._redact,
@@ -126,6 +133,7 @@ class Run:
                 capture_console=capture_console, system_prefix=ranks.system_prefix)
             if not self._silent:
                 self._queue = self._pipe.points
+                self._nudge = self._pipe.worker.nudge
             self._desk.offer()
 
     @property
@@ -185,7 +193,11 @@ class Run:
                     f"log() takes a dict of metric values, got {type(data).__name__}"))
                 return
             data = convert(data, self._policy)
-        self._queue.extend((step, t, data))
+        q = self._queue
+        idle = not q
+        q.extend((step, t, data))
+        if idle:  # the first point since the worker's last drain
+            self._nudge()
 
     def poll(self) -> bool:
         """Serve waiting commands (and block while paused); returns ``should_stop``.
@@ -369,6 +381,7 @@ class Run:
                 pipe.stop(lambda: exits.signals_deferred(self._note_signal))
             self._finished = True
             self._queue = ClosedQueue(self._policy)
+            self._nudge = _no_nudge
             for restore in reversed(self._restore):
                 try:
                     restore()

@@ -87,11 +87,21 @@ class Worker(threading.Thread):
         self.outbox: deque[tuple[str, Callable[[], Any]]] = deque()  # (what, backend call)
         self.gave_up = False
         self.batches = 0
+        #: Wall time of the last drain that took points (``nudge`` compares with it).
+        self.points_at = 0.0
 
     # -- called from other threads -------------------------------------------------
 
     def wake(self) -> None:
         self._wake.set()
+
+    def nudge(self) -> None:
+        """``log()`` put a point in an empty queue: written now if no points were taken
+        for a tick (a script logging less often than every tick does not wait for the
+        next one), else with the next tick's batch as before (one logging faster keeps
+        its batches)."""
+        if time.time() - self.points_at >= self.tick:
+            self._wake.set()
 
     def fence(self, fence: threading.Event) -> None:
         """Set ``fence`` once every point queued before this call is written."""
@@ -240,7 +250,10 @@ class Worker(threading.Thread):
         # Fences first: every point queued before a fence is in the queue by now.
         if self._new_fences:
             self._fences += take_all(self._new_fences)
-        self._pending.add_flat(take_all(self.points))  # step, time, values, step…
+        taken = take_all(self.points)  # step, time, values, step…
+        if taken:
+            self.points_at = time.time()
+            self._pending.add_flat(taken)
 
     def _flush(self, now: float, beat: bool) -> None:
         self._drain_queue()
