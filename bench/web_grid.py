@@ -7,7 +7,8 @@ comparing every run with the METRICS panel shown large (a stored layout puts it 
 middle cell at 80% x 80% of a 1920x1080 window). Prints one JSON object:
 
 - ``first_grid_paint_ms``: from navigation start until every chart on screen has drawn
-  its buckets (``data-last-step`` set on each ``metric-cell`` inside the scrolled view),
+  its buckets (``data-last-step`` set on each ``metric-cell`` inside the scrolled view, and
+  no cell there still an empty box waiting to be built),
   over ``--loads`` fresh page loads; also from the first bucket request to that moment;
 - ``scroll_fps``: the grid scrolled 30 px per frame for 4 s (charts are created and read
   as they come into view): frames per second (requestAnimationFrame) and the longest frame;
@@ -55,10 +56,13 @@ SHOWN = """() => {
   const sc = document.querySelector('[data-testid="metrics"] .td-metrics-scroll');
   if (!sc) return null;
   const box = sc.getBoundingClientRect();
-  const cells = [...sc.querySelectorAll('[data-testid="metric-cell"]')].filter(c => {
+  const inView = c => {
     const r = c.getBoundingClientRect();
     return r.bottom > box.top && r.top < box.bottom;
-  });
+  };
+  // a cell not built yet (an empty box of the first render) in view: not painted
+  if ([...sc.querySelectorAll('.td-mcell[aria-hidden]')].some(inView)) return null;
+  const cells = [...sc.querySelectorAll('[data-testid="metric-cell"]')].filter(inView);
   if (!cells.length || !cells.every(c => c.dataset.lastStep)) return null;
   return {t: performance.now(), charts: cells.length};
 }"""

@@ -48,9 +48,10 @@ def use(build: Path) -> None:
 
 
 def cpu_seconds() -> Counter[str]:
-    """CPU seconds so far of the server, Chromium's renderers and the rest of Chromium."""
+    """CPU seconds so far of the server, Chromium's renderers and the rest of Chromium
+    (this benchmark's own: the processes it started, and theirs)."""
     out: Counter[str] = Counter()
-    for p in psutil.process_iter():
+    for p in psutil.Process().children(recursive=True):
         try:
             cmd = " ".join(p.cmdline())
             t = p.cpu_times()
@@ -75,6 +76,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--points", type=int, default=100_000)
     args = ap.parse_args()
+    if any(b.resolve() == WEB.resolve() for b in args.builds):
+        ap.error(f"{WEB} is where each build is copied to; name a copy of it instead")
     require_browser()
     keep = Path(tempfile.mkdtemp()) / "web"
     shutil.copytree(WEB, keep)  # the package's build, put back at the end

@@ -1,6 +1,7 @@
 """What ``log()`` stores when the background writer takes many records at once (its
 column-wise conversion, ``sdk/columns.py``): against a real SQLite store, with the
-writer held off (an hour's tick) so that a whole loop's records reach it in one batch."""
+writer held off (an hour's tick, and no wake for a point after a quiet tick) so that a
+whole loop's records reach it in one batch."""
 
 from __future__ import annotations
 
@@ -24,11 +25,17 @@ def tdir(store_dir: Path) -> Path:
     return store_dir
 
 
-def start(tdir: Path, **kw: Any) -> td.Run:
+def start(tdir: Path, nudge: bool = False, **kw: Any) -> td.Run:
     kw.setdefault("system_interval", None)
     kw.setdefault("strict", True)
-    # The writer wakes only for flush() (and the run's own updates): one big batch.
-    return td.init(project="p", dir=tdir, tick=3600.0, capture_console=False, **kw)
+    # The writer wakes only for flush() (and the run's own updates): one big batch. Its
+    # wake for a point after a quiet tick (Worker.nudge) is held off too, unless `nudge`.
+    run = td.init(project="p", dir=tdir, tick=3600.0, capture_console=False,
+                  heartbeat_interval=3600.0, heartbeat_timeout=7200.0, **kw)
+    if not nudge:
+        assert run._worker is not None
+        run._worker.points_at = math.inf  # points were "just" taken, for ever
+    return run
 
 
 def stored(store: Store, run_id: str) -> dict[str, list[tuple[int, float]]]:
@@ -169,13 +176,14 @@ def test_a_point_logged_after_a_quiet_tick_is_written_without_waiting_for_the_ne
     wait for the writer's next batch together, as before."""
     from support import wait_for
 
-    with start(tdir, strict=False) as run:
+    with start(tdir, nudge=True, strict=False) as run:
         assert run.flush()  # what init queued is written: nothing wakes the writer now
         run.log({"loss": 1.0}, step=0)  # nothing taken for a tick (ever): written now
         wait_for(lambda: stored(store, run.id).get("loss") == [(0, 1.0)], 30,
                  "the first point written without a flush")
         worker = run._worker
         assert worker is not None
+        assert run.flush()  # that batch is counted (no heartbeat adds one: an hour apart)
         batches = worker.batches
         for i in range(1, 101):  # logged right after: not a batch each, though the
             run.log({"loss": 1.0 / (i + 1)}, step=i)  # writer could take each alone

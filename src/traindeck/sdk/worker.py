@@ -87,8 +87,8 @@ class Worker(threading.Thread):
         self.outbox: deque[tuple[str, Callable[[], Any]]] = deque()  # (what, backend call)
         self.gave_up = False
         self.batches = 0
-        #: Wall time of the last drain that took points (``nudge`` compares with it).
-        self.points_at = 0.0
+        #: ``time.monotonic()`` of the last drain that took points (``nudge`` compares).
+        self.points_at = -float("inf")
 
     # -- called from other threads -------------------------------------------------
 
@@ -100,7 +100,7 @@ class Worker(threading.Thread):
         for a tick (a script logging less often than every tick does not wait for the
         next one), else with the next tick's batch as before (one logging faster keeps
         its batches)."""
-        if time.time() - self.points_at >= self.tick:
+        if time.monotonic() - self.points_at >= self.tick:
             self._wake.set()
 
     def fence(self, fence: threading.Event) -> None:
@@ -252,7 +252,7 @@ class Worker(threading.Thread):
             self._fences += take_all(self._new_fences)
         taken = take_all(self.points)  # step, time, values, step…
         if taken:
-            self.points_at = time.time()
+            self.points_at = time.monotonic()
             self._pending.add_flat(taken)
 
     def _flush(self, now: float, beat: bool) -> None:

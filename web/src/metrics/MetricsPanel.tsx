@@ -97,7 +97,7 @@ export function MetricsPanel({ active }: PanelProps) {
   const [big, setBig] = useState<string | null>(null);
   const [allCells, setAllCells] = useState(false);
   const [engine, setEngine] = useState<GridEngine | null>(null);
-  /** How many cells the first render with keys builds (from the grid's size, read once). */
+  /** How many cells the first render with keys builds (the grid's size when they came). */
   const [first, setFirst] = useState(FIRST_CELLS);
   const scrollRef = useRef<HTMLDivElement>(null);
   const filterRef = useRef<HTMLInputElement>(null);
@@ -112,7 +112,9 @@ export function MetricsPanel({ active }: PanelProps) {
   // The engine, and what it shows, are set before the first paint (layout effects): the
   // keys are asked for (or taken from the page's start: main.tsx) without a paint between.
   useLayoutEffect(() => {
+    const sc = scrollRef.current!;
     let sig = "";
+    let sized = false;
     const e = new GridEngine(
       live,
       () => {
@@ -120,6 +122,12 @@ export function MetricsPanel({ active }: PanelProps) {
         const next = [...ks].sort().join("\u0000");
         if (next === sig) return;
         sig = next;
+        if (!sized && ks.length) {
+          // the grid's size when its first cells are built (the layout may have changed
+          // since mount: a neighbour fitted to its rows); no cell exists yet to lay out
+          sized = true;
+          setFirst(firstCells(sc.clientWidth, sc.clientHeight));
+        }
         setKeys(ks);
       },
       (z) => setZoomed(z !== null),
@@ -129,10 +137,7 @@ export function MetricsPanel({ active }: PanelProps) {
         requestAnimationFrame(() => setTimeout(() => setAllCells(true), 0));
       },
     );
-    const sc = scrollRef.current!;
     e.observe(sc);
-    // read here, before any cell exists: the layout it forces is of a page without them
-    setFirst(firstCells(sc.clientWidth, sc.clientHeight));
     setEngine(e);
     return () => e.destroy();
   }, []);

@@ -157,6 +157,7 @@ export class GridEngine {
     if (!c) return;
     this.io?.unobserve(c.els.root);
     this.prefetch.drop(key);
+    this.firstScreen.settled(key); // gone (filtered out, or a placeholder again): not awaited
     this.byEl.delete(c.els.root);
     c.chart?.destroy();
     this.cells.delete(key);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { prefetchKeys, restKeysMany } from "./keys";
+import { EARLY_KEYS_MS, prefetchKeys, restKeysMany } from "./keys";
 
 /** The server's key lists, answered by a stubbed fetch that counts its requests. */
 function server(keys: Record<string, string[]>) {
@@ -39,5 +39,20 @@ describe("metrics grid: the keys asked for at the page's start", () => {
     expect(urls).toHaveLength(2);
     await restKeysMany(["a", "b"]); // the grid changed runs meanwhile: read afresh
     expect(urls).toHaveLength(3);
+  });
+});
+
+describe("metrics grid: keys asked for at the start and not taken soon", () => {
+  it("are read afresh by a grid opened later (keys logged meanwhile count)", async () => {
+    const urls = server({ a: ["loss"], b: ["acc"] });
+    vi.useFakeTimers({ toFake: ["performance"] });
+    try {
+      prefetchKeys(["a", "b"]);
+      vi.advanceTimersByTime(EARLY_KEYS_MS + 1);
+      await restKeysMany(["a", "b"]);
+      expect(urls).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

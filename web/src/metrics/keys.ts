@@ -14,7 +14,9 @@ export interface KeyReader extends Pick<FeedReader, "keys"> {
 }
 
 /** A read of several runs' keys started before the grid existed (prefetchKeys). */
-let early: { runs: string; read: Promise<Map<string, string[]>> } | null = null;
+let early: { runs: string; read: Promise<Map<string, string[]>>; at: number } | null = null;
+/** How long that read stays fit to take (a grid opened later reads afresh). */
+export const EARLY_KEYS_MS = 5000;
 
 /**
  * Ask for these runs' keys now (the page's start, before React renders): the grid's first
@@ -23,14 +25,14 @@ let early: { runs: string; read: Promise<Map<string, string[]>> } | null = null;
 export function prefetchKeys(runs: string[]): void {
   const read = readKeysMany(runs);
   read.catch(() => {}); // a failure is the taker's to handle (it reads run by run)
-  early = { runs: [...runs].sort().join(","), read };
+  early = { runs: [...runs].sort().join(","), read, at: performance.now() };
 }
 
 /** Several runs' keys over REST: `GET /api/metrics/keys` (per MAX_RUNS runs). */
 export function restKeysMany(runs: string[]): Promise<Map<string, string[]>> {
   const taken = early;
   early = null; // taken once, or stale once the grid read anything
-  if (taken && taken.runs === [...runs].sort().join(",")) return taken.read;
+  if (taken && taken.runs === [...runs].sort().join(",") && performance.now() - taken.at < EARLY_KEYS_MS) return taken.read;
   return readKeysMany(runs);
 }
 
