@@ -29,10 +29,6 @@ export class FirstScreen {
     private readonly timers: Timers = browserTimers,
   ) {}
 
-  get isDone(): boolean {
-    return this.finished;
-  }
-
   /** The keys whose charts make up the first screen (only the first call counts). */
   begin(keys: Iterable<string>): void {
     if (this.finished || this.waiting) return;
