@@ -15,7 +15,7 @@ from support import MakeStore
 
 from traindeck.runfiles import RunFiles
 from traindeck.server.batch_group import GroupWriter
-from traindeck.store import NotFound
+from traindeck.store import InvalidInput, NotFound, Unavailable
 from traindeck.store.batch_wire import Batch, parse_body
 
 
@@ -114,3 +114,75 @@ def test_one_request_alone_is_the_plain_path(
         writer.apply("ghost", [batch("g:1", range(0, 3))])
     assert writer.apply("r", [batch("r:1", range(0, 3), run="r")]) == 1
     assert writer.apply("r", [batch("r:1", range(0, 3), run="r")]) == 0
+
+
+def test_a_body_that_does_not_parse_fails_alone_and_its_group_is_written(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    good = orjson.dumps({"batch_id": "a:1", "metrics": {"loss": {
+        "steps": [1], "times": [1.0], "values": [0.5]}}})
+    groups_before = writer.groups
+    with writer._turn:  # a write in progress: both wait for the next group
+        bad = writer.submit("a", lambda: [parse_one(b"{not json")])
+        fine = writer.submit("a", lambda: [parse_one(good)])
+    assert fine.result(30) == 1
+    with pytest.raises(InvalidInput, match="not JSON"):
+        bad.result(30)
+    assert writer.groups - groups_before == 1  # the good one was not written alone
+    assert store.read_points("a", "loss").steps.tolist() == [0, 1]
+
+
+def test_waiting_requests_hold_no_thread_and_all_join_one_group(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    # 40 requests waiting at once from one thread: more than a pool of threads held (16),
+    # so none of them had to wait for a thread before it could join the group
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    for run in ("a", "b"):
+        writer.apply(run, [batch(f"{run}:0", range(0, 1), run=run)])
+    seq_before = store.current_seq()[0]
+    with writer._turn:
+        answers = [writer.submit(run, lambda run=run, i=i: [  # type: ignore[misc]
+            batch(f"{run}:{i}", range(i, i + 1))]) for i in range(1, 21) for run in ("a", "b")]
+    assert [a.result(30) for a in answers] == [1] * 40
+    assert store.current_seq()[0] == seq_before + 1  # one commit for the forty
+    assert store.read_points("b", "loss").steps.tolist() == list(range(21))
+
+
+def test_a_request_its_client_gave_up_on_before_the_write_is_not_applied(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    with writer._turn:
+        gone = writer.submit("a", lambda: [batch("a:1", range(1, 2))])
+        assert gone.cancel()
+        kept = writer.submit("a", lambda: [batch("a:2", range(2, 3))])
+    assert kept.result(30) == 1
+    assert store.read_points("a", "loss").steps.tolist() == [0, 2]
+    # sent again, it is applied then (its id was never recorded)
+    assert writer.apply("a", [batch("a:1", range(1, 2))]) == 1
+
+
+def test_closing_writes_what_is_queued_then_refuses_more(
+        make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    with writer._turn:
+        queued = writer.submit("a", lambda: [batch("a:1", range(1, 2))])
+        closing = threading.Thread(target=writer.close)
+        closing.start()
+    closing.join(30)
+    assert queued.result(0) == 1
+    with pytest.raises(Unavailable, match="stopping"):
+        writer.submit("a", lambda: [batch("a:2", range(2, 3))])
+    assert store.read_points("a", "loss").steps.tolist() == [0, 1]
+
+
+def parse_one(data: bytes) -> Batch:
+    parsed = parse_body(data)
+    assert isinstance(parsed, Batch)
+    return parsed

@@ -14,11 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
+import anyio
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -58,9 +58,6 @@ from .settings import Settings
 #: Estimate hooks (child processes) a server runs at once; more validations wait, then
 #: answer "busy".
 ESTIMATES_AT_ONCE: Final = 2
-#: Threads that take the SDK's batches: parsing them, then waiting for the turn to write
-#: (``batch_group``: the requests waiting together are applied in one transaction).
-BATCH_THREADS: Final = 16
 
 
 def create_app(
@@ -92,9 +89,8 @@ def create_app(
         follower = Follower(the_store, interval=settings.follow_interval)
         await follower.start(background=False)
         app.state.follower = follower
-        # Threads that take the SDK's batches; those waiting together share a commit.
-        app.state.batch_threads = ThreadPoolExecutor(BATCH_THREADS,
-                                                     thread_name_prefix="traindeck-batch")
+        # The SDK's batches, written on a thread of their own; those waiting together
+        # share a commit.
         app.state.batch_writer = GroupWriter(the_store, app.state.files)
         app.state.hub = hub = Hub(the_store, start_event_seq=follower.event_seq,
                                   max_points_per_read=settings.ws_max_points_per_read)
@@ -137,7 +133,7 @@ def create_app(
         finally:
             launcher.stop()
             await follower.stop()
-            app.state.batch_threads.shutdown(wait=True)
+            await anyio.to_thread.run_sync(app.state.batch_writer.close)
             await webhooks.close()
             hub.close()
             if own_store:
