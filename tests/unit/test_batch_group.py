@@ -15,7 +15,7 @@ from support import MakeStore
 
 from traindeck.runfiles import RunFiles
 from traindeck.server.batch_group import GroupWriter
-from traindeck.store import InvalidInput, NotFound, Unavailable
+from traindeck.store import InvalidInput, NotFound, Store, Unavailable
 from traindeck.store.batch_wire import Batch, parse_body
 
 
@@ -118,9 +118,7 @@ def test_one_request_alone_is_the_plain_path(
 
 def test_a_body_that_does_not_parse_fails_alone_and_its_group_is_written(
         make_store: MakeStore, tmp_path: Path) -> None:
-    store = make_store()
-    writer = GroupWriter(store, RunFiles(tmp_path))
-    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    store, writer = run_a(make_store, tmp_path)
     good = orjson.dumps({"batch_id": "a:1", "metrics": {"loss": {
         "steps": [1], "times": [1.0], "values": [0.5]}}})
     groups_before = writer.groups
@@ -153,9 +151,7 @@ def test_waiting_requests_hold_no_thread_and_all_join_one_group(
 
 def test_a_request_its_client_gave_up_on_before_the_write_is_not_applied(
         make_store: MakeStore, tmp_path: Path) -> None:
-    store = make_store()
-    writer = GroupWriter(store, RunFiles(tmp_path))
-    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    store, writer = run_a(make_store, tmp_path)
     with writer._turn:
         gone = writer.submit("a", lambda: [batch("a:1", range(1, 2))])
         assert gone.cancel()
@@ -168,9 +164,7 @@ def test_a_request_its_client_gave_up_on_before_the_write_is_not_applied(
 
 def test_closing_writes_what_is_queued_then_refuses_more(
         make_store: MakeStore, tmp_path: Path) -> None:
-    store = make_store()
-    writer = GroupWriter(store, RunFiles(tmp_path))
-    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    store, writer = run_a(make_store, tmp_path)
     with writer._turn:
         queued = writer.submit("a", lambda: [batch("a:1", range(1, 2))])
         closing = threading.Thread(target=writer.close)
@@ -180,6 +174,14 @@ def test_closing_writes_what_is_queued_then_refuses_more(
     with pytest.raises(Unavailable, match="stopping"):
         writer.submit("a", lambda: [batch("a:2", range(2, 3))])
     assert store.read_points("a", "loss").steps.tolist() == [0, 1]
+
+
+def run_a(make_store: MakeStore, tmp_path: Path) -> tuple[Store, GroupWriter]:
+    """A store with run "a" (one point, step 0) and a writer over it."""
+    store = make_store()
+    writer = GroupWriter(store, RunFiles(tmp_path))
+    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    return store, writer
 
 
 def parse_one(data: bytes) -> Batch:
