@@ -104,18 +104,18 @@ class GroupWriter:
                 self._write(group)
 
     def _write(self, group: list[_Request]) -> None:
-        parsed: list[tuple[_Request, Sequence[Batch]]] = []
-        for request in group:
-            if not request.answer.set_running_or_notify_cancel():
-                continue  # its client went away before it was written: not applied
-            try:
-                parsed.append((request, request.batches()))
-            except Exception as exc:  # a bad body fails its own request only
-                request.answer.set_exception(exc)
         try:
+            parsed: list[tuple[_Request, Sequence[Batch]]] = []
+            for request in group:
+                if not request.answer.set_running_or_notify_cancel():
+                    continue  # its client went away before it was written: not applied
+                try:
+                    parsed.append((request, request.batches()))
+                except Exception as exc:  # a bad body fails its own request only
+                    request.answer.set_exception(exc)
             self._write_group(parsed)
         finally:  # interrupted (a BaseException): nobody may wait for it forever
-            for request, _ in parsed:
+            for request in group:
                 if not request.answer.done():
                     request.answer.set_exception(
                         RuntimeError("writing this batch was interrupted"))
