@@ -29,6 +29,11 @@ def batch(batch_id: str, steps: range, *, run: str | None = None) -> Batch:
     return parsed
 
 
+def apply(writer: GroupWriter, run_id: str, batches: list[Batch]) -> int:
+    """A request of ``batches`` for ``run_id``, waited for: how many were new."""
+    return writer.submit(run_id, lambda: batches).result(30)
+
+
 def together(writer: GroupWriter,
              requests: list[tuple[str, str, list[Batch]]]) -> dict[str, Any]:
     """Post ``(name, run_id, batches)`` requests from threads of their own while a write
@@ -38,7 +43,7 @@ def together(writer: GroupWriter,
 
     def post(name: str, run_id: str, batches: list[Batch]) -> None:
         try:
-            answers[name] = writer.apply(run_id, batches)
+            answers[name] = apply(writer, run_id, batches)
         except Exception as exc:
             answers[name] = exc
 
@@ -57,8 +62,8 @@ def test_waiting_requests_share_a_transaction_and_get_their_own_answers(
         make_store: MakeStore, tmp_path: Path) -> None:
     store = make_store()
     writer = GroupWriter(store, RunFiles(tmp_path))
-    assert writer.apply("a", [batch("a:1", range(0, 10), run="a")]) == 1
-    assert writer.apply("b", [batch("b:1", range(0, 10), run="b")]) == 1
+    assert apply(writer, "a", [batch("a:1", range(0, 10), run="a")]) == 1
+    assert apply(writer, "b", [batch("b:1", range(0, 10), run="b")]) == 1
     requests = [
         ("a-new", "a", [batch("a:2", range(10, 20)), batch("a:3", range(20, 30))]),
         ("b-new", "b", [batch("b:2", range(10, 20))]),
@@ -81,7 +86,7 @@ def test_a_group_of_good_requests_is_one_transaction(
     store = make_store()
     writer = GroupWriter(store, RunFiles(tmp_path))
     for run in ("a", "b", "c"):
-        writer.apply(run, [batch(f"{run}:0", range(0, 1), run=run)])
+        apply(writer, run, [batch(f"{run}:0", range(0, 1), run=run)])
     seq_before = store.current_seq()[0]
     groups_before = writer.groups
     answers = together(writer, [(run, run, [batch(f"{run}:1", range(1, 6))])
@@ -97,7 +102,7 @@ def test_max_group_splits_a_long_queue(
         make_store: MakeStore, tmp_path: Path) -> None:
     store = make_store()
     writer = GroupWriter(store, RunFiles(tmp_path), max_group=2)
-    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    apply(writer, "a", [batch("a:0", range(0, 1), run="a")])
     before = writer.groups
     answers = together(writer, [(str(i), "a", [batch(f"a:{i}", range(i, i + 1))])
                                 for i in range(1, 6)])
@@ -111,9 +116,9 @@ def test_one_request_alone_is_the_plain_path(
     store = make_store()
     writer = GroupWriter(store, RunFiles(tmp_path))
     with pytest.raises(NotFound):
-        writer.apply("ghost", [batch("g:1", range(0, 3))])
-    assert writer.apply("r", [batch("r:1", range(0, 3), run="r")]) == 1
-    assert writer.apply("r", [batch("r:1", range(0, 3), run="r")]) == 0
+        apply(writer, "ghost", [batch("g:1", range(0, 3))])
+    assert apply(writer, "r", [batch("r:1", range(0, 3), run="r")]) == 1
+    assert apply(writer, "r", [batch("r:1", range(0, 3), run="r")]) == 0
 
 
 def test_a_body_that_does_not_parse_fails_alone_and_its_group_is_written(
@@ -139,7 +144,7 @@ def test_waiting_requests_hold_no_thread_and_all_join_one_group(
     store = make_store()
     writer = GroupWriter(store, RunFiles(tmp_path))
     for run in ("a", "b"):
-        writer.apply(run, [batch(f"{run}:0", range(0, 1), run=run)])
+        apply(writer, run, [batch(f"{run}:0", range(0, 1), run=run)])
     seq_before = store.current_seq()[0]
     with writer._turn:
         answers = [writer.submit(run, lambda run=run, i=i: [  # type: ignore[misc]
@@ -159,7 +164,7 @@ def test_a_request_its_client_gave_up_on_before_the_write_is_not_applied(
     assert kept.result(30) == 1
     assert store.read_points("a", "loss").steps.tolist() == [0, 2]
     # sent again, it is applied then (its id was never recorded)
-    assert writer.apply("a", [batch("a:1", range(1, 2))]) == 1
+    assert apply(writer, "a", [batch("a:1", range(1, 2))]) == 1
 
 
 def test_closing_writes_what_is_queued_then_refuses_more(
@@ -180,7 +185,7 @@ def run_a(make_store: MakeStore, tmp_path: Path) -> tuple[Store, GroupWriter]:
     """A store with run "a" (one point, step 0) and a writer over it."""
     store = make_store()
     writer = GroupWriter(store, RunFiles(tmp_path))
-    writer.apply("a", [batch("a:0", range(0, 1), run="a")])
+    apply(writer, "a", [batch("a:0", range(0, 1), run="a")])
     return store, writer
 
 

@@ -77,10 +77,6 @@ class GroupWriter:
             self._ready.notify()
         return request.answer
 
-    def apply(self, run_id: str, batches: Sequence[Batch]) -> int:
-        """:meth:`submit` and wait (from a thread that may block)."""
-        return self.submit(run_id, lambda: batches).result()
-
     def close(self, timeout: float | None = None) -> None:
         """Take no more requests; those queued are written first."""
         with self._ready:
