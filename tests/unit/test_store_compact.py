@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from support import make_v13_store, make_v14_store
 
-from traindeck.store import SQLiteStore, chunks, packing, rollup
+from traindeck.store import SQLiteStore, chunks, group_rows, packing, rollup
 
 RUN = "r"
 PAYLOAD_NAN = np.frombuffer(np.array([0x7FF8_0000_0000_0123], dtype="<u8").tobytes(), "<f8")[0]
@@ -76,17 +76,18 @@ def test_full_chunks_are_packed_and_grouped(tmp_path: Path) -> None:
         raw_bytes, packed = conn.execute(
             "SELECT sum(n) * 16, sum(length(times) + length(vals)) FROM chunks").fetchone()
         assert packed < raw_bytes / 2  # float32-sourced values, steady wall times
+        # a whole group of 64 chunks, then one of the 9 full chunks after it (a tail of 8
+        # or more is grouped too, the run live or not); the open chunk stays out
+        full = 300_000 // chunks.CHUNK_MAX
+        sizes = [chunks.GROUP_CHUNKS, full - chunks.GROUP_CHUNKS]
         groups = conn.execute("SELECT n FROM chunk_groups ORDER BY step_lo").fetchall()
-        assert groups and all(n == chunks.CHUNK_MAX * chunks.GROUP_CHUNKS for (n,) in groups)
-        # each group keeps its chunks' sub-block units in one row; only the chunks after
-        # the last group keep a row each
+        assert groups == [(k * chunks.CHUNK_MAX,) for k in sizes]
+        # each group keeps its chunks' sub-block units in one row; no full chunk keeps a
+        # row of its own
         subs = conn.execute("SELECT subs FROM chunk_group_subs ORDER BY step_lo").fetchall()
-        assert len(subs) == len(groups)
-        assert all(len(packing.unpack_units(b, packing.PCODEC))
-                   == chunks.CHUNK_MAX * chunks.GROUP_CHUNKS // rollup.SUB_BLOCK for (b,) in subs)
-        grouped = len(groups) * chunks.GROUP_CHUNKS
-        assert conn.execute("SELECT count(*) FROM chunk_rollups").fetchone() == (
-            300_000 // chunks.CHUNK_MAX - grouped,)
+        assert [len(packing.unpack_units(b, packing.PCODEC)) for (b,) in subs] == [
+            k * chunks.CHUNK_MAX // rollup.SUB_BLOCK for k in sizes]
+        assert conn.execute("SELECT count(*) FROM chunk_rollups").fetchone() == (0,)
         got = store.read_points(RUN, "a")
         assert got.values.tobytes() == v.tobytes()  # NaN payloads and ±Inf bit for bit
         assert got.times.tobytes() == t.tobytes() and got.steps.tolist() == s.tolist()
@@ -163,17 +164,16 @@ def test_a_store_from_before_schema_15_reads_the_same_and_compacts(tmp_path: Pat
         before = snapshot(store)
         grouped = store.core.reader().execute(
             "SELECT count(*) FROM chunk_group_subs").fetchone()[0]
-    assert grouped == 2  # 600k points: two groups of 262,144
+    assert grouped == 3  # 600k points: 146 full chunks, in groups of 64, 64 and 18
     make_v14_store(path)
     with SQLiteStore(path) as store:  # migrates to 15: the groups keep no units yet
         conn = store.core.reader()
         assert conn.execute("SELECT count(*) FROM chunk_group_subs").fetchone() == (0,)
         assert snapshot(store) == before  # read from the chunks' own rows
         result = store.compact_metrics()
-        assert (result.chunks_repacked, result.groups_made, result.groups_updated) == (0, 0, 2)
-        assert conn.execute("SELECT count(*) FROM chunk_group_subs").fetchone() == (2,)
-        ungrouped = (600_000 // chunks.CHUNK_MAX - 2 * chunks.GROUP_CHUNKS
-                     + 9_000 // chunks.CHUNK_MAX)
+        assert (result.chunks_repacked, result.groups_made, result.groups_updated) == (0, 0, 3)
+        assert conn.execute("SELECT count(*) FROM chunk_group_subs").fetchone() == (3,)
+        ungrouped = 9_000 // chunks.CHUNK_MAX  # b's 2 full chunks: too few for a group
         assert conn.execute("SELECT count(*) FROM chunk_rollups").fetchone() == (ungrouped,)
         assert snapshot(store) == before
         # points logged again inside a group: it takes the rewritten chunks' units
@@ -196,33 +196,37 @@ def rollup_rows(store: SQLiteStore) -> int:
     return int(store.core.reader().execute("SELECT count(*) FROM chunk_rollups").fetchone()[0])
 
 
-def test_a_run_that_ends_groups_its_last_chunks_and_reads_the_same(tmp_path: Path) -> None:
-    """The full chunks after a series' last group (up to 63 of them, each a row a read
-    decodes) are grouped when the run ends, if there are at least 8; one that comes back
-    and ends again grows that group rather than making another small one."""
+def group_count(store: SQLiteStore) -> int:
+    return int(store.core.reader().execute("SELECT count(*) FROM chunk_groups").fetchone()[0])
+
+
+def test_the_last_full_chunks_are_grouped_from_eight_and_that_group_grows(
+        tmp_path: Path) -> None:
+    """The full chunks after a series' last group (each a row a read decodes) are grouped
+    once there are 8 or more, whether the run is live or ended; later ones grow that group
+    (up to 64 chunks) rather than making small ones, across an end and a resume."""
     path = tmp_path / "traindeck.db"
-    fill(path, (("a", 300_000), ("b", 9_000)), batch=50_000)
+    fill(path, (("a", 300_000), ("b", 9_000)), batch=50_000)  # a live run
     with SQLiteStore(path) as store:
-        conn = store.core.reader()
-        tail_a = 300_000 // chunks.CHUNK_MAX - chunks.GROUP_CHUNKS  # 9 chunks after the group
         tail_b = 9_000 // chunks.CHUNK_MAX  # 2: too few to be worth a group
-        assert rollup_rows(store) == tail_a + tail_b
+        # a: 73 full chunks, a group of 64 and one of the 9 after it, made while live
+        assert rollup_rows(store) == tail_b
+        assert group_count(store) == 2
         before = snapshot(store)
         store.set_status(RUN, "completed")
-        assert rollup_rows(store) == tail_b
-        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone() == (2,)
+        assert (rollup_rows(store), group_count(store)) == (tail_b, 2)
         assert snapshot(store) == before
-        # it comes back, logs ten more chunks, ends again: the tail group takes them
+        # it comes back and logs ten more chunks: a's last group takes them as they fill
         store.set_status(RUN, "running")
         s, t, v = series(340_000, seed=340_000)
         s, t, v = s[300_000:] + 2 * 300_000, t[300_000:] + 1e5, v[300_000:]
-        store.write_metrics(RUN, {"a": (s, t, v)})
-        # its open chunk (packed when it ended) takes the first of them
-        assert rollup_rows(store) == (340_000 // chunks.CHUNK_MAX - 300_000 // chunks.CHUNK_MAX
-                                      + tail_b)
+        for lo in range(0, len(s), 4_000):
+            store.write_metrics(RUN, {"a": (s[lo:lo + 4_000], t[lo:lo + 4_000],
+                                            v[lo:lo + 4_000])})
+            assert rollup_rows(store) < tail_b + 8  # never 8 full chunks ungrouped
+        assert group_count(store) == 2
         store.set_status(RUN, "completed")
-        assert rollup_rows(store) == tail_b
-        assert conn.execute("SELECT count(*) FROM chunk_groups").fetchone() == (2,)
+        assert group_count(store) == 2
         got = {n: store.read_buckets(RUN, "a", n=n).units.tobytes() for n in (50, 1000, 5000)}
         points = store.read_points(RUN, "a")
     with SQLiteStore(tmp_path / "fresh.db") as fresh:  # as if written at once, never ended
@@ -232,22 +236,28 @@ def test_a_run_that_ends_groups_its_last_chunks_and_reads_the_same(tmp_path: Pat
                        for n in (50, 1000, 5000)}
 
 
-def test_compact_groups_the_last_chunks_of_runs_that_ended_before(tmp_path: Path) -> None:
-    """A run that ended before its end grouped its last chunks (or was written after it
-    ended, as an import does): ``compact`` groups them; a live run's tail is left."""
+def test_compact_groups_the_last_chunks_an_older_traindeck_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Series written before tails of 8 full chunks were grouped as they filled (a live
+    series grouped only 64 at a time, an ended one only when it ended): ``compact`` groups
+    them, live or ended, and reads stay the same."""
     path = tmp_path / "traindeck.db"
     with SQLiteStore(path) as store:
-        store.create_run(project="p", id=RUN, status="completed")
-        store.create_run(project="p", id="live")
-        for run in (RUN, "live"):
-            for key, n in (("a", 300_000), ("b", 9_000)):
-                store.write_metrics(run, {key: series(n, seed=n)})
+        with monkeypatch.context() as m:
+            m.setattr(group_rows, "TAIL_DIVISOR", 1)  # what that traindeck did
+            store.create_run(project="p", id=RUN, status="completed")
+            store.create_run(project="p", id="live")
+            cut = chunks.CHUNK_MAX * chunks.GROUP_CHUNKS  # a group's worth, then the rest
+            for run in (RUN, "live"):
+                for key, n in (("a", 300_000), ("b", 9_000)):
+                    s, t, v = series(n, seed=n)
+                    store.write_metrics(run, {key: (s[:cut], t[:cut], v[:cut])})
+                    store.write_metrics(run, {key: (s[cut:], t[cut:], v[cut:])})
         before = snapshot(store)
-        tail_a = 300_000 // chunks.CHUNK_MAX - chunks.GROUP_CHUNKS
+        tail_a = 300_000 // chunks.CHUNK_MAX - chunks.GROUP_CHUNKS  # 9
         tail_b = 9_000 // chunks.CHUNK_MAX  # too few to be grouped
         assert rollup_rows(store) == 2 * (tail_a + tail_b)
-        result = store.compact_metrics()
-        assert result.tails_grouped == 1
-        assert rollup_rows(store) == tail_a + 2 * tail_b  # the live run's, and b's
+        assert store.compact_metrics().groups_made == 2
+        assert rollup_rows(store) == 2 * tail_b
         assert snapshot(store) == before
-        assert store.compact_metrics().tails_grouped == 0  # nothing left to do
+        assert store.compact_metrics().groups_made == 0  # nothing left to do

@@ -50,6 +50,5 @@ def compact(dir: DirOption = DEFAULT_DIR, store_url: StoreOption = None) -> None
     out = console()
     size = (f"; the file: {before / 1e6:.1f} MB before, {_size(path) / 1e6:.1f} MB now (the "
             "space freed inside it is reused by later writes)") if path else ""
-    out.print(f"{result.chunks_repacked} chunks packed, {result.groups_made} chunk groups made, "
-              f"{result.groups_updated} brought up to date, {result.tails_grouped} made of "
-              f"ended runs' last chunks{size}")
+    out.print(f"{result.chunks_repacked} chunks packed, {result.groups_made} chunk groups made "
+              f"or grown, {result.groups_updated} brought up to date{size}")

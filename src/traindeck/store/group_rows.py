@@ -2,13 +2,12 @@
 
 A *group* summarises the chunks of a series whose ``step_lo`` lies in ``[step_lo,
 step_end)``: one unit for all of them (``unit``, in the thin row of ``chunk_groups``) and
-one per chunk (``chunk_group_units``). Groups are made at the tail, each time about
-``chunks.GROUP_CHUNKS`` full chunks lie after the last group (the first group starts at the
-smallest step, so no chunk can ever land before it), and when a run ends its series' full
-chunks after the last group are grouped once there are ``GROUP_CHUNKS // SEAL_DIVISOR`` of
-them (``seal``: a smaller last group, which only a later seal may grow, up to
-``GROUP_CHUNKS`` chunks); their starts never move. A
-write that rewrites chunks inside groups (points logged again, out of order) recomputes
+one per chunk (``chunk_group_units``). Groups are made at the tail (the first starts at
+the smallest step, so no chunk can ever land before it) each time at least
+``GROUP_CHUNKS // TAIL_DIVISOR`` full chunks lie after the last group, whether the run is
+live or ended (``extend``): the last group takes them while it holds fewer than
+``chunks.GROUP_CHUNKS`` chunks, a new group the rest; their starts never move. A write
+that rewrites chunks inside groups (points logged again, out of order) recomputes
 those groups from the chunks' summaries, so every group stays exact whatever is written
 where. Chunks after the last group are *ungrouped*: reads take them from the chunks' own
 summaries.
@@ -39,9 +38,9 @@ _F8: Final = np.dtype("<f8")
 FIRST: Final = -(2**63)
 #: The largest step.
 LAST: Final = 2**63 - 1
-#: ``seal`` groups a series' last full chunks once there are ``GROUP_CHUNKS //
-#: SEAL_DIVISOR`` of them (8 of 64).
-SEAL_DIVISOR: Final = 8
+#: ``extend`` groups a series' full chunks after its last group once there are
+#: ``GROUP_CHUNKS // TAIL_DIVISOR`` of them (8 of 64).
+TAIL_DIVISOR: Final = 8
 # The chunk summary as the fields of rollup.UNIT_DTYPE, in order (last_value is a blob).
 _UNIT_COLS: Final = (
     "n, nf, COALESCE(vmin, 9e999), COALESCE(vmax, -9e999), vsum, step_lo, step_hi, "
@@ -160,35 +159,15 @@ def take_all_subs(conn: Conn, series_id: int) -> int:
 
 
 def extend(conn: Conn, series_id: int) -> int:
-    """Make the groups that the full chunks after the last group now fill (after full
-    chunks were written at the tail); how many were made."""
-    last = conn.execute(
-        "SELECT step_end FROM chunk_groups WHERE series_id = ? ORDER BY step_lo DESC LIMIT 1",
-        (series_id,),
-    ).fetchone()
-    start = FIRST if last is None else int(last[0])
-    made = 0
-    while True:
-        his = [int(r[0]) for r in conn.execute(
-            "SELECT step_hi FROM chunks WHERE series_id = ? AND step_lo >= ? AND n >= ? "
-            "ORDER BY step_lo LIMIT ?", (series_id, start, chunks.CHUNK_MAX, chunks.GROUP_CHUNKS))]
-        if len(his) < chunks.GROUP_CHUNKS:
-            return made
-        end = his[-1] + 1
-        _put(conn, series_id, start, end)
-        start = end
-        made += 1
-
-
-def seal(conn: Conn, series_id: int) -> int:
-    """Group the full chunks after the last group though fewer than ``GROUP_CHUNKS`` lie
-    there (a series that stops growing: its run ended), so that a read of it decodes group
-    rows only, not a row for each of up to ``GROUP_CHUNKS - 1`` chunks; fewer than
-    ``GROUP_CHUNKS // SEAL_DIVISOR`` are left as they are (a read decodes them in no time;
-    grouping them would cost the run's end more than it saves). The last group takes them
-    while it holds fewer than ``GROUP_CHUNKS`` chunks (a run that ended, came back and
-    ended again: one group, not two small ones), new groups the rest. If the run comes
-    back, its new chunks group after these as ever. How many groups were made or grown."""
+    """Group the full chunks after the last group once there are at least
+    ``GROUP_CHUNKS // TAIL_DIVISOR`` of them (called after full chunks are written at the
+    tail, and when a run ends and its open chunk is packed): the last group takes them
+    while it holds fewer than ``GROUP_CHUNKS`` chunks, new groups of up to ``GROUP_CHUNKS``
+    the rest. A read of a series, live or ended, then decodes a group's row for each
+    ~262k points and at most ``GROUP_CHUNKS // TAIL_DIVISOR - 1`` chunks' own rows (a
+    100k-point live series: one row, not 24); fewer are left as they are (a read decodes
+    them in no time; regrouping for each new chunk would cost the writes more than it
+    saves). Group starts never move. How many groups were made or grown."""
     last = conn.execute(
         "SELECT step_lo, step_end FROM chunk_groups WHERE series_id = ? ORDER BY step_lo DESC "
         "LIMIT 1", (series_id,)).fetchone()
@@ -196,7 +175,7 @@ def seal(conn: Conn, series_id: int) -> int:
     his = [int(r[0]) for r in conn.execute(
         "SELECT step_hi FROM chunks WHERE series_id = ? AND step_lo >= ? AND n >= ? "
         "ORDER BY step_lo", (series_id, start, chunks.CHUNK_MAX))]
-    if len(his) < max(1, chunks.GROUP_CHUNKS // SEAL_DIVISOR):
+    if len(his) < max(1, chunks.GROUP_CHUNKS // TAIL_DIVISOR):
         return 0
     made = 0
     if last is not None:
@@ -218,7 +197,7 @@ def seal(conn: Conn, series_id: int) -> int:
 
 
 def series_of(conn: Conn, run_id: str) -> list[int]:
-    """The ids of a run's series (to ``seal`` them when it ends)."""
+    """The ids of a run's series (to ``extend`` their groups when it ends)."""
     return [int(sid) for (sid,) in conn.execute(
         "SELECT id FROM series WHERE run_id = ? ORDER BY id", (run_id,))]
 

@@ -16,7 +16,7 @@ from .common_rows import pairs as pairs_of
 from .engine import Conn, Core, WriteTx
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
-from .models import TERMINAL_STATUSES, CompactResult, MetricWrite, Run, SeriesInfo
+from .models import CompactResult, MetricWrite, Run, SeriesInfo
 from .packing import PCODEC, Packer
 from .rollup import Buckets
 from .run_rows import revive
@@ -227,19 +227,17 @@ class MetricTable:
     def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
                         *, batch: int = 256) -> CompactResult:
         """Bring the metric chunks of a store written by an older traindeck up to date:
-        full chunks packed (``packing``), every series' chunk groups made, the groups'
-        sub-block units gathered into their own rows (schema 15), and the full chunks
-        after the last group of an ended run's series grouped (``group_rows.seal``, as
-        the end of a run does since). Each step is
-        its own transaction of at most ``batch`` chunks, so an interrupted compaction
-        keeps what it did and the next one goes on from there. ``progress(done, total)``
-        is called as it goes; writers and readers carry on meanwhile."""
+        full chunks packed (``packing``), every series' chunk groups made or grown
+        (``group_rows.extend``, as writes do since: a series' tail of 8 full chunks or
+        more too, live or ended), and the groups' sub-block units gathered into their own
+        rows (schema 15). Each step is its own transaction of at most ``batch`` chunks, so
+        an interrupted compaction keeps what it did and the next one goes on from there.
+        ``progress(done, total)`` is called as it goes; writers and readers carry on
+        meanwhile."""
         with self._core.read() as conn:
             left = int(conn.execute("SELECT count(*) FROM chunks WHERE codec != ?",
                                     (self._packer.codec,)).fetchone()[0])
-            series = [(int(sid), status in TERMINAL_STATUSES) for sid, status in conn.execute(
-                "SELECT s.id, r.status FROM series s JOIN runs r ON r.id = s.run_id "
-                "ORDER BY s.id")]
+            series = [int(sid) for (sid,) in conn.execute("SELECT id FROM series ORDER BY id")]
         total, done, repacked = left + len(series), 0, 0
         if progress is not None:
             progress(0, total)
@@ -252,17 +250,14 @@ class MetricTable:
             done = min(done + n, left)
             if progress is not None:
                 progress(done, total)
-        made = updated = sealed = 0
-        for i, (series_id, ended) in enumerate(series):
+        made = updated = 0
+        for i, series_id in enumerate(series):
             with self._core.write() as tx:
                 made += group_rows.extend(tx.conn, series_id)
                 updated += group_rows.take_all_subs(tx.conn, series_id)
-                if ended:
-                    sealed += group_rows.seal(tx.conn, series_id)
             if progress is not None:
                 progress(left + i + 1, total)
-        return CompactResult(chunks_repacked=repacked, groups_made=made, groups_updated=updated,
-                             tails_grouped=sealed)
+        return CompactResult(chunks_repacked=repacked, groups_made=made, groups_updated=updated)
 
     def metric_keys(self, run_id: str) -> list[SeriesInfo]:
         with self._core.read() as conn:

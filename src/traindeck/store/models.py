@@ -161,14 +161,12 @@ class Command:
 
 @dataclass(slots=True, frozen=True)
 class CompactResult:
-    """What ``compact_metrics`` did: chunks re-packed, chunk groups made, groups made
-    before whose chunks' sub-block units were gathered into the group's row, and groups
-    made or grown of the last chunks of ended runs' series."""
+    """What ``compact_metrics`` did: chunks re-packed, chunk groups made or grown, and
+    groups made before whose chunks' sub-block units were gathered into the group's row."""
 
     chunks_repacked: int
     groups_made: int
     groups_updated: int = 0
-    tails_grouped: int = 0
 
 
 @dataclass(slots=True, frozen=True)

@@ -182,11 +182,12 @@ class RunTable:
                 ended = True
             run = fetch_run(tx.conn, run_id)
         if ended:
-            self._seal(run_id)
+            self._group_tails(run_id)
         return run
 
-    def _seal(self, run_id: str) -> None:
-        """Group the last full chunks of an ended run's series (``group_rows.seal``), a
+    def _group_tails(self, run_id: str) -> None:
+        """Group the last full chunks of an ended run's series, its open chunks now packed
+        (``group_rows.extend``), a
         transaction a series after the status is committed, so other writers go on
         between them (a run of 200 keys x 100k points takes ~0.4 s in all). Cut short (the
         process killed), ``traindeck store compact`` finishes it; reads are exact either
@@ -195,7 +196,7 @@ class RunTable:
             series = group_rows.series_of(conn, run_id)
         for series_id in series:
             with self._core.write() as tx:
-                group_rows.seal(tx.conn, series_id)
+                group_rows.extend(tx.conn, series_id)
 
     def heartbeat(self, run_id: str, at: float | None = None) -> None:
         """Note that the run's process is alive. Not stamped with ``seq``: followers need
