@@ -193,8 +193,7 @@ class Hub:
                              steps: dict[str, int] | None, log_seq: int | None) -> None:
         def read() -> tuple[Run, dict[str, int], int, int]:
             run = self.store.get_run(run_id)
-            last = {s.key: s.last_step for s in self.store.metric_keys(run_id)
-                    if s.last_step is not None}
+            last = {key: step for key, (step, _, _) in self.store.latest(run_id).items()}
             return run, last, self.store.current_seq()[1], self.store.last_log_seq(run_id)
 
         run, last, store_event_seq, last_line = await asyncio.to_thread(read)

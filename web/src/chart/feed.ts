@@ -134,8 +134,9 @@ async function readBuckets(q: BucketQuery, signal: AbortSignal): Promise<Map<str
 export const restReader: FeedReader = {
   keys: (runId) =>
     keyLists.get(runId, async () => {
-      const res = await api.get("/api/runs/{run_id}/metrics", { path: { run_id: runId } });
-      return res.metrics.map((s) => s.key);
+      // the names alone (the series rows), not each series' count and range
+      const res = await api.get("/api/metrics/keys", { query: { run_ids: runId } });
+      return res.keys;
     }),
   buckets: readBuckets,
 };

@@ -245,8 +245,8 @@ function MetricPicker({ focused, metric }: { focused: string | null; metric: str
     if (!focused) return;
     const ctl = new AbortController();
     api
-      .get("/api/runs/{run_id}/metrics", { path: { run_id: focused }, signal: ctl.signal })
-      .then((res) => setKeys(res.metrics.map((m) => m.key).filter((k) => !k.startsWith("sys/"))))
+      .get("/api/metrics/keys", { query: { run_ids: focused }, signal: ctl.signal })
+      .then((res) => setKeys(res.keys.filter((k) => !k.startsWith("sys/"))))
       .catch(() => {});
     return () => ctl.abort();
   }, [focused]);
