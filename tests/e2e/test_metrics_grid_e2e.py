@@ -163,11 +163,18 @@ def test_every_key_grouped_filtered_live_and_enlarged(page: Any, trained: Live) 
     # enlarge in place: the chart takes the grid's width, and shrinks back
     cell(page, "val/loss").scroll_into_view_if_needed()
     small = cell(page, "val/loss").bounding_box()
+    canvas = cell(page, "val/loss").locator("canvas").first
+    wait_for(lambda: drawn(page, "val/loss"), 60, "the chart drawn")
+    small_plot = canvas.bounding_box()
     cell(page, "val/loss").get_by_test_id("metric-enlarge").click()
     expect(cell(page, "val/loss")).to_have_class("td-mcell td-mcell-big")
     big = cell(page, "val/loss").bounding_box()
     assert big["width"] > small["width"] * 1.5 and big["height"] > small["height"]
     wait_for(lambda: drawn(page, "val/loss"), 60, "the enlarged chart drawn")
+    # ... and so does its plot, not only the cell around it
+    wait_for(lambda: canvas.bounding_box()["width"] > small_plot["width"] * 1.5
+             and canvas.bounding_box()["height"] > small_plot["height"], 30,
+             "the plot redrawn at the enlarged size")
     cell(page, "val/loss").get_by_test_id("metric-enlarge").click()
     expect(cell(page, "val/loss")).to_have_class("td-mcell")
 

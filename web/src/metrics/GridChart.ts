@@ -11,6 +11,7 @@ import { fillLegend } from "../chart/legend";
 import type { Axis, BuiltData } from "../chart/model";
 import { axisTitles } from "../chart/units";
 import type { FrameBatch } from "./frames";
+import type { PlotSizes } from "./plot-sizes";
 import type { GridSync, SyncMember } from "./sync";
 
 export interface GridView {
@@ -27,6 +28,8 @@ export interface GridEnv {
   frames: FrameBatch;
   /** The theme's computed style, shared by the grid's charts. */
   style: () => CSSStyleDeclaration;
+  /** The cells' plot sizes as last seen (measured together, kept by each chart's observer). */
+  sizes: PlotSizes;
   /** The chart drew its first read, or that read failed. */
   settled?: (key: string) => void;
 }
@@ -89,10 +92,10 @@ export class GridChart implements SyncMember {
       els.root,
       els.plot,
       {
-        size: () => ({
-          width: Math.max(50, Math.floor(els.plot.clientWidth)),
-          height: Math.max(40, Math.floor(els.plot.clientHeight)),
-        }),
+        size: () => {
+          const { width, height } = env.sizes.get(els.plot);
+          return { width: Math.max(50, Math.floor(width)), height: Math.max(40, Math.floor(height)) };
+        },
         drawn: (t0, built) => this.onDrawn(t0, built),
         cursor: (x) => {
           // only the chart under the mouse leads; uPlot also reports its cursor after a
@@ -118,7 +121,11 @@ export class GridChart implements SyncMember {
       settled: () => void this.feed.readWindow(),
     });
     if (typeof ResizeObserver !== "undefined") {
-      this.ro = new ResizeObserver(() => this.painter.resize());
+      this.ro = new ResizeObserver((entries) => {
+        const box = entries[entries.length - 1]?.contentRect;
+        if (box) env.sizes.observed(els.plot, box);
+        this.painter.resize();
+      });
       this.ro.observe(els.plot);
     }
     els.plot.addEventListener("mouseenter", this.onEnter);
@@ -274,12 +281,12 @@ export class GridChart implements SyncMember {
    * it can show.
    */
   private bucketTarget(): number {
-    return gridBucketTarget(this.els.plot);
+    return gridBucketTarget(this.env.sizes.get(this.els.plot).width);
   }
 }
 
-/** The buckets per run a grid chart of this plot element reads (see bucketTarget). */
-export function gridBucketTarget(plot: HTMLElement): number {
-  const w = Math.max(0, plot.clientWidth - Y_AXIS_PX) * (globalThis.devicePixelRatio || 1);
+/** The buckets per run a grid chart of a plot this wide reads (see bucketTarget). */
+export function gridBucketTarget(plotWidth: number): number {
+  const w = Math.max(0, plotWidth - Y_AXIS_PX) * (globalThis.devicePixelRatio || 1);
   return Math.min(1000, Math.max(100, Math.round(w)));
 }

@@ -7,6 +7,7 @@ import { BucketBatch } from "./batch";
 import { FirstScreen } from "./first-screen";
 import { FrameBatch } from "./frames";
 import { GridChart, gridBucketTarget, type CellElements, type GridView } from "./GridChart";
+import { PlotSizes } from "./plot-sizes";
 import { Prefetch } from "./prefetch";
 import { KeyIndex, restKeysMany } from "./keys";
 import { GridSync } from "./sync";
@@ -35,6 +36,7 @@ export class GridEngine {
   readonly keys: KeyIndex;
   private readonly frames = new FrameBatch();
   private readonly batch = new BucketBatch();
+  private readonly sizes = new PlotSizes();
   /** The first reads of the cells that came into view, sent before their charts exist. */
   private readonly prefetch: Prefetch;
   /** Each run's newest step per key when the server acknowledged its subscription. */
@@ -213,6 +215,7 @@ export class GridEngine {
       sync: this.sync,
       frames: this.frames,
       style: () => this.theme(),
+      sizes: this.sizes,
       settled: (k: string) => this.firstScreen.settled(k),
     };
     cell.chart = new GridChart(key, cell.els, env, this.view);
@@ -239,7 +242,9 @@ export class GridEngine {
       const r = cell.els.root.getBoundingClientRect();
       if (!r.height) continue;
       if (r.top > bottom) break; // the cells after it are further down
-      if (r.bottom >= top && this.read(key, cell)) read.push(key);
+      if (r.bottom < top) continue;
+      this.sizes.measure(cell.els.plot); // in this pass of reads: its chart asks it later
+      if (this.read(key, cell)) read.push(key);
     }
     if (this.cells.size) this.firstScreen.begin(read);
   }
@@ -251,7 +256,7 @@ export class GridEngine {
   private read(key: string, cell: Cell): boolean {
     const runs = this.view.runs;
     if (!runs.length || cell.chart || this.flinging()) return false;
-    this.prefetch.start({ runs, key, axis: this.view.axis, n: gridBucketTarget(cell.els.plot), win: null });
+    this.prefetch.start({ runs, key, axis: this.view.axis, n: gridBucketTarget(this.sizes.get(cell.els.plot).width), win: null });
     return true;
   }
 
