@@ -46,6 +46,7 @@ import orjson
 import psutil
 import websockets
 from _launching import free_port
+from _machine import reference_loop_s
 from _serving import start_server
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
@@ -267,6 +268,7 @@ def main() -> None:
                     help="the servers and PostgreSQL on the first CPU, the load on the rest")
     ap.add_argument("--store", default=None, help="a PostgreSQL URL (else a throwaway one)")
     args = ap.parse_args()
+    speed_at_start = reference_loop_s()
     cluster = None
     servers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp_:
@@ -309,6 +311,7 @@ def main() -> None:
         "results": results if args.sweep else results[0],
         "bars": {"errors": 0, "lost": 0, "push_p95_ms": 250},
         "python": platform.python_version(), "cpus": os.cpu_count(),
+        "reference_loop_s": [speed_at_start, reference_loop_s()],
     }))
 
 

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import websockets
 from _browser import browser, machine, percentile, require_browser, server
+from _machine import reference_loop_s
 
 from traindeck.store import open_store
 
@@ -238,6 +239,7 @@ def main() -> None:
     ap.add_argument("--live-keys", type=int, default=0,
                     help="log only the first N keys in grid order live (0: all)")
     args = ap.parse_args()
+    speed_at_start = reference_loop_s()
     require_browser()
     keys = key_names(args.keys)
     paints: list[float] = []
@@ -307,6 +309,7 @@ def main() -> None:
         "push_p95_ms": round(percentile(push_ms, 95), 1) if push_ms else None,
         "bars": GRID_BARS,
         "machine": machine(),
+        "reference_loop_s": [speed_at_start, reference_loop_s()],
     }))
 
 
