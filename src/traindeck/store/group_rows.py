@@ -196,12 +196,6 @@ def extend(conn: Conn, series_id: int) -> int:
     return made
 
 
-def series_of(conn: Conn, run_id: str) -> list[int]:
-    """The ids of a run's series (to ``extend`` their groups when it ends)."""
-    return [int(sid) for (sid,) in conn.execute(
-        "SELECT id FROM series WHERE run_id = ? ORDER BY id", (run_id,))]
-
-
 def refresh(conn: Conn, series_id: int, lo: int, hi: int) -> None:
     """Recompute the groups holding chunks that start between steps ``lo`` and ``hi``
     (after chunks there were rewritten)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from . import chunk_rows, group_rows
+from . import chunk_rows
 from .codec import dumps_str, loads
 from .command_rows import expire_commands
 from .common_rows import RUN_COLS, fetch_run, insert_event, run_row
@@ -164,7 +164,6 @@ class RunTable:
         check_fields(fields)
         clock = self._core.clock
         now = clock()
-        ended = False
         with self._core.write() as tx:
             old = fetch_run(tx.conn, run_id)
             changes = status_fields(old, status, now, fields)
@@ -178,25 +177,10 @@ class RunTable:
                              {"old_status": old.status, "new_status": status})
             if expires_commands(old.status, status):
                 expire_commands(tx, clock(), run_id, f"run ended ({status})")
+                # its open chunks packed; its full chunks were grouped as they were written
+                # (``group_rows.extend``): nothing is left to group when it ends
                 chunk_rows.pack_open(tx.conn, run_id, Packer(PCODEC))
-                ended = True
-            run = fetch_run(tx.conn, run_id)
-        if ended:
-            self._group_tails(run_id)
-        return run
-
-    def _group_tails(self, run_id: str) -> None:
-        """Group the last full chunks of an ended run's series, its open chunks now packed
-        (``group_rows.extend``), a
-        transaction a series after the status is committed, so other writers go on
-        between them (a run of 200 keys x 100k points takes ~0.4 s in all). Cut short (the
-        process killed), ``traindeck store compact`` finishes it; reads are exact either
-        way."""
-        with self._core.read() as conn:
-            series = group_rows.series_of(conn, run_id)
-        for series_id in series:
-            with self._core.write() as tx:
-                group_rows.extend(tx.conn, series_id)
+            return fetch_run(tx.conn, run_id)
 
     def heartbeat(self, run_id: str, at: float | None = None) -> None:
         """Note that the run's process is alive. Not stamped with ``seq``: followers need
