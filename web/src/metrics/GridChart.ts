@@ -144,6 +144,7 @@ export class GridChart implements SyncMember {
     this.env.frames.cancel(this.drawFn);
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.ro?.disconnect();
+    this.env.sizes.unwatched(this.els.plot);
     this.interaction.destroy();
     this.feed.destroy();
     this.painter.destroy();

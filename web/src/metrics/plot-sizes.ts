@@ -18,23 +18,46 @@ export interface Measurable {
   readonly clientHeight: number;
 }
 
-export class PlotSizes {
-  private readonly sizes = new WeakMap<Measurable, PlotSize>();
+/**
+ * How long a size measured in a pass holds for a cell whose chart does not watch it yet:
+ * long enough for the charts of that pass to be created (a frame or a few), short enough
+ * that a cell measured before the grid was resized is measured again, not read at its old
+ * size.
+ */
+export const MEASURED_MS = 1000;
 
-  /** Measure `plot` now (a layout, if one is pending) and remember it. */
+interface Entry extends PlotSize {
+  /** Until when a measured size holds (performance.now()); null: a watched plot's. */
+  until: number | null;
+}
+
+export class PlotSizes {
+  private readonly sizes = new WeakMap<Measurable, Entry>();
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Measure `plot` now (a layout, if one is pending) and remember it for a while. */
   measure(plot: Measurable): PlotSize {
     const size = { width: plot.clientWidth, height: plot.clientHeight };
-    this.sizes.set(plot, size);
+    this.sizes.set(plot, { ...size, until: this.now() + MEASURED_MS });
     return size;
   }
 
-  /** `plot`'s size as last seen: measured now if it never was. */
+  /** `plot`'s size: as its observer last reported it, or as measured lately, else now. */
   get(plot: Measurable): PlotSize {
-    return this.sizes.get(plot) ?? this.measure(plot);
+    const e = this.sizes.get(plot);
+    if (e && (e.until === null || this.now() <= e.until)) return { width: e.width, height: e.height };
+    return this.measure(plot);
   }
 
-  /** `plot`'s size as a ResizeObserver reported it (its content box: the plot has no padding). */
+  /** `plot`'s size as its ResizeObserver reported it (its content box: the plot has no
+   * padding); it holds until the observer reports another or `unwatched` is called. */
   observed(plot: Measurable, size: PlotSize): void {
-    this.sizes.set(plot, { width: size.width, height: size.height });
+    this.sizes.set(plot, { width: size.width, height: size.height, until: null });
+  }
+
+  /** Its observer stopped (the chart went away): measure it again when next asked. */
+  unwatched(plot: Measurable): void {
+    this.sizes.delete(plot);
   }
 }
