@@ -56,6 +56,9 @@ GRID_BARS = {"first_grid_paint_ms": 1000, "scroll_fps": 50, "live_p95_ms": 250}
 SHOWN = """() => {
   const sc = document.querySelector('[data-testid="metrics"] .td-metrics-scroll');
   if (!sc) return null;
+  // no chart drawn yet: not painted, without laying out the page to tell (this runs at
+  // every frame, and a layout forced at each would slow the page it measures)
+  if (!sc.querySelector('[data-testid="metric-cell"][data-last-step]')) return null;
   const box = sc.getBoundingClientRect();
   const inView = c => {
     const r = c.getBoundingClientRect();
