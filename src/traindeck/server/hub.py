@@ -81,7 +81,6 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any, Final
 
-import numpy as np
 import orjson
 
 from traindeck.store import (
@@ -95,10 +94,10 @@ from traindeck.store import (
     SeriesChange,
     Store,
 )
-from traindeck.store.codec import dumps
+from traindeck.store.codec import dumps, float_out
 
 from .clients import ALL_PROJECTS, Client, Subscription
-from .protocol import event_messages, point_triples
+from .protocol import Triple, event_messages, point_triples
 
 #: Events read per query when catching a subscriber up.
 EVENT_PAGE: Final = 1000
@@ -372,46 +371,42 @@ class Hub:
         reads = {(run_id, key, sub.steps.get(key))
                  for client in self.clients for run_id, sub in client.runs.items()
                  for key in keys_of.get(run_id, ())}
-        points = self._newest_only(reads, changes.series)
+        # per read: the newest step it found and its points as JSON triples
+        found: dict[ReadKey, tuple[int, list[Triple]]] = self._newest_only(reads, changes.series)
         self._remember(changes.series)
-        if rest := reads - points.keys():
-            points.update(await asyncio.to_thread(self._read_points, rest))
-        if not points:
+        if rest := reads - found.keys():
+            for rk, p in (await asyncio.to_thread(self._read_points, rest)).items():
+                if len(p) >= self.max_points_per_read:
+                    self._dirty.add((rk[0], rk[1]))  # more to come: continue next tick
+                if len(p):
+                    found[rk] = (int(p.steps[-1]), point_triples(p))
+        if not found:
             return
-        for (run_id, key, _), p in points.items():
-            if len(p) >= self.max_points_per_read:
-                self._dirty.add((run_id, key))  # more to come: continue next tick
-        triples: dict[ReadKey, list[tuple[int, float, float | str]]] = {}
         encoded: dict[tuple[str, tuple[ReadKey, ...]], bytes] = {}
         for client in list(self.clients):
             for run_id, sub in client.runs.items():
-                found = [(run_id, key, sub.steps.get(key)) for key in keys_of.get(run_id, ())]
-                mine = tuple(rk for rk in found if len(points.get(rk, ())) > 0)
+                mine = tuple(rk for rk in ((run_id, key, sub.steps.get(key))
+                                           for key in keys_of.get(run_id, ())) if rk in found)
                 if not mine:
                     continue
                 for rk in mine:
-                    sub.steps[rk[1]] = int(points[rk].steps[-1])
+                    sub.steps[rk[1]] = found[rk][0]
                 data = encoded.get((run_id, mine))
                 if data is None:
-                    out = {}
-                    for rk in mine:
-                        if rk not in triples:
-                            triples[rk] = point_triples(points[rk])
-                        out[rk[1]] = triples[rk]
                     data = orjson.dumps({"type": "metric_update", "run_id": run_id,
-                                         "points": out})
+                                         "points": {rk[1]: found[rk][1] for rk in mine}})
                     encoded[(run_id, mine)] = data
                 client.send(data)
 
-    def _newest_only(self, reads: set[ReadKey],
-                     series: list[SeriesChange]) -> dict[ReadKey, Points]:
+    def _newest_only(self, reads: set[ReadKey], series: list[SeriesChange]
+                     ) -> dict[ReadKey, tuple[int, list[Triple]]]:
         """The reads the feed answers by itself. A series the hub last saw with ``n``
         points written and newest step ``s``, that now has ``n + 1`` and a newer step, has
         one point above ``s``: its newest, which the feed carries. A client whose cursor
         is ``s`` (a live one) gets that point without a read of the store. Anything else
         (several points, a backfill, a cursor elsewhere, a series not seen before) is read.
         """
-        out: dict[ReadKey, Points] = {}
+        out: dict[ReadKey, tuple[int, list[Triple]]] = {}
         if not self._heads:
             return out
         now = {(s.run_id, s.key): s for s in series}
@@ -424,9 +419,9 @@ class Hub:
                     or change.last_time is None or change.last_value is None
                     or change.last_step <= after):
                 continue
-            out[read] = Points(np.array([change.last_step], np.int64),
-                               np.array([change.last_time], np.float64),
-                               np.array([change.last_value], np.float64))
+            # the one point as the message carries it (no arrays to build and take apart)
+            out[read] = (change.last_step, [(change.last_step, change.last_time,
+                                             float_out(change.last_value))])
         return out
 
     def _remember(self, series: list[SeriesChange]) -> None:

@@ -172,7 +172,11 @@ def json_schema() -> dict[str, Any]:
 # -- building server messages (the hub writes plain dicts, for speed) ---------------------
 
 
-def point_triples(p: Points) -> list[tuple[int, float, float | str]]:
+#: A point as a ``metric_update`` carries it: step, time, value (non-finite values spelled).
+Triple = tuple[int, float, float | str]
+
+
+def point_triples(p: Points) -> list[Triple]:
     return list(zip(p.steps.tolist(), p.times.tolist(), float_list(p.values), strict=True))
 
 
