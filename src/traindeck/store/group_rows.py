@@ -160,8 +160,8 @@ def take_all_subs(conn: Conn, series_id: int) -> int:
 
 def extend(conn: Conn, series_id: int) -> int:
     """Group the full chunks after the last group once there are at least
-    ``GROUP_CHUNKS // TAIL_DIVISOR`` of them (called after full chunks are written at the
-    tail, and when a run ends and its open chunk is packed): the last group takes them
+    ``GROUP_CHUNKS // TAIL_DIVISOR`` of them (called after a write that made full chunks,
+    and by ``compact`` for series an older traindeck wrote): the last group takes them
     while it holds fewer than ``GROUP_CHUNKS`` chunks, new groups of up to ``GROUP_CHUNKS``
     the rest. A read of a series, live or ended, then decodes a group's row for each
     ~262k points and at most ``GROUP_CHUNKS // TAIL_DIVISOR - 1`` chunks' own rows (a
