@@ -255,6 +255,10 @@ export class ChartPainter {
     const x0 = xs?.min ?? b.xMin;
     const x1 = xs?.max ?? b.xMax;
     const dpr = uPlot.pxRatio;
+    // A grid cell's line is one CSS pixel: at a pixel ratio of 1 a hairline, which the
+    // canvas rasterizes at about half the cost of a wider stroke, for 30 charts redrawn
+    // at every live step (docs/performance.md); a chart panel's is a little heavier.
+    const lineWidth = (this.opts.compact ? 1 : 1.25) * dpr;
     ctx.save();
     ctx.beginPath();
     ctx.rect(left, top, width, height);
@@ -271,7 +275,7 @@ export class ChartPainter {
         const color = this.colors[ri] ?? "#ffb000";
         this.fillBand(ctx, r.x, r.lo, r.hi, a, e, tx, ty, color, height);
         if (r.raw) this.strokeLine(ctx, r.x, r.raw, a, e, tx, ty, withAlpha(color, 0.3), 1 * dpr);
-        this.strokeLine(ctx, r.x, r.line, a, e, tx, ty, color, 1.25 * dpr);
+        this.strokeLine(ctx, r.x, r.line, a, e, tx, ty, color, lineWidth);
       });
     }
     ctx.restore();

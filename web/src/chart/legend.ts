@@ -21,13 +21,13 @@ export function fillLegend(
   series: (runId: string) => BucketSeries | undefined,
 ): void {
   const xEl = legendEl.querySelector<HTMLElement>("[data-legend-x]");
-  if (xEl) xEl.textContent = x === null ? "" : fmtX(axis, x);
+  if (xEl) setText(xEl, x === null ? "" : fmtX(axis, x));
   for (const r of runs) {
     const el = legendEl.querySelector<HTMLElement>(`[data-legend-run="${CSS.escape(r)}"] [data-legend-value]`);
     if (!el) continue;
     const s = series(r);
     if (!s || !s.length) {
-      el.textContent = "—";
+      setText(el, "—");
       continue;
     }
     const i = x === null ? s.length - 1 : s.nearest(x);
@@ -40,7 +40,16 @@ export function fillLegend(
       if (s.ninf[i]) parts.push(`-Inf×${s.ninf[i]}`);
       text += ` (${parts.join(" ")})`;
     }
-    el.textContent = text;
+    setText(el, text);
     el.classList.toggle("bad", x === null ? !Number.isFinite(s.last[i]!) : nonFinite > 0);
   }
+}
+
+/**
+ * Set an element's text unless it already reads so: a chart redrawn at every live step
+ * whose values read the same (rounded to what `fmtValue` shows) leaves its legend's text
+ * nodes alone, and the page is not laid out again for it.
+ */
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
 }
