@@ -8,7 +8,7 @@ import { fmtClock, fmtValue } from "../format";
 import { logSplits } from "./controller-axes";
 import type { Zoom } from "./feed";
 import { BucketSeries, bandAlpha, buildData, lowerBound, yRange, type Axis, type BuiltData } from "./model";
-import { affine, toPx, type Affine } from "./pixels";
+import { affine, columnSpans, toPx, type Affine } from "./pixels";
 
 export interface DrawInput {
   runs: string[];
@@ -258,7 +258,8 @@ export class ChartPainter {
     // A grid cell's line is one CSS pixel: at a pixel ratio of 1 a hairline, which the
     // canvas rasterizes at about half the cost of a wider stroke, for 30 charts redrawn
     // at every live step (docs/performance.md); a chart panel's is a little heavier.
-    const lineWidth = (this.opts.compact ? 1 : 1.25) * dpr;
+    const compact = this.opts.compact === true;
+    const lineWidth = (compact ? 1 : 1.25) * dpr;
     ctx.save();
     ctx.beginPath();
     ctx.rect(left, top, width, height);
@@ -273,7 +274,7 @@ export class ChartPainter {
         const a = Math.max(0, lowerBound(r.x, x0) - 1);
         const e = Math.min(n, lowerBound(r.x, x1) + 1);
         const color = this.colors[ri] ?? "#ffb000";
-        this.fillBand(ctx, r.x, r.lo, r.hi, a, e, tx, ty, color, height);
+        this.fillBand(ctx, r.x, r.lo, r.hi, a, e, tx, ty, color, height, compact);
         if (r.raw) this.strokeLine(ctx, r.x, r.raw, a, e, tx, ty, withAlpha(color, 0.3), 1 * dpr);
         this.strokeLine(ctx, r.x, r.line, a, e, tx, ty, color, lineWidth);
       });
@@ -285,6 +286,11 @@ export class ChartPainter {
    * The min/max band: one polygon per stretch of buckets with finite values. Buckets that
    * fall in the same pixel column are combined exactly (highest max, lowest min), so the
    * cost follows the pixels, not the buckets.
+   *
+   * `columns` (a grid cell): each device-pixel column's span instead, one vertical
+   * hairline from its highest max to its lowest min (columns between two buckets take the
+   * spans in between, as the polygon would cover them). The same pixels up to the edges'
+   * antialiasing, at about half the rasterizing cost of a polygon's antialiased edges.
    */
   private fillBand(
     ctx: CanvasRenderingContext2D,
@@ -297,6 +303,7 @@ export class ChartPainter {
     ty: Affine,
     color: string,
     plotHeight: number,
+    columns: boolean,
   ): void {
     const { a: ax, b: bx } = tx;
     const { a: ay, b: by, log } = ty;
@@ -311,6 +318,11 @@ export class ChartPainter {
       if (!n) return;
       for (let k = 0; k < n; k++) spans += bot[k]! - top[k]!;
       cols += n;
+      if (columns) {
+        columnSpans(ctx, cx, top, bot, n);
+        n = 0;
+        return;
+      }
       ctx.moveTo(cx[0]!, top[0]!);
       for (let k = 1; k < n; k++) ctx.lineTo(cx[k]!, top[k]!);
       for (let k = n - 1; k >= 0; k--) ctx.lineTo(cx[k]!, bot[k]!);
@@ -338,8 +350,15 @@ export class ChartPainter {
       }
     }
     flush();
-    ctx.fillStyle = withAlpha(color, bandAlpha(log, cols ? spans / cols : 0, plotHeight));
-    ctx.fill();
+    const fill = withAlpha(color, bandAlpha(log, cols ? spans / cols : 0, plotHeight));
+    if (columns) {
+      ctx.strokeStyle = fill;
+      ctx.lineWidth = 1;
+      ctx.stroke();
+    } else {
+      ctx.fillStyle = fill;
+      ctx.fill();
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type uPlot from "uplot";
-import { affine, toPx } from "./pixels";
+import { affine, columnSpans, toPx } from "./pixels";
 
 /** What uPlot's valToPos does for a horizontal (x) or vertical (y) scale, in canvas pixels. */
 function fakePlot(x: [number, number], y: [number, number], logY: boolean): uPlot {
@@ -34,5 +34,42 @@ describe("affine", () => {
     expect(affine(fakePlot([0, 1], [0, 1], true), "y", true)).toBeNull(); // log from 0
     const none = { scales: { x: { min: null, max: null } }, valToPos: () => 0 } as unknown as uPlot;
     expect(affine(none, "x", false)).toBeNull();
+  });
+});
+
+describe("columnSpans", () => {
+  /** The spans drawn: [x, from, to] each. */
+  function spans(cx: number[], top: number[], bot: number[]): number[][] {
+    const out: number[][] = [];
+    columnSpans(
+      {
+        moveTo: (x, y) => out.push([x, y]),
+        lineTo: (x, y) => {
+          const last = out[out.length - 1]!;
+          expect(last[0]).toBe(x); // a vertical span
+          last.push(y);
+        },
+      },
+      cx,
+      top,
+      bot,
+      cx.length,
+    );
+    return out;
+  }
+
+  it("draws each bucket column's span through the column's middle", () => {
+    expect(spans([10, 11, 12], [5, 4, 6], [9, 8, 7])).toEqual([
+      [10.5, 5, 9],
+      [11.5, 4, 8],
+      [12.5, 6, 7],
+    ]);
+  });
+
+  it("covers the columns between two buckets as the polygon would, without holes", () => {
+    const out = spans([10, 14], [0, 8], [20, 12]);
+    expect(out.map((s) => s[0])).toEqual([10.5, 11.5, 12.5, 13.5, 14.5]);
+    expect(out[2]).toEqual([12.5, 4, 16]); // halfway: halfway between the two spans
+    for (const [, from, to] of out) expect(to).toBeGreaterThanOrEqual(from!);
   });
 });

@@ -32,3 +32,31 @@ export function affine(u: uPlot, key: string, log: boolean): Affine | null {
 export function toPx(t: Affine, v: number): number {
   return t.a + t.b * (t.log ? Math.log10(v) : v);
 }
+
+/** Where a path is drawn: a canvas context, or a test's recorder. */
+export interface PathSink {
+  moveTo(x: number, y: number): void;
+  lineTo(x: number, y: number): void;
+}
+
+/**
+ * A stretch of a band as vertical spans, one a pixel column: at `cx[k]` (whole device
+ * pixels, increasing) from `top[k]` to `bot[k]`, and in each column between two of them
+ * the span between theirs (what the band's polygon would cover there). Each span is drawn
+ * through the column's middle, so a one-pixel hairline fills exactly that column.
+ */
+export function columnSpans(path: PathSink, cx: number[], top: number[], bot: number[], n: number): void {
+  for (let k = 0; k < n; k++) {
+    const X = cx[k]! + 0.5;
+    const t = top[k]!;
+    const b = bot[k]!;
+    path.moveTo(X, t);
+    path.lineTo(X, b);
+    const g = k + 1 < n ? cx[k + 1]! - cx[k]! : 1;
+    for (let j = 1; j < g; j++) {
+      const f = j / g;
+      path.moveTo(X + j, t + f * (top[k + 1]! - t));
+      path.lineTo(X + j, b + f * (bot[k + 1]! - b));
+    }
+  }
+}
