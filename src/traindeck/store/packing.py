@@ -121,11 +121,15 @@ def unpack_cols_many(blobs: Sequence[tuple[bytes, int]]) -> tuple[Cols, list[int
     i = 0
     while i < len(blobs):
         f = frames[i]
-        if f is None:
-            units = np.frombuffer(blobs[i][0], dtype=UNIT_DTYPE)
+        if f is None:  # raw records: a run of them read as one (a live tail's open chunks)
+            j = i + 1
+            while j < len(blobs) and frames[j] is None:
+                j += 1
+            raw = [blob for blob, _ in blobs[i:j]]
+            units = np.frombuffer(raw[0] if j == i + 1 else b"".join(raw), dtype=UNIT_DTYPE)
             parts.append({name: units[name] for name in FIELDS})
-            sizes.append(len(units))
-            i += 1
+            sizes += [len(blob) // UNIT_DTYPE.itemsize for blob in raw]
+            i = j
             continue
         n = len(f[0]) // len(_GROUPS[0])
         j = i + 1
