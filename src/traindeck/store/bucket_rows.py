@@ -22,17 +22,20 @@ from . import chunks, group_rows, rollup
 from .chunk_rows import _fetch, _where
 from .chunks import ROW_COLS, ChunkRow, Window, bucket_level, chunk_pieces, full_chunks
 from .engine import Conn
-from .packing import PCODEC, unpack_cols_many
+from .packing import PCODEC, RAW, unpack_cols_many
 from .rollup import UNIT_DTYPE, Cols, Units
 
 
-def _sub_units(conn: Conn, series_id: int, located: list[tuple[int, int, int]]
-               ) -> Callable[[list[int]], Cols]:
+def _sub_units(conn: Conn, series_id: int, located: list[tuple[int, int, int]],
+               known: dict[int, bytes]) -> Callable[[list[int]], Cols]:
     """The sub-block units of the chunks ``(step_lo, step_hi, tbl)`` (whole, consecutive),
     as a function giving those of a run of them, as columns. A packed full chunk's are in
     ``chunk_rollups`` or, once its group took them, in the group's row; the others' (open
-    chunks, raw ones written before schema 14) in the chunk's own row."""
-    blobs: dict[int, tuple[bytes, int]] = {}
+    chunks, raw ones written before schema 14) in the chunk's own row, but for the open
+    chunks in ``known`` (``step_lo`` → their units, raw): one of at most ``SUB_BLOCK``
+    points is one sub-block, its own summary, already read (a live series' tail is dozens
+    of them, and their rows need not be read again)."""
+    blobs: dict[int, tuple[bytes, int]] = {a: (b, RAW) for a, b in known.items()}
     grouped: Cols = {}
     in_group = np.zeros(len(located), dtype=bool)
     g_start = g_stop = np.zeros(len(located), dtype=np.int64)
@@ -245,7 +248,11 @@ def read_buckets(
         his: list[int] = chunk_units["last_step"].tolist()
         full = [(lo, hi, t) for lo, hi, t, f in zip(step_los, his, tables, is_full, strict=True)
                 if f]
-        subs = _sub_units(conn, series_id, full)
+        ns: list[int] = chunk_units["n"].tolist()
+        one = [i for i, (t, f, n) in enumerate(zip(tables, is_full, ns, strict=True))
+               if f and t == 1 and n <= rollup.SUB_BLOCK]
+        subs = _sub_units(conn, series_id, full,
+                          {step_los[i]: chunk_units[i:i + 1].tobytes() for i in one})
         edges = [(lo, t) for lo, t, f in zip(step_los, tables, is_full, strict=True) if not f]
         rows.update(_fetch(conn, series_id, ROW_COLS, edges))
     elif level == "raw" and window.axis == "step":
