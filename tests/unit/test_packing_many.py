@@ -4,6 +4,7 @@ raw blobs (open chunks), packed ones and empty ones they come in."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from traindeck.store import rollup
 from traindeck.store.packing import PCODEC, RAW, Packer, unpack_cols_many, unpack_units
@@ -34,3 +35,10 @@ def test_a_mix_of_raw_packed_and_empty_blobs_reads_as_each_would() -> None:
     for k, u in enumerate(each):  # each blob's own units between its bounds
         np.testing.assert_array_equal(cols["first_step"][bounds[k]:bounds[k + 1]],
                                       u["first_step"])
+
+
+def test_a_raw_blob_cut_short_is_an_error_not_a_shifted_read() -> None:
+    whole = _units(1, 64).tobytes()
+    with pytest.raises(ValueError, match="whole number of units"):
+        # cut short and padded by as much: together still whole units, each not
+        unpack_cols_many([(whole, RAW), (whole[:-3], RAW), (whole + b"\0\0\0", RAW)])

@@ -126,6 +126,8 @@ def unpack_cols_many(blobs: Sequence[tuple[bytes, int]]) -> tuple[Cols, list[int
             while j < len(blobs) and frames[j] is None:
                 j += 1
             raw = [blob for blob, _ in blobs[i:j]]
+            if any(len(blob) % UNIT_DTYPE.itemsize for blob in raw):  # as frombuffer would
+                raise ValueError("a raw sub-block blob is not a whole number of units")
             units = np.frombuffer(raw[0] if j == i + 1 else b"".join(raw), dtype=UNIT_DTYPE)
             parts.append({name: units[name] for name in FIELDS})
             sizes += [len(blob) // UNIT_DTYPE.itemsize for blob in raw]
