@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -101,19 +101,56 @@ def prepare(key: str, steps: object, times: object, values: object) -> Points:
     Steps must be integers, the three arrays one-dimensional and of one length, and times
     finite (a wall-clock time); values may be anything a float64 holds.
     """
-    if not isinstance(key, str) or not key:
-        raise InvalidInput(f"a metric key is a non-empty string, not {key!r}")
+    return prepare_many({key: (steps, times, values)})[key]
+
+
+def prepare_many(series: Mapping[str, tuple[Any, Any, Any]]) -> dict[str, Points]:
+    """``prepare`` of each ``{key: (steps, times, values)}``. Steps and times that several
+    keys share (the SDK hands one array of a batch's steps and one of its times to every
+    key logged at them) are checked once: a write of 200 keys of a point each checks two
+    arrays, not four hundred."""
+    # by id of the object handed in, kept here with it (so that no other takes its id):
+    # steps -> (the object, int64 steps, whether in order), times -> (the object, float64)
+    checked: dict[int, tuple[object, I64, bool]] = {}
+    finite: dict[int, tuple[object, F64]] = {}
+    out: dict[str, Points] = {}
+    for key, triple in series.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInput(f"a metric key is a non-empty string, not {key!r}")
+        try:
+            steps, times, values = triple
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"metric {key!r}: give (steps, times, values)") from exc
+        s_in = checked.get(id(steps))
+        if s_in is None:
+            s_in = checked[id(steps)] = (steps, *_checked_steps(key, steps))
+        t_in = finite.get(id(times))
+        if t_in is None:
+            t_in = finite[id(times)] = (times, _checked_times(key, times))
+        t = t_in[1]
+        try:
+            v = np.asarray(values, dtype=_F8)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInput(f"metric {key!r}: {exc}") from exc
+        _, s, in_order = s_in
+        if not (v.ndim == 1 and len(s) == len(t) == len(v)):
+            raise InvalidInput(
+                f"metric {key!r}: steps, times and values must be flat arrays of one length "
+                f"(got shapes {s.shape}, {t.shape}, {v.shape})"
+            )
+        out[key] = Points(s, t, v) if in_order else normalize(s, t, v)
+    return out
+
+
+def _checked_steps(key: str, steps: object) -> tuple[I64, bool]:
+    """Steps as int64, and whether they are already in order without repeats."""
     try:
         s = np.asarray(steps)
-        t = np.asarray(times, dtype=_F8)
-        v = np.asarray(values, dtype=_F8)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(f"metric {key!r}: {exc}") from exc
-    if not (s.ndim == t.ndim == v.ndim == 1 and len(s) == len(t) == len(v)):
-        raise InvalidInput(
-            f"metric {key!r}: steps, times and values must be flat arrays of one length "
-            f"(got shapes {s.shape}, {t.shape}, {v.shape})"
-        )
+    if s.ndim != 1:
+        raise InvalidInput(f"metric {key!r}: steps, times and values must be flat arrays of "
+                           f"one length (got steps of shape {s.shape})")
     if len(s) and s.dtype.kind not in "iu":
         integral = s.dtype.kind == "f" and bool(np.isfinite(s).all()) and bool(
             (np.floor(s) == s).all() and np.abs(s).max() < 2.0**63
@@ -122,9 +159,21 @@ def prepare(key: str, steps: object, times: object, values: object) -> Points:
             raise InvalidInput(f"metric {key!r}: steps must be integers")
     elif s.dtype.kind == "u" and len(s) and int(s.max()) > np.iinfo(_I8).max:
         raise InvalidInput(f"metric {key!r}: a step does not fit in 64 bits")
+    s = s.astype(_I8, copy=False)
+    return s, len(s) < 2 or bool(np.all(s[1:] > s[:-1]))
+
+
+def _checked_times(key: str, times: object) -> F64:
+    try:
+        t = np.asarray(times, dtype=_F8)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"metric {key!r}: {exc}") from exc
+    if t.ndim != 1:
+        raise InvalidInput(f"metric {key!r}: steps, times and values must be flat arrays of "
+                           f"one length (got times of shape {t.shape})")
     if not bool(np.isfinite(t).all()):
         raise InvalidInput(f"metric {key!r}: times must be finite")
-    return normalize(s.astype(_I8, copy=False), t, v)
+    return t
 
 
 def normalize(steps: I64, times: F64, values: F64) -> Points:
@@ -177,12 +226,12 @@ def encode_flat(p: Points, sizes: I64, packer: Packer) -> list[tuple[object, ...
         p.steps, p.times, p.values, starts)
     strides = _strides(p.steps, starts, sizes)
     spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
-    blobs_t = [packer.array(p.times[a:b]) for a, b in spans]
-    blobs_v = [packer.array(p.values[a:b]) for a, b in spans]
+    blobs_t = packer.arrays(p.times, spans)
+    blobs_v = packer.arrays(p.values, spans)
     units = packer.units_many(sub, first_sub.tolist(), sub_ends.tolist())
     nf = w["nf"].tolist()
     vmin, vmax = w["vmin"].tolist(), w["vmax"].tolist()
-    last_values = w["last_value"].tobytes()
+    last_values = bytearray(w["last_value"].data)  # a Blob a row (see packing.Blob)
     rows: list[tuple[object, ...]] = []
     for i, (lo, hi, n, stride, (a, b), f, t0, t1, tmin, tmax, vsum, nnan, npinf,
             nninf) in enumerate(zip(
@@ -193,7 +242,7 @@ def encode_flat(p: Points, sizes: I64, packer: Packer) -> list[tuple[object, ...
             w["nninf"].tolist(), strict=True)):
         rows.append((
             lo, hi, n, stride,
-            b"" if stride else packer.array(p.steps[a:b]),
+            bytearray() if stride else packer.array(p.steps[a:b]),
             blobs_t[i], blobs_v[i], units[i],
             f, vmin[i] if f else None, vmax[i] if f else None, vsum,
             t0, t1, tmin, tmax, last_values[8 * i:8 * i + 8], nnan, npinf, nninf,
@@ -204,17 +253,22 @@ def encode_flat(p: Points, sizes: I64, packer: Packer) -> list[tuple[object, ...
 
 def _strides(steps: I64, starts: I64, sizes: I64) -> list[int]:
     """Each part's step stride (its steps ``lo + k * stride``), or 0 when its steps are not
-    evenly spaced; a part of one point has stride 1."""
+    evenly spaced; a part of one point has stride 1. One pass of numpy over all the parts
+    (a write of a live run's many series has hundreds of tiny ones)."""
+    if len(steps) < 2:  # no part of more than one point
+        return [1] * len(sizes)
     d = np.diff(steps)
-    changes = d[1:] != d[:-1]  # a diff unlike the one before it
-    out: list[int] = []
-    for a, n in zip(starts.tolist(), sizes.tolist(), strict=True):
-        if n == 1:
-            out.append(1)
-            continue
-        first = int(d[a])
-        out.append(first if first > 0 and not changes[a:a + n - 2].any() else 0)
-    return out
+    # cs[k]: how many of d[1..k] differ from the diff before them, so that a part's diffs
+    # d[a..a+n-2] are all alike when cs[a] == cs[a+n-2]
+    cs = np.zeros(len(d), _I8)
+    if len(d) > 1:
+        np.cumsum(d[1:] != d[:-1], out=cs[1:])
+    many = sizes > 1
+    a = np.where(many, starts, 0)
+    last = np.where(many, starts + sizes - 2, 0)
+    first = d[a]
+    even = (first > 0) & (cs[last] == cs[a])
+    return np.where(many, np.where(even, first, 0), 1).tolist()  # type: ignore[no-any-return]
 
 
 def decode(step_lo: int, n: int, stride: int, steps: bytes, times: bytes, vals: bytes,

@@ -83,18 +83,6 @@ def _series_rows_many(conn: Conn, pairs: Sequence[tuple[str, str]]
     return out
 
 
-def _prepare(series: Mapping[str, tuple[Any, Any, Any]]) -> dict[str, chunks.Points]:
-    """``{key: (steps, times, values)}`` checked and normalised."""
-    prepared: dict[str, chunks.Points] = {}
-    for key, triple in series.items():
-        try:
-            steps, times, values = triple
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"metric {key!r}: give (steps, times, values)") from exc
-        prepared[key] = chunks.prepare(key, steps, times, values)
-    return prepared
-
-
 class MetricTable:
     def __init__(self, core: Core, codec: int = PCODEC) -> None:
         self._core = core
@@ -121,7 +109,7 @@ class MetricTable:
         in the same transaction (one commit per flush of the SDK). A heartbeat of a run
         that the reaper marked ``interrupted`` (its process was only stalled) brings it back.
         """
-        prepared = _prepare(series)
+        prepared = chunks.prepare_many(series)
         with self._core.write() as tx:
             run = None  # read once (a batch's row does not change it)
             if batch_id is not None:
@@ -145,7 +133,7 @@ class MetricTable:
         ids = [w.run_id for w in writes]
         if len(set(ids)) != len(ids):
             raise InvalidInput("write_metrics_many takes one write a run")
-        prepared = [(w, _prepare(w.series)) for w in writes]
+        prepared = [(w, chunks.prepare_many(w.series)) for w in writes]
         if not writes:
             return
         with self._core.write() as tx:
@@ -213,7 +201,7 @@ class MetricTable:
             writes.append((series_id, last_step, points))
             top = int(points.steps[-1])
             if last_step is None or top >= last_step:
-                updates.append((top, float(points.times[-1]), points.values[-1:].tobytes(),
+                updates.append((top, float(points.times[-1]), bytearray(points.values[-1:].data),
                                 tx.seq, len(points), series_id))
             else:  # a backfill: the newest point stays
                 tx.execute("UPDATE series SET seq = ?, written = written + ? WHERE id = ?",
