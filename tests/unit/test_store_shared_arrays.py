@@ -8,6 +8,7 @@ sizes."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -75,7 +76,7 @@ def test_one_key_with_values_of_another_length_is_refused(store: Store) -> None:
     run = store.create_run(project="p", name="r").id
     s, t = np.arange(3), np.array([1.0, 2.0, 3.0])
     series = {"a": (s, t, np.zeros(3)), "b": (s, t, np.zeros(2)), "c": (s, t, np.zeros(3))}
-    with pytest.raises(InvalidInput, match="'b'.*flat arrays of one length"):
+    with pytest.raises(InvalidInput, match=r"'b'.*flat arrays of one length"):
         store.write_metrics(run, series)
     assert store.metric_keys(run) == []
 
@@ -130,5 +131,5 @@ def test_chunks_encoded_together_are_the_chunks_encoded_alone() -> None:
             assert bytes(row[4]) == (b"" if stride else p.steps.tobytes())
             assert (bytes(row[5]), bytes(row[6])) == (p.times.tobytes(), p.values.tobytes())
             steps = p.steps.tolist()
-            diffs = {b - a for a, b in zip(steps, steps[1:], strict=False)}
+            diffs = {b - a for a, b in pairwise(steps)}
             assert stride == (1 if len(steps) == 1 else diffs.pop() if len(diffs) == 1 else 0)
