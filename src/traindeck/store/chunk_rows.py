@@ -263,7 +263,8 @@ def _rewrite(conn: Conn, rows: _Rows, series_id: int, p: Points) -> None:
 
 
 #: The tail of many series at once (``_tails``): per series, the open chunks after its
-#: newest full one (their count and points, the newest's start and size), whether a chunk
+#: newest full one (their points, NULL when there are none; the newest's start and size:
+#: one scan of them a series, where a count of them was a second), whether a chunk
 #: of ``chunks`` that is not full is newer (written before migration 13), and where its
 #: last group ends.
 _TAILS: Final = """
@@ -276,8 +277,6 @@ WITH s(id) AS (SELECT value FROM json_each(?)),
                ORDER BY step_lo DESC LIMIT 1)
        FROM s)
 SELECT f.id, f.n,
-       (SELECT count(*) FROM open_chunks o WHERE o.series_id = f.id
-                                             AND o.step_lo > COALESCE(f.lo, -9223372036854775808)),
        (SELECT sum(o.n) FROM open_chunks o WHERE o.series_id = f.id
                                              AND o.step_lo > COALESCE(f.lo, -9223372036854775808)),
        (SELECT o.step_lo FROM open_chunks o WHERE o.series_id = f.id ORDER BY o.step_lo DESC
@@ -298,13 +297,12 @@ def _append_many(conn: Conn, rows: _Rows,
     tail_max = chunks.tail_max()
     points = dict(appends)
     newest: dict[int, tuple[int, int | None]] = {}  # series -> (newest open lo, group end)
-    for sid, full_n, count, total, lo, n, g_end in conn.execute(
-            _TAILS, (json.dumps(list(points)),)):
+    for sid, full_n, total, lo, n, g_end in conn.execute(_TAILS, (json.dumps(list(points)),)):
         p = points[sid]
         if (full_n is not None and full_n < chunks.CHUNK_MAX) or (
-                count and total + len(p) >= chunks.CHUNK_MAX):
+                total is not None and total + len(p) >= chunks.CHUNK_MAX):
             _append(conn, rows, sid, p)  # a merge into full chunks, or an old file's tail
-        elif count and n < tail_max:
+        elif total is not None and n < tail_max:
             newest[sid] = (lo, g_end)
         elif _write_pieces(rows, sid, p):
             rows.extend.append(sid)

@@ -231,7 +231,8 @@ def encode_flat(p: Points, sizes: I64, packer: Packer) -> list[tuple[object, ...
     units = packer.units_many(sub, first_sub.tolist(), sub_ends.tolist())
     nf = w["nf"].tolist()
     vmin, vmax = w["vmin"].tolist(), w["vmax"].tolist()
-    last_values = bytearray(w["last_value"].data)  # a Blob a row (see packing.Blob)
+    # a field of records: copied out whole, then a Blob a row (see packing.Blob)
+    last_values = bytearray(np.ascontiguousarray(w["last_value"]).data)
     rows: list[tuple[object, ...]] = []
     for i, (lo, hi, n, stride, (a, b), f, t0, t1, tmin, tmax, vsum, nnan, npinf,
             nninf) in enumerate(zip(
