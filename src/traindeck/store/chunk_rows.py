@@ -50,7 +50,13 @@ _OPEN_PACKER: Final = Packer(RAW)
 #: Where a chunk is written: full ones (CHUNK_MAX points) among the full, the others apart
 #: (schema migration 13: appending to them rewrites small rows packed together).
 _INSERT_FULL: Final = f"INSERT OR REPLACE INTO chunks ({_CHUNK_COLS}) {_VALUES}"
-_INSERT_OPEN: Final = f"INSERT OR REPLACE INTO open_chunks ({_CHUNK_COLS}) {_VALUES}"
+#: An open chunk rewritten in place (an upsert, not ``OR REPLACE``): ``OR REPLACE`` deletes
+#: the row and inserts a new one under a new rowid, rewriting its entry in the key's index
+#: too, where an update keeps both. Every live write rewrites its series' newest open chunk.
+_INSERT_OPEN: Final = (
+    f"INSERT INTO open_chunks ({_CHUNK_COLS}) {_VALUES} ON CONFLICT (series_id, step_lo) "
+    "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _CHUNK_COLS.split(", ")
+                                 if c not in ("series_id", "step_lo")))
 _DELETE: Final = ("DELETE FROM chunks WHERE series_id = ? AND step_lo = ?",
                   "DELETE FROM open_chunks WHERE series_id = ? AND step_lo = ?")
 #: A packed full chunk's sub-block units live apart (schema 14), in a small row that a read
@@ -168,13 +174,14 @@ def _insert_rows(conn: Conn, insert: str, rows: list[tuple[object, ...]]
     if len(rows) <= 1:
         conn.executemany(insert, rows)
         return
-    one = insert[insert.index("VALUES ") + len("VALUES "):]
+    start = insert.index("VALUES ") + len("VALUES ")
+    end = insert.index(")", start) + 1
+    head, one, tail = insert[:start], insert[start:end], insert[end:]
     limit = min(_MANY_PARAMS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     per = max(1, min(_MANY_ROWS, limit // len(rows[0])))
-    head = insert[:insert.index("VALUES ") + len("VALUES ")]
     for i in range(0, len(rows), per):
         part = rows[i:i + per]
-        conn.execute(head + ",".join([one] * len(part)), [v for r in part for v in r])
+        conn.execute(head + ",".join([one] * len(part)) + tail, [v for r in part for v in r])
 
 
 def _write_pieces(rows: _Rows, series_id: int, p: Points) -> bool:
