@@ -16,7 +16,7 @@ three ways, ``--reps`` times each, interleaved:
 - ``phases``: as ``with_writer``, with the writer's phases timed on its own thread
   (``time.thread_time`` around them; wrappers installed by this script, none in the SDK):
   ``drain`` (taking records off ``log()``'s queue), ``convert`` (records to columns and
-  arrays), ``store_check`` (the store's ``chunks.prepare``: checks, sort, dedup),
+  arrays), ``store_check`` (the store's ``chunks.prepare_many``: checks, sort, dedup),
   ``store_encode`` (``chunk_rows.write_series``: chunk encoding and its SQL),
   ``store_other`` (the rest of ``write_metrics``: series rows, summary, commit),
   ``other`` (the rest of the writer thread: its loop, commands, heartbeats).
@@ -91,7 +91,8 @@ class Phases:
 def patched(phases: Phases) -> Iterator[None]:
     """Wrap the store's and the SDK's phase functions (those that exist) for the block."""
     targets = [
-        ("traindeck.store.chunks", "prepare", "store_check"),
+        ("traindeck.store.chunks", "prepare", "store_check"),  # trees before fa12022
+        ("traindeck.store.chunks", "prepare_many", "store_check"),
         ("traindeck.store.chunk_rows", "write_series", "store_encode"),
         ("traindeck.store.metric_rows", "MetricTable.write_metrics", "store_other"),
         ("traindeck.sdk.worker", "Worker._drain_queue", "drain"),

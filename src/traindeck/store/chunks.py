@@ -95,20 +95,13 @@ def tail_max() -> int:
     return max(1, CHUNK_MAX // TAIL_PARTS)
 
 
-def prepare(key: str, steps: object, times: object, values: object) -> Points:
-    """Checked and normalised points of series ``key``, as a caller hands them in.
-
-    Steps must be integers, the three arrays one-dimensional and of one length, and times
-    finite (a wall-clock time); values may be anything a float64 holds.
-    """
-    return prepare_many({key: (steps, times, values)})[key]
-
-
 def prepare_many(series: Mapping[str, tuple[Any, Any, Any]]) -> dict[str, Points]:
-    """``prepare`` of each ``{key: (steps, times, values)}``. Steps and times that several
-    keys share (the SDK hands one array of a batch's steps and one of its times to every
-    key logged at them) are checked once: a write of 200 keys of a point each checks two
-    arrays, not four hundred."""
+    """Checked and normalised points of each series ``{key: (steps, times, values)}``, as
+    a caller hands them in: steps must be integers, the three arrays one-dimensional and
+    of one length, and times finite (a wall-clock time); values may be anything a float64
+    holds. Steps and times that several keys share (the SDK hands one array of a batch's
+    steps and one of its times to every key logged at them) are checked once: a write of
+    200 keys of a point each checks two arrays, not four hundred."""
     # by id of the object handed in, kept here with it (so that no other takes its id):
     # steps -> (the object, int64 steps, whether in order), times -> (the object, float64)
     checked: dict[int, tuple[object, I64, bool]] = {}
