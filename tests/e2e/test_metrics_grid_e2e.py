@@ -153,6 +153,13 @@ def test_every_key_grouped_filtered_live_and_enlarged(page: Any, trained: Live) 
     expect(flt).to_have_class("td-metrics-filter bad")
     expect(grid.get_by_test_id("metric-cell")).to_have_count(len(KEYS))
     flt.fill("")
+    # a chart made again after the filter: its legend's value follows the live points
+    value = cell(page, "train/loss").locator(
+        f'[data-legend-run="{trained.run_id}"] [data-legend-value]')
+    wait_for(lambda: drawn(page, "train/loss") and value.inner_text() not in ("", "—"), 60,
+             "train/loss drawn again, with its value")
+    shown = value.inner_text()
+    wait_for(lambda: value.inner_text() != shown, 30, "the legend's value to follow")
 
     # collapsing a section hides its charts
     grid.locator('[data-prefix="sys"] .td-mgroup-head').click()

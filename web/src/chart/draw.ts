@@ -7,7 +7,7 @@ import uPlot from "uplot";
 import { fmtClock, fmtValue } from "../format";
 import { logSplits } from "./controller-axes";
 import type { Zoom } from "./feed";
-import { BucketSeries, bandAlpha, buildData, lowerBound, yRange, type Axis, type BuiltData } from "./model";
+import { BucketSeries, bandAlpha, buildData, lowerBound, newBuildCache, yRange, type Axis, type BuiltData } from "./model";
 import { affine, columnSpans, toPx, type Affine } from "./pixels";
 
 export interface DrawInput {
@@ -60,6 +60,8 @@ export class ChartPainter {
   private u: uPlot | null = null;
   private signature = "";
   private built: BuiltData | null = null;
+  /** The runs' arrays as last drawn: a live point rebuilds a run's from its last bucket. */
+  private readonly builds = newBuildCache();
   private input: DrawInput = { runs: [], axis: "step", smooth: 0, log: false, zoom: null, series: () => undefined };
   private pendingT0: number | null = null;
   private colors: string[] = [];
@@ -94,7 +96,7 @@ export class ChartPainter {
       runId: r,
       series: input.series(r) ?? new BucketSeries(input.axis),
     }));
-    const built = buildData(runs, input.smooth, input.log);
+    const built = buildData(runs, input.smooth, input.log, this.builds);
     this.built = built;
     const data = this.frameData(built);
     const sig = `${input.runs.length}|${input.axis}|${input.log}|${input.titles?.x ?? ""}|${input.titles?.y ?? ""}`;

@@ -20,10 +20,10 @@ export function fillLegend(
   x: number | null,
   series: (runId: string) => BucketSeries | undefined,
 ): void {
-  const xEl = legendEl.querySelector<HTMLElement>("[data-legend-x]");
+  const xEl = find(legendEl, "", "[data-legend-x]");
   if (xEl) setText(xEl, x === null ? "" : fmtX(axis, x));
   for (const r of runs) {
-    const el = legendEl.querySelector<HTMLElement>(`[data-legend-run="${CSS.escape(r)}"] [data-legend-value]`);
+    const el = find(legendEl, r, () => `[data-legend-run="${CSS.escape(r)}"] [data-legend-value]`);
     if (!el) continue;
     const s = series(r);
     if (!s || !s.length) {
@@ -43,6 +43,26 @@ export function fillLegend(
     setText(el, text);
     el.classList.toggle("bad", x === null ? !Number.isFinite(s.last[i]!) : nonFinite > 0);
   }
+}
+
+/** Per legend, its elements as last found (by run id; "" for x). */
+const found = new WeakMap<HTMLElement, Map<string, HTMLElement>>();
+
+/**
+ * The element of `legendEl` that `selector` names, as found before while it is still
+ * there (a chart redrawn at every live step looked its legend's six elements up again
+ * each time; React may have replaced them since, so a kept one is checked).
+ */
+function find(legendEl: HTMLElement, id: string, selector: string | (() => string)): HTMLElement | null {
+  let kept = found.get(legendEl);
+  const el = kept?.get(id);
+  if (el && el.isConnected && legendEl.contains(el)) return el;
+  const fresh = legendEl.querySelector<HTMLElement>(typeof selector === "string" ? selector : selector());
+  if (fresh) {
+    if (!kept) found.set(legendEl, (kept = new Map()));
+    kept.set(id, fresh);
+  }
+  return fresh;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   ema,
   pickerKeys,
   lowerBound,
+  newBuildCache,
   unionSorted,
   yRange,
   type RunDraw,
@@ -302,6 +303,78 @@ describe("buildData", () => {
     const nolog = buildData([{ runId: "a", series: a }], 0, false);
     expect(Array.from(nolog.runs[0]!.line)).toEqual([1, 3, -1]);
     expect(Array.from(nolog.runs[0]!.lo)).toEqual([1, 3, -1]);
+  });
+
+  it("a painter's cache draws what a fresh build draws, through live points, merges, reads and catch-ups", () => {
+    // a small deterministic generator: the same sequence at every run
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const value = () => {
+      const r = rnd();
+      return r < 0.05 ? Number.NaN : r < 0.08 ? Number.POSITIVE_INFINITY : r < 0.1 ? Number.NEGATIVE_INFINITY : (rnd() - 0.3) * 10;
+    };
+    const same = (a: ArrayLike<number>, b: ArrayLike<number>) => expect(Array.from(a)).toEqual(Array.from(b));
+    for (const log of [false, true]) {
+      const cache = newBuildCache();
+      const a = new BucketSeries("step", 16);
+      const b = fromPoints([1, 2, 3], 16);
+      let step = 0;
+      let drawn = 0;
+      let longest = 0;
+      for (let k = 0; k < 600; k++) {
+        const r = rnd();
+        if (r < 0.7) {
+          a.width = rnd() < 0.5 ? 0 : 3; // a new bucket, or the last one extended
+          step += 1 + Math.floor(rnd() * 2);
+          a.append(step, 1000 + step, value());
+        } else if (r < 0.75) {
+          const c = fromPoints([value(), value(), value()], 16);
+          c.s0 = c.s0.map((v) => v + step + 1);
+          c.s1 = c.s1.map((v) => v + step + 1);
+          a.appendBucketsAfter(c); // a read's buckets after the held ones
+          step = a.lastStep;
+        } else if (r < 0.78) {
+          a.load(cols([[0, 4, -1, 2, 0.5, 5, 1], [5, 9, 1, 3, 2, 5]])); // a new read
+          step = 9;
+        } else if (r < 0.8) {
+          a.mergePairs();
+        }
+        longest = Math.max(longest, a.length);
+        if (rnd() < 0.15) continue; // drawn some other time: several changes at once
+        drawn++;
+        const runs = [{ runId: "a", series: a }, { runId: "b", series: b }];
+        const cached = buildData(runs, 0, log, cache);
+        const fresh = buildData(runs, 0, log);
+        expect([cached.points, cached.lastStep, cached.xMin, cached.xMax]).toEqual([fresh.points, fresh.lastStep, fresh.xMin, fresh.xMax]);
+        for (let i = 0; i < 2; i++) {
+          const c = cached.runs[i]!;
+          const f = fresh.runs[i]!;
+          same(c.x, f.x);
+          same(c.line, f.line);
+          same(c.lo, f.lo);
+          same(c.hi, f.hi);
+          expect([c.nan, c.pinf, c.ninf, c.raw]).toEqual([f.nan, f.pinf, f.ninf, f.raw]);
+        }
+      }
+      expect(drawn).toBeGreaterThan(400);
+      expect(longest).toBeGreaterThan(24); // past the room a first build leaves (it grew)
+    }
+  });
+
+  it("a painter's cache keeps an unchanged run's drawing, and smoothing still builds afresh", () => {
+    const cache = newBuildCache();
+    const a = fromPoints([1, 2, 3]);
+    const b = fromPoints([4, 5, 6]);
+    const runs = [{ runId: "a", series: a }, { runId: "b", series: b }];
+    const first = buildData(runs, 0, false, cache);
+    a.append(3, 1003, 7);
+    const second = buildData(runs, 0, false, cache);
+    expect(second.runs[1]).toBe(first.runs[1]); // b did not change: nothing built
+    expect(Array.from(second.runs[0]!.line)).toEqual([1, 2, 3, 7]);
+    const smooth = buildData(runs, 0.5, false, cache);
+    expect(Array.from(smooth.runs[0]!.raw!)).toEqual([1, 2, 3, 7]);
+    expect(smooth.runs[0]!.line[3]).not.toBe(7);
+    expect(buildData(runs, 0, true, cache).runs[0]).not.toBe(second.runs[0]); // another scale: built for it
   });
 
   it("nothing drawn: lastStep -1", () => {
