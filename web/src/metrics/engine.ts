@@ -247,6 +247,7 @@ export class GridEngine {
       if (this.read(key, cell)) read.push(key);
     }
     if (this.cells.size) this.firstScreen.begin(read);
+    if (read.length) this.batch.flush(); // out now, while the page paints: not after that paint
   }
 
   /**
