@@ -153,7 +153,8 @@ def test_every_key_grouped_filtered_live_and_enlarged(page: Any, trained: Live) 
     expect(flt).to_have_class("td-metrics-filter bad")
     expect(grid.get_by_test_id("metric-cell")).to_have_count(len(KEYS))
     flt.fill("")
-    # a chart made again after the filter: its legend's value follows the live points
+    # with the filter cleared, a chart's legend still follows the live points (legends
+    # keep the elements they found: checked still in place at each draw)
     value = cell(page, "train/loss").locator(
         f'[data-legend-run="{trained.run_id}"] [data-legend-value]')
     wait_for(lambda: drawn(page, "train/loss") and value.inner_text() not in ("", "—"), 60,
