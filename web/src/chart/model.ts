@@ -378,9 +378,7 @@ export interface RunBuild {
   version: number;
   reshaped: number;
   log: boolean;
-  /** Buckets built. */
-  n: number;
-  /** The arrays, with room to grow (the drawing's are views of their first n). */
+  /** The arrays, with room to grow (the drawing's are views of the buckets built). */
   x: Float64Array;
   line: Float64Array;
   lo: Float64Array;
@@ -443,8 +441,9 @@ function cachedRun(s: BucketSeries, log: boolean, cache: BuildCache): RunDraw {
   let b = cache.get(s);
   if (b && b.version === s.version && b.log === log) return b.draw;
   let from = 0;
-  if (b && b.reshaped === s.reshaped && b.log === log && n >= b.n) {
-    from = Math.max(0, b.n - 1); // the buckets before the last one built are as they were
+  const built = b ? b.draw.x.length : 0;
+  if (b && b.reshaped === s.reshaped && b.log === log && n >= built) {
+    from = Math.max(0, built - 1); // the buckets before the last one built are as they were
     if (n > b.x.length) b = grow(s, b, n);
   } else {
     b = emptyBuild(s, log, n + Math.max(16, n >> 3));
@@ -456,7 +455,6 @@ function cachedRun(s: BucketSeries, log: boolean, cache: BuildCache): RunDraw {
     xs.length = k;
   }
   fill(s, b, from);
-  b.n = n;
   b.version = s.version;
   const d = b.draw;
   if (d.x.length !== n) {
@@ -485,7 +483,7 @@ function emptyBuild(s: BucketSeries, log: boolean, capacity: number): RunBuild {
     pinf: [],
     ninf: [],
   };
-  return { version: s.version, reshaped: s.reshaped, log, n, x, line, lo, hi, nanAt: [], pinfAt: [], ninfAt: [], draw };
+  return { version: s.version, reshaped: s.reshaped, log, x, line, lo, hi, nanAt: [], pinfAt: [], ninfAt: [], draw };
 }
 
 /** `b` with room for at least `n` buckets (what it holds copied over). */
