@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from support import free_port, open_dir_store, start_server
 
@@ -170,6 +171,66 @@ def test_the_sdk_and_a_browser_get_the_same_answers(server: tuple[str, Path]) ->
         (200, {"batches": 3, "applied": 3}), (200, {"batches": 3, "applied": 0})]
     latest = httpx.get(f"{base}/api/runs/lane/metrics/latest", timeout=30).json()
     assert latest["latest"]["loss"]["step"] == 2
+
+
+def test_several_runs_in_one_request(server: tuple[str, Path]) -> None:
+    """``POST /api/batches`` (a training process's runs together): each run is applied or
+    refused on its own, with the status its own route would answer; a body whose shape is
+    wrong is refused whole; the SDK's lane and the whole stack (a browser's request) give
+    the same answers; a body sent again changes nothing."""
+    base, folder = server
+
+    def post(body: Any, *, raw: bytes | None = None, browser: bool = False) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        if browser:
+            headers["origin"] = base
+        kw: dict[str, Any] = {"content": raw} if raw is not None else {"json": body}
+        return httpx.post(f"{base}/api/batches", headers=headers, timeout=30, **kw)
+
+    def point(batch_id: str, step: int) -> dict[str, Any]:
+        return {"batch_id": batch_id, "metrics": {"loss": {
+            "steps": [step], "times": [1.0], "values": [step / 2]}}}
+
+    body = [
+        {"run_id": "many-a", "batches": [{"batch_id": "a0", "run": RUN}, point("a1", 0),
+                                         point("a2", 1)]},
+        {"run_id": "many-missing", "batches": [point("m1", 0)]},
+        {"run_id": "many-b", "batches": [{"batch_id": "b0", "run": RUN}, point("b1", 5)]},
+        {"run_id": "many-bad", "batches": [{"batch_id": "x0", "run": RUN},
+                                           {"batch_id": "x1", "status": "sleeping"}]},
+    ]
+    first = post(body)
+    assert first.status_code == 200, first.text
+    answers = first.json()["runs"]
+    assert [a["run_id"] for a in answers] == ["many-a", "many-missing", "many-b", "many-bad"]
+    assert answers[0] == {"run_id": "many-a", "batches": 3, "applied": 3}
+    assert (answers[1]["status"], answers[1]["error"]["code"]) == (404, "not_found")
+    assert answers[2] == {"run_id": "many-b", "batches": 2, "applied": 2}
+    assert (answers[3]["status"], answers[3]["error"]["code"]) == (422, "invalid_input")
+    assert "sleeping" in answers[3]["error"]["message"]
+    again = post(body, browser=True)  # the whole stack; every id is known now
+    assert again.status_code == 200, again.text
+    assert [a.get("applied", a.get("status")) for a in again.json()["runs"]] == [
+        0, 404, 0, 422]
+    with open_dir_store(folder) as store:
+        assert store.read_points("many-a", "loss").steps.tolist() == [0, 1]
+        assert store.read_points("many-b", "loss").values.tolist() == [2.5]
+        ids = {r.id for r in store.list_runs(limit=1000)[0]}
+        assert "many-bad" not in ids and "many-missing" not in ids  # none of it applied
+
+    for browser in (False, True):
+        for raw, words in [
+            (b"{not json", "not JSON"),
+            (b"{}", "array"),
+            (b"[]", "array"),
+            (orjson.dumps([{"run_id": "r"}]), "exactly"),
+            (orjson.dumps([{"run_id": "", "batches": [point("z", 0)]}]), "run_id"),
+            (orjson.dumps([{"run_id": "r", "batches": []}]), "at least one"),
+            (orjson.dumps([{"run_id": "r", "batches": [point("z", 0)]}] * 2), "twice"),
+        ]:
+            r = post(None, raw=raw, browser=browser)
+            assert r.status_code == 422, (raw, r.text)
+            assert words in r.json()["error"]["message"], (raw, r.text)
 
 
 def raw_post(port: int, path: str, head: str, body: bytes) -> int:

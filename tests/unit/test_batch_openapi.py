@@ -15,9 +15,15 @@ import orjson
 import pytest
 
 from traindeck.server import Settings, create_app
-from traindeck.server.batch_openapi import BATCH, BODY
+from traindeck.server.batch_openapi import BATCH, BODY, RUNS_BODY
 from traindeck.store import InvalidInput
-from traindeck.store.batch_wire import BATCH_FIELDS, RUN_FIELDS, parse_body
+from traindeck.store.batch_wire import (
+    BATCH_FIELDS,
+    RUN_FIELDS,
+    check_batches,
+    parse_body,
+    parse_runs,
+)
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
 
@@ -118,3 +124,34 @@ def test_bodies_the_server_takes_match_the_schema(body: Any) -> None:
 def test_bodies_the_server_refuses_do_not_match_the_schema(body: Any) -> None:
     assert not accepted_by_the_server(body)
     assert not jsonschema_rs.validator_for(BODY).is_valid(body)
+
+
+def runs_body_accepted(body: Any) -> bool:
+    try:
+        for _, batches in parse_runs(orjson.dumps(body)):
+            check_batches(batches)
+    except InvalidInput:
+        return False
+    return True
+
+
+RUNS_GOOD = [[{"run_id": "a", "batches": [FULL]}],
+             [{"run_id": "a", "batches": [FULL]},
+              {"run_id": "b", "batches": [{"batch_id": "x"}]}]]
+RUNS_BAD = [[], {}, [{"run_id": "a"}], [{"run_id": "a", "batches": []}],
+            [{"run_id": "", "batches": [FULL]}], [{"run_id": 5, "batches": [FULL]}],
+            [{"run_id": "a", "batches": [FULL], "more": 1}],
+            [{"run_id": "a", "batches": [{"update": {}}]}],
+            [{"run_id": f"r{i}", "batches": [{"batch_id": "x"}]} for i in range(1001)]]
+
+
+def test_the_runs_route_publishes_its_body_schema(tmp_path: Path) -> None:
+    spec = create_app(Settings(dir=tmp_path)).openapi()
+    op = spec["paths"]["/api/batches"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"] == RUNS_BODY
+    assert RUNS_BODY["items"]["properties"]["batches"]["items"] == BATCH
+    validator = jsonschema_rs.validator_for(RUNS_BODY)
+    for body in RUNS_GOOD:
+        assert runs_body_accepted(body) and validator.is_valid(body), body
+    for body in RUNS_BAD:
+        assert not runs_body_accepted(body) and not validator.is_valid(body), body

@@ -42,6 +42,7 @@ from ..store.codec import jsonable
 from ..store.ids import new_id
 from .backend import Backend, Locator
 from .checkpoint_options import CheckpointOptions
+from .courier import Couriers
 from .embedded import EmbeddedLocator
 from .meta import collect
 from .policy import FailurePolicy
@@ -69,6 +70,13 @@ class _ProcessCurrent:
     in their own context (a data-loader thread calling ``td.log``)."""
 
     run: Run | None = None
+
+
+class _ProcessSenders:
+    """The senders of this process's remote runs, one a server (``courier.py``): a
+    process with several runs sends them in one request a tick."""
+
+    couriers = Couriers()
 
 
 def _set_current(run: Run) -> Run:
@@ -105,7 +113,8 @@ def open_locator(env: Mapping[str, str], *, dir: str | os.PathLike[str] | None,
     if store is None and (url or offline):
         return RemoteLocator(files, url=None if offline else url,
                              token=env.get("TRAINDECK_TOKEN") or None, policy=policy,
-                             heartbeat_timeout=heartbeat_timeout)
+                             heartbeat_timeout=heartbeat_timeout,
+                             couriers=_ProcessSenders.couriers)
     if store is not None:
         return EmbeddedLocator(store, files, owns_store=False)
     store_url = env.get("TRAINDECK_STORE") or None  # a shared store; the folder holds files

@@ -3,16 +3,18 @@ or offline (``TRAINDECK_MODE=offline``).
 
 Every change (points, summary, heartbeat, status, config, events, command results, console
 lines, images, checkpoint records) becomes a batch appended to the run's durable spool
-(``runs/<id>/spool/``, fsynced; see ``spool.py``) before the call returns. A sender thread
-posts the spooled batches, oldest first, to ``POST /api/runs/{id}/batch`` (several in one
-request when more than one waits; after a slow answer it waits a little first, so that a
-busy server gets fewer, bigger requests: ``SEND_GAP_FACTOR``) and acknowledges each in
-the spool only once the server answered 2xx; failures back off exponentially with
-jitter (``transport.backoff``, capped well below the run's heartbeat timeout) and never
-drop anything. A command thread long-polls ``POST /api/runs/{id}/commands/deliver``; its
-first answer after an outage cuts the sender's backoff short, so the run's heartbeat
-reaches a server as soon as it is back. Offline, nothing is sent: the spool waits for
-``traindeck sync``, which posts the same batches.
+(``runs/<id>/spool/``, fsynced; see ``spool.py``) before the call returns. The process's
+sender for the server (``courier.py``, one for all its runs) posts the spooled batches,
+oldest first, to ``POST /api/runs/{id}/batch`` (with other runs of the process: all in
+one ``POST /api/batches``; several batches in one request when more than one waits;
+after a slow answer it waits a little first, so that a busy server gets fewer, bigger
+requests) and acknowledges each in the spool only once the server answered 2xx; failures
+back off exponentially with jitter (``transport.backoff``, capped well below the run's
+heartbeat timeout) and never drop anything. A command thread long-polls
+``POST /api/runs/{id}/commands/deliver``; its first answer after an outage cuts the
+sender's backoff short, so the run's heartbeat reaches a server as soon as it is back.
+Offline, nothing is sent: the spool waits for ``traindeck sync``, which posts the same
+batches.
 
 Each batch carries an id (``<spool uid>:<seq>``) that the server keeps, so a batch re-sent
 after a lost answer is applied once. Checkpoint records carry their own id too.
@@ -54,39 +56,15 @@ from ..store.batch_schema import (
 from ..store.codec import jsonable
 from . import artifacts
 from .backend import CheckpointEntry, MediaFile, Progress, Series
-from .lite_http import BatchPoster, open_poster
+from .courier import Couriers, Lane
 from .policy import FailurePolicy
 from .ranks import CommandFollower
 from .remote_reads import READ_TIMEOUT, Reader, checkpoint_from, command_from, run_from
 from .spool import Spool
-from .transport import (
-    GROUP_BATCHES,
-    GROUP_BYTES,
-    MAX_BATCH_LINES,
-    BatchRejected,
-    auth_headers,
-    backoff,
-    dumps_batch,
-    encode_metrics,
-    post_batches,
-    set_aside,
-)
+from .transport import MAX_BATCH_LINES, auth_headers, dumps_batch, encode_metrics
 
 #: Seconds a finishing run waits for its spool to reach the server.
 DRAIN_TIMEOUT: Final = 10.0
-#: After a request that took ``d`` seconds, the sender waits until
-#: ``SEND_GAP_FACTOR * (d - SEND_GAP_FREE)`` (at most ``SEND_GAP_MAX``) have passed since it
-#: began before it sends again: a server that answers within a few milliseconds gets the
-#: batches every tick as before, and a busy server, slower to answer, gets fewer, bigger
-#: requests (its cost is mostly per request, not per point). What waits is already in
-#: the spool.
-SEND_GAP_FACTOR: Final = 30.0
-SEND_GAP_MAX: Final = 0.25
-SEND_GAP_FREE: Final = 0.004
-#: No gap after a big request, or with a backlog waiting (a drain after an outage, a fast
-#: logger): those are slow for their size, not for the server's load, and go at once.
-SEND_GAP_BATCHES: Final = 32
-SEND_GAP_BYTES: Final = 256 * 1024
 #: Seconds the server may hold a command long-poll (it answers at once when one comes;
 #: short so that a finished run's poller, a daemon thread, is gone soon after).
 COMMAND_WAIT: Final = 1.0
@@ -97,11 +75,14 @@ FOLLOW_LIMIT: Final = 50
 
 class RemoteBackend:
     """One run on a server, through its spool (see the module docstring). ``rank``: this
-    process's rank in its job; above 0, its own spool and commands read, not taken."""
+    process's rank in its job; above 0, its own spool and commands read, not taken.
+    ``couriers``: the process's senders, one a server, shared by its runs (by default a
+    sender of its own)."""
 
     def __init__(self, run_id: str, files: RunFiles, *, url: str | None, token: str | None,
                  policy: FailurePolicy, heartbeat_timeout: float | None = None,
-                 drain_timeout: float = DRAIN_TIMEOUT, rank: int = 0) -> None:
+                 drain_timeout: float = DRAIN_TIMEOUT, rank: int = 0,
+                 couriers: Couriers | None = None) -> None:
         self._run_id = run_id
         self.reader = Reader(url, token)
         self.url = self.reader.url
@@ -115,10 +96,10 @@ class RemoteBackend:
             policy.report("opening the spool", OSError(
                 f"{self.spool.repaired} bytes of a torn last batch were cut from {folder}"),
                 raise_in_strict=False)
-        self._lock = threading.Lock()  # the spool
-        self._wake = threading.Event()
-        self._retry = threading.Event()  # cut a backoff short
-        self._hurry = threading.Event()  # cut the gap between requests short (finishing)
+        self._lane = Lane(run_id, self.spool, policy, heartbeat_timeout)
+        self._lock = self._lane.lock  # the spool
+        self._courier = (None if self.url is None
+                         else (couriers or Couriers()).get(self.url, token))
         self._stop = threading.Event()
         self._commands: deque[Command] = deque()
         self._follower = CommandFollower() if rank > 0 else None
@@ -128,21 +109,26 @@ class RemoteBackend:
         self._deleted: set[str] = set()
         self._best: str | None = None  # the last best mark made here
         self._ck_lock = threading.Lock()
-        self.sent = 0
-        self.failures = 0
         self._closed = False
-        self._threads: list[threading.Thread] = []
-        if self.url is not None:
+        if self._courier is not None:
+            self._courier.join(self._lane)
             commands = self._command_loop if self._follower is None else self._follow_loop
-            for target, name in ((self._send_loop, "send"), (commands, "commands")):
-                t = threading.Thread(target=target, name=f"traindeck-{name}-{run_id}",
-                                     daemon=True)
-                t.start()
-                self._threads.append(t)
+            threading.Thread(target=commands, name=f"traindeck-commands-{run_id}",
+                             daemon=True).start()
 
     @property
     def run_id(self) -> str:
         return self._run_id
+
+    @property
+    def sent(self) -> int:
+        """Batches the server acknowledged."""
+        return self._lane.sent
+
+    @property
+    def failures(self) -> int:
+        """Requests that got no answer (retried)."""
+        return self._lane.failures
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -199,7 +185,8 @@ class RemoteBackend:
             seq = self.spool.next_seq
             body["batch_id"] = f"{self.spool.uid}:{seq}"
             self.spool.append(dumps_batch(body))
-        self._wake.set()
+        if self._courier is not None:
+            self._courier.wake()
         return seq
 
     def create_run(self, fields: Mapping[str, Any]) -> Run:
@@ -309,26 +296,21 @@ class RemoteBackend:
         if self._closed:
             return
         self._closed = True
-        if self.url is not None:
+        courier = self._courier
+        if courier is not None:
             deadline = time.monotonic() + self.drain_timeout
             next_retry = 0.0
-            self._hurry.set()
             while len(self.spool) and time.monotonic() < deadline:
                 if time.monotonic() >= next_retry:  # finishing: no long backoff now
                     next_retry = time.monotonic() + 1.0
-                    self._retry.set()
-                    self._hurry.set()
-                self._wake.set()
+                    courier.retry()
+                courier.hurry()
                 time.sleep(0.02)
+            courier.leave(self._lane)
         self._stop.set()
-        self._wake.set()
-        self._retry.set()
-        self._hurry.set()
-        for t in self._threads:
-            if t.name.startswith("traindeck-send"):
-                t.join(timeout=5.0)
-        left = len(self.spool)
         with self._lock:
+            left = len(self.spool)
+            self._lane.closed = True
             self.spool.close()
         if left:
             where = self.spool.folder
@@ -344,69 +326,11 @@ class RemoteBackend:
             except Exception:
                 pass
 
-    # -- the sender thread -----------------------------------------------------------------
+    # -- commands ------------------------------------------------------------------------
 
     def _client(self, timeout: float) -> httpx.Client:
         return httpx.Client(headers=auth_headers(self.token),
                             timeout=httpx.Timeout(timeout, connect=5.0))
-
-    def _send_loop(self) -> None:
-        assert self.url is not None
-        poster = open_poster(self.url, auth_headers(self.token), 60.0)
-        try:
-            self._send(poster)
-        finally:
-            poster.close()
-
-    def _send(self, poster: BatchPoster) -> None:
-        assert self.url is not None
-        attempt = 0
-        singly = 0  # after a refused group: send its batches one by one to find the bad one
-        group_bytes = GROUP_BYTES  # smaller after a 413 (a proxy with a lower body limit)
-        while not self._stop.is_set():
-            with self._lock:
-                head = (self.spool.peek(1 if singly else GROUP_BATCHES, group_bytes)
-                        if len(self.spool) else [])
-            if not head:
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            singly = max(singly - 1, 0)
-            began = time.monotonic()
-            try:
-                post_batches(poster, self._run_id, [p for _, p in head])
-            except BatchRejected as exc:
-                if len(head) > 1:
-                    if exc.status == 413:
-                        group_bytes = max(group_bytes // 4, 1)
-                    else:
-                        singly = len(head)
-                    continue
-                seq, payload = head[0]
-                path = set_aside(self.spool, seq, payload, str(exc))
-                self.policy.report("sending a batch (refused; kept in "
-                                   f"{path.parent})", exc, raise_in_strict=False)
-            except Exception as exc:
-                attempt += 1
-                self.failures += 1
-                self.policy.report(
-                    f"sending to {self.url} (kept in the spool, retrying)", exc,
-                    raise_in_strict=False)
-                self._retry.clear()
-                self._retry.wait(backoff(attempt, self.heartbeat_timeout))
-                if self._stop.is_set():
-                    break
-                continue
-            attempt = 0
-            with self._lock:
-                self.spool.ack(head[-1][0])
-            self.sent += len(head)
-            took = time.monotonic() - began
-            gap = min(SEND_GAP_FACTOR * max(took - SEND_GAP_FREE, 0.0), SEND_GAP_MAX) - took
-            small = (len(head) < SEND_GAP_BATCHES and len(self.spool) < SEND_GAP_BATCHES
-                     and sum(len(p) for _, p in head) < SEND_GAP_BYTES)
-            if small and gap > 0.001 and self._hurry.wait(gap):  # busy: let them gather
-                self._hurry.clear()
 
     def _command_loop(self) -> None:
         assert self.url is not None
@@ -420,8 +344,8 @@ class RemoteBackend:
                         params={"wait": COMMAND_WAIT})
                     resp.raise_for_status()
                     self._commands.extend(command_from(c) for c in resp.json()["commands"])
-                    if attempt:
-                        self._retry.set()  # the server is back: send what waits now
+                    if attempt and self._courier is not None:
+                        self._courier.retry()  # the server is back: send what waits now
                     attempt = 0
                 except Exception:
                     # The run may not have reached the server yet, or the server is away:
@@ -460,8 +384,10 @@ class RemoteLocator:
     """Runs on one server (or offline). Finding a run by name asks the server."""
 
     def __init__(self, files: RunFiles, *, url: str | None, token: str | None,
-                 policy: FailurePolicy, heartbeat_timeout: float | None = None) -> None:
+                 policy: FailurePolicy, heartbeat_timeout: float | None = None,
+                 couriers: Couriers | None = None) -> None:
         self._files = files
+        self._couriers = couriers or Couriers()
         self.reader = Reader(url, token)
         self.url = url
         self.token = token
@@ -486,7 +412,7 @@ class RemoteLocator:
     def backend(self, run_id: str, *, rank: int = 0) -> RemoteBackend:
         return RemoteBackend(run_id, self._files, url=self.url, token=self.token,
                              policy=self.policy, heartbeat_timeout=self.heartbeat_timeout,
-                             rank=rank)
+                             rank=rank, couriers=self._couriers)
 
     def close(self) -> None:
         pass

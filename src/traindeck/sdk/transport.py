@@ -1,6 +1,6 @@
 """The wire between a remote run and its server: batch encoding, posting, backoff.
 
-Used by the remote backend's sender thread (``remote.py``) and by ``traindeck sync``.
+Used by a process's sender (``courier.py``) and by ``traindeck sync``.
 A batch is compact JSON (non-finite floats spelled ``"NaN"``, ``"Infinity"``,
 ``"-Infinity"``) posted to ``POST /api/runs/{id}/batch``; several spooled batches go in one
 request as a JSON array. Refusals that retrying cannot fix (4xx) raise
@@ -111,6 +111,40 @@ def post_batches(poster: BatchPoster, run_id: str, payloads: list[bytes]) -> Non
     if not 200 <= status < 300:
         raise SendError(f"the server answered {status}: "
                         f"{answer[:300].decode('utf-8', 'replace')}")
+
+
+def post_runs(poster: BatchPoster,
+              runs: list[tuple[str, list[bytes]]]) -> list[Exception | None]:
+    """Send several runs' spooled batches in one request (``POST /api/batches``): per run,
+    ``None`` (the server has them), ``BatchRejected`` (it refused that run's batches for
+    good) or ``SendError`` (it could not take them now: retry). Raises ``BatchRejected``
+    when the whole request is refused (413: too large; 404 or 405: a server without the
+    route), ``OSError`` (or ``httpx.HTTPError``) when there is no answer."""
+    body = b"[" + b",".join(
+        b'{"run_id":' + orjson.dumps(run_id) + b',"batches":[' + b",".join(payloads) + b"]}"
+        for run_id, payloads in runs) + b"]"
+    status, answer = poster.post("/api/batches", body)
+    if status in REJECTED or status == 405:
+        raise BatchRejected(status, answer[:300].decode("utf-8", "replace"))
+    if not 200 <= status < 300:
+        raise SendError(f"the server answered {status}: "
+                        f"{answer[:300].decode('utf-8', 'replace')}")
+    try:
+        answers = orjson.loads(answer)["runs"]
+    except Exception:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(runs):
+        raise SendError(f"the server's answer is not a list of the runs: {answer[:300]!r}")
+    out: list[Exception | None] = []
+    for (run_id, _), item in zip(runs, answers, strict=True):
+        code = item.get("status", 200)
+        if 200 <= code < 300:
+            out.append(None)
+            continue
+        message = f"{item.get('error', {}).get('message', '')} (run {run_id})"
+        out.append(BatchRejected(code, message) if code in REJECTED
+                   else SendError(f"the server answered {code} for run {run_id}: {message}"))
+    return out
 
 
 def set_aside(spool: Spool, seq: int, payload: bytes, why: str) -> Path:

@@ -1,9 +1,9 @@
 """The run's background thread: it does all the I/O so that ``log()`` never waits.
 
-Each tick (``tick`` seconds, or at once when woken) it drains the run's queue into one store
-transaction (points grouped by key, with the summary and a heartbeat; the records become
-columns in ``columns.py``, with C-level building blocks so that the GIL is held briefly
-and the training thread barely waits), writes what the
+Each tick (every ``tick`` seconds on the clock, or at once when woken) it drains the run's
+queue into one store transaction (points grouped by key, with the summary and a
+heartbeat; the records become columns in ``columns.py``, with C-level building blocks so
+that the GIL is held briefly and the training thread barely waits), writes what the
 training thread submitted (statuses, config, command results, in order), polls for commands
 and samples system load.
 
@@ -23,6 +23,7 @@ the commands it receives. ``stop()`` drains everything; if the backend stays unw
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -195,7 +196,7 @@ class Worker(threading.Thread):
                     and now - self._failing_since > STOP_GRACE):
                 self._give_up()
                 break
-            self._wake.wait(self.tick if not stopping else min(self.tick, 0.05))
+            self._wake.wait(self._until_tick() if not stopping else min(self.tick, 0.05))
             self._wake.clear()
         try:
             self.backend.close()  # remote: waits a little for the spool to reach the server
@@ -203,6 +204,14 @@ class Worker(threading.Thread):
             self.policy.report("closing the connection", exc, raise_in_strict=False)
         self._fences += take_all(self._new_fences)  # a flush() racing with the end
         self._release_fences()
+
+    def _until_tick(self) -> float:
+        """Seconds to the next tick. Ticks fall on multiples of ``tick`` of the monotonic
+        clock (shifted by a phase of this process's own), so that the runs of a process
+        spool their batches together and its sender (``courier.py``) sends them in one
+        request; other processes' ticks fall elsewhere."""
+        phase = (os.getpid() * 0.6180339887) % 1.0 * self.tick
+        return self.tick - (time.monotonic() + phase) % self.tick
 
     def _release_fences(self) -> None:
         fences, self._fences = self._fences, []

@@ -173,6 +173,7 @@ def create_app(
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        larger=(("/batch", settings.max_batch_bytes),
+                               ("/api/batches", settings.max_batch_bytes),
                                ("/media", settings.max_batch_bytes),
                                ("/artifacts", MAX_ARTIFACT_BYTES)),
                        own_limit=(mlflow_artifacts.PREFIX + "/artifacts/",))

@@ -65,17 +65,23 @@ class GroupWriter:
     def submit(self, run_id: str, batches: Callable[[], Sequence[Batch]]) -> Future[int]:
         """Queue a request; its future gives how many of its batches were new, or raises
         what applying them alone would raise (parsing included)."""
-        request = _Request(run_id, batches)
+        return self.submit_many([(run_id, batches)])[0]
+
+    def submit_many(self, requests: Sequence[tuple[str, Callable[[], Sequence[Batch]]]],
+                    ) -> list[Future[int]]:
+        """Queue several runs' batches together (``POST /api/batches``): each is its own
+        request, with its own answer, queued side by side so that they share a group."""
+        queued = [_Request(run_id, batches) for run_id, batches in requests]
         with self._ready:
             if self._closed:
                 raise Unavailable("the server is stopping; send the batch again")
-            self._queue.append(request)
+            self._queue.extend(queued)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="traindeck-batches",
                                                 daemon=True)
                 self._thread.start()
             self._ready.notify()
-        return request.answer
+        return [r.answer for r in queued]
 
     def close(self, timeout: float | None = None) -> None:
         """Take no more requests; those queued are written first."""

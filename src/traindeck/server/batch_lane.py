@@ -1,16 +1,17 @@
 """The SDK's batch requests, answered before the web framework's stack.
 
-``POST /api/runs/{run_id}/batch`` is most of what a busy server is asked: every training
-process sends one a tick (fifty runs, a thousand a second). Through FastAPI each cost about
-1 ms of CPU in routing, dependency solving, the middleware layers and the response classes,
-more than the store's write. :class:`BatchLane` is plain ASGI middleware, outermost of the
-app's own, that takes these requests itself with the same checks and the same answers:
+``POST /api/runs/{run_id}/batch`` and ``POST /api/batches`` (several runs' at once) are
+most of what a busy server is asked: every training process sends one a tick. Through
+FastAPI each cost about 1 ms of CPU in routing, dependency solving, the middleware layers
+and the response classes, more than the store's write. :class:`BatchLane` is plain ASGI
+middleware, outermost of the app's own, that takes these requests itself with the same
+checks and the same answers:
 
 - the body limit (``max_batch_bytes``, as ``limits.BodySizeLimit``: a declared
   ``Content-Length`` over it is left to that middleware, which refuses it, and a body is
   never read past the length it declared);
 - authentication (``auth.authorize``, the function ``AuthMiddleware`` calls);
-- the route's own code (``routers.batch.apply_body``) and the store's errors as
+- the routes' own code (``routers.batch.apply_body``, ``apply_runs``) and the store's errors as
   ``errors.py`` maps them (a bug still reaches the app's 500 handler).
 
 What it does not expect goes through the whole stack unchanged: another method or path, a
@@ -31,10 +32,11 @@ from traindeck.store.codec import dumps
 
 from .auth import authorize
 from .errors import RETRY_AFTER_S, error_body, store_error_status
-from .routers.batch import apply_body
+from .routers.batch import apply_body, apply_runs
 
-#: The one request taken here (the path is percent-decoded, as the router matches it).
+#: The requests taken here (the path is percent-decoded, as the router matches it).
 _BATCH: Final = re.compile(r"/api/runs/([^/]+)/batch")
+_RUNS: Final = "/api/batches"
 _JSON: Final = (b"content-type", b"application/json")
 
 
@@ -44,8 +46,12 @@ class BatchLane:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] != "POST"
-                or (match := _BATCH.fullmatch(scope["path"])) is None):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        match = None if path == _RUNS else _BATCH.fullmatch(path)
+        if match is None and path != _RUNS:
             await self.app(scope, receive, send)
             return
         length = -1
@@ -81,7 +87,10 @@ class BatchLane:
                 break
         headers = [_JSON]
         try:
-            answer = await apply_body(scope["app"].state, match.group(1), b"".join(parts))
+            data = b"".join(parts)
+            state = scope["app"].state
+            answer = await (apply_runs(state, data) if match is None
+                            else apply_body(state, match.group(1), data))
             status, body = 200, dumps(answer)
         except StoreError as exc:
             status, body = store_error_status(exc), error_body(exc.code, str(exc))

@@ -15,7 +15,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from traindeck.store.batch_schema import RUN_FIELDS_SPEC
-from traindeck.store.batch_wire import BATCH_FIELDS, MAX_BATCH_ID, MAX_METRIC_KEY, RUN_FIELD_TYPES
+from traindeck.store.batch_wire import (
+    BATCH_FIELDS,
+    MAX_BATCH_ID,
+    MAX_METRIC_KEY,
+    MAX_RUNS,
+    RUN_FIELD_TYPES,
+)
 from traindeck.store.codec import NONFINITE_NAMES
 from traindeck.store.models import LOG_STREAMS, RUN_STATUSES
 
@@ -122,5 +128,22 @@ OPENAPI_EXTRA: Final[Schema] = {
         "content": {"application/json": {"schema": BODY}},
         "description": "one batch, or an array of batches (a backlog, applied in order in "
                        "one transaction)",
+    },
+}
+
+#: ``POST /api/batches``: the batches of several runs (one training process's runs).
+RUNS_BODY: Final[Schema] = {
+    "type": "array", "minItems": 1, "maxItems": MAX_RUNS,
+    "items": _closed({"run_id": {"type": "string", "minLength": 1, "maxLength": MAX_BATCH_ID},
+                      "batches": {"type": "array", "minItems": 1, "items": BATCH}},
+                     ("run_id", "batches"), "One run's batches, applied in order."),
+}
+
+RUNS_OPENAPI_EXTRA: Final[Schema] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": RUNS_BODY}},
+        "description": "several runs' batches (each run at most once); each run is applied "
+                       "or refused on its own",
     },
 }

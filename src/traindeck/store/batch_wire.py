@@ -20,7 +20,9 @@
      "checkpoints_deleted": [{"id": "…", "reason": "retention: keep_last=2"}],
      "status": "completed"}
 
-or an array of such objects (a backlog, applied in order). Every field but ``batch_id`` is
+or an array of such objects (a backlog, applied in order); ``POST /api/batches`` takes
+the batches of several runs at once (``[{"run_id": …, "batches": [batch, …]}, …]``: what
+one training process with several runs sends). Every field but ``batch_id`` is
 optional. Each run field has one type (:data:`RUN_FIELD_TYPES`); anything else is refused
 with :class:`~.errors.InvalidInput` naming the field, as every other body is. The types
 live in ``batch_schema.py``: the table of run fields (whose editable part ``PATCH`` shares)
@@ -57,6 +59,8 @@ BATCH_FIELDS: Final = frozenset({
 })
 #: Longest ``batch_id``.
 MAX_BATCH_ID: Final = 200
+#: Most runs one ``POST /api/batches`` request carries.
+MAX_RUNS: Final = 1000
 #: Longest metric name.
 MAX_METRIC_KEY: Final = 256
 
@@ -119,6 +123,41 @@ def parse_body(data: bytes) -> list[Batch] | Batch:
             raise InvalidInput("an array of batches holds at least one")
         return [check_batch(b) for b in body]
     return check_batch(body)
+
+
+def parse_runs(data: bytes) -> list[tuple[str, list[Any]]]:
+    """``POST /api/batches``'s body, ``[{"run_id": …, "batches": [batch, …]}, …]``: the
+    runs and their batches as decoded JSON. Only the outer shape is checked here; each
+    run's batches are checked apart (:func:`check_batches`), so that one run's bad batch
+    refuses that run alone."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, list) or not 0 < len(body) <= MAX_RUNS:
+        raise InvalidInput(f"the body is an array of 1 to {MAX_RUNS} "
+                           '{"run_id", "batches"} objects')
+    out: list[tuple[str, list[Any]]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(body):
+        if not isinstance(item, dict) or set(item) != {"run_id", "batches"}:
+            raise InvalidInput(f"item {i} is an object of exactly 'run_id' and 'batches'")
+        run_id, batches = item["run_id"], item["batches"]
+        if not isinstance(run_id, str) or not 0 < len(run_id) <= MAX_BATCH_ID:
+            raise InvalidInput(f"item {i}: run_id is a string of 1 to {MAX_BATCH_ID} "
+                               "characters")
+        if not isinstance(batches, list) or not batches:
+            raise InvalidInput(f"item {i}: batches is an array of at least one batch")
+        if run_id in seen:
+            raise InvalidInput(f"item {i}: run {run_id!r:.80} is named twice (one item a run)")
+        seen.add(run_id)
+        out.append((run_id, batches))
+    return out
+
+
+def check_batches(batches: list[Any]) -> list[Batch]:
+    """One run's batches of a ``POST /api/batches`` body, checked."""
+    return [check_batch(b) for b in batches]
 
 
 def parse_batch(data: bytes) -> Batch:

@@ -1296,6 +1296,142 @@ export interface Paths {
       response: AlertList;
     };
   };
+  "/api/batches": {
+    post: {
+      path: {};
+      query: {};
+      body: Array<{
+  run_id: string;
+  batches: Array<{
+    /** unique per batch: a batch id seen before changes nothing */
+    batch_id: string;
+    /** the id of the run's best checkpoint */
+    checkpoint_best?: string | null;
+    checkpoints?: Array<{
+      id: string;
+      step: number;
+      path: string;
+      kind: string;
+      metrics?: Record<string, unknown>;
+      metadata?: Record<string, unknown>;
+      size?: number | null;
+      sha256?: string | null;
+      host?: string | null;
+      is_best?: boolean;
+    }> | null;
+    checkpoints_deleted?: Array<{
+      id: string;
+      reason?: string;
+    }> | null;
+    command_results?: Array<{
+      id: string;
+      ok?: boolean;
+      result?: unknown;
+      error?: string | null;
+    }> | null;
+    events?: Array<{
+      kind: string;
+      payload?: Record<string, unknown> | null;
+    }> | null;
+    heartbeat?: number | null;
+    logs?: Array<[number, "stdout" | "stderr", string]> | null;
+    media?: Array<{
+      key: string;
+      step: number;
+      filename: string;
+      caption?: string | null;
+      /** the image file in base64 */
+      data: string;
+    }> | null;
+    metrics?: Record<string, {
+      steps: Array<number>;
+      times: Array<number>;
+      values: Array<number | "NaN" | "Infinity" | "-Infinity">;
+    }> | null;
+    run?: {
+      /** a string of 1 to 200 characters */
+      project: string;
+      /** a string of 1 to 200 characters */
+      name?: string | null;
+      /** an array of at most 100 strings of 1 to 100 characters */
+      tags?: Array<string>;
+      /** a string of at most 100000 characters */
+      notes?: string;
+      /** an object */
+      config?: Record<string, unknown>;
+      /** a finite number */
+      started_at?: number;
+      /** a positive number (seconds) */
+      heartbeat_timeout?: number;
+      /** a string or null */
+      host?: string | null;
+      /** an integer or null */
+      pid?: number | null;
+      /** a string or null */
+      command?: string | null;
+      /** a string or null */
+      git_commit?: string | null;
+      /** true, false or null */
+      git_dirty?: boolean | null;
+      /** an object */
+      env?: Record<string, unknown>;
+      /** an array of strings */
+      commands_offered?: Array<string>;
+      /** a positive integer or null */
+      total_steps?: number | null;
+    } | null;
+    status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted" | null;
+    summary?: Record<string, unknown> | null;
+    update?: {
+      /** a string of 1 to 200 characters */
+      project?: string;
+      /** a string of 1 to 200 characters */
+      name?: string | null;
+      /** an array of at most 100 strings of 1 to 100 characters */
+      tags?: Array<string>;
+      /** a string of at most 100000 characters */
+      notes?: string;
+      /** an object */
+      config?: Record<string, unknown>;
+      /** a finite number */
+      started_at?: number;
+      /** a positive number (seconds) */
+      heartbeat_timeout?: number;
+      /** a string or null */
+      host?: string | null;
+      /** an integer or null */
+      pid?: number | null;
+      /** a string or null */
+      command?: string | null;
+      /** a string or null */
+      git_commit?: string | null;
+      /** true, false or null */
+      git_dirty?: boolean | null;
+      /** an object */
+      env?: Record<string, unknown>;
+      /** an array of strings */
+      commands_offered?: Array<string>;
+      /** a positive integer or null */
+      total_steps?: number | null;
+    } | null;
+  }>;
+}>;
+      response: {
+  runs: Array<{
+    run_id: string;
+    batches: number;
+    applied: number;
+  } | {
+    run_id: string;
+    status: number;
+    error: {
+      code: string;
+      message: string;
+    };
+  }>;
+};
+    };
+  };
   "/api/checkpoints/{checkpoint_id}": {
     get: {
       path: { checkpoint_id: string };

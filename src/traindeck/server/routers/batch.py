@@ -1,4 +1,4 @@
-"""Remote SDK writes: one batch per request, applied exactly once; command delivery.
+"""Remote SDK writes: batches applied exactly once; command delivery.
 
 ``POST /api/runs/{run_id}/batch`` takes one batch object, or an array of them (a backlog,
 applied in order in one transaction; the answer is then ``{"batches": n, "applied": k}``).
@@ -6,6 +6,10 @@ The wire format and its checks are ``traindeck.store.batch_wire``'s (shared with
 see docs/api.md); applying it exactly once is the store's (``apply_batch``): a batch the
 SDK sends again after a lost answer is acknowledged without being applied twice
 (``{"applied": false}``), and a server killed mid-batch applied none of it.
+
+``POST /api/batches`` takes the batches of several runs in one request (a training process
+with several runs sends them so: one request a tick, not one a run); each run is applied
+as its own route would and answered apart, so one run refused does not refuse the others.
 
 ``POST /api/runs/{run_id}/commands/deliver?wait=S`` hands the run's pending commands to
 its script (marking them delivered), waiting up to ``S`` seconds for one to arrive: woken
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from typing import Annotated, Any, Final
 
@@ -23,19 +28,23 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from traindeck.store.batch_wire import Batch, parse_body
+from traindeck.store import StoreError
+from traindeck.store.batch_wire import Batch, check_batches, parse_body, parse_runs
 
 from ..batch_group import GroupWriter
-from ..batch_openapi import OPENAPI_EXTRA
+from ..batch_openapi import OPENAPI_EXTRA, RUNS_OPENAPI_EXTRA
 from ..command_bell import RECHECK, CommandBell
 from ..deps import StoreDep, json_response
-from ..errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
+from ..errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE, store_error_status
 
 router = APIRouter(prefix="/api", tags=["batch"],
                    responses={**ERROR_RESPONSES, **UNAVAILABLE_RESPONSE})
 
 #: The longest ``wait`` of a command long-poll (seconds).
 MAX_WAIT: Final = 30.0
+#: A ``POST /api/batches`` body up to this size is decoded on the event loop (tens of
+#: microseconds); a bigger one (a backlog) in a thread, so that the loop stays free.
+INLINE_PARSE: Final = 256 * 1024
 
 
 #: The answer: one batch's id and whether it was new, or for an array how many were new.
@@ -45,6 +54,21 @@ BATCH_ANSWER: Final[dict[str, Any]] = {"anyOf": [
     {"type": "object", "title": "BatchesApplied", "required": ["batches", "applied"],
      "properties": {"batches": {"type": "integer"}, "applied": {"type": "integer"}}},
 ]}
+#: ``POST /api/batches``'s answer: per run, how many of its batches were new, or why the
+#: run's batches were refused (the status its own route would have answered).
+RUNS_ANSWER: Final[dict[str, Any]] = {
+    "type": "object", "required": ["runs"], "properties": {"runs": {"type": "array", "items": {
+        "anyOf": [
+            {"type": "object", "title": "RunApplied",
+             "required": ["run_id", "batches", "applied"],
+             "properties": {"run_id": {"type": "string"}, "batches": {"type": "integer"},
+                            "applied": {"type": "integer"}}},
+            {"type": "object", "title": "RunRefused", "required": ["run_id", "status", "error"],
+             "properties": {"run_id": {"type": "string"}, "status": {"type": "integer"},
+                            "error": {"type": "object", "required": ["code", "message"],
+                                      "properties": {"code": {"type": "string"},
+                                                     "message": {"type": "string"}}}}},
+        ]}}}}
 
 
 # The body is read raw and checked by batch_wire (fast, shared with the SDK); its schema
@@ -79,6 +103,40 @@ async def apply_body(state: Any, run_id: str, data: bytes) -> dict[str, Any]:
     if isinstance(parsed, list):
         return {"batches": len(parsed), "applied": applied}
     return {"batch_id": parsed.batch_id, "applied": applied == 1}
+
+
+@router.post("/batches", summary="Write the batches of several runs (one training process)",
+             openapi_extra=RUNS_OPENAPI_EXTRA,
+             responses={200: {"content": {"application/json": {"schema": RUNS_ANSWER}},
+                              "description": "each run's answer, in the body's order"}})
+async def write_runs(request: Request) -> Response:
+    # As ``write_batch``: ``batch_lane.py`` answers most of these before the framework.
+    return json_response(await apply_runs(request.app.state, await request.body()))
+
+
+async def apply_runs(state: Any, data: bytes) -> dict[str, Any]:
+    """``POST /api/batches``: each run's batches applied as ``POST /api/runs/{id}/batch``
+    would, side by side in the writer's queue (so in one transaction when they can be);
+    a run refused (unknown, a bad batch) is answered with its status and error, and the
+    others are applied. A body whose outer shape is wrong refuses the whole request."""
+    writer: GroupWriter = state.batch_writer
+    runs = (parse_runs(data) if len(data) <= INLINE_PARSE
+            else await asyncio.to_thread(parse_runs, data))
+    futures = writer.submit_many([(run_id, functools.partial(check_batches, raw))
+                                  for run_id, raw in runs])
+    results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures),
+                                   return_exceptions=True)
+    state.follower.nudge()
+    answers: list[dict[str, Any]] = []
+    for (run_id, raw), result in zip(runs, results, strict=True):
+        if isinstance(result, StoreError):
+            answers.append({"run_id": run_id, "status": store_error_status(result),
+                            "error": {"code": result.code, "message": str(result)}})
+        elif isinstance(result, BaseException):
+            raise result  # a bug: the 500 handler (the SDK sends all again; ids keep once)
+        else:
+            answers.append({"run_id": run_id, "batches": len(raw), "applied": result})
+    return {"runs": answers}
 
 
 @router.post("/runs/{run_id}/commands/deliver",

@@ -1,0 +1,243 @@
+"""One sender for all the runs of a process (``sdk/courier.py``) against a real server.
+
+Several runs of one process reach the server together, in ``POST /api/batches`` requests,
+and every point arrives; a run the server refuses does not hold the others back (its bad
+batch is set aside, the rest of it arrives); a server away and then back, a body limit
+below a request's size, and a server that does not know ``/api/batches`` (an older one)
+lose nothing. A relay on 127.0.0.1 between the SDK and the server records what goes by
+(and plays the older server by answering ``/api/batches`` with a 404)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import io
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+from support import free_port, open_dir_store, start_server
+
+from traindeck.runfiles import RunFiles
+from traindeck.sdk.courier import Couriers
+from traindeck.sdk.policy import FailurePolicy
+from traindeck.sdk.remote import RemoteBackend, RemoteLocator
+
+
+class Relay(http.server.BaseHTTPRequestHandler):
+    """Forwards each request to ``target`` and records ``(method, path, body)``; with
+    ``old``, answers ``POST /api/batches`` itself with a 404, as a server before it did."""
+
+    protocol_version = "HTTP/1.1"
+    target: ClassVar[str] = ""
+    old: ClassVar[bool] = False
+    seen: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def _forward(self, method: str) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.seen.append((method, self.path, body))
+        if self.old and self.path == "/api/batches":
+            status, answer = 404, b'{"error": {"code": "not_found", "message": "Not Found"}}'
+        else:
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("host", "content-length", "connection")}
+            r = httpx.request(method, self.target + self.path, content=body,
+                              headers=headers, timeout=60)
+            status, answer = r.status_code, r.content
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def do_POST(self) -> None:
+        self._forward("POST")
+
+    def do_GET(self) -> None:
+        self._forward("GET")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def relay(target: str, *, old: bool = False) -> Iterator[tuple[str, list[Any]]]:
+    seen: list[tuple[str, str, bytes]] = []
+    handler = type("Handler", (Relay,), {"target": target, "old": old, "seen": seen})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path / "srv"
+    port = free_port()
+    proc = start_server(folder, port, tmp_path / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}", folder
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def points(n: int, scale: float) -> dict[str, tuple[Any, Any, Any]]:
+    steps = np.arange(n, dtype=np.int64)
+    return {"x": (steps, np.full(n, 1.0), steps * scale)}
+
+
+def stored(folder: Path, run_id: str) -> list[float]:
+    with open_dir_store(folder) as store:
+        values: list[float] = store.read_points(run_id, "x").values.tolist()
+        return values
+
+
+def backends(tmp_path: Path, url: str, names: list[str], *,
+             stream: io.StringIO | None = None) -> list[RemoteBackend]:
+    """Runs of one process on ``url``, sharing one sender, created on the server."""
+    locator = RemoteLocator(RunFiles(tmp_path / "client"), url=url, token=None,
+                            policy=FailurePolicy(stream=stream or io.StringIO()),
+                            couriers=Couriers())
+    out = [locator.backend(name) for name in names]
+    for b in out:
+        b.create_run({"project": "p"})
+    return out
+
+
+def test_the_runs_of_a_process_travel_together(server: tuple[str, Path],
+                                               tmp_path: Path) -> None:
+    """Three runs logging in one loop (``td.init`` three times): their batches share
+    requests to ``/api/batches``, and every point of each run arrives."""
+    import traindeck as td
+
+    url, folder = server
+    with relay(url) as (proxy_url, seen):
+        runs = [td.init(project="p", name=f"r{i}", dir=tmp_path / "client", url=proxy_url,
+                        system_interval=None) for i in range(3)]
+        try:
+            for step in range(400):
+                for i, run in enumerate(runs):
+                    run.log({"x": step * (i + 1.0)}, step=step)
+                time.sleep(0.002)  # a training loop: the batches of many ticks
+            assert all(run.flush(timeout=60) for run in runs)
+        finally:
+            for run in runs:
+                run.finish()
+        shared = [orjson.loads(body) for method, path, body in seen
+                  if method == "POST" and path == "/api/batches"]
+        assert any({item["run_id"] for item in b} == {r.id for r in runs} for b in shared)
+        for i, run in enumerate(runs):
+            assert stored(folder, run.id) == [s * (i + 1.0) for s in range(400)]
+            with open_dir_store(folder) as store:
+                assert store.get_run(run.id).status == "completed"
+
+
+def test_a_refused_run_does_not_hold_the_others_back(server: tuple[str, Path],
+                                                     tmp_path: Path) -> None:
+    url, folder = server
+    said = io.StringIO()
+    bad, good = backends(tmp_path, url, ["bad", "good"], stream=said)
+    bad.append(cast(Any, {"metrics": {"x": {"steps": ["one"], "times": [1.0],
+                                             "values": [1.0]}}}))
+    for b in (bad, good):
+        b.write_points(points(50, 2.0), summary=None, heartbeat=None)
+    bad.close()
+    good.close()
+    assert stored(folder, "good") == [s * 2.0 for s in range(50)]
+    assert stored(folder, "bad") == [s * 2.0 for s in range(50)]  # all but the bad batch
+    rejected = tmp_path / "client" / "runs" / "bad" / "spool" / "rejected"
+    assert [p.suffix for p in sorted(rejected.iterdir())] == [".json", ".why"]
+    assert "422" in next(rejected.glob("*.why")).read_text()
+    assert "refused" in said.getvalue()
+    assert not (tmp_path / "client" / "runs" / "good" / "spool" / "rejected").exists()
+
+
+def test_an_older_server_gets_each_run_on_its_own_route(server: tuple[str, Path],
+                                                        tmp_path: Path) -> None:
+    url, folder = server
+    with relay(url, old=True) as (proxy_url, seen):
+        runs = backends(tmp_path, proxy_url, ["a", "b"])
+        for b in runs:
+            b.write_points(points(30, 3.0), summary=None, heartbeat=None)
+        for b in runs:
+            b.close()
+        assert {path for m, path, _ in seen if m == "POST" and "batch" in path} <= {
+            "/api/batches", "/api/runs/a/batch", "/api/runs/b/batch"}
+        assert sum(path == "/api/batches" for _, path, _ in seen) <= 1  # asked once
+    for name in ("a", "b"):
+        assert stored(folder, name) == [s * 3.0 for s in range(30)]
+
+
+def test_runs_wait_for_a_server_away_and_arrive_whole(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    runs = backends(tmp_path, url, ["a", "b", "c"])
+    for i, b in enumerate(runs):
+        for k in range(10):
+            n = 20
+            steps = np.arange(k * n, (k + 1) * n, dtype=np.int64)
+            b.write_points({"x": (steps, np.full(n, 1.0), steps * (i + 1.0))},
+                           summary=None, heartbeat=None)
+    assert all(len(b.spool) == 11 for b in runs)  # nothing reached the server
+    proc = start_server(tmp_path / "srv", port, tmp_path / "server.log")
+    try:
+        for b in runs:
+            b.close()
+        for i, name in enumerate(("a", "b", "c")):
+            assert stored(tmp_path / "srv", name) == [s * (i + 1.0) for s in range(200)]
+        assert all(b.failures > 0 and b.sent == 11 for b in runs)
+    finally:
+        stop(proc)
+
+
+def test_a_request_over_the_body_limit_is_sent_smaller(tmp_path: Path) -> None:
+    """Two runs whose batches together pass the server's body limit: the shared request
+    is refused (413), smaller ones carry everything; a batch over the limit by itself is
+    set aside."""
+    port = free_port()
+    folder = tmp_path / "srv"
+    proc = start_server(folder, port, tmp_path / "server.log",
+                        settings=", max_batch_bytes=20_000")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        said = io.StringIO()
+        runs = backends(tmp_path, url, ["a", "b"], stream=said)
+        for b in runs:
+            for k in range(8):  # ~4 KB a batch: the eight of both runs pass 20 KB
+                steps = np.arange(k * 200, (k + 1) * 200, dtype=np.int64)
+                b.write_points({"x": (steps, np.full(200, 1.0), steps * 0.5)},
+                               summary=None, heartbeat=None)
+        huge = np.arange(2000, 4000, dtype=np.int64)  # one batch of ~40 KB
+        runs[0].write_points({"x": (huge, np.full(2000, 1.0), huge * 0.5)}, summary=None,
+                             heartbeat=None)
+        for b in runs:
+            b.close()
+        for name in ("a", "b"):
+            assert stored(folder, name) == [s * 0.5 for s in range(1600)]
+        rejected = tmp_path / "client" / "runs" / "a" / "spool" / "rejected"
+        assert "413" in next(rejected.glob("*.why")).read_text()
+        assert not (tmp_path / "client" / "runs" / "b" / "spool" / "rejected").exists()
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+    finally:
+        stop(proc)
