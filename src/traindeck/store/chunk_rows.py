@@ -96,6 +96,22 @@ def _load(conn: Conn, series_id: int, step_lo: int, table: int) -> Points:
     return decode(*row)
 
 
+def _load_all(conn: Conn, series_id: int, found: list[tuple[int, int]]) -> list[Points]:
+    """The chunks ``found`` (``(step_lo, table)``, consecutive, oldest first) of a series:
+    those of ``open_chunks`` with one statement (a merge reads up to
+    ``CHUNK_MAX / tail_max`` of them, and a statement a chunk was a round trip each on
+    PostgreSQL: ~15 ms a series, seconds when a step fills the chunks of many series)."""
+    opened = [lo for lo, table in found if table]
+    got: dict[int, Points] = {}
+    if opened:
+        got = {int(lo): decode(*row) for lo, *row in conn.execute(
+            f"SELECT step_lo, {ROW_COLS} FROM open_chunks "
+            "WHERE series_id = ? AND step_lo BETWEEN ? AND ?",
+            (series_id, min(opened), max(opened)))}
+    return [got[lo] if table and lo in got else _load(conn, series_id, lo, table)
+            for lo, table in found]
+
+
 class _Rows:
     """What one write does to the chunk tables, gathered for all its series so that each
     statement runs once a write, not once a series, and the chunks' summaries are computed
@@ -221,8 +237,8 @@ def _append(conn: Conn, rows: _Rows, series_id: int, p: Points) -> None:
         open_.append((lo, n, table))
     rewritten = open_  # the open chunks rewritten (their groups, if any, are recomputed)
     if open_ and sum(n for _, n, _ in open_) + len(p) >= chunks.CHUNK_MAX:
-        merged = Points.concat([*(_load(conn, series_id, lo, t) for lo, _, t in reversed(open_)),
-                                p])
+        merged = Points.concat([*_load_all(conn, series_id,
+                                           [(lo, t) for lo, _, t in reversed(open_)]), p])
         rows.drop(series_id, open_)
         wrote_full = _write_pieces(rows, series_id, merged)
     elif open_ and open_[0][1] < tail_max:
