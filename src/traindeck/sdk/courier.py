@@ -207,7 +207,9 @@ class Courier:
         alone = next((x for x in lanes if x.singly), None)
         if alone is not None:
             head = self._peek(alone, 1, budget)
-            return [(alone, head)] if head else []
+            if head:
+                return [(alone, head)]
+            alone.singly = 0  # nothing left to look through (closed)
         self._first = (self._first + 1) % len(lanes)
         out: list[tuple[Lane, Head]] = []
         runs: set[str] = set()
