@@ -179,6 +179,16 @@ def start_server(folder: Path, port: int, log: Path, settings: str = "") -> subp
     return proc
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Ask a child (a server) to end; kill it if it has not within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def series_checksum(values: Any) -> str:
     """sha256 of a series' values as float64 (NaN bit patterns included)."""
     import numpy as np

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import io
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from support import free_port, open_dir_store, start_server
+from support import free_port, open_dir_store, start_server, stop_process
 
 from traindeck.runfiles import RunFiles
 from traindeck.sdk.courier import Couriers
@@ -90,16 +89,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     try:
         yield f"http://127.0.0.1:{port}", folder
     finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        stop_process(proc)
 
 
 def points(n: int, scale: float) -> dict[str, tuple[Any, Any, Any]]:
@@ -208,7 +198,7 @@ def test_runs_wait_for_a_server_away_and_arrive_whole(tmp_path: Path) -> None:
             assert stored(tmp_path / "srv", name) == [s * (i + 1.0) for s in range(200)]
         assert all(b.failures > 0 and b.sent == 11 for b in runs)
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 def test_a_request_over_the_body_limit_is_sent_smaller(tmp_path: Path) -> None:
@@ -240,4 +230,4 @@ def test_a_request_over_the_body_limit_is_sent_smaller(tmp_path: Path) -> None:
         assert not (tmp_path / "client" / "runs" / "b" / "spool" / "rejected").exists()
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200
     finally:
-        stop(proc)
+        stop_process(proc)
