@@ -5,7 +5,8 @@ and every point arrives; a run the server refuses does not hold the others back 
 batch is set aside, the rest of it arrives); a server away and then back, a body limit
 below a request's size, and a server that does not know ``/api/batches`` (an older one)
 lose nothing. A relay on 127.0.0.1 between the SDK and the server records what goes by
-(and plays the older server by answering ``/api/batches`` with a 404)."""
+(and plays the older server by answering ``/api/batches`` with a 404, or a proxy that
+refuses it)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from support import free_port, open_dir_store, start_server, stop_process
+from support import free_port, open_dir_store, start_server, stop_process, wait_for
 
 from traindeck.runfiles import RunFiles
 from traindeck.sdk.courier import Couriers
@@ -32,19 +33,20 @@ from traindeck.sdk.remote import RemoteBackend, RemoteLocator
 
 class Relay(http.server.BaseHTTPRequestHandler):
     """Forwards each request to ``target`` and records ``(method, path, body)``; with
-    ``old``, answers ``POST /api/batches`` itself with a 404, as a server before it did."""
+    ``refuse``, answers ``POST /api/batches`` itself with that status (404: a server
+    before the route; 422: something between that will not take it)."""
 
     protocol_version = "HTTP/1.1"
     target: ClassVar[str] = ""
-    old: ClassVar[bool] = False
+    refuse: ClassVar[int | None] = None
     seen: ClassVar[list[tuple[str, str, bytes]]] = []
 
     def _forward(self, method: str) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         self.seen.append((method, self.path, body))
-        if self.old and self.path == "/api/batches":
-            status, answer = 404, b'{"error": {"code": "not_found", "message": "Not Found"}}'
+        if self.refuse and self.path == "/api/batches":
+            status, answer = self.refuse, b'{"error": {"code": "no", "message": "refused"}}'
         else:
             headers = {k: v for k, v in self.headers.items()
                        if k.lower() not in ("host", "content-length", "connection")}
@@ -68,9 +70,9 @@ class Relay(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def relay(target: str, *, old: bool = False) -> Iterator[tuple[str, list[Any]]]:
+def relay(target: str, *, refuse: int | None = None) -> Iterator[tuple[str, list[Any]]]:
     seen: list[tuple[str, str, bytes]] = []
-    handler = type("Handler", (Relay,), {"target": target, "old": old, "seen": seen})
+    handler = type("Handler", (Relay,), {"target": target, "refuse": refuse, "seen": seen})
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -163,20 +165,31 @@ def test_a_refused_run_does_not_hold_the_others_back(server: tuple[str, Path],
     assert not (tmp_path / "client" / "runs" / "good" / "spool" / "rejected").exists()
 
 
-def test_an_older_server_gets_each_run_on_its_own_route(server: tuple[str, Path],
-                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize("refuse", [404, 422])
+def test_runs_go_on_their_own_routes_where_the_shared_one_is_refused(
+        server: tuple[str, Path], tmp_path: Path, refuse: int) -> None:
+    """An older server (404) is asked once, then each run posts its own route; a request
+    refused whole for another reason (422 from something in between) is sent again run by
+    run, which sets nothing aside."""
     url, folder = server
-    with relay(url, old=True) as (proxy_url, seen):
+    with relay(url, refuse=refuse) as (proxy_url, seen):
         runs = backends(tmp_path, proxy_url, ["a", "b"])
-        for b in runs:
-            b.write_points(points(30, 3.0), summary=None, heartbeat=None)
+        for k in range(3):
+            for b in runs:
+                steps = np.arange(k * 10, (k + 1) * 10, dtype=np.int64)
+                b.write_points({"x": (steps, np.full(10, 1.0), steps * 3.0)}, summary=None,
+                               heartbeat=None)
+            # one batch a run waits, then none: the next request carries one batch a run
+            wait_for(lambda: not any(len(b.spool) for b in runs), 60, "the spools empty")
         for b in runs:
             b.close()
-        assert {path for m, path, _ in seen if m == "POST" and "batch" in path} <= {
-            "/api/batches", "/api/runs/a/batch", "/api/runs/b/batch"}
-        assert sum(path == "/api/batches" for _, path, _ in seen) <= 1  # asked once
+        posted = [path for m, path, _ in seen if m == "POST" and "batch" in path]
+        assert set(posted) <= {"/api/batches", "/api/runs/a/batch", "/api/runs/b/batch"}
+        if refuse == 404:
+            assert posted.count("/api/batches") <= 1  # asked once
     for name in ("a", "b"):
         assert stored(folder, name) == [s * 3.0 for s in range(30)]
+        assert not (tmp_path / "client" / "runs" / name / "spool" / "rejected").exists()
 
 
 def test_runs_wait_for_a_server_away_and_arrive_whole(tmp_path: Path) -> None:

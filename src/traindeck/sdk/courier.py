@@ -243,11 +243,12 @@ class Courier:
                 return post_runs(poster, [(lane.run_id, [p for _, p in head])
                                           for lane, head in heads])
             except BatchRejected as exc:
-                if exc.status not in (404, 405):
-                    if exc.status == 413:
-                        raise
-                    return [exc] * len(heads)
-                self._multi = False  # an older server: each run its own request
+                if exc.status == 413:
+                    raise
+                if exc.status in (404, 405):
+                    self._multi = False  # an older server: each run its own request
+                # else refused whole, not for one run's batches: each run on its own
+                # route this time, which says which (if any) is refused
             except Exception as exc:
                 return [exc] * len(heads)
         outcomes: list[Exception | None] = []
