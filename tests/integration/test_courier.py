@@ -165,12 +165,12 @@ def test_a_refused_run_does_not_hold_the_others_back(server: tuple[str, Path],
     assert not (tmp_path / "client" / "runs" / "good" / "spool" / "rejected").exists()
 
 
-@pytest.mark.parametrize("refuse", [404, 422])
+@pytest.mark.parametrize("refuse", [404, 422, 403])
 def test_runs_go_on_their_own_routes_where_the_shared_one_is_refused(
         server: tuple[str, Path], tmp_path: Path, refuse: int) -> None:
     """An older server (404) is asked once, then each run posts its own route; a request
-    refused whole for another reason (422 from something in between) is sent again run by
-    run, which sets nothing aside."""
+    refused whole for another reason (422 or 403 from something in between) is sent again
+    run by run, which sets nothing aside."""
     url, folder = server
     with relay(url, refuse=refuse) as (proxy_url, seen):
         runs = backends(tmp_path, proxy_url, ["a", "b"])
@@ -244,3 +244,30 @@ def test_a_request_over_the_body_limit_is_sent_smaller(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200
     finally:
         stop_process(proc)
+
+
+def test_a_token_bound_to_a_run_writes_that_run_alone(server: tuple[str, Path]) -> None:
+    """A launched process's token (bound to its run) may post ``/api/batches``, but only
+    its own run's batches are applied: every other run of the body is refused with the
+    403 its own route would answer, through the SDK's lane and the whole stack alike."""
+    url, folder = server
+    with open_dir_store(folder) as store:
+        for name in ("mine", "other"):
+            store.create_run(project="p", id=name)
+        _, secret = store.create_token("launch", "write", run_id="mine")
+    body = [{"run_id": name, "batches": [{"batch_id": f"{name}-1", "metrics": {
+        "x": {"steps": [0], "times": [1.0], "values": [7.0]}}}]} for name in ("mine", "other")]
+    for extra in ({}, {"origin": url}):  # the lane, then the whole stack (a browser's)
+        r = httpx.post(f"{url}/api/batches", json=body, timeout=30,
+                       headers={"authorization": f"Bearer {secret}", **extra})
+        assert r.status_code == 200, r.text
+        mine, other = r.json()["runs"]
+        assert (mine["run_id"], mine["batches"]) == ("mine", 1)
+        assert (other["run_id"], other["status"], other["error"]["code"]) == (
+            "other", 403, "forbidden")
+    own = httpx.post(f"{url}/api/runs/other/batch", json=body[1]["batches"][0], timeout=30,
+                     headers={"authorization": f"Bearer {secret}"})
+    assert own.status_code == 403
+    assert stored(folder, "mine") == [7.0]
+    with open_dir_store(folder) as store:
+        assert store.metric_keys("other") == []  # nothing of it was written

@@ -119,12 +119,13 @@ def post_runs(poster: BatchPoster,
     ``None`` (the server has them), ``BatchRejected`` (it refused that run's batches for
     good) or ``SendError`` (it could not take them now: retry). Raises ``BatchRejected``
     when the whole request is refused (413: too large; 404 or 405: a server without the
-    route), ``OSError`` (or ``httpx.HTTPError``) when there is no answer."""
+    route; 403, 400, 409, 422: something else, each run's own route says what),
+    ``OSError`` (or ``httpx.HTTPError``) when there is no answer."""
     body = b"[" + b",".join(
         b'{"run_id":' + orjson.dumps(run_id) + b',"batches":[' + b",".join(payloads) + b"]}"
         for run_id, payloads in runs) + b"]"
     status, answer = poster.post("/api/batches", body)
-    if status in REJECTED or status == 405:
+    if status in REJECTED or status in (403, 405):
         raise BatchRejected(status, answer[:300].decode("utf-8", "replace"))
     if not 200 <= status < 300:
         raise SendError(f"the server answered {status}: "

@@ -89,8 +89,12 @@ class BatchLane:
         try:
             data = b"".join(parts)
             state = scope["app"].state
-            answer = await (apply_runs(state, data) if match is None
-                            else apply_body(state, match.group(1), data))
+            if match is None:
+                token = scope.get("state", {}).get("token")
+                answer = await apply_runs(state, data,
+                                          bound=token.run_id if token else None)
+            else:
+                answer = await apply_body(state, match.group(1), data)
             status, body = 200, dumps(answer)
         except StoreError as exc:
             status, body = store_error_status(exc), error_body(exc.code, str(exc))

@@ -74,9 +74,10 @@ def required_scope(method: str, path: str) -> str | None:
 
 
 def _within_run(path: str, run_id: str) -> bool:
-    """Whether a request path is about run ``run_id`` (``/api/runs/{run_id}[/…]``)."""
+    """Whether a request path is about run ``run_id`` (``/api/runs/{run_id}[/…]``), or is
+    ``POST /api/batches``, whose route refuses every run of its body but the token's."""
     base = f"/api/runs/{run_id}"
-    return path == base or path.startswith(base + "/")
+    return path == base or path.startswith(base + "/") or path == "/api/batches"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from starlette.responses import Response
 
 from traindeck.store import StoreError
 from traindeck.store.batch_wire import Batch, check_batches, parse_body, parse_runs
+from traindeck.store.tokens import Token
 
 from ..batch_group import GroupWriter
 from ..batch_openapi import OPENAPI_EXTRA, RUNS_OPENAPI_EXTRA
@@ -42,6 +43,8 @@ router = APIRouter(prefix="/api", tags=["batch"],
 
 #: The longest ``wait`` of a command long-poll (seconds).
 MAX_WAIT: Final = 30.0
+#: A run of a ``POST /api/batches`` body that the request's token may not write.
+_FORBIDDEN: Final = object()
 #: A ``POST /api/batches`` body up to this size is decoded on the event loop (tens of
 #: microseconds); a bigger one (a backlog) in a thread, so that the loop stays free.
 INLINE_PARSE: Final = 256 * 1024
@@ -111,25 +114,36 @@ async def apply_body(state: Any, run_id: str, data: bytes) -> dict[str, Any]:
                               "description": "each run's answer, in the body's order"}})
 async def write_runs(request: Request) -> Response:
     # As ``write_batch``: ``batch_lane.py`` answers most of these before the framework.
-    return json_response(await apply_runs(request.app.state, await request.body()))
+    token: Token | None = getattr(request.state, "token", None)
+    return json_response(await apply_runs(request.app.state, await request.body(),
+                                          bound=token.run_id if token else None))
 
 
-async def apply_runs(state: Any, data: bytes) -> dict[str, Any]:
+async def apply_runs(state: Any, data: bytes, *, bound: str | None = None) -> dict[str, Any]:
     """``POST /api/batches``: each run's batches applied as ``POST /api/runs/{id}/batch``
     would, side by side in the writer's queue (so in one transaction when they can be);
     a run refused (unknown, a bad batch) is answered with its status and error, and the
-    others are applied. A body whose outer shape is wrong refuses the whole request."""
+    others are applied. A body whose outer shape is wrong refuses the whole request.
+    ``bound``: the run the request's token is bound to (a launched process's); every
+    other run of the body is refused (403), as its own route would be."""
     writer: GroupWriter = state.batch_writer
     runs = (parse_runs(data) if len(data) <= INLINE_PARSE
             else await asyncio.to_thread(parse_runs, data))
+    allowed = [(run_id, raw) for run_id, raw in runs if bound is None or run_id == bound]
     futures = writer.submit_many([(run_id, functools.partial(check_batches, raw))
-                                  for run_id, raw in runs])
-    results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures),
-                                   return_exceptions=True)
+                                  for run_id, raw in allowed])
+    done = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures),
+                                return_exceptions=True)
     state.follower.nudge()
+    result_of = {run_id: result for (run_id, _), result in zip(allowed, done, strict=True)}
     answers: list[dict[str, Any]] = []
-    for (run_id, raw), result in zip(runs, results, strict=True):
-        if isinstance(result, StoreError):
+    for run_id, raw in runs:
+        result = result_of.get(run_id, _FORBIDDEN)
+        if result is _FORBIDDEN:
+            answers.append({"run_id": run_id, "status": 403, "error": {
+                "code": "forbidden", "message": f"this token is bound to run {bound!r}; "
+                                                f"run {run_id!r} is outside it"}})
+        elif isinstance(result, StoreError):
             answers.append({"run_id": run_id, "status": store_error_status(result),
                             "error": {"code": result.code, "message": str(result)}})
         elif isinstance(result, BaseException):
