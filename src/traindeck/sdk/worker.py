@@ -210,6 +210,8 @@ class Worker(threading.Thread):
         clock (shifted by a phase of this process's own), so that the runs of a process
         spool their batches together and its sender (``courier.py``) sends them in one
         request; other processes' ticks fall elsewhere."""
+        if self.tick <= 0:  # no tick: drain at once, as before
+            return 0.0
         phase = (os.getpid() * 0.6180339887) % 1.0 * self.tick
         return self.tick - (time.monotonic() + phase) % self.tick
 
