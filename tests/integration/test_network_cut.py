@@ -40,7 +40,8 @@ class Cut(Exception):
 
 class CutProxy:
     """A loopback TCP proxy in front of the server that understands just enough HTTP/1.1
-    (request line, ``Content-Length``) to cut a ``POST …/batch`` where the test asks.
+    (request line, ``Content-Length``) to cut a ``POST …/batch`` or ``POST /api/batches``
+    (the trainer's three runs travel together) where the test asks.
 
     ``arm(mode)``: the next batch upload (with a body of at least ``min_body`` bytes) is
     cut: ``"half"`` forwards the headers and part of the body, then drops both
@@ -179,7 +180,10 @@ class CutProxy:
                 assert name.strip().lower() != b"transfer-encoding", "chunked upload"
                 if name.strip().lower() == b"content-length":
                     length = int(value)
-            batch = method == b"POST" and target.split(b"?")[0].endswith(b"/batch")
+            path = target.split(b"?")[0]
+            # a run's own route, or the shared one (a process's runs together)
+            batch = method == b"POST" and (path.endswith(b"/batch")
+                                           or path == b"/api/batches")
             mode = self._claim(length) if batch else None
             swriter.write(head + b"\r\n\r\n")
             if mode in ("half", "kill"):
