@@ -121,15 +121,15 @@ BATCH: Final[Schema] = _closed(
 #: The body: one batch, or an array of them (a spooled backlog, applied in order).
 BODY: Final[Schema] = {"anyOf": [BATCH, {"type": "array", "minItems": 1, "items": BATCH}]}
 
+def _request_body(schema: Schema, description: str) -> Schema:
+    """A raw-body route's ``openapi_extra``: its JSON body's schema."""
+    return {"requestBody": {"required": True, "description": description,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
 #: For the route's ``openapi_extra``.
-OPENAPI_EXTRA: Final[Schema] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": BODY}},
-        "description": "one batch, or an array of batches (a backlog, applied in order in "
-                       "one transaction)",
-    },
-}
+OPENAPI_EXTRA: Final[Schema] = _request_body(
+    BODY, "one batch, or an array of batches (a backlog, applied in order in one transaction)")
 
 #: ``POST /api/batches``: the batches of several runs (one training process's runs).
 RUNS_BODY: Final[Schema] = {
@@ -139,11 +139,6 @@ RUNS_BODY: Final[Schema] = {
                      ("run_id", "batches"), "One run's batches, applied in order."),
 }
 
-RUNS_OPENAPI_EXTRA: Final[Schema] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": RUNS_BODY}},
-        "description": "several runs' batches (each run at most once); each run is applied "
-                       "or refused on its own",
-    },
-}
+RUNS_OPENAPI_EXTRA: Final[Schema] = _request_body(
+    RUNS_BODY, "several runs' batches (each run at most once); each run is applied or "
+               "refused on its own")
