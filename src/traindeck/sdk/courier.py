@@ -219,11 +219,12 @@ class Courier:
             if lane.run_id in runs:  # two spools of one run: one a request
                 continue
             head = self._peek(lane, GROUP_BATCHES, budget)
-            if not head or (out and sum(len(p) for _, p in head) > budget):
+            size = sum(len(p) for _, p in head)
+            if not head or (out and size > budget):
                 continue
             out.append((lane, head))
             runs.add(lane.run_id)
-            budget -= sum(len(p) for _, p in head)
+            budget -= size
         return out
 
     @staticmethod

@@ -68,6 +68,7 @@ class Worker(threading.Thread):
         self.media_folder = media_folder  # a key's folder (RunFiles.media); None: none
         self.sampler = sampler
         self.tick = tick
+        self._phase = (os.getpid() * 0.6180339887) % 1.0 * tick  # this process's ticks
         self.heartbeat_interval = heartbeat_interval
         self.command_interval = command_interval
         self.system_interval = system_interval
@@ -212,8 +213,7 @@ class Worker(threading.Thread):
         request; other processes' ticks fall elsewhere."""
         if self.tick <= 0:  # no tick: drain at once, as before
             return 0.0
-        phase = (os.getpid() * 0.6180339887) % 1.0 * self.tick
-        return self.tick - (time.monotonic() + phase) % self.tick
+        return self.tick - (time.monotonic() + self._phase) % self.tick
 
     def _release_fences(self) -> None:
         fences, self._fences = self._fences, []
