@@ -33,3 +33,27 @@ def test_a_pending_command_rings_its_run_only(make_store: MakeStore) -> None:
         assert bell._waiters == {}
 
     asyncio.run(main())
+
+
+def test_a_run_that_ends_rings_its_pollers_as_ended(make_store: MakeStore) -> None:
+    """A script's poll is answered when its run reaches a final status (the SDK's poller
+    then ends, instead of waiting out a long poll no command can end); a pause, which a
+    resume command ends, does not ring."""
+    store = make_store()
+    mine = store.create_run(project="p", name="mine")
+    other = store.create_run(project="p", name="other")
+    seq, event_seq = store.current_seq()
+
+    async def main() -> None:
+        bell = CommandBell()
+        with bell.listen(mine.id) as rung, bell.listen(other.id) as other_rung:
+            store.set_status(mine.id, "paused")
+            await bell.on_changes(store.changes_since(seq, event_seq))
+            assert not rung.is_set() and not rung.ended
+            store.set_status(mine.id, "running")
+            store.set_status(mine.id, "completed")
+            await bell.on_changes(store.changes_since(seq, event_seq))
+            assert rung.is_set() and rung.ended
+            assert not other_rung.is_set() and not other_rung.ended
+
+    asyncio.run(main())

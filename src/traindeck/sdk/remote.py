@@ -11,8 +11,11 @@ after a slow answer it waits a little first, so that a busy server gets fewer, b
 requests) and acknowledges each in the spool only once the server answered 2xx; failures
 back off exponentially with jitter (``transport.backoff``, capped well below the run's
 heartbeat timeout) and never drop anything. A command thread long-polls
-``POST /api/runs/{id}/commands/deliver``; its first answer after an outage cuts the
-sender's backoff short, so the run's heartbeat reaches a server as soon as it is back.
+``POST /api/runs/{id}/commands/deliver`` (held up to ``COMMAND_WAIT`` seconds: a run costs
+the server one request every ``COMMAND_WAIT`` while no command comes; the server answers at
+once when one is posted, and when the run ends). After a failed poll it asks with no wait,
+so that its first answer after an outage comes at once and cuts the sender's backoff
+short: the run's heartbeat reaches a server as soon as it is back.
 Offline, nothing is sent: the spool waits for ``traindeck sync``, which posts the same
 batches.
 
@@ -44,7 +47,7 @@ from typing import Any, Final
 import httpx
 
 from ..runfiles import RunFiles
-from ..store import Checkpoint, Command, NotFound, Run
+from ..store import TERMINAL_STATUSES, Checkpoint, Command, NotFound, Run
 from ..store.batch_schema import (
     BatchBody,
     CommandResultBody,
@@ -65,9 +68,11 @@ from .transport import MAX_BATCH_LINES, auth_headers, dumps_batch, encode_metric
 
 #: Seconds a finishing run waits for its spool to reach the server.
 DRAIN_TIMEOUT: Final = 10.0
-#: Seconds the server may hold a command long-poll (it answers at once when one comes;
-#: short so that a finished run's poller, a daemon thread, is gone soon after).
-COMMAND_WAIT: Final = 1.0
+#: Seconds the server may hold a command long-poll. It answers at once when a command
+#: comes, and when the run's final status reaches it (so a finished run's poller, a daemon
+#: thread, is gone soon after); below the server's limit (30 s) and a proxy's usual
+#: read timeout (60 s).
+COMMAND_WAIT: Final = 25.0
 #: Seconds between a follower rank's reads of the run's commands, and how many it reads.
 FOLLOW_INTERVAL: Final = 0.5
 FOLLOW_LIMIT: Final = 50
@@ -101,6 +106,8 @@ class RemoteBackend:
         self._courier = (None if self.url is None
                          else (couriers or Couriers()).get(self.url, token))
         self._stop = threading.Event()
+        #: A final status is spooled: the command thread ends with its next answer.
+        self._ended = threading.Event()
         self._commands: deque[Command] = deque()
         self._follower = CommandFollower() if rank > 0 else None
         self._follow_lock = threading.Lock()  # start_following and the follow thread
@@ -202,6 +209,8 @@ class RemoteBackend:
         self.append({"update": jsonable(dict(fields))})
 
     def set_status(self, status: str) -> None:
+        if status in TERMINAL_STATUSES:
+            self._ended.set()  # before the batch can reach the server and end the poll
         self.append({"status": status})
 
     def add_event(self, kind: str, payload: Mapping[str, Any]) -> None:
@@ -337,11 +346,11 @@ class RemoteBackend:
         attempt = 0
         cap = 5.0 if self.heartbeat_timeout is None else min(5.0, self.heartbeat_timeout / 8)
         with self._client(COMMAND_WAIT + 10.0) as client:
-            while not self._stop.is_set():
+            while not (self._stop.is_set() or self._ended.is_set()):
                 try:
-                    resp = client.post(
+                    resp = client.post(  # after a failure: answered at once (see above)
                         f"{self.url}/api/runs/{self._run_id}/commands/deliver",
-                        params={"wait": COMMAND_WAIT})
+                        params={"wait": 0 if attempt else COMMAND_WAIT})
                     resp.raise_for_status()
                     self._commands.extend(command_from(c) for c in resp.json()["commands"])
                     if attempt and self._courier is not None:

@@ -13,7 +13,8 @@ as its own route would and answered apart, so one run refused does not refuse th
 
 ``POST /api/runs/{run_id}/commands/deliver?wait=S`` hands the run's pending commands to
 its script (marking them delivered), waiting up to ``S`` seconds for one to arrive: woken
-by the change feed (``command_bell.py``), not by reading the store over and over.
+by the change feed (``command_bell.py``), not by reading the store over and over. It also
+answers, with what is pending, when the run reaches a final status meanwhile.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ async def deliver_commands(
             rung.clear()
             commands = await run_in_threadpool(store.take_pending_commands, run_id)
             left = deadline - time.monotonic()
-            if commands or left <= 0:
+            if commands or left <= 0 or rung.ended:
                 return json_response({"commands": [c.to_dict() for c in commands]})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rung.wait(), min(left, RECHECK))
