@@ -64,6 +64,8 @@ _DELETE: Final = ("DELETE FROM chunks WHERE series_id = ? AND step_lo = ?",
 _INSERT_ROLLUP: Final = ("INSERT OR REPLACE INTO chunk_rollups (series_id, step_lo, rollup) "
                          "VALUES (?, ?, ?)")
 _DELETE_ROLLUP: Final = "DELETE FROM chunk_rollups WHERE series_id = ? AND step_lo = ?"
+_DELETE_OPEN_SPAN: Final = ("DELETE FROM open_chunks WHERE series_id = ? "
+                            "AND step_lo BETWEEN ? AND ?")
 _ROLLUP_AT: Final = 8  # where encode's row (after series_id) has the rollup blob
 #: Rows (and parameters, within the connection's own limit) in one multi-row INSERT
 #: (``_insert_rows``).
@@ -121,6 +123,8 @@ class _Rows:
 
     def __init__(self) -> None:
         self.drops: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        #: Open chunks deleted by span: (series_id, first step_lo, last step_lo).
+        self.spans: list[tuple[int, int, int]] = []
         self.full: list[Points] = []
         self.full_ids: list[int] = []
         self.open: list[Points] = []
@@ -135,6 +139,16 @@ class _Rows:
         for lo, _, table in found:
             self.drops[table].append((series_id, lo))
 
+    def drop_newest(self, series_id: int, found: list[tuple[int, int, int]]) -> None:
+        """``drop`` of a series' newest chunks, every one of them from the oldest in
+        ``found`` on: its open chunks with one statement (a merge drops up to
+        ``CHUNK_MAX / tail_max`` of them, a statement each, ~14,000 when a step fills
+        the chunks of 225 series)."""
+        opened = [lo for lo, _, table in found if table]
+        if opened:
+            self.spans.append((series_id, min(opened), max(opened)))
+        self.drop(series_id, [f for f in found if not f[2]])
+
     def apply(self, conn: Conn, packer: Packer) -> None:
         full, open_ = self.drops
         if full:
@@ -142,6 +156,8 @@ class _Rows:
             conn.executemany(_DELETE_ROLLUP, full)
         if open_:
             conn.executemany(_DELETE[1], open_)
+        if self.spans:
+            conn.executemany(_DELETE_OPEN_SPAN, self.spans)
         if self.full:
             _insert_full(conn, [(sid, *row) for sid, row in zip(
                 self.full_ids, _encode(self.full, packer), strict=True)])
@@ -243,7 +259,7 @@ def _append(conn: Conn, rows: _Rows, series_id: int, p: Points) -> None:
     if open_ and sum(n for _, n, _ in open_) + len(p) >= chunks.CHUNK_MAX:
         merged = Points.concat([*_load_all(conn, series_id,
                                            [(lo, t) for lo, _, t in reversed(open_)]), p])
-        rows.drop(series_id, open_)
+        rows.drop_newest(series_id, open_)
         wrote_full = _write_pieces(rows, series_id, merged)
     elif open_ and open_[0][1] < tail_max:
         lo, _, table = open_[0]
