@@ -70,9 +70,11 @@ from .transport import MAX_BATCH_LINES, auth_headers, dumps_batch, encode_metric
 DRAIN_TIMEOUT: Final = 10.0
 #: Seconds the server may hold a command long-poll. It answers at once when a command
 #: comes, and when the run's final status reaches it (so a finished run's poller, a daemon
-#: thread, is gone soon after); below the server's limit (30 s) and a proxy's usual
-#: read timeout (60 s).
-COMMAND_WAIT: Final = 25.0
+#: thread, is gone soon after). Not longer: a poll through an SSH forward to a server
+#: that went away hangs until its read timeout (``COMMAND_WAIT + 10``), and only its first
+#: answer after the outage cuts the sender's backoff short (25 s left a restarted server's
+#: run with batches still spooled when it finished).
+COMMAND_WAIT: Final = 5.0
 #: Seconds between a follower rank's reads of the run's commands, and how many it reads.
 FOLLOW_INTERVAL: Final = 0.5
 FOLLOW_LIMIT: Final = 50
