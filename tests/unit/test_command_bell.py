@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from support import MakeStore
 
 from traindeck.server.command_bell import CommandBell
@@ -57,3 +58,15 @@ def test_a_run_that_ends_rings_its_pollers_as_ended(make_store: MakeStore) -> No
             assert not other_rung.is_set() and not other_rung.ended
 
     asyncio.run(main())
+
+
+def test_the_sdk_asks_for_poll_waits_the_server_allows() -> None:
+    from traindeck.sdk.remote import COMMAND_WAIT, MAX_COMMAND_WAIT, command_wait_from
+    from traindeck.server.routers.batch import MAX_WAIT
+
+    assert MAX_COMMAND_WAIT == MAX_WAIT
+    assert command_wait_from(None) == command_wait_from(" ") == COMMAND_WAIT
+    assert command_wait_from("12.5") == 12.5
+    for bad in ("0", "-1", "31", "nan", "inf", "soon"):
+        with pytest.raises(ValueError, match="TRAINDECK_COMMAND_WAIT"):
+            command_wait_from(bad)

@@ -55,7 +55,7 @@ from .ranks import (
     shared_run_id,
     wait_for_leader,
 )
-from .remote import RemoteLocator
+from .remote import RemoteLocator, command_wait_from
 from .run import Run
 from .values import check_total
 
@@ -114,7 +114,8 @@ def open_locator(env: Mapping[str, str], *, dir: str | os.PathLike[str] | None,
         return RemoteLocator(files, url=None if offline else url,
                              token=env.get("TRAINDECK_TOKEN") or None, policy=policy,
                              heartbeat_timeout=heartbeat_timeout,
-                             couriers=_ProcessSenders.couriers)
+                             couriers=_ProcessSenders.couriers,
+                             command_wait=command_wait_from(env.get("TRAINDECK_COMMAND_WAIT")))
     if store is not None:
         return EmbeddedLocator(store, files, owns_store=False)
     store_url = env.get("TRAINDECK_STORE") or None  # a shared store; the folder holds files

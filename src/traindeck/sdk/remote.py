@@ -75,6 +75,23 @@ DRAIN_TIMEOUT: Final = 10.0
 #: answer after the outage cuts the sender's backoff short (25 s left a restarted server's
 #: run with batches still spooled when it finished).
 COMMAND_WAIT: Final = 5.0
+#: The longest poll wait a script may ask for (the server's limit).
+MAX_COMMAND_WAIT: Final = 30.0
+
+
+def command_wait_from(value: str | None) -> float:
+    """``TRAINDECK_COMMAND_WAIT``: seconds, above 0 and at most ``MAX_COMMAND_WAIT``;
+    unset or empty: ``COMMAND_WAIT``."""
+    if value is None or not value.strip():
+        return COMMAND_WAIT
+    try:
+        wait = float(value)
+    except ValueError:
+        wait = float("nan")
+    if not 0 < wait <= MAX_COMMAND_WAIT:
+        raise ValueError(f"TRAINDECK_COMMAND_WAIT must be seconds in (0, {MAX_COMMAND_WAIT:g}],"
+                         f" got {value!r}")
+    return wait
 #: Seconds between a follower rank's reads of the run's commands, and how many it reads.
 FOLLOW_INTERVAL: Final = 0.5
 FOLLOW_LIMIT: Final = 50
@@ -89,8 +106,10 @@ class RemoteBackend:
     def __init__(self, run_id: str, files: RunFiles, *, url: str | None, token: str | None,
                  policy: FailurePolicy, heartbeat_timeout: float | None = None,
                  drain_timeout: float = DRAIN_TIMEOUT, rank: int = 0,
-                 couriers: Couriers | None = None) -> None:
+                 couriers: Couriers | None = None,
+                 command_wait: float = COMMAND_WAIT) -> None:
         self._run_id = run_id
+        self.command_wait = command_wait
         self.reader = Reader(url, token)
         self.url = self.reader.url
         self.token = token
@@ -347,12 +366,12 @@ class RemoteBackend:
         assert self.url is not None
         attempt = 0
         cap = 5.0 if self.heartbeat_timeout is None else min(5.0, self.heartbeat_timeout / 8)
-        with self._client(COMMAND_WAIT + 10.0) as client:
+        with self._client(self.command_wait + 10.0) as client:
             while not (self._stop.is_set() or self._ended.is_set()):
                 try:
                     resp = client.post(  # after a failure: answered at once (see above)
                         f"{self.url}/api/runs/{self._run_id}/commands/deliver",
-                        params={"wait": 0 if attempt else COMMAND_WAIT})
+                        params={"wait": 0 if attempt else self.command_wait})
                     resp.raise_for_status()
                     self._commands.extend(command_from(c) for c in resp.json()["commands"])
                     if attempt and self._courier is not None:
@@ -396,8 +415,10 @@ class RemoteLocator:
 
     def __init__(self, files: RunFiles, *, url: str | None, token: str | None,
                  policy: FailurePolicy, heartbeat_timeout: float | None = None,
-                 couriers: Couriers | None = None) -> None:
+                 couriers: Couriers | None = None,
+                 command_wait: float = COMMAND_WAIT) -> None:
         self._files = files
+        self.command_wait = command_wait
         self._couriers = couriers or Couriers()
         self.reader = Reader(url, token)
         self.url = url
@@ -423,7 +444,8 @@ class RemoteLocator:
     def backend(self, run_id: str, *, rank: int = 0) -> RemoteBackend:
         return RemoteBackend(run_id, self._files, url=self.url, token=self.token,
                              policy=self.policy, heartbeat_timeout=self.heartbeat_timeout,
-                             rank=rank, couriers=self._couriers)
+                             rank=rank, couriers=self._couriers,
+                             command_wait=self.command_wait)
 
     def close(self) -> None:
         pass
