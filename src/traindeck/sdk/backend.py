@@ -22,7 +22,8 @@ A :class:`Locator` finds or opens runs before one is chosen (``init()``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -157,6 +158,12 @@ class Backend(Protocol):
         rank 0's backend, which takes commands instead."""
 
     # -- the end -----------------------------------------------------------------------
+
+    def pull_with(self, pull: Callable[[], threading.Event]) -> None:
+        """The run's worker: ``pull()`` asks it to write what it holds now and returns an
+        event set once it has. A remote run's sender pulls just before it sends, so that
+        points logged since the last tick go with that request instead of waiting for the
+        next; the store itself (embedded) needs nothing of it."""
 
     @property
     def drained(self) -> bool:

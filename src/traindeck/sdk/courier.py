@@ -18,7 +18,9 @@ spool only once the server answered for them:
   after the first, the courier waits up to ``GATHER`` seconds for the other runs' (not
   when hurried: a run finishing).
 - **The gap.** After a slow answer it waits a little before it sends again
-  (``SEND_GAP_*``), so that a busy server gets fewer, bigger requests.
+  (``SEND_GAP_*``), so that a busy server gets fewer, bigger requests. When the gap is
+  over it *pulls*: each run's worker spools what it holds at once (``Lane.pull``), so
+  that the points logged since the last tick go now rather than a whole gap later.
 - **Failures.** A request without an answer (the server away, a 5xx) is retried for every
   run in it with jittered backoff (``transport.backoff``, within the shortest heartbeat
   timeout of its runs) and drops nothing. A run the server refuses (a 4xx for that run)
@@ -35,6 +37,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -58,7 +61,7 @@ from .transport import (
 #: batches every tick, and a busy server, slower to answer, gets fewer, bigger requests
 #: (its cost is mostly per request, not per point). What waits is already in the spools.
 SEND_GAP_FACTOR: Final = 30.0
-SEND_GAP_MAX: Final = 0.25
+SEND_GAP_MAX: Final = 0.15
 SEND_GAP_FREE: Final = 0.004
 #: No gap after a big request, or with a backlog waiting (a drain after an outage, a fast
 #: logger): those are slow for their size, not for the server's load, and go at once.
@@ -66,6 +69,8 @@ SEND_GAP_BATCHES: Final = 32
 SEND_GAP_BYTES: Final = 256 * 1024
 #: Seconds the courier waits, after a run's batch, for the other runs' of the same tick.
 GATHER: Final = 0.01
+#: Seconds the courier waits, after a gap, for its runs' workers to spool what they hold.
+PULL_WAIT: Final = 0.02
 #: Seconds between looks at the spools when nothing wakes the courier.
 IDLE_WAIT: Final = 0.5
 
@@ -86,6 +91,9 @@ class Lane:
     failures: int = 0
     #: Batches still to be sent one at a time (after the server refused a group of them).
     singly: int = 0
+    #: The run's worker: ``pull()`` asks it to spool what it holds now; the event it
+    #: returns is set once it has (``Backend.pull_with``).
+    pull: Callable[[], threading.Event] | None = None
 
 
 Head = list[tuple[int, bytes]]
@@ -148,6 +156,7 @@ class Courier:
     def _run(self, poster: BatchPoster) -> None:
         attempt = 0
         budget = GROUP_BYTES  # smaller after a 413 (a proxy with a lower body limit)
+        waited = False  # a gap was waited: what the workers hold is a gap old
         while True:
             with self._guard:
                 if not self._lanes:
@@ -160,8 +169,11 @@ class Courier:
                 continue
             hurried = self._hurry.is_set()
             self._hurry.clear()
-            if len(lanes) > 1 and not hurried:
+            if waited and not hurried:
+                self._pull(lanes)
+            elif len(lanes) > 1 and not hurried:
                 self._gather(lanes)
+            waited = False
             heads = self._heads(lanes, budget)
             if not heads:
                 continue
@@ -189,6 +201,17 @@ class Courier:
                      and sum(len(p) for _, h in heads for _, p in h) < SEND_GAP_BYTES)
             if small and gap > 0.001 and not hurried:
                 self._hurry.wait(gap)  # busy: let them gather (a finishing run cuts it)
+                waited = True
+
+    @staticmethod
+    def _pull(lanes: list[Lane]) -> None:
+        """Ask every lane's worker to spool what it holds; wait up to ``PULL_WAIT``."""
+        pulled = [lane.pull() for lane in lanes if lane.pull is not None and not lane.closed]
+        deadline = time.monotonic() + PULL_WAIT
+        for done in pulled:
+            left = deadline - time.monotonic()
+            if left <= 0 or not done.wait(left):
+                return
 
     def _gather(self, lanes: list[Lane]) -> None:
         """Wait up to ``gather`` for every lane to have something to send."""

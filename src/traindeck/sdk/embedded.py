@@ -6,7 +6,8 @@ Each call is one store transaction. A store that is busy or away raises ``Unavai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,9 @@ class EmbeddedBackend:
         self.store.finish_command(cmd_id, ok=ok, result=result, error=error)
 
     # -- the end -------------------------------------------------------------------------
+
+    def pull_with(self, pull: Callable[[], threading.Event]) -> None:
+        pass  # every write is in the store at once
 
     @property
     def drained(self) -> bool:

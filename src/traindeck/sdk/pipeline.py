@@ -82,6 +82,7 @@ class Pipeline:
             command_interval=command_interval, system_interval=system_interval,
             system_step=system_step,
         )
+        backend.pull_with(self.worker.pull)
         self.worker.start()
         if capture_console:
             try:

@@ -17,7 +17,8 @@ rank keeps the run alive and can load the run's checkpoints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -126,6 +127,9 @@ class RankBackend:
         self.inner.start_following()
 
     # -- the end -------------------------------------------------------------------------
+
+    def pull_with(self, pull: Callable[[], threading.Event]) -> None:
+        self.inner.pull_with(pull)
 
     @property
     def drained(self) -> bool:

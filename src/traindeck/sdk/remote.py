@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -317,6 +317,9 @@ class RemoteBackend:
         return out
 
     # -- the end -------------------------------------------------------------------------
+
+    def pull_with(self, pull: Callable[[], threading.Event]) -> None:
+        self._lane.pull = pull
 
     @property
     def drained(self) -> bool:

@@ -82,6 +82,7 @@ class Worker(threading.Thread):
         self._summary_lock = threading.Lock()
         self._fences: list[threading.Event] = []
         self._new_fences: deque[threading.Event] = deque()  # fence() since the last drain
+        self._pulls: deque[threading.Event] = deque()  # pull() since the last drain
         self._system_step = system_step
         self._backoff = 0.0
         self._retry_at = 0.0
@@ -104,6 +105,14 @@ class Worker(threading.Thread):
         its batches)."""
         if time.monotonic() - self.points_at >= self.tick:
             self._wake.set()
+
+    def pull(self) -> threading.Event:
+        """Write the points held now without waiting for the tick (the run's sender is
+        about to send); the event is set once they are written (not acknowledged)."""
+        done = threading.Event()
+        self._pulls.append(done)
+        self._wake.set()
+        return done
 
     def fence(self, fence: threading.Event) -> None:
         """Set ``fence`` once every point queued before this call is written."""
@@ -170,6 +179,7 @@ class Worker(threading.Thread):
         while True:
             stopping = self._stopping.is_set()
             now = self.clock()
+            pulls = take_all(self._pulls)  # answered once this turn's points are written
             try:
                 if sampler is not None and self.system_interval and now >= next_sys:
                     next_sys = now + self.system_interval
@@ -189,6 +199,8 @@ class Worker(threading.Thread):
                     self._poll_commands()
             except Exception as exc:  # never let the thread die
                 self._failed(now, exc, "background writer")
+            for done in pulls:
+                done.set()
             if self._fences and self._written():
                 self._release_fences()
             if stopping and self.idle:
@@ -204,6 +216,7 @@ class Worker(threading.Thread):
         except Exception as exc:
             self.policy.report("closing the connection", exc, raise_in_strict=False)
         self._fences += take_all(self._new_fences)  # a flush() racing with the end
+        self._fences += take_all(self._pulls)
         self._release_fences()
 
     def _until_tick(self) -> float:
