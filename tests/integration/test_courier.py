@@ -70,9 +70,10 @@ class Relay(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def relay(target: str, *, refuse: int | None = None) -> Iterator[tuple[str, list[Any]]]:
+def relay(target: str, *, refuse: int | None = None,
+          base: type[Relay] = Relay) -> Iterator[tuple[str, list[Any]]]:
     seen: list[tuple[str, str, bytes]] = []
-    handler = type("Handler", (Relay,), {"target": target, "refuse": refuse, "seen": seen})
+    handler = type("Handler", (base,), {"target": target, "refuse": refuse, "seen": seen})
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -212,6 +213,56 @@ def test_runs_wait_for_a_server_away_and_arrive_whole(tmp_path: Path) -> None:
         assert all(b.failures > 0 and b.sent == 11 for b in runs)
     finally:
         stop_process(proc)
+
+
+class SlowRelay(Relay):
+    """A busy server: each answer takes 50 ms, and the first waits for ``go``
+    (``arrived`` is set when a batch reaches it)."""
+
+    go: ClassVar[threading.Event] = threading.Event()
+    arrived: ClassVar[threading.Event] = threading.Event()
+
+    def _forward(self, method: str) -> None:
+        if "/batch" in self.path:
+            self.arrived.set()
+        self.go.wait(30)
+        time.sleep(0.05)
+        super()._forward(method)
+
+
+def test_after_a_gap_the_sender_takes_what_the_run_holds_with_it(
+        server: tuple[str, Path], tmp_path: Path) -> None:
+    """A slow answer makes the sender wait before its next request (the gap); when it
+    sends again it first pulls the run's worker, so the points the worker held (logged
+    since its last tick) go in that same request instead of a whole gap later."""
+    url, folder = server
+    SlowRelay.go, SlowRelay.arrived = threading.Event(), threading.Event()
+    with relay(url, base=SlowRelay) as (proxy_url, seen):
+        (run,) = backends(tmp_path, proxy_url, ["a"])  # its first batch: held by the relay
+        pulls: list[int] = []
+
+        def pull() -> threading.Event:  # the worker holding steps 10-19 until pulled
+            if not pulls:
+                steps = np.arange(10, 20, dtype=np.int64)
+                run.write_points({"x": (steps, np.full(10, 1.0), steps * 1.0)},
+                                 summary=None, heartbeat=None)
+            pulls.append(1)
+            done = threading.Event()
+            done.set()
+            return done
+
+        run.pull_with(pull)
+        assert SlowRelay.arrived.wait(30)
+        steps = np.arange(10, dtype=np.int64)  # spooled while the first request is slow
+        run.write_points({"x": (steps, np.full(10, 1.0), steps * 1.0)}, summary=None,
+                         heartbeat=None)
+        SlowRelay.go.set()
+        wait_for(lambda: run.sent == 3, timeout=30, what="every batch acknowledged")
+        run.close()
+    assert pulls  # after the slow answer's gap
+    assert stored(folder, "a") == [float(s) for s in range(20)]
+    posts = [path for method, path, _ in seen if method == "POST" and "/batch" in path]
+    assert len(posts) == 2  # the run's start; then steps 0-9 and the pulled 10-19 together
 
 
 def test_a_request_over_the_body_limit_is_sent_smaller(tmp_path: Path) -> None:

@@ -191,3 +191,16 @@ def test_a_point_logged_after_a_quiet_tick_is_written_without_waiting_for_the_ne
         assert run.flush()
         assert worker.batches == batches + 1  # the flush's one batch took all 100
     assert len(stored(store, run.id)["loss"]) == 101
+
+
+def test_a_pull_writes_what_the_writer_holds_without_waiting_for_its_tick(
+    tdir: Path, store: Store
+) -> None:
+    """The remote sender pulls the writer just before it sends (``Worker.pull``): the
+    points logged so far are written then, not at the next tick (an hour away here)."""
+    with start(tdir) as run:
+        for i in range(5):
+            run.log({"loss": float(i)}, step=i)
+        assert run._worker is not None
+        assert run._worker.pull().wait(30)
+        assert stored(store, run.id) == {"loss": [(i, float(i)) for i in range(5)]}
