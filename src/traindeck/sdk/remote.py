@@ -77,6 +77,9 @@ DRAIN_TIMEOUT: Final = 10.0
 COMMAND_WAIT: Final = 5.0
 #: The longest poll wait a script may ask for (the server's limit).
 MAX_COMMAND_WAIT: Final = 30.0
+#: Seconds between a follower rank's reads of the run's commands, and how many it reads.
+FOLLOW_INTERVAL: Final = 0.5
+FOLLOW_LIMIT: Final = 50
 
 
 def command_wait_from(value: str | None) -> float:
@@ -92,9 +95,6 @@ def command_wait_from(value: str | None) -> float:
         raise ValueError(f"TRAINDECK_COMMAND_WAIT must be seconds in (0, {MAX_COMMAND_WAIT:g}],"
                          f" got {value!r}")
     return wait
-#: Seconds between a follower rank's reads of the run's commands, and how many it reads.
-FOLLOW_INTERVAL: Final = 0.5
-FOLLOW_LIMIT: Final = 50
 
 
 class RemoteBackend:
