@@ -179,7 +179,8 @@ class Worker(threading.Thread):
         while True:
             stopping = self._stopping.is_set()
             now = self.clock()
-            pulls = take_all(self._pulls)  # answered once this turn's points are written
+            # answered once this turn's points are written
+            pulls = take_all(self._pulls) if self._pulls else ()
             try:
                 if sampler is not None and self.system_interval and now >= next_sys:
                     next_sys = now + self.system_interval
