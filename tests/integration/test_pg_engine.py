@@ -121,3 +121,44 @@ def test_pg_the_store_sql_runs_as_written(tmp_path: Path, postgres: PostgresServ
             assert reader.execute("SELECT td_f8(?)", (struct.pack("<d", v),)).fetchone() == (v,)
         nan = struct.pack("<d", float("nan"))
         assert reader.execute("SELECT td_f8(?), td_rank(?)", (nan, nan)).fetchone() == (None, 1)
+
+
+def test_pg_statements_sent_together_keep_their_order_and_fail_whole(
+    tmp_path: Path, postgres: PostgresService,
+) -> None:
+    """A write transaction's ``executemany`` statements wait and go with the next
+    statement or the commit (one round trip); reads see them, and one that fails fails the
+    whole transaction, at the commit at the latest. A snapshot's reads sent together
+    answer each in order."""
+    import psycopg
+
+    from traindeck.store.engine import execute_all
+    from traindeck.store.postgres import PostgresStore
+
+    with open_store(postgres.url(schema=f"pipe_{secrets.token_hex(4)}"),
+                    files_root=tmp_path) as store:
+        assert isinstance(store, PostgresStore)
+        run = store.create_run(project="p")
+        insert = "INSERT INTO batches (run_id, batch_id, applied_at) VALUES (?, ?, ?)"
+        with store.core.write() as tx:
+            tx.conn.executemany(insert, [(run.id, "a", 1.0), (run.id, "b", 2.0)])
+            # a read after them sees them
+            assert tx.execute("SELECT batch_id FROM batches WHERE run_id = ? ORDER BY "
+                              "batch_id", (run.id,)).fetchall() == [("a",), ("b",)]
+            tx.conn.executemany(insert, [(run.id, "c", 3.0)])
+        # a duplicate key among the waiting statements: the commit raises, nothing is kept
+        with pytest.raises(psycopg.IntegrityError), store.core.write() as tx:
+            tx.execute("UPDATE runs SET name = ? WHERE id = ?", ("renamed", run.id))
+            tx.conn.executemany(insert, [(run.id, "d", 4.0), (run.id, "a", 5.0)])
+        with store.core.read() as conn:
+            ids, name, none = execute_all(conn, [
+                ("SELECT batch_id FROM batches WHERE run_id = ? ORDER BY batch_id",
+                 (run.id,)),
+                ("SELECT name FROM runs WHERE id = ?", (run.id,)),
+                ("SELECT 1 FROM runs WHERE id = ?", ("nope",))])
+            assert ids.fetchall() == [("a",), ("b",), ("c",)]
+            assert name.fetchone() == (run.name,)
+            assert none.fetchone() is None
+        # the store's own calls go on working after the failed transaction
+        store.update_run(run.id, name="later")
+        assert store.get_run(run.id).name == "later"

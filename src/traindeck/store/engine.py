@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 Params = Sequence[Any] | Mapping[str, Any]
 #: Seconds since the epoch; injected in tests.
@@ -41,6 +41,23 @@ class Conn(Protocol):
     def getlimit(self, category: int, /) -> int:
         """SQLite's limits (``sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER``: parameters a
         statement may have); another engine answers its own."""
+
+
+@runtime_checkable
+class Pipelined(Protocol):
+    """A connection that sends several statements at once (PostgreSQL's pipeline)."""
+
+    def execute_all(self, statements: Sequence[tuple[str, Params]], /) -> Sequence[Cursor]: ...
+
+
+def execute_all(conn: Conn, statements: Sequence[tuple[str, Params]]) -> Sequence[Cursor]:
+    """Run independent statements, in order, and return their results: on a connection
+    that can (``Pipelined``), sent together and answered together (one round trip to a
+    PostgreSQL cluster, not one a statement); else one after the other (SQLite, in
+    process, has no round trips to save)."""
+    if isinstance(conn, Pipelined):
+        return conn.execute_all(statements)
+    return [conn.execute(sql, args) for sql, args in statements]
 
 
 class WriteTx(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .command_rows import CMD_COLS, command_row
 from .common_rows import EVENT_COLS, RUN_COLS, event_row, run_row
-from .engine import Core
+from .engine import Core, execute_all
 from .metric_rows import f8 as _f8
 from .models import Changes, SeriesChange
 
@@ -34,19 +34,22 @@ class ChangeFeed:
                     f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                     (event_seq, limit)).fetchall()
                 return Changes(now_seq, [], [], [event_row(r) for r in ev_rows], [], [])
-            runs = [run_row(r) for r in conn.execute(
-                f"SELECT {RUN_COLS} FROM runs WHERE seq > ? ORDER BY seq", (seq,))]
+            # independent reads: one round trip to a PostgreSQL cluster for all of them
+            run_rows, series_rows, event_rows, cmd_rows, deleted_rows, log_rows = execute_all(
+                conn, [
+                    (f"SELECT {RUN_COLS} FROM runs WHERE seq > ? ORDER BY seq", (seq,)),
+                    ("SELECT run_id, key, last_step, last_time, last_value, seq, written "
+                     "FROM series WHERE seq > ? ORDER BY seq", (seq,)),
+                    (f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                     (event_seq, limit)),
+                    (f"SELECT {CMD_COLS} FROM commands WHERE seq > ? ORDER BY seq", (seq,)),
+                    ("SELECT id FROM deleted_runs WHERE seq > ?", (seq,)),
+                    ("SELECT run_id, last_seq FROM log_heads WHERE seq > ?", (seq,))])
+            runs = [run_row(r) for r in run_rows]
             series = [SeriesChange(r[0], r[1], r[2], r[3], _f8(r[4]), r[5], int(r[6]))
-                      for r in conn.execute(
-                          "SELECT run_id, key, last_step, last_time, last_value, seq, written "
-                          "FROM series WHERE seq > ? ORDER BY seq", (seq,))]
-            events = [event_row(r) for r in conn.execute(
-                f"SELECT {EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (event_seq, limit))]
-            commands = [command_row(r) for r in conn.execute(
-                f"SELECT {CMD_COLS} FROM commands WHERE seq > ? ORDER BY seq", (seq,))]
-            deleted = [r[0] for r in conn.execute(
-                "SELECT id FROM deleted_runs WHERE seq > ?", (seq,))]
-            logs = {r[0]: int(r[1]) for r in conn.execute(
-                "SELECT run_id, last_seq FROM log_heads WHERE seq > ?", (seq,))}
+                      for r in series_rows]
+            events = [event_row(r) for r in event_rows]
+            commands = [command_row(r) for r in cmd_rows]
+            deleted = [r[0] for r in deleted_rows]
+            logs = {r[0]: int(r[1]) for r in log_rows}
         return Changes(now_seq, runs, series, events, commands, deleted, logs)
