@@ -30,7 +30,7 @@ from .chunks import (
     pieces,
 )
 from .common_rows import pairs as pairs_of
-from .engine import Conn
+from .engine import Conn, Params, execute_all
 from .packing import RAW, Packer
 from .rollup import I64
 
@@ -567,16 +567,21 @@ def read_points_many(conn: Conn, reads: Sequence[tuple[int, int | None]],
                 continue
             for lo, table in chunks_of:
                 wanted[table].append((reads[i][0], lo))
-        rows: dict[tuple[int, int], ChunkRow] = {}
+        # the rows of both tables, fetched by key (sent together: one round trip to a
+        # PostgreSQL cluster)
+        fetches: list[tuple[str, Params]] = []
         for table, name in enumerate(("chunks", "open_chunks")):
             keys = wanted[table]
             for k in range(0, len(keys), 400):
                 some = keys[k:k + 400]
-                for series_id, *row in conn.execute(
-                        f"SELECT c.series_id, {_C_ROW_COLS} FROM {pairs_of(len(some))} "
-                        f"JOIN {name} c ON c.series_id = v.column1 AND c.step_lo = v.column2",
-                        [v for key in some for v in key]):
-                    rows[(int(series_id), int(row[0]))] = row
+                fetches.append((
+                    f"SELECT c.series_id, {_C_ROW_COLS} FROM {pairs_of(len(some))} "
+                    f"JOIN {name} c ON c.series_id = v.column1 AND c.step_lo = v.column2",
+                    [v for key in some for v in key]))
+        rows: dict[tuple[int, int], ChunkRow] = {}
+        for fetched in execute_all(conn, fetches):
+            for series_id, *row in fetched:
+                rows[(int(series_id), int(row[0]))] = row
         for i, chunks_of in located.items():
             series_id, lo = reads[i]
             window = Window("step", lo, None)
