@@ -244,14 +244,12 @@ class _Snapshot(Conn):
         return self.execute_all([(sql, parameters)])[0]
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> Rows:
-        if not self.began:
-            self.raw.execute(_BEGIN_READ)
-            self.began = True
+        self._before_all()
         return super().executemany(sql, seq_of_parameters)
 
     def _before_all(self) -> None:
         if not self.began:
-            self.raw.execute(_BEGIN_READ)  # queued in the pipeline
+            self.raw.execute(_BEGIN_READ)  # in a pipeline, queued with what follows
             self.began = True
 
 
