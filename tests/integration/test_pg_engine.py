@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,48 @@ def test_pg_statements_sent_together_keep_their_order_and_fail_whole(
         # the store's own calls go on working after the failed transaction
         store.update_run(run.id, name="later")
         assert store.get_run(run.id).name == "later"
+
+
+def test_pg_a_write_takes_the_lock_with_its_first_statement(
+    tmp_path: Path, postgres: PostgresService,
+) -> None:
+    """A write transaction's ``BEGIN`` and lock go with its first statement: two servers
+    over one store still write one at a time from that statement on, a transaction that
+    sends nothing costs nothing and leaves the connection usable, one whose statements all
+    wait sends them with its commit, and one that fails before sending anything rolls
+    nothing back."""
+    from traindeck.store.postgres import PostgresStore
+
+    url = postgres.url(schema=f"lock_{secrets.token_hex(4)}")
+    with open_store(url, files_root=tmp_path) as a, open_store(url, files_root=tmp_path) as b:
+        assert isinstance(a, PostgresStore) and isinstance(b, PostgresStore)
+        run = a.create_run(project="p")
+        order: list[str] = []
+        inside = threading.Event()
+
+        def other() -> None:
+            inside.wait(30)
+            b.create_run(project="p", id="other")  # no row in common: waits for a's lock
+            order.append("b")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        with a.core.write() as tx:
+            tx.execute("UPDATE runs SET notes = ? WHERE id = ?", ("a", run.id))
+            inside.set()
+            thread.join(1.0)  # b cannot write while a holds the lock
+            assert thread.is_alive()
+            order.append("a")
+        thread.join(30)
+        assert order == ["a", "b"] and a.get_run("other").project == "p"
+        with a.core.write():
+            pass  # nothing sent: nothing to commit
+        with a.core.write() as tx:  # only statements that wait: all sent with the commit
+            tx.conn.executemany("INSERT INTO batches (run_id, batch_id, applied_at) "
+                                "VALUES (?, ?, ?)", [(run.id, "x", 1.0), (run.id, "y", 2.0)])
+        assert b.core.reader().execute("SELECT count(*) FROM batches WHERE run_id = ?",
+                                       (run.id,)).fetchone() == (2,)
+        with pytest.raises(RuntimeError, match="before"), a.core.write():
+            raise RuntimeError("failed before any statement")
+        a.update_run(run.id, notes="after")
+        assert b.get_run(run.id).notes == "after"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from support import MakeStore, sqlite_path
 
-from traindeck.store import Conflict, InvalidInput, NotFound, Store, open_store
+from traindeck.store import Conflict, InvalidInput, NotFound, RunProgress, Store, open_store
 from traindeck.store.models import RUN_STATUSES
 
 
@@ -156,6 +156,25 @@ def test_update_run(store: Store) -> None:
     assert store.get_run("r").notes == "hello"
     # No status event for a plain update.
     assert status_events(store, "r") == [(None, "running")]
+
+
+def test_set_progress_writes_every_run_in_one_stamp_and_skips_runs_gone(store: Store) -> None:
+    for name in ("a", "b", "gone"):
+        store.create_run(project="p", id=name)
+    store.set_status("b", "completed")
+    store.delete_run("gone")
+    before = store.get_run("a").seq
+    asked = store.set_progress([RunProgress("a", 0.25, 12.5, 60.0),
+                                RunProgress("gone", 0.5, 1.0, 2.0),
+                                RunProgress("b", 1.0, 3.0, 9.0)])
+    assert asked == 3
+    a, b = store.get_run("a"), store.get_run("b")
+    assert (a.progress, a.steps_per_s, a.eta_s) == (0.25, 12.5, 60.0)
+    assert (b.progress, b.steps_per_s, b.eta_s) == (1.0, 3.0, None)  # ended: no ETA
+    assert a.seq == b.seq > before  # one transaction, one stamp: a follower hears of both
+    with pytest.raises(NotFound):
+        store.get_run("gone")
+    assert {r.id for r in store.changes_since(before, 0).runs} == {"a", "b"}
 
 
 def test_status_changes_emit_events(store: Store, clock: FakeClock) -> None:

@@ -7,7 +7,7 @@ signals), numbered by ``seq`` in commit order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, loads
@@ -58,11 +58,21 @@ def pairs(n: int) -> str:
 
 def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, Run]:
     """``fetch_run`` of several runs at once; ``NotFound`` names the first one missing."""
+    return runs_found(run_ids, [conn.execute(sql, args)
+                                for sql, args in runs_statements(run_ids)])
+
+
+def runs_statements(run_ids: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The reads of ``fetch_runs`` (to send with others: ``engine.execute_all``)."""
+    return [(f"SELECT {RUN_COLS} FROM runs WHERE id IN ({','.join('?' * len(part))})", part)
+            for part in (list(run_ids[i:i + 900]) for i in range(0, len(run_ids), 900))]
+
+
+def runs_found(run_ids: Sequence[str], results: Iterable[Iterable[Any]]) -> dict[str, Run]:
+    """``fetch_runs``' answer from the results of ``runs_statements``."""
     found: dict[str, Run] = {}
-    for i in range(0, len(run_ids), 900):
-        part = run_ids[i:i + 900]
-        for row in conn.execute(f"SELECT {RUN_COLS} FROM runs WHERE id IN "
-                                f"({','.join('?' * len(part))})", part):
+    for rows in results:
+        for row in rows:
             run = run_row(row)
             found[run.id] = run
     for run_id in run_ids:

@@ -3,7 +3,7 @@ run's series, read raw points and exact buckets. Chunk rows are ``chunk_rows``'s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -11,9 +11,9 @@ import numpy as np
 from . import bucket_rows, chunk_rows, chunks, group_rows
 from .chunk_rows import both_chunks
 from .codec import dumps_str
-from .common_rows import fetch_run, fetch_runs
+from .common_rows import fetch_run, runs_found, runs_statements
 from .common_rows import pairs as pairs_of
-from .engine import Conn, Core, WriteTx
+from .engine import Conn, Core, WriteTx, execute_all
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
 from .models import CompactResult, MetricWrite, Run, SeriesInfo
@@ -72,15 +72,27 @@ def _series_rows(conn: Conn, run_id: str, keys: Sequence[str]
 def _series_rows_many(conn: Conn, pairs: Sequence[tuple[str, str]]
                       ) -> dict[tuple[str, str], tuple[int, int | None]]:
     """``_series_rows`` of several runs: ``{(run_id, key): (id, last_step)}``."""
-    out: dict[tuple[str, str], tuple[int, int | None]] = {}
-    for i in range(0, len(pairs), 400):
-        part = pairs[i:i + 400]
-        for run_id, key, series_id, last_step in conn.execute(
-                f"SELECT s.run_id, s.key, s.id, s.last_step FROM {pairs_of(len(part))} "
-                "JOIN series s ON s.run_id = v.column1 AND s.key = v.column2",
-                [v for p in part for v in p]):
-            out[(run_id, key)] = (series_id, last_step)
-    return out
+    return _series_found([conn.execute(sql, args) for sql, args in _series_statements(pairs)])
+
+
+def _series_statements(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """The reads of ``_series_rows_many`` (to send with others: ``engine.execute_all``)."""
+    return [(f"SELECT s.run_id, s.key, s.id, s.last_step FROM {pairs_of(len(part))} "
+             "JOIN series s ON s.run_id = v.column1 AND s.key = v.column2",
+             [v for p in part for v in p])
+            for part in (pairs[i:i + 400] for i in range(0, len(pairs), 400))]
+
+
+def _series_found(results: Iterable[Iterable[Any]]
+                  ) -> dict[tuple[str, str], tuple[int, int | None]]:
+    return {(run_id, key): (series_id, last_step)
+            for rows in results for run_id, key, series_id, last_step in rows}
+
+
+def _pairs(items: Sequence[tuple[str, Mapping[str, chunks.Points]]]) -> list[tuple[str, str]]:
+    """The (run, key) of every series a write has points for."""
+    return [(run_id, key) for run_id, prepared in items
+            for key, points in prepared.items() if len(points)]
 
 
 class MetricTable:
@@ -136,11 +148,17 @@ class MetricTable:
         prepared = [(w, chunks.prepare_many(w.series)) for w in writes]
         if not writes:
             return
+        items = [(w.run_id, points) for w, points in prepared]
+        pairs = _pairs(items)
         with self._core.write() as tx:
-            runs = fetch_runs(tx.conn, ids)
+            # the runs and the series rows read together (one round trip on PostgreSQL)
+            reads = runs_statements(ids)
+            results = execute_all(tx.conn, [*reads, *_series_statements(pairs)])
+            runs = runs_found(ids, results[:len(reads)])
+            known = _series_found(results[len(reads):])
             self._touch_runs(tx, [(runs[w.run_id], w.summary, w.heartbeat) for w in writes
                                   if w.heartbeat is not None or w.summary], replace_summary)
-            self._write_points(tx, [(w.run_id, points) for w, points in prepared])
+            self._write_points(tx, items, pairs, known)
 
     def _touch_runs(self, tx: WriteTx,
                     touches: Sequence[tuple[Run, Mapping[str, Any] | None, float | None]],
@@ -171,17 +189,21 @@ class MetricTable:
                 revive(tx, self._core.clock(), run.id)
 
     def _write_points(self, tx: WriteTx,
-                      items: Sequence[tuple[str, Mapping[str, chunks.Points]]]) -> None:
+                      items: Sequence[tuple[str, Mapping[str, chunks.Points]]],
+                      pairs: Sequence[tuple[str, str]] | None = None,
+                      known: Mapping[tuple[str, str], tuple[int, int | None]] | None = None,
+                      ) -> None:
         """The points of runs' series (made when new), their chunks written together, and
-        each series' newest point."""
-        pairs = [(run_id, key) for run_id, prepared in items
-                 for key, points in prepared.items() if len(points)]
-        if len(items) == 1:
-            run_id = items[0][0]
-            known = {(run_id, key): row for key, row in
-                     _series_rows(tx.conn, run_id, [key for _, key in pairs]).items()}
-        else:
-            known = _series_rows_many(tx.conn, pairs)
+        each series' newest point. ``known``: the series rows of ``pairs`` (``_pairs``),
+        when the caller read them."""
+        if pairs is None or known is None:
+            pairs = _pairs(items)
+            if len(items) == 1:
+                run_id = items[0][0]
+                known = {(run_id, key): row for key, row in
+                         _series_rows(tx.conn, run_id, [key for _, key in pairs]).items()}
+            else:
+                known = _series_rows_many(tx.conn, pairs)
         points_of = {run_id: prepared for run_id, prepared in items}
         writes: list[tuple[int, int | None, chunks.Points]] = []
         updates: list[tuple[object, ...]] = []

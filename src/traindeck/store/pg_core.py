@@ -182,21 +182,30 @@ class Conn:
 
 
 class _TxConn(Conn):
-    """The write transaction's connection. Its ``executemany`` statements (whose rows
-    nothing reads) wait, and go out with the next statement or the ``COMMIT`` in one
-    pipeline: a group commit's writes (chunk rows, series heads, heartbeats, batch ids)
-    and its commit are one round trip to the cluster, not one each. Each round trip is a
-    wait for the cluster's process and then for this one's turn on a busy CPU, and
-    under issue 14's bar load they made up most of the writer's time.
+    """The write transaction's connection. What nothing reads the answer of waits, and goes
+    out with the next statement or the ``COMMIT`` in one pipeline: the ``BEGIN`` and the
+    write lock, and the ``executemany`` statements (a group commit's chunk rows, series
+    heads, heartbeats, batch ids). A group commit's first read thus carries its ``BEGIN``,
+    and its writes and commit are one round trip to the cluster, not one each. Each round
+    trip is a wait for the cluster's process and then for this one's turn on a busy CPU,
+    and under issue 14's bar load they made up most of the writer's time.
 
-    The statements run in order all the same; one that fails fails the transaction (at the
-    next statement or the commit, which then raises its error)."""
+    The statements run in order all the same (the lock before any read); one that fails
+    fails the transaction (at the next statement or the commit, which then raises its
+    error)."""
 
-    __slots__ = ("_later",)
+    __slots__ = ("_later", "_opening")
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], lock: str) -> None:
         super().__init__(raw)
+        #: The ``BEGIN`` and the lock, until they are sent.
+        self._opening: tuple[str, ...] = ("BEGIN", lock)
         self._later: list[tuple[str, list[Params]]] = []
+
+    @property
+    def began(self) -> bool:
+        """Whether the ``BEGIN`` was sent (a ``ROLLBACK`` is needed after a failure)."""
+        return not self._opening
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Params], /) -> Rows:
         rows = list(seq_of_parameters)
@@ -205,7 +214,7 @@ class _TxConn(Conn):
         return Rows([], -1)  # the count is not known yet (DB-API's "unknown")
 
     def execute(self, sql: str, parameters: Params = (), /) -> Rows:
-        if not self._later:
+        if self.began and not self._later:
             return super().execute(sql, parameters)
         return self.execute_all([(sql, parameters)])[0]
 
@@ -213,8 +222,11 @@ class _TxConn(Conn):
         self._send_later()
 
     def commit(self) -> None:
-        """``COMMIT``, with what waits sent before it."""
-        if not self._later:
+        """``COMMIT``, with what waits sent before it (nothing at all when the transaction
+        has nothing to send: it never began)."""
+        if not self.began and not self._later:
+            return
+        if not self._later and self.began:
             self.raw.execute("COMMIT")
             return
         with self.raw.pipeline():
@@ -222,8 +234,11 @@ class _TxConn(Conn):
             self.raw.execute("COMMIT")
 
     def _send_later(self) -> None:
+        opening, self._opening = self._opening, ()
         later, self._later = self._later, []
         with self.raw.cursor() as cur:
+            for sql in opening:
+                cur.execute(sql)
             for sql, rows in later:
                 cur.executemany(sql, rows)
 
@@ -401,16 +416,17 @@ class PGCore:
                 if writer is not None:
                     writer.close()
                 self._writer = writer = self._connect()
+            # sent with the transaction's first statement (the keys are this module's
+            # integers, not input)
+            conn = _TxConn(writer, f"SELECT pg_advisory_xact_lock("
+                                   f"{int(_LOCK_SPACE + _WRITE)}, {int(self._lock_key)})")
             try:
-                # one round trip (the keys are this module's integers, not input)
-                writer.execute(f"BEGIN; SELECT pg_advisory_xact_lock("
-                               f"{int(_LOCK_SPACE + _WRITE)}, {int(self._lock_key)})")
-                self._tx = Tx(_TxConn(writer), self.channel)
+                self._tx = Tx(conn, self.channel)
                 self._tx_owner = threading.get_ident()
                 yield self._tx
-                self._tx.conn.commit()
+                conn.commit()
             except BaseException:
-                if not writer.closed and not writer.broken:
+                if conn.began and not writer.closed and not writer.broken:
                     writer.execute("ROLLBACK")
                 raise
             finally:
