@@ -70,6 +70,9 @@ class WriteTx(Protocol):
         """The number this transaction stamps its rows with (taken on first use; grows in
         commit order across every process sharing the store)."""
     def execute(self, sql: str, args: Params = ...) -> Cursor: ...
+    def stamped(self, statements: Sequence[tuple[str, Params]], /) -> Sequence[Cursor]:
+        """Take ``seq`` (when not taken yet) and run ``statements``, in order: sent
+        together where the connection can (``execute_all``)."""
 
 
 @dataclass(frozen=True)

@@ -151,11 +151,13 @@ class MetricTable:
         items = [(w.run_id, points) for w, points in prepared]
         pairs = _pairs(items)
         with self._core.write() as tx:
-            # the runs and the series rows read together (one round trip on PostgreSQL)
-            reads = runs_statements(ids)
-            results = execute_all(tx.conn, [*reads, *_series_statements(pairs)])
-            runs = runs_found(ids, results[:len(reads)])
-            known = _series_found(results[len(reads):])
+            # the seq (points stamp their series), the runs and the series rows together:
+            # one round trip on PostgreSQL
+            run_reads = runs_statements(ids)
+            reads = [*run_reads, *_series_statements(pairs)]
+            results = tx.stamped(reads) if pairs else execute_all(tx.conn, reads)
+            runs = runs_found(ids, results[:len(run_reads)])
+            known = _series_found(results[len(run_reads):])
             self._touch_runs(tx, [(runs[w.run_id], w.summary, w.heartbeat) for w in writes
                                   if w.heartbeat is not None or w.summary], replace_summary)
             self._write_points(tx, items, pairs, known)

@@ -49,6 +49,9 @@ MAX_PARAMS: Final = 65_535
 _LOCK_SPACE: Final = 0x7D_ECC0
 _WRITE, _MIGRATE, _LEAD = 1, 2, 3
 _BEGIN_READ: Final = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+#: A write's ``seq``, with ``pg_notify`` in the same statement (sent at commit, as NOTIFY).
+_SEQ: Final = ("UPDATE meta SET value = value + 1 WHERE key = 'seq' "
+               "RETURNING value, pg_notify(?, '')")
 
 
 class _BoolText(Dumper):
@@ -313,16 +316,25 @@ class Tx:
     @property
     def seq(self) -> int:
         if self._seq is None:
-            # pg_notify in the same statement: one round trip (sent at commit, as NOTIFY)
-            row = self.conn.execute(
-                "UPDATE meta SET value = value + 1 WHERE key = 'seq' "
-                "RETURNING value, pg_notify(?, '')", (self._channel,)).fetchone()
-            assert row is not None  # the row is made by the first migration
-            self._seq = int(row[0])
+            self._took(self.conn.execute(_SEQ, (self._channel,)))
+        assert self._seq is not None
         return self._seq
+
+    def _took(self, rows: Rows) -> None:
+        row = rows.fetchone()
+        assert row is not None  # the row is made by the first migration
+        self._seq = int(row[0])
 
     def execute(self, sql: str, args: Sequence[Any] | Params = ()) -> Rows:
         return self.conn.execute(sql, args)
+
+    def stamped(self, statements: Sequence[tuple[str, Params]], /) -> list[Rows]:
+        """``engine.WriteTx.stamped``: the ``seq`` and the statements in one round trip."""
+        if self._seq is not None:
+            return self.conn.execute_all(statements)
+        first, *rest = self.conn.execute_all([(_SEQ, (self._channel,)), *statements])
+        self._took(first)
+        return rest
 
 
 class PGCore:

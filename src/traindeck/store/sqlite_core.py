@@ -140,6 +140,11 @@ class Tx:
     def execute(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, args)
 
+    def stamped(self, statements: Sequence[tuple[str, Any]], /) -> list[sqlite3.Cursor]:
+        """``engine.WriteTx.stamped``: in process, one statement after another."""
+        self.seq  # noqa: B018 (taken)
+        return [self.conn.execute(sql, args) for sql, args in statements]
+
 
 class SQLiteCore:
     """Connections and transactions on one SQLite file. Thread-safe.
