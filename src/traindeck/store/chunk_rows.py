@@ -30,7 +30,7 @@ from .chunks import (
     pieces,
 )
 from .common_rows import pairs as pairs_of
-from .engine import Conn, Params, execute_all
+from .engine import Conn, Params, Pipelined, execute_all
 from .packing import RAW, Packer
 from .rollup import I64
 
@@ -330,6 +330,13 @@ SELECT f.id, f.n,
 FROM f
 """
 
+#: The newest open chunk of each series of a JSON array of ids (``_TAILS``' ``lo``).
+_NEWEST_OPEN: Final = (
+    f"SELECT c.series_id, {_C_ROW_COLS} FROM open_chunks c "
+    "WHERE c.series_id IN (SELECT value FROM json_each(?)) AND c.step_lo = "
+    "(SELECT o.step_lo FROM open_chunks o WHERE o.series_id = c.series_id "
+    "ORDER BY o.step_lo DESC LIMIT 1)")
+
 
 def _append_many(conn: Conn, rows: _Rows,
                  appends: list[tuple[int, Points]]) -> None:
@@ -339,8 +346,18 @@ def _append_many(conn: Conn, rows: _Rows,
     ones), goes through ``_append``."""
     tail_max = chunks.tail_max()
     points = dict(appends)
+    ids = (json.dumps(list(points)),)
+    loaded: dict[int, ChunkRow] = {}
+    if isinstance(conn, Pipelined):
+        # each series' newest open chunk read with its tail, ahead of knowing whether it
+        # is rewritten (most are, in a live run's appends): one round trip on PostgreSQL.
+        # Not in process (SQLite): the rows not needed would cost more than it saves.
+        tails, newest_rows = conn.execute_all([(_TAILS, ids), (_NEWEST_OPEN, ids)])
+        loaded = {int(sid): tuple(row) for sid, *row in newest_rows}
+    else:
+        tails = conn.execute(_TAILS, ids)
     newest: dict[int, tuple[int, int | None]] = {}  # series -> (newest open lo, group end)
-    for sid, full_n, total, lo, n, g_end in conn.execute(_TAILS, (json.dumps(list(points)),)):
+    for sid, full_n, total, lo, n, g_end in tails:
         p = points[sid]
         if (full_n is not None and full_n < chunks.CHUNK_MAX) or (
                 total is not None and total + len(p) >= chunks.CHUNK_MAX):
@@ -351,8 +368,7 @@ def _append_many(conn: Conn, rows: _Rows,
             rows.extend.append(sid)
     if not newest:
         return
-    loaded: dict[int, ChunkRow] = {}
-    keys = [(sid, lo) for sid, (lo, _) in newest.items()]
+    keys = [(sid, lo) for sid, (lo, _) in newest.items() if sid not in loaded]
     for i in range(0, len(keys), 400):
         part = keys[i:i + 400]
         for sid, *row in conn.execute(
