@@ -97,7 +97,7 @@ class ProgressTracker:
         self.clock = clock
         self.runs: dict[str, Tracked] = {}
         self._dirty: set[str] = set()  # runs whose values may have changed
-        #: Run rows written so far.
+        #: Run rows sent to the store so far (a run deleted meanwhile counts, unwritten).
         self.writes = 0
 
     async def on_changes(self, changes: Changes) -> None:

@@ -164,18 +164,19 @@ class Conn:
             return Rows([], cur.rowcount)
 
     def execute_all(self, statements: Sequence[tuple[str, Params]], /) -> list[Rows]:
-        """Statements sent together in one pipeline, answered together (``engine.execute_all``)."""
-        with self.raw.pipeline() as pipeline:
-            self._before_all()
-            cursors = [self.raw.cursor() for _ in statements]
-            try:
+        """Statements sent together in one pipeline, answered together (``engine.execute_all``):
+        one round trip, the pipeline's end (its ``Sync``) sending them and fetching every
+        answer. (A ``sync()`` inside the block, then its end, made it two.)"""
+        cursors = [self.raw.cursor() for _ in statements]
+        try:
+            with self.raw.pipeline():
+                self._before_all()
                 for cur, (sql, args) in zip(cursors, statements, strict=True):
                     cur.execute(translate(sql), args)
-                pipeline.sync()
-                return [Rows.of(cur) for cur in cursors]
-            finally:
-                for cur in cursors:
-                    cur.close()
+            return [Rows.of(cur) for cur in cursors]
+        finally:
+            for cur in cursors:
+                cur.close()
 
     def _before_all(self) -> None:
         """What goes first in ``execute_all``'s pipeline (nothing here)."""
