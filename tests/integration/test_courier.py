@@ -107,11 +107,12 @@ def stored(folder: Path, run_id: str) -> list[float]:
 
 
 def backends(tmp_path: Path, url: str, names: list[str], *,
-             stream: io.StringIO | None = None) -> list[RemoteBackend]:
+             stream: io.StringIO | None = None,
+             couriers: Couriers | None = None) -> list[RemoteBackend]:
     """Runs of one process on ``url``, sharing one sender, created on the server."""
     locator = RemoteLocator(RunFiles(tmp_path / "client"), url=url, token=None,
                             policy=FailurePolicy(stream=stream or io.StringIO()),
-                            couriers=Couriers())
+                            couriers=couriers or Couriers())
     out = [locator.backend(name) for name in names]
     for b in out:
         b.create_run({"project": "p"})
@@ -238,7 +239,11 @@ def test_after_a_gap_the_sender_takes_what_the_run_holds_with_it(
     url, folder = server
     SlowRelay.go, SlowRelay.arrived = threading.Event(), threading.Event()
     with relay(url, base=SlowRelay) as (proxy_url, seen):
-        (run,) = backends(tmp_path, proxy_url, ["a"])  # its first batch: held by the relay
+        # a gap of up to 2 s: the first answer (held until the test lets it go) is slow
+        # whatever the machine's load, and still followed by a gap (at 0.15 s, one that
+        # took longer than that on a busy machine was followed by none)
+        (run,) = backends(tmp_path, proxy_url, ["a"],  # its first batch: held by the relay
+                          couriers=Couriers(gap_max=2.0))
         pulls: list[int] = []
 
         def pull() -> threading.Event:  # the worker holding steps 10-19 until pulled

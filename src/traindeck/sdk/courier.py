@@ -102,10 +102,13 @@ Head = list[tuple[int, bytes]]
 class Courier:
     """Sends the spooled batches of its lanes to one server (see the module docstring)."""
 
-    def __init__(self, url: str, token: str | None, *, gather: float = GATHER) -> None:
+    def __init__(self, url: str, token: str | None, *, gather: float = GATHER,
+                 gap_max: float = SEND_GAP_MAX) -> None:
         self.url = url
         self.token = token
         self.gather = gather
+        #: The longest gap after a slow answer (``SEND_GAP_MAX``).
+        self.gap_max = gap_max
         self._lanes: list[Lane] = []
         self._guard = threading.Lock()  # the lanes and the thread
         self._thread: threading.Thread | None = None
@@ -195,7 +198,7 @@ class Courier:
                 continue
             attempt = 0
             took = time.monotonic() - began
-            gap = min(SEND_GAP_FACTOR * max(took - SEND_GAP_FREE, 0.0), SEND_GAP_MAX) - took
+            gap = min(SEND_GAP_FACTOR * max(took - SEND_GAP_FREE, 0.0), self.gap_max) - took
             small = (sum(len(h) for _, h in heads) < SEND_GAP_BATCHES
                      and all(len(x.spool) < SEND_GAP_BATCHES for x, _ in heads)
                      and sum(len(p) for _, h in heads for _, p in h) < SEND_GAP_BYTES)
@@ -322,10 +325,11 @@ class Courier:
 class Couriers:
     """A process's couriers, one a server (URL and token)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, gap_max: float = SEND_GAP_MAX) -> None:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._by: dict[tuple[str, str | None], Courier] = {}
+        self._gap_max = gap_max
 
     def get(self, url: str, token: str | None) -> Courier:
         with self._lock:
@@ -334,6 +338,7 @@ class Couriers:
                 self._by.clear()
             courier = self._by.get((url, token))
             if courier is None:
-                courier = self._by[(url, token)] = Courier(url, token)
+                courier = self._by[(url, token)] = Courier(url, token,
+                                                           gap_max=self._gap_max)
             return courier
 
