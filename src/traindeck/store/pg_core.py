@@ -228,10 +228,9 @@ class _TxConn(Conn):
     def commit(self) -> None:
         """``COMMIT``, with what waits sent before it (nothing at all when the transaction
         has nothing to send: it never began)."""
-        if not self.began and not self._later:
-            return
-        if not self._later and self.began:
-            self.raw.execute("COMMIT")
+        if not self._later:
+            if self.began:
+                self.raw.execute("COMMIT")
             return
         with self.raw.pipeline():
             self._send_later()
