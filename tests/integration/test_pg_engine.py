@@ -208,3 +208,50 @@ def test_pg_a_write_takes_the_lock_with_its_first_statement(
             raise RuntimeError("failed before any statement")
         a.update_run(run.id, notes="after")
         assert b.get_run(run.id).notes == "after"
+
+
+@pytest.mark.parametrize("looked_up", [2, 60])  # plain parameters, then arrays
+def test_pg_a_lookup_by_key_stays_an_index_lookup_as_the_table_grows(
+    tmp_path: Path, postgres: PostgresService, looked_up: int,
+) -> None:
+    """PostgreSQL keeps a prepared statement's plan (psycopg prepares a statement run five
+    times), made while the table was small. A lookup by key (``engine.by_keys``: series,
+    chunks, batch ids) must stay an index lookup a key once the table is big. As a plain
+    join its plan, made on a table of 300 rows, was a hash join over a scan of the whole
+    table: that made every group commit slower as a run went on."""
+    import re
+
+    import psycopg
+
+    from traindeck.store.engine import by_keys
+    from traindeck.store.pg_sql import translate
+    from traindeck.store.postgres import PostgresStore
+
+    schema = f"plan_{secrets.token_hex(4)}"
+    with open_store(postgres.url(schema=schema), files_root=tmp_path) as store:
+        assert isinstance(store, PostgresStore)
+        run = store.create_run(project="p")
+        store.write_metrics(run.id, {f"k{i}": ([0], [1.0], [0.5]) for i in range(300)})
+        keys = [(run.id, f"k{i}") for i in range(looked_up)]
+        found, args = by_keys(store.core.reader(), "series", "s", ("run_id", "key"),
+                              ("text", "text"), keys)
+        numbered = iter(range(1, 10_000))
+        sql = re.sub("%s", lambda _: f"${next(numbered)}",
+                     translate(f"SELECT s.id FROM {found}"))
+        literal = ", ".join(
+            "'{" + ",".join(a) + "}'" if isinstance(a, list) else f"'{a}'" for a in args)
+        with psycopg.connect(postgres.url(), autocommit=True) as conn:
+            conn.execute(f'SET search_path = "{schema}"')
+            conn.execute("ANALYZE series")
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            conn.execute(f"PREPARE lookup AS {sql}")
+
+            def plan() -> str:
+                return "\n".join(row[0] for row in conn.execute(
+                    f"EXPLAIN EXECUTE lookup({literal})"))
+
+            assert "Index Scan" in plan()  # made now, on a table of 300 rows, and kept
+            conn.execute("INSERT INTO series (run_id, key) SELECT %s, 'x' || g "
+                         "FROM generate_series(1, 20000) g", (run.id,))
+            after = plan()
+        assert "Seq Scan on series" not in after and "Index Scan" in after, after

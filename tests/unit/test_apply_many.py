@@ -100,3 +100,38 @@ def test_write_metrics_many_takes_one_write_a_run(store: Store) -> None:
         store.read_points("a", "x")  # nothing was written
     store.write_metrics_many([one])
     assert store.read_points("a", "x").steps.tolist() == [1]
+
+
+def test_a_group_of_many_runs_is_written_read_and_sent_again_as_a_small_one(
+    store: Store,
+) -> None:
+    """Sixty runs of five keys, three batches each: more runs, series and batch ids than a
+    statement takes as plain parameters (on PostgreSQL they go as arrays), in three group
+    commits as a busy server makes them. Every point lands in its series, the hub's read of
+    every series gives them back, and the whole group sent again applies nothing."""
+    from traindeck.store.engine import ARRAY_MIN
+
+    runs = [f"r{i:02d}" for i in range(60)]
+    assert len(runs) > ARRAY_MIN  # the runs alone: more values than plain parameters
+    keys = ("loss", "acc", "lr", "t", "gn")
+    for run_id in runs:
+        first(store, run_id)
+
+    def batch(run_id: str, n: int) -> Batch:
+        steps = np.arange(1 + 4 * n, 5 + 4 * n, dtype=np.int64)
+        return Batch(batch_id=f"{run_id}:b{n}", heartbeat=1.0, metrics={
+            key: (steps, steps * 1.0, steps * (k + 1.0)) for k, key in enumerate(keys)})
+
+    groups = [[(run_id, [batch(run_id, 3 * g + i) for i in range(3)]) for run_id in runs]
+              for g in range(3)]
+    for group in groups:  # new series, then appends to their open chunks
+        assert store.apply_many(group) == [3] * len(runs)
+    assert store.apply_many(groups[-1]) == [0] * len(runs)  # sent again: applied once
+    reads = [(run_id, key, 4) for run_id in runs for key in keys]
+    many = store.read_points_many(reads)
+    for run_id, key, after in reads:
+        got = many[(run_id, key, after)]
+        assert got.steps.tolist() == list(range(5, 37)), (run_id, key)
+        assert got.values.tolist() == [s * (keys.index(key) + 1.0) for s in range(5, 37)]
+    assert store.read_points("r59", "gn").steps.tolist() == list(range(1, 37))
+    assert store.read_points("r59", "loss").steps.tolist() == list(range(37))  # and the first

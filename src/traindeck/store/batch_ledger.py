@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
-from .common_rows import pairs as pairs_of
-from .engine import Core
+from .engine import Core, any_of, by_keys
 
 #: Batch ids looked up in one statement (far below either engine's parameter limit).
 IDS_PER_READ: Final = 900
@@ -57,16 +56,16 @@ class BatchLedger:
                 some_runs = runs[start:start + PAIRS_PER_READ]
                 some_pairs = pairs[start:start + PAIRS_PER_READ]
                 parts: list[str] = []
-                args: list[str] = []
+                args: list[Any] = []
                 if some_runs:
-                    parts.append("SELECT id, NULL FROM runs WHERE id IN "
-                                 f"({','.join('?' * len(some_runs))})")
-                    args += some_runs
+                    where, more = any_of(tx.conn, "id", some_runs, "text")
+                    parts.append(f"SELECT id, NULL FROM runs WHERE {where}")
+                    args += more
                 if some_pairs:
-                    parts.append(f"SELECT b.run_id, b.batch_id FROM {pairs_of(len(some_pairs))} "
-                                 "JOIN batches b ON b.run_id = v.column1 "
-                                 "AND b.batch_id = v.column2")
-                    args += [v for pair in some_pairs for v in pair]
+                    applied_ones, more = by_keys(tx.conn, "batches", "b", ("run_id", "batch_id"),
+                                                 ("text", "text"), some_pairs)
+                    parts.append(f"SELECT b.run_id, b.batch_id FROM {applied_ones}")
+                    args += more
                 for run_id, batch_id in tx.execute(" UNION ALL ".join(parts), args):
                     if batch_id is None:
                         exists.add(run_id)

@@ -29,8 +29,7 @@ from .chunks import (
     merge_points,
     pieces,
 )
-from .common_rows import pairs as pairs_of
-from .engine import Conn, Params, Pipelined, execute_all
+from .engine import Conn, Params, Pipelined, any_of, by_keys, execute_all, values_table
 from .packing import RAW, Packer
 from .rollup import I64
 
@@ -330,12 +329,15 @@ SELECT f.id, f.n,
 FROM f
 """
 
-#: The newest open chunk of each series of a JSON array of ids (``_TAILS``' ``lo``).
+#: The newest open chunk of each series of a JSON array of ids (``_TAILS``' ``lo``), for
+#: PostgreSQL only (``_append_many`` sends it on a ``Pipelined`` connection): one index
+#: lookup an id, whatever the plan cache holds. (Written as a join, PostgreSQL kept the
+#: plan it made while the table was small, a scan of every open chunk of the store, and
+#: under issue 14's load that cost 29 ms a group commit: a third of the cluster's time.)
 _NEWEST_OPEN: Final = (
-    f"SELECT c.series_id, {_C_ROW_COLS} FROM open_chunks c "
-    "WHERE c.series_id IN (SELECT value FROM json_each(?)) AND c.step_lo = "
-    "(SELECT o.step_lo FROM open_chunks o WHERE o.series_id = c.series_id "
-    "ORDER BY o.step_lo DESC LIMIT 1)")
+    f"WITH s(id) AS (SELECT value FROM json_each(?)) SELECT s.id, {_C_ROW_COLS} FROM s "
+    f"CROSS JOIN LATERAL (SELECT {ROW_COLS} FROM open_chunks o WHERE o.series_id = s.id "
+    "ORDER BY o.step_lo DESC LIMIT 1) c")
 
 
 def _append_many(conn: Conn, rows: _Rows,
@@ -370,11 +372,9 @@ def _append_many(conn: Conn, rows: _Rows,
         return
     keys = [(sid, lo) for sid, (lo, _) in newest.items() if sid not in loaded]
     for i in range(0, len(keys), 400):
-        part = keys[i:i + 400]
-        for sid, *row in conn.execute(
-                f"SELECT c.series_id, {_C_ROW_COLS} FROM {pairs_of(len(part))} JOIN open_chunks c "
-                "ON c.series_id = v.column1 AND c.step_lo = v.column2",
-                [v for k in part for v in k]):
+        found, args = by_keys(conn, "open_chunks", "c", ("series_id", "step_lo"),
+                              ("bigint", "bigint"), keys[i:i + 400])
+        for sid, *row in conn.execute(f"SELECT c.series_id, {_C_ROW_COLS} FROM {found}", args):
             loaded[int(sid)] = row
     most = min(_TAIL_FLAT, chunks.CHUNK_MAX - 1)  # and the chunk stays open
     small = [sid for sid in newest if loaded[sid][6] == RAW
@@ -488,10 +488,9 @@ def _fetch(conn: Conn, series_id: int, cols: str,
     for table, name in enumerate(("chunks", "open_chunks")):
         los = [lo for lo, t in located if t == table]
         for i in range(0, len(los), 500):
-            part = los[i:i + 500]
-            for r in conn.execute(
-                f"SELECT {cols} FROM {name} WHERE series_id = ? "
-                f"AND step_lo IN ({','.join('?' * len(part))})", [series_id, *part]):
+            where, args = any_of(conn, "step_lo", los[i:i + 500], "bigint")
+            for r in conn.execute(f"SELECT {cols} FROM {name} WHERE series_id = ? AND {where}",
+                                  [series_id, *args]):
                 rows[int(r[0])] = tuple(r)
     return rows
 
@@ -555,18 +554,15 @@ def read_points_many(conn: Conn, reads: Sequence[tuple[int, int | None]],
     out: list[Points] = [Points.empty()] * len(reads)
     for start in range(0, len(reads), _MANY_READS):
         part = range(start, min(start + _MANY_READS, len(reads)))
-        args: list[object] = []
-        for i in part:
-            series_id, lo = reads[i]
-            args += [i, series_id, _LOWEST if lo is None else lo]
+        starts, args = values_table(
+            conn, [(i, reads[i][0], _LOWEST if reads[i][1] is None else reads[i][1])
+                   for i in part], ("bigint", "bigint", "bigint"))
         located: dict[int, list[tuple[int, int]]] = {}
         sizes: dict[int, int] = {}
         # as ``_where``: the chunks ending at or after ``lo``, from the last one starting
         # at or before it (one index seek, not a scan of the series' chunks before it)
         for i, lo, table, n in conn.execute(
-                # (a VALUES list's columns are column1… in both engines)
-                "SELECT v.column1, c.step_lo, c.tbl, c.n FROM (VALUES "
-                f"{','.join(['(?,?,?)'] * len(part))}) AS v "
+                f"SELECT v.column1, c.step_lo, c.tbl, c.n FROM {starts} "
                 "JOIN all_chunks c ON c.series_id = v.column2 AND c.step_hi >= v.column3 "
                 "AND c.step_lo >= COALESCE((SELECT step_lo FROM all_chunks WHERE "
                 "series_id = v.column2 AND step_lo <= v.column3 "
@@ -589,11 +585,9 @@ def read_points_many(conn: Conn, reads: Sequence[tuple[int, int | None]],
         for table, name in enumerate(("chunks", "open_chunks")):
             keys = wanted[table]
             for k in range(0, len(keys), 400):
-                some = keys[k:k + 400]
-                fetches.append((
-                    f"SELECT c.series_id, {_C_ROW_COLS} FROM {pairs_of(len(some))} "
-                    f"JOIN {name} c ON c.series_id = v.column1 AND c.step_lo = v.column2",
-                    [v for key in some for v in key]))
+                keyed, args = by_keys(conn, name, "c", ("series_id", "step_lo"),
+                                      ("bigint", "bigint"), keys[k:k + 400])
+                fetches.append((f"SELECT c.series_id, {_C_ROW_COLS} FROM {keyed}", args))
         rows: dict[tuple[int, int], ChunkRow] = {}
         for fetched in execute_all(conn, fetches):
             for series_id, *row in fetched:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .codec import dumps_str, loads
-from .engine import Conn, WriteTx
+from .engine import Conn, WriteTx, any_of
 from .errors import NotFound
 from .models import Event, Run
 
@@ -49,27 +49,18 @@ def fetch_run(conn: Conn, run_id: str) -> Run:
     return run_row(row)
 
 
-def pairs(n: int) -> str:
-    """``(VALUES (?,?), …) AS v``, ``n`` pairs, to join a table on ``v.column1`` and
-    ``v.column2`` (a ``VALUES`` list's columns are named so in both engines): an index
-    lookup a pair. ``(a, b) IN (VALUES …)`` made SQLite scan the whole table."""
-    return f"(VALUES {','.join(['(?,?)'] * n)}) AS v"
-
-
-def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, Run]:
-    """``fetch_run`` of several runs at once; ``NotFound`` names the first one missing."""
-    return runs_found(run_ids, [conn.execute(sql, args)
-                                for sql, args in runs_statements(run_ids)])
-
-
-def runs_statements(run_ids: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """The reads of ``fetch_runs`` (to send with others: ``engine.execute_all``)."""
-    return [(f"SELECT {RUN_COLS} FROM runs WHERE id IN ({','.join('?' * len(part))})", part)
-            for part in (list(run_ids[i:i + 900]) for i in range(0, len(run_ids), 900))]
+def runs_statements(conn: Conn, run_ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    """The reads of several runs' rows, to send with others (``engine.execute_all``);
+    ``runs_found`` takes their results."""
+    out: list[tuple[str, list[Any]]] = []
+    for i in range(0, len(run_ids), 900):
+        where, args = any_of(conn, "id", run_ids[i:i + 900], "text")
+        out.append((f"SELECT {RUN_COLS} FROM runs WHERE {where}", args))
+    return out
 
 
 def runs_found(run_ids: Sequence[str], results: Iterable[Iterable[Any]]) -> dict[str, Run]:
-    """``fetch_runs``' answer from the results of ``runs_statements``."""
+    """The runs read by ``runs_statements``; ``NotFound`` names the first one missing."""
     found: dict[str, Run] = {}
     for rows in results:
         for row in rows:

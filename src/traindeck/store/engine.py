@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 Params = Sequence[Any] | Mapping[str, Any]
 #: Seconds since the epoch; injected in tests.
@@ -48,6 +48,62 @@ class Pipelined(Protocol):
     """A connection that sends several statements at once (PostgreSQL's pipeline)."""
 
     def execute_all(self, statements: Sequence[tuple[str, Params]], /) -> Sequence[Cursor]: ...
+
+
+@runtime_checkable
+class Arrays(Protocol):
+    """A PostgreSQL connection: it binds a list as one array parameter, and takes
+    ``LATERAL`` subqueries."""
+
+    def unnest(self, types: Sequence[str], /) -> str:
+        """``unnest(?::type[], …) AS v(column1, …)``: a table of one array a column."""
+        ...
+
+
+#: A list of more values than this goes as arrays on a connection that takes them
+#: (``Arrays``). psycopg converts a statement of more than 50 parameters anew at each
+#: call, and PostgreSQL parses and plans it anew (its text changes with the number of
+#: values); with arrays the text stays the same, and the statement is prepared once.
+#: Fewer values go as plain parameters, cheaper there (no arrays to build).
+ARRAY_MIN: Final = 50
+
+
+def values_table(conn: Conn, rows: Sequence[Sequence[Any]], types: Sequence[str]
+                 ) -> tuple[str, list[Any]]:
+    """``rows`` (at least one) as a table ``v`` to join on, its columns ``column1``,
+    ``column2``… (one a type of ``types``: ``text``, ``bigint``…), and the parameters:
+    a ``VALUES`` list (its columns are named so in both engines), or one array a column
+    (``Arrays``)."""
+    if isinstance(conn, Arrays) and len(rows) * len(types) > ARRAY_MIN:
+        return conn.unnest(types), [[r[i] for r in rows] for i in range(len(types))]
+    row = f"({','.join('?' * len(types))})"
+    return f"(VALUES {','.join([row] * len(rows))}) AS v", [v for r in rows for v in r]
+
+
+def by_keys(conn: Conn, table: str, alias: str, keys: Sequence[str], types: Sequence[str],
+            rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """A ``FROM`` clause: the rows of ``table`` (as ``alias``) whose ``keys`` (a unique
+    key of it, e.g. its primary key) are one of ``rows`` (at least one), one index lookup
+    a row looked up; ``v.column1``… are the keys looked up. And its parameters.
+
+    On PostgreSQL each lookup is a ``LATERAL`` subquery of one row: a plain join let it
+    keep the plan it made while the table was small, a scan of the whole table (its plan
+    cache keeps a prepared statement's plan), and so it did under issue 14's load."""
+    source, args = values_table(conn, rows, types)
+    on = " AND ".join(f"{alias}.{k} = v.column{i}" for i, k in enumerate(keys, start=1))
+    if isinstance(conn, Arrays):
+        return (f"{source} CROSS JOIN LATERAL "
+                f"(SELECT * FROM {table} {alias} WHERE {on} LIMIT 1) {alias}"), args
+    return f"{source} JOIN {table} {alias} ON {on}", args
+
+
+def any_of(conn: Conn, column: str, values: Sequence[Any], type_: str
+           ) -> tuple[str, list[Any]]:
+    """``column IN (…)`` of ``values`` (at least one, of SQL type ``type_``) and its
+    parameters: one array on a connection that takes them (``Arrays``), when many."""
+    if isinstance(conn, Arrays) and len(values) > ARRAY_MIN:
+        return f"{column} = ANY(?::{type_}[])", [list(values)]
+    return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
 def execute_all(conn: Conn, statements: Sequence[tuple[str, Params]]) -> Sequence[Cursor]:

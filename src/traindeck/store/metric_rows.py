@@ -12,8 +12,7 @@ from . import bucket_rows, chunk_rows, chunks, group_rows
 from .chunk_rows import both_chunks
 from .codec import dumps_str
 from .common_rows import fetch_run, runs_found, runs_statements
-from .common_rows import pairs as pairs_of
-from .engine import Conn, Core, WriteTx, execute_all
+from .engine import Conn, Core, WriteTx, any_of, by_keys, execute_all
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
 from .models import CompactResult, MetricWrite, Run, SeriesInfo
@@ -61,10 +60,10 @@ def _series_rows(conn: Conn, run_id: str, keys: Sequence[str]
     keys, in slices that stay under SQLite's limit of parameters)."""
     out: dict[str, tuple[int, int | None]] = {}
     for i in range(0, len(keys), 500):
-        part = keys[i:i + 500]
+        where, args = any_of(conn, "key", keys[i:i + 500], "text")
         for key, series_id, last_step in conn.execute(
-                "SELECT key, id, last_step FROM series WHERE run_id = ? "
-                f"AND key IN ({','.join('?' * len(part))})", (run_id, *part)):
+                f"SELECT key, id, last_step FROM series WHERE run_id = ? AND {where}",
+                (run_id, *args)):
             out[key] = (series_id, last_step)
     return out
 
@@ -72,15 +71,19 @@ def _series_rows(conn: Conn, run_id: str, keys: Sequence[str]
 def _series_rows_many(conn: Conn, pairs: Sequence[tuple[str, str]]
                       ) -> dict[tuple[str, str], tuple[int, int | None]]:
     """``_series_rows`` of several runs: ``{(run_id, key): (id, last_step)}``."""
-    return _series_found([conn.execute(sql, args) for sql, args in _series_statements(pairs)])
+    return _series_found([conn.execute(sql, args)
+                          for sql, args in _series_statements(conn, pairs)])
 
 
-def _series_statements(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+def _series_statements(conn: Conn, pairs: Sequence[tuple[str, str]]
+                       ) -> list[tuple[str, list[Any]]]:
     """The reads of ``_series_rows_many`` (to send with others: ``engine.execute_all``)."""
-    return [(f"SELECT s.run_id, s.key, s.id, s.last_step FROM {pairs_of(len(part))} "
-             "JOIN series s ON s.run_id = v.column1 AND s.key = v.column2",
-             [v for p in part for v in p])
-            for part in (pairs[i:i + 400] for i in range(0, len(pairs), 400))]
+    out: list[tuple[str, list[Any]]] = []
+    for i in range(0, len(pairs), 400):
+        found, args = by_keys(conn, "series", "s", ("run_id", "key"), ("text", "text"),
+                              pairs[i:i + 400])
+        out.append((f"SELECT s.run_id, s.key, s.id, s.last_step FROM {found}", args))
+    return out
 
 
 def _series_found(results: Iterable[Iterable[Any]]
@@ -153,8 +156,8 @@ class MetricTable:
         with self._core.write() as tx:
             # the seq (points stamp their series), the runs and the series rows together:
             # one round trip on PostgreSQL
-            run_reads = runs_statements(ids)
-            reads = [*run_reads, *_series_statements(pairs)]
+            run_reads = runs_statements(tx.conn, ids)
+            reads = [*run_reads, *_series_statements(tx.conn, pairs)]
             results = tx.stamped(reads) if pairs else execute_all(tx.conn, reads)
             runs = runs_found(ids, results[:len(run_reads)])
             known = _series_found(results[len(run_reads):])

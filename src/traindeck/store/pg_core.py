@@ -145,6 +145,19 @@ class Rows:
         return iter(self.fetchall())
 
 
+#: The SQL types ``unnest`` takes arrays of (``engine.Arrays``).
+ARRAY_TYPES: Final = frozenset({"text", "bigint", "double precision"})
+
+
+def unnest(types: Sequence[str]) -> str:
+    """``engine.Arrays.unnest``: one array parameter a column, named as a ``VALUES`` list's."""
+    if not types or not set(types) <= ARRAY_TYPES:
+        raise ValueError(f"unnest takes arrays of {sorted(ARRAY_TYPES)}, not {list(types)}")
+    arrays = ", ".join(f"?::{t}[]" for t in types)
+    names = ", ".join(f"column{i}" for i in range(1, len(types) + 1))
+    return f"unnest({arrays}) AS v({names})"
+
+
 class Conn:
     """One psycopg connection running the store's SQL (``engine.Conn``)."""
 
@@ -183,6 +196,9 @@ class Conn:
 
     def getlimit(self, category: int, /) -> int:
         return MAX_PARAMS
+
+    def unnest(self, types: Sequence[str], /) -> str:
+        return unnest(types)
 
 
 class _TxConn(Conn):
@@ -301,6 +317,9 @@ class _PoolReader:
 
     def getlimit(self, category: int, /) -> int:
         return MAX_PARAMS
+
+    def unnest(self, types: Sequence[str], /) -> str:
+        return unnest(types)
 
 
 class Tx:
