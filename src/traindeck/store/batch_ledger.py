@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
-from .engine import Core, any_of, by_keys
+from .engine import Core, any_of, by_keys, insert_rows
 
 #: Batch ids looked up in one statement (far below either engine's parameter limit).
 IDS_PER_READ: Final = 900
@@ -80,6 +80,6 @@ class BatchLedger:
     def record_many(self, pairs: Sequence[tuple[str, str]], at: float) -> None:
         """Record applied ``(run_id, batch_id)`` pairs, with one statement."""
         with self._core.write() as tx:
-            tx.conn.executemany(
-                "INSERT INTO batches (run_id, batch_id, applied_at) VALUES (?, ?, ?)",
-                [(run_id, b, at) for run_id, b in pairs])
+            insert_rows(tx.conn, "INSERT INTO batches (run_id, batch_id, applied_at) "
+                        "VALUES (?, ?, ?)", [(run_id, b, at) for run_id, b in pairs],
+                        ("text", "text", "double precision"))

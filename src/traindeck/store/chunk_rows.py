@@ -10,7 +10,6 @@ are fetched by key only, for the same reason.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
@@ -29,7 +28,16 @@ from .chunks import (
     merge_points,
     pieces,
 )
-from .engine import Conn, Params, Pipelined, any_of, by_keys, execute_all, values_table
+from .engine import (
+    Conn,
+    Params,
+    Pipelined,
+    any_of,
+    by_keys,
+    execute_all,
+    insert_rows,
+    values_table,
+)
 from .packing import RAW, Packer
 from .rollup import I64
 
@@ -66,12 +74,13 @@ _DELETE_ROLLUP: Final = "DELETE FROM chunk_rollups WHERE series_id = ? AND step_
 _DELETE_OPEN_SPAN: Final = ("DELETE FROM open_chunks WHERE series_id = ? "
                             "AND step_lo BETWEEN ? AND ?")
 _ROLLUP_AT: Final = 8  # where encode's row (after series_id) has the rollup blob
-#: Rows (and parameters, within the connection's own limit) in one multi-row INSERT
-#: (``_insert_rows``).
-_MANY_ROWS: Final = 256
 #: Chunks encoded together (``_encode``): ~64k points, ~1.5 MB of arrays.
 _ENCODE_RUN: Final = 16
-_MANY_PARAMS: Final = 32_000
+#: The SQL types of ``_CHUNK_COLS`` and of a rollup row (``engine.insert_rows``).
+_CHUNK_TYPES: Final = (
+    *["bigint"] * 5, *["bytea"] * 4, "bigint", *["double precision"] * 7, "bytea",
+    *["bigint"] * 4)
+_ROLLUP_TYPES: Final = ("bigint", "bigint", "bytea")
 #: A series' chunks by step, each with the table holding it (0: chunks, 1: open_chunks).
 _LIST: Final = (
     "SELECT step_lo, n, 0 FROM chunks WHERE series_id = ? UNION ALL "
@@ -193,30 +202,15 @@ def _insert_full(conn: Conn, rows: list[tuple[object, ...]]) -> None:
     if rollups:
         rows = [(*r[:_ROLLUP_AT], b"", *r[_ROLLUP_AT + 1:]) if r[-1] != RAW else r
                 for r in rows]
-        _insert_rows(conn, _INSERT_ROLLUP, rollups)
+        _insert_rows(conn, _INSERT_ROLLUP, rollups, _ROLLUP_TYPES)
     _insert_rows(conn, _INSERT_FULL, rows)
 
 
-def _insert_rows(conn: Conn, insert: str, rows: list[tuple[object, ...]]
-                 ) -> None:
-    """``executemany(insert, rows)``, on SQLite as few statements of many rows
-    (``VALUES (…), (…)``): a statement is one step of SQLite, where ``executemany`` steps
-    once a row, and each step lets go of the GIL and waits to take it back from a busy
-    training thread. Another engine (PostgreSQL) gets the ``executemany``: psycopg sends it
-    as one pipeline of a statement prepared once, where a statement of many rows is new
-    text each time, which psycopg parses in Python (it caches only short ones): a quarter
-    of a group's writes under issue 14's bar load."""
-    if len(rows) <= 1 or not isinstance(conn, sqlite3.Connection):
-        conn.executemany(insert, rows)
-        return
-    start = insert.index("VALUES ") + len("VALUES ")
-    end = insert.index(")", start) + 1
-    head, one, tail = insert[:start], insert[start:end], insert[end:]
-    limit = min(_MANY_PARAMS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    per = max(1, min(_MANY_ROWS, limit // len(rows[0])))
-    for i in range(0, len(rows), per):
-        part = rows[i:i + per]
-        conn.execute(head + ",".join([one] * len(part)) + tail, [v for r in part for v in r])
+def _insert_rows(conn: Conn, insert: str, rows: list[tuple[object, ...]],
+                 types: tuple[str, ...] = _CHUNK_TYPES) -> None:
+    """``engine.insert_rows`` of chunk rows (``_CHUNK_COLS``; or of ``types``), keyed by
+    ``(series_id, step_lo)``."""
+    insert_rows(conn, insert, rows, types, key=2)
 
 
 def _write_pieces(rows: _Rows, series_id: int, p: Points) -> bool:

@@ -11,6 +11,7 @@ same logic runs on both engines. ``SQLiteCore`` and ``PGCore`` implement it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -104,6 +105,49 @@ def any_of(conn: Conn, column: str, values: Sequence[Any], type_: str
     if isinstance(conn, Arrays) and len(values) > ARRAY_MIN:
         return f"{column} = ANY(?::{type_}[])", [list(values)]
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+#: Rows (and parameters, within the connection's own limit) in one multi-row INSERT on
+#: SQLite (``insert_rows``).
+MANY_ROWS: Final = 256
+MANY_PARAMS: Final = 32_000
+
+
+def insert_rows(conn: Conn, insert: str, rows: Sequence[Sequence[Any]],
+                types: Sequence[str], *, key: int = 0) -> None:
+    """``conn.executemany(insert, rows)``, an ``INSERT … VALUES (?, …)`` (maybe ``OR
+    REPLACE``, maybe with an ``ON CONFLICT`` tail; no ``RETURNING``) of columns of
+    ``types``, as few statements as each engine runs fastest:
+
+    - SQLite: statements of many rows (``VALUES (…), (…)``). A statement is one step of
+      SQLite, where ``executemany`` steps once a row, and each step lets go of the GIL and
+      waits to take it back from a busy training thread.
+    - PostgreSQL (``Arrays``): one statement over one array a column (``INSERT … SELECT *
+      FROM unnest(…)``), its text the same for any number of rows: a group commit's rows
+      cost the cluster one statement, not one each, and psycopg one array a column to
+      send, not a message a row. Rows whose first ``key`` columns (the conflict key of an
+      upsert) repeat keep the last, as one after the other would (one statement may not
+      update a row twice).
+    - One row: the plain statement."""
+    start = insert.index("VALUES ") + len("VALUES ")
+    end = insert.index(")", start) + 1
+    head, one, tail = insert[:start - len("VALUES ")], insert[start:end], insert[end:]
+    if len(rows) <= 1:
+        conn.executemany(insert, rows)
+    elif isinstance(conn, Arrays):
+        if key:
+            rows = list({tuple(r[:key]): r for r in rows}.values())
+        conn.executemany(f"{head}SELECT * FROM {conn.unnest(types)}{tail}",
+                         [[[r[i] for r in rows] for i in range(len(types))]])
+    elif isinstance(conn, sqlite3.Connection):
+        limit = min(MANY_PARAMS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        per = max(1, min(MANY_ROWS, limit // len(rows[0])))
+        for i in range(0, len(rows), per):
+            part = rows[i:i + per]
+            conn.execute(f"{head}VALUES {','.join([one] * len(part))}{tail}",
+                         [v for r in part for v in r])
+    else:
+        conn.executemany(insert, rows)
 
 
 def execute_all(conn: Conn, statements: Sequence[tuple[str, Params]]) -> Sequence[Cursor]:
