@@ -119,7 +119,7 @@ def test_a_group_of_many_runs_is_written_read_and_sent_again_as_a_small_one(
 
     def batch(run_id: str, n: int) -> Batch:
         steps = np.arange(1 + 4 * n, 5 + 4 * n, dtype=np.int64)
-        return Batch(batch_id=f"{run_id}:b{n}", heartbeat=1.0, metrics={
+        return Batch(batch_id=f"{run_id}:b{n}", heartbeat=1.0, summary={"n": n}, metrics={
             key: (steps, steps * 1.0, steps * (k + 1.0)) for k, key in enumerate(keys)})
 
     groups = [[(run_id, [batch(run_id, 3 * g + i) for i in range(3)]) for run_id in runs]
@@ -133,5 +133,10 @@ def test_a_group_of_many_runs_is_written_read_and_sent_again_as_a_small_one(
         got = many[(run_id, key, after)]
         assert got.steps.tolist() == list(range(5, 37)), (run_id, key)
         assert got.values.tolist() == [s * (keys.index(key) + 1.0) for s in range(5, 37)]
+    assert {store.get_run(r).summary["n"] for r in runs} == {8}  # the last batch's
+    # each series' newest point and count, as the run's page shows them
+    assert store.latest("r07") == {key: (36, 36.0, 36 * (k + 1.0)) for k, key in enumerate(keys)}
+    assert {s.key: s.count for s in store.metric_keys("r07")} == {
+        "loss": 37, "acc": 36, "lr": 36, "t": 36, "gn": 36}
     assert store.read_points("r59", "gn").steps.tolist() == list(range(1, 37))
     assert store.read_points("r59", "loss").steps.tolist() == list(range(37))  # and the first

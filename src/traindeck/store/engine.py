@@ -11,6 +11,7 @@ same logic runs on both engines. ``SQLiteCore`` and ``PGCore`` implement it.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -148,6 +149,24 @@ def insert_rows(conn: Conn, insert: str, rows: Sequence[Sequence[Any]],
                          [v for r in part for v in r])
     else:
         conn.executemany(insert, rows)
+
+
+def update_rows(conn: Conn, update: str, rows: Sequence[Sequence[Any]],
+                types: Sequence[str]) -> None:
+    """``conn.executemany(update, rows)`` of ``UPDATE table SET … WHERE key = ?`` (only
+    ``?`` placeholders, the key's last; the key names one row, and unqualified names
+    are the table's). On PostgreSQL (``Arrays``), rows with distinct keys go as one
+    statement over one array a column (``UPDATE … FROM unnest(…)``), as ``insert_rows``."""
+    keys = {r[-1] for r in rows}
+    if len(rows) <= 1 or not isinstance(conn, Arrays) or len(keys) < len(rows):
+        conn.executemany(update, rows)
+        return
+    sets, where = update.split(" WHERE ")
+    numbered = iter(range(1, len(types) + 1))
+    sets, where = (re.sub(r"\?", lambda _: f"v.column{next(numbered)}", part)
+                   for part in (sets, where))
+    conn.executemany(f"{sets} FROM {conn.unnest(types)} WHERE {where}",
+                     [[[r[i] for r in rows] for i in range(len(types))]])
 
 
 def execute_all(conn: Conn, statements: Sequence[tuple[str, Params]]) -> Sequence[Cursor]:

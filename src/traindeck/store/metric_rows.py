@@ -12,7 +12,7 @@ from . import bucket_rows, chunk_rows, chunks, group_rows
 from .chunk_rows import both_chunks
 from .codec import dumps_str
 from .common_rows import fetch_run, runs_found, runs_statements
-from .engine import Conn, Core, WriteTx, any_of, by_keys, execute_all
+from .engine import Conn, Core, WriteTx, any_of, by_keys, execute_all, update_rows
 from .errors import InvalidInput, NotFound
 from .lifecycle import merge_summary
 from .models import CompactResult, MetricWrite, Run, SeriesInfo
@@ -21,6 +21,10 @@ from .rollup import Buckets
 from .run_rows import revive
 
 _F8: Final = np.dtype("<f8")
+#: The SQL types of a series' newest point as written (``engine.update_rows``).
+_HEAD_TYPES: Final = ("bigint", "double precision", "bytea", "bigint", "bigint", "bigint")
+#: The SQL types of the run columns a write touches (``_touch_runs``).
+_TOUCH_TYPES: Final = {"heartbeat_at": "double precision", "summary": "text", "seq": "bigint"}
 
 #: A series' row with its chunks' count, first step, min and max: append ``WHERE …``.
 SERIES_SQL: Final = (
@@ -171,24 +175,25 @@ class MetricTable:
         """Record the runs' heartbeats and merge (or set) their summaries: one statement a
         shape of update, not one a run; a heartbeat brings back a run reaped as
         ``interrupted``."""
-        shapes: dict[str, list[list[Any]]] = {}
+        shapes: dict[tuple[str, ...], list[list[Any]]] = {}
         for run, summary, heartbeat in touches:
             sets: list[str] = []
             args: list[Any] = []
             if heartbeat is not None:
-                sets.append("heartbeat_at = ?")
+                sets.append("heartbeat_at")
                 args.append(heartbeat)
             if summary is not None and (summary or replace_summary):
                 merged = merge_summary(run.summary, summary, replace_summary)
-                sets += ["summary = ?", "seq = ?"]
+                sets += ["summary", "seq"]
                 args += [dumps_str(merged), tx.seq]
             if sets:
-                shapes.setdefault(", ".join(sets), []).append([*args, run.id])
+                shapes.setdefault(tuple(sets), []).append([*args, run.id])
         for shape, rows in shapes.items():
+            update = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in shape)} WHERE id = ?"
             if len(rows) == 1:
-                tx.execute(f"UPDATE runs SET {shape} WHERE id = ?", rows[0])
+                tx.execute(update, rows[0])
             else:
-                tx.conn.executemany(f"UPDATE runs SET {shape} WHERE id = ?", rows)
+                update_rows(tx.conn, update, rows, [*(_TOUCH_TYPES[c] for c in shape), "text"])
         for run, _, heartbeat in touches:
             if heartbeat is not None and run.status == "interrupted":
                 revive(tx, self._core.clock(), run.id)
@@ -235,9 +240,9 @@ class MetricTable:
                            (tx.seq, len(points), series_id))
         chunk_rows.write_series(tx.conn, writes, self._packer)
         if updates:
-            tx.conn.executemany(
-                "UPDATE series SET last_step = ?, last_time = ?, last_value = ?, seq = ?, "
-                "written = written + ? WHERE id = ?", updates)
+            update_rows(tx.conn, "UPDATE series SET last_step = ?, last_time = ?, "
+                        "last_value = ?, seq = ?, written = written + ? WHERE id = ?",
+                        updates, _HEAD_TYPES)
 
     def compact_metrics(self, progress: Callable[[int, int], None] | None = None,
                         *, batch: int = 256) -> CompactResult:
