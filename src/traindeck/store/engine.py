@@ -70,6 +70,11 @@ class Arrays(Protocol):
 ARRAY_MIN: Final = 50
 
 
+def _columns(rows: Sequence[Sequence[Any]], n: int) -> list[list[Any]]:
+    """``rows`` of ``n`` values as ``n`` lists, one a column: the arrays of ``unnest``."""
+    return [[r[i] for r in rows] for i in range(n)]
+
+
 def values_table(conn: Conn, rows: Sequence[Sequence[Any]], types: Sequence[str]
                  ) -> tuple[str, list[Any]]:
     """``rows`` (at least one) as a table ``v`` to join on, its columns ``column1``,
@@ -77,7 +82,7 @@ def values_table(conn: Conn, rows: Sequence[Sequence[Any]], types: Sequence[str]
     a ``VALUES`` list (its columns are named so in both engines), or one array a column
     (``Arrays``)."""
     if isinstance(conn, Arrays) and len(rows) * len(types) > ARRAY_MIN:
-        return conn.unnest(types), [[r[i] for r in rows] for i in range(len(types))]
+        return conn.unnest(types), _columns(rows, len(types))
     row = f"({','.join('?' * len(types))})"
     return f"(VALUES {','.join([row] * len(rows))}) AS v", [v for r in rows for v in r]
 
@@ -139,7 +144,7 @@ def insert_rows(conn: Conn, insert: str, rows: Sequence[Sequence[Any]],
         if key:
             rows = list({tuple(r[:key]): r for r in rows}.values())
         conn.executemany(f"{head}SELECT * FROM {conn.unnest(types)}{tail}",
-                         [[[r[i] for r in rows] for i in range(len(types))]])
+                         [_columns(rows, len(types))])
     elif isinstance(conn, sqlite3.Connection):
         limit = min(MANY_PARAMS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
         per = max(1, min(MANY_ROWS, limit // len(rows[0])))
@@ -166,7 +171,7 @@ def update_rows(conn: Conn, update: str, rows: Sequence[Sequence[Any]],
     sets, where = (re.sub(r"\?", lambda _: f"v.column{next(numbered)}", part)
                    for part in (sets, where))
     conn.executemany(f"{sets} FROM {conn.unnest(types)} WHERE {where}",
-                     [[[r[i] for r in rows] for i in range(len(types))]])
+                     [_columns(rows, len(types))])
 
 
 def execute_all(conn: Conn, statements: Sequence[tuple[str, Params]]) -> Sequence[Cursor]:
